@@ -1,0 +1,3 @@
+from implkit.cli import main
+
+main()
