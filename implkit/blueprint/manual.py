@@ -1,0 +1,276 @@
+"""What a target CRM's API cannot configure, derived from a blueprint: the manual steps.
+
+This is the one place that knows it. The plan lists these steps as `manual`
+rows; the spec prints them as the consultant's checklist. Sources:
+amocrm-api.md §7.14 and §8, bitrix24-api.md §8.14 and §9.
+
+- amoCRM: Digital Pipeline triggers and robots, Salesbot scenarios,
+  duplicate-control rules, user groups, loss reasons (read-only since
+  2026-02), channel connections (mail, telephony, messengers, web forms),
+  document templates, reports and dashboards.
+- Bitrix24: CRM roles and access rights (no REST method reads or writes
+  them), robots and triggers on stages, binding lead sources to channels,
+  web forms / open lines / telephony, document templates, reports.
+
+Each step's key is the address of the blueprint object it is about (so the
+plan can relate a manual row to its object), and the step's text is in the
+requested language: English for the plan, Russian or English for the spec.
+Steps the blueprint lists itself (`manual:`) are passed through as written.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from implkit.model import Automation, Blueprint, Integration, ManualStep, Pipeline, thaw
+
+CRMS = ("amocrm", "bitrix24")
+LANGS = ("ru", "en")
+CRM_NAMES = {"amocrm": "amoCRM", "bitrix24": "Bitrix24"}
+
+# Automation vocabulary, shared with the spec (which lays out the same automations as a table).
+TRIGGERS = {
+    "enter": ("при переходе в этап", "on entering the stage"),
+    "leave": ("при выходе из этапа", "on leaving the stage"),
+    "create": ("при создании сделки", "when a deal is created"),
+    "no_activity": ("при отсутствии активности", "when there is no activity"),
+}
+ACTIONS = {
+    "create_task": ("создать задачу", "create a task"),
+    "send_message": ("отправить сообщение", "send a message"),
+    "send_email": ("отправить письмо", "send an e-mail"),
+    "change_stage": ("сменить этап", "change the stage"),
+    "change_responsible": ("сменить ответственного", "change the responsible user"),
+    "distribute": ("распределить заявку", "distribute the lead"),
+    "generate_document": ("сформировать документ", "generate a document"),
+    "webhook": ("отправить вебхук", "call a webhook"),
+    "salesbot": ("запустить чат-бота", "run a chat bot"),
+    "notify": ("отправить уведомление", "send a notification"),
+}
+INTEGRATION_KINDS = {
+    "messenger": ("Мессенджер", "Messenger", "messengers"),
+    "telephony": ("Телефония", "Telephony", "telephony"),
+    "web_form": ("Форма на сайте", "Website form", "web_forms"),
+    "document": ("Шаблон документа", "Document template", "documents"),
+    "bi": ("Выгрузка во внешнюю аналитику", "External analytics export", "external_analytics"),
+}
+_DURATION_UNITS = {"m": ("мин", "min"), "h": ("ч", "h"), "d": ("дн.", "days")}
+
+# Where in each CRM's interface the consultant does it, and why the API cannot.
+_WHERE = {
+    "automation": {
+        "amocrm": ("Сделки → Настроить воронку → этап «{stage}» → добавить триггер. "
+                   "API amoCRM не создаёт триггеры цифровой воронки.",
+                   "Leads → Set up pipeline → stage “{stage}” → add a trigger. "
+                   "The amoCRM API cannot create Digital Pipeline triggers."),
+        "bitrix24": ("CRM → Сделки → Роботы → стадия «{stage}» → добавить робота. "
+                     "REST API Битрикс24 не размещает роботов и триггеры на стадиях.",
+                     "CRM → Deals → Automation rules → stage “{stage}” → add a rule. "
+                     "The Bitrix24 REST API cannot place robots or triggers on stages."),
+    },
+    "salesbot": {
+        "amocrm": ("Сценарий бота собирается в конструкторе Salesbot; API умеет только запускать ботов.",
+                   "Build the scenario in the Salesbot designer; the API can only run bots."),
+        "bitrix24": ("Сценарий бота собирается в конструкторе открытых линий или бизнес-процессов.",
+                     "Build the scenario in the open-lines or workflow designer."),
+    },
+    "duplicates": {
+        "amocrm": ("Настройки воронки → Контроль дублей: правила для каждой воронки и источника. "
+                   "API не настраивает контроль дублей.",
+                   "Pipeline settings → Duplicate control: rules per pipeline and source. "
+                   "The API cannot configure duplicate control."),
+    },
+    "group": {
+        "amocrm": ("Настройки → Пользователи → добавить группу. API только читает группы.",
+                   "Settings → Users → add a group. The API only reads groups."),
+    },
+    "role": {
+        "bitrix24": ("CRM → Настройки → Права доступа → добавить роль и выставить права по матрице "
+                     "раздела «Роли и права». REST API Битрикс24 не читает и не пишет права CRM.",
+                     "CRM → Settings → Access permissions → add the role and set the rights from the "
+                     "matrix in “Roles and rights”. The Bitrix24 REST API cannot read or write CRM permissions."),
+    },
+    "loss_reason": {
+        "amocrm": ("Настройки воронки → Причины отказа. С 02.2026 API только читает причины отказа.",
+                   "Pipeline settings → Loss reasons. Since 2026-02 the API only reads loss reasons."),
+        "bitrix24": ("В Битрикс24 нет справочника причин отказа: заведите стадии провала или поле-список "
+                     "«Причина отказа» и сделайте его обязательным при проигрыше.",
+                     "Bitrix24 has no loss-reason list: add failure stages or a list field “Loss reason” "
+                     "required when a deal is lost."),
+    },
+    "distribution": {
+        "amocrm": ("Цифровая воронка (триггер «Сменить ответственного») или виджет распределения; "
+                   "API правила распределения не настраивает.",
+                   "Digital Pipeline (“Change responsible” trigger) or a distribution widget; "
+                   "the API cannot configure distribution rules."),
+        "bitrix24": ("Роботы «Назначить ответственного» на первой стадии или очередь открытой линии; "
+                     "REST API их не настраивает.",
+                     "“Assign responsible” robots on the first stage or the open-line queue; "
+                     "the REST API cannot configure them."),
+    },
+    "integration": {
+        "amocrm": ("Подключается в интерфейсе (amoMarket / Настройки → Интеграции): API не подключает каналы, "
+                   "формы, телефонию и шаблоны документов.",
+                   "Connected in the interface (amoMarket / Settings → Integrations): the API cannot connect "
+                   "channels, forms, telephony or document templates."),
+        "bitrix24": ("Подключается в интерфейсе (Контакт-центр, CRM-формы, Телефония, Маркет); REST API не "
+                     "привязывает источники к каналам.",
+                     "Connected in the interface (Contact Center, CRM forms, Telephony, Market); the REST API "
+                     "cannot bind lead sources to channels."),
+    },
+    "reports": {
+        "amocrm": ("Раздел «Аналитика»: отчёты и рабочие столы настраиваются только в интерфейсе.",
+                   "Analytics section: reports and dashboards are set up in the interface only."),
+        "bitrix24": ("CRM → Аналитика: отчёты и панели настраиваются только в интерфейсе.",
+                     "CRM → Analytics: reports and dashboards are set up in the interface only."),
+    },
+}
+
+_TITLES = {
+    "automation": ("Воронка «{pipeline}», этап «{stage}»: {trigger} — {action}",
+                   "Pipeline “{pipeline}”, stage “{stage}”: {trigger}, {action}"),
+    "salesbot": ("Собрать чат-бота для воронки «{pipeline}», этап «{stage}»",
+                 "Build the chat bot for pipeline “{pipeline}”, stage “{stage}”"),
+    "duplicates": ("Настроить контроль дублей для воронки «{pipeline}»",
+                   "Set up duplicate control for pipeline “{pipeline}”"),
+    "group": ("Создать группу пользователей «{name}»", "Create the user group “{name}”"),
+    "role": ("Создать роль «{name}» и выдать права", "Create the role “{name}” and grant its rights"),
+    "loss_reason": ("Добавить причину отказа «{name}»", "Add the loss reason “{name}”"),
+    "distribution": ("Настроить распределение заявок", "Set up lead distribution"),
+    "integration": ("{kind}: подключить «{name}»", "{kind}: connect “{name}”"),
+    "reports": ("Настроить отчёты: {names}", "Set up the reports: {names}"),
+}
+
+# Integration kinds that bring leads in (their duplicates meet in one deal only with duplicate control).
+_LEAD_SOURCES = ("messenger", "telephony", "web_form")
+
+
+def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en") -> list[ManualStep]:
+    """Everything in `blueprint` that `crm`'s API cannot configure, in a stable order, in `lang`."""
+    if crm not in CRMS:
+        raise ValueError(f"unknown CRM {crm!r}: expected one of {', '.join(CRMS)}")
+    if lang not in LANGS:
+        raise ValueError(f"unknown language {lang!r}: expected one of {', '.join(LANGS)}")
+    text = _Texts(crm, lang)
+    steps: list[ManualStep] = []
+    if crm == "amocrm":
+        steps += [text.step("group", g.address, "base", name=g.name) for g in blueprint.groups]
+    if crm == "bitrix24":
+        steps += [text.step("role", r.address, "access_restrictions", name=r.name) for r in blueprint.roles]
+    for pipeline in blueprint.pipelines:
+        steps += _pipeline_steps(pipeline, text)
+    if crm == "amocrm" and any(i.kind in _LEAD_SOURCES for i in blueprint.integrations):
+        steps += [text.step("duplicates", f"{p.address}.duplicate_control", "base", pipeline=p.name)
+                  for p in blueprint.pipelines]
+    if blueprint.distribution:
+        steps.append(text.step("distribution", "distribution", "lead_distribution",
+                               details=settings_text(blueprint.distribution, lang)))
+    steps += [text.step("loss_reason", lr.address, "base", name=lr.name) for lr in blueprint.loss_reasons]
+    steps += [_integration_step(i, text) for i in blueprint.integrations]
+    reports = report_names(thaw(blueprint.analytics).get("reports") if blueprint.analytics else None)
+    if reports:
+        steps.append(text.step("reports", "analytics.reports", "analytics", names=", ".join(reports)))
+    steps += list(blueprint.manual)
+    return steps
+
+
+def describe_trigger(automation: Automation, lang: str) -> str:
+    return _pick(TRIGGERS.get(automation.on), lang, automation.on)
+
+
+def describe_action(automation: Automation, lang: str) -> str:
+    """The action with its text and due time, e.g. «создать задачу «Позвонить», срок 15 мин»."""
+    parts = [_pick(ACTIONS.get(automation.do), lang, automation.do)]
+    if automation.text:
+        parts[0] += f" «{automation.text}»" if lang == "ru" else f" “{automation.text}”"
+    if automation.due:
+        parts.append(("срок " if lang == "ru" else "due in ") + format_duration(automation.due, lang))
+    return ", ".join(parts)
+
+
+def format_duration(value: str, lang: str) -> str:
+    """"15m" → "15 мин" / "15 min"; anything else is shown as written."""
+    match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", str(value))
+    if not match:
+        return str(value)
+    return f"{match.group(1)} {_pick(_DURATION_UNITS[match.group(2)], lang)}"
+
+
+def settings_text(settings: Any, lang: str) -> str:
+    """Free-form settings (a frozen mapping) as "key: value; key: value"."""
+    plain = thaw(settings)
+    if isinstance(plain, dict):
+        return "; ".join(f"{k}: {_scalar_text(v, lang)}" for k, v in plain.items())
+    return _scalar_text(plain, lang)
+
+
+def report_names(reports: Any) -> list[str]:
+    """Report names from `analytics.reports`: a list of names or of mappings with `name` (or `key`)."""
+    names = []
+    for report in reports or ():
+        if isinstance(report, dict):
+            names.append(str(report.get("name") or report.get("key") or ""))
+        else:
+            names.append(str(report))
+    return [n for n in names if n]
+
+
+def _pipeline_steps(pipeline: Pipeline, text: "_Texts") -> list[ManualStep]:
+    steps = []
+    for automation in pipeline.automations:
+        stage = pipeline.stage(automation.stage)
+        stage_name = stage.name if stage else automation.stage
+        details = [text.where("automation", stage=stage_name)]
+        if automation.params:
+            details.append(settings_text(automation.params, text.lang))
+        steps.append(text.step(
+            "automation", automation.address(pipeline.key), "digital_pipeline",
+            details=" ".join(details), pipeline=pipeline.name, stage=stage_name,
+            trigger=describe_trigger(automation, text.lang), action=describe_action(automation, text.lang)))
+        if automation.do == "salesbot":
+            steps.append(text.step("salesbot", f"{automation.address(pipeline.key)}.scenario", "digital_pipeline",
+                                   pipeline=pipeline.name, stage=stage_name))
+    return steps
+
+
+def _integration_step(integration: Integration, text: "_Texts") -> ManualStep:
+    ru, en, feature = INTEGRATION_KINDS.get(integration.kind, (integration.kind, integration.kind, None))
+    details = text.where("integration")
+    if integration.settings:
+        details += " " + settings_text(integration.settings, text.lang)
+    return text.step("integration", integration.address, feature, details=details,
+                     kind=ru if text.lang == "ru" else en, name=integration.name)
+
+
+class _Texts:
+    """Titles and details of one CRM in one language."""
+
+    def __init__(self, crm: str, lang: str):
+        self.crm = crm
+        self.lang = lang
+
+    def where(self, topic: str, **values: str) -> str:
+        return _pick(_WHERE[topic].get(self.crm), self.lang, "").format(**values)
+
+    def step(self, topic: str, key: str, feature: str | None, *, details: str | None = None,
+             **values: str) -> ManualStep:
+        title = _pick(_TITLES[topic], self.lang).format(**values)
+        return ManualStep(key=key, title=title, feature=feature,
+                          details=details if details is not None else (self.where(topic, **values) or None))
+
+
+def _pick(pair: tuple[str, ...] | None, lang: str, default: str = "") -> str:
+    if not pair:
+        return default
+    return pair[0] if lang == "ru" else pair[1]
+
+
+def _scalar_text(value: Any, lang: str) -> str:
+    if isinstance(value, bool):
+        return ("да" if value else "нет") if lang == "ru" else ("yes" if value else "no")
+    if isinstance(value, list):
+        return ", ".join(_scalar_text(v, lang) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_scalar_text(v, lang)}" for k, v in value.items())
+    return str(value)
