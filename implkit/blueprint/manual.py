@@ -137,7 +137,7 @@ _TITLES = {
     "group": ("Создать группу пользователей «{name}»", "Create the user group “{name}”"),
     "role": ("Создать роль «{name}» и выдать права", "Create the role “{name}” and grant its rights"),
     "loss_reason": ("Добавить причину отказа «{name}»", "Add the loss reason “{name}”"),
-    "distribution": ("Настроить распределение заявок", "Set up lead distribution"),
+    "distribution": ("Настроить правило распределения заявок «{name}»", "Set up the lead distribution rule “{name}”"),
     "integration": ("{kind}: подключить «{name}»", "{kind}: connect “{name}”"),
     "reports": ("Настроить отчёты: {names}", "Set up the reports: {names}"),
 }
@@ -163,9 +163,9 @@ def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en") -> list[Manua
     if crm == "amocrm" and any(i.kind in _LEAD_SOURCES for i in blueprint.integrations):
         steps += [text.step("duplicates", f"{p.address}.duplicate_control", "base", pipeline=p.name)
                   for p in blueprint.pipelines]
-    if blueprint.distribution:
-        steps.append(text.step("distribution", "distribution", "lead_distribution",
-                               details=settings_text(blueprint.distribution, lang)))
+    for rule in distribution_rules(blueprint):
+        steps.append(text.step("distribution", f"distribution.{rule.get('key', '')}", "lead_distribution",
+                               name=str(rule.get("name", rule.get("key", "")))))
     steps += [text.step("loss_reason", lr.address, "base", name=lr.name) for lr in blueprint.loss_reasons]
     steps += [_integration_step(i, text) for i in blueprint.integrations]
     reports = report_names(thaw(blueprint.analytics).get("reports") if blueprint.analytics else None)
@@ -203,6 +203,12 @@ def settings_text(settings: Any, lang: str) -> str:
     if isinstance(plain, dict):
         return "; ".join(f"{k}: {_scalar_text(v, lang)}" for k, v in plain.items())
     return _scalar_text(plain, lang)
+
+
+def distribution_rules(blueprint: Blueprint) -> list[dict[str, Any]]:
+    """The blueprint's lead-distribution rules (`distribution.rules`) as plain dicts."""
+    plain = thaw(blueprint.distribution) if blueprint.distribution else {}
+    return [r for r in plain.get("rules") or () if isinstance(r, dict)]
 
 
 def report_names(reports: Any) -> list[str]:

@@ -22,7 +22,7 @@ def test_amocrm_lists_digital_pipeline_groups_loss_reasons_and_channels(b2b):
         "pipeline.sales.automation.qualified.no_activity.notify",
         "pipeline.sales.automation.proposal.enter.generate_document",
         "pipeline.sales.duplicate_control",
-        "distribution",
+        "distribution.incoming",
         "loss_reason.price",
         "loss_reason.competitor",
         "integration.document.proposal",
@@ -56,7 +56,7 @@ def test_keys_are_unique_and_addresses_of_blueprint_objects(b2b):
         steps = manual_steps(b2b, crm)
         assert len(set(keys(steps))) == len(steps)
         own = set(b2b.addresses())
-        derived = [k for k in keys(steps) if k not in ("distribution", "analytics.reports", "mail")
+        derived = [k for k in keys(steps) if k not in ("distribution.incoming", "analytics.reports", "mail")
                    and not k.endswith(".duplicate_control")]
         assert set(derived) <= own
 
