@@ -1,0 +1,426 @@
+"""The per-tenant snapshot: a SQLite copy of a CRM account's data that the checks read.
+
+Rows arrive CRM-neutral (the provider maps its payloads, see
+`implkit.providers.amocrm.records`) and are normalised once, here, as they
+enter: phones to E.164, e-mails to a lower-cased key, INNs to digits with a
+checksum verdict, names to comparison keys. Checks then group on stored keys
+and never parse a phone again. The schema is documented in docs/snapshot.md.
+
+Each sync page is written in one transaction together with its entity's
+cursor, so an interrupted sync resumes where the last committed page ended.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from implkit.audit.normalize import company_key, email_key, inn_key, name_key, phone_key
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- one row per synced entity: where the next (incremental or resumed) run starts
+CREATE TABLE IF NOT EXISTS sync_cursors (
+    entity TEXT PRIMARY KEY,
+    mode TEXT NOT NULL,               -- full | incremental
+    since INTEGER,                    -- updated_at high-water mark this run filters from (NULL: full)
+    next_page INTEGER NOT NULL,       -- the page to request next; 0 when the run finished
+    high_water INTEGER,               -- the largest updated_at (created_at for events) seen so far
+    finished_at INTEGER,              -- when the last complete pass ended
+    records INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT,
+    is_active INTEGER NOT NULL, is_admin INTEGER NOT NULL DEFAULT 0,
+    group_id INTEGER, role_id INTEGER, rights TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS roles (id INTEGER PRIMARY KEY, name TEXT NOT NULL, rights TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS pipelines (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, sort INTEGER NOT NULL DEFAULT 0,
+    is_main INTEGER NOT NULL DEFAULT 0, is_archive INTEGER NOT NULL DEFAULT 0
+);
+-- stage kind: open | unsorted | won | lost. position: 1.. in sort order among the pipeline's stages.
+CREATE TABLE IF NOT EXISTS stages (
+    pipeline_id INTEGER NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL,
+    sort INTEGER NOT NULL DEFAULT 0, kind TEXT NOT NULL, position INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (pipeline_id, id)
+);
+CREATE TABLE IF NOT EXISTS loss_reasons (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS custom_fields (
+    id INTEGER PRIMARY KEY, entity_type TEXT NOT NULL, name TEXT NOT NULL, code TEXT,
+    type TEXT NOT NULL, required_statuses TEXT NOT NULL DEFAULT '[]'
+);
+
+CREATE TABLE IF NOT EXISTS leads (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '', price INTEGER NOT NULL DEFAULT 0,
+    responsible_user_id INTEGER, pipeline_id INTEGER NOT NULL, status_id INTEGER NOT NULL,
+    is_open INTEGER NOT NULL,         -- status not in (142 won, 143 lost)
+    loss_reason_id INTEGER, created_by INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+    closed_at INTEGER, closest_task_at INTEGER,
+    main_contact_id INTEGER, company_id INTEGER
+);
+CREATE INDEX IF NOT EXISTS leads_open ON leads (is_open, pipeline_id, status_id);
+CREATE INDEX IF NOT EXISTS leads_main_contact ON leads (main_contact_id);
+CREATE INDEX IF NOT EXISTS leads_company ON leads (company_id);
+CREATE TABLE IF NOT EXISTS lead_contacts (
+    lead_id INTEGER NOT NULL, contact_id INTEGER NOT NULL, is_main INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (lead_id, contact_id)
+);
+CREATE INDEX IF NOT EXISTS lead_contacts_contact ON lead_contacts (contact_id);
+
+CREATE TABLE IF NOT EXISTS contacts (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '', name_key TEXT NOT NULL DEFAULT '',
+    responsible_user_id INTEGER, company_id INTEGER,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS contacts_company ON contacts (company_id);
+CREATE TABLE IF NOT EXISTS companies (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL DEFAULT '', name_key TEXT NOT NULL DEFAULT '',
+    responsible_user_id INTEGER, inn TEXT, inn_valid INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS companies_inn ON companies (inn);
+-- phones and e-mails of contacts and companies, normalised on entry
+CREATE TABLE IF NOT EXISTS channels (
+    entity_type TEXT NOT NULL,        -- contacts | companies
+    entity_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,               -- phone | email
+    raw TEXT NOT NULL,
+    key TEXT,                         -- E.164 phone / lower-cased e-mail; NULL when nothing usable
+    valid INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS channels_entity ON channels (entity_type, entity_id);
+CREATE INDEX IF NOT EXISTS channels_key ON channels (kind, key);
+-- custom field values (text form), for fill rates (F01) and required fields (D10)
+CREATE TABLE IF NOT EXISTS field_values (
+    entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, field_id INTEGER NOT NULL, value TEXT,
+    PRIMARY KEY (entity_type, entity_id, field_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS field_values_field ON field_values (field_id);
+
+CREATE TABLE IF NOT EXISTS tasks (
+    id INTEGER PRIMARY KEY, responsible_user_id INTEGER, entity_type TEXT, entity_id INTEGER,
+    is_completed INTEGER NOT NULL, task_type_id INTEGER, text TEXT NOT NULL DEFAULT '',
+    complete_till INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, result_text TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_entity ON tasks (entity_type, entity_id, is_completed);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, note_type TEXT NOT NULL,
+    created_by INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notes_entity ON notes (entity_type, entity_id, created_at);
+-- events the checks and analytics use: stage changes, calls, messages, deletions
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY, type TEXT NOT NULL, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL,
+    created_by INTEGER, created_at INTEGER NOT NULL,
+    pipeline_before INTEGER, status_before INTEGER, pipeline_after INTEGER, status_after INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_entity ON events (entity_type, entity_id, created_at);
+CREATE INDEX IF NOT EXISTS events_type ON events (type, created_at);
+
+-- a deal's "touches": outgoing calls, messages and SMS (first response D06, touches D07)
+CREATE VIEW IF NOT EXISTS touches AS
+    SELECT entity_id AS lead_id, created_at AS at FROM notes
+     WHERE entity_type = 'leads' AND note_type IN ('call_out', 'sms_out')
+    UNION ALL
+    SELECT entity_id, created_at FROM events
+     WHERE entity_type = 'lead' AND type IN ('outgoing_call', 'outgoing_chat_message', 'outgoing_sms');
+"""
+
+# Snapshot tables per synced entity (what `delete` removes and `counts` reports).
+RECORD_TABLES = ("users", "roles", "pipelines", "stages", "loss_reasons", "custom_fields",
+                 "leads", "contacts", "companies", "tasks", "notes", "events")
+WON, LOST = 142, 143
+
+
+class Snapshot:
+    """A handle on one tenant's snapshot file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA cache_size=-200000")  # 200 MB page cache: checks scan big tables
+        self.db.execute("PRAGMA temp_store=MEMORY")
+        self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Snapshot":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.db.in_transaction:
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # --- meta -----------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_meta(self, **values: Any) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [(k, str(v)) for k, v in values.items() if v is not None])
+
+    @property
+    def snapshot_at(self) -> int | None:
+        """The moment the last complete sync started: every check's "now"."""
+        value = self.get_meta("snapshot_at")
+        return int(value) if value else None
+
+    # --- cursors --------------------------------------------------------------
+    def cursor(self, entity: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM sync_cursors WHERE entity = ?", (entity,)).fetchone()
+
+    def _save_cursor(self, db: sqlite3.Connection, entity: str, **fields: Any) -> None:
+        current = db.execute("SELECT * FROM sync_cursors WHERE entity = ?", (entity,)).fetchone()
+        row = dict(current) if current else {"entity": entity, "mode": "full", "since": None, "next_page": 1,
+                                             "high_water": None, "finished_at": None, "records": 0}
+        row.update(fields)
+        db.execute("INSERT OR REPLACE INTO sync_cursors (entity, mode, since, next_page, high_water, finished_at,"
+                   " records) VALUES (:entity, :mode, :since, :next_page, :high_water, :finished_at, :records)", row)
+
+    def start_pass(self, entity: str, *, mode: str, since: int | None) -> None:
+        with self.transaction() as db:
+            self._save_cursor(db, entity, mode=mode, since=since, next_page=1, records=0)
+
+    def finish_pass(self, entity: str, *, at: int) -> None:
+        with self.transaction() as db:
+            self._save_cursor(db, entity, next_page=0, finished_at=at)
+
+    def write_page(self, entity: str, rows: list[dict[str, Any]], *, next_page: int, high_water: int | None,
+                   replace_all: bool = False) -> None:
+        """Store one page of records and advance the entity's cursor, atomically."""
+        with self.transaction() as db:
+            if replace_all:  # small dictionaries (users, pipelines...) are re-read whole every run
+                _clear(db, entity)
+            WRITERS[entity](db, rows)
+            current = db.execute("SELECT high_water, records FROM sync_cursors WHERE entity = ?",
+                                 (entity,)).fetchone()
+            mark = max(filter(None, (high_water, current["high_water"] if current else None)), default=None)
+            self._save_cursor(db, entity, next_page=next_page, high_water=mark,
+                              records=(current["records"] if current else 0) + len(rows))
+
+    def delete(self, entity: str, ids: Iterable[int]) -> int:
+        """Remove records the CRM reports deleted (with everything hanging off them)."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self.transaction() as db:
+            for chunk in _chunks(ids, 500):
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM {entity} WHERE id IN ({marks})", chunk)
+                if entity in ("contacts", "companies"):
+                    db.execute(f"DELETE FROM channels WHERE entity_type = ? AND entity_id IN ({marks})",
+                               [entity, *chunk])
+                if entity in ("leads", "contacts", "companies"):
+                    db.execute(f"DELETE FROM field_values WHERE entity_type = ? AND entity_id IN ({marks})",
+                               [entity, *chunk])
+                if entity == "leads":
+                    db.execute(f"DELETE FROM lead_contacts WHERE lead_id IN ({marks})", chunk)
+        return len(ids)
+
+    # --- reading --------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RECORD_TABLES}
+
+    def query(self, sql: str, params: dict | tuple = ()) -> list[sqlite3.Row]:
+        return self.db.execute(sql, params).fetchall()
+
+    def insert(self, entity: str, rows: list[dict[str, Any]]) -> None:
+        """Write neutral rows directly (tests, benchmarks, imports): the same path sync uses."""
+        with self.transaction() as db:
+            WRITERS[entity](db, rows)
+
+
+# --- writers: neutral rows → tables, normalising on the way in -----------------------
+
+
+def _write_users(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO users VALUES (:id, :name, :email, :is_active, :is_admin, :group_id, :role_id,"
+        " :rights)",
+        [{"email": None, "is_admin": False, "group_id": None, "role_id": None, **r,
+          "rights": json.dumps(r.get("rights") or {}, ensure_ascii=False)} for r in rows])
+
+
+def _write_roles(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany("INSERT OR REPLACE INTO roles VALUES (:id, :name, :rights)",
+                   [{**r, "rights": json.dumps(r.get("rights") or {}, ensure_ascii=False)} for r in rows])
+
+
+def _write_pipelines(db: sqlite3.Connection, rows: list[dict]) -> None:
+    for p in rows:
+        db.execute("INSERT OR REPLACE INTO pipelines VALUES (?, ?, ?, ?, ?)",
+                   (p["id"], p["name"], p.get("sort", 0), int(bool(p.get("is_main"))),
+                    int(bool(p.get("is_archive")))))
+        db.execute("DELETE FROM stages WHERE pipeline_id = ?", (p["id"],))
+        stages = sorted(p.get("stages") or (), key=lambda s: (s.get("sort", 0), s["id"]))
+        db.executemany("INSERT INTO stages VALUES (?, ?, ?, ?, ?, ?)",
+                       [(p["id"], s["id"], s["name"], s.get("sort", 0), stage_kind(s), pos)
+                        for pos, s in enumerate(stages, start=1)])
+
+
+def stage_kind(stage: dict) -> str:
+    if stage["id"] == WON:
+        return "won"
+    if stage["id"] == LOST:
+        return "lost"
+    return "unsorted" if stage.get("type") == 1 else "open"
+
+
+def _write_loss_reasons(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany("INSERT OR REPLACE INTO loss_reasons VALUES (:id, :name)", rows)
+
+
+def _write_custom_fields(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO custom_fields VALUES (:id, :entity_type, :name, :code, :type, :required_statuses)",
+        [{"code": None, **r, "required_statuses": json.dumps(r.get("required_statuses") or [])} for r in rows])
+
+
+def _write_leads(db: sqlite3.Connection, rows: list[dict]) -> None:
+    ids = [r["id"] for r in rows]
+    _forget_children(db, "leads", ids)
+    db.executemany(
+        "INSERT OR REPLACE INTO leads VALUES (:id, :name, :price, :responsible_user_id, :pipeline_id, :status_id,"
+        " :is_open, :loss_reason_id, :created_by, :created_at, :updated_at, :closed_at, :closest_task_at,"
+        " :main_contact_id, :company_id)",
+        [_lead_row(r) for r in rows])
+    db.executemany("INSERT OR REPLACE INTO lead_contacts VALUES (?, ?, ?)",
+                   [(r["id"], c["id"], int(bool(c.get("is_main")))) for r in rows for c in r.get("contacts") or ()])
+    _write_field_values(db, "leads", rows)
+
+
+def _lead_row(r: dict) -> dict:
+    contacts = r.get("contacts") or ()
+    main = next((c["id"] for c in contacts if c.get("is_main")), contacts[0]["id"] if contacts else None)
+    return {"name": "", "price": 0, "responsible_user_id": None, "loss_reason_id": None, "created_by": None,
+            "closed_at": None, "closest_task_at": None, "company_id": None, **r,
+            "price": r.get("price") or 0, "is_open": int(r["status_id"] not in (WON, LOST)),
+            "main_contact_id": main}
+
+
+def _write_contacts(db: sqlite3.Connection, rows: list[dict]) -> None:
+    ids = [r["id"] for r in rows]
+    _forget_children(db, "contacts", ids)
+    db.executemany(
+        "INSERT OR REPLACE INTO contacts VALUES (:id, :name, :name_key, :responsible_user_id, :company_id,"
+        " :created_at, :updated_at)",
+        [{"responsible_user_id": None, "company_id": None, **r, "name": r.get("name") or "",
+          "name_key": name_key(r.get("name"))} for r in rows])
+    _write_channels(db, "contacts", rows)
+    _write_field_values(db, "contacts", rows)
+
+
+def _write_companies(db: sqlite3.Connection, rows: list[dict]) -> None:
+    ids = [r["id"] for r in rows]
+    _forget_children(db, "companies", ids)
+    out = []
+    for r in rows:
+        inn = inn_key(r.get("inn"))
+        out.append({"responsible_user_id": None, **r, "name": r.get("name") or "",
+                    "name_key": company_key(r.get("name")), "inn": inn.key, "inn_valid": int(inn.valid)})
+    db.executemany(
+        "INSERT OR REPLACE INTO companies VALUES (:id, :name, :name_key, :responsible_user_id, :inn, :inn_valid,"
+        " :created_at, :updated_at)", out)
+    _write_channels(db, "companies", rows)
+    _write_field_values(db, "companies", rows)
+
+
+def _write_channels(db: sqlite3.Connection, entity: str, rows: list[dict]) -> None:
+    values = []
+    for r in rows:
+        for raw in r.get("phones") or ():
+            k = phone_key(raw)
+            values.append((entity, r["id"], "phone", str(raw), k.key, int(k.valid)))
+        for raw in r.get("emails") or ():
+            k = email_key(raw)
+            values.append((entity, r["id"], "email", str(raw), k.key, int(k.valid)))
+    db.executemany("INSERT INTO channels VALUES (?, ?, ?, ?, ?, ?)", values)
+
+
+def _write_field_values(db: sqlite3.Connection, entity: str, rows: list[dict]) -> None:
+    db.executemany("INSERT OR REPLACE INTO field_values VALUES (?, ?, ?, ?)",
+                   [(entity, r["id"], int(field_id), None if value is None else str(value))
+                    for r in rows for field_id, value in (r.get("fields") or {}).items()
+                    if value not in (None, "", [])])
+
+
+def _forget_children(db: sqlite3.Connection, entity: str, ids: list[int]) -> None:
+    """Drop what hangs off records about to be rewritten (an update replaces their phones, links, fields)."""
+    for chunk in _chunks(ids, 500):
+        marks = ",".join("?" * len(chunk))
+        if entity in ("contacts", "companies"):
+            db.execute(f"DELETE FROM channels WHERE entity_type = ? AND entity_id IN ({marks})", [entity, *chunk])
+        if entity == "leads":
+            db.execute(f"DELETE FROM lead_contacts WHERE lead_id IN ({marks})", chunk)
+        db.execute(f"DELETE FROM field_values WHERE entity_type = ? AND entity_id IN ({marks})", [entity, *chunk])
+
+
+def _write_tasks(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO tasks VALUES (:id, :responsible_user_id, :entity_type, :entity_id, :is_completed,"
+        " :task_type_id, :text, :complete_till, :created_at, :updated_at, :result_text)",
+        [{"responsible_user_id": None, "entity_type": None, "entity_id": None, "task_type_id": 1, "text": "",
+          "complete_till": None, "result_text": None, **r, "is_completed": int(bool(r.get("is_completed")))}
+         for r in rows])
+
+
+def _write_notes(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO notes VALUES (:id, :entity_type, :entity_id, :note_type, :created_by, :created_at,"
+        " :updated_at)", [{"created_by": None, **r} for r in rows])
+
+
+def _write_events(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO events VALUES (:id, :type, :entity_type, :entity_id, :created_by, :created_at,"
+        " :pipeline_before, :status_before, :pipeline_after, :status_after)",
+        [{"created_by": None, "pipeline_before": None, "status_before": None, "pipeline_after": None,
+          "status_after": None, **r} for r in rows])
+
+
+WRITERS = {
+    "users": _write_users, "roles": _write_roles, "pipelines": _write_pipelines,
+    "loss_reasons": _write_loss_reasons, "custom_fields": _write_custom_fields,
+    "leads": _write_leads, "contacts": _write_contacts, "companies": _write_companies,
+    "tasks": _write_tasks, "notes": _write_notes, "events": _write_events,
+}
+
+
+def _clear(db: sqlite3.Connection, entity: str) -> None:
+    db.execute(f"DELETE FROM {entity}")
+    if entity == "pipelines":
+        db.execute("DELETE FROM stages")
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
