@@ -1,0 +1,131 @@
+"""The sandbox: a local amoCRM emulator on SQLite, reached over HTTP exactly like the real API.
+
+Use from Python::
+
+    from implkit.sandbox import Sandbox, serve_in_thread
+    sandbox = Sandbox()                       # temp SQLite file; Sandbox("x.db") keeps it
+    sandbox.create_account("demo")
+    token = sandbox.token("demo")             # a long-lived token (private integration)
+    # in-process:
+    httpx.Client(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://sandbox" + sandbox.base_url("demo"))
+    # over TCP:
+    with serve_in_thread(sandbox) as url:     # http://127.0.0.1:PORT
+        httpx.get(url + sandbox.base_url("demo") + "/api/v4/account", headers={"Authorization": f"Bearer {token}"})
+
+or from the command line: ``implkit sandbox serve`` (see ``--help``). Each
+account lives under ``/amocrm/{subdomain}``; a client appends ``/api/v4/...``
+and ``/oauth2/access_token`` as it would to ``https://{subdomain}.amocrm.ru``.
+The control API is under ``/_sandbox`` (see `control.py`).
+
+Layout (moto's): `amocrm/urls.py` routes, `amocrm/handlers.py` +
+`amocrm/responses.py` parse and serialise, `amocrm/models.py` is the
+behaviour over the store, `amocrm/exceptions.py` the real error bodies,
+`paging.py` the one pagination helper, `faults.py` / `ratelimit.py` the
+gateway rules, `app.py` the ASGI app, `server.py` uvicorn.
+
+The documentation is the authority (reference/amocrm-api.md and the
+documentation examples in reference/fixtures/amocrm, against which the
+contract tests compare shapes). Decisions where the docs are silent or
+disagree — each is **unverified** against a live account:
+
+- ``limit`` above a list's maximum is clamped (250; events 100; custom fields
+  always 50), not refused; a non-numeric page/limit is a 400.
+- Default page size 50 (what the doc's own links show).
+- More than 250 items in one write → 422 ``Limit 250 per page`` (Kommo's
+  example); users > 10 per POST → 422 ``Limit 10 per page`` (same shape).
+- DELETE on leads/contacts/companies/tasks → 405 (the path exists, the
+  method doesn't: v4 has no such method).
+- Rate limits: 7 requests/s per integration (OAuth client, or each
+  long-lived token), 50/s per account, sliding one-second windows; refused
+  requests don't count. 429 body as Kommo documents it, plus a
+  ``Retry-After`` header. ``block_after`` (default 100) 429s within a
+  minute block the account: 403 with nginx's HTML page (as reported in
+  amocrm-api-php#434) until ``/_sandbox/{sub}/reset``.
+- Unknown subdomain → 401; a token of another account → 401.
+- Status colours outside the documented palette are refused on write (400);
+  the server's own defaults outside it (``#c1c1c1``, ``#CCFF66``...) are shown.
+- Setting ``is_main`` on a pipeline clears it on the previous main one.
+- Enum options omitted from a PATCH of a field are deleted.
+- ``required_statuses`` is not enforced on API moves (domain.md D10).
+- Filters (the paid "Alpha" add-on) are on: ``/account`` reports
+  ``is_api_filter_enabled: true``.
+- OAuth error bodies: ``{title, type, status, detail, hint}`` as plain JSON.
+- Fault ``5xx`` picks 500 (documented JSON body), 502/504 (no body) or 503.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from implkit.sandbox.server import serve_in_thread
+
+__all__ = ["Sandbox", "serve_in_thread"]
+
+
+class Sandbox:
+    """The sandbox from Python: one store, one ASGI app, many accounts."""
+
+    def __init__(self, path: str | Path | None = None, **app_options: Any):
+        from implkit.sandbox.app import create_app
+        from implkit.sandbox.store import Store
+
+        self._tmpdir = None
+        if path is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="implkit-sandbox-")
+            path = Path(self._tmpdir) / "sandbox.db"
+        self.path = Path(path)
+        self.store = Store(self.path)
+        self.app = create_app(self.store, **app_options)
+
+    @property
+    def clock(self):
+        return self.app.clock
+
+    def create_account(self, subdomain: str, name: str | None = None) -> int:
+        from implkit.sandbox import operations
+        return operations.create_account(self.app, subdomain, name)["id"]
+
+    def account_id(self, subdomain: str) -> int:
+        from implkit.sandbox import operations
+        return operations._account_id(self.app, subdomain)
+
+    def token(self, subdomain: str) -> str:
+        from implkit.sandbox import operations
+        return operations.issue_token(self.app, subdomain)
+
+    def oauth_client(self, subdomain: str, redirect_uri: str = "https://example.com/oauth") -> dict[str, Any]:
+        """An installed integration: {client_id, client_secret, redirect_uri, code}."""
+        from implkit.sandbox import operations
+        return operations.oauth_client(self.app, subdomain, redirect_uri)
+
+    @staticmethod
+    def base_url(subdomain: str) -> str:
+        from implkit.sandbox import operations
+        return operations.base_path(subdomain)
+
+    def request_log(self, subdomain: str, since: int = 0) -> list[dict[str, Any]]:
+        from implkit.sandbox import operations
+        return operations.request_log(self.app, subdomain, since)
+
+    def set_faults(self, subdomain: str, spec: str | None, seed: int = 0) -> dict[str, Any]:
+        from implkit.sandbox import operations
+        return operations.set_faults(self.app, subdomain, spec, seed)
+
+    def reset(self, subdomain: str, data: bool = False) -> dict[str, Any]:
+        from implkit.sandbox import operations
+        return operations.reset(self.app, subdomain, data)
+
+    def close(self) -> None:
+        self.store.close()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self) -> "Sandbox":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

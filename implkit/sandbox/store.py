@@ -342,8 +342,9 @@ class Store:
     def __init__(self, path: str | Path):
         self.path = str(path)
         self._local = threading.local()
+        # executescript() commits on its own, so it can't run inside transaction()
+        self.db.executescript(SCHEMA)
         with self.transaction() as db:
-            db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                        (str(SCHEMA_VERSION),))
 

@@ -1,0 +1,271 @@
+"""The sandbox's ASGI application: every emulated account, its gateway rules, and the control API.
+
+`create_app(store)` returns one ASGI app serving
+
+- ``/amocrm/{subdomain}/api/v4/...`` and ``/amocrm/{subdomain}/oauth2/...``:
+  the amoCRM emulator (routes in `amocrm/urls.py`), reached exactly as
+  ``https://{subdomain}.amocrm.ru`` would be;
+- ``/_sandbox/...``: the control API (create accounts, tokens, faults, request
+  log, reset, clock) — the sandbox's own, never part of amoCRM's.
+
+Before a request reaches the emulator the gateway applies, in order: fault
+injection (latency, token expiry, dropped connection, 5xx — deterministic
+under the seed), the rate limits and the block, and it records the request
+in `request_log` (time, method, path, status, client, entities written;
+never a token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+from implkit.sandbox import faults as faults_mod
+from implkit.sandbox.amocrm import exceptions as amo_exc
+from implkit.sandbox.amocrm import models as amo
+from implkit.sandbox.ratelimit import ACCOUNT_RPS, DEFAULT_BLOCK_AFTER, INTEGRATION_RPS, RateLimiter
+from implkit.sandbox.store import Store
+
+ACCOUNT_PATH = re.compile(r"^/amocrm/(?P<subdomain>[^/]+)(?P<rest>/.*)?$")
+DROPPED = 0   # request_log.status of a connection closed without an answer
+
+
+class Clock:
+    """The sandbox's notion of now (Unix seconds). Tests freeze or advance it; tokens, codes,
+    timestamps and rate windows all read it."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._frozen: float | None = None
+
+    def now(self) -> float:
+        return self._frozen if self._frozen is not None else time.time() + self._offset
+
+    def freeze(self, at: float | None = None) -> None:
+        self._frozen = self.now() if at is None else at
+
+    def unfreeze(self) -> None:
+        self._frozen = None
+
+    def advance(self, seconds: float) -> None:
+        if self._frozen is not None:
+            self._frozen += seconds
+        else:
+            self._offset += seconds
+
+
+class ConnectionDropped(httpx.RemoteProtocolError):
+    """In-process (httpx.ASGITransport) there is no socket to close: the app raises what httpx
+    raises when a server closes the connection without answering."""
+
+    def __init__(self) -> None:
+        super().__init__("Server disconnected without sending a response.")
+
+
+@dataclass
+class AccountRuntime:
+    """What is per account but not data: faults, limits, the request counter."""
+
+    subdomain: str
+    limiter: RateLimiter
+    faults: faults_mod.FaultSpec = field(default_factory=faults_mod.FaultSpec)
+    seed: int = 0
+    requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_number(self) -> int:
+        with self._lock:
+            self.requests += 1
+            return self.requests
+
+    def set_faults(self, spec: faults_mod.FaultSpec, seed: int) -> None:
+        with self._lock:
+            self.faults, self.seed, self.requests = spec, seed, 0
+            if spec.block_after is not None:
+                self.limiter.block_after = spec.block_after
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+        self.limiter.reset()
+
+
+class SandboxApp:
+    """The gateway in front of the emulators (pure ASGI, so it can drop a connection)."""
+
+    def __init__(self, store: Store, *, clock: Clock | None = None, integration_rps: int = INTEGRATION_RPS,
+                 account_rps: int = ACCOUNT_RPS, block_after: int = DEFAULT_BLOCK_AFTER,
+                 faults: faults_mod.FaultSpec | None = None, seed: int = 0):
+        from implkit.sandbox.amocrm.urls import amocrm_routes
+        from implkit.sandbox.control import control_routes
+
+        self.store = store
+        self.clock = clock or Clock()
+        self.limits = (integration_rps, account_rps, block_after)
+        self.default_faults = faults or faults_mod.FaultSpec()
+        self.default_seed = seed
+        self._runtimes: dict[str, AccountRuntime] = {}
+        self._lock = threading.Lock()
+        self.router = Starlette(
+            routes=[Mount("/amocrm/{subdomain}", routes=amocrm_routes()),
+                    Mount("/_sandbox", routes=control_routes())],
+            exception_handlers={HTTPException: _http_exception})
+        self.router.state.sandbox = self
+
+    # -- per-account state --------------------------------------------------------------
+    def runtime(self, subdomain: str) -> AccountRuntime:
+        with self._lock:
+            runtime = self._runtimes.get(subdomain)
+            if runtime is None:
+                integration_rps, account_rps, block_after = self.limits
+                runtime = AccountRuntime(subdomain, RateLimiter(integration_rps, account_rps, block_after),
+                                         self.default_faults, self.default_seed)
+                self._runtimes[subdomain] = runtime
+            return runtime
+
+    def now(self) -> int:
+        return int(self.clock.now())
+
+    # -- ASGI -----------------------------------------------------------------------------
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.router(scope, receive, send)
+            return
+        match = ACCOUNT_PATH.match(scope["path"])
+        if not match:
+            await self.router(scope, receive, send)
+            return
+        await self._account_request(scope, receive, send, match.group("subdomain"))
+
+    async def _account_request(self, scope, receive, send, subdomain: str) -> None:
+        account = await asyncio.to_thread(amo.account_by_subdomain, self.store, subdomain)
+        context: dict[str, Any] = {"account_id": account["id"] if account else None, "subdomain": subdomain,
+                                   "written": 0, "client": None, "status": DROPPED}
+        scope.setdefault("state", {})
+        scope["sandbox"] = context
+
+        async def recording_send(message) -> None:
+            if message["type"] == "http.response.start":
+                context["status"] = message["status"]
+            await send(message)
+
+        try:
+            if account is None:   # an unknown subdomain answers 401 (documented code 101)
+                await _send_error(amo_exc.Unauthorized(), recording_send)
+                return
+            runtime = self.runtime(subdomain)
+            decision = faults_mod.decide(runtime.faults, runtime.seed, subdomain, runtime.next_number())
+            if decision.latency_ms:
+                await asyncio.sleep(decision.latency_ms / 1000)
+            if decision.expire_tokens:
+                await asyncio.to_thread(amo.expire_tokens, self.store, account["id"], at=self.now())
+            if decision.drop:
+                await _drop(scope)
+                return
+            if decision.server_error:
+                await _send_error(_server_error(decision.server_error), recording_send)
+                return
+            integration = await asyncio.to_thread(self._integration_of, scope, account["id"])
+            context["client"] = integration
+            verdict = runtime.limiter.admit(integration, self.clock.now())
+            if verdict == "blocked":
+                await _send_error(amo_exc.AccountBlocked(), recording_send)
+                return
+            if verdict == "limited":
+                await _send_error(amo_exc.TooManyRequests(), recording_send)
+                return
+            await self.router(scope, receive, recording_send)
+        finally:
+            await asyncio.to_thread(self._log, scope, context)
+
+    def _integration_of(self, scope, account_id: int) -> str:
+        """The rate-limit key: the OAuth client of the bearer token, or the long-lived token's own id."""
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        if not header.startswith("Bearer "):
+            return "anonymous"
+        token = header[len("Bearer "):].strip()
+        rows = self.store.query("SELECT kind, client_id FROM tokens WHERE token=? AND account_id=?",
+                                (token, account_id))
+        if not rows:
+            return "anonymous"
+        return rows[0]["client_id"] or f"long_lived:{amo.token_fingerprint(token)}"
+
+    def _log(self, scope, context: dict[str, Any]) -> None:
+        with self.store.transaction() as db:
+            db.execute("INSERT INTO request_log (account_id, at, method, path, status, client, entities_written) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       (context["account_id"], self.clock.now(), scope["method"], _logged_path(scope),
+                        context["status"], context["client"], context["written"]))
+
+
+def _logged_path(scope) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return scope["path"] + (f"?{query}" if query else "")
+
+
+def _server_error(status: int) -> amo_exc.AmoError:
+    error = amo_exc.InternalError() if status == 500 else amo_exc.ServiceUnavailable()
+    if status in (502, 504):
+        error = amo_exc.GatewayTimeout()
+        error.status = status
+    elif status == 503:
+        error.status = 503
+    return error
+
+
+def error_response(error: amo_exc.AmoError) -> Response:
+    headers = error.headers()
+    if isinstance(error, amo_exc.TooManyRequests):
+        headers = {**headers, "Retry-After": str(error.retry_after)}
+    if isinstance(error, amo_exc.AccountBlocked):
+        return Response(error.html(), status_code=error.status, media_type="text/html", headers=headers)
+    body = error.body()
+    if body is None:
+        return Response(status_code=error.status, headers=headers)
+    return Response(json.dumps(body, ensure_ascii=False), status_code=error.status, media_type=error.media_type,
+                    headers=headers)
+
+
+async def _send_error(error: amo_exc.AmoError, send) -> None:
+    response = error_response(error)
+    await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body():
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _drop(scope) -> None:
+    transport = scope.get("state", {}).get("sandbox.transport")
+    if transport is None:
+        raise ConnectionDropped()
+    transport.abort()
+    await asyncio.sleep(0)   # let the server see the connection lost before it thinks of answering
+
+
+async def _http_exception(request: Request, error: HTTPException) -> Response:
+    """Unknown paths and methods, answered as amoCRM does (kommo.error_404 / error_405)."""
+    if request.url.path.startswith("/_sandbox"):
+        return JSONResponse({"error": error.detail}, status_code=error.status_code)
+    if error.status_code == 405:
+        return error_response(amo_exc.MethodNotAllowed())
+    if error.status_code == 404:
+        return error_response(amo_exc.NotFound(f"Cannot {request.method} {request.url}"))
+    return error_response(amo_exc.AmoError(str(error.detail)))
+
+
+def create_app(store: Store, **options: Any) -> SandboxApp:
+    """The sandbox ASGI app over `store`. Options: clock, integration_rps, account_rps, block_after, faults, seed."""
+    return SandboxApp(store, **options)
