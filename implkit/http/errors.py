@@ -1,0 +1,84 @@
+"""Errors raised by the HTTP client. All carry method, URL (redacted) and status; never a token.
+
+    ApiError (implkit.errors, exit 1)
+    └── HttpError            the server answered with an error status retrying will not fix
+        ├── Unauthorized     401 (after the one refresh the auth allows): re-authorize
+        ├── NotFound         404
+        └── RateLimited      429 still refused after the retries, or a Retry-After too long to wait
+    RuntimeFailure (exit 1)
+    ├── TransportError       no usable answer after the retries: connection refused, timeouts, 5xx
+    └── WriteOutcomeUnknown  a write was sent and its outcome is unknown: re-read and reconcile
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from implkit.errors import ApiError, RuntimeFailure
+from implkit.http.redact import redact
+
+
+def _where(method: str, url: str) -> str:
+    return f"{method.upper()} {redact(str(url))}"
+
+
+class HttpError(ApiError):
+    """An error answer. `detail` is the problem+json detail (or Bitrix24 error_description), redacted."""
+
+    def __init__(self, method: str, url: str, status: int, *, detail: str = "", body: Any = None,
+                 attempts: int = 1):
+        self.method = method.upper()
+        self.url = redact(str(url))
+        self.detail = redact(detail or "")
+        self.attempts = attempts
+        body = redact(body)
+        self.validation_errors = body.get("validation-errors") if isinstance(body, dict) else None
+        message = f"{_where(method, url)} → HTTP {status}"
+        if self.detail:
+            message += f": {self.detail}"
+        super().__init__(message, status=status, body=body)
+
+
+class Unauthorized(HttpError):
+    """401: the credentials were refused (after one refresh, where the auth can refresh)."""
+
+
+class NotFound(HttpError):
+    """404: the path or object does not exist."""
+
+
+class RateLimited(HttpError):
+    """429 after every retry, or the server asked for a longer wait than the client may sleep."""
+
+    def __init__(self, method: str, url: str, status: int = 429, *, retry_after: float | None = None, **kw: Any):
+        self.retry_after = retry_after
+        super().__init__(method, url, status, **kw)
+
+
+class TransportError(RuntimeFailure):
+    """The API could not be reached or kept failing (timeouts, dropped connections, 5xx) after retries."""
+
+    def __init__(self, method: str, url: str, reason: str, *, status: int | None = None, attempts: int = 1):
+        self.method = method.upper()
+        self.url = redact(str(url))
+        self.status = status
+        self.reason = redact(reason)
+        self.attempts = attempts
+        super().__init__(f"{_where(method, url)} failed after {attempts} attempt(s): {self.reason}")
+
+
+class WriteOutcomeUnknown(RuntimeFailure):
+    """A write was sent, then the answer was lost (timeout, dropped connection) or was a 5xx.
+
+    It may or may not have been applied. The client never repeats it blindly
+    (amoCRM has no idempotency keys: a repeated POST creates a duplicate);
+    the caller re-reads the remote objects and reconciles.
+    """
+
+    def __init__(self, method: str, url: str, reason: str, *, status: int | None = None):
+        self.method = method.upper()
+        self.url = redact(str(url))
+        self.status = status
+        self.reason = redact(reason)
+        super().__init__(f"{_where(method, url)}: outcome unknown ({self.reason}); "
+                         "the write may have been applied — re-read the tenant before retrying")
