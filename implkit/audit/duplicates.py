@@ -196,3 +196,35 @@ def _keep_order(snapshot: Snapshot, entity: str, ids: list[int]) -> dict[int, tu
                 chunk):
             order[record_id] = (-deals, created_at, record_id)
     return order
+
+
+def find_duplicates_by_rules(snapshot: Snapshot, entity: str, rules: list[str], *, max_block: int = 20,
+                             min_score: float = 90) -> DuplicateReport:
+    """Several rules in order (exact first); groups that share records are merged and reported once,
+    under the first rule that found them (splink's `match_key`)."""
+    reports = [find_duplicates(snapshot, entity, rule, max_block=max_block, min_score=min_score) for rule in rules]
+    if len(reports) == 1:
+        return reports[0]
+    merged = DuplicateReport("+".join(rules), entity)
+    owner: dict[int, DuplicateGroup] = {}
+    for report in reports:
+        merged.compared_pairs += report.compared_pairs
+        merged.blocks += report.blocks
+        merged.largest_block = max(merged.largest_block, report.largest_block)
+        merged.oversized.extend(report.oversized)
+        for group in report.groups:
+            existing = {id(owner[i]): owner[i] for i in group.members if i in owner}
+            if not existing:
+                target = DuplicateGroup(group.rule, group.key, group.keep, list(group.merge))
+                merged.groups.append(target)
+            else:
+                target, *others = existing.values()
+                for other in others:  # the new group bridges earlier ones: fold them into the first
+                    target.merge.extend([other.keep, *other.merge])
+                    merged.groups.remove(other)
+                target.merge.extend(i for i in group.members if i != target.keep)
+            target.merge = sorted(set(target.merge) - {target.keep})
+            for i in target.members:
+                owner[i] = target
+    merged.groups.sort(key=lambda g: g.keep)
+    return merged

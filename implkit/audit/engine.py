@@ -173,12 +173,13 @@ Builtin = Callable[[Snapshot, Check, AuditOptions, int], tuple[list[RecordRef], 
 
 
 def _duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    from implkit.audit.duplicates import find_duplicates
+    from implkit.audit.duplicates import find_duplicates_by_rules
 
     params = check.parameters
-    report = find_duplicates(snapshot, check.entity, params.get("rule", "phone"),
-                             max_block=int(params.get("max_block", 20)),
-                             min_score=float(params.get("min_score", 90)))
+    rules = params.get("rule", "phone")
+    report = find_duplicates_by_rules(snapshot, check.entity, rules if isinstance(rules, list) else [rules],
+                                      max_block=int(params.get("max_block", 20)),
+                                      min_score=float(params.get("min_score", 90)))
     population = snapshot.db.execute(f"SELECT count(*) FROM {check.entity}").fetchone()[0]
     failing = [RecordRef(check.entity, i) for i in report.extra_records]
     details = {**report.summary(),
