@@ -1,0 +1,160 @@
+"""The apply executor: run a Plan against a provider, recording every id the moment the CRM confirms it.
+
+Order: creates and updates by kind in dependency order (pipelines with their
+stages in the same request, then the remaining stages, field groups, fields,
+roles); a field whose type changes is deleted and re-created inside its kind's
+step; deletes last, dependents first (fields before the stages they require,
+stages before pipelines).
+
+Safety, in the order it matters:
+
+- Every created object's id is written to state as soon as its batch answers,
+  so a run killed at any point is finished by running it again: the next plan
+  finds what was created by its state id.
+- A write whose outcome is unknown (5xx or a dropped connection after the
+  request left) is never repeated blindly. `converge` re-reads the tenant and
+  re-plans: an object the lost answer did create is found by name (adopted)
+  and recorded, never created twice; a lost update shows up again only if it
+  did not happen.
+- Nothing is written when the plan is empty: re-applying an applied
+  blueprint sends no write request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Protocol
+
+from implkit.errors import InputError, RuntimeFailure
+from implkit.http import WriteOutcomeUnknown
+from implkit.model import Blueprint, ManualStep
+from implkit.plan import diff
+from implkit.plan.changes import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView
+from implkit.providers.base import KINDS, Operation, Provider
+
+Progress = Callable[[str], None]
+
+
+class StateAccess(Protocol):
+    """The part of a tenant's state the executor writes: address → remote id."""
+
+    def ids(self) -> dict[str, str]: ...
+
+    def record(self, address: str, remote_id: str) -> None: ...
+
+    def forget(self, address: str) -> None: ...
+
+
+@dataclass
+class ApplyResult:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    reconciliations: int = 0  # re-reads after a write whose outcome was unknown
+    requests: int = 0
+    plans: list[Plan] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"Apply complete: {self.created} created, {self.updated} updated, {self.deleted} deleted."
+        if self.reconciliations:
+            text += f" ({self.reconciliations} unknown write outcome(s) reconciled by re-reading the tenant.)"
+        return text
+
+
+def refuse_destructive(plan: Plan, allow_destroy: bool) -> None:
+    if plan.destructive and not allow_destroy:
+        lines = "\n".join(f"  {c.address}: {c.destructive}" for c in plan.destructive)
+        raise InputError(f"the plan has {len(plan.destructive)} destructive change(s); nothing was written. "
+                         f"Re-run with --allow-destroy to apply them:\n{lines}")
+
+
+def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tenant: str = "", prune: bool = False,
+             allow_destroy: bool = False, manual: Iterable[ManualStep] = (), first_plan: Plan | None = None,
+             progress: Progress = lambda _m: None, max_rounds: int = 5) -> ApplyResult:
+    """Apply `desired` (starting from `first_plan` if given), re-planning after each unknown write outcome."""
+    manual = tuple(manual)
+    result = ApplyResult()
+    plan_ = first_plan
+    start = provider.requests_sent()
+    for _round in range(max_rounds):
+        if plan_ is None:
+            live = provider.read_config()
+            plan_ = diff.plan(desired, StateView(ids=state.ids()), live, provider.capabilities, tenant=tenant,
+                              prune=prune, manual=manual)
+        result.plans.append(plan_)
+        refuse_destructive(plan_, allow_destroy)
+        try:
+            execute(plan_, provider, state, progress=progress, result=result)
+        except WriteOutcomeUnknown as unknown:
+            result.reconciliations += 1
+            progress(f"the outcome of a write is unknown ({unknown}); re-reading the tenant to reconcile")
+            plan_ = None
+            continue
+        result.requests = provider.requests_sent() - start
+        return result
+    raise RuntimeFailure(f"apply did not converge after {max_rounds} attempts with unknown write outcomes; "
+                         "run it again when the CRM answers reliably")
+
+
+def execute(plan: Plan, provider: Provider, state: StateAccess, *, progress: Progress = lambda _m: None,
+            result: ApplyResult | None = None) -> ApplyResult:
+    """Run one plan. Raises WriteOutcomeUnknown (ids confirmed so far are already recorded)."""
+    result = result or ApplyResult()
+    known = state.ids()
+    ids = dict(known)
+    for address, rid in plan.bindings:  # adopted objects: remember them even if nothing else changes
+        ids[address] = rid
+        if known.get(address) != rid:
+            state.record(address, rid)
+    created_now: set[str] = set()
+
+    def record_created(address: str, rid: str) -> None:
+        ids[address] = rid
+        created_now.add(address)
+        state.record(address, rid)
+        result.created += 1
+
+    def record_updated(address: str, rid: str) -> None:
+        result.updated += 1
+
+    def record_deleted(address: str, rid: str) -> None:
+        ids.pop(address, None)
+        state.forget(address)
+        result.deleted += 1
+
+    resolve = ids.get
+    by_kind: dict[tuple[str, str], list[Change]] = {}
+    for c in plan.changes:
+        by_kind.setdefault((c.kind, c.action), []).append(c)
+
+    for kind in KINDS:
+        replaced = by_kind.get((kind, REPLACE), [])
+        if replaced:
+            progress(f"replacing {len(replaced)} {kind}(s) (delete, then create)")
+            provider.delete(kind, [_op(c) for c in replaced], resolve, record_deleted)
+            result.deleted -= len(replaced)  # counted as creates below
+        creates = [c for c in by_kind.get((kind, CREATE), []) + replaced if c.address not in created_now]
+        if creates:
+            ops = [_op(c, children=_children(plan, c) if kind == "pipeline" else ()) for c in creates]
+            progress(f"creating {len(ops)} {kind}(s)")
+            provider.create(kind, ops, resolve, record_created)
+        updates = by_kind.get((kind, UPDATE), [])
+        if updates:
+            progress(f"updating {len(updates)} {kind}(s)")
+            provider.update(kind, [_op(c) for c in updates], resolve, record_updated)
+    for kind in reversed(KINDS):
+        deletes = by_kind.get((kind, DELETE), [])
+        if deletes:
+            progress(f"deleting {len(deletes)} {kind}(s)")
+            provider.delete(kind, [_op(c) for c in deletes], resolve, record_deleted)
+    return result
+
+
+def _children(plan: Plan, pipeline: Change) -> tuple[Operation, ...]:
+    return tuple(_op(c) for c in plan.changes
+                 if c.kind == "stage" and c.action == CREATE and c.parent == pipeline.address)
+
+
+def _op(c: Change, children: tuple[Operation, ...] = ()) -> Operation:
+    return Operation(address=c.address, kind=c.kind, name=c.name, attrs=c.attrs, remote_id=c.remote_id,
+                     parent=c.parent, changed=tuple(d.attr for d in c.diffs), children=children)

@@ -1,0 +1,216 @@
+"""The plan as a value: what apply would do, what drifted, what is manual.
+
+A `Plan` is frozen and computed once (by `implkit.plan.diff.plan`); the text
+and JSON renderers and the exit code all read the same object, so the words
+printed and the exit code can never disagree.
+
+Plan JSON (`--json`, `plan -o FILE`) carries `schema_version`; a reader
+refuses a version it does not know. A saved plan also carries the desired
+blueprint it was computed from and a fingerprint of what was read (live
+configuration + state ids), so `apply --plan` can refuse a stale plan.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from implkit.errors import EXIT_CHANGES, EXIT_OK
+
+PLAN_SCHEMA_VERSION = 1
+
+CREATE = "create"
+UPDATE = "update"
+DELETE = "delete"
+REPLACE = "replace"  # delete + re-create (a field's type changed): always destructive
+ACTIONS = (CREATE, UPDATE, DELETE, REPLACE)
+
+
+@dataclass(frozen=True)
+class AttrDiff:
+    attr: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """One object apply will create, update, replace or delete."""
+
+    action: str
+    address: str
+    kind: str
+    name: str
+    remote_id: str | None = None
+    parent: str | None = None  # the owning object's address (a stage's pipeline)
+    attrs: tuple[tuple[str, Any], ...] = ()  # desired attributes (create/update/replace), live ones (delete)
+    diffs: tuple[AttrDiff, ...] = ()  # update/replace: each attribute that changes, old -> new
+    destructive: str | None = None  # why data would be lost; apply needs --allow-destroy
+    adopted: bool = False  # matched by name to an object implkit had not recorded
+
+    def attr(self, name: str, default: Any = None) -> Any:
+        return dict(self.attrs).get(name, default)
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """An object changed in the CRM by hand since the last apply (live differs from last applied)."""
+
+    address: str
+    kind: str
+    name: str
+    remote_id: str | None
+    diffs: tuple[AttrDiff, ...] = ()  # before = last applied, after = live
+    gone: bool = False  # deleted in the CRM
+
+
+@dataclass(frozen=True)
+class ManualRow:
+    """Something the CRM's API cannot configure: the consultant does it by hand."""
+
+    address: str
+    title: str
+    details: str | None = None
+    feature: str | None = None
+
+
+@dataclass(frozen=True)
+class StateView:
+    """What the diff needs from a tenant's state: address -> remote id, and the last applied blueprint."""
+
+    ids: Mapping[str, str] = field(default_factory=dict)
+    last_applied: Any = None  # a model.Blueprint, or None before the first apply
+
+    def __hash__(self) -> int:  # Mapping fields are not hashable; the view is never a dict key
+        return id(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    tenant: str
+    account_id: str
+    blueprint_name: str
+    blueprint_version: str
+    prune: bool = False
+    changes: tuple[Change, ...] = ()
+    drift: tuple[DriftItem, ...] = ()
+    manual: tuple[ManualRow, ...] = ()
+    # every desired address matched to a live object: apply records these ids in state
+    bindings: tuple[tuple[str, str], ...] = ()
+    fingerprint: str = ""  # of the live configuration and state ids the plan was computed from
+    mode: str = "normal"  # normal | drift (drift-only view: no changes proposed)
+
+    # --- counts and the exit code, from this one value --------------------------------
+    def count(self, action: str) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def to_create(self) -> int:
+        return self.count(CREATE) + self.count(REPLACE)
+
+    @property
+    def to_update(self) -> int:
+        return self.count(UPDATE)
+
+    @property
+    def to_delete(self) -> int:
+        return self.count(DELETE) + self.count(REPLACE)
+
+    @property
+    def has_changes(self) -> bool:
+        if self.mode == "drift":
+            return bool(self.drift)
+        return bool(self.changes)
+
+    @property
+    def destructive(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.destructive)
+
+    def exit_code(self) -> int:
+        """0 = nothing to do, 2 = changes present (drift mode: drift present). Errors never reach here."""
+        return EXIT_CHANGES if self.has_changes else EXIT_OK
+
+    def summary(self) -> str:
+        if self.mode == "drift":
+            if not self.drift:
+                return "No drift. The tenant matches what implkit last applied."
+            return f"{len(self.drift)} object(s) changed outside implkit."
+        if not self.changes:
+            return "No changes. The tenant matches the blueprint."
+        return (f"{self.to_create} to create, {self.to_update} to update, "
+                f"{self.to_delete} to delete, {len(self.manual)} manual")
+
+    # --- JSON ---------------------------------------------------------------------------
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "mode": self.mode,
+            "tenant": self.tenant,
+            "account_id": self.account_id,
+            "blueprint": {"name": self.blueprint_name, "version": self.blueprint_version},
+            "prune": self.prune,
+            "fingerprint": self.fingerprint,
+            "summary": {"create": self.to_create, "update": self.to_update, "delete": self.to_delete,
+                        "manual": len(self.manual), "drift": len(self.drift),
+                        "has_changes": self.has_changes, "text": self.summary()},
+            "changes": [_change_json(c) for c in self.changes],
+            "drift": [_drift_json(d) for d in self.drift],
+            "manual": [{"address": m.address, "title": m.title, "details": m.details, "feature": m.feature}
+                       for m in self.manual],
+            "bindings": dict(self.bindings),
+        }
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> "Plan":
+        return cls(
+            tenant=data["tenant"],
+            account_id=data["account_id"],
+            blueprint_name=data["blueprint"]["name"],
+            blueprint_version=data["blueprint"]["version"],
+            prune=bool(data["prune"]),
+            mode=data.get("mode", "normal"),
+            fingerprint=data["fingerprint"],
+            changes=tuple(
+                Change(action=c["action"], address=c["address"], kind=c["kind"], name=c["name"],
+                       remote_id=c.get("remote_id"), parent=c.get("parent"),
+                       attrs=tuple((k, _freeze(v)) for k, v in c.get("attrs", {}).items()),
+                       diffs=tuple(AttrDiff(d["attr"], _freeze(d["before"]), _freeze(d["after"]))
+                                   for d in c.get("diffs", ())),
+                       destructive=c.get("destructive"), adopted=bool(c.get("adopted")))
+                for c in data["changes"]),
+            drift=tuple(
+                DriftItem(address=d["address"], kind=d["kind"], name=d["name"], remote_id=d.get("remote_id"),
+                          diffs=tuple(AttrDiff(x["attr"], _freeze(x["before"]), _freeze(x["after"]))
+                                      for x in d.get("diffs", ())),
+                          gone=bool(d.get("gone")))
+                for d in data["drift"]),
+            manual=tuple(ManualRow(m["address"], m["title"], m.get("details"), m.get("feature"))
+                         for m in data["manual"]),
+            bindings=tuple(sorted(data.get("bindings", {}).items())),
+        )
+
+
+def _change_json(c: Change) -> dict[str, Any]:
+    return {"action": c.action, "address": c.address, "kind": c.kind, "name": c.name,
+            "remote_id": c.remote_id, "parent": c.parent, "attrs": {k: _thaw(v) for k, v in c.attrs},
+            "diffs": [{"attr": d.attr, "before": _thaw(d.before), "after": _thaw(d.after)} for d in c.diffs],
+            "destructive": c.destructive, "adopted": c.adopted}
+
+
+def _drift_json(d: DriftItem) -> dict[str, Any]:
+    return {"address": d.address, "kind": d.kind, "name": d.name, "remote_id": d.remote_id, "gone": d.gone,
+            "diffs": [{"attr": x.attr, "before": _thaw(x.before), "after": _thaw(x.after)} for x in d.diffs]}
+
+
+def _thaw(value: Any) -> Any:
+    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
+
+
+def _freeze(value: Any) -> Any:
+    return tuple(_freeze(v) for v in value) if isinstance(value, list) else value
+
+
+def canonical_json(value: Any) -> str:
+    """Byte-stable JSON (sorted keys, no spaces) for fingerprints and saved plans."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=_thaw)
