@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from implkit.audit.snapshot import Snapshot
 
@@ -159,15 +159,10 @@ def _fuzzy(report: DuplicateReport, snapshot: Snapshot, blocks: dict[str, list[t
         report.compared_pairs += size * (size - 1) // 2
         ids = [m[0] for m in members]
         names = [m[1] for m in members]
-        if size == 2:
-            if fuzz.token_sort_ratio(names[0], names[1]) >= min_score:
-                union(ids[0], ids[1])
-                key_of.update(zip(ids, names))
-            continue
-        scores = process.cdist(names, names, scorer=fuzz.token_sort_ratio, score_cutoff=min_score)
-        for i in range(size):
+        scorer = fuzz.token_sort_ratio
+        for i in range(size - 1):
             for j in range(i + 1, size):
-                if scores[i][j] >= min_score and ids[i] != ids[j]:
+                if ids[i] != ids[j] and scorer(names[i], names[j], score_cutoff=min_score):
                     union(ids[i], ids[j])
                     key_of[ids[i]], key_of[ids[j]] = names[i], names[j]
     clusters: dict[int, list[int]] = defaultdict(list)

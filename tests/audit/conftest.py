@@ -1,0 +1,85 @@
+"""Fixtures for the audit tests: a small hand-built snapshot with relative times."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from implkit.audit.snapshot import Snapshot
+
+NOW = 1_700_000_000
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+PIPELINE = 100
+STAGES = [
+    {"id": 10, "name": "Неразобранное", "sort": 10, "type": 1},
+    {"id": 11, "name": "Первичный контакт", "sort": 20},
+    {"id": 12, "name": "Квалификация", "sort": 30},
+    {"id": 13, "name": "КП отправлено", "sort": 40},
+    {"id": 14, "name": "Договор", "sort": 50},
+    {"id": 142, "name": "Успешно реализовано", "sort": 10000},
+    {"id": 143, "name": "Закрыто и не реализовано", "sort": 11000},
+]
+USERS = [
+    {"id": 1, "name": "Анна", "is_active": True, "rights": {"leads": {"export": "D"}}},
+    {"id": 2, "name": "Борис", "is_active": True, "rights": {"leads": {"export": "D"}}},
+    {"id": 3, "name": "Уволен", "is_active": False, "rights": {}},
+]
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "leads": {"pipeline_id": PIPELINE, "status_id": 11, "price": 1000, "responsible_user_id": 1,
+              "created_at": "now-1h", "updated_at": "now-1h"},
+    "contacts": {"responsible_user_id": 1, "created_at": "now-1h", "updated_at": "now-1h"},
+    "companies": {"responsible_user_id": 1, "created_at": "now-1h", "updated_at": "now-1h"},
+    "tasks": {"responsible_user_id": 1, "is_completed": False, "complete_till": "now+1d", "text": "Позвонить",
+              "created_at": "now-1h", "updated_at": "now-1h"},
+    "notes": {"note_type": "common", "created_at": "now-1h", "updated_at": "now-1h"},
+    "events": {"created_at": "now-1h"},
+    "users": {"is_active": True},
+}
+
+
+def resolve_times(value: Any) -> Any:
+    """`now`, `now-2d`, `now+15m` → Unix seconds relative to NOW; other values unchanged."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"now(?:([+-])(\d+)([smhd]))?", value)
+        if m:
+            if not m.group(1):
+                return NOW
+            delta = int(m.group(2)) * UNITS[m.group(3)]
+            return NOW + delta if m.group(1) == "+" else NOW - delta
+    if isinstance(value, dict):
+        return {k: resolve_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_times(v) for v in value]
+    return value
+
+
+def build_snapshot(path: Path, records: dict[str, list[dict]] | None = None, *, users=None, stages=None) -> Snapshot:
+    snap = Snapshot(path)
+    snap.insert("users", [{**DEFAULTS["users"], **u} for u in (users or USERS)])
+    snap.insert("pipelines", [{"id": PIPELINE, "name": "Продажи", "sort": 1, "is_main": True,
+                               "stages": stages or STAGES}])
+    for entity in ("roles", "loss_reasons", "custom_fields", "companies", "contacts", "leads", "tasks", "notes",
+                   "events"):
+        rows = (records or {}).get(entity) or []
+        if rows:
+            snap.insert(entity, [resolve_times({**DEFAULTS.get(entity, {}), **r}) for r in rows])
+    snap.set_meta(snapshot_at=NOW)
+    return snap
+
+
+@pytest.fixture
+def make_snapshot(tmp_path):
+    counter = iter(range(1_000_000))
+    opened: list[Snapshot] = []
+
+    def make(records: dict[str, list[dict]] | None = None, **kw) -> Snapshot:
+        snap = build_snapshot(tmp_path / f"snap{next(counter)}.sqlite", records, **kw)
+        opened.append(snap)
+        return snap
+
+    yield make
+    for snap in opened:
+        snap.close()
