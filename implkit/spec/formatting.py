@@ -1,0 +1,94 @@
+"""Formatting of values in the spec, per language, and escaping of data per output format.
+
+Decisions (tested in tests/spec/test_spec_formatting.py):
+
+- Money, Russian: digits grouped by three with a NO-BREAK SPACE (U+00A0),
+  then a no-break space and the sign: "800 000 ₽" — the ru_RU (CLDR) style,
+  and the no-break spaces keep the figure on one line in print.
+- Money, English: "RUB 800,000" — the ISO code first (an English reader
+  may not know the ₽ sign), comma thousands separators.
+- Percent: "40 %" in Russian (no-break space, as ru_RU writes it),
+  "40%" in English; a fraction keeps up to one decimal: "33,3 %" / "33.3%".
+- Dates: "23 ноября 2026 г." / "23 November 2026".
+- Stars: ★ filled, ☆ empty, out of three; "—" for "not relevant".
+- Markdown: data is text, never markup; `md_escape` backslash-escapes every
+  character CommonMark gives a meaning to where it has one, and turns line
+  breaks into spaces so a value cannot leave its table cell or list item.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from decimal import Decimal
+
+NBSP = "\u00a0"
+
+_MONTHS_RU = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
+              "сентября", "октября", "ноября", "декабря")
+_MONTHS_EN = ("January", "February", "March", "April", "May", "June", "July", "August",
+              "September", "October", "November", "December")
+
+
+def stars(value: int | None) -> str:
+    if not value:
+        return "—"
+    value = max(0, min(3, int(value)))
+    return "★" * value + "☆" * (3 - value)
+
+
+def number(value: int | float | Decimal | None, lang: str) -> str:
+    """A whole or decimal number with the language's separators: "1 234,5" / "1,234.5"."""
+    if value is None:
+        return "—"
+    amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    text = f"{amount:,f}" if amount != amount.to_integral_value() else f"{int(amount):,}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if lang == "ru":
+        text = text.replace(",", NBSP).replace(".", ",")
+    return text
+
+
+def money(value: int | float | Decimal | None, lang: str) -> str:
+    if value is None:
+        return "—"
+    if lang == "ru":
+        return f"{number(value, lang)}{NBSP}₽"
+    return f"RUB{NBSP}{number(value, lang)}"
+
+
+def percent(share: Decimal | float | None, lang: str) -> str:
+    """A share (0.4) as a percentage ("40 %" / "40%"), at most one decimal place."""
+    if share is None:
+        return "—"
+    value = (Decimal(str(share)) * 100).quantize(Decimal("0.1")).normalize()
+    text = number(value, lang)
+    return f"{text}{NBSP}%" if lang == "ru" else f"{text}%"
+
+
+def long_date(value: _dt.date, lang: str) -> str:
+    if lang == "ru":
+        return f"{value.day} {_MONTHS_RU[value.month - 1]} {value.year} г."
+    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+
+
+# CommonMark: any ASCII punctuation may be backslash-escaped. These are the ones
+# that can start markup anywhere in a line (emphasis, code, links, raw HTML,
+# entities, tables, strikethrough).
+_MD_ANYWHERE = re.compile(r"([\\`*_\[\]<>|#~&!])")
+# ...and these only at the start of a line (list items, headings, block quotes, thematic breaks).
+_MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
+
+
+def md_escape(value: object) -> str:
+    text = " ".join(str(value).splitlines())
+    text = _MD_ANYWHERE.sub(r"\\\1", text)
+    match = _MD_LINE_START.match(text)
+    if match:
+        if match.group(2)[0].isdigit():  # "1. text" → "1\. text"
+            end = match.end()
+            text = text[:end] + "\\" + text[end:]
+        else:
+            text = match.group(1) + "\\" + text[len(match.group(1)):]
+    return text
