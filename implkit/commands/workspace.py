@@ -1,0 +1,221 @@
+"""`implkit init` and `implkit tenant …`: the workspace and its tenants.
+
+Other commands that act on a tenant reuse `workspace_option` and
+`open_workspace` so `--workspace DIR` / $IMPLKIT_WORKSPACE / walking up from
+the current folder work the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Add `--workspace DIR` to a command (passed as the `workspace` keyword)."""
+    return click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=True, dir_okay=True),
+                        default=None, metavar="DIR",
+                        help="Workspace folder (default: $IMPLKIT_WORKSPACE, else the nearest implkit.yaml "
+                             "upwards from here).")(func)
+
+
+def open_workspace(workspace: str | None):  # noqa: ANN201 - lazy import keeps --help fast
+    """The Workspace named by a `--workspace` value (or discovered)."""
+    from implkit.workspace import Workspace
+
+    return Workspace.discover(workspace)
+
+
+@click.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+def init(directory: str) -> int:
+    """Create a workspace in DIRECTORY (default: here): implkit.yaml, .implkit/ and a .gitignore
+    that keeps state, snapshots and token files out of git. Refuses an existing workspace."""
+    from implkit.workspace import init_workspace
+
+    ws = init_workspace(directory)
+    click.echo(f"created workspace {ws.root}")
+    click.echo(f"  {ws.config_path.name}  tenants registry (no secrets)")
+    click.echo("  .implkit/      state, locks, snapshots, token files (git-ignored)")
+    click.echo("next: implkit tenant add NAME --provider amocrm --url https://SUBDOMAIN.amocrm.ru --keyring")
+    return 0
+
+
+@click.group()
+def tenant() -> None:
+    """Add, list, show, remove and unlock the CRM accounts (tenants) of a workspace."""
+
+
+@tenant.command("add")
+@click.argument("name")
+@click.option("--provider", type=click.Choice(["amocrm", "bitrix24"]), required=True, help="The CRM.")
+@click.option("--url", required=True,
+              help="Account URL: https://SUBDOMAIN.amocrm.ru, https://PORTAL.bitrix24.ru; http only on loopback.")
+@click.option("--token-env", metavar="VAR", help="Read the token from this environment variable at run time.")
+@click.option("--token-file", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Token file (mode 0600). If it does not exist, the token is asked for and the file created.")
+@click.option("--keyring", "use_keyring", is_flag=True, help="Ask for the token and keep it in the system keyring.")
+@click.option("--client-id", help="OAuth integration id (the token source then holds access/refresh tokens).")
+@click.option("--client-secret-env", metavar="VAR", help="Environment variable holding the OAuth client secret.")
+@click.option("--redirect-uri", default="", help="OAuth redirect URI registered for the integration.")
+@click.option("--blueprint", type=click.Path(dir_okay=False), help="The blueprint this tenant is configured from.")
+@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="RPS",
+              help="Requests per second to stay under (default: the provider's documented limit).")
+@workspace_option
+def add(name: str, provider: str, url: str, token_env: str | None, token_file: str | None, use_keyring: bool,
+        client_id: str | None, client_secret_env: str | None, redirect_uri: str, blueprint: str | None,
+        rate_limit: float | None, workspace: str | None) -> int:
+    """Register the CRM account NAME. The token is never written into implkit.yaml."""
+    from implkit.errors import InputError
+    from implkit.workspace import CredentialSource, check_url
+    from implkit.workspace.credentials import check_private, keyring_set, write_token_file
+
+    chosen = [flag for flag, given in (("--token-env", token_env), ("--token-file", token_file),
+                                        ("--keyring", use_keyring)) if given]
+    if len(chosen) != 1:
+        raise InputError("give exactly one token source: --token-env VAR, --token-file PATH or --keyring"
+                         + (f" (got {', '.join(chosen)})" if chosen else ""))
+    ws = open_workspace(workspace)
+    check_url(url, provider)
+    _precheck(ws, name)  # everything that can be refused is refused before a secret is stored
+    if token_env:
+        source = CredentialSource("env", var=token_env)
+        if not os.environ.get(token_env):
+            click.echo(f"note: {token_env} is not set now; it must be when a command uses tenant {name!r}",
+                       err=True)
+    elif token_file:
+        path = Path(token_file).expanduser().resolve()
+        source = CredentialSource("file", path=path)
+        if path.exists():
+            check_private(path)
+        else:
+            write_token_file(path, _ask_secret(provider))
+            click.echo(f"created token file {path} (mode 0600)", err=True)
+    else:
+        source = CredentialSource("keyring", service=ws.keyring_service, username=ws.keyring_username(name))
+        keyring_set(str(source.service), str(source.username), _ask_secret(provider))
+    tenant_ = ws.add_tenant(name, provider=provider, url=url, credentials=source, client_id=client_id,
+                            client_secret_env=client_secret_env, redirect_uri=redirect_uri,
+                            blueprint=blueprint, rate_limit=rate_limit)
+    click.echo(f"added tenant {tenant_.name} ({tenant_.provider}, {tenant_.url}); "
+               f"credentials: {tenant_.credentials.describe()}")
+    return 0
+
+
+def _precheck(ws: Any, name: str) -> None:
+    """Refuse a bad or taken name before a secret is stored anywhere."""
+    from implkit.errors import InputError
+    from implkit.workspace.core import TENANT_NAME
+
+    if not TENANT_NAME.match(name):
+        raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
+                         "(it names a folder)")
+    if name in ws.tenant_names():
+        raise InputError(f"tenant {name!r} already exists in {ws.config_path}; "
+                         f"remove it first with `implkit tenant remove {name}`")
+
+
+def _ask_secret(provider: str) -> str:
+    what = "webhook (USER_ID/SECRET or the webhook URL)" if provider == "bitrix24" else "token"
+    value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
+    if not value:
+        from implkit.errors import InputError
+
+        raise InputError("empty token")
+    return value
+
+
+@tenant.command("list")
+@workspace_option
+def list_(workspace: str | None) -> int:
+    """List the tenants: name, provider, URL, where the credentials come from, lock."""
+    from tabulate import tabulate
+
+    ws = open_workspace(workspace)
+    rows = []
+    for t in ws.tenants():
+        holder = ws.lock_info(t.name)
+        rows.append([t.name, t.provider, t.url, t.credentials.kind,
+                     "" if holder is None else holder.operation + (" (stale)" if holder.is_stale() else "")])
+    if not rows:
+        click.echo("no tenants yet; add one with `implkit tenant add NAME --provider amocrm --url URL --keyring`")
+        return 0
+    click.echo(tabulate(rows, headers=["tenant", "provider", "url", "credentials", "locked"]))
+    return 0
+
+
+@tenant.command("show")
+@click.argument("name")
+@workspace_option
+def show(name: str, workspace: str | None) -> int:
+    """Show one tenant. The secret is never printed: only where it comes from and whether it is there."""
+    from tabulate import tabulate
+
+    from implkit.errors import ImplkitError
+
+    ws = open_workspace(workspace)
+    t = ws.tenant(name)
+    try:
+        creds = ws.credentials(name)
+        kind = "OAuth (access + refresh token)" if creds.is_oauth else "token"
+        status = f"*** ({kind} present)"
+    except ImplkitError as exc:
+        status = f"unavailable: {exc}"
+    state_line = "none yet"
+    if t.state_path.exists():
+        state = ws.state(name)
+        try:
+            applied = state.last_applied()
+            state_line = (f"{len(state.get_ids())} objects, serial {state.serial}, "
+                          f"account {state.account_id or 'not bound yet'}"
+                          + (f", last applied {applied.version or '?'} at {applied.applied_at}" if applied else ""))
+        finally:
+            state.close()
+    holder = ws.lock_info(name)
+    rows = [
+        ["name", t.name], ["provider", t.provider], ["url", t.url],
+        ["credentials", t.credentials.describe()], ["token", status],
+    ]
+    if t.client_id:
+        rows.append(["oauth client id", t.client_id])
+        rows.append(["client secret", f"from environment variable {t.client_secret_env}"
+                     if t.client_secret_env else "from the token source"])
+    rows += [
+        ["blueprint", str(t.blueprint) if t.blueprint else "-"],
+        ["rate limit", f"{t.rate_limit:g} req/s" if t.rate_limit else "provider default"],
+        ["state", state_line],
+        ["lock", "free" if holder is None else holder.holder + (" — STALE" if holder.is_stale() else "")],
+    ]
+    click.echo(tabulate(rows, tablefmt="plain"))
+    return 0
+
+
+@tenant.command("remove")
+@click.argument("name")
+@click.option("--purge", is_flag=True, help="Also delete its local state and its keyring entry.")
+@workspace_option
+def remove(name: str, purge: bool, workspace: str | None) -> int:
+    """Unregister a tenant (its state is kept unless --purge). Nothing on the CRM changes."""
+    ws = open_workspace(workspace)
+    t = ws.remove_tenant(name, purge=purge)
+    click.echo(f"removed tenant {t.name}" + ("" if purge or not t.dir.exists() else f"; its state stays in {t.dir}"))
+    return 0
+
+
+@tenant.command("unlock")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Remove the lock even if its holder still runs on this machine.")
+@workspace_option
+def unlock(name: str, force: bool, workspace: str | None) -> int:
+    """Remove a tenant's lock left by a run that died (kill -9, power loss)."""
+    ws = open_workspace(workspace)
+    removed = ws.unlock(name, force=force)
+    if removed is None:
+        click.echo(f"tenant {name} is not locked")
+    else:
+        click.echo(f"removed the lock of tenant {name}: {removed.holder}")
+    return 0

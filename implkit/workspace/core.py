@@ -1,0 +1,388 @@
+"""The workspace: `implkit.yaml` (the tenants registry) and `.implkit/` (state, locks, snapshots, tokens).
+
+    workspace/
+      implkit.yaml               version, tenants: name → provider, url, where the secret comes from
+      .gitignore                 keeps .implkit/ and token files out of git
+      .implkit/
+        tenants/NAME/state.db    StateStore (address → remote id, lineage, serial, account id)
+        tenants/NAME/lock.json   TenantLock (holder of a running plan/apply)
+        tenants/NAME/...         room for the tenant's snapshot (audit) and plans
+
+implkit.yaml never holds a secret: a tenant names an environment variable,
+a 0600 token file or a keyring entry. It is rewritten atomically and
+round-trip, so a user's comments survive `tenant add`.
+
+Discovery (`Workspace.discover`): `--workspace DIR` → `$IMPLKIT_WORKSPACE`
+→ the nearest `implkit.yaml` from the current directory upwards.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ruamel.yaml.comments import CommentedMap
+
+from implkit.errors import InputError, Location, Problem
+from implkit.workspace.credentials import (
+    KEYRING_SERVICE,
+    CredentialSource,
+    Credentials,
+    keyring_delete,
+    resolve,
+)
+from implkit.workspace.lock import LockInfo, TenantLock
+from implkit.workspace.state import StateStore
+from implkit.yamlio import atomic_write, dump_yaml, load_yaml, location_of
+
+CONFIG_NAME = "implkit.yaml"
+DATA_DIR = ".implkit"
+ENV_VAR = "IMPLKIT_WORKSPACE"
+VERSION = 1
+PROVIDERS = ("amocrm", "bitrix24")
+TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit"}
+
+_CONFIG_HEADER = """\
+# implkit workspace. Tenants and where their credentials come from — never the secrets
+# themselves (those live in environment variables, 0600 token files or the keyring).
+"""
+
+_GITIGNORE = """\
+# implkit: state, snapshots, locks and token files stay out of git.
+.implkit/
+*.token
+*.token.json
+.env
+"""
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """One CRM account registered in the workspace (no secret here)."""
+
+    name: str
+    provider: str
+    url: str
+    credentials: CredentialSource
+    dir: Path  # .implkit/tenants/NAME
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    redirect_uri: str = ""
+    blueprint: Path | None = None
+    rate_limit: float | None = None
+
+    @property
+    def state_path(self) -> Path:
+        return self.dir / "state.db"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.dir / "lock.json"
+
+
+class Workspace:
+    """A loaded workspace. Create one with `Workspace.load`, `Workspace.discover` or `init_workspace`."""
+
+    def __init__(self, root: Path, config: CommentedMap):
+        self.root = root
+        self.config_path = root / CONFIG_NAME
+        self.data_dir = root / DATA_DIR
+        self._config = config
+
+    # ---- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Workspace:
+        """Load the workspace at `path` (its folder or its implkit.yaml); bad content is InputError."""
+        path = Path(path).expanduser()
+        config_path = path if path.name == CONFIG_NAME and not path.is_dir() else path / CONFIG_NAME
+        if not config_path.is_file():
+            raise InputError(f"{config_path}: no implkit workspace here; create one with `implkit init "
+                             f"{config_path.parent}`")
+        config = load_yaml(config_path)
+        ws = cls(config_path.parent.resolve(), config if isinstance(config, CommentedMap) else CommentedMap())
+        ws._validate(config)
+        return ws
+
+    @classmethod
+    def discover(cls, explicit: str | os.PathLike | None = None, *, environ: Mapping[str, str] | None = None,
+                 cwd: str | os.PathLike | None = None) -> Workspace:
+        """`--workspace` value, else $IMPLKIT_WORKSPACE, else the nearest implkit.yaml upwards from cwd."""
+        environ = os.environ if environ is None else environ
+        if explicit:
+            return cls.load(explicit)
+        if environ.get(ENV_VAR):
+            return cls.load(environ[ENV_VAR])
+        start = Path(cwd or os.getcwd()).resolve()
+        for folder in (start, *start.parents):
+            if (folder / CONFIG_NAME).is_file():
+                return cls.load(folder)
+        raise InputError(f"no implkit workspace found in {start} or above; run `implkit init` there, "
+                         f"pass --workspace DIR, or set {ENV_VAR}")
+
+    def _validate(self, config: Any) -> None:
+        file = str(self.config_path)
+        problems: list[Problem] = []
+        if not isinstance(config, dict):
+            raise InputError("invalid workspace file", [Problem(Location(file, 1, 1), "expected a mapping")])
+        if config.get("version") != VERSION:
+            problems.append(Problem(location_of(config, ("version",), file),
+                                    f"unsupported version {config.get('version')!r} (expected {VERSION})"))
+        tenants = config.get("tenants")
+        if tenants is None:
+            config["tenants"] = CommentedMap()
+        elif not isinstance(tenants, dict):
+            problems.append(Problem(location_of(config, ("tenants",), file), "expected a mapping of tenants"))
+        else:
+            for name, entry in tenants.items():
+                problems.extend(self._tenant_problems(str(name), entry, config))
+        if problems:
+            raise InputError("invalid workspace file", problems)
+
+    def _tenant_problems(self, name: str, entry: Any, config: Any) -> list[Problem]:
+        file = str(self.config_path)
+        path = ("tenants", name)
+        if not TENANT_NAME.match(name):
+            return [Problem(location_of(config, path, file),
+                            "tenant names are lower-case letters, digits, '.', '_' and '-'")]
+        if not isinstance(entry, dict):
+            return [Problem(location_of(config, path, file), "expected a mapping")]
+        problems = [Problem(location_of(config, (*path, key), file), f"unknown key {key!r}")
+                    for key in entry if key not in TENANT_KEYS]
+        if entry.get("provider") not in PROVIDERS:
+            problems.append(Problem(location_of(config, (*path, "provider"), file),
+                                    f"provider must be one of {', '.join(PROVIDERS)}"))
+        try:
+            check_url(str(entry.get("url", "")), str(entry.get("provider", "")))
+        except InputError as exc:
+            problems.append(Problem(location_of(config, (*path, "url"), file), str(exc)))
+        creds = entry.get("credentials")
+        if not isinstance(creds, dict) or len(set(creds) & {"env", "file", "keyring"}) != 1:
+            problems.append(Problem(location_of(config, (*path, "credentials"), file),
+                                    "credentials must name exactly one of env, file, keyring"))
+        rate = entry.get("rate_limit")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
+            problems.append(Problem(location_of(config, (*path, "rate_limit"), file),
+                                    "rate_limit must be a positive number of requests per second"))
+        return problems
+
+    # ---- tenants -------------------------------------------------------------------------------
+
+    def tenant_names(self) -> list[str]:
+        return sorted(str(n) for n in (self._config.get("tenants") or {}))
+
+    def tenants(self) -> list[Tenant]:
+        return [self.tenant(name) for name in self.tenant_names()]
+
+    def tenant(self, name: str) -> Tenant:
+        """The tenant called `name`; an unknown name is InputError (exit 3) listing the known ones."""
+        entries = self._config.get("tenants") or {}
+        if name not in entries:
+            known = ", ".join(self.tenant_names()) or "none yet — add one with `implkit tenant add`"
+            raise InputError(f"unknown tenant {name!r} in {self.config_path} (known: {known})")
+        entry = entries[name]
+        oauth = entry.get("oauth") or {}
+        blueprint = entry.get("blueprint")
+        blueprint_path = None
+        if blueprint:
+            blueprint_path = Path(str(blueprint)).expanduser()
+            if not blueprint_path.is_absolute():
+                blueprint_path = self.root / blueprint_path
+        rate = entry.get("rate_limit")
+        return Tenant(
+            name=name, provider=str(entry["provider"]), url=str(entry["url"]),
+            credentials=CredentialSource.from_config(entry["credentials"], self.root),
+            dir=self.data_dir / "tenants" / name,
+            client_id=str(oauth["client_id"]) if oauth.get("client_id") else None,
+            client_secret_env=str(oauth["client_secret_env"]) if oauth.get("client_secret_env") else None,
+            redirect_uri=str(oauth.get("redirect_uri") or ""),
+            blueprint=blueprint_path, rate_limit=float(rate) if rate is not None else None,
+        )
+
+    def add_tenant(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
+                   client_id: str | None = None, client_secret_env: str | None = None, redirect_uri: str = "",
+                   blueprint: str | os.PathLike | None = None, rate_limit: float | None = None) -> Tenant:
+        """Register a tenant (InputError if the name is taken or anything is invalid; nothing written then)."""
+        if not TENANT_NAME.match(name):
+            raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
+                             "(it names a folder)")
+        if name in (self._config.get("tenants") or {}):
+            raise InputError(f"tenant {name!r} already exists in {self.config_path}; "
+                             f"remove it first with `implkit tenant remove {name}`")
+        if provider not in PROVIDERS:
+            raise InputError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
+        url = check_url(url, provider)
+        if rate_limit is not None and rate_limit <= 0:
+            raise InputError("--rate-limit must be a positive number of requests per second")
+        entry = CommentedMap()
+        entry["provider"] = provider
+        entry["url"] = url
+        entry["credentials"] = CommentedMap(credentials.to_config(self.root))
+        if client_id:
+            oauth = CommentedMap()
+            oauth["client_id"] = client_id
+            if client_secret_env:
+                oauth["client_secret_env"] = client_secret_env
+            if redirect_uri:
+                oauth["redirect_uri"] = redirect_uri
+            entry["oauth"] = oauth
+        if blueprint:
+            entry["blueprint"] = _relative(Path(blueprint), self.root)
+        if rate_limit is not None:
+            entry["rate_limit"] = rate_limit
+        if self._config.get("tenants") is None:
+            self._config["tenants"] = CommentedMap()
+        self._config["tenants"][name] = entry
+        self._save()
+        return self.tenant(name)
+
+    def remove_tenant(self, name: str, *, purge: bool = False) -> Tenant:
+        """Unregister a tenant (refused while locked). `purge` also deletes its state and keyring entry."""
+        tenant = self.tenant(name)
+        holder = self.lock_info(name)
+        if holder is not None:
+            raise InputError(f"tenant {name!r} is locked ({holder.holder}); unlock it first")
+        del self._config["tenants"][name]
+        self._save()
+        if purge:
+            shutil.rmtree(tenant.dir, ignore_errors=True)
+            if tenant.credentials.kind == "keyring":
+                keyring_delete(str(tenant.credentials.service), str(tenant.credentials.username))
+        return tenant
+
+    def keyring_username(self, name: str) -> str:
+        """The keyring username for a tenant of this workspace (stable across moves of the folder)."""
+        return f"{name}@{self._config.get('id') or self.root}"
+
+    keyring_service = KEYRING_SERVICE
+
+    # ---- credentials, state, locks -------------------------------------------------------------
+
+    def credentials(self, name: str, *, environ: Mapping[str, str] | None = None) -> Credentials:
+        """Resolve the tenant's secret from its env var, token file or keyring (InputError if missing/unsafe)."""
+        tenant = self.tenant(name)
+        return resolve(tenant.credentials, tenant=name, environ=environ, client_id=tenant.client_id,
+                       client_secret_env=tenant.client_secret_env, redirect_uri=tenant.redirect_uri)
+
+    def tenant_dir(self, name: str) -> Path:
+        """`.implkit/tenants/NAME/` (created): the tenant's state, lock, snapshot and plans live here."""
+        path = self.tenant(name).dir
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return path
+
+    def state(self, name: str) -> StateStore:
+        """The tenant's StateStore (created on first use)."""
+        return StateStore(self.tenant_dir(name) / "state.db")
+
+    def lock_for(self, name: str) -> TenantLock:
+        return TenantLock(self.tenant(name).lock_path, name)
+
+    @contextmanager
+    def lock(self, name: str, operation: str, *, wait: bool = True, timeout: float | None = None,
+             on_wait: Callable[[LockInfo], None] | None = None) -> Iterator[LockInfo]:
+        """Hold the tenant's lock for the block: waits for another run (message on stderr), or with
+        wait=False raises LockHeld (exit 1) naming the holder; a dead holder's lock raises StaleLock."""
+        self.tenant_dir(name)
+        with self.lock_for(name).hold(operation, wait=wait, timeout=timeout, on_wait=on_wait) as info:
+            yield info
+
+    def lock_info(self, name: str) -> LockInfo | None:
+        return self.lock_for(name).read()
+
+    def unlock(self, name: str, *, force: bool = False) -> LockInfo | None:
+        """Remove a stale lock (or, with force, any lock); return what was removed, None if unlocked."""
+        return self.lock_for(name).unlock(force=force)
+
+    # ---- writing -------------------------------------------------------------------------------
+
+    def _save(self) -> None:
+        text = dump_yaml(self._config)
+        if not text.startswith("#"):
+            text = _CONFIG_HEADER + text
+        atomic_write(self.config_path, text)
+
+
+def init_workspace(directory: str | os.PathLike) -> Workspace:
+    """Create implkit.yaml, .implkit/ and .gitignore in `directory`; refuse an existing workspace."""
+    root = Path(directory).expanduser()
+    config_path = root / CONFIG_NAME
+    if config_path.exists():
+        raise InputError(f"{config_path} already exists: this is a workspace already; nothing was changed")
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{root}: not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DATA_DIR / "tenants").mkdir(parents=True, exist_ok=True)
+    os.chmod(root / DATA_DIR, 0o700)
+    gitignore = root / ".gitignore"
+    if gitignore.exists():
+        existing = gitignore.read_text(encoding="utf-8")
+        if not re.search(r"(?m)^/?\.implkit/?\s*$", existing):
+            atomic_write(gitignore, existing.rstrip("\n") + "\n\n" + _GITIGNORE)
+    else:
+        atomic_write(gitignore, _GITIGNORE)
+    config = CommentedMap()
+    config["version"] = VERSION
+    config["id"] = str(uuid.uuid4())
+    config["tenants"] = CommentedMap()
+    atomic_write(config_path, _CONFIG_HEADER + dump_yaml(config))
+    return Workspace.load(root)
+
+
+# ---- URL rules -------------------------------------------------------------------------------------
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, provider: str = "") -> str:
+    """Validate a tenant URL; return it without a trailing slash. InputError names what is wrong.
+
+    https only, except plain http on loopback (the sandbox). No credentials in
+    it: no user:password@, no token in the query, no Bitrix24 webhook secret
+    in the path (the webhook goes into the token source instead).
+    """
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"tenant URL must be an http(s) URL with a host, got {_safe(url)!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise InputError(f"plain http:// is refused for {parts.hostname} (tokens would travel in clear); "
+                         "use https:// — http is allowed only on loopback (127.0.0.1, localhost, ::1)")
+    if parts.username or parts.password:
+        raise InputError("the tenant URL must not carry a user name or password; "
+                         "pass credentials with --token-env, --token-file or --keyring")
+    if parts.query or parts.fragment:
+        raise InputError("the tenant URL must not have a query string or fragment")
+    if re.search(r"/rest/\d+/[^/]+", parts.path):
+        raise InputError("this looks like a Bitrix24 webhook URL, which carries its secret: register the portal "
+                         "URL (https://PORTAL) and give the webhook through --token-env, --token-file or --keyring")
+    return url.rstrip("/")
+
+
+def _safe(url: str) -> str:
+    from implkit.http.redact import redact
+
+    return redact(url)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.expanduser().resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path.expanduser().resolve())

@@ -1,0 +1,318 @@
+"""Where a tenant's secret comes from, and how rotated OAuth tokens are written back.
+
+implkit.yaml only ever names the source — an environment variable, a token
+file, or a keyring entry — never the secret itself.
+
+A token file is either a single long-lived token (one line), or JSON
+`{"access_token", "refresh_token", "expires_at", "client_secret"?}` for
+OAuth. It must be readable by its owner only (0600): a file that group or
+others can read is refused, as ssh refuses a private key. Rotation writes it
+back atomically with mode 0600 (`TokenFileStore`, the `TokenStore` the HTTP
+layer's `OAuth2Session` calls before it uses a new access token).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from implkit.errors import InputError, RuntimeFailure
+from implkit.http.auth import Auth, BearerToken, NoAuth, OAuth2Session, TokenSet, TokenStore
+from implkit.http.redact import register_secret
+from implkit.yamlio import atomic_write
+
+KEYRING_SERVICE = "implkit"
+
+
+@dataclass(frozen=True)
+class CredentialSource:
+    """Where a secret lives: `env` (var), `file` (path), or `keyring` (service, username). No secret here."""
+
+    kind: str
+    var: str | None = None
+    path: Path | None = None
+    service: str | None = None
+    username: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "env":
+            return f"environment variable {self.var}"
+        if self.kind == "file":
+            return f"token file {self.path}"
+        if self.kind == "keyring":
+            return f"keyring {self.service}/{self.username}"
+        return self.kind
+
+    def to_config(self, root: Path) -> dict[str, str]:
+        if self.kind == "env":
+            return {"env": str(self.var)}
+        if self.kind == "file":
+            assert self.path is not None
+            return {"file": _relative(self.path, root)}
+        return {"keyring": f"{self.service}/{self.username}"}
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any], root: Path) -> CredentialSource:
+        if "env" in data:
+            return cls("env", var=str(data["env"]))
+        if "file" in data:
+            path = Path(str(data["file"])).expanduser()
+            return cls("file", path=path if path.is_absolute() else root / path)
+        if "keyring" in data:
+            service, _, username = str(data["keyring"]).partition("/")
+            return cls("keyring", service=service, username=username)
+        raise ValueError("credentials: expected one of env, file, keyring")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A tenant's resolved secret. `repr` never shows it.
+
+    - `token`: a long-lived token (amoCRM private integration), or a Bitrix24
+      webhook ("USER_ID/SECRET" or the full webhook URL);
+    - `tokens` + `store` + `client_id`/`client_secret`: OAuth, rotated through `store`.
+    """
+
+    source: CredentialSource
+    token: str | None = field(default=None, repr=False)
+    tokens: TokenSet | None = field(default=None, repr=False)
+    store: TokenStore | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    redirect_uri: str = ""
+
+    @property
+    def is_oauth(self) -> bool:
+        return (self.tokens is not None and bool(self.tokens.refresh_token) and bool(self.client_id)
+                and self.store is not None)
+
+    def auth(self, *, token_url: str | None = None, transport: Any = None) -> Auth:
+        """The HTTP auth for these credentials: OAuth2Session (needs `token_url`), BearerToken, or NoAuth."""
+        if self.is_oauth:
+            if not token_url:
+                raise ValueError("OAuth credentials need the provider's token_url")
+            if not self.client_secret:
+                raise InputError("this tenant uses OAuth but no client secret is configured "
+                                 "(set --client-secret-env, or put client_secret in the token file)")
+            assert self.store is not None and self.client_id is not None
+            return OAuth2Session(token_url, client_id=self.client_id, client_secret=self.client_secret,
+                                 redirect_uri=self.redirect_uri, store=self.store, tokens=self.tokens,
+                                 transport=transport)
+        token = self.token or (self.tokens.access_token if self.tokens else None)
+        return BearerToken(token) if token else NoAuth()
+
+
+# ---- token files ---------------------------------------------------------------------------------
+
+def check_private(path: Path) -> None:
+    """Refuse a token file that group or others may read or write (InputError, exit 3)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"{path}: token file not found") from None
+    if not stat.S_ISREG(mode):
+        raise InputError(f"{path}: token file is not a regular file")
+    if mode & 0o077:
+        raise InputError(f"{path}: token file is accessible by group or others "
+                         f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`")
+
+
+def write_token_file(path: Path, content: str | TokenSet, *, extra: Mapping[str, Any] | None = None) -> None:
+    """Create or replace a token file atomically with mode 0600."""
+    if isinstance(content, TokenSet):
+        data = dict(extra or {})
+        data.update(content.to_dict())
+        text = json.dumps(data, indent=2) + "\n"
+    else:
+        text = content.strip() + "\n"
+    atomic_write(path, text, mode=0o600)
+
+
+def read_token_file(path: Path) -> dict[str, Any]:
+    """The token file's content as a dict (`{"token": ...}` for a one-line file)."""
+    check_private(path)
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        raise InputError(f"{path}: token file is empty")
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InputError(f"{path}: token file is not valid JSON (line {exc.lineno})" if hasattr(exc, "lineno")
+                             else f"{path}: token file is not valid JSON") from None
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise InputError(f"{path}: token file JSON has no access_token")
+        for key in ("access_token", "refresh_token", "client_secret"):
+            register_secret(data.get(key))
+        return data
+    register_secret(text)
+    return {"token": text}
+
+
+class TokenFileStore:
+    """A TokenStore on a 0600 JSON file: atomic rotation, `locked()` serialises refreshes across processes."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def load(self) -> TokenSet | None:
+        if not self.path.exists():
+            return None
+        data = read_token_file(self.path)
+        if "token" in data:
+            return TokenSet(access_token=data["token"])
+        return TokenSet(access_token=data["access_token"], refresh_token=data.get("refresh_token"),
+                        expires_at=data.get("expires_at"))
+
+    def save(self, tokens: TokenSet) -> None:
+        extra: dict[str, Any] = {}
+        if self.path.exists():
+            try:
+                current = read_token_file(self.path)
+            except InputError:
+                current = {}
+            extra = {k: v for k, v in current.items() if k not in {"token", "access_token", "refresh_token",
+                                                                   "expires_at"}}
+        write_token_file(self.path, tokens, extra=extra)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+# ---- keyring ---------------------------------------------------------------------------------
+
+def _keyring() -> Any:
+    import keyring  # imported lazily: the backend probe is slow and most commands do not need it
+
+    return keyring
+
+
+def keyring_get(service: str, username: str) -> str | None:
+    try:
+        value = _keyring().get_password(service, username)
+    except Exception as exc:  # keyring.errors.* and backend failures
+        raise RuntimeFailure(f"keyring {service}/{username}: cannot read ({type(exc).__name__})") from None
+    register_secret(value)
+    return value
+
+
+def keyring_set(service: str, username: str, secret: str) -> None:
+    try:
+        _keyring().set_password(service, username, secret)
+    except Exception as exc:
+        raise RuntimeFailure(f"keyring {service}/{username}: cannot store the token ({type(exc).__name__}); "
+                             "use --token-file or --token-env instead") from None
+
+
+def keyring_delete(service: str, username: str) -> None:
+    try:
+        _keyring().delete_password(service, username)
+    except Exception:  # already absent, or a read-only backend: nothing to clean up
+        pass
+
+
+class KeyringTokenStore:
+    """A TokenStore in the system keyring (the value is the token file's JSON, or a bare token)."""
+
+    def __init__(self, service: str, username: str):
+        self.service = service
+        self.username = username
+
+    def load(self) -> TokenSet | None:
+        value = keyring_get(self.service, self.username)
+        if value is None:
+            return None
+        data = _parse_secret(value)
+        if "token" in data:
+            return TokenSet(access_token=data["token"])
+        return TokenSet(access_token=data["access_token"], refresh_token=data.get("refresh_token"),
+                        expires_at=data.get("expires_at"))
+
+    def save(self, tokens: TokenSet) -> None:
+        current = keyring_get(self.service, self.username)
+        extra = {}
+        if current:
+            extra = {k: v for k, v in _parse_secret(current).items()
+                     if k not in {"token", "access_token", "refresh_token", "expires_at"}}
+        extra.update(tokens.to_dict())
+        keyring_set(self.service, self.username, json.dumps(extra))
+
+
+def _parse_secret(value: str) -> dict[str, Any]:
+    value = value.strip()
+    if value.startswith("{"):
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("access_token"):
+            for key in ("access_token", "refresh_token", "client_secret"):
+                register_secret(data.get(key))
+            return data
+    register_secret(value)
+    return {"token": value}
+
+
+# ---- resolution --------------------------------------------------------------------------------
+
+def resolve(source: CredentialSource, *, tenant: str, environ: Mapping[str, str] | None = None,
+            client_id: str | None = None, client_secret_env: str | None = None,
+            redirect_uri: str = "") -> Credentials:
+    """Read the secret from its source. A missing or unsafe source is InputError (exit 3)."""
+    environ = os.environ if environ is None else environ
+    client_secret = None
+    if client_secret_env:
+        client_secret = environ.get(client_secret_env) or None
+        register_secret(client_secret)
+    store: TokenStore | None = None
+    if source.kind == "env":
+        value = environ.get(str(source.var))
+        if not value:
+            raise InputError(f"tenant {tenant!r} takes its token from the environment variable {source.var}, "
+                             "which is not set")
+        data = _parse_secret(value)
+    elif source.kind == "file":
+        assert source.path is not None
+        data = read_token_file(source.path)
+        store = TokenFileStore(source.path)
+    elif source.kind == "keyring":
+        assert source.service is not None and source.username is not None
+        value = keyring_get(source.service, source.username)
+        if value is None:
+            raise InputError(f"tenant {tenant!r}: no token in the keyring under {source.service}/{source.username}; "
+                             f"add it again with `implkit tenant add {tenant} ... --keyring`")
+        data = _parse_secret(value)
+        store = KeyringTokenStore(source.service, source.username)
+    else:
+        raise InputError(f"tenant {tenant!r}: unknown credentials source {source.kind!r}")
+
+    client_secret = client_secret or data.get("client_secret")
+    if "token" in data:
+        return Credentials(source=source, token=data["token"], client_id=client_id,
+                           client_secret=client_secret, redirect_uri=redirect_uri)
+    tokens = TokenSet(access_token=data["access_token"], refresh_token=data.get("refresh_token"),
+                      expires_at=data.get("expires_at"))
+    return Credentials(source=source, tokens=tokens, store=store, client_id=client_id,
+                       client_secret=client_secret, redirect_uri=redirect_uri)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
