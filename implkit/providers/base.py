@@ -229,3 +229,6 @@ class Provider(Protocol):
 
     def requests_sent(self) -> int:
         """How many HTTP requests this provider has sent (for progress and benchmarks)."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -96,6 +96,12 @@ class AmoCrmProvider:
     def requests_sent(self) -> int:
         return self.http.stats.total
 
+    def writes_sent(self) -> int:
+        return self.http.stats.writes
+
+    def close(self) -> None:
+        self.http.close()
+
     # --- writing -------------------------------------------------------------------------
 
     def create(self, kind: str, ops: Sequence[Operation], resolve: Resolve, record: Recorder) -> None:

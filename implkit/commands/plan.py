@@ -1,0 +1,271 @@
+"""`implkit plan | apply | drift | export`: thin commands over `implkit.plan.run`.
+
+Exit codes (DESIGN.md): plan/drift 0 = no changes, 2 = changes (drift) present;
+apply/export 0 = done; 1 = runtime failure (API unreachable, stale saved
+plan, lock held); 3 = bad input (blueprint, tenant, options, state of another
+account, destructive change without --allow-destroy). Results go to stdout,
+progress to stderr; with --json stdout holds only the JSON.
+"""
+
+from __future__ import annotations
+
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
+
+_workspace_option = click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
+                                 help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
+
+
+def _stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@contextmanager
+def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """(workspace, tenant, provider, state) with the tenant's lock held for the block."""
+    from implkit.http import AMOCRM_RATE, RateLimiter
+    from implkit.providers import open_provider
+    from implkit.workspace import Workspace
+
+    ws = Workspace.discover(workspace_dir)
+    tenant = ws.tenant(name)
+    if tenant.provider != "amocrm":
+        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM tenants; {tenant.provider} is not "
+                         "implemented yet")
+    credentials = ws.credentials(name)
+    auth = credentials.auth(token_url=f"{tenant.url.rstrip('/')}/oauth2/access_token")
+    provider = open_provider(tenant.provider, tenant.url, auth, rate=RateLimiter(tenant.rate_limit or AMOCRM_RATE))
+    with ws.lock(name, operation, timeout=300):
+        state = ws.state(name)
+        try:
+            yield ws, tenant, provider, state
+        finally:
+            state.close()
+            provider.close()
+
+
+def _desired(blueprint_path: str | None, tenant: Any) -> tuple[Any, str]:
+    from implkit.blueprint import load_blueprint
+
+    path = blueprint_path or (str(tenant.blueprint) if tenant.blueprint else None)
+    if not path:
+        raise InputError(f"tenant {tenant.name!r} has no blueprint: pass -b FILE, or register one with "
+                         "`implkit tenant add ... --blueprint FILE`")
+    return load_blueprint(path), path
+
+
+def _manual(blueprint: Any, crm: str) -> list:
+    from implkit.blueprint.manual import manual_steps
+
+    return manual_steps(blueprint, crm, "en")
+
+
+def _tenant_names(ws_dir: str | None, name: str | None, all_: bool) -> list[str]:
+    if all_ == bool(name):
+        raise click.UsageError("name one TENANT, or pass --all")
+    if name:
+        return [name]
+    from implkit.workspace import Workspace
+
+    names = Workspace.discover(ws_dir).tenant_names()
+    if not names:
+        raise InputError("the workspace has no tenants; add one with `implkit tenant add`")
+    return names
+
+
+# --- plan -------------------------------------------------------------------------------------
+
+
+def plan_one(workspace_dir: str | None, name: str, blueprint_path: str | None, prune: bool):
+    from implkit.plan.run import make_plan
+
+    with _tenant_session(workspace_dir, name, "plan") as (_ws, tenant, provider, state):
+        desired, source = _desired(blueprint_path, tenant)
+        result = make_plan(provider, desired, state, tenant=name, prune=prune,
+                           manual=_manual(desired, tenant.provider), source=source)
+        return result, desired
+
+
+@click.command("plan")
+@click.argument("tenant", required=False)
+@click.option("-b", "--blueprint", "blueprint_path", type=click.Path(dir_okay=False),
+              help="Blueprint file (default: the tenant's blueprint in implkit.yaml).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema_version 1) on stdout.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan`.")
+@click.option("--prune", is_flag=True, help="Also delete objects the blueprint does not describe.")
+@click.option("--all", "all_", is_flag=True, help="Plan every tenant of the workspace (in parallel).")
+@_workspace_option
+def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str | None, prune: bool,
+         all_: bool, workspace_dir: str | None) -> int:
+    """Show what apply would change on TENANT: exit 0 no changes, 2 changes, 1 error, 3 bad input."""
+    from implkit.plan.run import write_plan_file
+    from implkit.plan.show import render_json, render_text
+
+    names = _tenant_names(workspace_dir, tenant, all_)
+    if all_:
+        if out:
+            raise click.UsageError("-o/--out saves one tenant's plan; it cannot be combined with --all")
+        return _for_all(names, lambda n: plan_one(workspace_dir, n, blueprint_path, prune)[0], as_json)
+    result, desired = plan_one(workspace_dir, names[0], blueprint_path, prune)
+    click.echo(render_json(result) if as_json else render_text(result), nl=False)
+    if out:
+        write_plan_file(out, result, desired)
+        _stderr(f"Saved the plan to {out}; apply exactly it with `implkit apply {names[0]} --plan {out}`.")
+    return result.exit_code()
+
+
+# --- apply ------------------------------------------------------------------------------------
+
+
+def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | None, plan_file: str | None,
+              yes: bool, prune: bool, allow_destroy: bool, echo=click.echo, quiet: bool = False):
+    from implkit.plan.run import apply_blueprint, read_plan_file
+    from implkit.plan.show import render_text
+
+    saved = None
+    if plan_file:
+        if blueprint_path:
+            raise click.UsageError("--plan applies a saved plan with its own blueprint; drop -b")
+        saved, desired = read_plan_file(plan_file)
+        if saved.tenant and saved.tenant != name:
+            raise InputError(f"{plan_file}: the plan was made for tenant {saved.tenant!r}, not {name!r}")
+        prune = saved.prune
+    if not yes and not sys.stdin.isatty():
+        raise InputError("apply asks for confirmation; with no terminal, pass --yes")
+
+    def confirm(shown) -> bool:
+        if not quiet:
+            echo(render_text(shown), nl=False)
+        if yes:
+            return True
+        return click.confirm("Apply these changes?", default=False, err=True)
+
+    with _tenant_session(workspace_dir, name, "apply") as (_ws, tenant, provider, state):
+        source = None
+        if saved is None:
+            desired, source = _desired(blueprint_path, tenant)
+        shown, result = apply_blueprint(
+            provider, desired, state, tenant=name, prune=prune, allow_destroy=allow_destroy,
+            manual=_manual(desired, tenant.provider), saved=saved, confirm=confirm,
+            progress=lambda m: _stderr(f"[{name}] {m}"), source=source)
+    return shown, result
+
+
+@click.command("apply")
+@click.argument("tenant", required=False)
+@click.option("-b", "--blueprint", "blueprint_path", type=click.Path(dir_okay=False),
+              help="Blueprint file (default: the tenant's blueprint in implkit.yaml).")
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False),
+              help="Apply exactly this saved plan (refused if the tenant changed since).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required without a terminal).")
+@click.option("--prune", is_flag=True, help="Also delete objects the blueprint does not describe.")
+@click.option("--allow-destroy", is_flag=True,
+              help="Allow changes that lose data (field type changes, deleted fields, stages, options).")
+@click.option("--all", "all_", is_flag=True, help="Apply to every tenant of the workspace (in parallel; needs --yes).")
+@_workspace_option
+def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None, yes: bool, prune: bool,
+          allow_destroy: bool, all_: bool, workspace_dir: str | None) -> int:
+    """Apply a blueprint (or a saved plan) to TENANT. Re-running finishes an interrupted apply."""
+    names = _tenant_names(workspace_dir, tenant, all_)
+    if all_:
+        if not yes:
+            raise InputError("apply --all needs --yes (no confirmation per tenant)")
+        if plan_file:
+            raise click.UsageError("--plan applies one saved plan; it cannot be combined with --all")
+
+        def run(n: str):
+            shown, result = apply_one(workspace_dir, n, blueprint_path=blueprint_path, plan_file=None, yes=True,
+                                      prune=prune, allow_destroy=allow_destroy, quiet=True)
+            return shown, result
+        return _for_all(names, run, False, applying=True)
+    shown, result = apply_one(workspace_dir, names[0], blueprint_path=blueprint_path, plan_file=plan_file,
+                              yes=yes, prune=prune, allow_destroy=allow_destroy)
+    if result is None:
+        click.echo("Apply cancelled; nothing was written.")
+        return EXIT_FAILURE
+    click.echo(result.summary() if shown.changes else "No changes to apply.")
+    return EXIT_OK
+
+
+# --- drift and export -------------------------------------------------------------------------
+
+
+@click.command("drift")
+@click.argument("tenant")
+@click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON on stdout.")
+@_workspace_option
+def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
+    """What changed in TENANT by hand since the last apply: exit 0 none, 2 drift found."""
+    from implkit.plan.run import drift as drift_of
+    from implkit.plan.show import render_json, render_text
+
+    with _tenant_session(workspace_dir, tenant, "drift") as (_ws, _tenant, provider, state):
+        result = drift_of(provider, state, tenant=tenant)
+    click.echo(render_json(result) if as_json else render_text(result), nl=False)
+    return result.exit_code()
+
+
+@click.command("export")
+@click.argument("tenant")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
+              help="Where to write the blueprint YAML.")
+@click.option("--name", help="metadata.name of the exported blueprint (default: the tenant's subdomain).")
+@_workspace_option
+def export(tenant: str, out: str, name: str | None, workspace_dir: str | None) -> int:
+    """Write a blueprint from TENANT's live configuration; planning it against TENANT shows no changes."""
+    from implkit.plan.run import export as export_of
+    from implkit.yamlio import atomic_write, dump_yaml
+
+    with _tenant_session(workspace_dir, tenant, "export") as (_ws, _tenant, provider, _state):
+        blueprint = export_of(provider, name=name or tenant)
+    header = (f"# Exported by implkit from tenant {tenant} (account {blueprint.company or ''}).\n"
+              "# `implkit plan` with this file against the same tenant shows no changes.\n")
+    atomic_write(out, header + dump_yaml(blueprint.to_dict()))
+    _stderr(f"Wrote {out}: {len(blueprint.pipelines)} pipeline(s), {len(blueprint.fields)} field(s), "
+            f"{len(blueprint.roles)} role(s).")
+    return EXIT_OK
+
+
+# --- every tenant -----------------------------------------------------------------------------
+
+
+def _for_all(names: list[str], work, as_json: bool, applying: bool = False) -> int:
+    """Run `work(name)` for every tenant in parallel; print a summary table; the worst exit code wins."""
+    import json
+
+    from tabulate import tabulate
+
+    def one(name: str) -> dict[str, Any]:
+        try:
+            value = work(name)
+        except ImplkitError as error:
+            return {"tenant": name, "exit": error.exit_code, "result": f"error: {error}".splitlines()[0]}
+        if applying:
+            shown, result = value
+            text = result.summary() if result is not None and shown.changes else "no changes"
+            return {"tenant": name, "exit": EXIT_OK, "result": text}
+        return {"tenant": name, "exit": value.exit_code(), "result": value.summary()}
+
+    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        rows = list(pool.map(one, names))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        click.echo(tabulate([(r["tenant"], r["exit"], r["result"]) for r in rows],
+                            headers=["tenant", "exit", "result"]))
+    codes = {r["exit"] for r in rows}
+    for code in (EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_CHANGES):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

@@ -1,0 +1,197 @@
+"""Plan, apply, drift and export for one tenant: the package functions the commands call.
+
+Each takes a Provider (already connected) and the tenant's state store
+(`implkit.workspace.state.StateStore` or anything with its methods), so
+tests can drive them in-process against the sandbox.
+
+Saved plans (`plan -o FILE`, `apply --plan FILE`): the file holds the Plan
+JSON plus the desired blueprint it was computed from. Applying it re-reads
+the tenant and recomputes the plan; when the fingerprint of what was read
+(live configuration + state ids) differs from the saved one, the plan is
+stale and apply refuses with exit 1 (`ConflictError`: the world changed,
+not the input), as Terraform refuses a stale saved plan. A plan file made
+for another tenant or account, or one that does not parse, is bad input
+(exit 3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from implkit.errors import ConflictError, InputError
+from implkit.model import Blueprint, ManualStep
+from implkit.plan import diff
+from implkit.plan.apply import ApplyResult, StateAccess, converge, refuse_destructive
+from implkit.plan.changes import PLAN_SCHEMA_VERSION, Plan, StateView, canonical_json
+from implkit.plan.export import export_blueprint
+from implkit.providers.base import LiveConfig, Provider
+from implkit.yamlio import atomic_write
+
+Progress = Callable[[str], None]
+PLAN_FILE_KIND = "implkit-plan"
+
+
+class StoreAccess(StateAccess):
+    """The executor's view of a StateStore: ids as strings."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def ids(self) -> dict[str, str]:
+        return {a: str(r) for a, r in self.store.get_ids().items()}
+
+    def record(self, address: str, remote_id: str) -> None:
+        self.store.record(address, remote_id)
+
+    def forget(self, address: str) -> None:
+        self.store.forget(address)
+
+
+def state_view(store: Any) -> StateView:
+    last = store.last_applied()
+    return StateView(ids=StoreAccess(store).ids(), last_applied=_blueprint_from_text(last.blueprint) if last else None)
+
+
+def check_account(store: Any, live: LiveConfig) -> None:
+    """Refuse (exit 3) when the state belongs to another account than the credentials reach."""
+    bound = store.account_id
+    if bound is not None and str(bound) != str(live.account.id):
+        from implkit.workspace.state import AccountMismatch
+
+        raise AccountMismatch(
+            f"this tenant's state belongs to CRM account {bound}, but its credentials reach account "
+            f"{live.account.id}; refusing (check the tenant's URL and token, or register the other account "
+            "as its own tenant)")
+
+
+def check_blueprint(provider: Provider, desired: Blueprint, source: str | None) -> None:
+    """What the CRM cannot take as written (amoCRM: `add` only all/none...) → InputError naming file:line:col."""
+    problems_of = getattr(provider, "blueprint_problems", None)
+    found = problems_of(desired) if problems_of else []
+    if not found:
+        return
+    from implkit.errors import Location, Problem
+
+    tree = None
+    if source and Path(source).is_file():
+        from implkit.yamlio import load_yaml
+
+        try:
+            tree = load_yaml(source)
+        except InputError:
+            tree = None
+    problems = []
+    for path, message in found:
+        if tree is not None:
+            from implkit.yamlio import location_of
+
+            where = location_of(tree, path, source or "<blueprint>")
+        else:
+            where = Location(source or "<blueprint>", key=".".join(str(p) for p in path))
+        problems.append(Problem(where, message))
+    raise InputError(f"the blueprint cannot be applied to {provider.capabilities.crm} as written", problems)
+
+
+def make_plan(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "", prune: bool = False,
+              manual: Iterable[ManualStep] = (), mode: str = "normal", source: str | None = None) -> Plan:
+    check_blueprint(provider, desired, source)
+    live = provider.read_config()
+    check_account(store, live)
+    return diff.plan(desired, state_view(store), live, provider.capabilities, tenant=tenant, prune=prune,
+                     manual=manual, mode=mode)
+
+
+def apply_blueprint(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "", prune: bool = False,
+                    allow_destroy: bool = False, manual: Iterable[ManualStep] = (), saved: Plan | None = None,
+                    confirm: Callable[[Plan], bool] | None = None, progress: Progress = lambda _m: None,
+                    source: str | None = None) -> tuple[Plan, ApplyResult | None]:
+    """Plan, confirm, then converge. Returns (the plan shown, the result; None when declined)."""
+    manual = tuple(manual)
+    check_blueprint(provider, desired, source)
+    live = provider.read_config()
+    check_account(store, live)
+    current = diff.plan(desired, state_view(store), live, provider.capabilities, tenant=tenant, prune=prune,
+                        manual=manual)
+    if saved is not None:
+        if saved.account_id != current.account_id:
+            raise InputError(f"the saved plan is for account {saved.account_id}, this tenant reaches "
+                             f"account {current.account_id}")
+        if saved.fingerprint != current.fingerprint or saved.changes != current.changes:
+            raise ConflictError("the saved plan is stale: the tenant (or its state) changed since the plan was "
+                                "made; nothing was written. Make a new plan.")
+    refuse_destructive(current, allow_destroy)
+    if current.changes and confirm is not None and not confirm(current):
+        return current, None
+    store.bind_account(live.account.id)
+    if current.changes and hasattr(store, "backup"):
+        store.backup()
+    result = converge(provider, desired, StoreAccess(store), tenant=tenant, prune=prune,
+                      allow_destroy=allow_destroy, manual=manual, first_plan=current, progress=progress)
+    _record_applied(store, desired)
+    return current, result
+
+
+def drift(provider: Provider, store: Any, *, tenant: str = "") -> Plan:
+    """The tenant against the last applied blueprint: what changed by hand (exit 2 when anything did)."""
+    last = store.last_applied()
+    if last is None:
+        raise InputError(f"nothing has been applied to tenant {tenant!r} yet, so there is nothing to drift from")
+    return make_plan(provider, _blueprint_from_text(last.blueprint), store, tenant=tenant, mode="drift")
+
+
+def export(provider: Provider, *, name: str | None = None) -> Blueprint:
+    return export_blueprint(provider.read_config(), name=name)
+
+
+# --- saved plans ----------------------------------------------------------------------------
+
+
+def write_plan_file(path: str | Path, plan: Plan, desired: Blueprint) -> None:
+    data = {"kind": PLAN_FILE_KIND, **plan.to_json_dict(), "desired": desired.to_dict()}
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def read_plan_file(path: str | Path) -> tuple[Plan, Blueprint]:
+    name = str(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such plan file") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise InputError(f"{name}: not a plan file ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != PLAN_FILE_KIND:
+        raise InputError(f"{name}: not an implkit plan file (no kind: {PLAN_FILE_KIND})")
+    if data.get("schema_version") != PLAN_SCHEMA_VERSION:
+        raise InputError(f"{name}: plan schema version {data.get('schema_version')!r} is not "
+                         f"{PLAN_SCHEMA_VERSION}; make the plan again with this implkit")
+    try:
+        return Plan.from_json_dict(data), Blueprint.from_dict(data["desired"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{name}: the plan file is damaged ({type(exc).__name__}: {exc})") from None
+
+
+# --- last applied -------------------------------------------------------------------------------
+
+
+def blueprint_text(desired: Blueprint) -> str:
+    return canonical_json(desired.to_dict())
+
+
+def _record_applied(store: Any, desired: Blueprint) -> None:
+    text = blueprint_text(desired)
+    digest = "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+    last = store.last_applied()
+    if last is None or last.hash != digest:
+        store.set_last_applied(desired.version, digest, text)
+
+
+def _blueprint_from_text(text: str) -> Blueprint:
+    try:
+        return Blueprint.from_dict(json.loads(text))
+    except ValueError:
+        from implkit.yamlio import load_yaml, to_plain
+
+        return Blueprint.from_dict(to_plain(load_yaml("<last applied>", text=text)))

@@ -1,0 +1,250 @@
+"""Reading an amoCRM account's records for the audit snapshot, and mapping them to neutral rows.
+
+The audit's sync (`implkit.audit.sync`) drives the streams below page by
+page; this module knows amoCRM's paths, filters and payload shapes
+(reference/amocrm-api.md §6–§7.8) and nothing about SQLite.
+
+Stream kinds:
+
+- `dictionary` — small lists re-read whole on every sync (users, roles,
+  pipelines with their stages, loss reasons, custom field definitions).
+- `keyset` — leads, contacts, companies, notes: `order[updated_at]=asc` and
+  `filter[updated_at][from]=MARK`; after each page the mark moves to the
+  page's newest `updated_at` (inclusive, so a record sharing that second is
+  read again, never skipped; the snapshot upserts by id). A record edited
+  during the sync moves behind the mark and is read again later in the
+  same pass — page-number paging would silently skip its neighbour.
+- `paged` — tasks (`filter[updated_at]`, ordered by id) and events
+  (`filter[created_at]`, append-only): a fixed filter per pass, pages by number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from implkit.http import HttpClient
+from implkit.providers.amocrm.mapping import LIST_LIMIT
+
+EVENTS_LIMIT = 100  # §6: events answer at most 100 a page
+FIELDS_LIMIT = 50  # §6: custom fields answer at most 50 a page
+RECORD_ENTITIES = ("leads", "contacts", "companies")
+# Events the audit uses: stage changes (D04, D15, conversion), outgoing touches (D06, D07), deletions.
+EVENT_TYPES = ("lead_status_changed", "outgoing_call", "outgoing_chat_message", "outgoing_sms",
+               "lead_deleted", "contact_deleted", "company_deleted", "task_deleted")
+# event type → the snapshot table whose record it removes
+DELETION_EVENTS = {"lead_deleted": "leads", "contact_deleted": "contacts", "company_deleted": "companies",
+                   "task_deleted": "tasks"}
+INN_NAMES = ("инн", "inn")
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str  # cursor key, e.g. "leads", "notes.contacts"
+    table: str  # snapshot table the rows go to
+    kind: str  # dictionary | keyset | paged
+    path: str
+    embedded: str
+    limit: int = LIST_LIMIT
+    params: tuple[tuple[str, str], ...] = ()
+    mark_filter: str = "updated_at"  # filter[...] the incremental pass uses
+    mark_field: str = "updated_at"  # row field the high-water mark is taken from
+
+
+@dataclass
+class PageResult:
+    rows: list[dict[str, Any]]
+    has_next: bool
+    high_water: int | None  # newest mark_field value on the page
+
+
+@dataclass
+class AmoRecords:
+    """Reads record pages from one amoCRM account through the shared HttpClient."""
+
+    http: HttpClient
+    _fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    crm = "amocrm"
+
+    @property
+    def streams(self) -> list[Stream]:
+        dictionaries = [
+            Stream("users", "users", "dictionary", "/api/v4/users", "users", params=(("with", "role,group"),)),
+            Stream("roles", "roles", "dictionary", "/api/v4/roles", "roles"),
+            Stream("pipelines", "pipelines", "dictionary", "/api/v4/leads/pipelines", "pipelines"),
+            Stream("loss_reasons", "loss_reasons", "dictionary", "/api/v4/leads/loss_reasons", "loss_reasons"),
+            *(Stream(f"custom_fields.{e}", "custom_fields", "dictionary", f"/api/v4/{e}/custom_fields",
+                     "custom_fields", limit=FIELDS_LIMIT) for e in RECORD_ENTITIES),
+        ]
+        records = [
+            Stream("companies", "companies", "keyset", "/api/v4/companies", "companies"),
+            Stream("contacts", "contacts", "keyset", "/api/v4/contacts", "contacts"),
+            Stream("leads", "leads", "keyset", "/api/v4/leads", "leads", params=(("with", "contacts"),)),
+            Stream("tasks", "tasks", "paged", "/api/v4/tasks", "tasks", params=(("order[id]", "asc"),)),
+            *(Stream(f"notes.{e}", "notes", "keyset", f"/api/v4/{e}/notes", "notes") for e in RECORD_ENTITIES),
+            Stream("events", "events", "paged", "/api/v4/events", "events", limit=EVENTS_LIMIT,
+                   params=tuple(("filter[type][]", t) for t in EVENT_TYPES),
+                   mark_filter="created_at", mark_field="created_at"),
+        ]
+        return dictionaries + records
+
+    def account(self) -> dict[str, Any]:
+        data = self.http.get("/api/v4/account") or {}
+        return {"id": data.get("id"), "name": data.get("name"), "subdomain": data.get("subdomain")}
+
+    def read_page(self, stream: Stream, *, since: int | None, page: int) -> PageResult:
+        params: list[tuple[str, Any]] = [("page", page), ("limit", stream.limit), *stream.params]
+        if stream.kind == "keyset":
+            params.append(("order[updated_at]", "asc"))
+        if since is not None and stream.kind != "dictionary":
+            params.append((f"filter[{stream.mark_filter}][from]", since))
+        data = self.http.get(stream.path, params)  # pairs: repeated keys such as filter[type][] survive
+        items = list(((data or {}).get("_embedded") or {}).get(stream.embedded) or [])
+        has_next = bool(((data or {}).get("_links") or {}).get("next"))
+        rows = [self.to_row(stream, item) for item in items]
+        marks = [row.get(stream.mark_field) for row in rows if row.get(stream.mark_field) is not None]
+        return PageResult(rows, has_next, max(marks) if marks else None)
+
+    def remember_fields(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Custom field definitions, read first, tell phones, e-mails and the INN apart in records."""
+        self._fields.update({row["id"]: row for row in rows})
+
+    # --- payload → neutral row -------------------------------------------------------------
+
+    def to_row(self, stream: Stream, item: Mapping[str, Any]) -> dict[str, Any]:
+        kind = stream.name.split(".")[0]
+        if kind == "custom_fields":
+            return field_row(stream.name.split(".")[1], item)
+        if kind == "notes":
+            return note_row(stream.name.split(".")[1], item)
+        return ROW_MAPPERS[kind](self, item)
+
+    def _values(self, item: Mapping[str, Any]) -> tuple[list[str], list[str], str | None, dict[int, str]]:
+        """(phones, e-mails, INN, other field values as text) of a record's custom_fields_values."""
+        phones, emails, inn, fields = [], [], None, {}
+        for value in item.get("custom_fields_values") or ():
+            field_id = value.get("field_id")
+            code = (value.get("field_code") or (self._fields.get(field_id) or {}).get("code") or "").upper()
+            name = (value.get("field_name") or (self._fields.get(field_id) or {}).get("name") or "").strip().lower()
+            texts = [_text(v) for v in value.get("values") or ()]
+            texts = [t for t in texts if t]
+            if code == "PHONE":
+                phones += texts
+            elif code == "EMAIL":
+                emails += texts
+            else:
+                if code == "INN" or name in INN_NAMES:
+                    inn = texts[0] if texts else None
+                if field_id is not None and texts:
+                    fields[int(field_id)] = "; ".join(texts)
+        return phones, emails, inn, fields
+
+
+def _text(value: Mapping[str, Any]) -> str:
+    v = value.get("value")
+    if isinstance(v, dict):  # legal_entity: the INN is its vat_id
+        return str(v.get("vat_id") or v.get("name") or "")
+    if v is None:
+        v = value.get("enum_id") or value.get("enum_code")
+    return "" if v is None else str(v).strip()
+
+
+def _embedded_ids(item: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+    return list(((item.get("_embedded") or {}).get(key)) or [])
+
+
+def user_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    rights = dict(item.get("rights") or {})
+    return {"id": item["id"], "name": item.get("name") or "", "email": item.get("email"),
+            "is_active": bool(rights.get("is_active", True)), "is_admin": bool(rights.get("is_admin")),
+            "group_id": rights.get("group_id"), "role_id": rights.get("role_id"), "rights": rights}
+
+
+def role_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": item["id"], "name": item.get("name") or "", "rights": item.get("rights") or {}}
+
+
+def pipeline_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": item["id"], "name": item.get("name") or "", "sort": item.get("sort") or 0,
+            "is_main": bool(item.get("is_main")), "is_archive": bool(item.get("is_archive")),
+            "stages": [{"id": s["id"], "name": s.get("name") or "", "sort": s.get("sort") or 0,
+                        "type": s.get("type") or 0} for s in _embedded_ids(item, "statuses")]}
+
+
+def loss_reason_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": item["id"], "name": item.get("name") or ""}
+
+
+def field_row(entity: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": item["id"], "entity_type": entity, "name": item.get("name") or "", "code": item.get("code"),
+            "type": item.get("type") or "", "required_statuses": item.get("required_statuses") or []}
+
+
+def lead_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    _, _, _, fields = reader._values(item)
+    companies = _embedded_ids(item, "companies")
+    return {"id": item["id"], "name": item.get("name") or "", "price": item.get("price") or 0,
+            "responsible_user_id": item.get("responsible_user_id"), "pipeline_id": item.get("pipeline_id"),
+            "status_id": item.get("status_id"), "loss_reason_id": item.get("loss_reason_id"),
+            "created_by": item.get("created_by"), "created_at": item.get("created_at"),
+            "updated_at": item.get("updated_at"), "closed_at": item.get("closed_at"),
+            "closest_task_at": item.get("closest_task_at"),
+            "contacts": [{"id": c["id"], "is_main": bool(c.get("is_main"))} for c in _embedded_ids(item, "contacts")],
+            "company_id": companies[0]["id"] if companies else None, "fields": fields}
+
+
+def contact_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    phones, emails, _, fields = reader._values(item)
+    companies = _embedded_ids(item, "companies")
+    name = item.get("name") or " ".join(p for p in (item.get("first_name"), item.get("last_name")) if p)
+    return {"id": item["id"], "name": name or "", "responsible_user_id": item.get("responsible_user_id"),
+            "created_at": item.get("created_at"), "updated_at": item.get("updated_at"),
+            "company_id": companies[0]["id"] if companies else None,
+            "phones": phones, "emails": emails, "fields": fields}
+
+
+def company_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    phones, emails, inn, fields = reader._values(item)
+    return {"id": item["id"], "name": item.get("name") or "", "responsible_user_id": item.get("responsible_user_id"),
+            "created_at": item.get("created_at"), "updated_at": item.get("updated_at"),
+            "phones": phones, "emails": emails, "inn": inn, "fields": fields}
+
+
+def task_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    result = item.get("result") or {}
+    return {"id": item["id"], "responsible_user_id": item.get("responsible_user_id"),
+            "entity_type": item.get("entity_type") or None, "entity_id": item.get("entity_id") or None,
+            "is_completed": bool(item.get("is_completed")), "task_type_id": item.get("task_type_id"),
+            "text": item.get("text") or "", "complete_till": item.get("complete_till"),
+            "created_at": item.get("created_at"), "updated_at": item.get("updated_at"),
+            "result_text": result.get("text") if isinstance(result, dict) else None}
+
+
+def note_row(entity: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": item["id"], "entity_type": entity, "entity_id": item.get("entity_id"),
+            "note_type": item.get("note_type") or "", "created_by": item.get("created_by"),
+            "created_at": item.get("created_at"), "updated_at": item.get("updated_at") or item.get("created_at")}
+
+
+def event_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
+    row = {"id": str(item["id"]), "type": item.get("type") or "", "entity_type": item.get("entity_type") or "",
+           "entity_id": item.get("entity_id"), "created_by": item.get("created_by"),
+           "created_at": item.get("created_at")}
+    if row["type"] == "lead_status_changed":
+        before, after = _lead_status(item.get("value_before")), _lead_status(item.get("value_after"))
+        row.update(pipeline_before=before[0], status_before=before[1], pipeline_after=after[0], status_after=after[1])
+    return row
+
+
+def _lead_status(values: Any) -> tuple[int | None, int | None]:
+    for value in values or ():
+        status = (value or {}).get("lead_status")
+        if status:
+            return status.get("pipeline_id"), status.get("id")
+    return None, None
+
+
+ROW_MAPPERS = {"users": user_row, "roles": role_row, "pipelines": pipeline_row, "loss_reasons": loss_reason_row,
+               "leads": lead_row, "contacts": contact_row, "companies": company_row, "tasks": task_row,
+               "events": event_row}
