@@ -214,18 +214,21 @@ class Snapshot:
         with self.transaction() as db:
             self._save_cursor(db, entity, next_page=0, finished_at=at)
 
-    def write_page(self, entity: str, rows: list[dict[str, Any]], *, next_page: int, high_water: int | None,
-                   replace_all: bool = False) -> None:
-        """Store one page of records and advance the entity's cursor, atomically."""
+    def write_page(self, table: str, rows: list[dict[str, Any]], *, cursor: str, next_page: int,
+                   high_water: int | None, since: Any = ..., replace_all: bool = False) -> None:
+        """Store one page of records into `table` and advance the stream's `cursor`, atomically."""
         with self.transaction() as db:
             if replace_all:  # small dictionaries (users, pipelines...) are re-read whole every run
-                _clear(db, entity)
-            WRITERS[entity](db, rows)
+                _clear(db, table)
+            WRITERS[table](db, rows)
             current = db.execute("SELECT high_water, records FROM sync_cursors WHERE entity = ?",
-                                 (entity,)).fetchone()
+                                 (cursor,)).fetchone()
             mark = max(filter(None, (high_water, current["high_water"] if current else None)), default=None)
-            self._save_cursor(db, entity, next_page=next_page, high_water=mark,
-                              records=(current["records"] if current else 0) + len(rows))
+            fields = {"next_page": next_page, "high_water": mark,
+                      "records": (current["records"] if current else 0) + len(rows)}
+            if since is not ...:
+                fields["since"] = since
+            self._save_cursor(db, cursor, **fields)
 
     def delete(self, entity: str, ids: Iterable[int]) -> int:
         """Remove records the CRM reports deleted (with everything hanging off them)."""
