@@ -157,8 +157,7 @@ def _adjustments(raw: Any, problem) -> tuple[Adjustment, ...]:  # noqa: ANN001
 
 def _checked_sellers(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InputError(f"sellers: {n!r} is not a number of sellers (a whole number, at least 1)",
-                         [Problem(Location("answers", key="sellers"), "must be a whole number, at least 1")])
+        raise InputError(f"sellers: {n!r} is not a number of sellers (a whole number, at least 1)")
     return n
 
 
@@ -176,7 +175,7 @@ def assess(answers: Mapping[str, Any]) -> Assessment:
     `answers` does not fire (an answer present as None counts as empty).
     """
     if "sellers" not in answers:
-        raise InputError("sellers: missing answer", [Problem(Location("answers", key="sellers"), "missing answer")])
+        raise InputError("sellers: missing answer")
     matrix = load_matrix()
     sellers = _checked_sellers(answers["sellers"])
     group = seller_group(sellers)

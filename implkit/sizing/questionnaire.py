@@ -134,7 +134,7 @@ class Question:
             return
         if error.validator in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
             if error.validator == "minLength" and error.validator_value > 1:
-                raise AnswerError(f"{_message('other', lang, detail=error.message)}")
+                raise AnswerError(_message("other", lang, detail=error.message))
             raise AnswerError(_message(error.validator, lang, limit=error.validator_value))
         if error.validator == "type" and self.type in ("integer", "money", "yes_no"):
             raise AnswerError(_message(self.type, lang))

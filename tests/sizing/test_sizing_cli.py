@@ -242,3 +242,16 @@ def test_a_broken_existing_output_is_refused_before_asking(run_cli, tmp_path):
     assert f"{out}:2:1" in result.stderr
     assert "Как называется компания?" not in result.output
     assert out.read_text(encoding="utf-8") == "answers: [1\n"
+
+
+@pytest.mark.parametrize("content", [
+    "apiVersion: implkit/v1\nkind: Blueprint\nmetadata: {name: x}\n",
+    "- just\n- a list\n",
+])
+def test_an_output_that_is_not_an_answers_file_is_refused(run_cli, examples, tmp_path, content):
+    out = tmp_path / "blueprint.yaml"
+    out.write_text(content, encoding="utf-8")
+    result = run_cli("size", "--answers", examples / "retail.yaml", "-o", out)
+    assert result.exit_code == 3
+    assert "not an answers file" in result.stderr and f"{out}:1:1" in result.stderr
+    assert out.read_text(encoding="utf-8") == content
