@@ -75,6 +75,20 @@ class ValidationFailed(BadRequest):
                 **body}
 
 
+class SourcesNotFound(BadRequest):
+    """The one 400 with another shape: top-level `errors`, each inner `errors` an object
+    (DELETE_sources.error_400_not_found)."""
+
+    def __init__(self, missing: list[tuple[str, int]]):
+        super().__init__("Invalid request items")
+        self.missing = missing
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": [{"request_id": rid, "errors": {"code": "EntityNotFound", "path": "id",
+                                                          "detail": f"source with id = {source_id} not found"}}
+                           for rid, source_id in self.missing], **super().body()}
+
+
 class Unauthorized(AmoError):
     status = 401
     detail = "Invalid user name or password"   # the documented 401 body (kommo.error_401)
