@@ -81,22 +81,27 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
     if crm is not None and crm not in CRMS:
         raise InputError(f"--crm: unknown CRM {crm!r}; expected one of {', '.join(CRMS)}")
     blueprint = load_blueprint(blueprint_path)
-    assessment = assess_for(blueprint, answers_path)
+    answers = None
+    if answers_path is not None:
+        from implkit.sizing.answers import load_answers
+
+        answers = load_answers(answers_path)
+    assessment = assess_for(blueprint, answers)
+    if crm is None and answers and answers.get("target_crm") in CRMS:
+        crm = answers["target_crm"]  # the questionnaire named the target CRM
     data = render_spec(blueprint, fmt, lang=lang, assessment=assessment, date=date, integrator=integrator,
                        crms=(crm,) if crm else CRMS, source=str(blueprint_path),
-                       from_answers=answers_path is not None)
+                       from_answers=answers is not None)
     atomic_write(output, data)
     return Path(output)
 
 
-def assess_for(blueprint: Blueprint, answers_path: str | os.PathLike | None) -> Assessment | None:
+def assess_for(blueprint: Blueprint, answers: dict | None) -> Assessment | None:
     """The sizing the spec shows: from the answers when given, else from the blueprint's seller count."""
     from implkit.sizing.matrix import assess
 
-    if answers_path is not None:
-        from implkit.sizing.answers import load_answers
-
-        return assess(load_answers(answers_path))
+    if answers is not None:
+        return assess(answers)
     if blueprint.sellers:
         return assess({"sellers": blueprint.sellers})
     return None

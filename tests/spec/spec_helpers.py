@@ -1,10 +1,8 @@
-"""Fixtures of the spec tests: fixture blueprints and the preset blueprints once they exist."""
+"""Helpers of the spec tests (a uniquely named module: `conftest` is a name every test folder uses)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import pytest
 
 from implkit.model import Blueprint
 from implkit.yamlio import load_yaml, to_plain
@@ -15,8 +13,3 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 def fixture_blueprint(name: str = "b2b") -> Blueprint:
     """A fixture blueprint read the plain way (no schema), independent of the blueprint loader."""
     return Blueprint.from_dict(to_plain(load_yaml(FIXTURES / f"{name}.yaml")))
-
-
-@pytest.fixture
-def b2b() -> Blueprint:
-    return fixture_blueprint("b2b")

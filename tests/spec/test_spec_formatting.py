@@ -1,0 +1,47 @@
+"""Filters of the spec: money, percent, dates, stars per language; Markdown escaping of data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from implkit.spec.formatting import NBSP, long_date, md_escape, money, number, percent, stars
+
+
+def test_money_russian_groups_with_no_break_spaces():
+    assert money(800_000, "ru") == f"800{NBSP}000{NBSP}₽"
+    assert money(Decimal("1234567.5"), "ru") == f"1{NBSP}234{NBSP}567,5{NBSP}₽"
+    assert money(40_000.0, "ru") == f"40{NBSP}000{NBSP}₽"
+
+
+def test_money_english_uses_the_iso_code():
+    assert money(800_000, "en") == f"RUB{NBSP}800,000"
+    assert money(Decimal("999.90"), "en") == f"RUB{NBSP}999.9"
+
+
+def test_percent_and_numbers():
+    assert percent(Decimal("0.4"), "ru") == f"40{NBSP}%"
+    assert percent(Decimal("0.4"), "en") == "40%"
+    assert percent(Decimal(1) / 3, "ru") == f"33,3{NBSP}%"
+    assert number(1500, "en") == "1,500"
+    assert number(None, "ru") == "—"
+
+
+def test_dates_per_language():
+    assert long_date(dt.date(2026, 11, 23), "ru") == "23 ноября 2026 г."
+    assert long_date(dt.date(2026, 3, 1), "en") == "1 March 2026"
+
+
+def test_stars():
+    assert [stars(v) for v in (3, 2, 1, None)] == ["★★★", "★★☆", "★☆☆", "—"]
+
+
+def test_markdown_escaping_leaves_no_markup():
+    assert md_escape("**bold**") == r"\*\*bold\*\*"
+    assert md_escape("<script>alert(1)</script>") == r"\<script\>alert(1)\</script\>"
+    assert md_escape("a | b") == r"a \| b"
+    assert md_escape("[x](http://e)") == r"\[x\](http://e)"
+    assert md_escape("- item") == r"\- item"
+    assert md_escape("1. item") == r"1\. item"
+    assert md_escape("line one\nline two") == "line one line two"
+    assert md_escape("&amp;") == r"\&amp;"
