@@ -16,8 +16,8 @@ from implkit.yamlio import load_yaml, to_plain
 
 QUESTION_IDS = (
     "company_name", "industry", "sellers", "has_head_of_sales", "segments", "lead_channels", "telephony_provider",
-    "documents", "sales_processes", "average_check", "revenue_plan_month", "sales_cycle_days", "bi_tool",
-    "target_crm",
+    "documents", "sales_processes", "average_check", "revenue_plan_month", "sales_cycle_days", "working_days",
+    "bi_tool", "target_crm",
 )
 
 
@@ -58,7 +58,7 @@ def test_every_question_id_is_in_the_result_in_questionnaire_order(write_answers
     del answers["segments"], answers["bi_tool"]  # optional: they take their defaults
     loaded = load_answers(write_answers_file(answers))
     assert tuple(loaded) == QUESTION_IDS
-    assert (loaded["segments"], loaded["bi_tool"]) == ([], "")
+    assert (loaded["segments"], loaded["working_days"], loaded["bi_tool"]) == ([], 21, "")
 
 
 def test_a_whole_float_for_an_integer_question_reads_as_int(write_answers_file, answers):

@@ -23,6 +23,7 @@ RU_TYPED = [
     "40 000",  # average_check
     "800000",  # revenue_plan_month
     "21",  # sales_cycle_days
+    "",  # working_days: default 21
     "",  # bi_tool: none
     "",  # target_crm: default amoCRM
 ]
@@ -39,6 +40,7 @@ EN_TYPED = [
     "3500",
     "1200000",
     "2",
+    "20",  # working days
     "Power BI",
     "2",  # Bitrix24
 ]
@@ -63,7 +65,7 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
         "segments": [], "lead_channels": ["website_forms", "whatsapp", "telegram", "phone", "email"],
         "telephony_provider": "sipuni", "documents": ["contract", "invoice", "act"],
         "sales_processes": ["new_sales", "repeat_sales"], "average_check": 40000, "revenue_plan_month": 800000,
-        "sales_cycle_days": 21, "bi_tool": "", "target_crm": "amocrm",
+        "sales_cycle_days": 21, "working_days": 21, "bi_tool": "", "target_crm": "amocrm",
     }
     assert to_plain(load_yaml(out))["lang"] == "ru"
 
@@ -79,8 +81,8 @@ def test_interactive_in_english_honours_the_condition(run_cli, tmp_path):
     assert "Up to 5 sellers and no head of sales" in result.stdout
     answers = load_answers(out)
     assert answers["telephony_provider"] is None and "telephony_provider" not in out.read_text(encoding="utf-8")
-    assert (answers["segments"], answers["documents"], answers["bi_tool"], answers["target_crm"]) == (
-        ["North", "South"], [], "Power BI", "bitrix24")
+    assert (answers["segments"], answers["documents"], answers["working_days"], answers["bi_tool"],
+            answers["target_crm"]) == (["North", "South"], [], 20, "Power BI", "bitrix24")
     assert to_plain(load_yaml(out))["lang"] == "en"
 
 

@@ -74,7 +74,7 @@ def test_every_question_has_text_in_both_languages_and_types_as_briefed():
         "company_name": "text", "industry": "choice", "sellers": "integer", "has_head_of_sales": "yes_no",
         "segments": "text_list", "lead_channels": "multi_choice", "telephony_provider": "choice",
         "documents": "multi_choice", "sales_processes": "multi_choice", "average_check": "money",
-        "revenue_plan_month": "money", "sales_cycle_days": "integer", "bi_tool": "text", "target_crm": "choice",
+        "revenue_plan_month": "money", "sales_cycle_days": "integer", "working_days": "integer", "bi_tool": "text", "target_crm": "choice",
     }
     assert all(question.text_ru and question.text_en for question in load_questionnaire().questions)
     assert [o.value for o in q("lead_channels").options] == [
@@ -133,6 +133,6 @@ def test_a_broken_questionnaire_lists_every_problem_with_its_place(tmp_path):
         "questions.1.type": "type must be one of integer, money, text, yes_no, choice, multi_choice, text_list",
         "questions.6.when.answer": "unknown or later question 'target_crm'",
         "questions.11.validation.max_length": "integer takes no 'max_length' (allowed: max, min)",
-        "questions.12.id": "duplicate question id 'sellers'",
+        "questions.13.id": "duplicate question id 'sellers'",
     }
     assert all(p.location.line and p.location.column for p in error.value.problems)
