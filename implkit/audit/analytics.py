@@ -1,0 +1,218 @@
+"""Sales analytics over a snapshot (domain.md §2.2), per pipeline, period and manager.
+
+Conversion is a **cohort** measure: the deals *created* in the period, and
+for each stage the share that ever reached it — entered it or any later
+stage, won included — taken from the stage-change events (a current-stage
+snapshot, like amoCRM's «Сводный отчет», cannot give it). Win rate, average
+check, cycle, loss reasons and response time are computed on the same
+cohort; manager load is the state at the snapshot time. The plan
+decomposition (`implkit.decomposition`) is compared with the cohort's
+actuals per seller and per working day.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from implkit.audit.snapshot import Snapshot
+from implkit.model import Blueprint, thaw
+
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Period:
+    start: int
+    end: int  # exclusive
+
+    @property
+    def days(self) -> float:
+        return (self.end - self.start) / DAY
+
+
+def default_period(snapshot_at: int, days: int = 30) -> Period:
+    return Period(snapshot_at - days * DAY, snapshot_at)
+
+
+def sales_analytics(snapshot: Snapshot, period: Period, *, blueprint: Blueprint | None = None,
+                    working_days: int | None = None) -> dict[str, Any]:
+    """Everything the report shows under "Analytics", as plain data (JSON-ready)."""
+    now = snapshot.snapshot_at or period.end
+    users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
+    pipelines = []
+    for pid, name in snapshot.db.execute("SELECT id, name FROM pipelines WHERE is_archive = 0 ORDER BY sort, id"):
+        pipelines.append(_pipeline(snapshot, pid, name, period, users))
+    return {
+        "method": "cohort: deals created in the period; reached(stage) = entered it or any later stage (won "
+                  "included), from stage-change events",
+        "period": {"start": period.start, "end": period.end, "days": round(period.days, 2)},
+        "snapshot_at": now,
+        "pipelines": pipelines,
+        "managers": manager_load(snapshot, now, period, users),
+        "plan": plan_vs_actual(snapshot, period, pipelines, blueprint, working_days),
+    }
+
+
+def _pipeline(snapshot: Snapshot, pipeline_id: int, name: str, period: Period, users: dict) -> dict[str, Any]:
+    db = snapshot.db
+    stages = [dict(r) for r in db.execute(
+        "SELECT id, name, kind, position FROM stages WHERE pipeline_id = ? ORDER BY position", (pipeline_id,))]
+    params = {"p": pipeline_id, "start": period.start, "end": period.end}
+    cohort = [dict(r) for r in db.execute(
+        "SELECT id, status_id, price, created_at, closed_at, responsible_user_id, loss_reason_id FROM leads"
+        " WHERE pipeline_id = :p AND created_at >= :start AND created_at < :end", params)]
+    reached_position = {row["id"]: row["pos"] for row in db.execute(_REACHED_SQL, params)}
+
+    funnel = []
+    counted = [s for s in stages if s["kind"] in ("open", "won")]
+    previous = None
+    for stage in counted:
+        reached = sum(1 for pos in reached_position.values() if pos >= stage["position"])
+        funnel.append({"stage_id": stage["id"], "stage": stage["name"], "kind": stage["kind"], "reached": reached,
+                       "conversion_from_previous": _ratio(reached, previous)})
+        previous = reached
+
+    won = [d for d in cohort if d["status_id"] == 142]
+    lost = [d for d in cohort if d["status_id"] == 143]
+    cycles = [(d["closed_at"] - d["created_at"]) / DAY for d in won if d["closed_at"]]
+    reasons = {rid: rname for rid, rname in db.execute("SELECT id, name FROM loss_reasons")}
+    loss = Counter(reasons.get(d["loss_reason_id"], "(none)") if d["loss_reason_id"] else "(none)" for d in lost)
+    response = _response_minutes(snapshot, params)
+
+    by_manager: dict[Any, dict[str, Any]] = defaultdict(lambda: {"created": 0, "won": 0, "lost": 0, "won_budget": 0})
+    for d in cohort:
+        m = by_manager[d["responsible_user_id"]]
+        m["created"] += 1
+        if d["status_id"] == 142:
+            m["won"] += 1
+            m["won_budget"] += d["price"] or 0
+        elif d["status_id"] == 143:
+            m["lost"] += 1
+    managers = [{"user_id": uid, "name": users.get(uid, f"#{uid}"), **m,
+                 "win_rate": _ratio(m["won"], m["won"] + m["lost"])}
+                for uid, m in sorted(by_manager.items(), key=lambda kv: -kv[1]["won_budget"])]
+    return {
+        "id": pipeline_id, "name": name, "cohort": len(cohort), "funnel": funnel,
+        "won": len(won), "lost": len(lost), "open": len(cohort) - len(won) - len(lost),
+        "overall_conversion": _ratio(len(won), len(cohort)),
+        "win_rate": _ratio(len(won), len(won) + len(lost)),
+        "average_check": round(sum(d["price"] or 0 for d in won) / len(won), 2) if won else None,
+        "won_budget": sum(d["price"] or 0 for d in won),
+        "cycle_days": {"mean": round(statistics.fmean(cycles), 2) if cycles else None,
+                       "median": round(statistics.median(cycles), 2) if cycles else None},
+        "loss_reasons": dict(loss.most_common()),
+        "response_minutes": response,
+        "managers": managers,
+    }
+
+
+# The furthest open-or-won stage each cohort deal ever stood in: its current stage and every stage a
+# stage-change event moved it from or to. Lost and unsorted stages do not count as progress.
+_REACHED_SQL = """
+WITH cohort AS (SELECT id, pipeline_id, status_id FROM leads
+                 WHERE pipeline_id = :p AND created_at >= :start AND created_at < :end),
+positions AS (
+    SELECT c.id, s.position FROM cohort c
+      JOIN stages s ON s.pipeline_id = c.pipeline_id AND s.id = c.status_id AND s.kind IN ('open', 'won')
+    UNION ALL
+    SELECT c.id, s.position FROM cohort c
+      JOIN events e ON e.entity_type = 'lead' AND e.entity_id = c.id AND e.type = 'lead_status_changed'
+      JOIN stages s ON s.pipeline_id = c.pipeline_id AND s.id = e.status_after AND s.kind IN ('open', 'won')
+    UNION ALL
+    SELECT c.id, s.position FROM cohort c
+      JOIN events e ON e.entity_type = 'lead' AND e.entity_id = c.id AND e.type = 'lead_status_changed'
+      JOIN stages s ON s.pipeline_id = c.pipeline_id AND s.id = e.status_before AND s.kind IN ('open', 'won'))
+SELECT id, max(position) AS pos FROM positions GROUP BY id
+"""
+
+
+def _response_minutes(snapshot: Snapshot, params: dict[str, Any]) -> dict[str, Any]:
+    rows = [r[0] for r in snapshot.db.execute(
+        "SELECT (SELECT min(t.at) FROM touches t WHERE t.lead_id = l.id AND t.at >= l.created_at) - l.created_at"
+        " FROM leads l WHERE l.pipeline_id = :p AND l.created_at >= :start AND l.created_at < :end", params)]
+    answered = [r / 60 for r in rows if r is not None]
+    return {"answered": len(answered), "unanswered": len(rows) - len(answered),
+            "median": round(statistics.median(answered), 1) if answered else None}
+
+
+def manager_load(snapshot: Snapshot, now: int, period: Period, users: dict) -> list[dict[str, Any]]:
+    """Per manager at the snapshot time: open deals and budget, open and overdue tasks, new deals a day."""
+    load: dict[Any, dict[str, Any]] = defaultdict(lambda: {"open_deals": 0, "open_budget": 0, "open_tasks": 0,
+                                                           "overdue_tasks": 0, "new_deals": 0})
+    for uid, count, budget in snapshot.db.execute(
+            "SELECT responsible_user_id, count(*), coalesce(sum(price), 0) FROM leads WHERE is_open = 1"
+            " GROUP BY responsible_user_id"):
+        load[uid].update(open_deals=count, open_budget=budget)
+    for uid, open_tasks, overdue in snapshot.db.execute(
+            "SELECT responsible_user_id, count(*), sum(complete_till < ?) FROM tasks WHERE is_completed = 0"
+            " GROUP BY responsible_user_id", (now,)):
+        load[uid].update(open_tasks=open_tasks, overdue_tasks=overdue or 0)
+    for uid, count in snapshot.db.execute(
+            "SELECT responsible_user_id, count(*) FROM leads WHERE created_at >= ? AND created_at < ?"
+            " GROUP BY responsible_user_id", (period.start, period.end)):
+        load[uid]["new_deals"] = count
+    return [{"user_id": uid, "name": users.get(uid, f"#{uid}"), **m,
+             "new_deals_per_day": round(m["new_deals"] / period.days, 2) if period.days else None}
+            for uid, m in sorted(load.items(), key=lambda kv: (-kv[1]["open_budget"], str(kv[0])))]
+
+
+def plan_vs_actual(snapshot: Snapshot, period: Period, pipelines: list[dict[str, Any]],
+                   blueprint: Blueprint | None, working_days: int | None) -> dict[str, Any] | None:
+    """The blueprint's plan decomposed (round up at every step) against the cohort's actual counts."""
+    if blueprint is None or not blueprint.analytics:
+        return None
+    from implkit.decomposition import DecompositionError, from_analytics
+
+    analytics = thaw(blueprint.analytics)
+    sellers = blueprint.sellers or snapshot.db.execute(
+        "SELECT count(*) FROM users WHERE is_active = 1 AND is_admin = 0").fetchone()[0] or None
+    if working_days and isinstance(analytics.get("plan"), dict):
+        analytics["plan"] = {**analytics["plan"], "working_days": working_days}
+    try:
+        decomposition = from_analytics(analytics, sellers=sellers, sale_key="sale", sale_name="Продажа")
+    except DecompositionError as exc:
+        return {"error": str(exc)}
+    if decomposition is None:
+        return None
+    days = decomposition.working_days
+    reached_by_name: dict[str, int] = {}
+    won = 0
+    for p in pipelines:
+        won += p["won"]
+        for step in p["funnel"]:
+            reached_by_name[step["stage"].strip().lower()] = reached_by_name.get(step["stage"].strip().lower(), 0) \
+                + step["reached"]
+    rows = []
+    for step in decomposition.steps:
+        actual = won if step.is_sale else reached_by_name.get((step.name or step.key).strip().lower())
+        per_seller = round(actual / sellers, 2) if actual is not None and sellers else None
+        rows.append({"key": step.key, "name": step.name, "conversion": str(step.conversion) if step.conversion
+                     else None, "needed": step.needed, "per_seller": step.per_seller, "per_day": step.per_day,
+                     "actual": actual, "actual_per_seller": per_seller,
+                     "actual_per_day": round(per_seller / days, 2) if per_seller is not None and days else None,
+                     "done_share": _ratio(actual, step.needed) if actual is not None else None})
+    sale = decomposition.steps[-1]
+    per_manager: dict[Any, dict[str, Any]] = {}
+    for p in pipelines:
+        for m in p["managers"]:
+            entry = per_manager.setdefault(m["user_id"], {"user_id": m["user_id"], "name": m["name"], "won": 0,
+                                                          "won_budget": 0})
+            entry["won"] += m["won"]
+            entry["won_budget"] += m["won_budget"]
+    for entry in per_manager.values():
+        entry["target_sales"] = sale.per_seller
+        entry["done_share"] = _ratio(entry["won"], sale.per_seller)
+        entry["won_per_day"] = round(entry["won"] / days, 2) if days else None
+    return {"revenue_month": str(decomposition.revenue_month), "avg_check": str(decomposition.avg_check),
+            "sellers": sellers, "working_days": days, "steps": rows,
+            "per_manager": sorted(per_manager.values(), key=lambda e: -e["won_budget"]),
+            "note": "actuals are the cohort of the report's period; compare with a one-month period"}
+
+
+def _ratio(numerator: int | float | None, denominator: int | float | None) -> float | None:
+    if not denominator or numerator is None:
+        return None
+    return round(numerator / denominator, 4)

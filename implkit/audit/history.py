@@ -1,0 +1,76 @@
+"""Every audit of a tenant, kept in a small SQLite file beside its snapshot.
+
+Results are keyed by the check's id (and its stable identity, so a changed
+evaluation shows as a break in the trend rather than a silent jump). A full
+re-sync replaces the snapshot but never the history.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from implkit.audit.engine import AuditRun
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, at INTEGER NOT NULL, snapshot_at INTEGER NOT NULL,
+    checks INTEGER NOT NULL, failed_errors INTEGER NOT NULL, failed_warnings INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    run_id INTEGER NOT NULL, check_id TEXT NOT NULL, identity TEXT NOT NULL, severity TEXT NOT NULL,
+    status TEXT NOT NULL, count INTEGER, population INTEGER, budget INTEGER,
+    PRIMARY KEY (run_id, check_id)
+);
+"""
+
+
+class History:
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def record(self, run: AuditRun, *, at: int) -> int:
+        failed = [r for r in run.results if r.status == "fail"]
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = self.db.execute(
+                "INSERT INTO runs (at, snapshot_at, checks, failed_errors, failed_warnings) VALUES (?, ?, ?, ?, ?)",
+                (at, run.snapshot_at, len(run.results), sum(r.check.severity == "error" for r in failed),
+                 sum(r.check.severity == "warning" for r in failed)))
+            run_id = cursor.lastrowid
+            self.db.executemany(
+                "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, r.check.id, r.check.identity, r.check.severity, r.status,
+                  r.count if r.ran else None, r.population, r.budget_at_risk if r.ran else None)
+                 for r in run.results])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return run_id
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT id, at, snapshot_at, checks, failed_errors, failed_warnings FROM runs"
+                               " ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        keys = ("id", "at", "snapshot_at", "checks", "failed_errors", "failed_warnings")
+        return [dict(zip(keys, row)) for row in reversed(rows)]
+
+    def trend(self, limit: int = 10) -> dict[str, list[dict[str, Any]]]:
+        """check id → its results over the last `limit` runs, oldest first."""
+        runs = self.runs(limit)
+        if not runs:
+            return {}
+        ids = [r["id"] for r in runs]
+        out: dict[str, list[dict[str, Any]]] = {}
+        for run_id, check_id, identity, status, count, population, budget in self.db.execute(
+                f"SELECT run_id, check_id, identity, status, count, population, budget FROM results"
+                f" WHERE run_id IN ({','.join('?' * len(ids))}) ORDER BY check_id, run_id", ids):
+            out.setdefault(check_id, []).append({"run": run_id, "identity": identity, "status": status,
+                                                 "count": count, "population": population, "budget": budget})
+        return out
