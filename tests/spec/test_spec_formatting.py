@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
+import pytest
+from jinja2.exceptions import SecurityError
+
 from implkit.spec.formatting import NBSP, long_date, md_escape, money, number, percent, stars
 
 
@@ -45,3 +48,17 @@ def test_markdown_escaping_leaves_no_markup():
     assert md_escape("1. item") == r"1\. item"
     assert md_escape("line one\nline two") == "line one line two"
     assert md_escape("&amp;") == r"\&amp;"
+
+
+def test_templates_run_sandboxed_and_strict():
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import SandboxedEnvironment
+
+    from implkit.spec.render import _environment
+
+    for fmt in ("md", "html"):
+        env = _environment(fmt, "ru")
+        assert isinstance(env, SandboxedEnvironment) and env.undefined is StrictUndefined
+    # a template reaching for Python internals is stopped by the sandbox
+    with pytest.raises(SecurityError):
+        _environment("html", "en").from_string("{{ x.__class__.__subclasses__() }}").render(x=1)

@@ -63,6 +63,30 @@ def test_golden(run_cli, tmp_path, name, lang, fmt):
     check_golden(output, f"{name}.{lang}.{fmt}")
 
 
+@pytest.mark.parametrize("lang", ["ru", "en"])
+@pytest.mark.parametrize("fmt", ["md", "html", "docx"])
+def test_minimal_blueprint_renders_every_section(run_cli, tmp_path, fmt, lang):
+    output = tmp_path / f"spec.{fmt}"
+    result = render(run_cli, FIXTURES / "minimal.yaml", output, "--lang", lang)
+    assert result.exit_code == 0, result.output
+    if fmt == "docx":
+        headings = [p.text for p in docx.Document(str(output)).paragraphs if p.style.name == "Heading 1"]
+        assert len(headings) == 11
+        return
+    text = output.read_text(encoding="utf-8")
+    nothing = "Не предусмотрено." if lang == "ru" else "Not in scope."
+    assert text.count(nothing) >= 8  # pipelines, fields, automations, groups, rights, integrations, KPI, reports
+    assert ("План продаж не задан" if lang == "ru" else "No sales plan is set") in text
+
+
+def test_group_without_sellers_takes_the_matrix_column(run_cli, tmp_path):
+    output = tmp_path / "spec.md"
+    assert render(run_cli, FIXTURES / "minimal-group.yaml", output, "--lang", "en").exit_code == 0
+    text = output.read_text(encoding="utf-8")
+    assert "| Telephony | ★★★ | no | — |" in text  # group 5-10 of the matrix
+    assert "| Lead | 25% | 16 | — | — |" in text  # 100 000 / 30 000 → 4 sales; 4 / 0.25 = 16; no sellers
+
+
 @pytest.mark.parametrize("fmt", ["md", "html", "docx"])
 def test_same_inputs_same_bytes(run_cli, tmp_path, fmt):
     first, second = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
