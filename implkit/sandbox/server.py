@@ -47,13 +47,8 @@ def bound_port(server: uvicorn.Server) -> int:
     return server.servers[0].sockets[0].getsockname()[1]
 
 
-@contextmanager
-def serve_in_thread(sandbox, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 10.0) -> Iterator[str]:
-    """Run `sandbox.app` (a Sandbox or an ASGI app) on a real uvicorn server; yield its base URL."""
-    if not is_loopback(host):
-        raise ValueError(f"refusing to serve the sandbox on non-loopback host {host!r}")
-    app = getattr(sandbox, "app", sandbox)
-    server = make_server(app, host, port)
+def start_in_thread(server: uvicorn.Server, timeout: float = 10.0) -> threading.Thread:
+    """Run `server` in a daemon thread and wait until it listens (RuntimeError if it can't)."""
     thread = threading.Thread(target=server.run, name="implkit-sandbox", daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
@@ -62,8 +57,86 @@ def serve_in_thread(sandbox, host: str = "127.0.0.1", port: int = 0, *, timeout:
             server.should_exit = True
             raise RuntimeError("the sandbox server did not start")
         time.sleep(0.01)
+    return thread
+
+
+@contextmanager
+def serve_in_thread(sandbox, host: str = "127.0.0.1", port: int = 0, *, timeout: float = 10.0) -> Iterator[str]:
+    """Run `sandbox.app` (a Sandbox or an ASGI app) on a real uvicorn server; yield its base URL."""
+    if not is_loopback(host):
+        raise ValueError(f"refusing to serve the sandbox on non-loopback host {host!r}")
+    app = getattr(sandbox, "app", sandbox)
+    server = make_server(app, host, port)
+    thread = start_in_thread(server, timeout)
     try:
         yield f"http://{host}:{bound_port(server)}"
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, ...], integration_rps: int,
+                  account_rps: int, block_after: int, faults: str | None, seed: int, allow_remote: bool,
+                  announce) -> None:
+    """`implkit sandbox serve`: open (or create) the store, make the accounts, serve until interrupted.
+
+    `announce(lines)` receives what to tell the user once the port is bound: each
+    account's base URL and how to get a token — never a token itself.
+    """
+    import shlex
+    import tempfile
+    from pathlib import Path
+
+    from implkit.errors import InputError, Location, Problem, RuntimeFailure
+    from implkit.sandbox import Sandbox
+    from implkit.sandbox.faults import FaultSpecError, parse_faults
+
+    if not is_loopback(host) and not allow_remote:
+        raise InputError("refusing to serve the sandbox beyond this machine",
+                         [Problem(Location("--host", key="host"), f"{host} is not a loopback address; "
+                                  "pass --allow-remote to serve it anyway")])
+    try:
+        spec = parse_faults(faults)
+    except FaultSpecError as error:
+        raise InputError("bad fault spec", [Problem(Location("--faults", key="faults"), str(error))]) from None
+    for subdomain in accounts:
+        if not subdomain or not subdomain.replace("-", "").isalnum() or subdomain != subdomain.lower():
+            raise InputError("bad account name", [Problem(Location("--account", key="account"),
+                                                          f"{subdomain!r}: lower-case letters, digits and '-' only")])
+    tmpdir = None
+    if db is None:
+        tmpdir = tempfile.mkdtemp(prefix="implkit-sandbox-")
+        db = str(Path(tmpdir) / "sandbox.db")
+    sandbox = Sandbox(db, integration_rps=integration_rps, account_rps=account_rps,
+                      block_after=spec.block_after or block_after, faults=spec, seed=seed)
+    from implkit.sandbox import operations
+    existing = {a["subdomain"] for a in operations.list_accounts(sandbox.app)}
+    for subdomain in accounts or (() if existing else ("demo",)):
+        if subdomain not in existing:
+            sandbox.create_account(subdomain)
+    server = make_server(sandbox.app, host, port, log_level="warning")
+    try:
+        try:
+            thread = start_in_thread(server)
+        except RuntimeError:
+            raise RuntimeFailure(f"could not listen on {host}:{port}") from None
+        url = f"http://{host}:{bound_port(server)}"
+        lines = [f"sandbox listening on {url}  (database: {db}{', temporary: deleted on exit' if tmpdir else ''})"]
+        for account in operations.list_accounts(sandbox.app):
+            lines.append(f"  {account['subdomain']}: {url}{account['base_path']}   "
+                         f"(append /api/v4/... as to https://{account['subdomain']}.amocrm.ru)")
+        lines.append("get a token with: implkit sandbox token SUBDOMAIN --db " + shlex.quote(db))
+        lines.append(f"            or: curl -X POST {url}/_sandbox/SUBDOMAIN/token")
+        lines.append("stop with Ctrl+C")
+        announce(lines)
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            server.should_exit = True
+            thread.join(10)
+    finally:
+        sandbox.close()
+        if tmpdir:
+            import shutil
+            shutil.rmtree(tmpdir, ignore_errors=True)
