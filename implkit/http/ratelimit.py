@@ -48,7 +48,8 @@ class RateLimiter:
             raise ValueError("burst must be at least 1")
         self.rate = float(rate)
         self.burst = int(burst)
-        self._interval = 1.0 / self.rate
+        # A hair over 1/rate, so float rounding in the running sum never squeezes rate+1 into a second.
+        self._interval = (1.0 / self.rate) * (1 + 1e-9)
         self._tolerance = (self.burst - 1) * self._interval
         self._clock = clock
         self._sleep = sleep

@@ -33,11 +33,11 @@ MASK = "***"
 SECRET_KEYS = frozenset({
     "authorization", "proxy_authorization", "x_refresh_token", "access_token", "refresh_token",
     "client_secret", "secret", "token", "id_token", "api_key", "apikey", "password", "passwd",
-    "auth", "code", "x_auth_token", "cookie", "set_cookie", "webhook", "webhook_url",
+    "auth", "x_auth_token", "cookie", "set_cookie", "webhook", "webhook_url",
 })
 
 _KEY_ALTERNATION = "|".join(sorted(
-    {k.replace("_", "[-_]") for k in SECRET_KEYS if k not in {"authorization", "cookie", "set_cookie", "code"}},
+    {k.replace("_", "[-_]") for k in SECRET_KEYS if k not in {"authorization", "cookie", "set_cookie"}},
     key=len, reverse=True,
 ))
 

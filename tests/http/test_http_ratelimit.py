@@ -1,0 +1,91 @@
+"""RateLimiter: the schedule it grants under bursts, threads and pauses (fake clock, no wall time)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from implkit.http import RateLimiter
+from implkit.http.ratelimit import Limiters, max_in_window
+
+
+def test_burst_of_requests_is_spaced_at_the_rate(clock):
+    limiter = RateLimiter(7, clock=clock, sleep=clock.sleep)
+    for _ in range(50):
+        limiter.acquire()
+    times = list(limiter.granted)
+    assert len(times) == 50
+    assert max_in_window(times, 1.0) == 7  # never 8 in any one-second window
+    assert times[-1] - times[0] == pytest.approx(49 / 7)
+
+
+def test_banked_burst_then_rate(clock):
+    limiter = RateLimiter(2, burst=5, clock=clock, sleep=clock.sleep)
+    for _ in range(25):
+        limiter.acquire()
+    times = list(limiter.granted)
+    assert times[:5] == [times[0]] * 5  # the bank is spent at once
+    assert all(b - a == pytest.approx(0.5) for a, b in zip(times[4:], times[5:]))
+    # token-bucket bound: at most burst + rate × t in any window of t seconds
+    for window in (1.0, 3.0, 10.0):
+        assert max_in_window(times, window) <= 5 + 2 * window
+
+
+def test_idle_time_refills_the_bucket_but_not_beyond_burst(clock):
+    limiter = RateLimiter(1, burst=3, clock=clock, sleep=clock.sleep)
+    for _ in range(3):
+        limiter.acquire()
+    clock.sleep(100)  # idle a long time
+    start = clock()
+    for _ in range(5):
+        limiter.acquire()
+    granted = list(limiter.granted)[3:]
+    assert granted[:3] == [start] * 3
+    assert granted[3] == pytest.approx(start + 1) and granted[4] == pytest.approx(start + 2)
+
+
+def test_threads_sharing_a_limiter_never_exceed_the_rate(clock):
+    limiter = RateLimiter(7, clock=clock, sleep=clock.sleep)
+
+    def worker():
+        for _ in range(20):
+            limiter.acquire()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    times = list(limiter.granted)
+    assert len(times) == 160
+    assert len(set(round(t, 9) for t in times)) == 160  # every slot given once
+    assert max_in_window(times, 1.0) <= 7
+
+
+def test_pause_holds_every_sharer_then_restarts_spaced(clock):
+    limiter = RateLimiter(7, burst=7, clock=clock, sleep=clock.sleep)
+    limiter.acquire()
+    start = clock()
+    limiter.pause(5)
+    for _ in range(3):
+        limiter.acquire()
+    after = list(limiter.granted)[1:]
+    assert after[0] >= start + 5
+    assert all(b - a == pytest.approx(1 / 7) for a, b in zip(after, after[1:]))  # no burst right after a 429
+
+
+def test_two_budgets_take_a_token_from_each(clock):
+    per_integration = RateLimiter(7, clock=clock, sleep=clock.sleep)
+    per_account = RateLimiter(3, clock=clock, sleep=clock.sleep)
+    both = Limiters([per_integration, per_account])
+    for _ in range(10):
+        both.acquire()
+    assert len(per_integration.granted) == len(per_account.granted) == 10
+    assert max_in_window(per_account.granted, 1.0) <= 3
+
+
+@pytest.mark.parametrize("rate, burst", [(0, 1), (-1, 1), (5, 0)])
+def test_bad_settings_are_refused(rate, burst):
+    with pytest.raises(ValueError):
+        RateLimiter(rate, burst)
