@@ -81,9 +81,14 @@ _MD_ANYWHERE = re.compile(r"([\\`*_\[\]<>|#~&!])")
 _MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
 
 
+def md_escape_inline(value: object) -> str:
+    """Escape for a place that cannot start a block (a heading's text, a table cell)."""
+    return _MD_ANYWHERE.sub(r"\\\1", " ".join(str(value).splitlines()))
+
+
 def md_escape(value: object) -> str:
-    text = " ".join(str(value).splitlines())
-    text = _MD_ANYWHERE.sub(r"\\\1", text)
+    """Escape for any place, the start of a line included (paragraphs, list items)."""
+    text = md_escape_inline(value)
     match = _MD_LINE_START.match(text)
     if match:
         if match.group(2)[0].isdigit():  # "1. text" → "1\. text"

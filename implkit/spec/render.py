@@ -62,6 +62,7 @@ def _environment(fmt: str, lang: str) -> SandboxedEnvironment:
         "names": _names,
         "pairs": _pairs,
         "lookup": _lookup,
+        "md_inline": _markdown_inline,  # used by _md.j2 only
     })
     return env
 
@@ -72,6 +73,13 @@ def _markdown_finalize(value: Any) -> Any:
     if isinstance(value, Markup):  # macro output: its values are escaped already
         return value
     return Markup(formatting.md_escape(value))
+
+
+def _markdown_inline(value: Any) -> Markup:
+    """Headings and table cells cannot start a list or a quote: only inline markup needs escaping."""
+    if isinstance(value, Markup):
+        return value
+    return Markup(formatting.md_escape_inline("" if value is None else value))
 
 
 def _html_finalize(value: Any) -> Any:

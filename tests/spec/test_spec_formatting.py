@@ -62,3 +62,9 @@ def test_templates_run_sandboxed_and_strict():
     # a template reaching for Python internals is stopped by the sandbox
     with pytest.raises(SecurityError):
         _environment("html", "en").from_string("{{ x.__class__.__subclasses__() }}").render(x=1)
+
+
+def test_inline_escaping_keeps_a_leading_number():
+    from implkit.spec.formatting import md_escape_inline
+
+    assert md_escape_inline("1. Title | **x**") == r"1. Title \| \*\*x\*\*"
