@@ -183,7 +183,10 @@ def hostile_blueprint(tmp_path) -> Path:
     source = (FIXTURES / "b2b.yaml").read_text(encoding="utf-8")
     company = HOSTILE.replace('"', '\\"')
     path = tmp_path / "hostile.yaml"
-    path.write_text(source.replace('company: "ООО «Ромашка»"', f'company: "{company}"'), encoding="utf-8")
+    source = source.replace('company: "ООО «Ромашка»"', f'company: "{company}"')
+    # the pipeline's name lands in headings, table cells and checklist items
+    source = source.replace("    name: Продажи\n", f'    name: "P {company}"\n')
+    path.write_text(source, encoding="utf-8")
     return path
 
 
@@ -194,13 +197,16 @@ def test_hostile_company_name_is_text_in_markdown(run_cli, tmp_path, hostile_blu
     line = next(line for line in text.splitlines() if line.startswith("- **Заказчик:**"))
     assert line == (r"- **Заказчик:** ООО \<script\>alert(1)\</script\> \*\*bold\*\* {{ 7\*7 }} {% raw %} a\|b")
     assert "<script>" not in text and "49" not in line
+    assert "**bold**" not in text and " a|b" not in text  # nowhere: headings, cells, checklists
+    assert r"### Воронка «P ООО \<script\>alert(1)\</script\> \*\*bold\*\* {{ 7\*7 }} {% raw %} a\|b» (основная)" in text
 
 
 def test_hostile_company_name_is_text_in_html(run_cli, tmp_path, hostile_blueprint):
     output = tmp_path / "spec.html"
     assert render(run_cli, hostile_blueprint, output).exit_code == 0
     text = output.read_text(encoding="utf-8")
-    assert "<script" not in text
+    assert "<script" not in text and "<strong>bold" not in text
+    assert f"<td>P ООО &lt;script&gt;alert(1)&lt;/script&gt; **bold** {{{{ 7*7 }}}} {{% raw %}} a|b → Новая заявка</td>" in text
     assert ("<li><strong>Заказчик:</strong> ООО &lt;script&gt;alert(1)&lt;/script&gt; **bold** "
             "{{ 7*7 }} {% raw %} a|b</li>") in text
     assert "<title>Техническое задание на внедрение CRM — ООО &lt;script&gt;" in text
@@ -212,6 +218,9 @@ def test_hostile_company_name_is_text_in_docx(run_cli, tmp_path, hostile_bluepri
     document = docx.Document(str(output))
     texts = [p.text for p in document.paragraphs]
     assert f"Заказчик: {HOSTILE}" in texts
+    assert f"Воронка «P {HOSTILE}» (основная)" in texts
+    cells = [cell.text for table in document.tables for row in table.rows for cell in row.cells]
+    assert f"P {HOSTILE} → Квалифицирован" in cells
     assert document.core_properties.title.startswith(HOSTILE)
 
 
