@@ -63,6 +63,7 @@ class Resource:
     match_codes: tuple[str, ...] = ()  # fields: codes to try before the name
     # live only
     deletable: bool = True
+    locked: frozenset[str] = frozenset()  # attributes the CRM does not let anyone change (predefined fields)
     scope: str = ""  # the live scope for name matching: pipeline id, entity
     raw: Any = None
 
@@ -88,7 +89,8 @@ def desired_resources(bp: Blueprint, caps: Capabilities) -> list[Resource]:
             "won_name": p.won_name, "lost_name": p.lost_name}))
         for s in p.stages:
             out.append(Resource(s.address(p.key), "stage", s.name, {
-                "name": s.name, "color": s.color.lower() if s.color else None, "sort": None},
+                "name": s.name, "color": s.color.lower() if s.color else None, "sort": None,
+                "description": s.description if "stage.description" in caps.features else None},
                 parent=p.address))
             for f in s.required_fields:
                 required_at.setdefault(f, []).append(s.address(p.key))
@@ -105,7 +107,8 @@ def desired_resources(bp: Blueprint, caps: Capabilities) -> list[Resource]:
             "options": tuple(f.options) if stored in OPTION_FIELD_TYPES else None,
             "code": f.code,
             "group": field_group_address(f.entity, f.group) if f.group else None,
-            "required_at": tuple(sorted(required_at.get(f.address, ()))),
+            "required_at": (tuple(sorted(required_at.get(f.address, ())))
+                            if f.entity in caps.required_entities else None),
         }
         codes = tuple(c for c in (f.code, caps.type_codes.get(stored)) if c)
         out.append(Resource(f.address, "field", f.name, attrs, scope=f.entity, match_codes=codes))
@@ -138,7 +141,7 @@ def live_resources(live: LiveConfig) -> list[Resource]:
             if s.kind != STAGE_NORMAL:
                 continue
             out.append(Resource("", "stage", s.name, {"name": s.name, "color": (s.color or "").lower() or None,
-                                                      "sort": s.sort},
+                                                      "sort": s.sort, "description": s.description},
                                 remote_id=s.id, scope=p.id, raw=s))
     for g in live.field_groups:
         out.append(Resource("", "field_group", g.name, {"name": g.name}, remote_id=g.id, scope=g.entity,
@@ -149,7 +152,8 @@ def live_resources(live: LiveConfig) -> list[Resource]:
             "options": tuple(o.value for o in sorted(f.options, key=lambda o: (o.sort, int_or(o.id))))
             if f.type in OPTION_FIELD_TYPES else None,
             "code": f.code, "group": f.group_id, "required_at": f.required_at,
-        }, remote_id=f.id, scope=f.entity, deletable=f.is_deletable and not f.is_predefined, raw=f))
+        }, remote_id=f.id, scope=f.entity, deletable=f.is_deletable and not f.is_predefined, raw=f,
+            locked=frozenset({"name", "code", "options"}) if f.is_predefined else frozenset()))
     for r in live.roles:
         attrs = {"name": r.name}
         for entity, actions in r.rights:
@@ -346,7 +350,7 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
     _translate(have, index, pipeline_addr)
     _assign_stage_sorts(want, m, live, caps)
 
-    manual = list(manual)
+    manual = list(manual) + _required_by_hand(desired, caps)
     covered = {_manual_address(s) for s in manual}
     changes: list[Change] = []
     manual_rows: list[ManualRow] = []
@@ -365,7 +369,7 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
                                   attrs=_frozen(d.attrs)))
             continue
         diffs = tuple(AttrDiff(k, hit.attrs.get(k), v) for k, v in d.attrs.items()
-                      if v is not None and hit.attrs.get(k) != v)
+                      if v is not None and k not in hit.locked and hit.attrs.get(k) != v)
         if not diffs:
             continue
         action, why = UPDATE, None
@@ -396,6 +400,23 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
         bindings=tuple(sorted((a, r.remote_id) for a, r in m.by_address.items())),
         fingerprint=live_fingerprint(live, ids),
     )
+
+
+def _required_by_hand(bp: Blueprint, caps: Capabilities) -> list[ManualStep]:
+    """Stage-required fields of entities the CRM's API cannot mark required: one manual step each."""
+    steps = []
+    for p in bp.pipelines:
+        for s in p.stages:
+            for address in s.required_fields:
+                f = bp.field(address)
+                if f is not None and f.entity not in caps.required_entities:
+                    steps.append(ManualStep(
+                        key=f"{s.address(p.key)}.required.{f.entity}.{f.key}",
+                        title=f"Make the {f.entity[:-1] if f.entity != 'companies' else 'company'} field “{f.name}” "
+                              f"required at stage “{s.name}” of pipeline “{p.name}”",
+                        feature="base",
+                        details=f"the {caps.crm} API sets required stages on lead fields only"))
+    return steps
 
 
 def _manual_address(step: ManualStep) -> str:
@@ -467,7 +488,7 @@ def _drift(state: StateView, caps: Capabilities, m: _Matching, have: list[Resour
             out.append(DriftItem(d.address, d.kind, d.name, rid, gone=True))
             continue
         diffs = tuple(AttrDiff(k, v, r.attrs.get(k)) for k, v in d.attrs.items()
-                      if k != "sort" and v is not None and r.attrs.get(k) != v)
+                      if k != "sort" and k not in r.locked and v is not None and r.attrs.get(k) != v)
         if diffs:
             out.append(DriftItem(d.address, d.kind, d.name, rid, diffs))
     return out

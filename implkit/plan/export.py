@@ -53,8 +53,12 @@ class _Keys:
         return key
 
 
-def export_blueprint(live: LiveConfig, *, name: str | None = None, version: str = "1.0.0") -> Blueprint:
-    """A blueprint describing `live`, such that planning it against the same tenant shows no changes."""
+def export_blueprint(live: LiveConfig, *, name: str | None = None, version: str = "1.0.0",
+                     palette: tuple[str, ...] = ()) -> Blueprint:
+    """A blueprint describing `live`, such that planning it against the same tenant shows no changes.
+
+    `palette`: the stage colours the CRM accepts on write (Capabilities.stage_palette); others are left out.
+    """
     stage_address: dict[tuple[str, str], str] = {}
     pipelines: list[dict[str, Any]] = []
     pipeline_keys = _Keys()
@@ -70,8 +74,10 @@ def export_blueprint(live: LiveConfig, *, name: str | None = None, version: str 
             skey = stage_keys.make(s.name, "stage")
             stage_address[(p.id, s.id)] = f"pipeline.{key}.stage.{skey}"
             stage: dict[str, Any] = {"key": skey, "name": s.name}
-            if s.color:
-                stage["color"] = s.color.lower()
+            if s.color and s.color.lower() in palette:
+                stage["color"] = s.color.lower()  # one outside the palette could not be written back: unmanaged
+            if s.description:
+                stage["description"] = s.description
             stages.append(stage)
         item: dict[str, Any] = {"key": key, "name": p.name}
         if p.is_main:

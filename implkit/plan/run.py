@@ -143,7 +143,7 @@ def drift(provider: Provider, store: Any, *, tenant: str = "") -> Plan:
 
 
 def export(provider: Provider, *, name: str | None = None) -> Blueprint:
-    return export_blueprint(provider.read_config(), name=name)
+    return export_blueprint(provider.read_config(), name=name, palette=provider.capabilities.stage_palette)
 
 
 # --- saved plans ----------------------------------------------------------------------------

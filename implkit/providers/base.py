@@ -49,6 +49,7 @@ class LiveStage:
     sort: int
     color: str | None = None
     kind: str = STAGE_NORMAL  # normal | unsorted | won | lost
+    description: str | None = None  # what a newcomer is told about the stage (amoCRM: level "newbie")
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,10 @@ class Capabilities:
     type_codes: Mapping[str, str] = field(default_factory=dict)
     # colours a stage may be given when the blueprint names none, in order
     stage_palette: tuple[str, ...] = ()
+    # entities whose fields the API can make required at a stage (the rest: manual steps)
+    required_entities: frozenset[str] = frozenset({"leads", "contacts", "companies"})
+    # optional attributes this CRM manages, e.g. "stage.description"
+    features: frozenset[str] = frozenset()
     # sort value of the first ordinary stage and the step between stages
     first_stage_sort: int = 20
     stage_sort_step: int = 10

@@ -38,6 +38,7 @@ class AmoCrmProvider:
         self.http = http
         self._fields: dict[str, LiveField] = {}
         self._role_rights: dict[str, dict[str, Any]] = {}
+        self._descriptions: dict[str, str | None] = {}  # status id -> id of its "newbie" description
         self._pipeline_count = 0
 
     # --- reading ------------------------------------------------------------------------
@@ -47,8 +48,16 @@ class AmoCrmProvider:
 
     def read_config(self) -> LiveConfig:
         data = self.http.get("/api/v4/account", {"with": "users_groups"})
-        pipelines = tuple(amo.pipeline_from(p) for p in amo.collection(self.http.get("/api/v4/leads/pipelines"),
-                                                                      "pipelines"))
+        pipelines = []
+        self._descriptions = {}
+        for p in amo.collection(self.http.get("/api/v4/leads/pipelines"), "pipelines"):
+            # descriptions come only with the statuses list of one pipeline (§7.2)
+            statuses = amo.collection(self.http.get(f"/api/v4/leads/pipelines/{p['id']}/statuses",
+                                                    {"with": "descriptions"}), "statuses")
+            for status in statuses:
+                self._descriptions[str(status["id"])] = amo.stage_description(status)[1]
+            pipelines.append(amo.pipeline_from(p, statuses))
+        pipelines = tuple(pipelines)
         groups, fields = [], []
         for entity in ENTITIES:
             path = amo.ENTITY_PATHS[entity]
@@ -166,7 +175,7 @@ class AmoCrmProvider:
             for op in ops:
                 pid = _required(resolve, op.parent or "", op.address)
                 self.http.patch(f"/api/v4/leads/pipelines/{pid}/statuses/{op.remote_id}",
-                                json=amo.status_update_payload(op))
+                                json=amo.status_update_payload(op, self._descriptions.get(str(op.remote_id))))
                 record(op.address, str(op.remote_id))
         elif kind == "field_group":
             for op in ops:

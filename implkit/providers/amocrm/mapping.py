@@ -50,6 +50,9 @@ CAPABILITIES = Capabilities(
     stored_type={("leads", "phone"): "text", ("leads", "email"): "text"},
     type_codes=dict(MULTITEXT_CODES),
     stage_palette=STATUS_PALETTE,
+    features=frozenset({"stage.description"}),
+    # the sandbox (our reading of §7.3) accepts required_statuses on lead fields only
+    required_entities=frozenset({"leads"}),
     first_stage_sort=20,  # the unsorted stage sits at 10
     stage_sort_step=10,
 )
@@ -108,11 +111,24 @@ def stage_kind(status: Mapping[str, Any]) -> str:
     return STAGE_NORMAL
 
 
-def pipeline_from(data: Mapping[str, Any]) -> LivePipeline:
-    statuses = (data.get("_embedded") or {}).get("statuses") or []
+DESCRIPTION_LEVEL = "newbie"  # §7.2: up to three levels; the blueprint's one description is the first
+
+
+def stage_description(status: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(description text, its id) at the level the blueprint's description maps to."""
+    for d in status.get("descriptions") or ():
+        if d.get("level") == DESCRIPTION_LEVEL:
+            return str(d.get("description") or "") or None, str(d["id"]) if d.get("id") is not None else None
+    return None, None
+
+
+def pipeline_from(data: Mapping[str, Any], statuses: Sequence[Mapping[str, Any]] | None = None) -> LivePipeline:
+    """A pipeline; `statuses` (read with descriptions) replaces the embedded ones when given."""
+    if statuses is None:
+        statuses = (data.get("_embedded") or {}).get("statuses") or []
     stages = tuple(
         LiveStage(id=str(s["id"]), name=str(s["name"]), sort=int(s.get("sort") or 0),
-                  color=(s.get("color") or None), kind=stage_kind(s))
+                  color=(s.get("color") or None), kind=stage_kind(s), description=stage_description(s)[0])
         for s in sorted(statuses, key=lambda s: (s.get("sort") or 0, s["id"])))
     return LivePipeline(id=str(data["id"]), name=str(data["name"]), sort=int(data.get("sort") or 0),
                         is_main=bool(data.get("is_main")), stages=stages, is_archive=bool(data.get("is_archive")))
@@ -181,9 +197,12 @@ def palette_colour(index: int) -> str:
 
 
 def status_payload(op: Operation, index: int) -> dict[str, Any]:
-    """A new status: name, sort, and a palette colour when the blueprint names none."""
-    return {"name": op.attr("name"), "sort": int(op.attr("sort") or 0),
+    """A new status: name, sort, a palette colour when the blueprint names none, its description."""
+    body = {"name": op.attr("name"), "sort": int(op.attr("sort") or 0),
             "color": op.attr("color") or palette_colour(index), "request_id": op.address}
+    if op.attr("description"):
+        body["descriptions"] = [{"level": DESCRIPTION_LEVEL, "description": op.attr("description")}]
+    return body
 
 
 def pipeline_create_payload(op: Operation, sort: int) -> dict[str, Any]:
@@ -205,8 +224,14 @@ def pipeline_update_payload(op: Operation) -> dict[str, Any]:
     return body
 
 
-def status_update_payload(op: Operation) -> dict[str, Any]:
-    return {k: op.attr(k) for k in ("name", "sort", "color") if k in op.changed}
+def status_update_payload(op: Operation, description_id: str | None = None) -> dict[str, Any]:
+    body = {k: op.attr(k) for k in ("name", "sort", "color") if k in op.changed}
+    if "description" in op.changed:
+        item: dict[str, Any] = {"level": DESCRIPTION_LEVEL, "description": op.attr("description")}
+        if description_id is not None:
+            item["id"] = int(description_id) if description_id.isdigit() else description_id
+        body["descriptions"] = [item]
+    return body
 
 
 def native_field_type(entity: str, neutral: str) -> str:
