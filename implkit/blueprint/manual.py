@@ -167,7 +167,7 @@ def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en") -> list[Manua
         steps.append(text.step("distribution", f"distribution.{rule.get('key', '')}", "lead_distribution",
                                name=str(rule.get("name", rule.get("key", "")))))
     steps += [text.step("loss_reason", lr.address, "base", name=lr.name) for lr in blueprint.loss_reasons]
-    steps += [_integration_step(i, text) for i in blueprint.integrations]
+    steps += [_integration_step(blueprint, i, text) for i in blueprint.integrations]
     reports = report_names(thaw(blueprint.analytics).get("reports") if blueprint.analytics else None)
     if reports:
         steps.append(text.step("reports", "analytics.reports", "analytics", names=", ".join(reports)))
@@ -183,7 +183,7 @@ def describe_action(automation: Automation, lang: str) -> str:
     """The action with its text and due time, e.g. «создать задачу «Позвонить», срок 15 мин»."""
     parts = [_pick(ACTIONS.get(automation.do), lang, automation.do)]
     if automation.text:
-        parts[0] += f" «{automation.text}»" if lang == "ru" else f" “{automation.text}”"
+        parts[0] += " " + _quote(automation.text, lang)
     if automation.due:
         parts.append(("срок " if lang == "ru" else "due in ") + format_duration(automation.due, lang))
     return ", ".join(parts)
@@ -240,12 +240,19 @@ def _pipeline_steps(pipeline: Pipeline, text: "_Texts") -> list[ManualStep]:
     return steps
 
 
-def _integration_step(integration: Integration, text: "_Texts") -> ManualStep:
+def _integration_step(blueprint: Blueprint, integration: Integration, text: "_Texts") -> ManualStep:
     ru, en, feature = INTEGRATION_KINDS.get(integration.kind, (integration.kind, integration.kind, None))
-    details = text.where("integration")
-    if integration.settings:
-        details += " " + settings_text(integration.settings, text.lang)
-    return text.step("integration", integration.address, feature, details=details,
+    details = [text.where("integration")]
+    settings = dict(thaw(integration.settings)) if integration.settings else {}
+    pipeline = blueprint.pipeline(str(settings.pop("pipeline", ""))) if "pipeline" in settings else None
+    stage_key = str(settings.pop("stage", "")) if pipeline else ""
+    if pipeline:
+        stage = pipeline.stage(stage_key)
+        where = _quote(pipeline.name, text.lang) + (f" → {_quote(stage.name, text.lang)}" if stage else "")
+        details.append(("Новые заявки: " if text.lang == "ru" else "New leads: ") + where + ".")
+    if settings:
+        details.append(settings_text(settings, text.lang))
+    return text.step("integration", integration.address, feature, details=" ".join(details),
                      kind=ru if text.lang == "ru" else en, name=integration.name)
 
 
@@ -264,6 +271,10 @@ class _Texts:
         title = _pick(_TITLES[topic], self.lang).format(**values)
         return ManualStep(key=key, title=title, feature=feature,
                           details=details if details is not None else (self.where(topic, **values) or None))
+
+
+def _quote(text: str, lang: str) -> str:
+    return f"«{text}»" if lang == "ru" else f"“{text}”"
 
 
 def _pick(pair: tuple[str, ...] | None, lang: str, default: str = "") -> str:

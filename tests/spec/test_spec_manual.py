@@ -84,3 +84,9 @@ def test_durations_and_actions():
     assert format_duration("2d", "en") == "2 days"
     assert format_duration("soon", "en") == "soon"
     assert describe_action(Automation("enter", "x", "unknown_action"), "en") == "unknown_action"
+
+
+def test_channel_steps_name_where_new_leads_land(b2b):
+    steps = {s.key: s for s in manual_steps(b2b, "bitrix24", "en")}
+    assert steps["integration.web_form.site"].details.endswith("New leads: “Продажи” → “Новая заявка”. utm: yes")
+    assert "unknown_number: create_deal" in steps["integration.telephony.mango"].details
