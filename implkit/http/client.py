@@ -103,6 +103,10 @@ class RequestStats:
             self.by_status[status] += 1
             self.waited += waited
 
+    def record_refresh(self) -> None:
+        with self._lock:
+            self.refreshes += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"total": self.total, "writes": self.writes, "retries": self.retries,
@@ -212,8 +216,7 @@ class HttpClient:
 
             if status == 401 and not refreshed and self.auth.can_refresh:
                 refreshed = True
-                with self.stats._lock:
-                    self.stats.refreshes += 1
+                self.stats.record_refresh()
                 if self.auth.refresh(auth_headers):
                     attempt -= 1  # the refresh retry is not one of the error retries
                     continue
