@@ -25,7 +25,7 @@ import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,7 +42,7 @@ from implkit.workspace.credentials import (
 )
 from implkit.workspace.lock import LockInfo, TenantLock
 from implkit.workspace.state import StateStore
-from implkit.yamlio import atomic_write, dump_yaml, load_yaml, location_of
+from implkit.yamlio import atomic_write, dump_yaml, load_yaml, location_of, to_plain
 
 CONFIG_NAME = "implkit.yaml"
 DATA_DIR = ".implkit"
@@ -50,7 +50,7 @@ ENV_VAR = "IMPLKIT_WORKSPACE"
 VERSION = 1
 PROVIDERS = ("amocrm", "bitrix24")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit"}
+TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit"}
 
 _CONFIG_HEADER = """\
 # implkit workspace. Tenants and where their credentials come from — never the secrets
@@ -80,6 +80,8 @@ class Tenant:
     redirect_uri: str = ""
     blueprint: Path | None = None
     rate_limit: float | None = None
+    # The curator's per-tenant audit settings (thresholds, exempt stages), read by implkit.audit.
+    audit: dict[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def state_path(self) -> Path:
@@ -170,6 +172,8 @@ class Workspace:
         if not isinstance(creds, dict) or len(set(creds) & {"env", "file", "keyring"}) != 1:
             problems.append(Problem(location_of(config, (*path, "credentials"), file),
                                     "credentials must name exactly one of env, file, keyring"))
+        if entry.get("audit") is not None and not isinstance(entry.get("audit"), dict):
+            problems.append(Problem(location_of(config, (*path, "audit"), file), "audit must be a mapping"))
         rate = entry.get("rate_limit")
         if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
             problems.append(Problem(location_of(config, (*path, "rate_limit"), file),
@@ -207,6 +211,7 @@ class Workspace:
             client_secret_env=str(oauth["client_secret_env"]) if oauth.get("client_secret_env") else None,
             redirect_uri=str(oauth.get("redirect_uri") or ""),
             blueprint=blueprint_path, rate_limit=float(rate) if rate is not None else None,
+            audit=to_plain(entry.get("audit") or {}),
         )
 
     def add_tenant(self, name: str, *, provider: str, url: str, credentials: CredentialSource,

@@ -228,3 +228,18 @@ def test_comments_survive_tenant_add(run_cli, workspace, token_file):
     config.write_text(config.read_text() + "# keep me: the furniture factory account goes here\n")
     assert run_cli(*ADD, "--token-file", token_file, "--workspace", workspace).exit_code == 0
     assert "# keep me" in config.read_text()
+
+
+def test_audit_settings_are_kept_for_the_curator(workspace, token_file):
+    from implkit.workspace import Workspace
+
+    config = workspace / "implkit.yaml"
+    config.write_text(
+        "version: 1\ntenants:\n  acme:\n    provider: amocrm\n    url: https://acme.amocrm.ru\n"
+        f"    credentials: {{file: {token_file}}}\n"
+        "    audit: {thresholds: {stale_leads: 0.1}, exempt_stages: [pipeline.sales.stage.won]}\n")
+    tenant = Workspace.load(workspace).tenant("acme")
+    assert tenant.audit == {"thresholds": {"stale_leads": 0.1}, "exempt_stages": ["pipeline.sales.stage.won"]}
+    config.write_text(config.read_text().replace("audit: {thresholds", "audit: [1]\n    x: {thresholds"))
+    with pytest.raises(Exception, match="audit must be a mapping"):
+        Workspace.load(workspace)
