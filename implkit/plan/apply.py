@@ -70,7 +70,7 @@ def refuse_destructive(plan: Plan, allow_destroy: bool) -> None:
 
 def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tenant: str = "", prune: bool = False,
              allow_destroy: bool = False, manual: Iterable[ManualStep] = (), first_plan: Plan | None = None,
-             progress: Progress = lambda _m: None, max_rounds: int = 5) -> ApplyResult:
+             progress: Progress = lambda _m: None, max_rounds: int = 10) -> ApplyResult:
     """Apply `desired` (starting from `first_plan` if given), re-planning after each unknown write outcome."""
     manual = tuple(manual)
     result = ApplyResult()
