@@ -73,10 +73,15 @@ def _counted(call: Call, key: str, total: int, fetch, *, fixed_limit: int | None
                              page=page, total=total, last_link=last_link))
 
 
-def _written(key: str, items: list, call: Call, status: int = 200) -> Result:
-    """The answer of a batch write: a collection with a self link, items as the backend shaped them."""
-    return Result({"_links": {"self": {"href": call.self_url}}, "_embedded": {key: items}}, status=status,
-                  written=len(items))
+def _written(key: str, items: list, call: Call, status: int = 200, *, total: bool = False,
+             links: bool = True) -> Result:
+    """The answer of a batch write, enveloped as the docs show it per family: records answer
+    `_links` + `_embedded`; configuration answers `_total_items` (+ `_links` for pipelines and sources)."""
+    body: dict = {"_total_items": len(items)} if total else {}
+    if links:
+        body["_links"] = {"self": {"href": call.self_url}}
+    body["_embedded"] = {key: items}
+    return Result(body, status=status, written=len(items))
 
 
 def _entity(call: Call) -> str:
@@ -90,15 +95,21 @@ def list_pipelines(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_pipelines(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("pipelines", amo.add_pipelines(call.body), call)
+    return _written("pipelines", amo.add_pipelines(call.body), call, total=True)
 
 
 def get_pipeline(call: Call, amo: models.AmoAccount) -> Result:
     return Result(amo.get_pipeline(_id(call)))
 
 
+def _echo_request_id(model: dict, call: Call) -> dict:
+    """Single-object PATCH answers carry a request_id (the doc examples show one)."""
+    request_id = call.body.get("request_id", "0") if isinstance(call.body, dict) else "0"
+    return {**model, "request_id": str(request_id)}
+
+
 def update_pipeline(call: Call, amo: models.AmoAccount) -> Result:
-    return Result(amo.update_pipeline(_id(call), call.body), written=1)
+    return Result(_echo_request_id(amo.update_pipeline(_id(call), call.body), call), written=1)
 
 
 def delete_pipeline(call: Call, amo: models.AmoAccount) -> Result:
@@ -112,7 +123,8 @@ def list_statuses(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_statuses(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("statuses", amo.add_statuses(_id(call, "pipeline_id"), call.body), call)
+    return _written("statuses", amo.add_statuses(_id(call, "pipeline_id"), call.body), call, total=True,
+                    links=False)
 
 
 def get_status(call: Call, amo: models.AmoAccount) -> Result:
@@ -121,7 +133,7 @@ def get_status(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def update_status(call: Call, amo: models.AmoAccount) -> Result:
-    return Result(amo.update_status(_id(call, "pipeline_id"), _id(call), call.body), written=1)
+    return Result(_echo_request_id(amo.update_status(_id(call, "pipeline_id"), _id(call), call.body), call), written=1)
 
 
 def delete_status(call: Call, amo: models.AmoAccount) -> Result:
@@ -147,7 +159,8 @@ def get_field(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_fields(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("custom_fields", amo.add_fields(_entity(call), call.body), call, status=201)
+    return _written("custom_fields", amo.add_fields(_entity(call), call.body), call, status=201, total=True,
+                    links=False)
 
 
 def update_fields(call: Call, amo: models.AmoAccount) -> Result:
@@ -155,7 +168,7 @@ def update_fields(call: Call, amo: models.AmoAccount) -> Result:
     fields = amo.update_fields(_entity(call), call.body, field_id)
     if field_id is not None:
         return Result(fields[0], status=201, written=1)
-    return _written("custom_fields", fields, call, status=201)
+    return _written("custom_fields", fields, call, status=201, total=True, links=False)
 
 
 def delete_field(call: Call, amo: models.AmoAccount) -> Result:
@@ -173,7 +186,8 @@ def get_group(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_groups(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("custom_field_groups", amo.add_groups(_entity(call), call.body), call, status=201)
+    return _written("custom_field_groups", amo.add_groups(_entity(call), call.body), call, status=201,
+                    total=True, links=False)
 
 
 def update_group(call: Call, amo: models.AmoAccount) -> Result:
@@ -196,7 +210,7 @@ def get_user(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_users(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("users", amo.add_users(call.body), call)
+    return _written("users", amo.add_users(call.body), call, total=True, links=False)
 
 
 def list_roles(call: Call, amo: models.AmoAccount) -> Result:
@@ -209,7 +223,7 @@ def get_role(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_roles(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("roles", amo.add_roles(call.body), call)
+    return _written("roles", amo.add_roles(call.body), call, total=True, links=False)
 
 
 def update_role(call: Call, amo: models.AmoAccount) -> Result:
@@ -239,13 +253,13 @@ def get_source(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_sources(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("sources", amo.add_sources(call.body), call)
+    return _written("sources", amo.add_sources(call.body), call, total=True)
 
 
 def update_sources(call: Call, amo: models.AmoAccount) -> Result:
     source_id = _id(call) if "id" in call.path_params else None
     sources = amo.update_sources(call.body, source_id)
-    return Result(sources[0], written=1) if source_id is not None else _written("sources", sources, call)
+    return Result(sources[0], written=1) if source_id is not None else _written("sources", sources, call, total=True)
 
 
 def delete_sources(call: Call, amo: models.AmoAccount) -> Result:
@@ -267,7 +281,7 @@ def list_tags(call: Call, amo: models.AmoAccount) -> Result:
 
 
 def add_tags(call: Call, amo: models.AmoAccount) -> Result:
-    return _written("tags", amo.add_tags(_entity(call), call.body), call)
+    return _written("tags", amo.add_tags(_entity(call), call.body), call, total=True, links=False)
 
 
 def list_webhooks(call: Call, amo: models.AmoAccount) -> Result:

@@ -600,6 +600,8 @@ class PipelinesMixin(AccountBase):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(self.at))
         for change in changes:
             existing = next((d for d in current if d["id"] == change.get("id")), None)
+            if existing is None and "description" not in change:
+                continue
             if existing is not None and "description" not in change:
                 current.remove(existing)
             elif existing is not None:
@@ -748,7 +750,7 @@ class FieldsMixin(AccountBase):
                  "is_deletable": bool(row["is_deletable"]), "is_predefined": bool(row["is_predefined"]),
                  "entity_type": entity, "remind": settings.get("remind"), "triggers": [],
                  "currency": settings.get("currency"), "hidden_statuses": settings.get("hidden_statuses", []),
-                 "chained_lists": settings.get("chained_lists")}
+                 "chained_lists": settings.get("chained_lists"), "settings": settings.get("settings")}
         if entity == "leads":
             model["is_computed"] = bool(settings.get("is_computed", False))
         model["_links"] = self.links(f"{entity}/custom_fields/{row['id']}")
@@ -992,7 +994,9 @@ class FieldsMixin(AccountBase):
             for fid in fields:
                 db.execute("UPDATE custom_fields SET group_id=? WHERE account_id=? AND id=?",
                            (group_id, self.account_id, fid))
-        return self.get_group(entity, group_id)
+        members = self.rows("SELECT id FROM custom_fields WHERE account_id=? AND entity_type=? AND group_id=? "
+                            "ORDER BY sort, id", (self.account_id, entity, group_id))
+        return {**self.get_group(entity, group_id), "fields": [m["id"] for m in members]}
 
     def delete_group(self, entity: str, group_id: str) -> None:
         row = self._group_row(entity, group_id)
@@ -1311,9 +1315,7 @@ class ChannelsMixin(AccountBase):
 
     # tags
     def tag_model(self, row: dict[str, Any]) -> dict[str, Any]:
-        model = {"id": row["id"], "name": row["name"], "color": row["color"]}
-        model["_links"] = self.links(f"{row['entity_type']}/tags/{row['id']}")
-        return model
+        return {"id": row["id"], "name": row["name"], "color": row["color"]}
 
     def list_tags(self, entity: str, filters: dict, query: str | None, offset: int, count: int) -> list[dict]:
         where, params = ["account_id=?", "entity_type=?"], [self.account_id, entity]
@@ -1910,7 +1912,10 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
                     for ref in (item.get("_embedded") or {}).get(kind) or []:
                         self._link(db, entity, current["id"], kind, ref["id"],
                                    {"is_main": True} if ref.get("is_main") else None)
-                answer = {"id": current["id"], "updated_at": changes["updated_at"]}
+                answer = {"id": current["id"]}
+                if entity != "leads":   # the contacts/companies examples show the name too
+                    answer["name"] = changes.get("name", current["name"])
+                answer["updated_at"] = changes["updated_at"]
                 if "request_id" in item:
                     answer["request_id"] = rid
                 answers.append({**answer, "_links": self.links(f"{entity}/{current['id']}")})
@@ -2255,8 +2260,10 @@ class ActivityMixin(RecordsMixin):
                                                                         item["id"]))
                 db.execute("UPDATE notes SET updated_at=?, updated_by=? WHERE id=?", (self.at, self.user_id, item["id"]))
                 row = db.execute("SELECT entity_id FROM notes WHERE id=?", (item["id"],)).fetchone()
-                answers.append({"id": item["id"], "entity_id": row[0], "updated_at": self.at, "request_id": rid,
-                                "_links": self.links(f"{entity}/{row[0]}/notes/{item['id']}")})
+                answer = {"id": item["id"], "entity_id": row[0], "updated_at": self.at}
+                if "request_id" in item:
+                    answer["request_id"] = rid
+                answers.append({**answer, "_links": self.links(f"{entity}/{row[0]}/notes/{item['id']}")})
         return answers
 
     # events -----------------------------------------------------------------------------------
