@@ -72,7 +72,7 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
     """Register the CRM account NAME. The token is never written into implkit.yaml."""
     from implkit.errors import InputError
     from implkit.workspace import CredentialSource, check_url
-    from implkit.workspace.credentials import check_private, keyring_set, write_token_file
+    from implkit.workspace.credentials import check_private, keyring_set, read_token_file, write_token_file
 
     chosen = [flag for flag, given in (("--token-env", token_env), ("--token-file", token_file),
                                         ("--keyring", use_keyring)) if given]
@@ -92,12 +92,14 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
         source = CredentialSource("file", path=path)
         if path.exists():
             check_private(path)
+            if client_id:
+                _require_oauth_pair(read_token_file(path), str(path))
         else:
-            write_token_file(path, _ask_secret(provider))
+            write_token_file(path, _ask_secret(provider, oauth=bool(client_id)))
             click.echo(f"created token file {path} (mode 0600)", err=True)
     else:
         source = CredentialSource("keyring", service=ws.keyring_service, username=ws.keyring_username(name))
-        keyring_set(str(source.service), str(source.username), _ask_secret(provider))
+        keyring_set(str(source.service), str(source.username), _ask_secret(provider, oauth=bool(client_id)))
     tenant_ = ws.add_tenant(name, provider=provider, url=url, credentials=source, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri,
                             blueprint=blueprint, rate_limit=rate_limit)
@@ -119,14 +121,37 @@ def _precheck(ws: Any, name: str) -> None:
                          f"remove it first with `implkit tenant remove {name}`")
 
 
-def _ask_secret(provider: str) -> str:
-    what = "webhook (USER_ID/SECRET or the webhook URL)" if provider == "bitrix24" else "token"
+def _ask_secret(provider: str, *, oauth: bool = False) -> str:
+    """Read the secret from the terminal without echo (or from stdin when piped)."""
+    from implkit.errors import InputError
+
+    if oauth:
+        what = 'OAuth tokens as JSON {"access_token": ..., "refresh_token": ..., "expires_at": ...}'
+    elif provider == "bitrix24":
+        what = "webhook (USER_ID/SECRET or the webhook URL)"
+    else:
+        what = "token"
     value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
     if not value:
-        from implkit.errors import InputError
-
         raise InputError("empty token")
+    if oauth:
+        import json
+
+        try:
+            data = json.loads(value)
+        except ValueError:
+            data = None
+        _require_oauth_pair(data if isinstance(data, dict) else {}, "the pasted value")
     return value
+
+
+def _require_oauth_pair(data: dict, where: str) -> None:
+    """--client-id means OAuth: the secret must hold an access and a refresh token to rotate."""
+    from implkit.errors import InputError
+
+    if not (data.get("access_token") and data.get("refresh_token")):
+        raise InputError(f"{where}: --client-id means OAuth, which needs JSON with access_token and "
+                         "refresh_token (for a long-lived token, drop --client-id)")
 
 
 @tenant.command("list")

@@ -184,6 +184,10 @@ class HttpClient:
         retried like a GET; None decides by method.
         """
         method = method.upper()
+        if path.startswith(("http://", "https://")) and not self._same_account(httpx.URL(path)):
+            # Credentials go to this account only: an absolute URL elsewhere (a link from a body) is refused.
+            raise ApiError(f"{method} {redact(path)}: refusing to send this account's credentials to another "
+                           f"host than {redact(str(self.base_url))}")
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         endpoint = endpoint_template(self._relative_path(path))

@@ -262,3 +262,12 @@ def test_limiter_spaces_client_requests(make_client, script, clock):
 def test_errors_are_runtime_failures_for_the_cli(make_client, script):
     with pytest.raises(RuntimeFailure):
         make_client(script(httpx.ConnectError("refused")), max_retries=0).get("/x")
+
+
+def test_absolute_url_into_the_account_is_allowed_elsewhere_refused(make_client, script):
+    s = script(OK)
+    client = make_client(s)
+    assert client.get("https://acme.amocrm.ru/api/v4/account") == {"id": 1}
+    with pytest.raises(ApiError, match="refusing to send"):
+        client.get("https://evil.example/api/v4/account")
+    assert len(s.requests) == 1

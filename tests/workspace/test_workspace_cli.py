@@ -243,3 +243,20 @@ def test_audit_settings_are_kept_for_the_curator(workspace, token_file):
     config.write_text(config.read_text().replace("audit: {thresholds", "audit: [1]\n    x: {thresholds"))
     with pytest.raises(Exception, match="audit must be a mapping"):
         Workspace.load(workspace)
+
+
+def test_oauth_tenant_needs_a_token_pair(run_cli, workspace, token_file, fake_keyring):
+    ws = ("--workspace", workspace)
+    one_line = run_cli(*ADD, "--token-file", token_file, "--client-id", "cid", "--client-secret-env", "S", *ws)
+    assert one_line.exit_code == 3 and "needs JSON with access_token and refresh_token" in one_line.output
+    pasted = run_cli(*ADD, "--keyring", "--client-id", "cid", *ws, input="just-a-token\n")
+    assert pasted.exit_code == 3 and fake_keyring.data == {}
+    pair = '{"access_token": "acc-123456", "refresh_token": "ref-123456", "expires_at": 1}'
+    ok = run_cli(*ADD, "--keyring", "--client-id", "cid", "--client-secret-env", "ACME_SECRET", *ws, input=pair + "\n")
+    assert ok.exit_code == 0, ok.output
+    config = (workspace / "implkit.yaml").read_text()
+    assert "client_id: cid" in config and "client_secret_env: ACME_SECRET" in config
+    assert "ref-123456" not in config and "ref-123456" not in ok.output
+    shown = run_cli("tenant", "show", "acme", *ws, env={"ACME_SECRET": "s3cr3t-value"})
+    assert "OAuth (access + refresh token) present" in shown.output
+    assert "s3cr3t-value" not in shown.output and "from environment variable ACME_SECRET" in shown.output
