@@ -19,7 +19,7 @@ import click
 
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
 
-_workspace_option = click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
+_workspace_option = click.option("--workspace", "-w", "workspace_dir", type=click.Path(file_okay=False),
                                  help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
 
 
