@@ -221,7 +221,7 @@ def show(name: str, workspace: str | None) -> int:
 
 @tenant.command("remove")
 @click.argument("name")
-@click.option("--purge", is_flag=True, help="Also delete its local state and its keyring entry.")
+@click.option("--purge", is_flag=True, help="Also delete its local state, its keyring entry and a token file kept under .implkit/.")
 @workspace_option
 def remove(name: str, purge: bool, workspace: str | None) -> int:
     """Unregister a tenant (its state is kept unless --purge). Nothing on the CRM changes."""

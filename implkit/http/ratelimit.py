@@ -89,8 +89,25 @@ class RateLimiter:
             # Restart with an empty bucket: after the pause, requests are spaced again, not burst.
             self._tat = max(self._tat if self._tat is not None else until, until + self._tolerance)
 
+    @classmethod
+    def shared(cls, key: str, rate: float, burst: int = 1) -> RateLimiter:
+        """The process-wide limiter for `key` (e.g. "amocrm:acme.amocrm.ru"), created on first use.
+
+        Every client of one integration in one process must draw from one
+        budget; two private 7/s limiters would together send 14/s.
+        """
+        with _shared_guard:
+            limiter = _shared.get(key)
+            if limiter is None or (limiter.rate, limiter.burst) != (float(rate), int(burst)):
+                limiter = _shared[key] = cls(rate, burst)
+            return limiter
+
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate:g}/s, burst={self.burst})"
+
+
+_shared: dict[str, RateLimiter] = {}
+_shared_guard = threading.Lock()
 
 
 class Limiters:

@@ -4,11 +4,13 @@
 
 - values of secret-bearing keys and headers (`Authorization`,
   `X-Refresh-Token`, `access_token`, `refresh_token`, `client_secret`,
-  `code`, `token`, `password`, `secret`, `auth` ...), whatever the case;
+  `token`, `password`, `secret`, `auth` ...), whatever the case — and
+  `code` in query strings (an OAuth authorization code);
 - `Bearer <token>` / `Basic <credentials>` anywhere in text;
 - the same keys written inline in text: query strings
   (`?access_token=...&auth=...`), JSON (`"refresh_token": "..."`) and
   `key=value` / `key: value` pairs;
+- bare JWTs (`eyJ….….…`: amoCRM access tokens are JWTs);
 - Bitrix24 incoming-webhook secrets in URL paths (`/rest/1/SECRET/...`);
 - any literal value registered with `register_secret()`: the auth classes
   register every token they hold, so a token echoed back in an unexpected
@@ -55,6 +57,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Plain key=value / key: value in free text (not after '?', '&': handled above).
     (re.compile(r"(?i)(?<![?&;\w\"'])((?:" + _KEY_ALTERNATION + r")\s*[=:]\s*)(?![\"'{\[])[^\s,;&\"'}]+"),
      r"\1" + MASK),
+    # Bare JWTs (amoCRM access tokens are JWTs): header.payload.signature, base64url.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}"), MASK),
     # Bitrix24 incoming webhook: /rest/<user id>/<secret>/ (the secret is the credential).
     (re.compile(r"(/rest/\d+/)[A-Za-z0-9]{4,}(?=/|$|\?|\s)"), r"\1" + MASK),
 )

@@ -252,7 +252,11 @@ class Workspace:
         return self.tenant(name)
 
     def remove_tenant(self, name: str, *, purge: bool = False) -> Tenant:
-        """Unregister a tenant (refused while locked). `purge` also deletes its state and keyring entry."""
+        """Unregister a tenant (refused while locked).
+
+        `purge` also deletes its state folder, its keyring entry, and its token
+        file when that lives under `.implkit/` (a token file elsewhere is left alone).
+        """
         tenant = self.tenant(name)
         holder = self.lock_info(name)
         if holder is not None:
@@ -263,7 +267,17 @@ class Workspace:
             shutil.rmtree(tenant.dir, ignore_errors=True)
             if tenant.credentials.kind == "keyring":
                 keyring_delete(str(tenant.credentials.service), str(tenant.credentials.username))
+            token_file = tenant.credentials.path
+            if tenant.credentials.kind == "file" and token_file is not None and self._owns(token_file):
+                token_file.unlink(missing_ok=True)  # a token file the user keeps elsewhere is theirs
         return tenant
+
+    def _owns(self, path: Path) -> bool:
+        try:
+            Path(path).resolve().relative_to(self.data_dir.resolve())
+            return True
+        except ValueError:
+            return False
 
     def keyring_username(self, name: str) -> str:
         """The keyring username for a tenant of this workspace (stable across moves of the folder)."""

@@ -89,3 +89,10 @@ def test_two_budgets_take_a_token_from_each(clock):
 def test_bad_settings_are_refused(rate, burst):
     with pytest.raises(ValueError):
         RateLimiter(rate, burst)
+
+
+def test_shared_limiter_is_one_budget_per_key():
+    a = RateLimiter.shared("amocrm:acme.amocrm.ru", 7)
+    assert RateLimiter.shared("amocrm:acme.amocrm.ru", 7) is a
+    assert RateLimiter.shared("amocrm:other.amocrm.ru", 7) is not a
+    assert RateLimiter.shared("amocrm:acme.amocrm.ru", 3).rate == 3  # a new setting replaces it

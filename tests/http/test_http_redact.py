@@ -22,6 +22,7 @@ CASES = [
     ("https://portal.bitrix24.ru/rest/crm.deal.list?auth=oauth-access-999&start=0", "oauth-access-999"),
     ("GET /oauth?code=def50200code&state=x", "def50200code"),
     ("password: hunter2hunter2", "hunter2hunter2"),
+    ("token was eyJ0eXAiOiJKV1Qi.eyJhY2NvdW50X2lkIjox.c2lnbmF0dXJlLXg in the log", "eyJhY2NvdW50X2lkIjox"),
 ]
 
 

@@ -260,3 +260,28 @@ def test_oauth_tenant_needs_a_token_pair(run_cli, workspace, token_file, fake_ke
     shown = run_cli("tenant", "show", "acme", *ws, env={"ACME_SECRET": "s3cr3t-value"})
     assert "OAuth (access + refresh token) present" in shown.output
     assert "s3cr3t-value" not in shown.output and "from environment variable ACME_SECRET" in shown.output
+
+
+def test_remove_keeps_state_unless_purged(run_cli, workspace, token_file, tmp_path):
+    from implkit.workspace import Workspace
+
+    ws = ("--workspace", workspace)
+    outside = tmp_path / "mine.token"
+    outside.write_text("user-kept-token-1234\n")
+    os.chmod(outside, 0o600)
+    run_cli(*ADD, "--token-file", token_file, *ws)
+    run_cli("tenant", "add", "mine", "--provider", "amocrm", "--url", "https://mine.amocrm.ru",
+            "--token-file", outside, *ws)
+    state = Workspace.load(workspace).state("acme")
+    state.record("pipeline.sales", 1)
+    state.close()
+    kept = run_cli("tenant", "remove", "acme", *ws)
+    assert kept.exit_code == 0 and "its state stays in" in kept.output
+    assert (workspace / ".implkit" / "tenants" / "acme" / "state.db").exists() and token_file.exists()
+
+    run_cli(*ADD, "--token-file", token_file, *ws)
+    assert run_cli("tenant", "remove", "acme", "--purge", *ws).exit_code == 0
+    assert not (workspace / ".implkit" / "tenants" / "acme").exists()
+    assert not token_file.exists()  # it lived under .implkit/
+    assert run_cli("tenant", "remove", "mine", "--purge", *ws).exit_code == 0
+    assert outside.exists()  # the user's own file is not ours to delete
