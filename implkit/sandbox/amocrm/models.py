@@ -526,19 +526,23 @@ class PipelinesMixin(AccountBase):
         if colour is not None and (not isinstance(colour, str) or colour.lower() not in STATUS_COLOURS):
             errors.add(rid, path, "NotSupportedChoice", "The value you selected is not a valid choice.")
 
-    def _check_status_items(self, errors: Errors, rid: str, statuses: list, prefix: str) -> None:
+    def _check_status_items(self, errors: Errors, rid: str, statuses: list, prefix: str | None) -> None:
+        """Validate status items; paths are `{prefix}{i}.key` inside a pipeline, plain `key` for a batch item."""
         for i, status in enumerate(statuses):
-            path = f"{prefix}{i}"
+            path = f"{prefix}{i}." if prefix is not None else ""
             if not isinstance(status, dict):
-                errors.add(rid, path, "InvalidType", "This value should be of type array.")
+                errors.add(rid, path.rstrip("."), "InvalidType", "This value should be of type array.")
                 continue
             if status.get("id") in (WON_STATUS_ID, LOST_STATUS_ID):
                 _check_type(errors, rid, status, "name", str, required=True)
                 continue
-            _check_type(errors, rid, status, "name", str, required=True)
-            _check_type(errors, rid, status, "sort", int, required=True)
-            self._check_colour(errors, rid, f"{path}.color", status.get("color"))
-            self._check_descriptions(errors, rid, f"{path}.descriptions", status.get("descriptions"))
+            for key, kind in (("name", str), ("sort", int)):
+                local = Errors()
+                _check_type(local, rid, status, key, kind, required=True)
+                for error in local.items.get(rid, []):
+                    errors.add(rid, path + error["path"], error["code"], error["detail"])
+            self._check_colour(errors, rid, f"{path}color", status.get("color"))
+            self._check_descriptions(errors, rid, f"{path}descriptions", status.get("descriptions"))
 
     def _check_descriptions(self, errors: Errors, rid: str, path: str, descriptions: Any) -> None:
         if descriptions is None:
@@ -674,7 +678,7 @@ class PipelinesMixin(AccountBase):
         items = batch(body)
         errors = Errors()
         for rid, item in items:
-            self._check_status_items(errors, rid, [item], "")
+            self._check_status_items(errors, rid, [item], None)
             if item.get("id") in (WON_STATUS_ID, LOST_STATUS_ID):
                 errors.add(rid, "id", "NotSupportedChoice", "System statuses can not be created.")
         errors.raise_if_any()

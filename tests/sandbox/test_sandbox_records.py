@@ -1,0 +1,318 @@
+"""Behaviour of the emulated endpoints: defaults, rules, filters, order, embedded data."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _pipeline(c):
+    return c.get("/leads/pipelines").json()["_embedded"]["pipelines"][0]
+
+
+def _ids(answer, key):
+    return [item["id"] for item in answer.json()["_embedded"][key]]
+
+
+def test_new_account_looks_like_amocrm_after_sign_up(alpha):
+    pipelines = alpha.get("/leads/pipelines").json()["_embedded"]["pipelines"]
+    assert len(pipelines) == 1 and pipelines[0]["name"] == "Воронка" and pipelines[0]["is_main"]
+    statuses = pipelines[0]["_embedded"]["statuses"]
+    assert statuses[0]["type"] == 1 and statuses[0]["is_editable"] is False
+    assert [s["id"] for s in statuses[-2:]] == [142, 143]
+    assert [s["sort"] for s in statuses[-2:]] == [10000, 11000]
+    fields = alpha.get("/contacts/custom_fields").json()["_embedded"]["custom_fields"]
+    by_code = {f["code"]: f for f in fields}
+    assert {"PHONE", "EMAIL", "POSITION"} <= set(by_code)
+    assert [e["value"] for e in by_code["PHONE"]["enums"]] == ["WORK", "WORKDD", "MOB", "FAX", "HOME", "OTHER"]
+    assert by_code["EMAIL"]["is_deletable"] is False and by_code["EMAIL"]["is_predefined"] is True
+    groups = alpha.get("/leads/custom_fields/groups").json()["_embedded"]["custom_field_groups"]
+    assert [g["id"] for g in groups] == ["default", "statistic"]
+    users = alpha.get("/users").json()["_embedded"]["users"]
+    assert len(users) == 1 and users[0]["rights"]["is_admin"] is True
+
+
+def test_lead_lands_in_the_first_stage_of_the_main_pipeline(alpha):
+    pipeline = _pipeline(alpha)
+    lead_id = _ids(alpha.post("/leads", json=[{"name": "a"}]), "leads")[0]
+    lead = alpha.get(f"/leads/{lead_id}").json()
+    assert (lead["pipeline_id"], lead["status_id"]) == (pipeline["id"], pipeline["_embedded"]["statuses"][1]["id"])
+
+
+def test_lead_status_must_belong_to_its_pipeline_and_not_be_unsorted(alpha):
+    pipeline = _pipeline(alpha)
+    other = alpha.post("/leads/pipelines", json=[{"name": "B", "sort": 2, "is_main": False, "is_unsorted_on": False,
+                                                  "_embedded": {"statuses": [{"name": "S", "sort": 20}]}}])
+    other = other.json()["_embedded"]["pipelines"][0]
+    foreign = other["_embedded"]["statuses"][1]["id"]
+    unsorted = pipeline["_embedded"]["statuses"][0]["id"]
+    for item in ({"pipeline_id": pipeline["id"], "status_id": foreign}, {"status_id": unsorted},
+                 {"status_id": 12345}):
+        answer = alpha.post("/leads", json=[{"name": "x", **item}])
+        assert answer.status_code == 400
+        assert answer.json()["validation-errors"][0]["errors"][0]["path"] == "status_id"
+    ok = alpha.post("/leads", json=[{"name": "x", "status_id": foreign}])    # pipeline found from the status
+    assert alpha.get(f"/leads/{_ids(ok, 'leads')[0]}").json()["pipeline_id"] == other["id"]
+
+
+def test_closing_a_lead_sets_closed_at_and_logs_a_status_event(alpha):
+    lead_id = _ids(alpha.post("/leads", json=[{"name": "a"}]), "leads")[0]
+    assert alpha.patch(f"/leads/{lead_id}", json={"status_id": 142}).status_code == 200
+    lead = alpha.get(f"/leads/{lead_id}").json()
+    assert lead["status_id"] == 142 and lead["closed_at"] is not None
+    events = alpha.get("/events", params={"filter[type][]": "lead_status_changed"}).json()["_embedded"]["events"]
+    assert events[0]["value_after"][0]["lead_status"]["id"] == 142
+    assert events[0]["entity_type"] == "lead" and isinstance(events[0]["id"], str)
+    entered = alpha.get("/events", params={"filter[value_after][leads_statuses][0][pipeline_id]": lead["pipeline_id"],
+                                           "filter[value_after][leads_statuses][0][status_id]": 142})
+    assert len(entered.json()["_embedded"]["events"]) == 1
+
+
+def test_filters_by_id_updated_at_range_and_statuses(alpha, harness):
+    clock = harness.sandbox.clock
+    clock.freeze(1_700_000_000)
+    first = _ids(alpha.post("/leads", json=[{"name": "old"}]), "leads")
+    clock.advance(100)
+    second = _ids(alpha.post("/leads", json=[{"name": "new1"}, {"name": "new2"}]), "leads")
+    recent = alpha.get("/leads", params={"filter[updated_at][from]": 1_700_000_050})
+    assert _ids(recent, "leads") == second
+    window = alpha.get("/leads", params={"filter[updated_at][from]": 1_699_999_999,
+                                         "filter[updated_at][to]": 1_700_000_001})
+    assert _ids(window, "leads") == first
+    by_id = alpha.get("/leads", params=[("filter[id][]", first[0]), ("filter[id][]", second[1])])
+    assert _ids(by_id, "leads") == [first[0], second[1]]
+    alpha.patch("/leads", json=[{"id": second[0], "status_id": 143}])
+    pipeline_id = _pipeline(alpha)["id"]
+    lost = alpha.get("/leads", params={"filter[statuses][0][pipeline_id]": pipeline_id,
+                                       "filter[statuses][0][status_id]": 143})
+    assert _ids(lost, "leads") == [second[0]]
+    assert alpha.get("/leads", params={"filter[id]": 999999}).status_code == 204
+
+
+def test_order_and_query(alpha, harness):
+    harness.sandbox.clock.freeze(1_700_000_000)
+    ids = _ids(alpha.post("/contacts", json=[{"name": "Анна"}, {"name": "Борис"}, {"name": "Анатолий"}]), "contacts")
+    harness.sandbox.clock.advance(10)
+    alpha.patch("/contacts", json=[{"id": ids[0], "name": "Анна К."}])
+    newest_first = alpha.get("/contacts", params={"order[updated_at]": "desc"})
+    assert _ids(newest_first, "contacts")[0] == ids[0]
+    assert _ids(alpha.get("/contacts", params={"order[id]": "desc"}), "contacts") == ids[::-1]
+    assert _ids(alpha.get("/contacts", params={"query": "Ана"}), "contacts") == [ids[2]]
+
+
+def test_custom_field_filter_and_values_validation(alpha):
+    field = alpha.post("/leads/custom_fields", json=[{"type": "select", "name": "Источник",
+                                                      "enums": [{"value": "Сайт", "sort": 1},
+                                                                {"value": "Звонок", "sort": 2}]}]).json()
+    field = field["_embedded"]["custom_fields"][0]
+    site, call = field["enums"]
+    ids = _ids(alpha.post("/leads", json=[
+        {"name": "a", "custom_fields_values": [{"field_id": field["id"], "values": [{"enum_id": site["id"]}]}]},
+        {"name": "b", "custom_fields_values": [{"field_id": field["id"], "values": [{"value": "Звонок"}]}]},
+    ]), "leads")
+    found = alpha.get("/leads", params={f"filter[custom_fields_values][{field['id']}][]": call["id"]})
+    assert _ids(found, "leads") == [ids[1]]
+    bad = alpha.post("/leads", json=[{"custom_fields_values": [{"field_id": field["id"], "values": [{"enum_id": 1}]}]},
+                                     {"custom_fields_values": "nope", "request_id": "mine"}])
+    errors = {e["request_id"]: e["errors"][0]["path"] for e in bad.json()["validation-errors"]}
+    assert errors == {"0": "custom_fields_values.0.values.0.enum_id", "mine": "custom_fields_values"}
+
+
+def test_multitext_phone_by_code_and_embedded_links(alpha):
+    company = _ids(alpha.post("/companies", json=[{"name": "ООО Ромашка"}]), "companies")[0]
+    contact = _ids(alpha.post("/contacts", json=[{
+        "first_name": "Иван", "last_name": "Петров", "_embedded": {"companies": [{"id": company}]},
+        "custom_fields_values": [{"field_code": "PHONE", "values": [{"value": "+79991234567", "enum_code": "MOB"}]}],
+    }]), "contacts")[0]
+    lead = _ids(alpha.post("/leads", json=[{"name": "Сделка", "_embedded": {"contacts": [{"id": contact,
+                                                                                         "is_main": True}]}}]),
+                "leads")[0]
+    shown = alpha.get(f"/contacts/{contact}", params={"with": "leads"}).json()
+    assert shown["name"] == "Иван Петров"
+    assert shown["custom_fields_values"][0]["values"][0]["enum"] == "MOB"
+    assert [c["id"] for c in shown["_embedded"]["companies"]] == [company]
+    assert [l["id"] for l in shown["_embedded"]["leads"]] == [lead]
+    with_contacts = alpha.get(f"/leads/{lead}", params={"with": "contacts"}).json()["_embedded"]
+    assert with_contacts["contacts"][0]["is_main"] is True
+    assert "contacts" not in alpha.get(f"/leads/{lead}").json()["_embedded"]
+
+
+def test_tags_by_name_are_created_once_and_can_be_removed(alpha):
+    ids = _ids(alpha.post("/leads", json=[{"name": "a", "tags_to_add": [{"name": "vip"}]},
+                                          {"name": "b", "_embedded": {"tags": [{"name": "vip"}, {"name": "new"}]}}]),
+               "leads")
+    tags = alpha.get("/leads/tags").json()["_embedded"]["tags"]
+    assert sorted(t["name"] for t in tags) == ["new", "vip"]
+    alpha.patch("/leads", json=[{"id": ids[1], "tags_to_delete": [{"name": "vip"}]}])
+    assert [t["name"] for t in alpha.get(f"/leads/{ids[1]}").json()["_embedded"]["tags"]] == ["new"]
+    again = alpha.post("/leads/tags", json=[{"name": "vip"}]).json()["_embedded"]["tags"][0]
+    assert again["id"] == next(t["id"] for t in tags if t["name"] == "vip")
+    assert alpha.post("/contacts/tags", json=[{"name": "x", "color": "DDEBB5"}]).status_code == 400
+    assert alpha.post("/leads/tags", json=[{"name": "x", "color": "123456"}]).status_code == 400
+
+
+def test_pipeline_delete_rules(alpha):
+    main = _pipeline(alpha)
+    assert alpha.delete(f"/leads/pipelines/{main['id']}").status_code == 400          # the last one
+    extra = alpha.post("/leads/pipelines", json=[{"name": "B", "sort": 2, "is_main": False,
+                                                  "is_unsorted_on": True}]).json()["_embedded"]["pipelines"][0]
+    lead = _ids(alpha.post("/leads", json=[{"pipeline_id": extra["id"]}]), "leads")[0]
+    assert alpha.delete(f"/leads/pipelines/{extra['id']}").status_code == 400         # has leads
+    alpha.patch(f"/leads/{lead}", json={"pipeline_id": main["id"]})
+    assert alpha.delete(f"/leads/pipelines/{extra['id']}").status_code == 204
+    assert alpha.get(f"/leads/pipelines/{extra['id']}").status_code == 404
+
+
+def test_setting_another_main_pipeline_clears_the_old_one(alpha):
+    old = _pipeline(alpha)
+    new = alpha.post("/leads/pipelines", json=[{"name": "B", "sort": 2, "is_main": True, "is_unsorted_on": True,
+                                                "_embedded": {"statuses": [{"id": 142, "name": "Оплачено"}]}}])
+    new = new.json()["_embedded"]["pipelines"][0]
+    assert new["is_main"] and not alpha.get(f"/leads/pipelines/{old['id']}").json()["is_main"]
+    assert next(s for s in new["_embedded"]["statuses"] if s["id"] == 142)["name"] == "Оплачено"
+    assert [s["type"] for s in new["_embedded"]["statuses"]][0] == 1
+
+
+def test_status_rules(alpha):
+    pipeline = _pipeline(alpha)
+    pid = pipeline["id"]
+    first, second = pipeline["_embedded"]["statuses"][1:3]
+    lead = _ids(alpha.post("/leads", json=[{"status_id": second["id"]}]), "leads")[0]
+    assert alpha.delete(f"/leads/pipelines/{pid}/statuses/{second['id']}").status_code == 204
+    assert alpha.get(f"/leads/{lead}").json()["status_id"] == first["id"]            # moved to the first stage
+    assert alpha.delete(f"/leads/pipelines/{pid}/statuses/142").status_code == 400
+    assert alpha.patch(f"/leads/pipelines/{pid}/statuses/142", json={"sort": 5}).status_code == 400
+    assert alpha.patch(f"/leads/pipelines/{pid}/statuses/142", json={"name": "Оплачено"}).status_code == 200
+    bad_colour = alpha.post(f"/leads/pipelines/{pid}/statuses", json=[{"name": "x", "sort": 60, "color": "#123456"}])
+    assert bad_colour.json()["validation-errors"][0]["errors"][0]["path"] == "color"
+    assert alpha.get("/leads/pipelines/0/statuses").json()["detail"] == "Pipeline not found"
+
+
+def test_field_rules(alpha):
+    phone = next(f for f in alpha.get("/contacts/custom_fields").json()["_embedded"]["custom_fields"]
+                 if f["code"] == "PHONE")
+    assert alpha.delete(f"/contacts/custom_fields/{phone['id']}").status_code == 400
+    assert alpha.post("/leads/custom_fields", json=[{"type": "multitext", "name": "x"}]).status_code == 400
+    assert alpha.post("/leads/custom_fields", json=[{"type": "select", "name": "no enums"}]).status_code == 400
+    field = alpha.post("/leads/custom_fields", json=[{"type": "multiselect", "name": "m", "enums": [
+        {"value": "a", "sort": 1}, {"value": "b", "sort": 2}]}]).json()["_embedded"]["custom_fields"][0]
+    a, b = field["enums"]
+    patched = alpha.patch(f"/leads/custom_fields/{field['id']}", json={"enums": [{"id": a["id"], "value": "A",
+                                                                                  "sort": 1}, {"value": "c",
+                                                                                               "sort": 3}]})
+    enums = patched.json()["enums"]
+    assert [e["value"] for e in enums] == ["A", "c"] and enums[0]["id"] == a["id"]     # omitted "b" is gone
+    lead = _ids(alpha.post("/leads", json=[{"custom_fields_values": [{"field_id": field["id"],
+                                                                     "values": [{"enum_id": a["id"]}]}]}]), "leads")[0]
+    assert alpha.delete(f"/leads/custom_fields/{field['id']}").status_code == 204
+    assert alpha.get(f"/leads/{lead}").json()["custom_fields_values"] is None          # values went with it
+
+
+def test_group_rules(alpha):
+    assert alpha.delete("/leads/custom_fields/groups/default").status_code == 400
+    group = alpha.post("/leads/custom_fields/groups", json=[{"name": "Доставка", "sort": 3}]).json()
+    group_id = group["_embedded"]["custom_field_groups"][0]["id"]
+    assert isinstance(group_id, str) and group_id.startswith("leads_")
+    assert alpha.delete(f"/leads/custom_fields/groups/{group_id}").status_code == 204
+
+
+def test_tasks_filters_completion_and_closest_task(alpha):
+    lead = _ids(alpha.post("/leads", json=[{"name": "a"}]), "leads")[0]
+    tasks = _ids(alpha.post("/tasks", json=[
+        {"text": "call", "complete_till": 2_000_000_000, "entity_id": lead, "entity_type": "leads"},
+        {"text": "meet", "complete_till": 1_900_000_000, "entity_id": lead, "entity_type": "leads",
+         "task_type_id": 2},
+        {"text": "alone", "complete_till": 1_800_000_000},
+    ]), "tasks")
+    assert alpha.get(f"/leads/{lead}").json()["closest_task_at"] == 1_900_000_000
+    alpha.patch(f"/tasks/{tasks[1]}", json={"is_completed": True, "result": {"text": "done"}})
+    assert alpha.get(f"/leads/{lead}").json()["closest_task_at"] == 2_000_000_000
+    done = alpha.get("/tasks", params={"filter[is_completed]": 1})
+    assert _ids(done, "tasks") == [tasks[1]]
+    on_lead = alpha.get("/tasks", params={"filter[entity_type]": "leads", "filter[entity_id][]": lead,
+                                          "order[complete_till]": "asc"})
+    assert _ids(on_lead, "tasks") == [tasks[1], tasks[0]]
+    bad = alpha.post("/tasks", json=[{"text": "x"}, {"text": "y", "complete_till": 1, "entity_type": "leads",
+                                                     "entity_id": 999999}])
+    paths = {e["request_id"]: [x["path"] for x in e["errors"]] for e in bad.json()["validation-errors"]}
+    assert paths == {"0": ["complete_till"], "1": ["entity_id"]}
+    kinds = {e["type"] for e in alpha.get("/events", params={"filter[entity][]": "task"}).json()["_embedded"]["events"]}
+    assert kinds == {"task_added", "task_completed"}
+
+
+def test_notes_per_entity(alpha):
+    leads = _ids(alpha.post("/leads", json=[{"name": "a"}, {"name": "b"}]), "leads")
+    alpha.post(f"/leads/{leads[0]}/notes", json=[{"note_type": "common", "params": {"text": "hi"}}])
+    alpha.post("/leads/notes", json=[{"entity_id": leads[1], "note_type": "call_in",
+                                      "params": {"uniq": "x", "duration": 5, "source": "pbx", "phone": "+7999"}}])
+    assert len(alpha.get(f"/leads/{leads[0]}/notes").json()["_embedded"]["notes"]) == 1
+    calls = alpha.get("/leads/notes", params={"filter[note_type]": "call_in"}).json()["_embedded"]["notes"]
+    assert [n["entity_id"] for n in calls] == [leads[1]]
+    assert alpha.post("/leads/notes", json=[{"entity_id": leads[0], "note_type": "common"}]).status_code == 400
+    assert alpha.post("/leads/notes", json=[{"entity_id": leads[0], "note_type": "nope"}]).status_code == 400
+    assert alpha.get("/contacts/notes").status_code == 204
+
+
+def test_webhooks_upsert_and_delete(alpha):
+    first = alpha.post("/webhooks", json={"destination": "https://hook.test/a", "settings": ["add_lead"]}).json()
+    again = alpha.post("/webhooks", json={"destination": "https://hook.test/a", "settings": ["status_lead"]}).json()
+    assert again["id"] == first["id"] and again["settings"] == ["status_lead"]
+    assert alpha.get("/webhooks").json()["_total_items"] == 1
+    assert alpha.delete("/webhooks", json={"destination": "https://hook.test/a"}).status_code == 204
+    assert alpha.delete("/webhooks", json={"destination": "https://hook.test/a"}).status_code == 404
+    assert alpha.post("/webhooks", json={"destination": "ftp://x", "settings": []}).status_code == 400
+
+
+def test_roles_and_users_validation(alpha):
+    bad_role = alpha.post("/roles", json={"name": "r", "rights": {"leads": {"view": "X", "add": "M"}}})
+    paths = sorted(e["path"] for e in bad_role.json()["validation-errors"][0]["errors"])
+    assert paths == ["rights.leads.add", "rights.leads.view"]
+    role = alpha.post("/roles", json={"name": "r", "rights": {"leads": {"view": "M"}}}).json()["_embedded"]["roles"][0]
+    user = alpha.post("/users", json=[{"name": "Oleg", "email": "o@example.test", "password": "Abcdef1",
+                                       "rights": {"role_id": role["id"]}}])
+    assert user.status_code == 200
+    assert alpha.get("/roles", params={"with": "users"}).json()["_embedded"]["roles"][0]["_embedded"]["users"] == \
+        [user.json()["_embedded"]["users"][0]["id"]]
+    weak = alpha.post("/users", json=[{"name": "P", "email": "p@example.test", "password": "abc"},
+                                      {"name": "Q", "email": "o@example.test", "password": "Abcdef1"}])
+    assert {e["request_id"]: e["errors"][0]["path"] for e in weak.json()["validation-errors"]} == \
+        {"0": "password", "1": "email"}
+    assert alpha.delete(f"/roles/{role['id']}").status_code == 204
+
+
+def test_loss_reasons_are_read_only_and_seeded_rows_are_served(alpha, harness):
+    assert alpha.get("/leads/loss_reasons").status_code == 204
+    assert alpha.post("/leads/loss_reasons", json=[{"name": "Дорого"}]).status_code == 405
+    account_id = harness.sandbox.account_id("alpha")
+    harness.sandbox.store.bulk_insert("loss_reasons", [{"account_id": account_id, "name": "Дорого", "sort": 1,
+                                                        "created_at": 1, "updated_at": 1}])
+    reasons = alpha.get("/leads/loss_reasons").json()["_embedded"]["loss_reasons"]
+    assert [r["name"] for r in reasons] == ["Дорого"]
+    lead = _ids(alpha.post("/leads", json=[{"status_id": 143, "loss_reason_id": reasons[0]["id"]}]), "leads")[0]
+    shown = alpha.get(f"/leads/{lead}", params={"with": "loss_reason"}).json()
+    assert shown["_embedded"]["loss_reason"][0]["name"] == "Дорого"
+
+
+def test_rows_inserted_straight_into_the_store_are_served(alpha, harness):
+    """The seed helper writes rows directly; the API must read them like its own."""
+    sandbox = harness.sandbox
+    account_id = sandbox.account_id("alpha")
+    phone = next(f for f in alpha.get("/contacts/custom_fields").json()["_embedded"]["custom_fields"]
+                 if f["code"] == "PHONE")
+    sandbox.store.bulk_insert("contacts", [{"account_id": account_id, "name": f"Seeded {i}", "created_at": 1,
+                                            "updated_at": 1 + i, "custom_fields_values": [
+                                                {"field_id": phone["id"], "field_name": "Телефон", "field_code": "PHONE",
+                                                 "field_type": "multitext",
+                                                 "values": [{"value": f"+7999{i}", "enum_id": phone["enums"][0]["id"],
+                                                             "enum": "WORK"}]}]} for i in range(3)])
+    listed = alpha.get("/contacts", params={"filter[updated_at][from]": 2}).json()["_embedded"]["contacts"]
+    assert [c["name"] for c in listed] == ["Seeded 1", "Seeded 2"]
+    assert listed[0]["custom_fields_values"][0]["values"][0]["value"] == "+79991"
+
+
+@pytest.mark.parametrize("method", ["DELETE"])
+@pytest.mark.parametrize("path", ["/leads/{id}", "/contacts", "/companies", "/tasks"])
+def test_records_cannot_be_deleted(alpha, method, path):
+    lead = _ids(alpha.post("/leads", json=[{"name": "a"}]), "leads")[0]
+    answer = alpha.request(method, path.format(id=lead))
+    assert answer.status_code == 405
+    assert alpha.get(f"/leads/{lead}").status_code == 200
