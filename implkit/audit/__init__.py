@@ -1,0 +1,101 @@
+"""The curator's audit: sync a tenant into a local snapshot, run the checks of `audits/`, add sales analytics.
+
+Public API:
+
+- `sync_snapshot(reader, snapshot, full=False, progress=...)` (`implkit.audit.sync`) — pull records
+  through a provider's records reader (`implkit.providers.amocrm.records.AmoRecords`).
+- `run_audit(snapshot_path, history_path, tenant=..., options=AuditOptions(...), fmt="table")`
+  → `AuditOutcome(text, run, report)`; `outcome.run.exit_code(fail_on)` is the verdict (0 or 2).
+- `list_checks(crm)` — every check with supported / unsupported and why.
+- `history_table(history_path)` — each check's trend over the kept audits.
+- `Snapshot` (`implkit.audit.snapshot`), `load_checks` (`implkit.audit.checks`).
+
+Files per tenant (inside the workspace's tenant folder): `snapshot.sqlite`
+(docs/snapshot.md) and `audit-history.sqlite`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from implkit.audit.checks import Check, load_checks
+from implkit.audit.engine import AuditOptions, AuditRun
+from implkit.audit.snapshot import Snapshot
+from implkit.errors import RuntimeFailure
+
+SNAPSHOT_FILE = "snapshot.sqlite"
+HISTORY_FILE = "audit-history.sqlite"
+
+__all__ = ["AuditOptions", "AuditOutcome", "AuditRun", "Check", "HISTORY_FILE", "SNAPSHOT_FILE", "Snapshot",
+           "history_table", "list_checks", "load_checks", "run_audit"]
+
+
+@dataclass
+class AuditOutcome:
+    text: str
+    run: AuditRun
+    report: dict[str, Any]
+
+
+def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, tenant: str,
+              options: AuditOptions, fmt: str = "table", checks_dir: str | Path | None = None,
+              period_days: int = 30, working_days: int | None = None, lang: str = "en",
+              clock: Callable[[], float] = time.time) -> AuditOutcome:
+    """Run the checks (and analytics) on the tenant's snapshot, keep the result in its history, render it."""
+    from implkit.audit.analytics import default_period, sales_analytics
+    from implkit.audit.engine import run_checks
+    from implkit.audit.history import History
+    from implkit.audit.report import build_report, render
+
+    checks = load_checks(checks_dir)
+    unknown = sorted(set(options.only) - {c.id for c in checks})
+    if unknown:
+        from implkit.errors import InputError
+
+        raise InputError(f"unknown check id(s): {', '.join(unknown)} (see `implkit audit --list`)")
+    if not Path(snapshot_path).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with Snapshot(snapshot_path) as snapshot:
+        run = run_checks(snapshot, checks, options)
+        analytics = sales_analytics(snapshot, default_period(run.snapshot_at, period_days),
+                                    blueprint=options.blueprint, working_days=working_days)
+        users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
+        web_url = snapshot.get_meta("web_url")
+    trend = None
+    if history_path is not None:
+        history = History(history_path)
+        try:
+            history.record(run, at=int(clock()))
+            trend = history.trend()
+        finally:
+            history.close()
+    report = build_report(run, tenant=tenant, web_url=web_url, analytics=analytics, trend=trend, lang=lang,
+                          users=users)
+    return AuditOutcome(render(report, fmt), run, report)
+
+
+def list_checks(crm: str = "amocrm", checks_dir: str | Path | None = None, lang: str = "en") -> list[dict[str, Any]]:
+    rows = []
+    for check in load_checks(checks_dir):
+        reason = check.unsupported_reason(crm)
+        rows.append({"id": check.id, "name": check.name, "severity": check.severity, "entity": check.entity,
+                     "title": check.title.get(lang) or check.title["en"],
+                     "supported": reason is None, "why_unsupported": reason or "",
+                     "needs": ", ".join(check.requires), "evaluation": check.builtin or ("sql" if check.sql else "")})
+    return rows
+
+
+def history_table(history_path: str | Path, limit: int = 10) -> tuple[list[dict[str, Any]], dict[str, list]]:
+    """(runs, check id → results per run) for the last `limit` audits."""
+    from implkit.audit.history import History
+
+    if not Path(history_path).is_file():
+        return [], {}
+    history = History(history_path)
+    try:
+        return history.runs(limit), history.trend(limit)
+    finally:
+        history.close()

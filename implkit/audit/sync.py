@@ -138,7 +138,7 @@ def _sync_stream(reader: RecordsReader, snapshot: Snapshot, stream: Any, progres
     if cursor is not None and cursor["next_page"]:
         mode, since, page = "resumed", cursor["since"], cursor["next_page"]
     elif cursor is not None and cursor["finished_at"] is not None:
-        mode, since, page = "incremental", cursor["high_water"], 1
+        mode, since, page = "incremental", _next_mark(cursor["high_water"], cursor["finished_at"]), 1
         snapshot.start_pass(stream.name, mode="incremental", since=since)
     else:
         mode, since, page = "full", None, 1
@@ -150,7 +150,10 @@ def _sync_stream(reader: RecordsReader, snapshot: Snapshot, stream: Any, progres
         summary.records += len(result.rows)
         next_since, next_page = since, page + 1
         if stream.kind == "keyset" and result.high_water is not None and (since is None or result.high_water > since):
-            next_since, next_page = result.high_water, 1  # the mark moved: start again from it
+            # The mark moved: read again from it. If the whole page sits in that one second, this page
+            # *is* the first page from the new mark, so go on with the second (bulk imports share a second).
+            same_second = all(row.get(stream.mark_field) == result.high_water for row in result.rows)
+            next_since, next_page = result.high_water, 2 if same_second else 1
         done = not result.has_next or not result.rows
         snapshot.write_page(stream.table, result.rows, cursor=stream.name, next_page=0 if done else next_page,
                             since=next_since, high_water=result.high_water)
@@ -159,6 +162,19 @@ def _sync_stream(reader: RecordsReader, snapshot: Snapshot, stream: Any, progres
             snapshot.finish_pass(stream.name, at=started)
             return summary
         since, page = next_since, next_page
+
+
+# How far a client clock may be off the CRM's: below this age a record's second is still "open".
+CLOCK_MARGIN = 60
+
+
+def _next_mark(high_water: int | None, last_started: int) -> int | None:
+    """Where an incremental pass starts. After the newest record already read, unless that second may
+    still gain records (it is within CLOCK_MARGIN of when the last pass started): then inclusive,
+    re-reading that second's records rather than risking one edited just after we read it."""
+    if high_water is None:
+        return None
+    return high_water + 1 if high_water < last_started - CLOCK_MARGIN else high_water
 
 
 def _reconcile_deletions(snapshot: Snapshot) -> int:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from implkit.audit.snapshot import Snapshot
@@ -83,3 +85,62 @@ def make_snapshot(tmp_path):
     yield make
     for snap in opened:
         snap.close()
+
+
+# --- the sandbox in-process, for sync tests -------------------------------------------------------
+
+class InProcessTransport(httpx.BaseTransport):
+    """httpx's ASGITransport is async-only and the HttpClient is sync: run each request on a private loop."""
+
+    def __init__(self, app):
+        self._inner = httpx.ASGITransport(app=app)
+        self._loop = asyncio.new_event_loop()
+
+    def handle_request(self, request):
+        async def send():
+            response = await self._inner.handle_async_request(request)
+            body = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+        return self._loop.run_until_complete(send())
+
+    def close(self) -> None:
+        self._loop.close()
+
+
+class SyncRig:
+    """A sandbox account on a frozen clock that moves only when the client waits (rate limit, Retry-After)."""
+
+    SUBDOMAIN = "acme"
+
+    def __init__(self, tmp_path: Path, start: float = 1_800_000_000.0):
+        from implkit.sandbox import Sandbox
+        from implkit.sandbox.app import Clock
+
+        self.clock = Clock()
+        self.clock.freeze(start)
+        self.sandbox = Sandbox(tmp_path / "sandbox.db", clock=self.clock)
+        self.account_id = self.sandbox.create_account(self.SUBDOMAIN)
+        self.token = self.sandbox.token(self.SUBDOMAIN)
+        self.transport = InProcessTransport(self.sandbox.app)
+
+    def http(self, rate: float = 7.0):
+        from implkit.http import BearerToken, HttpClient, RateLimiter
+
+        limiter = RateLimiter(rate, clock=self.clock.now, sleep=self.clock.advance)
+        return HttpClient("http://sandbox" + self.sandbox.base_url(self.SUBDOMAIN), auth=BearerToken(self.token),
+                          rate=limiter, transport=self.transport, sleep=self.clock.advance, clock=self.clock.now)
+
+    def log(self, since: int = 0) -> list[dict]:
+        return self.sandbox.request_log(self.SUBDOMAIN, since)
+
+    def close(self) -> None:
+        self.transport.close()
+        self.sandbox.close()
+
+
+@pytest.fixture
+def sync_rig(tmp_path):
+    rig = SyncRig(tmp_path)
+    yield rig
+    rig.close()

@@ -1,0 +1,190 @@
+"""`implkit sync TENANT` and `implkit audit [TENANT | --list | history TENANT]`.
+
+Exit codes: sync 0 done, 1 API failure, 3 bad input. audit 0 no check over
+its threshold (warnings alone count only with `--fail-on warning`), 2
+findings over threshold, 1 no snapshot / runtime failure, 3 bad input
+(malformed check file with file:line:col, unknown tenant or check id).
+Results go to stdout (or `-o FILE`), progress to stderr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from implkit.errors import EXIT_OK
+
+_workspace_option = click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
+                                 help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
+
+
+def _stderr(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _tenant(workspace_dir: str | None, name: str) -> tuple[Any, Any]:
+    from implkit.workspace import Workspace
+
+    ws = Workspace.discover(workspace_dir)
+    return ws, ws.tenant(name)
+
+
+def _audit_settings(tenant: Any) -> dict[str, Any]:
+    """The tenant entry's `audit: {thresholds, exempt_stages}` if the workspace exposes it."""
+    settings = getattr(tenant, "audit", None)
+    return dict(settings) if isinstance(settings, dict) else {}
+
+
+@click.command("sync")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--full", is_flag=True, help="Forget the cursors and read everything again.")
+def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
+    """Pull TENANT's users, pipelines, leads, contacts, companies, tasks, notes and stage-change
+    events into its local snapshot. The next run reads only what changed; an interrupted run resumes."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.snapshot import Snapshot
+    from implkit.audit.sync import sync_snapshot
+    from implkit.errors import InputError
+    from implkit.http import AMOCRM_RATE, HttpClient, RateLimiter
+    from implkit.providers.amocrm.records import AmoRecords
+
+    ws, entry = _tenant(workspace_dir, tenant)
+    if entry.provider != "amocrm":
+        raise InputError(f"tenant {tenant!r}: sync supports amoCRM tenants; {entry.provider} is not implemented yet")
+    auth = ws.credentials(tenant).auth(token_url=f"{entry.url.rstrip('/')}/oauth2/access_token")
+    http = HttpClient(entry.url, auth=auth, rate=RateLimiter(entry.rate_limit or AMOCRM_RATE))
+    with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
+        summary = sync_snapshot(AmoRecords(http), snapshot, full=full, web_url=entry.url, progress=_stderr,
+                                requests=lambda: http.stats.total)
+    click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
+               f" ({http.stats.retries} retried), {summary.deleted} deleted")
+    for stream in summary.streams:
+        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
+    return EXIT_OK
+
+
+class _AuditGroup(click.Group):
+    """`audit TENANT ...` runs the audit; `audit history TENANT` is a subcommand; `audit --list` lists checks."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT")
+
+
+@click.group("audit", cls=_AuditGroup)
+def audit() -> None:
+    """Run the curator's data-quality checks and the sales analytics on a tenant's snapshot.
+
+    \b
+    implkit audit TENANT [--format table|json|md|html] [-o FILE] [--fail-on warning|error] [--checks ID,...]
+    implkit audit --list
+    implkit audit history TENANT
+    """
+
+
+@audit.command("run", hidden=True)
+@click.argument("tenant", required=False)
+@_workspace_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "md", "html"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
+              help="Exit 2 when checks of this severity (or worse) are over their threshold.")
+@click.option("--checks", "check_ids", help="Only these check ids, comma-separated (e.g. D01,C01).")
+@click.option("--period", "period_days", type=click.IntRange(1, 3660), default=30, show_default=True,
+              help="Analytics period: the last N days before the snapshot time.")
+@click.option("--lang", type=click.Choice(["en", "ru"]), default="en", show_default=True)
+@click.option("--list", "list_only", is_flag=True, help="List every check: supported or not, and why.")
+@click.option("--checks-dir", type=click.Path(file_okay=False, exists=True), hidden=True)
+def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | None, fail_on: str,
+        check_ids: str | None, period_days: int, lang: str, list_only: bool, checks_dir: str | None) -> int:
+    if list_only:
+        return _list(fmt, lang, checks_dir)
+    if not tenant:
+        raise click.UsageError("name a TENANT (or pass --list)")
+    from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, AuditOptions, run_audit
+    from implkit.yamlio import atomic_write
+
+    ws, entry = _tenant(workspace_dir, tenant)
+    settings = _audit_settings(entry)
+    blueprint = None
+    if entry.blueprint:
+        from implkit.blueprint import load_blueprint
+
+        blueprint = load_blueprint(entry.blueprint)
+    only = tuple(c.strip().upper() for c in (check_ids or "").split(",") if c.strip())
+    options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
+                           exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only)
+    folder = ws.tenant_dir(tenant)
+    outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
+                        checks_dir=checks_dir, period_days=period_days, lang=lang)
+    if output:
+        atomic_write(output, outcome.text)
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(outcome.text, nl=False)
+    return outcome.run.exit_code(fail_on)
+
+
+def _list(fmt: str, lang: str, checks_dir: str | None) -> int:
+    import json
+
+    from tabulate import tabulate
+
+    from implkit.audit import list_checks
+
+    rows = list_checks("amocrm", checks_dir, lang)
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    click.echo(tabulate([[r["id"], r["severity"], r["entity"], "yes" if r["supported"] else "no",
+                          r["title"] + (f" — {r['why_unsupported']}" if r["why_unsupported"] else "")
+                          + (f" (needs {r['needs']})" if r["needs"] else "")]
+                         for r in rows],
+                        headers=["check", "severity", "entity", "amoCRM", "title"],
+                        tablefmt="github" if fmt == "md" else "simple"))
+    return EXIT_OK
+
+
+@audit.command("history")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--last", "limit", type=click.IntRange(1, 1000), default=10, show_default=True)
+def history(tenant: str, workspace_dir: str | None, limit: int) -> int:
+    """Each check's failing count over the tenant's last audits (oldest first)."""
+    from datetime import datetime, timezone
+
+    from tabulate import tabulate
+
+    from implkit.audit import HISTORY_FILE, history_table
+
+    ws, _ = _tenant(workspace_dir, tenant)
+    runs, trend = history_table(Path(ws.tenant_dir(tenant)) / HISTORY_FILE, limit)
+    if not runs:
+        click.echo(f"{tenant}: no audits kept yet; run `implkit audit {tenant}`")
+        return EXIT_OK
+    headers = ["check"] + [datetime.fromtimestamp(r["at"], timezone.utc).strftime("%m-%d %H:%M") for r in runs]
+    run_ids = [r["id"] for r in runs]
+    rows = []
+    for check_id, series in trend.items():
+        by_run = {p["run"]: p for p in series}
+        cells = []
+        for run_id in run_ids:
+            point = by_run.get(run_id)
+            if point is None:
+                cells.append("")
+            elif point["count"] is None:
+                cells.append(point["status"])
+            else:
+                cells.append(f"{point['count']}{'!' if point['status'] == 'fail' else ''}")
+        rows.append([check_id, *cells])
+    click.echo(tabulate(rows, headers=headers, tablefmt="simple"))
+    click.echo("(! = over threshold)")
+    return EXIT_OK
