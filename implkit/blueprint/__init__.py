@@ -1,0 +1,72 @@
+"""Blueprints: load and validate them, compose them from feature modules, show and diff them.
+
+The public surface:
+
+- `load_blueprint(path) -> Blueprint`: a valid blueprint file as the model,
+  or InputError (exit 3) listing every problem as `FILE:LINE:COL: address: message`.
+- `validate_file(path) -> list[Problem]`: the same problems, returned (empty when valid).
+- `parse_blueprint(text, name) -> Blueprint`: the same for text in memory.
+- `compose(answers, include=(), exclude=(), min_stars=2) -> str` (in
+  `implkit.blueprint.compose`, re-exported here): a blueprint YAML text
+  from a questionnaire's answers and the shipped feature modules.
+
+The format is `blueprints/schema/blueprint.schema.json`; the checks a schema
+cannot express live in `implkit.blueprint.validate`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from implkit.errors import InputError, Location, Problem
+from implkit.model import Blueprint
+from implkit.yamlio import load_yaml, to_plain
+
+
+def validate_file(path: str | os.PathLike) -> list[Problem]:
+    """Every problem of the blueprint file at `path`: YAML syntax, schema and semantics, sorted by line."""
+    try:
+        _load_checked(str(path), None)
+    except InputError as exc:
+        return list(exc.problems) or [Problem(Location(str(path)), str(exc))]
+    return []
+
+
+def load_blueprint(path: str | os.PathLike) -> Blueprint:
+    """The blueprint at `path`; InputError with every problem when it is not valid."""
+    return Blueprint.from_dict(_load_checked(str(path), None))
+
+
+def parse_blueprint(text: str, name: str = "<blueprint>") -> Blueprint:
+    """A blueprint from YAML text; problems are located in `name`."""
+    return Blueprint.from_dict(_load_checked(name, text))
+
+
+def check_data(tree: Any, file: str) -> list[Problem]:
+    """Schema and semantic problems of an already loaded round-trip tree."""
+    from implkit.blueprint.validate import schema_problems, semantic_problems
+
+    data = to_plain(tree)
+    problems = schema_problems(tree, data, file) + semantic_problems(tree, data, file)
+    return sorted(problems, key=lambda p: (p.location.line or 0, p.location.column or 0, p.message))
+
+
+def _load_checked(file: str, text: str | None) -> dict[str, Any]:
+    tree = load_yaml(file, text=text)
+    problems = check_data(tree, file)
+    if problems:
+        noun = "problem" if len(problems) == 1 else "problems"
+        raise InputError(f"{file}: {len(problems)} {noun} in the blueprint", problems)
+    return to_plain(tree)
+
+
+def compose(answers: dict[str, Any], include: tuple[str, ...] | list[str] = (),
+            exclude: tuple[str, ...] | list[str] = (), min_stars: int = 2, **options: Any) -> str:
+    """See `implkit.blueprint.compose.compose`."""
+    from implkit.blueprint.compose import compose as _compose
+
+    return _compose(answers, include=include, exclude=exclude, min_stars=min_stars, **options)
+
+
+__all__ = ["check_data", "compose", "load_blueprint", "parse_blueprint", "validate_file"]
