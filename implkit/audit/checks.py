@@ -108,8 +108,7 @@ def load_check(path: str | Path) -> Check:
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         raise InputError("invalid check file", [
-            Problem(location_of(tree, tuple(_deepest(e).absolute_path), name), _message(_deepest(e)))
-            for e in errors])
+            Problem(location_of(tree, _error_path(_deepest(e)), name), _message(_deepest(e))) for e in errors])
     check = Check(
         id=data["id"], name=data["name"], title=data["title"], severity=data["severity"], entity=data["entity"],
         why=data["why"], fix=data["fix"], parameters=data.get("parameters") or {},
@@ -134,6 +133,17 @@ def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     if error.context:
         return jsonschema.exceptions.best_match(error.context)
     return error
+
+
+def _error_path(error: jsonschema.ValidationError) -> tuple:
+    """Where to point: the offending key itself for an unknown key, else the failing value."""
+    path = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set((error.schema.get("properties") or {}))
+        extra = [k for k in error.instance if k not in allowed]
+        if extra:
+            return (*path, extra[0])
+    return path
 
 
 def _message(error: jsonschema.ValidationError) -> str:

@@ -102,7 +102,8 @@ def audit() -> None:
               help="Analytics period: the last N days before the snapshot time.")
 @click.option("--lang", type=click.Choice(["en", "ru"]), default="en", show_default=True)
 @click.option("--list", "list_only", is_flag=True, help="List every check: supported or not, and why.")
-@click.option("--checks-dir", type=click.Path(file_okay=False, exists=True), hidden=True)
+@click.option("--checks-dir", type=click.Path(file_okay=False, exists=True),
+              help="Read the checks from this folder instead of the shipped audits/.")
 def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | None, fail_on: str,
         check_ids: str | None, period_days: int, lang: str, list_only: bool, checks_dir: str | None) -> int:
     if list_only:
