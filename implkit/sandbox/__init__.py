@@ -24,33 +24,9 @@ behaviour over the store, `amocrm/exceptions.py` the real error bodies,
 gateway rules, `app.py` the ASGI app, `server.py` uvicorn.
 
 The documentation is the authority (reference/amocrm-api.md and the
-documentation examples in reference/fixtures/amocrm, against which the
-contract tests compare shapes). Decisions where the docs are silent or
-disagree — each is **unverified** against a live account:
-
-- ``limit`` above a list's maximum is clamped (250; events 100; custom fields
-  always 50), not refused; a non-numeric page/limit is a 400.
-- Default page size 50 (what the doc's own links show).
-- More than 250 items in one write → 422 ``Limit 250 per page`` (Kommo's
-  example); users > 10 per POST → 422 ``Limit 10 per page`` (same shape).
-- DELETE on leads/contacts/companies/tasks → 405 (the path exists, the
-  method doesn't: v4 has no such method).
-- Rate limits: 7 requests/s per integration (OAuth client, or each
-  long-lived token), 50/s per account, sliding one-second windows; refused
-  requests don't count. 429 body as Kommo documents it, plus a
-  ``Retry-After`` header. ``block_after`` (default 100) 429s within a
-  minute block the account: 403 with nginx's HTML page (as reported in
-  amocrm-api-php#434) until ``/_sandbox/{sub}/reset``.
-- Unknown subdomain → 401; a token of another account → 401.
-- Status colours outside the documented palette are refused on write (400);
-  the server's own defaults outside it (``#c1c1c1``, ``#CCFF66``...) are shown.
-- Setting ``is_main`` on a pipeline clears it on the previous main one.
-- Enum options omitted from a PATCH of a field are deleted.
-- ``required_statuses`` is not enforced on API moves (domain.md D10).
-- Filters (the paid "Alpha" add-on) are on: ``/account`` reports
-  ``is_api_filter_enabled: true``.
-- OAuth error bodies: ``{title, type, status, detail, hint}`` as plain JSON.
-- Fault ``5xx`` picks 500 (documented JSON body), 502/504 (no body) or 503.
+documentation examples the contract tests compare shapes with). What is
+emulated, what is not, and every decision taken where the docs are silent
+(each unverified against a live account) are in docs/sandbox.md.
 """
 
 from __future__ import annotations
