@@ -105,3 +105,38 @@ def _index(container: Any, index: Any) -> Any:
     if isinstance(container, list) and isinstance(index, int) and 0 <= index < len(container):
         return container[index]
     return None
+
+
+def semantic_address(sem: tuple) -> str:
+    """A semantic path (list items named by their key) as an address: pipeline.sales.stage.new.name."""
+    sem = tuple(str(s) for s in sem)
+    for length in (2, 1):
+        if sem[:length] in KEYED_LISTS and len(sem) > length:
+            head = [f"{KEYED_LISTS[sem[:length]]}.{sem[length]}"]
+            rest = list(sem[length + 1:])
+            if sem[0] == "pipelines" and rest and rest[0] in PIPELINE_LISTS and len(rest) > 1:
+                head.append(f"{PIPELINE_LISTS[rest[0]]}.{rest[1]}")
+                rest = rest[2:]
+            return ".".join(head + rest)
+    return ".".join(sem)
+
+
+def is_record_path(sem: tuple) -> bool:
+    """Whether a semantic path ends at an item of a keyed list (an object with an address)."""
+    sem = tuple(str(s) for s in sem)
+    return sem[:-1] in KEYED_LISTS or (len(sem) == 4 and sem[0] == "pipelines" and sem[2] in PIPELINE_LISTS)
+
+
+def is_keyed_list_path(sem: tuple) -> bool:
+    """Whether a semantic path names a keyed list (top-level ones, or a pipeline's stages/automations)."""
+    sem = tuple(str(s) for s in sem)
+    return sem in KEYED_LISTS or (len(sem) == 3 and sem[0] == "pipelines" and sem[2] in PIPELINE_LISTS)
+
+
+def object_address(sem: tuple) -> str:
+    """The address of the innermost object (list item) a semantic path points into."""
+    best = semantic_address(sem[:1])
+    for length in range(2, len(sem) + 1):
+        if is_record_path(sem[:length]):
+            best = semantic_address(sem[:length])
+    return best

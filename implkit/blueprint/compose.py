@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from implkit import __version__
-from implkit.blueprint.addressing import KEYED_LISTS, PIPELINE_LISTS, item_key
+from implkit.blueprint.addressing import item_key, object_address
+from implkit.blueprint.addressing import semantic_address as _address
 from implkit.blueprint.validate import schema_problems
 from implkit.data import blueprints_dir
 from implkit.errors import InputError, Location, Problem
@@ -236,7 +237,7 @@ class Merger:
         there = location_of(first.tree, first_path, first.path)
         address = _address(sem)
         message = (f"{new!r} in feature {module.feature!r} conflicts with {old!r} set by feature "
-                   f"{first.feature!r} at {there}; make them agree, or list {_object_address(sem)} "
+                   f"{first.feature!r} at {there}; make them agree, or list {object_address(sem)} "
                    f"in the metadata.overrides of {module.path}")
         return InputError(f"feature modules {first.path} and {module.path} define {address} differently",
                           [Problem(here, message)])
@@ -255,32 +256,6 @@ def _is_record_list(value: Any) -> bool:
 def _located(module: FeatureModule, mod: tuple, sem: tuple) -> Location:
     loc = location_of(module.tree, mod, module.path)
     return Location(loc.file, loc.line, loc.column, _address(sem))
-
-
-def _address(sem: tuple) -> str:
-    """A semantic path (list items named by key) as an address: pipeline.sales.stage.new.name."""
-    sem = tuple(str(s) for s in sem)
-    for length in (2, 1):
-        if sem[:length] in KEYED_LISTS and len(sem) > length:
-            head = [f"{KEYED_LISTS[sem[:length]]}.{sem[length]}"]
-            rest = list(sem[length + 1:])
-            if sem[0] == "pipelines" and rest and rest[0] in PIPELINE_LISTS and len(rest) > 1:
-                head.append(f"{PIPELINE_LISTS[rest[0]]}.{rest[1]}")
-                rest = rest[2:]
-            return ".".join(head + rest)
-    return ".".join(sem)
-
-
-def _object_address(sem: tuple) -> str:
-    """The address of the innermost object (list item) a semantic path points into."""
-    best = _address(sem[:1])
-    for length in range(2, len(sem) + 1):
-        prefix = tuple(str(s) for s in sem[:length])
-        in_keyed_list = prefix[:-1] in KEYED_LISTS
-        in_pipeline_list = len(prefix) == 4 and prefix[0] == "pipelines" and prefix[2] in PIPELINE_LISTS
-        if in_keyed_list or in_pipeline_list:
-            best = _address(prefix)
-    return best
 
 
 def merge_modules(features: tuple[str, ...] | list[str],
