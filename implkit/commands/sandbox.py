@@ -90,7 +90,7 @@ def token(subdomain: str, db: str) -> int:
 @sandbox.command()
 @click.argument("subdomain")
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
-@click.option("--contacts", default=1000, show_default=True, type=click.IntRange(0), help="How many contacts.")
+@click.option("--contacts", default=1000, show_default=True, type=click.IntRange(1), help="How many contacts.")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
 @click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (YAML).")
 def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None) -> int:
@@ -102,6 +102,9 @@ def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: 
     store = Store(db)
     account = account_by_subdomain(store, subdomain)
     account_id = account["id"] if account else bootstrap_account(store, subdomain)
-    result = seed_account(store, account_id, contacts=contacts, seed=seed_value, ground_truth_path=ground_truth)
-    click.echo(f"seeded {subdomain}: {result}" if result is not None else f"seeded {subdomain}")
+    try:
+        result = seed_account(store, account_id, contacts=contacts, seed=seed_value, ground_truth_path=ground_truth)
+    except ValueError as error:   # e.g. the account already has data
+        raise InputError("cannot seed the account", [Problem(Location(db, key=subdomain), str(error))]) from None
+    click.echo(f"seeded {subdomain}: {result}")
     return 0

@@ -6,8 +6,8 @@ Use from Python::
     sandbox = Sandbox()                       # temp SQLite file; Sandbox("x.db") keeps it
     sandbox.create_account("demo")
     token = sandbox.token("demo")             # a long-lived token (private integration)
-    # in-process:
-    httpx.Client(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://sandbox" + sandbox.base_url("demo"))
+    # in-process (ASGITransport is async-only):
+    httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app), base_url="http://sandbox" + sandbox.base_url("demo"))
     # over TCP:
     with serve_in_thread(sandbox) as url:     # http://127.0.0.1:PORT
         httpx.get(url + sandbox.base_url("demo") + "/api/v4/account", headers={"Authorization": f"Bearer {token}"})

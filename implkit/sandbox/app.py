@@ -18,7 +18,6 @@ never a token).
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import threading
 import time
@@ -35,6 +34,7 @@ from starlette.routing import Mount, Route
 from implkit.sandbox import faults as faults_mod
 from implkit.sandbox.amocrm import exceptions as amo_exc
 from implkit.sandbox.amocrm import models as amo
+from implkit.sandbox.amocrm.responses import error_response
 from implkit.sandbox.ratelimit import ACCOUNT_RPS, DEFAULT_BLOCK_AFTER, INTEGRATION_RPS, RateLimiter
 from implkit.sandbox.store import Store
 
@@ -175,7 +175,7 @@ class SandboxApp:
                 await _drop(scope)
                 return
             if decision.server_error:
-                await _send_error(_server_error(decision.server_error), recording_send)
+                await _send_error(amo_exc.server_error(decision.server_error), recording_send)
                 return
             integration = await asyncio.to_thread(self._integration_of, scope, account["id"])
             context["client"] = integration
@@ -213,29 +213,6 @@ class SandboxApp:
 def _logged_path(scope) -> str:
     query = scope.get("query_string", b"").decode("latin-1")
     return scope["path"] + (f"?{query}" if query else "")
-
-
-def _server_error(status: int) -> amo_exc.AmoError:
-    error = amo_exc.InternalError() if status == 500 else amo_exc.ServiceUnavailable()
-    if status in (502, 504):
-        error = amo_exc.GatewayTimeout()
-        error.status = status
-    elif status == 503:
-        error.status = 503
-    return error
-
-
-def error_response(error: amo_exc.AmoError) -> Response:
-    headers = error.headers()
-    if isinstance(error, amo_exc.TooManyRequests):
-        headers = {**headers, "Retry-After": str(error.retry_after)}
-    if isinstance(error, amo_exc.AccountBlocked):
-        return Response(error.html(), status_code=error.status, media_type="text/html", headers=headers)
-    body = error.body()
-    if body is None:
-        return Response(status_code=error.status, headers=headers)
-    return Response(json.dumps(body, ensure_ascii=False), status_code=error.status, media_type=error.media_type,
-                    headers=headers)
 
 
 async def _send_error(error: amo_exc.AmoError, send) -> None:

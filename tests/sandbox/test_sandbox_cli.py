@@ -118,3 +118,8 @@ def test_control_api_clock_expires_tokens(harness):
     assert api.get("/account").status_code == 200
     assert harness.client().post("/_sandbox/clock", json={"advance": 86401}).status_code == 200
     assert api.get("/account").status_code == 401
+
+
+def test_seed_refuses_zero_contacts(run_cli, tmp_path):
+    result = run_cli("sandbox", "seed", "shop", "--db", tmp_path / "s.db", "--contacts", "0")
+    assert result.exit_code == 3 and "--contacts" in result.output

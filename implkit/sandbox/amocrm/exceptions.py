@@ -154,18 +154,20 @@ class InternalError(AmoError):
     detail = "An unknown error occurred."
 
 
-class ServiceUnavailable(AmoError):
-    status = 503
-    detail = "Service Unavailable"
+class UpstreamFailure(AmoError):
+    """502/503/504 from the platform's front servers: the docs print no body for them."""
 
-
-class GatewayTimeout(AmoError):
-    """A batch too heavy: the docs say 504 and document no body."""
-
-    status = 504
+    def __init__(self, status: int = 504):
+        super().__init__()
+        self.status = status
 
     def body(self) -> None:
         return None
+
+
+def server_error(status: int) -> AmoError:
+    """The injected server error for a status: 500 has the documented JSON body, the others none."""
+    return InternalError() if status == 500 else UpstreamFailure(status)
 
 
 class OAuthError(AmoError):

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from implkit.sandbox.amocrm import exceptions as exc
 from implkit.sandbox.amocrm import models
@@ -94,6 +94,19 @@ async def _read_json(request: Request) -> Any:
         raise exc.BadRequest("Request body is not valid JSON") from None
 
 
+def error_response(error: exc.AmoError) -> Response:
+    headers = error.headers()
+    if isinstance(error, exc.TooManyRequests):
+        headers = {**headers, "Retry-After": str(error.retry_after)}
+    if isinstance(error, exc.AccountBlocked):
+        return Response(error.html(), status_code=error.status, media_type="text/html", headers=headers)
+    body = error.body()
+    if body is None:
+        return Response(status_code=error.status, headers=headers)
+    return Response(json.dumps(body, ensure_ascii=False), status_code=error.status, media_type=error.media_type,
+                    headers=headers)
+
+
 def render(result: Result) -> Response:
     if result.body is None:
         return Response(status_code=204 if result.status in (200, 204) else result.status, headers=result.headers)
@@ -103,7 +116,6 @@ def render(result: Result) -> Response:
 
 def api(handler: Callable[[Call, "models.AmoAccount"], Result], *, authenticated: bool = True):
     """A Starlette endpoint around `handler`; errors become the documented answers."""
-    from implkit.sandbox.app import error_response
 
     async def endpoint(request: Request) -> Response:
         gateway = request.app.state.sandbox
@@ -134,7 +146,3 @@ def api(handler: Callable[[Call, "models.AmoAccount"], Result], *, authenticated
         return render(result)
 
     return endpoint
-
-
-def oauth_error_response(error: exc.AmoError) -> Response:
-    return JSONResponse(error.body(), status_code=error.status)
