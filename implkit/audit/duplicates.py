@@ -15,6 +15,7 @@ Each group is reported once, with the rule that matched, the record to keep
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -160,9 +161,12 @@ def _fuzzy(report: DuplicateReport, snapshot: Snapshot, blocks: dict[str, list[t
         ids = [m[0] for m in members]
         names = [m[1] for m in members]
         scorer = fuzz.token_sort_ratio
+        numbers = [_numbers(n) for n in names]
         for i in range(size - 1):
             for j in range(i + 1, size):
-                if ids[i] != ids[j] and scorer(names[i], names[j], score_cutoff=min_score):
+                # «Филиал 12» and «Филиал 13» score high but are different: numbers must agree
+                if ids[i] != ids[j] and numbers[i] == numbers[j] and scorer(names[i], names[j],
+                                                                            score_cutoff=min_score):
                     union(ids[i], ids[j])
                     key_of[ids[i]], key_of[ids[j]] = names[i], names[j]
     clusters: dict[int, list[int]] = defaultdict(list)
@@ -175,6 +179,13 @@ def _fuzzy(report: DuplicateReport, snapshot: Snapshot, blocks: dict[str, list[t
         keep = min(members, key=keep_order.__getitem__)
         report.groups.append(DuplicateGroup(report.rule, key_of[keep], keep,
                                             sorted(i for i in members if i != keep)))
+
+
+def _numbers(key: str) -> tuple[str, ...]:
+    return tuple(sorted(_DIGITS.findall(key)))
+
+
+_DIGITS = re.compile(r"\d+")
 
 
 def _keep_order(snapshot: Snapshot, entity: str, ids: list[int]) -> dict[int, tuple]:

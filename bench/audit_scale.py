@@ -1,0 +1,184 @@
+"""Time and peak memory of every check on a large snapshot, against one full scan of its tables.
+
+    .venv/bin/python bench/audit_scale.py [--contacts 1000000] [--leads 1000000] [--keep DIR]
+
+Builds a snapshot of N contacts (phones and e-mails in mixed formats,
+normalised on entry as sync does), N leads, about one task per lead, notes
+and stage-change events, with a few planted duplicates and a shared office
+number. The build is not timed (it is what sync does, bounded by the API).
+Then, in a fresh child process so the memory figure is the checks' own:
+
+- seconds for all supported checks (the checks of `audits/`; those needing a
+  blueprint are skipped, as for a tenant without one);
+- seconds for one full scan: every row of every snapshot table read once;
+- the ratio of the two, and the child's peak resident memory.
+
+Targets: all checks under 60 s and under 2 GB on the 1,000,000 + 1,000,000 case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from implkit.audit.snapshot import RECORD_TABLES, Snapshot  # noqa: E402
+
+NOW = 1_800_000_000
+DAY = 86400
+CHUNK = 20_000
+FIRST = ["Иван", "Пётр", "Анна", "Мария", "Олег", "Ольга", "Сергей", "Елена", "Дмитрий", "Наталья", "Алексей",
+         "Татьяна", "Андрей", "Ирина", "Николай", "Светлана"]
+LAST = ["Иванов", "Петров", "Сидоров", "Смирнов", "Кузнецов", "Попов", "Васильев", "Соколов", "Михайлов",
+        "Новиков", "Фёдоров", "Морозов", "Волков", "Алексеев", "Лебедев", "Семёнов", "Егоров", "Павлов",
+        "Козлов", "Степанов", "Николаев", "Орлов", "Андреев", "Макаров", "Никитин", "Захаров"]
+STAGES = [{"id": 10, "name": "Неразобранное", "sort": 10, "type": 1}] + [
+    {"id": 11 + i, "name": n, "sort": 20 + 10 * i} for i, n in
+    enumerate(["Первичный контакт", "Квалификация", "Встреча", "КП отправлено", "Договор"])] + [
+    {"id": 142, "name": "Успешно реализовано", "sort": 10000}, {"id": 143, "name": "Закрыто", "sort": 11000}]
+
+
+def build(path: Path, contacts: int, leads: int) -> None:
+    rng = random.Random(1)
+    snap = Snapshot(path)
+    snap.insert("users", [{"id": u, "name": f"Менеджер {u}", "is_active": u != 9, "rights": {}} for u in range(1, 31)])
+    snap.insert("pipelines", [{"id": 1, "name": "Продажи", "is_main": True, "stages": STAGES}])
+    snap.insert("custom_fields", [{"id": 500 + i, "entity_type": "leads", "name": f"Поле {i}", "type": "text",
+                                   "required_statuses": [{"pipeline_id": 1, "status_id": 13}] if i == 0 else []}
+                                  for i in range(5)])
+    companies = max(1, contacts // 10)
+    for start in range(0, companies, CHUNK):
+        snap.insert("companies", [{"id": i, "name": f"ООО «Компания {i}»", "inn": str(7700000000 + i),
+                                   "responsible_user_id": rng.randint(1, 30), "created_at": NOW - rng.randint(0, 900) * DAY,
+                                   "updated_at": NOW - rng.randint(0, 300) * DAY,
+                                   "phones": ["+7 495 100-00-00"] if i % 1000 == 0 else []}
+                                  for i in range(start + 1, min(companies, start + CHUNK) + 1)])
+    formats = ["8 (9{:02d}) {:03d}-{:02d}-{:02d}", "+7 9{:02d} {:03d} {:02d} {:02d}", "9{:02d}{:03d}{:02d}{:02d}"]
+    for start in range(0, contacts, CHUNK):
+        rows = []
+        for i in range(start + 1, min(contacts, start + CHUNK) + 1):
+            n = i if i % 50 else i - 1  # every 50th contact duplicates its neighbour's phone and e-mail
+            digits = (n // 10_000_000 % 90 + 10, n // 10_000 % 1000, n // 100 % 100, n % 100)
+            phones = [formats[i % 3].format(*digits)]
+            if i % 700 == 0:
+                phones.append("+7 495 100-00-00")  # a shared office number: one oversized block, never a group
+            if i % 900 == 0:
+                phones = ["000-00-00"]  # placeholder
+            rows.append({"id": i, "name": f"{rng.choice(LAST)} {rng.choice(FIRST)}",
+                         "responsible_user_id": rng.randint(1, 30), "company_id": rng.randint(1, companies)
+                         if rng.random() < 0.6 else None, "created_at": NOW - rng.randint(0, 900) * DAY,
+                         "updated_at": NOW - rng.randint(0, 300) * DAY, "phones": phones,
+                         "emails": [f"client{n}@mail.ru" if i % 2 else f"Client{n}@Mail.RU"]})
+        snap.insert("contacts", rows)
+    task_id = note_id = event_id = 0
+    for start in range(0, leads, CHUNK):
+        lead_rows, tasks, notes, events = [], [], [], []
+        for i in range(start + 1, min(leads, start + CHUNK) + 1):
+            status = rng.choice([11, 12, 13, 14, 15, 142, 143, 10])
+            created = NOW - rng.randint(0, 400) * DAY - rng.randint(0, DAY)
+            contact = rng.randint(1, contacts)
+            lead_rows.append({"id": i, "name": f"Сделка {i}", "price": rng.choice([0, 10_000, 50_000, 120_000]),
+                              "responsible_user_id": rng.randint(1, 30), "pipeline_id": 1, "status_id": status,
+                              "loss_reason_id": rng.choice([None, 1]) if status == 143 else None,
+                              "created_at": created, "updated_at": created + rng.randint(0, 30) * DAY,
+                              "closed_at": created + rng.randint(1, 60) * DAY if status in (142, 143) else None,
+                              "contacts": [{"id": contact, "is_main": True}],
+                              "company_id": rng.randint(1, companies) if rng.random() < 0.3 else None,
+                              "fields": {500: "x"} if rng.random() < 0.7 else {}})
+            if rng.random() < 0.9:
+                task_id += 1
+                done = status in (142, 143) or rng.random() < 0.5
+                tasks.append({"id": task_id, "responsible_user_id": rng.randint(1, 30), "entity_type": "leads",
+                              "entity_id": i, "is_completed": done, "complete_till": NOW + rng.randint(-20, 20) * DAY,
+                              "created_at": created, "updated_at": created + DAY,
+                              "result_text": "Созвонились" if done and rng.random() < 0.8 else None})
+            if rng.random() < 0.5:
+                note_id += 1
+                notes.append({"id": note_id, "entity_type": "leads", "entity_id": i, "note_type": "call_out",
+                              "created_at": created + rng.randint(60, 3 * DAY), "updated_at": created + 3 * DAY})
+            if status not in (10, 11) and rng.random() < 0.6:
+                event_id += 1
+                events.append({"id": f"e{event_id}", "type": "lead_status_changed", "entity_type": "lead",
+                               "entity_id": i, "created_at": created + rng.randint(1, 20) * DAY,
+                               "pipeline_before": 1, "status_before": 11, "pipeline_after": 1, "status_after": status})
+        snap.insert("leads", lead_rows)
+        for table, rows in (("tasks", tasks), ("notes", notes), ("events", events)):
+            if rows:
+                snap.insert(table, rows)
+    snap.set_meta(snapshot_at=NOW)
+    snap.db.execute("ANALYZE")
+    snap.close()
+
+
+def run_checks(path: Path) -> dict:
+    """In the child process: time all checks, then one full scan; report peak memory."""
+    from implkit.audit.checks import load_checks
+    from implkit.audit.engine import AuditOptions, run_checks as run
+
+    checks = load_checks()
+    with Snapshot(path) as snap:
+        started = time.perf_counter()
+        per_check = {}
+        results = []
+        for check in checks:
+            t = time.perf_counter()
+            result = run(snap, [check], AuditOptions()).results[0]
+            per_check[check.id] = round(time.perf_counter() - t, 2)
+            results.append((check.id, result.status, result.count, result.details.get("compared_pairs"),
+                            len(result.details.get("oversized_blocks", []))))
+        checks_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        rows = 0
+        for table in RECORD_TABLES + ("channels", "lead_contacts", "field_values"):
+            for _ in snap.db.execute(f"SELECT * FROM {table}"):
+                rows += 1
+        scan_seconds = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"checks_seconds": round(checks_seconds, 2), "scan_seconds": round(scan_seconds, 2),
+            "scanned_rows": rows, "ratio": round(checks_seconds / scan_seconds, 2), "peak_mb": round(peak_mb),
+            "per_check": per_check, "results": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--keep", help="Folder to keep (and reuse) the built snapshot in.")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_checks(Path(args.child))))
+        return
+    folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="implkit-audit-scale-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"snapshot-{args.contacts}-{args.leads}.sqlite"
+    if not path.exists():
+        started = time.perf_counter()
+        build(path, args.contacts, args.leads)
+        print(f"built {path} in {time.perf_counter() - started:.0f} s ({path.stat().st_size / 2**20:.0f} MB)",
+              file=sys.stderr)
+    child = subprocess.run([sys.executable, __file__, "--child", str(path)], check=True, capture_output=True,
+                           text=True)
+    figures = json.loads(child.stdout)
+    print(f"snapshot: {args.contacts:,} contacts, {args.leads:,} leads, {figures['scanned_rows']:,} rows in all")
+    print(f"all checks: {figures['checks_seconds']} s (target < 60 s)")
+    print(f"one full scan of the tables: {figures['scan_seconds']} s; ratio checks / scan = {figures['ratio']}")
+    print(f"peak memory of the checks' process: {figures['peak_mb']} MB (target < 2048 MB)")
+    slow = sorted(figures["per_check"].items(), key=lambda kv: -kv[1])[:8]
+    print("slowest checks: " + ", ".join(f"{k} {v}s" for k, v in slow))
+    for check_id, status, count, pairs, oversized in figures["results"]:
+        if pairs is not None:
+            print(f"  {check_id}: {count} extra records, {pairs:,} pairs compared, {oversized} oversized blocks")
+
+
+if __name__ == "__main__":
+    main()
