@@ -157,8 +157,11 @@ class SandboxApp:
         scope["sandbox"] = context
 
         async def recording_send(message) -> None:
+            # log before the last byte leaves, so a client that got its answer finds it in the log
             if message["type"] == "http.response.start":
                 context["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                await self._log_once(scope, context)
             await send(message)
 
         try:
@@ -188,6 +191,11 @@ class SandboxApp:
                 return
             await self.router(scope, receive, recording_send)
         finally:
+            await self._log_once(scope, context)
+
+    async def _log_once(self, scope, context: dict[str, Any]) -> None:
+        if not context.get("logged"):
+            context["logged"] = True
             await asyncio.to_thread(self._log, scope, context)
 
     def _integration_of(self, scope, account_id: int) -> str:

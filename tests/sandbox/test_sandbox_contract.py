@@ -323,7 +323,7 @@ def test_error_bodies_match_the_documented_ones(world):
 
 
 def test_unknown_source_delete_uses_the_other_400_shape(world):
-    answer = world["client"].delete("/sources", json=[{"id": 31075178}])
+    answer = world["client"].request("DELETE", "/sources", json=[{"id": 31075178}])
     theirs = fixture("DELETE_sources.error_400_not_found.response")
     assert answer.status_code == 400
     assert set(answer.json()) == set(theirs)
