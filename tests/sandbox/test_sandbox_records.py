@@ -316,3 +316,18 @@ def test_records_cannot_be_deleted(alpha, method, path):
     answer = alpha.request(method, path.format(id=lead))
     assert answer.status_code == 405
     assert alpha.get(f"/leads/{lead}").status_code == 200
+
+
+def test_event_filters_follow_the_documented_rules(alpha):
+    leads = _ids(alpha.post("/leads", json=[{"name": "a"}, {"name": "b"}]), "leads")
+    alpha.post("/contacts", json=[{"name": "c"}])
+    one = alpha.get("/events", params={"filter[entity][]": "lead", "filter[entity_id][]": leads[1]})
+    assert [(e["type"], e["entity_id"]) for e in one.json()["_embedded"]["events"]] == [("lead_added", leads[1])]
+    kinds = {e["entity_type"] for e in alpha.get("/events").json()["_embedded"]["events"]}
+    assert kinds == {"lead", "contact"}
+    assert alpha.get("/events", params={"filter[entity_id][]": leads[0]}).status_code == 400     # no entity
+    assert alpha.get("/events", params=[("filter[entity][]", "lead"), ("filter[entity][]", "contact"),
+                                        ("filter[entity_id][]", leads[0])]).status_code == 400
+    too_many = [("filter[entity][]", "lead")] + [("filter[entity_id][]", i) for i in range(1, 12)]
+    assert alpha.get("/events", params=too_many).status_code == 400
+    assert alpha.get("/events", params={"filter[entity][]": "planet"}).status_code == 400

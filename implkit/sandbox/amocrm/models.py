@@ -2281,6 +2281,7 @@ class ActivityMixin(RecordsMixin):
                                          "_links": self.links(f"{plural}/{row['entity_id']}")}}}
 
     def list_events(self, filters: dict, offset: int, count: int) -> list[dict[str, Any]]:
+        self._check_event_filters(filters)
         where, params = ["account_id=?"], [self.account_id]
         if "id" in filters:
             ids = filters["id"] if isinstance(filters["id"], list) else [filters["id"]]
@@ -2316,6 +2317,28 @@ class ActivityMixin(RecordsMixin):
         rows = self.rows(f"SELECT * FROM events WHERE {' AND '.join(where)} ORDER BY created_at DESC, seq DESC "
                          "LIMIT ? OFFSET ?", params + [count, offset])
         return [self.event_model(r) for r in rows]
+
+    @staticmethod
+    def _check_event_filters(filters: dict) -> None:
+        """created_by[] and entity_id[] take at most 10 values; entity_id needs exactly one entity."""
+        def values(key: str) -> list:
+            value = filters.get(key)
+            if value is None:
+                return []
+            return value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else \
+                str(value).split(",")
+
+        errors = Errors()
+        for key in ("created_by", "entity_id"):
+            if len(values(key)) > 10:
+                errors.add("0", f"filter.{key}", "TooMany", "At most 10 values.")
+        entities = values("entity")
+        if values("entity_id") and len(entities) != 1:
+            errors.add("0", "filter.entity_id", "NotSupportedChoice", "entity_id needs exactly one entity.")
+        for entity in entities:
+            if entity not in EVENT_FILTER_ENTITIES and not str(entity).startswith("catalog_"):
+                errors.add("0", "filter.entity", "NotSupportedChoice", "The value you selected is not a valid choice.")
+        errors.raise_if_any()
 
     def get_event(self, event_id: str) -> dict[str, Any]:
         rows = self.rows("SELECT * FROM events WHERE account_id=? AND id=?", (self.account_id, event_id))
