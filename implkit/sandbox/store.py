@@ -329,6 +329,115 @@ CREATE TABLE IF NOT EXISTS request_log (
     entities_written INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS request_log_account ON request_log (account_id, seq);
+
+-- Bitrix24 portals (accounts.crm = 'bitrix24'); see implkit/sandbox/bitrix24/. Ids are per
+-- portal, as on a real portal (each has its own database); `data` holds the record as the
+-- legacy API shows it (UPPER_CASE keys), the columns beside it are what lists filter and sort on.
+CREATE TABLE IF NOT EXISTS b24_credentials (
+    account_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,                          -- webhook | access | refresh
+    secret TEXT NOT NULL,
+    user_id INTEGER NOT NULL,
+    client_id TEXT,
+    scope TEXT NOT NULL DEFAULT '',
+    expires_at INTEGER,                          -- NULL: never
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (account_id, kind, secret)
+);
+CREATE TABLE IF NOT EXISTS b24_sequences (
+    account_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    PRIMARY KEY (account_id, name)
+);
+CREATE TABLE IF NOT EXISTS b24_users (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE IF NOT EXISTS b24_departments (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    sort INTEGER NOT NULL DEFAULT 500,
+    parent INTEGER,
+    uf_head INTEGER,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE IF NOT EXISTS b24_categories (
+    account_id INTEGER NOT NULL,
+    entity_type_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    sort INTEGER NOT NULL DEFAULT 500,
+    is_default INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, entity_type_id, id)
+);
+CREATE TABLE IF NOT EXISTS b24_statuses (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    entity_id TEXT NOT NULL,                     -- DEAL_STAGE, DEAL_STAGE_3, STATUS, SOURCE, ...
+    status_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    name_init TEXT NOT NULL DEFAULT '',
+    sort INTEGER NOT NULL DEFAULT 10,
+    system INTEGER NOT NULL DEFAULT 0,
+    category_id INTEGER,
+    color TEXT,
+    semantics TEXT,                              -- NULL in progress, S success, F failure
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX IF NOT EXISTS b24_statuses_entity ON b24_statuses (account_id, entity_id, sort);
+CREATE TABLE IF NOT EXISTS b24_userfields (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    entity_id TEXT NOT NULL,                     -- CRM_DEAL | CRM_LEAD | CRM_CONTACT | CRM_COMPANY
+    field_name TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE TABLE IF NOT EXISTS b24_crm (
+    account_id INTEGER NOT NULL,
+    entity_type_id INTEGER NOT NULL,             -- 1 lead, 2 deal, 3 contact, 4 company
+    id INTEGER NOT NULL,
+    category_id INTEGER,
+    stage_id TEXT,
+    assigned_by_id INTEGER,
+    date_create TEXT,
+    date_modify TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, entity_type_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS b24_activities (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    owner_type_id INTEGER NOT NULL,
+    owner_id INTEGER NOT NULL,
+    responsible_id INTEGER,
+    completed TEXT NOT NULL DEFAULT 'N',
+    deadline TEXT,
+    start_time TEXT,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
+CREATE INDEX IF NOT EXISTS b24_activities_owner ON b24_activities (account_id, owner_type_id, owner_id);
+CREATE TABLE IF NOT EXISTS b24_stage_history (
+    account_id INTEGER NOT NULL,
+    entity_type_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    owner_id INTEGER NOT NULL,
+    created_time TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, entity_type_id, id)
+);
+CREATE TABLE IF NOT EXISTS b24_tasks (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
 """
 
 
