@@ -54,6 +54,8 @@ def test_seed_calls_the_seed_helper(run_cli, tmp_path):
     result = run_cli("sandbox", "seed", "shop", "--db", db, "--contacts", "20", "--seed", "1")
     assert result.exit_code == 0, result.output
     assert Store(db).query("SELECT count(*) FROM contacts")[0][0] >= 20
+    again = run_cli("sandbox", "seed", "shop", "--db", db, "--contacts", "20")
+    assert again.exit_code == 3 and "shop" in again.output          # refuses to seed twice
 
 
 def test_serve_announces_urls_and_how_to_get_a_token_but_no_token(tmp_path, run_cli):
@@ -123,3 +125,13 @@ def test_control_api_clock_expires_tokens(harness):
 def test_seed_refuses_zero_contacts(run_cli, tmp_path):
     result = run_cli("sandbox", "seed", "shop", "--db", tmp_path / "s.db", "--contacts", "0")
     assert result.exit_code == 3 and "--contacts" in result.output
+
+
+def test_control_api_rejects_bad_bodies(harness):
+    harness.sandbox.create_account("alpha")
+    control = harness.client()
+    assert control.put("/_sandbox/alpha/faults", json={"spec": "drop=0.1", "seed": "x"}).status_code == 400
+    assert control.put("/_sandbox/alpha/faults", content=b"{oops").status_code == 400
+    assert control.post("/_sandbox/accounts", content=b"[1]").status_code == 400
+    assert control.post("/_sandbox/clock", json={"advance": "soon"}).status_code == 400
+    assert control.get("/_sandbox/nowhere").status_code == 404

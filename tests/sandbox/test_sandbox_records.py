@@ -331,3 +331,11 @@ def test_event_filters_follow_the_documented_rules(alpha):
     too_many = [("filter[entity][]", "lead")] + [("filter[entity_id][]", i) for i in range(1, 12)]
     assert alpha.get("/events", params=too_many).status_code == 400
     assert alpha.get("/events", params={"filter[entity][]": "planet"}).status_code == 400
+
+
+def test_malformed_bodies_are_400(alpha):
+    assert alpha.post("/leads", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+    assert alpha.post("/leads", json={"name": "not an array"}).status_code == 400
+    assert alpha.post("/leads", json=["not an object"]).status_code == 400
+    assert alpha.patch("/leads", json=[{"name": "no id"}]).json()["validation-errors"][0]["errors"][0]["path"] == "id"
+    assert alpha.post("/leads", json=[{"price": "100"}]).json()["validation-errors"][0]["errors"][0]["path"] == "price"
