@@ -29,7 +29,8 @@ def validate_file(path: str | os.PathLike) -> list[Problem]:
     try:
         _load_checked(str(path), None)
     except InputError as exc:
-        return list(exc.problems) or [Problem(Location(str(path)), str(exc))]
+        message = str(exc).removeprefix(f"{path}: ")
+        return list(exc.problems) or [Problem(Location(str(path)), message)]
     return []
 
 

@@ -290,7 +290,7 @@ def compose(answers: dict[str, Any], include=(), exclude=(), min_stars: int = 2,
     document = _document(answers, assessment, features, body)
     canonical = Blueprint.from_dict(document).to_dict()
     text = _header(answers, assessment, features, include, exclude, min_stars, answers_name) + dump_yaml(canonical)
-    _check_composed(text)
+    _check_composed(canonical, text)
     return text
 
 
@@ -351,13 +351,15 @@ def _header(answers: dict[str, Any], assessment: Any, features: tuple[str, ...],
     return "\n".join(lines) + "\n"
 
 
-def _check_composed(text: str) -> None:
+def _check_composed(canonical: dict[str, Any], text: str) -> None:
+    """Validate the result; only when it fails, parse the text (slow) to locate the problems in it."""
     from implkit.blueprint import check_data
 
+    if not check_data(canonical, "<composed blueprint>"):
+        return
     name = "<composed blueprint>"
     problems = check_data(load_yaml(name, text=text), name)
-    if problems:
-        raise InputError("the feature modules compose into an invalid blueprint", problems)
+    raise InputError("the feature modules compose into an invalid blueprint", problems)
 
 
 # --- names -------------------------------------------------------------------

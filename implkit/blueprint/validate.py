@@ -66,7 +66,8 @@ class Reporter:
 
     def add(self, path: tuple, message: str) -> None:
         loc = location_of(self.tree, path, self.file)
-        self.problems.append(Problem(Location(loc.file, loc.line, loc.column, address_of(self.data, path)),
+        line, column = (loc.line, loc.column) if loc.line is not None else (1, 1)  # an empty document
+        self.problems.append(Problem(Location(loc.file, line, column, address_of(self.data, path)),
                                      message))
 
 
