@@ -181,8 +181,10 @@ def _duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: in
                                       max_block=int(params.get("max_block", 20)),
                                       min_score=float(params.get("min_score", 90)))
     population = snapshot.db.execute(f"SELECT count(*) FROM {check.entity}").fetchone()[0]
-    failing = [RecordRef(check.entity, i) for i in report.extra_records]
+    # every member of a group fails (the group is the finding); the details say which one to keep
+    failing = [RecordRef(check.entity, i) for i in sorted(i for g in report.groups for i in g.members)]
     details = {**report.summary(),
+               "duplicate_rate": round(len(report.extra_records) / population, 4) if population else None,
                "duplicate_groups": [{"rule": g.rule, "key": g.key, "keep": g.keep, "merge": g.merge}
                                     for g in report.groups]}
     return failing, population, details

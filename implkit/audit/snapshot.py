@@ -125,13 +125,16 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_entity ON events (entity_type, entity_id, created_at);
 CREATE INDEX IF NOT EXISTS events_type ON events (type, created_at);
 
--- a deal's "touches": outgoing calls, messages and SMS (first response D06, touches D07)
+-- a deal's "touches": calls, chat messages and SMS, with their direction
+-- (first response D06 counts outgoing ones; touches in the first day D07 count both)
 CREATE VIEW IF NOT EXISTS touches AS
-    SELECT entity_id AS lead_id, created_at AS at FROM notes
-     WHERE entity_type = 'leads' AND note_type IN ('call_out', 'sms_out')
+    SELECT entity_id AS lead_id, created_at AS at,
+           CASE WHEN note_type IN ('call_out', 'sms_out') THEN 'out' ELSE 'in' END AS direction
+      FROM notes WHERE entity_type = 'leads' AND note_type IN ('call_out', 'sms_out', 'call_in', 'sms_in')
     UNION ALL
-    SELECT entity_id, created_at FROM events
-     WHERE entity_type = 'lead' AND type IN ('outgoing_call', 'outgoing_chat_message', 'outgoing_sms');
+    SELECT entity_id, created_at, CASE WHEN type LIKE 'outgoing%' THEN 'out' ELSE 'in' END FROM events
+     WHERE entity_type = 'lead' AND type IN ('outgoing_call', 'outgoing_chat_message', 'outgoing_sms',
+                                            'incoming_call', 'incoming_chat_message', 'incoming_sms');
 """
 
 # Snapshot tables per synced entity (what `delete` removes and `counts` reports).

@@ -46,6 +46,9 @@ def test_check_case(make_snapshot, check_id, case):
         assert result.population == case["population"]
     if "status" in case:
         assert result.status == case["status"]
+    if "groups" in case:
+        got_groups = [{"keep": g["keep"], "merge": g["merge"]} for g in result.details["duplicate_groups"]]
+        assert got_groups == case["groups"]
 
 
 def test_every_supported_check_has_cases():

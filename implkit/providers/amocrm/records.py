@@ -29,8 +29,9 @@ from implkit.providers.amocrm.mapping import LIST_LIMIT
 EVENTS_LIMIT = 100  # §6: events answer at most 100 a page
 FIELDS_LIMIT = 50  # §6: custom fields answer at most 50 a page
 RECORD_ENTITIES = ("leads", "contacts", "companies")
-# Events the audit uses: stage changes (D04, D15, conversion), outgoing touches (D06, D07), deletions.
+# Events the audit uses: stage changes (D04, D15, conversion), calls and messages (D06, D07), deletions.
 EVENT_TYPES = ("lead_status_changed", "outgoing_call", "outgoing_chat_message", "outgoing_sms",
+               "incoming_call", "incoming_chat_message", "incoming_sms",
                "lead_deleted", "contact_deleted", "company_deleted", "task_deleted")
 # event type → the snapshot table whose record it removes
 DELETION_EVENTS = {"lead_deleted": "leads", "contact_deleted": "contacts", "company_deleted": "companies",
