@@ -317,6 +317,13 @@ CREATE TABLE IF NOT EXISTS unsorted (
     metadata TEXT NOT NULL DEFAULT '{}'
 );
 
+-- lists ordered by id within an account (the emulator's default order) page without sorting
+CREATE INDEX IF NOT EXISTS leads_account_id ON leads (account_id, id);
+CREATE INDEX IF NOT EXISTS contacts_account_id ON contacts (account_id, id);
+CREATE INDEX IF NOT EXISTS companies_account_id ON companies (account_id, id);
+CREATE INDEX IF NOT EXISTS tasks_account_id ON tasks (account_id, id);
+CREATE INDEX IF NOT EXISTS notes_account_id ON notes (account_id, entity_type, id);
+
 -- what the emulator was asked: tests and benchmarks read it
 CREATE TABLE IF NOT EXISTS request_log (
     seq INTEGER PRIMARY KEY,

@@ -479,6 +479,12 @@ def _range_filter(where: list[str], params: list, column: str, value: Any) -> No
         params.append(int(value))
 
 
+def _order_sql(key: str, direction: str) -> str:
+    """ORDER BY for `order[key]=direction`, ties broken by id (stable pages)."""
+    direction = direction.upper()
+    return f"id {direction}" if key == "id" else f"{key} {direction}, id {direction}"
+
+
 def _in_filter(where: list[str], params: list, column: str, value: Any) -> None:
     values = value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else [value]
     ids = [int(v) for v in values if str(v).lstrip("-").isdigit()]
@@ -1680,7 +1686,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
         if isinstance(order, dict):
             for key, direction in order.items():
                 if key in RECORD_ORDERS[entity] and str(direction).lower() in ("asc", "desc"):
-                    order_sql = f"{key} {direction.upper()}, id {direction.upper()}"
+                    order_sql = _order_sql(key, direction)
         rows = self.rows(f"SELECT * FROM {entity} WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT ? OFFSET ?",
                          params + [count, offset])
         return self.record_models(entity, rows, with_)
@@ -2051,7 +2057,7 @@ class ActivityMixin(RecordsMixin):
         order_sql = "id ASC"
         for key, direction in (order or {}).items() if isinstance(order, dict) else []:
             if key in ("created_at", "complete_till", "id") and str(direction).lower() in ("asc", "desc"):
-                order_sql = f"{key} {direction.upper()}, id {direction.upper()}"
+                order_sql = _order_sql(key, direction)
         rows = self.rows(f"SELECT * FROM tasks WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT ? OFFSET ?",
                          params + [count, offset])
         return [self.task_model(r) for r in rows]
@@ -2191,7 +2197,7 @@ class ActivityMixin(RecordsMixin):
         order_sql = "id ASC"
         for key, direction in (order or {}).items() if isinstance(order, dict) else []:
             if key in ("updated_at", "id") and str(direction).lower() in ("asc", "desc"):
-                order_sql = f"{key} {direction.upper()}, id {direction.upper()}"
+                order_sql = _order_sql(key, direction)
         rows = self.rows(f"SELECT * FROM notes WHERE {' AND '.join(where)} ORDER BY {order_sql} LIMIT ? OFFSET ?",
                          params + [count, offset])
         return [self.note_model(r) for r in rows]
