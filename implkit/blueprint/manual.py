@@ -55,7 +55,7 @@ INTEGRATION_KINDS = {
     "document": ("Шаблон документа", "Document template", "documents"),
     "bi": ("Выгрузка во внешнюю аналитику", "External analytics export", "external_analytics"),
 }
-_DURATION_UNITS = {"m": ("мин", "min"), "h": ("ч", "h"), "d": ("дн.", "days")}
+_DURATION_UNITS = {"m": ("мин", "min"), "h": ("ч", "h"), "d": ("дн.", "days")}  # "1 day": see format_duration
 
 # Where in each CRM's interface the consultant does it, and why the API cannot.
 _WHERE = {
@@ -194,7 +194,10 @@ def format_duration(value: str, lang: str) -> str:
     match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", str(value))
     if not match:
         return str(value)
-    return f"{match.group(1)} {_pick(_DURATION_UNITS[match.group(2)], lang)}"
+    count, unit = match.group(1), _pick(_DURATION_UNITS[match.group(2)], lang)
+    if lang == "en" and unit == "days" and int(count) == 1:
+        unit = "day"
+    return f"{count} {unit}"
 
 
 def settings_text(settings: Any, lang: str) -> str:

@@ -76,7 +76,7 @@ def long_date(value: _dt.date, lang: str) -> str:
 # CommonMark: any ASCII punctuation may be backslash-escaped. These are the ones
 # that can start markup anywhere in a line (emphasis, code, links, raw HTML,
 # entities, tables, strikethrough).
-_MD_ANYWHERE = re.compile(r"([\\`*_\[\]<>|#~&!])")
+_MD_ANYWHERE = re.compile(r"([\\`*_\[\]<>|#~&])")  # "!" needs no escape: "[" after it is escaped
 # ...and these only at the start of a line (list items, headings, block quotes, thematic breaks).
 _MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
 

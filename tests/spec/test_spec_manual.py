@@ -82,6 +82,8 @@ def test_unknown_crm_or_language(b2b, crm, lang):
 def test_durations_and_actions():
     assert format_duration("15m", "ru") == "15 мин"
     assert format_duration("2d", "en") == "2 days"
+    assert format_duration("1d", "en") == "1 day"
+    assert format_duration("1d", "ru") == "1 дн."
     assert format_duration("soon", "en") == "soon"
     assert describe_action(Automation("enter", "x", "unknown_action"), "en") == "unknown_action"
 
