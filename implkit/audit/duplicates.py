@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from implkit.audit.snapshot import Snapshot
 
@@ -128,7 +128,8 @@ def _company_blocks(snapshot: Snapshot) -> dict[str, list[tuple[int, str]]]:
 
 
 def _signature(key: str) -> str:
-    return " ".join(sorted(token[:3] for token in key.split()))
+    """First three letters of each name token, sorted (so swapped names meet); numbers whole (they must agree)."""
+    return " ".join(sorted(token if token.isdigit() else token[:3] for token in key.split()))
 
 
 def _fuzzy(report: DuplicateReport, snapshot: Snapshot, blocks: dict[str, list[tuple[int, str]]],
@@ -160,13 +161,14 @@ def _fuzzy(report: DuplicateReport, snapshot: Snapshot, blocks: dict[str, list[t
         report.compared_pairs += size * (size - 1) // 2
         ids = [m[0] for m in members]
         names = [m[1] for m in members]
-        scorer = fuzz.token_sort_ratio
         numbers = [_numbers(n) for n in names]
         for i in range(size - 1):
-            for j in range(i + 1, size):
+            # one C-level pass of i against the rest of the block (rapidfuzz), not a Python loop per pair
+            for _, _, offset in process.extract(names[i], names[i + 1:], scorer=fuzz.token_sort_ratio,
+                                                score_cutoff=min_score, limit=None):
+                j = i + 1 + offset
                 # «Филиал 12» and «Филиал 13» score high but are different: numbers must agree
-                if ids[i] != ids[j] and numbers[i] == numbers[j] and scorer(names[i], names[j],
-                                                                            score_cutoff=min_score):
+                if ids[i] != ids[j] and numbers[i] == numbers[j]:
                     union(ids[i], ids[j])
                     key_of[ids[i]], key_of[ids[j]] = names[i], names[j]
     clusters: dict[int, list[int]] = defaultdict(list)

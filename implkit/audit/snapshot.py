@@ -149,7 +149,7 @@ class Snapshot:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -363,10 +363,10 @@ def _write_companies(db: sqlite3.Connection, rows: list[dict]) -> None:
 def _write_channels(db: sqlite3.Connection, entity: str, rows: list[dict]) -> None:
     values = []
     for r in rows:
-        for raw in r.get("phones") or ():
+        for raw in filter(None, r.get("phones") or ()):
             k = phone_key(raw)
             values.append((entity, r["id"], "phone", str(raw), k.key, int(k.valid)))
-        for raw in r.get("emails") or ():
+        for raw in filter(None, r.get("emails") or ()):
             k = email_key(raw)
             values.append((entity, r["id"], "email", str(raw), k.key, int(k.valid)))
     db.executemany("INSERT INTO channels VALUES (?, ?, ?, ?, ?, ?)", values)
