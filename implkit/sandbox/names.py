@@ -131,8 +131,9 @@ COMPANY_ROOTS = _spread(COMPANY_ROOTS)
 COMPANY_REGIONS = _spread(COMPANY_REGIONS)
 
 EMAIL_DOMAINS = ["mail.ru", "yandex.ru", "gmail.com", "bk.ru", "list.ru", "inbox.ru", "rambler.ru", "ya.ru"]
+# Every number in these ranges is valid for phonenumbers (930 is not: parts of it are unassigned).
 MOBILE_CODES = [900, 901, 902, 903, 904, 905, 906, 908, 909, 910, 911, 912, 913, 914, 915, 916, 917,
-                918, 919, 920, 921, 922, 923, 924, 925, 926, 927, 928, 929, 930, 931, 932, 933, 934,
+                918, 919, 920, 921, 922, 923, 924, 925, 926, 927, 928, 929, 931, 932, 933, 934,
                 936, 937, 938, 939, 950, 951, 952, 953, 958, 960, 961, 962, 963, 964, 965, 966, 967,
                 968, 969, 977, 978, 980, 981, 982, 983, 984, 985, 986, 987, 988, 989, 991, 992, 993,
                 994, 995, 996, 997, 999]

@@ -70,7 +70,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from implkit.sandbox import names as N
 from implkit.sandbox.amocrm.models import (
@@ -496,7 +496,8 @@ class _Seeder:
         start, end = now - 300 * DAY, now - 2 * HOUR
         acc = self.account_id
         unique_names = n <= 4000
-        used_name_keys: set = set()
+        used_name_keys: list[str] = []
+        self.name_keys = used_name_keys if unique_names else None
         used_phones, used_emails = self.used_phones, self.used_emails
         company_roots: dict[int, set] = {}
         self.company_min_created = [0] * self.n_companies
@@ -584,12 +585,15 @@ class _Seeder:
                 first = rng.choice(N.FEMALE_FIRST)
                 first_name, dim = first
                 last_name = N.feminine(surname)
-            key = (surname, first_name[:5].lower())
-            if unique_names and key in used_name_keys:
-                continue
             if company is not None and surname in company_roots.get(company, ()):
                 continue
-            used_name_keys.add(key)
+            if unique_names:
+                # no two people alike: what a fuzzy name matcher flags must be a planted duplicate
+                key = _name_key(f"{first_name} {last_name}")
+                if process.extractOne(key, used_name_keys, scorer=fuzz.token_sort_ratio,
+                                      score_cutoff=PARAMS["name_ratio"] - 2) is not None:
+                    continue
+                used_name_keys.append(key)
             if company is not None:
                 company_roots.setdefault(company, set()).add(surname)
             return male, first_name, last_name, dim, surname
@@ -662,6 +666,8 @@ class _Seeder:
             name = f"{base['dim']} {last}"
         else:
             name = base["name"]
+        if self.name_keys is not None and not self._alike_only_to(name, base["name"]):
+            name = f"{last} {first}" if base["name"].startswith(first) else f"{first} {last}"
         phones, email = [], None
         has_phone, has_mail = bool(base["phones"]), bool(base["email"])
         share = rng.choice(["phone", "email", "both"]) if has_phone and has_mail else ("phone" if has_phone else "email")
@@ -677,6 +683,13 @@ class _Seeder:
             email = self._new_email(first, last, None, used_emails)
         return dict(base, name=name, phones=phones, email=email, variant=variant,
                     position=base["position"] if rng.random() < 0.5 else None)
+
+    def _alike_only_to(self, name: str, base: str) -> bool:
+        """Whether `name` looks like `base` and like no other person's name."""
+        key, base_key = _name_key(name), _name_key(base)
+        matches = process.extract(key, self.name_keys, scorer=fuzz.token_sort_ratio,
+                                  score_cutoff=PARAMS["name_ratio"] - 2, limit=5)
+        return all(_name_key(m[0]) == base_key or fuzz.token_sort_ratio(m[0], base_key) == 100 for m in matches)
 
     def _typo(self, name: str, ratio: int = PARAMS["name_ratio"]) -> str:
         rng = self.rng
@@ -888,7 +901,8 @@ class _Seeder:
             notes.append((later[0], rng.choice(["call_out", "sms_out"]), None))
             notes.append((later[1], rng.choice(["call_in", "call_out", "sms_out"]), None))
             if rng.random() < 0.2:
-                notes.append((created + rng.randint(MIN, 20 * HOUR), "common", {"text": rng.choice(N.COMMON_NOTES)}))
+                noted = min(created + rng.randint(MIN, 20 * HOUR), now - MIN)
+                notes.append((max(created, noted), "common", {"text": rng.choice(N.COMMON_NOTES)}))
             floor = t_first + MIN  # nothing else happens before the first touch (D06 stays exact)
             # stage path
             if outcome == "open":
@@ -1006,7 +1020,7 @@ class _Seeder:
                     self.company_has_won[company] = 1
         if outcome == "unsorted":
             self.add("unsorted", {
-                "account_id": acc, "uid": f"{rng.getrandbits(160):040x}", "source_uid": "site_form",
+                "account_id": acc, "uid": f"{acc:06x}{rng.getrandbits(136):034x}", "source_uid": "site_form",
                 "source_name": "Сайт", "category": "forms", "pipeline_id": pipe["id"], "lead_id": lid,
                 "created_at": entries[0][0],
                 "metadata": {"form_id": "callback", "form_name": "Заявка с сайта", "form_page": "https://example.ru/",
@@ -1061,7 +1075,7 @@ class _Seeder:
                            "created_at": t, "updated_at": t})
 
     def _event(self, kind, lid, user, t, after, before) -> None:
-        self.add("events", {"account_id": self.account_id, "id": f"{t:08x}{self.rng.getrandbits(72):018x}",
+        self.add("events", {"account_id": self.account_id, "id": f"{t:08x}{self.account_id % 4096:03x}{self.rng.getrandbits(60):015x}",
                             "type": kind, "entity_id": lid, "entity_type": "lead", "created_by": user,
                             "created_at": t, "value_after": after, "value_before": before})
 
@@ -1118,6 +1132,8 @@ class _Seeder:
                 form = display.split()[0]
                 name = rng.choice([f"{core} {form}", f"{form} {core}", f"«{core}»", f"{form} «{core.upper()}»",
                                    f"{core}, {form}", self._typo(core, PARAMS["company_ratio"]) + f" {form}"])
+                if name == display:
+                    name = f"{core} {form}"
             copy_id = self.take_id("companies")
             created = self._company_created[base_id] + rng.randint(DAY, 60 * DAY)
             self._company_row(copy_id, name, core, copy_inn, rng.choice(self.active), min(created, now - HOUR), None)
