@@ -339,3 +339,16 @@ def test_malformed_bodies_are_400(alpha):
     assert alpha.post("/leads", json=["not an object"]).status_code == 400
     assert alpha.patch("/leads", json=[{"name": "no id"}]).json()["validation-errors"][0]["errors"][0]["path"] == "id"
     assert alpha.post("/leads", json=[{"price": "100"}]).json()["validation-errors"][0]["errors"][0]["path"] == "price"
+
+
+def test_deleted_records_are_hidden_and_deleted_leads_listed_on_request(alpha, harness):
+    leads = _ids(alpha.post("/leads", json=[{"name": "kept"}, {"name": "gone"}]), "leads")
+    contacts = _ids(alpha.post("/contacts", json=[{"name": "kept"}, {"name": "gone"}]), "contacts")
+    with harness.sandbox.store.transaction() as db:     # as the UI (or the seed) deletes them
+        db.execute("UPDATE leads SET is_deleted=1 WHERE id=?", (leads[1],))
+        db.execute("UPDATE contacts SET is_deleted=1 WHERE id=?", (contacts[1],))
+    assert _ids(alpha.get("/leads"), "leads") == [leads[0]]
+    assert _ids(alpha.get("/contacts"), "contacts") == [contacts[0]]
+    assert alpha.get(f"/contacts/{contacts[1]}").status_code == 404
+    deleted = alpha.get("/leads", params={"with": "only_deleted"}).json()["_embedded"]["leads"]
+    assert [(l["id"], l["is_deleted"]) for l in deleted] == [(leads[1], True)]

@@ -189,10 +189,6 @@ def account_by_subdomain(store: Store, subdomain: str) -> dict[str, Any] | None:
     return dict(rows[0]) if rows else None
 
 
-def account_ids(store: Store) -> dict[str, int]:
-    return {r["subdomain"]: r["id"] for r in store.query("SELECT id, subdomain FROM accounts WHERE crm='amocrm'")}
-
-
 # --- credentials ---------------------------------------------------------------------
 
 def _b64(data: bytes) -> str:
@@ -345,10 +341,6 @@ class AccountBase:
 
     def rows(self, sql: str, params: tuple | list = ()) -> list[dict[str, Any]]:
         return [dict(r) for r in self.store.query(sql, params)]
-
-    def settings(self) -> dict[str, Any]:
-        row = self.store.query("SELECT settings FROM accounts WHERE id=?", (self.account_id,))[0]
-        return _loads(row["settings"], {})
 
     # account -------------------------------------------------------------------------------
     def account(self, with_: set[str]) -> dict[str, Any]:
@@ -745,9 +737,6 @@ class PipelinesMixin(AccountBase):
 
 
 # --- custom fields and field groups ------------------------------------------------------------
-
-FIELD_ENTITIES = ("leads", "contacts", "companies")
-
 
 class FieldsMixin(AccountBase):
     def field_model(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -1636,10 +1625,8 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
 
     # reading ----------------------------------------------------------------------------------
     def _record_where(self, entity: str, filters: dict, query: str | None, with_: set[str]) -> tuple[list, list]:
-        where, params = ["account_id=?"], [self.account_id]
-        if entity == "leads":
-            where.append("is_deleted=?")
-            params.append(1 if "only_deleted" in with_ else 0)
+        where, params = ["account_id=?", "is_deleted=?"], [self.account_id]
+        params.append(1 if entity == "leads" and "only_deleted" in with_ else 0)   # deleted ones: leads only
         for key, value in (filters or {}).items():
             spec = RECORD_FILTERS.get(key)
             if key in ("price", "pipeline_id", "closed_at", "statuses") and entity != "leads":
@@ -1693,7 +1680,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
 
     def _record_row(self, entity: str, record_id: int) -> dict[str, Any]:
         rows = self.rows(f"SELECT * FROM {entity} WHERE account_id=? AND id=?", (self.account_id, record_id))
-        if not rows or (entity == "leads" and rows[0]["is_deleted"]):
+        if not rows or rows[0]["is_deleted"]:
             raise exc.NotFound()
         return rows[0]
 
@@ -1713,7 +1700,8 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
         main, statuses = index
         pipeline_id = item.get("pipeline_id", current["pipeline_id"] if current else None)
         status_id = item.get("status_id")
-        if "pipeline_id" in item and not _is_int(pipeline_id) or pipeline_id is not None and pipeline_id not in statuses:
+        if ("pipeline_id" in item and not _is_int(pipeline_id)) or (pipeline_id is not None
+                                                                    and pipeline_id not in statuses):
             errors.add(rid, "pipeline_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
             return None
         if status_id is None:
