@@ -30,8 +30,9 @@ def _stderr(message: str) -> None:
 @contextmanager
 def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(workspace, tenant, provider, state) with the tenant's lock held for the block."""
-    from implkit.http import AMOCRM_RATE, RateLimiter
+    from implkit.http import RateLimiter
     from implkit.providers import open_provider
+    from implkit.providers.amocrm.mapping import DEFAULT_RATE
     from implkit.workspace import Workspace
 
     ws = Workspace.discover(workspace_dir)
@@ -41,7 +42,9 @@ def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Ite
                          "implemented yet")
     credentials = ws.credentials(name)
     auth = credentials.auth(token_url=f"{tenant.url.rstrip('/')}/oauth2/access_token")
-    provider = open_provider(tenant.provider, tenant.url, auth, rate=RateLimiter(tenant.rate_limit or AMOCRM_RATE))
+    # one budget per account URL in this process (apply --all runs tenants in parallel threads)
+    rate = RateLimiter.shared(f"{tenant.provider}:{tenant.url}", tenant.rate_limit or DEFAULT_RATE)
+    provider = open_provider(tenant.provider, tenant.url, auth, rate=rate)
     with ws.lock(name, operation, timeout=300):
         state = ws.state(name)
         try:
