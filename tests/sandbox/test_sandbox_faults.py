@@ -104,3 +104,11 @@ def test_control_api_sets_and_reports_faults(harness):
     assert bad.status_code == 400 and "drop=7" in bad.json()["error"]
     assert control.put("/_sandbox/nobody/faults", json={"spec": ""}).status_code == 404
     assert control.get("/_sandbox/alpha/faults").json()["spec"] == "drop=0.5,latency=1ms"
+
+
+def test_latency_is_drawn_within_bounds_under_the_seed():
+    spec = parse_faults("latency=10-20ms")
+    delays = [decide(spec, 5, "alpha", n).latency_ms for n in range(1, 100)]
+    assert all(10 <= d <= 20 for d in delays) and len(set(delays)) > 1
+    assert delays == [decide(spec, 5, "alpha", n).latency_ms for n in range(1, 100)]
+    assert {decide(parse_faults("latency=7ms"), 1, "a", n).latency_ms for n in range(1, 20)} == {7}
