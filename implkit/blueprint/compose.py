@@ -22,7 +22,10 @@
      object's address (or a parent's) in `metadata.overrides`, in which case
      the later value wins.
 3. Fill metadata (name: a slug of the company name; company; version
-   1.0.0), sizing (sellers, group) and `analytics.plan` from the answers.
+   1.0.0), sizing (sellers, group) and `analytics.plan` from the answers,
+   then narrow the modules' catalogues to the answers
+   (`implkit.blueprint.tailor`: messengers, telephony provider, document
+   templates, BI tool, sales segments).
 4. Write the canonical form (`Blueprint.to_dict`) as YAML under a header
    comment naming the implkit version and the inputs: the same inputs give
    a byte-identical file. The result is validated before it is returned.
@@ -41,6 +44,7 @@ from typing import Any
 
 from implkit import __version__
 from implkit.blueprint.addressing import item_key, object_address
+from implkit.blueprint.tailor import TAILORING_ANSWERS, tailor
 from implkit.blueprint.addressing import semantic_address as _address
 from implkit.blueprint.validate import schema_problems
 from implkit.data import blueprints_dir
@@ -287,7 +291,7 @@ def compose(answers: dict[str, Any], include=(), exclude=(), min_stars: int = 2,
     modules = load_modules(modules_dir)
     features = select_features(assessment.selected(min_stars), include, exclude, modules)
     body = merge_modules(features, modules)
-    document = _document(answers, assessment, features, body)
+    document = tailor(_document(answers, assessment, features, body), answers)
     canonical = Blueprint.from_dict(document).to_dict()
     text = _header(answers, assessment, features, include, exclude, min_stars, answers_name) + dump_yaml(canonical)
     _check_composed(canonical, text)
@@ -346,6 +350,7 @@ def _header(answers: dict[str, Any], assessment: Any, features: tuple[str, ...],
         f"# selection: stars >= {min_stars}; include: {', '.join(include) or '-'}; "
         f"exclude: {', '.join(exclude) or '-'}",
         f"# features: {listed}",
+        f"# tailored by: {', '.join(a for a in TAILORING_ANSWERS if answers.get(a)) or '-'}",
         "# Check edits with `implkit blueprint validate`; compare versions with `implkit blueprint diff`.",
     ]
     return "\n".join(lines) + "\n"
