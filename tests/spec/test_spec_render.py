@@ -255,6 +255,32 @@ def test_html_is_self_contained_with_a_print_stylesheet(run_cli, tmp_path):
     assert text.count("<table>") == text.count("</table>") >= 10
 
 
+def test_html_tags_are_balanced(run_cli, tmp_path):
+    from html.parser import HTMLParser
+
+    class Balance(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.open: list[str] = []
+            self.mismatched: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag != "meta":
+                self.open.append(tag)
+
+        def handle_endtag(self, tag):
+            if self.open and self.open[-1] == tag:
+                self.open.pop()
+            else:
+                self.mismatched.append(tag)
+
+    output = tmp_path / "spec.html"
+    assert render(run_cli, FIXTURES / "b2b.yaml", output).exit_code == 0
+    checker = Balance()
+    checker.feed(output.read_text(encoding="utf-8"))
+    assert checker.open == [] and checker.mismatched == []
+
+
 # --- bad input: exit 3, a clear message, nothing written ----------------------------------
 
 
