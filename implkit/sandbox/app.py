@@ -35,6 +35,8 @@ from implkit.sandbox import faults as faults_mod
 from implkit.sandbox.amocrm import exceptions as amo_exc
 from implkit.sandbox.amocrm import models as amo
 from implkit.sandbox.amocrm.responses import error_response
+from implkit.sandbox.amocrm.urls import amocrm_routes
+from implkit.sandbox.control import control_routes
 from implkit.sandbox.ratelimit import ACCOUNT_RPS, DEFAULT_BLOCK_AFTER, INTEGRATION_RPS, RateLimiter
 from implkit.sandbox.store import Store
 
@@ -108,9 +110,6 @@ class SandboxApp:
     def __init__(self, store: Store, *, clock: Clock | None = None, integration_rps: int = INTEGRATION_RPS,
                  account_rps: int = ACCOUNT_RPS, block_after: int = DEFAULT_BLOCK_AFTER,
                  faults: faults_mod.FaultSpec | None = None, seed: int = 0):
-        from implkit.sandbox.amocrm.urls import amocrm_routes
-        from implkit.sandbox.control import control_routes
-
         self.store = store
         self.clock = clock or Clock()
         self.limits = (integration_rps, account_rps, block_after)

@@ -127,7 +127,7 @@ def api(handler: Callable[[Call, "models.AmoAccount"], Result], *, authenticated
             call = Call(method=request.method, path_params=dict(request.path_params),
                         params=parse_query(list(request.query_params.multi_items())),
                         flat_params=dict(request.query_params), query=list(request.query_params.multi_items()),
-                        body=body, self_url=f"{base}{request.url.path.split('/amocrm/' + context['subdomain'], 1)[1]}")
+                        body=body, self_url=base + request.url.path.removeprefix(f"/amocrm/{context['subdomain']}"))
 
             def run() -> Result:
                 if authenticated:
