@@ -163,3 +163,32 @@ def test_cli_validate_exit_codes(run_cli):
     assert bad.exit_code == 3
     assert "many_problems.yaml:13:27: pipeline.sales.stage.new.required_fields[0]" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_schema_is_a_valid_draft_2020_12_schema():
+    from jsonschema import Draft202012Validator
+
+    from implkit.blueprint.validate import schema
+
+    Draft202012Validator.check_schema(schema())
+    assert schema()["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_missing_key_and_wrong_type_are_located(tmp_path):
+    path = tmp_path / "req.yaml"
+    path.write_text("apiVersion: implkit/v1\nkind: Blueprint\nmetadata:\n  name: x\n  version: 1.0.0\n"
+                    "pipelines:\n  - key: sales\n    stages:\n      - key: new\n        name: 5\n", encoding="utf-8")
+    assert [str(p) for p in validate_file(path)] == [
+        f"{path}:7:5: pipeline.sales: missing required key 'name'",
+        f"{path}:10:9: pipeline.sales.stage.new.name: expected text, got the number 5",
+    ]
+
+
+def test_wrong_api_version_and_kind(tmp_path):
+    path = tmp_path / "kind.yaml"
+    path.write_text("apiVersion: implkit/v2\nkind: BlueprintFeature\nmetadata: {name: x, version: 1.0.0}\n",
+                    encoding="utf-8")
+    assert [str(p) for p in validate_file(path)] == [
+        f"{path}:1:1: apiVersion: must be 'implkit/v1', not 'implkit/v2'",
+        f"{path}:2:1: kind: must be 'Blueprint', not 'BlueprintFeature'",
+    ]
