@@ -40,3 +40,17 @@ def test_envelopes_per_family():
         {"_total_items", "_embedded"}
     assert set(collection("pipelines", items, envelope=Envelope.TOTAL_LINKED, self_url="u")) == \
         {"_total_items", "_links", "_embedded"}
+
+
+def test_php_bracket_queries_parse_as_php_does():
+    from implkit.sandbox.amocrm.responses import parse_query
+
+    assert parse_query([("filter[id][]", "1"), ("filter[id][]", "2"), ("limit", "5")]) == \
+        {"filter": {"id": ["1", "2"]}, "limit": "5"}
+    assert parse_query([("filter[statuses][0][pipeline_id]", "7"), ("filter[statuses][0][status_id]", "142")]) == \
+        {"filter": {"statuses": {"0": {"pipeline_id": "7", "status_id": "142"}}}}
+    assert parse_query([("filter[updated_at][from]", "1"), ("filter[updated_at][to]", "9"),
+                        ("order[updated_at]", "asc")]) == \
+        {"filter": {"updated_at": {"from": "1", "to": "9"}}, "order": {"updated_at": "asc"}}
+    assert parse_query([("a[][b]", "1"), ("a[][c]", "2")]) == {"a": [{"b": "1"}, {"c": "2"}]}
+    assert parse_query([("filter[name]", "x"), ("filter[name][]", "y")]) == {"filter": {"name": ["y"]}}
