@@ -109,14 +109,22 @@ def _exact(report: DuplicateReport, snapshot: Snapshot, rows: Iterable, max_bloc
 
 
 def _person_blocks(snapshot: Snapshot, entity: str) -> dict[str, list[tuple[int, str]]]:
-    """Block keys per contact: its company, and its name signature (first letters of the sorted name tokens)."""
+    """Block keys per person (domain.md C03): the same company, or a shared phone or e-mail.
+
+    A name alone is no block: two different people called «Вера Островская» are common, and a
+    name-only rule reports them; people who are one client share a company or a channel.
+    """
     blocks: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    company = "company_id" if entity == "contacts" else "NULL"
     for record_id, key, company_id in snapshot.db.execute(
-            f"SELECT id, name_key, {'company_id' if entity == 'contacts' else 'NULL'} FROM {entity}"
-            " WHERE name_key != ''"):
-        if company_id is not None:
-            blocks[f"company:{company_id}"].append((record_id, key))
-        blocks["name:" + _signature(key)].append((record_id, key))
+            f"SELECT id, name_key, {company} FROM {entity} WHERE name_key != '' AND {company} IS NOT NULL"):
+        blocks[f"company:{company_id}"].append((record_id, key))
+    for kind, channel_key, record_id, key in snapshot.db.execute(
+            f"SELECT ch.kind, ch.key, e.id, e.name_key FROM channels ch JOIN {entity} e ON e.id = ch.entity_id"
+            " WHERE ch.entity_type = ? AND ch.valid = 1 AND ch.key IS NOT NULL AND e.name_key != ''", (entity,)):
+        members = blocks[f"{kind}:{channel_key}"]
+        if not members or members[-1][0] != record_id:
+            members.append((record_id, key))
     return blocks
 
 

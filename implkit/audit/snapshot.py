@@ -155,6 +155,7 @@ class Snapshot:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-200000")  # 200 MB page cache: checks scan big tables
         self.db.execute("PRAGMA temp_store=MEMORY")
+        self.db.execute("DROP VIEW IF EXISTS touches")  # views are recreated: a newer definition wins
         self.db.executescript(SCHEMA)
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
