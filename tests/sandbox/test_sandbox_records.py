@@ -352,3 +352,13 @@ def test_deleted_records_are_hidden_and_deleted_leads_listed_on_request(alpha, h
     assert alpha.get(f"/contacts/{contacts[1]}").status_code == 404
     deleted = alpha.get("/leads", params={"with": "only_deleted"}).json()["_embedded"]["leads"]
     assert [(l["id"], l["is_deleted"]) for l in deleted] == [(leads[1], True)]
+
+
+def test_lead_source_by_external_id(alpha):
+    alpha.post("/sources", json=[{"name": "Сайт", "external_id": "site-1"}])
+    lead = _ids(alpha.post("/leads", json=[{"name": "a", "_embedded": {"source": {"external_id": "site-1",
+                                                                                  "type": "widget"}}}]), "leads")[0]
+    shown = alpha.get(f"/leads/{lead}", params={"with": "source"}).json()
+    assert shown["source_id"] is not None and shown["_embedded"]["source"]["name"] == "Сайт"
+    bad = alpha.post("/leads", json=[{"_embedded": {"source": {"external_id": "nope"}}}])
+    assert bad.json()["validation-errors"][0]["errors"][0]["path"] == "_embedded.source.external_id"

@@ -1735,6 +1735,10 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             if item.get("loss_reason_id") is not None and not self.rows(
                     "SELECT 1 FROM loss_reasons WHERE account_id=? AND id=?", (self.account_id, item["loss_reason_id"])):
                 errors.add(rid, "loss_reason_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            source = (item.get("_embedded") or {}).get("source") if isinstance(item.get("_embedded"), dict) else None
+            if source is not None and self._source_id(source) is None:
+                errors.add(rid, "_embedded.source.external_id", "NotSupportedChoice",
+                           "The value you selected is not a valid choice.")
         if entity == "contacts":
             for key in ("first_name", "last_name"):
                 _check_type(errors, rid, item, key, str)
@@ -1753,6 +1757,14 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
                         f"SELECT 1 FROM {kind} WHERE account_id=? AND id=?", (self.account_id, ref.get("id"))):
                     errors.add(rid, f"_embedded.{kind}.{i}.id", "NotSupportedChoice",
                                "The value you selected is not a valid choice.")
+
+    def _source_id(self, source: Any) -> int | None:
+        """A lead names its source as `_embedded.source{external_id, type: "widget"}`."""
+        if not isinstance(source, dict) or not isinstance(source.get("external_id"), str):
+            return None
+        rows = self.rows("SELECT id FROM sources WHERE account_id=? AND external_id=?",
+                         (self.account_id, source["external_id"]))
+        return rows[0]["id"] if rows else None
 
     def _apply_tags(self, db, entity: str, item: dict, current: list[int]) -> list[int]:
         tags = list(current)
@@ -1821,6 +1833,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
                 if entity == "leads":
                     row.update(price=item.get("price", 0), pipeline_id=place[0], status_id=place[1],
                                loss_reason_id=item.get("loss_reason_id"),
+                               source_id=self._source_id((item.get("_embedded") or {}).get("source")),
                                closed_at=item.get("closed_at", self.at if place[1] in (142, 143) else None))
                 if entity == "contacts":
                     first, last = item.get("first_name", ""), item.get("last_name", "")
@@ -1873,6 +1886,8 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
                     for key in ("price", "loss_reason_id", "closed_at"):
                         if key in item:
                             changes[key] = item[key]
+                    if (item.get("_embedded") or {}).get("source") is not None:
+                        changes["source_id"] = self._source_id(item["_embedded"]["source"])
                     if place != (current["pipeline_id"], current["status_id"]):
                         changes.update(pipeline_id=place[0], status_id=place[1])
                         if place[1] in (142, 143) and "closed_at" not in item:
