@@ -123,6 +123,10 @@ class SandboxApp:
             exception_handlers={HTTPException: _http_exception})
         self.router.state.sandbox = self
 
+    def mount(self, prefix: str, app) -> None:
+        """Serve another emulator (an ASGI app) under `prefix`, e.g. "/bitrix24", on the same server."""
+        self.router.router.routes.insert(0, Mount(prefix, app=app))
+
     # -- per-account state --------------------------------------------------------------
     def runtime(self, subdomain: str) -> AccountRuntime:
         with self._lock:

@@ -135,3 +135,15 @@ def test_control_api_rejects_bad_bodies(harness):
     assert control.post("/_sandbox/accounts", content=b"[1]").status_code == 400
     assert control.post("/_sandbox/clock", json={"advance": "soon"}).status_code == 400
     assert control.get("/_sandbox/nowhere").status_code == 404
+
+
+def test_another_emulator_can_be_mounted_beside_amocrm(harness):
+    from starlette.responses import PlainTextResponse
+
+    async def other(scope, receive, send):
+        await PlainTextResponse(f"other:{scope['path']}")(scope, receive, send)
+
+    harness.sandbox.app.mount("/bitrix24", other)
+    answer = harness.client().get("/bitrix24/portal/rest/profile.json")
+    assert answer.status_code == 200 and answer.text.startswith("other:")
+    assert harness.client().get("/_sandbox/accounts").status_code == 200
