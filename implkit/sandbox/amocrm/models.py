@@ -925,10 +925,12 @@ class FieldsMixin(AccountBase):
         with self.store.transaction() as db:
             for record in db.execute(f"SELECT id, custom_fields_values FROM {entity} WHERE account_id=? AND "
                                      "custom_fields_values LIKE ?", (self.account_id, f'%{field_id}%')).fetchall():
-                values = [v for v in _loads(record[1], []) if v.get("field_id") != field_id]
-                db.execute(f"UPDATE {entity} SET custom_fields_values=? WHERE id=?",
-                           (json.dumps(values, ensure_ascii=False) if values else None, record[0]))
-                touched += 1
+                before = _loads(record[1], []) or []
+                values = [v for v in before if v.get("field_id") != field_id]
+                if len(values) != len(before):
+                    db.execute(f"UPDATE {entity} SET custom_fields_values=? WHERE id=?",
+                               (json.dumps(values, ensure_ascii=False) if values else None, record[0]))
+                    touched += 1
             db.execute("DELETE FROM custom_fields WHERE account_id=? AND id=?", (self.account_id, field_id))
         return touched
 
