@@ -429,10 +429,11 @@ def _frozen(attrs: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def _change_order(c: Change) -> tuple:
-    # creates/updates in dependency order; deletes after them, dependents first
+    # creates/updates in dependency order, blueprint order within a kind (the sort is stable);
+    # deletes after them, dependents first
     if c.action == DELETE:
         return (1, -KIND_ORDER[c.kind], c.address)
-    return (0, KIND_ORDER[c.kind], c.address)
+    return (0, KIND_ORDER[c.kind])
 
 
 def _assign_stage_sorts(want: list[Resource], m: _Matching, live: LiveConfig, caps: Capabilities) -> None:

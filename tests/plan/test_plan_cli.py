@@ -67,6 +67,7 @@ def test_full_cycle_exit_codes_and_no_token_anywhere(served, tmp_path):
     applied = served.cli("apply", "acme", "--plan", tmp_path / "plan.json", "--yes")
     assert applied.exit_code == 0, applied.output
     assert "Apply complete" in applied.stdout
+    assert "creating" in applied.stderr and "creating" not in applied.stdout  # progress on stderr
     again = served.cli("plan", "acme")
     assert again.exit_code == 0 and "No changes." in again.stdout
     before = len(served.log())
