@@ -46,6 +46,7 @@ class DuplicateReport:
     blocks: int = 0
     largest_block: int = 0
     oversized: list[tuple[str, int]] = field(default_factory=list)  # (key, size): shared / placeholder values
+    shared_office_numbers: int = 0  # company phones also on contacts: office lines, never a duplicate key
 
     @property
     def extra_records(self) -> list[int]:
@@ -54,7 +55,8 @@ class DuplicateReport:
     def summary(self) -> dict:
         return {"rule": self.rule, "groups": len(self.groups), "extra_records": len(self.extra_records),
                 "compared_pairs": self.compared_pairs, "blocks": self.blocks, "largest_block": self.largest_block,
-                "oversized_blocks": [{"key": k, "size": n} for k, n in self.oversized]}
+                "oversized_blocks": [{"key": k, "size": n} for k, n in self.oversized],
+                "shared_office_numbers": self.shared_office_numbers}
 
 
 def find_duplicates(snapshot: Snapshot, entity: str, rule: str, *, max_block: int = 20,
@@ -62,10 +64,19 @@ def find_duplicates(snapshot: Snapshot, entity: str, rule: str, *, max_block: in
     """Duplicate groups of `entity` ("contacts" | "companies") by `rule`."""
     report = DuplicateReport(rule, entity)
     if rule in ("phone", "email"):
+        # A contact's phone that is also a company's phone is an office line shared by colleagues,
+        # not a personal identifier: it makes no group (it is listed among the shared values).
+        office = ("AND NOT EXISTS (SELECT 1 FROM channels o WHERE o.entity_type = 'companies' AND o.kind = 'phone'"
+                  " AND o.key = c.key)" if entity == "contacts" and rule == "phone" else "")
         rows = snapshot.db.execute(
-            "SELECT key, entity_id FROM channels WHERE entity_type = ? AND kind = ? AND valid = 1 AND key IS NOT NULL"
-            " ORDER BY key", (entity, rule))
+            f"SELECT key, entity_id FROM channels c WHERE entity_type = ? AND kind = ? AND valid = 1"
+            f" AND key IS NOT NULL {office} ORDER BY key", (entity, rule))
         _exact(report, snapshot, rows, max_block)
+        if office:
+            report.shared_office_numbers = snapshot.db.execute(
+                "SELECT count(DISTINCT c.key) FROM channels c JOIN channels o ON o.key = c.key"
+                " AND o.entity_type = 'companies' AND o.kind = 'phone'"
+                " WHERE c.entity_type = 'contacts' AND c.kind = 'phone' AND c.valid = 1").fetchone()[0]
     elif rule == "inn":
         rows = snapshot.db.execute("SELECT inn, id FROM companies WHERE length(inn) IN (10, 12) ORDER BY inn")
         _exact(report, snapshot, rows, max_block)
