@@ -307,3 +307,42 @@ def test_plan_json_is_machine_readable(rig, state):
     assert data["schema_version"] == 1
     assert data["summary"]["has_changes"] is True
     assert {c["kind"] for c in data["changes"]} == {"pipeline", "stage", "field_group", "field", "role"}
+
+
+def test_won_and_lost_renames_patch_the_system_stages(rig, state):
+    provider = rig.provider("acme", rig.account("acme"))
+    bp = load_blueprint(FIXTURE)
+    apply_blueprint(provider, bp, state)
+    data = bp.to_dict()
+    data["pipelines"][1]["won_name"] = "Закрыто: сделано"
+    renamed = Blueprint.from_dict(data)
+    p = make_plan(provider, renamed, state)
+    [change] = p.changes
+    assert change.address == "pipeline.service" and [d.attr for d in change.diffs] == ["won_name"]
+    before = len(rig.log("acme"))
+    apply_blueprint(provider, renamed, state)
+    [patch] = writes(rig.log("acme")[before:])
+    assert patch["method"] == "PATCH" and patch["path"].endswith("/statuses/142")
+    service = next(p for p in provider.read_config().pipelines if p.name == "Сервис")
+    assert [s.name for s in service.stages if s.kind == "won"] == ["Закрыто: сделано"]
+    sales = next(p for p in provider.read_config().pipelines if p.name == "Продажи")
+    assert [s.name for s in sales.stages if s.kind == "won"] == ["Оплачено"]  # 142 is per pipeline
+    converged(rig, provider, renamed, state)
+
+
+def test_prune_deletes_what_the_blueprint_does_not_describe(rig, state):
+    provider = rig.provider("acme", rig.account("acme"))
+    bp = load_blueprint(FIXTURE)
+    apply_blueprint(provider, bp, state)
+    provider.http.post("/api/v4/leads/custom_fields", json=[{"name": "Лишнее", "type": "text", "sort": 900}])
+    assert make_plan(provider, bp, state).changes == ()  # left alone without --prune
+    pruned = make_plan(provider, bp, state, prune=True)
+    deleted = {c.name for c in pruned.changes if c.action == "delete"}
+    assert {"Лишнее", "Воронка"} <= deleted  # the sign-up pipeline is not in the blueprint either
+    assert not any(c.name in ("Телефон", "Email") for c in pruned.changes)  # predefined: never
+    with pytest.raises(InputError, match="--allow-destroy"):
+        apply_blueprint(provider, bp, state, prune=True)
+    apply_blueprint(provider, bp, state, prune=True, allow_destroy=True)
+    names = {f.name for f in provider.read_config().fields}
+    assert "Лишнее" not in names and "Телефон" in names
+    assert make_plan(provider, bp, state, prune=True).changes == ()
