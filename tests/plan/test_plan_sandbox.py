@@ -346,3 +346,16 @@ def test_prune_deletes_what_the_blueprint_does_not_describe(rig, state):
     names = {f.name for f in provider.read_config().fields}
     assert "Лишнее" not in names and "Телефон" in names
     assert make_plan(provider, bp, state, prune=True).changes == ()
+
+
+def test_a_refused_write_names_the_blueprint_object(rig, state):
+    from implkit.errors import ApiError
+    from implkit.providers.base import Operation
+
+    provider = rig.provider("acme", rig.account("acme"))
+    provider.read_config()
+    bad = Operation("field.leads.broken", "field", "Сломано",
+                    attrs=(("name", "Сломано"), ("options", ()), ("type", "select")))
+    with pytest.raises(ApiError) as refused:
+        provider.create("field", [bad], {}.get, lambda a, i: None)
+    assert "field.leads.broken: enums" in str(refused.value)

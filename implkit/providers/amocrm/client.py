@@ -120,7 +120,7 @@ class AmoCrmProvider:
                 for op in batch:
                     self._pipeline_count += 1
                     body.append(amo.pipeline_create_payload(op, sort=self._pipeline_count * 10))
-                answer = amo.collection(self.http.post("/api/v4/leads/pipelines", json=body), "pipelines")
+                answer = amo.collection(self._post("/api/v4/leads/pipelines", json=body), "pipelines")
                 self._record_pipelines(batch, answer, record)
         elif kind == "stage":
             by_pipeline: dict[str, list[Operation]] = {}
@@ -130,14 +130,14 @@ class AmoCrmProvider:
                 pid = _required(resolve, parent, stage_ops[0].address)
                 for batch in amo.chunks(stage_ops):
                     body = [amo.status_payload(op, i) for i, op in enumerate(batch)]
-                    answer = amo.collection(self.http.post(f"/api/v4/leads/pipelines/{pid}/statuses", json=body),
+                    answer = amo.collection(self._post(f"/api/v4/leads/pipelines/{pid}/statuses", json=body),
                                             "statuses")
                     _record_by_request_id(batch, answer, record)
         elif kind == "field_group":
             for entity, group_ops in _by_entity(ops).items():
                 for batch in amo.chunks(group_ops):
                     body = [amo.group_payload(op, sort=10 + i) for i, op in enumerate(batch)]
-                    answer = amo.collection(self.http.post(f"{amo.ENTITY_PATHS[entity]}/groups", json=body),
+                    answer = amo.collection(self._post(f"{amo.ENTITY_PATHS[entity]}/groups", json=body),
                                             "custom_field_groups")
                     _record_by_request_id(batch, answer, record)
         elif kind == "field":
@@ -148,11 +148,11 @@ class AmoCrmProvider:
                     for op in batch:
                         base += 10
                         body.append(amo.field_create_payload(entity, op, resolve, sort=base))
-                    answer = amo.collection(self.http.post(amo.ENTITY_PATHS[entity], json=body), "custom_fields")
+                    answer = amo.collection(self._post(amo.ENTITY_PATHS[entity], json=body), "custom_fields")
                     _record_by_request_id(batch, answer, record)
         elif kind == "role":
             for op in ops:  # the documented request is one role object
-                answer = self.http.post("/api/v4/roles", json=amo.role_create_payload(op))
+                answer = self._post("/api/v4/roles", json=amo.role_create_payload(op))
                 items = amo.collection(answer, "roles") or ([answer] if isinstance(answer, dict) else [])
                 if not items or "id" not in items[0]:
                     raise ApiError(f"POST /api/v4/roles: no id in the answer for {op.address}")
@@ -165,35 +165,35 @@ class AmoCrmProvider:
             for op in ops:
                 body = amo.pipeline_update_payload(op)
                 if body:
-                    self.http.patch(f"/api/v4/leads/pipelines/{op.remote_id}", json=body)
+                    self._patch(f"/api/v4/leads/pipelines/{op.remote_id}", json=body)
                 for attr, status_id in (("won_name", amo.WON_STATUS_ID), ("lost_name", amo.LOST_STATUS_ID)):
                     if attr in op.changed:
-                        self.http.patch(f"/api/v4/leads/pipelines/{op.remote_id}/statuses/{status_id}",
+                        self._patch(f"/api/v4/leads/pipelines/{op.remote_id}/statuses/{status_id}",
                                         json={"name": op.attr(attr)})
                 record(op.address, str(op.remote_id))
         elif kind == "stage":
             for op in ops:
                 pid = _required(resolve, op.parent or "", op.address)
-                self.http.patch(f"/api/v4/leads/pipelines/{pid}/statuses/{op.remote_id}",
+                self._patch(f"/api/v4/leads/pipelines/{pid}/statuses/{op.remote_id}",
                                 json=amo.status_update_payload(op, self._descriptions.get(str(op.remote_id))))
                 record(op.address, str(op.remote_id))
         elif kind == "field_group":
             for op in ops:
                 entity = op.address.split(".")[1]
-                self.http.patch(f"{amo.ENTITY_PATHS[entity]}/groups/{op.remote_id}", json={"name": op.attr("name")})
+                self._patch(f"{amo.ENTITY_PATHS[entity]}/groups/{op.remote_id}", json={"name": op.attr("name")})
                 record(op.address, str(op.remote_id))
         elif kind == "field":
             for entity, field_ops in _by_entity(ops).items():
                 for batch in amo.chunks(field_ops):
                     body = [amo.field_update_payload(op, resolve, self._fields.get(str(op.remote_id)))
                             for op in batch]
-                    self.http.patch(amo.ENTITY_PATHS[entity], json=body)
+                    self._patch(amo.ENTITY_PATHS[entity], json=body)
                     for op in batch:
                         record(op.address, str(op.remote_id))
         elif kind == "role":
             for op in ops:
                 body = amo.role_update_payload(op, self._role_rights.get(str(op.remote_id)))
-                self.http.patch(f"/api/v4/roles/{op.remote_id}", json=body)
+                self._patch(f"/api/v4/roles/{op.remote_id}", json=body)
                 record(op.address, str(op.remote_id))
         else:
             raise ValueError(f"amoCRM cannot update a {kind}")
@@ -220,6 +220,25 @@ class AmoCrmProvider:
             record(op.address, str(op.remote_id))
 
     # --- helpers ----------------------------------------------------------------------------
+
+    def _post(self, path: str, json: Any) -> Any:
+        return self._write("POST", path, json)
+
+    def _patch(self, path: str, json: Any) -> Any:
+        return self._write("PATCH", path, json)
+
+    def _write(self, method: str, path: str, body: Any) -> Any:
+        """One write; a 400 names the blueprint objects amoCRM refused (their addresses are the request_ids)."""
+        try:
+            return self.http.request(method, path, json=body).data
+        except HttpError as error:
+            if not error.validation_errors:
+                raise
+            refused = []
+            for item in error.validation_errors:
+                for problem in item.get("errors") or ():
+                    refused.append(f"  {item.get('request_id')}: {problem.get('path')}: {problem.get('detail')}")
+            raise ApiError(f"{error}\n" + "\n".join(refused), status=error.status, body=error.body) from None
 
     def _record_pipelines(self, batch: Sequence[Operation], answer: list[dict[str, Any]], record: Recorder) -> None:
         by_request = {str(p.get("request_id")): p for p in answer if p.get("request_id") is not None}
