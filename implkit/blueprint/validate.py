@@ -16,7 +16,8 @@ Semantic checks (beyond the schema):
 - amoCRM's limits: at most 50 pipelines, at most 97 stages a pipeline
   (100 statuses including the 3 system ones);
 - distribution rules and funnel steps naming an unknown pipeline, stage or
-  group; report audiences naming an unknown role.
+  group; report audiences naming an unknown role; a generate_document
+  automation naming an unknown template, a distribute automation an unknown rule.
 Right levels and every other enumeration are the schema's job.
 """
 
@@ -210,11 +211,10 @@ def _check_pipelines(report: Reporter, pipelines: list[tuple[int, dict]], fields
     if len(pipelines) > MAX_PIPELINES:
         report.add(("pipelines", MAX_PIPELINES),
                    f"{len(pipelines)} pipelines: amoCRM allows at most {MAX_PIPELINES} an account")
-    mains = [index for index, p in pipelines if p.get("is_main") is True]
-    for index in mains[1:]:
-        first = pipelines[[i for i, _ in pipelines].index(mains[0])][1].get("key")
+    mains = [(index, p.get("key")) for index, p in pipelines if p.get("is_main") is True]
+    for index, _ in mains[1:]:
         report.add(("pipelines", index, "is_main"),
-                   f"more than one main pipeline (pipeline.{first} is main already)")
+                   f"more than one main pipeline (pipeline.{mains[0][1]} is main already)")
     for p_index, pipeline in pipelines:
         stages = list(_items(pipeline.get("stages")))
         if len(stages) > MAX_STAGES:
@@ -271,6 +271,18 @@ def _check_references(report: Reporter, data: dict, pipelines: list[tuple[int, d
             report.add(here + ("group",), f"unknown group {group!r}")
     analytics = data.get("analytics") if isinstance(data.get("analytics"), dict) else {}
     stage_addresses = {f"pipeline.{p}.stage.{s}" for p, keys in stages_by_pipeline.items() for s in keys}
+    templates = {i.get("key") for _, i in _items(_lookup(data, ("integrations", "document")))}
+    rules = {r.get("key") for _, r in _items(distribution.get("rules"))}
+    for p_index, pipeline in pipelines:
+        for a_index, automation in _items(pipeline.get("automations")):
+            params = automation.get("params") if isinstance(automation.get("params"), dict) else {}
+            here = ("pipelines", p_index, "automations", a_index, "params")
+            if automation.get("do") == "generate_document" and "template" in params \
+                    and params["template"] not in templates:
+                report.add(here + ("template",), f"unknown document template {params['template']!r} "
+                                                 "(expected a key of integrations.document)")
+            if automation.get("do") == "distribute" and "rule" in params and params["rule"] not in rules:
+                report.add(here + ("rule",), f"unknown distribution rule {params['rule']!r}")
     for index, step in _items(analytics.get("funnel")):
         stage = step.get("stage")
         if isinstance(stage, str) and stage not in stage_addresses:

@@ -192,3 +192,19 @@ def test_wrong_api_version_and_kind(tmp_path):
         f"{path}:1:1: apiVersion: must be 'implkit/v1', not 'implkit/v2'",
         f"{path}:2:1: kind: must be 'Blueprint', not 'BlueprintFeature'",
     ]
+
+
+def test_automation_params_must_name_known_templates_and_rules():
+    text = (FIXTURES / "valid.yaml").read_text(encoding="utf-8").replace(
+        "        due: 15m\n",
+        "        due: 15m\n"
+        "      - {on: enter, stage: qualified, do: generate_document, params: {template: contract}}\n"
+        "      - {on: create, stage: new, do: distribute, params: {rule: round_robin}}\n")
+    with pytest.raises(InputError) as caught:
+        parse_blueprint(text, "x.yaml")
+    assert [str(p) for p in caught.value.problems] == [
+        "x.yaml:32:71: pipeline.sales.automation.qualified.enter.generate_document.params.template: "
+        "unknown document template 'contract' (expected a key of integrations.document)",
+        "x.yaml:33:59: pipeline.sales.automation.new.create.distribute.params.rule: "
+        "unknown distribution rule 'round_robin'",
+    ]
