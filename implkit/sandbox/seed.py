@@ -62,7 +62,6 @@ and D07 (`params.exempt_status_types = [1]`).
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
 import time
@@ -226,13 +225,11 @@ class _Seeder:
         self.rng = random.Random(seed)
         self.buf: dict[str, list[dict]] = {}
         self.next_id = {t: self._id_base(t) for t in ("leads", "contacts", "companies", "tasks", "notes")}
-        self.truth: dict[str, dict[str, Any]] = {}
         self.sets: dict[str, list] = {k: [] for k in (
             "D01", "D02", "D03", "D04", "D05", "D06", "D07", "D08", "D09", "D10", "D11", "D13", "D14", "D15",
             "D12_leads", "D12_tasks", "D12_contacts", "D12_companies", "T01", "T02", "T03", "C05", "C05_open",
             "C06", "C07")}
         self.fill = {}  # custom field id -> filled records
-        self.totals = {"leads": 0, "contacts": 0, "companies": 0}
         self.u03: set[int] = set()
         self.member_info: dict[int, dict] = {}
         self.used_phones: set[int] = set()
@@ -312,7 +309,6 @@ class _Seeder:
             self.group_of[user_id] = group
         self.store.bulk_insert("users", users)
         self.export_plants = export_plants
-        self.admin_id = self.store.query("SELECT min(id) FROM users WHERE account_id=? AND is_admin=1", (acc,))[0][0] or 0
 
         lr = self._id_base("loss_reasons")
         self.loss_reasons = list(range(lr, lr + len(N.LOSS_REASONS)))
@@ -433,7 +429,7 @@ class _Seeder:
         self.contact_plan = bytearray(n)
         pos = 0
 
-        def take(k: int, code: int, pool=None) -> list[int]:
+        def take(k: int, code: int) -> list[int]:
             nonlocal pos
             chosen = plain[pos:pos + k]
             pos += len(chosen)
@@ -508,7 +504,6 @@ class _Seeder:
         company_roots: dict[int, set] = {}
         self.company_min_created = [0] * self.n_companies
         self.company_has_won = bytearray(self.n_companies)
-        self.company_has_contact = bytearray(self.n_companies)
         self.company_office = {}
         self.persons: dict[int, dict] = {}
         self.dup_groups: dict[int, list[int]] = {}
@@ -772,10 +767,8 @@ class _Seeder:
             "created_at": p["created"], "updated_at": p["created"] + rng.randrange(0, 3 * DAY) if plan != C_DEAD
             else p["created"], "closest_task_at": None, "is_deleted": 0,
             "custom_fields_values": _json(fields) if fields else None, "tags": "[]"})
-        self.totals["contacts"] += 1
         if p["company"] is not None:
             c = p["company"]
-            self.company_has_contact[c] = 1
             if not self.company_min_created[c] or p["created"] < self.company_min_created[c]:
                 self.company_min_created[c] = p["created"]
             self.add("entity_links", {"account_id": acc, "entity_type": "contacts", "entity_id": cid,
@@ -1003,7 +996,6 @@ class _Seeder:
             "updated_by": owner, "created_at": entries[0][0], "updated_at": updated, "closed_at": closed_at,
             "closest_task_at": min(open_due) if open_due else None, "is_deleted": 0, "score": None,
             "labor_cost": None, "custom_fields_values": _json(fields) if fields else None, "tags": "[]"})
-        self.totals["leads"] += 1
         # events
         self._event("lead_added", lid, owner, entries[0][0], "[]", "[]")
         pipeline_id = pipe["id"]
@@ -1171,7 +1163,6 @@ class _Seeder:
             "group_id": self.group_of[owner], "created_by": owner, "updated_by": owner, "created_at": created,
             "updated_at": created + rng.randrange(0, 5 * DAY), "closest_task_at": None, "is_deleted": 0,
             "custom_fields_values": _json(fields) if fields else None, "tags": "[]"})
-        self.totals["companies"] += 1
 
     def unbound_tasks(self) -> None:
         rng = self.rng
