@@ -97,10 +97,9 @@ def features_dir() -> Path:
 
 def load_modules(directory: str | os.PathLike | None = None) -> dict[str, FeatureModule]:
     """The feature modules of `directory` (default: the shipped ones), by feature key."""
-    folder = Path(directory) if directory is not None else features_dir()
     if directory is None:
         return dict(_shipped_modules())
-    return _read_modules(folder)
+    return _read_modules(Path(directory))
 
 
 @cache
