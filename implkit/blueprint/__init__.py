@@ -12,6 +12,11 @@ The public surface:
 
 The format is `blueprints/schema/blueprint.schema.json`; the checks a schema
 cannot express live in `implkit.blueprint.validate`.
+
+The format stays CRM-neutral: every right takes all|group|own|none and a
+stage colour is any #rrggbb, although amoCRM accepts only all|none for `add`
+(Bitrix24 grades it) and documents a 21-colour palette. The amoCRM provider
+enforces those; the shipped modules and presets keep to them (tested).
 """
 
 from __future__ import annotations
