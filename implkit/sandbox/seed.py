@@ -154,6 +154,13 @@ class SeedSummary:
     seconds: float
     ground_truth: dict[str, Any] = field(repr=False)
 
+    def __str__(self) -> str:
+        records = ", ".join(f"{self.counts[t]:,} {t}" for t in ("contacts", "companies", "leads", "tasks", "notes",
+                                                                "events"))
+        planted = sum(self.defects.values())
+        return (f"{records}; {planted:,} planted findings over {len(self.defects)} checks "
+                f"(seed {self.seed}) in {self.seconds:.1f} s")
+
 
 # lead plans
 CLEAN, D01, D02, D03, D04, D05, D06, D07, D08, D09, D10, D11, D12, D13, D14, D15 = range(16)

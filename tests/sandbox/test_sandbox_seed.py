@@ -104,6 +104,12 @@ def test_ground_truth_file_is_the_returned_truth(seeded):
         assert {"kind", "entity", "ids"} <= set(entry)
 
 
+def test_summary_prints_one_line(seeded):
+    text = str(seeded.summary)
+    assert "\n" not in text and f"{CONTACTS:,} contacts" in text and "planted findings" in text
+    assert seeded.summary.defects["D01"] == len(seeded.truth["defects"]["D01"]["ids"])
+
+
 def test_every_truth_id_exists(seeded):
     tables = {"leads": seeded.leads, "contacts": seeded.contacts, "companies": seeded.companies,
               "tasks": {t["id"] for t in seeded.tasks}, "users": seeded.users, "custom_fields": seeded.fields}
