@@ -31,6 +31,7 @@ Ground truth (`ground_truth_path`, written atomically; also `SeedSummary.ground_
       "seed": 7, "now": 1767225600, "subdomain": "acme", "account_id": 2,
       "counts": {"contacts": 2000, "leads": 2180, ...},          # rows of this account per table
       "params": {...},                                           # thresholds the data was built for
+      "rates": {...},                                            # the DefectRates used
       "defects": {
         "<CHECK_ID>": {
           "kind": "<what was planted>",
