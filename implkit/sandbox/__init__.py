@@ -55,6 +55,9 @@ class Sandbox:
         self.path = Path(path)
         self.store = Store(self.path)
         self.app = create_app(self.store, **app_options)
+        from implkit.sandbox.bitrix24.gateway import Bitrix24Gateway
+        self.bitrix24 = Bitrix24Gateway(self.app)       # Bitrix24 portals under /bitrix24/{portal}
+        self.app.mount("/bitrix24", self.bitrix24)
 
     @property
     def clock(self):
@@ -93,6 +96,26 @@ class Sandbox:
     def reset(self, subdomain: str, data: bool = False) -> dict[str, Any]:
         from implkit.sandbox import operations
         return operations.reset(self.app, subdomain, data)
+
+    # -- Bitrix24 portals (implkit/sandbox/bitrix24/operations.py) --------------------------------
+    def create_portal(self, name: str, title: str | None = None, *, enterprise: bool = False) -> int:
+        """A new portal at /bitrix24/{name} (as https://{name}.bitrix24.ru); returns its account id."""
+        from implkit.sandbox.bitrix24 import operations
+        return operations.create_portal(self.bitrix24, name, title, enterprise=enterprise)["id"]
+
+    def webhook_url(self, name: str, user_id: int = 1, scope: tuple[str, ...] | None = None) -> str:
+        """A new incoming webhook's path, /bitrix24/{name}/rest/{user}/{secret}/: append a method name."""
+        from implkit.sandbox.bitrix24 import operations
+        return operations.webhook_path(self.bitrix24, name, user_id, scope)
+
+    def portal_oauth(self, name: str, client_id: str = "local.sandbox", user_id: int = 1) -> dict[str, Any]:
+        """An installed application: {access_token, refresh_token, expires_in, client_endpoint, token_endpoint}."""
+        from implkit.sandbox.bitrix24 import operations
+        return operations.oauth_install(self.bitrix24, name, client_id, user_id)
+
+    def portal_id(self, name: str) -> int:
+        from implkit.sandbox.bitrix24 import operations
+        return operations.portal_id(self.bitrix24, name)
 
     def close(self) -> None:
         self.store.close()
