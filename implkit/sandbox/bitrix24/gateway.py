@@ -35,6 +35,7 @@ PORTAL_PATH = re.compile(r"^/bitrix24/(?P<portal>[^/]+)(?P<rest>/.*)?$")
 WEBHOOK = re.compile(r"^/rest/(?P<user>\d+)/(?P<secret>[^/]+)/(?P<method>[^/]+?)/?$")
 OAUTH = re.compile(r"^/rest/(?P<method>[^/]+?)/?$")
 OAUTH_SERVER = "oauth.bitrix.info"
+CONTROL = "_sandbox"                 # the sandbox's own control routes (control.py); no portal name has "_"
 JSON_TYPE = "application/json; charset=utf-8"
 MAX_BATCH = 50
 REFERENCE = re.compile(r"\$result((?:\[[^\[\]]*\])+)")
@@ -121,13 +122,17 @@ class Bitrix24Gateway:
 
     # -- ASGI ---------------------------------------------------------------------------------------
     async def __call__(self, scope, receive, send) -> None:
-        match = PORTAL_PATH.match(scope["path"])
+        path = scope["path"] if scope["path"].startswith("/bitrix24/") else scope.get("root_path", "") + scope["path"]
+        match = PORTAL_PATH.match(path)
         name, rest = (match.group("portal"), match.group("rest") or "/") if match else ("", "/")
         request = Request(scope, receive)
         context: dict[str, Any] = {"account_id": None, "status": DROPPED, "client": None, "written": 0}
         try:
             if name == OAUTH_SERVER:
                 response = await self._oauth_server(request, rest)
+            elif name == CONTROL:
+                from implkit.sandbox.bitrix24.control import control
+                response = await control(self, request, rest)
             else:
                 response = await self._portal_request(request, scope, name, rest, context)
             if response is None:
