@@ -317,6 +317,16 @@ CREATE TABLE IF NOT EXISTS unsorted (
     metadata TEXT NOT NULL DEFAULT '{}'
 );
 
+-- what became of unsorted items (accepted, declined, linked): GET /leads/unsorted/summary counts them
+CREATE TABLE IF NOT EXISTS unsorted_outcomes (
+    account_id INTEGER NOT NULL,
+    uid TEXT PRIMARY KEY,
+    category TEXT NOT NULL,
+    outcome TEXT NOT NULL,                       -- accepted | declined | linked
+    created_at INTEGER NOT NULL,
+    decided_at INTEGER NOT NULL
+);
+
 -- lists ordered by id within an account (the emulator's default order) page without sorting
 CREATE INDEX IF NOT EXISTS leads_account_id ON leads (account_id, id);
 CREATE INDEX IF NOT EXISTS contacts_account_id ON contacts (account_id, id);

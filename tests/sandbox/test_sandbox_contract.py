@@ -328,3 +328,47 @@ def test_unknown_source_delete_uses_the_other_400_shape(world):
     assert answer.status_code == 400
     assert set(answer.json()) == set(theirs)
     assert set(answer.json()["errors"][0]["errors"]) == set(theirs["errors"][0]["errors"])
+
+
+# -- unsorted ------------------------------------------------------------------------------------
+def _unsorted_request(name: str, pipeline_id: int) -> list:
+    request = fixture(name)
+    for item in request:
+        item["pipeline_id"] = pipeline_id
+        for contact in item["_embedded"]["contacts"]:   # the forms example sends numbers as names
+            contact.update({k: str(v) for k, v in contact.items() if k in ("name", "first_name", "last_name")})
+        for lead in item["_embedded"]["leads"]:
+            lead.pop("custom_fields_values", None)
+            lead["_embedded"]["tags"] = [{"name": "Тег для примера"}]
+    return request
+
+
+def test_unsorted_answers(world):
+    c, pipeline = world["client"], world["pipeline"]
+    forms = c.post("/leads/unsorted/forms", json=_unsorted_request("POST_leads_unsorted_forms.request",
+                                                                   pipeline["id"]))
+    assert forms.status_code == 200
+    assert_collection_like(forms.json(), fixture("POST_leads_unsorted_forms.response"))
+    sip = c.post("/leads/unsorted/sip", json=_unsorted_request("POST_leads_unsorted_sip.request", pipeline["id"]))
+    assert_collection_like(sip.json(), fixture("POST_leads_unsorted_sip.response"))
+    uid = _write_items(forms.json())[0]["uid"]
+    assert_collection_like(c.get("/leads/unsorted", params={"filter[uid]": uid}).json(),
+                           {**fixture("GET_leads_unsorted.response")})
+    assert_same_shape(c.get(f"/leads/unsorted/{uid}").json(), fixture("GET_leads_unsorted_uid.response"))
+    accepted = c.post(f"/leads/unsorted/{uid}/accept", json={})
+    assert_same_shape(accepted.json(), fixture("POST_leads_unsorted_uid_accept.response"))
+    other = _write_items(sip.json())[0]["uid"]
+    declined = c.request("DELETE", f"/leads/unsorted/{other}/decline", json={})
+    assert set(declined.json()) == set(fixture("DELETE_leads_unsorted_uid_decline.response"))
+    summary = c.get("/leads/unsorted/summary").json()
+    theirs = fixture("GET_leads_unsorted_summary.response")
+    assert set(summary) == set(theirs) and set(summary["categories"]) == set(theirs["categories"])
+
+
+def test_unsorted_link_answer(world):
+    c, pipeline = world["client"], world["pipeline"]
+    uid = _write_items(c.post("/leads/unsorted/sip", json=_unsorted_request("POST_leads_unsorted_sip.request",
+                                                                            pipeline["id"])).json())[0]["uid"]
+    linked = c.post(f"/leads/unsorted/{uid}/link", json={"link": {"entity_id": world["leads"][2]["id"],
+                                                                  "entity_type": "leads"}})
+    assert set(linked.json()) == set(fixture("POST_leads_unsorted_uid_link.response"))

@@ -362,3 +362,53 @@ def test_lead_source_by_external_id(alpha):
     assert shown["source_id"] is not None and shown["_embedded"]["source"]["name"] == "Сайт"
     bad = alpha.post("/leads", json=[{"_embedded": {"source": {"external_id": "nope"}}}])
     assert bad.json()["validation-errors"][0]["errors"][0]["path"] == "_embedded.source.external_id"
+
+
+def _incoming(alpha, category="forms", **extra):
+    body = [{"source_name": "Сайт", "source_uid": "form-1", "metadata": {"form_id": "f"},
+             "_embedded": {"leads": [{"name": "Заявка"}], "contacts": [{"name": "Иван"}]}, **extra}]
+    return alpha.post(f"/leads/unsorted/{category}", json=body)
+
+
+def test_unsorted_lead_waits_in_the_unsorted_stage_until_accepted(alpha, harness):
+    pipeline = _pipeline(alpha)
+    unsorted_stage, first_stage = pipeline["_embedded"]["statuses"][:2]
+    answer = _incoming(alpha).json()["_embedded"]["unsorted"][0]
+    lead_id = answer["_embedded"]["leads"][0]["id"]
+    assert alpha.get(f"/leads/{lead_id}").json()["status_id"] == unsorted_stage["id"]
+    assert alpha.get(f"/leads/{lead_id}", params={"with": "contacts"}).json()["_embedded"]["contacts"][0]["is_main"]
+    harness.sandbox.clock.advance(60)
+    accepted = alpha.post(f"/leads/unsorted/{answer['uid']}/accept", json={})
+    assert accepted.status_code == 200
+    assert alpha.get(f"/leads/{lead_id}").json()["status_id"] == first_stage["id"]
+    assert alpha.get(f"/leads/unsorted/{answer['uid']}").status_code == 404
+    assert alpha.post(f"/leads/unsorted/{answer['uid']}/accept", json={}).status_code == 404
+    summary = alpha.get("/leads/unsorted/summary").json()
+    assert (summary["total"], summary["accepted"], summary["declined"]) == (1, 1, 0)
+    assert summary["categories"]["forms"]["total"] == 1 and summary["average_sort_time"] >= 60
+
+
+def test_declined_unsorted_lead_is_deleted_and_filters_apply(alpha):
+    forms = _incoming(alpha).json()["_embedded"]["unsorted"][0]
+    sip = _incoming(alpha, "sip").json()["_embedded"]["unsorted"][0]
+    assert [u["uid"] for u in alpha.get("/leads/unsorted", params={"filter[category][]": "sip"}).json()
+            ["_embedded"]["unsorted"]] == [sip["uid"]]
+    lead_id = forms["_embedded"]["leads"][0]["id"]
+    assert alpha.request("DELETE", f"/leads/unsorted/{forms['uid']}/decline").status_code == 200
+    assert alpha.get(f"/leads/{lead_id}").status_code == 404
+    assert alpha.get("/leads/unsorted/summary").json()["declined"] == 1
+
+
+def test_unsorted_bad_input(alpha):
+    assert alpha.post("/leads/unsorted/mail", json=[{}]).status_code == 405          # only sip and forms
+    missing = alpha.post("/leads/unsorted/forms", json=[{"source_name": "x"}])
+    assert sorted(e["path"] for e in missing.json()["validation-errors"][0]["errors"]) == ["metadata", "source_uid"]
+    assert _incoming(alpha, pipeline_id=999).status_code == 400
+    numeric_name = alpha.post("/leads/unsorted/sip", json=[{
+        "source_name": "x", "source_uid": "y", "metadata": {},
+        "_embedded": {"leads": [{"name": "ok"}], "contacts": [{"name": 234}]}}])
+    assert numeric_name.json()["validation-errors"][0]["errors"][0]["path"] == "_embedded.contacts.0.name"
+    assert alpha.get("/contacts").status_code == 204 and alpha.get("/leads").status_code == 204   # rolled back
+    uid = _incoming(alpha).json()["_embedded"]["unsorted"][0]["uid"]
+    assert alpha.post(f"/leads/unsorted/{uid}/accept", json={"status_id": 1}).status_code == 400
+    assert alpha.post(f"/leads/unsorted/{uid}/link", json={"link": {"entity_type": "leads"}}).status_code == 400

@@ -413,3 +413,34 @@ def get_event(call: Call, amo: models.AmoAccount) -> Result:
 def event_types(call: Call, amo: models.AmoAccount) -> Result:
     return Result(collection("events_types", amo.event_types(call.flat_params.get("language_code", "ru")),
                              envelope=Envelope.TOTAL_LINKED, self_url=call.self_url, query=call.query))
+
+
+# -- unsorted ----------------------------------------------------------------------------------
+def list_unsorted(call: Call, amo: models.AmoAccount) -> Result:
+    return _paged(call, "unsorted", lambda offset, count: amo.list_unsorted(_filters(call), _order(call), offset,
+                                                                            count))
+
+
+def get_unsorted(call: Call, amo: models.AmoAccount) -> Result:
+    return Result(amo.get_unsorted(call.path_params["uid"]))
+
+
+def add_unsorted(call: Call, amo: models.AmoAccount) -> Result:
+    return _written("unsorted", amo.add_unsorted(call.path_params["category"], call.body), call, total=True,
+                    links=False)
+
+
+def accept_unsorted(call: Call, amo: models.AmoAccount) -> Result:
+    return Result(amo.accept_unsorted(call.path_params["uid"], call.body), written=1)
+
+
+def decline_unsorted(call: Call, amo: models.AmoAccount) -> Result:
+    return Result(amo.decline_unsorted(call.path_params["uid"]), written=1)
+
+
+def link_unsorted(call: Call, amo: models.AmoAccount) -> Result:
+    return Result(amo.link_unsorted(call.path_params["uid"], call.body), written=1)
+
+
+def unsorted_summary(call: Call, amo: models.AmoAccount) -> Result:
+    return Result(amo.unsorted_summary(_filters(call)), media_type="application/hal+json")

@@ -35,6 +35,14 @@ def amocrm_routes() -> list[Route]:
                     {"GET": h.get_status, "PATCH": h.update_status, "DELETE": h.delete_status})
     routes += route("/leads/loss_reasons", {"GET": h.list_loss_reasons})
     routes += route("/leads/loss_reasons/{id:int}", {"GET": h.get_loss_reason})
+    # unsorted (before the custom-field routes: `/leads/unsorted` is not a record id)
+    routes += route("/leads/unsorted", {"GET": h.list_unsorted})
+    routes += route("/leads/unsorted/summary", {"GET": h.unsorted_summary})
+    routes += route("/leads/unsorted/{category:unsorted_category}", {"POST": h.add_unsorted})
+    routes += route("/leads/unsorted/{uid}", {"GET": h.get_unsorted})
+    routes += route("/leads/unsorted/{uid}/accept", {"POST": h.accept_unsorted})
+    routes += route("/leads/unsorted/{uid}/decline", {"DELETE": h.decline_unsorted})
+    routes += route("/leads/unsorted/{uid}/link", {"POST": h.link_unsorted})
     # custom fields and groups
     routes += route(f"/{fields_of}/custom_fields/groups", {"GET": h.list_groups, "POST": h.add_groups})
     routes += route(f"/{fields_of}/custom_fields/groups/{{group_id}}",
@@ -90,4 +98,11 @@ class RecordsConvertor(Convertor):
         return value
 
 
+class UnsortedCategoryConvertor(RecordsConvertor):
+    """The unsorted categories the API can create."""
+
+    regex = "sip|forms"
+
+
 register_url_convertor("records", RecordsConvertor())
+register_url_convertor("unsorted_category", UnsortedCategoryConvertor())
