@@ -372,3 +372,21 @@ def test_unsorted_link_answer(world):
     linked = c.post(f"/leads/unsorted/{uid}/link", json={"link": {"entity_id": world["leads"][2]["id"],
                                                                   "entity_type": "leads"}})
     assert set(linked.json()) == set(fixture("POST_leads_unsorted_uid_link.response"))
+
+
+def test_complex_add_answers_a_bare_array(world):
+    c = world["client"]
+    request = fixture("POST_leads_complex.request")
+    for item in request:
+        for key in ("custom_fields_values", "status_id", "pipeline_id", "responsible_user_id"):
+            item.pop(key, None)
+        for kind in ("contacts", "companies"):
+            for record in item["_embedded"].get(kind, []):
+                record.pop("custom_fields_values", None)
+                record.pop("responsible_user_id", None)
+    answer = c.post("/leads/complex", json=request)
+    assert answer.status_code == 200
+    theirs = fixture("POST_leads_complex.response")
+    assert isinstance(answer.json(), list) and len(answer.json()) == len(request)
+    assert set(answer.json()[0]) == set(theirs[0])
+    assert isinstance(answer.json()[0]["request_id"], list)

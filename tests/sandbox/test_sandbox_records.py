@@ -412,3 +412,33 @@ def test_unsorted_bad_input(alpha):
     uid = _incoming(alpha).json()["_embedded"]["unsorted"][0]["uid"]
     assert alpha.post(f"/leads/unsorted/{uid}/accept", json={"status_id": 1}).status_code == 400
     assert alpha.post(f"/leads/unsorted/{uid}/link", json={"link": {"entity_type": "leads"}}).status_code == 400
+
+
+def test_complex_add_creates_and_links_everything_or_nothing(alpha):
+    existing = _ids(alpha.post("/contacts", json=[{"name": "Старый"}]), "contacts")[0]
+    answer = alpha.post("/leads/complex", json=[
+        {"name": "new all", "_embedded": {"contacts": [{"first_name": "Катя"}], "companies": [{"name": "ООО"}]}},
+        {"name": "old contact", "request_id": "r2", "_embedded": {"contacts": [{"id": existing}]}},
+        {"name": "incoming", "_embedded": {"metadata": {"category": "forms", "source_uid": "s", "source_name": "n",
+                                                        "form_id": "f"}}},
+    ]).json()
+    assert [a["request_id"] for a in answer] == [["0"], ["r2"], ["2"]]
+    first, second, third = answer
+    lead = alpha.get(f"/leads/{first['id']}", params={"with": "contacts"}).json()["_embedded"]
+    assert lead["contacts"][0]["id"] == first["contact_id"] and lead["companies"][0]["id"] == first["company_id"]
+    contact = alpha.get(f"/contacts/{first['contact_id']}").json()
+    assert contact["_embedded"]["companies"][0]["id"] == first["company_id"]
+    assert second["contact_id"] == existing and second["company_id"] is None
+    unsorted = alpha.get("/leads/unsorted").json()["_embedded"]["unsorted"]
+    assert [u["_embedded"]["leads"][0]["id"] for u in unsorted] == [third["id"]]
+
+    before = len(alpha.get("/contacts").json()["_embedded"]["contacts"])
+    bad = alpha.post("/leads/complex", json=[{"name": "x", "_embedded": {"contacts": [{"first_name": 5}]}}])
+    assert bad.json()["validation-errors"][0]["errors"][0]["path"] == "_embedded.contacts.0.first_name"
+    bad_company = alpha.post("/leads/complex", json=[{"name": "x", "_embedded": {
+        "contacts": [{"first_name": "ok"}], "companies": [{"name": 7}]}}])
+    assert bad_company.status_code == 400
+    assert len(alpha.get("/contacts").json()["_embedded"]["contacts"]) == before       # nothing half-written
+    assert alpha.post("/leads/complex", json=[{"name": "x"}] * 51).status_code == 422
+    too_many = alpha.post("/leads/complex", json=[{"_embedded": {"contacts": [{"name": "a"}, {"name": "b"}]}}])
+    assert too_many.json()["validation-errors"][0]["errors"][0]["path"] == "_embedded.contacts"

@@ -444,3 +444,10 @@ def link_unsorted(call: Call, amo: models.AmoAccount) -> Result:
 
 def unsorted_summary(call: Call, amo: models.AmoAccount) -> Result:
     return Result(amo.unsorted_summary(_filters(call)), media_type="application/hal+json")
+
+
+def add_complex(call: Call, amo: models.AmoAccount) -> Result:
+    """A bare array, not a HAL collection (POST_leads_complex.response)."""
+    answers = amo.add_complex(call.body)
+    written = len(answers) + sum(bool(a["contact_id"]) + bool(a["company_id"]) for a in answers)
+    return Result(answers, written=written)

@@ -2436,37 +2436,48 @@ class UnsortedMixin(ActivityMixin):
             for rid, item in items:
                 embedded = item.get("_embedded") or {}
                 pipeline_id = item.get("pipeline_id", main)
-                unsorted_status = next(s["id"] for s in statuses[pipeline_id] if s["type"] == UNSORTED_TYPE)
                 ids = {}
                 for kind in RECORD_ENTITIES:
                     if embedded.get(kind):
                         record = {**embedded[kind][0], "request_id": rid}
                         if kind == "leads":
                             record["pipeline_id"] = pipeline_id
-                        try:   # the whole call rolls back; errors point into the unsorted item
-                            ids[kind] = self.add_records(kind, [record])[0]["id"]
-                        except exc.ValidationFailed as failed:
-                            raise exc.ValidationFailed({r: [{**e, "path": f"_embedded.{kind}.0.{e['path']}"}
-                                                            for e in errs]
-                                                        for r, errs in failed.errors.items()}) from None
+                        ids[kind] = self._nested_add(kind, record, f"_embedded.{kind}.0.")
                 if "leads" not in ids:
                     ids["leads"] = self.add_records("leads", [{"pipeline_id": pipeline_id, "request_id": rid}])[0]["id"]
-                db.execute("UPDATE leads SET status_id=?, created_by=0 WHERE id=?", (unsorted_status, ids["leads"]))
                 for kind in ("contacts", "companies"):
                     if kind in ids:
                         self._link(db, "leads", ids["leads"], kind, ids[kind],
                                    {"is_main": True} if kind == "contacts" else None)
-                uid = secrets.token_hex(30)
-                db.execute("INSERT INTO unsorted (account_id, uid, source_uid, source_name, category, pipeline_id, "
-                           "lead_id, created_at, metadata) VALUES (?,?,?,?,?,?,?,?,?)",
-                           (self.account_id, uid, item["source_uid"], item["source_name"], category, pipeline_id,
-                            ids["leads"], item.get("created_at", self.at),
-                            json.dumps(item["metadata"], ensure_ascii=False)))
+                uid = self._insert_unsorted(db, lead_id=ids["leads"], pipeline_id=pipeline_id, category=category,
+                                            source_uid=item["source_uid"], source_name=item["source_name"],
+                                            metadata=item["metadata"], created_at=item.get("created_at", self.at))
                 answers.append({"uid": uid, "account_id": self.account_id, "request_id": rid,
                                 "_links": self.links(f"leads/unsorted/{uid}"),
                                 "_embedded": {kind: [self._ref(kind, ids[kind])] if kind in ids else []
                                               for kind in ("contacts", "leads", "companies")}})
         return answers
+
+    def _nested_add(self, kind: str, record: dict, prefix: str) -> int:
+        """Create one record inside a composite write; its errors point into the composite item.
+        Called inside the caller's transaction, so a failure rolls the whole call back."""
+        try:
+            return self.add_records(kind, [record])[0]["id"]
+        except exc.ValidationFailed as failed:
+            raise exc.ValidationFailed({rid: [{**e, "path": f"{prefix}{e['path']}".rstrip(".")} for e in errs]
+                                        for rid, errs in failed.errors.items()}) from None
+
+    def _insert_unsorted(self, db, *, lead_id: int, pipeline_id: int, category: str, source_uid: str,
+                         source_name: str, metadata: dict, created_at: int) -> str:
+        """Put a lead in its pipeline's unsorted stage and register the unsorted item; returns its uid."""
+        unsorted_status = next(s["id"] for s in self._statuses(pipeline_id) if s["type"] == UNSORTED_TYPE)
+        db.execute("UPDATE leads SET status_id=?, created_by=0 WHERE id=?", (unsorted_status, lead_id))
+        uid = secrets.token_hex(30)
+        db.execute("INSERT INTO unsorted (account_id, uid, source_uid, source_name, category, pipeline_id, lead_id, "
+                   "created_at, metadata) VALUES (?,?,?,?,?,?,?,?,?)",
+                   (self.account_id, uid, source_uid, source_name, category, pipeline_id, lead_id, created_at,
+                    json.dumps(metadata, ensure_ascii=False)))
+        return uid
 
     def _decide(self, db, row: dict, outcome: str) -> None:
         db.execute("DELETE FROM unsorted WHERE account_id=? AND uid=?", (self.account_id, row["uid"]))
@@ -2551,5 +2562,72 @@ class UnsortedMixin(ActivityMixin):
                 "categories": categories}
 
 
-class AmoAccount(UnsortedMixin):
+# --- complex add -----------------------------------------------------------------------------------
+
+MAX_COMPLEX = 50
+MAX_COMPLEX_FIELD_VALUES = 40
+
+
+class ComplexMixin(UnsortedMixin):
+    def add_complex(self, body: Any) -> list[dict[str, Any]]:
+        """POST /leads/complex: each lead with at most one contact and one company (by id or new), in one call.
+        `_embedded.metadata` makes the lead an unsorted one. No duplicate control: `merged` is always false."""
+        items = batch(body, limit=MAX_COMPLEX)
+        errors = Errors()
+        for rid, item in items:
+            embedded = item.get("_embedded") or {}
+            if not isinstance(embedded, dict):
+                errors.add(rid, "_embedded", "InvalidType", "This value should be of type array.")
+                continue
+            for kind in ("contacts", "companies"):
+                if not isinstance(embedded.get(kind, []), list) or len(embedded.get(kind, [])) > 1:
+                    errors.add(rid, f"_embedded.{kind}", "InvalidType", "At most one item.")
+            for path, entity in [("", item)] + [(f"_embedded.{k}.0.", (embedded.get(k) or [{}])[0])
+                                                for k in ("contacts", "companies")]:
+                values = entity.get("custom_fields_values") if isinstance(entity, dict) else None
+                if isinstance(values, list) and len(values) > MAX_COMPLEX_FIELD_VALUES:
+                    errors.add(rid, f"{path}custom_fields_values", "TooMany",
+                               f"At most {MAX_COMPLEX_FIELD_VALUES} custom field values per entity.")
+            metadata = embedded.get("metadata")
+            if metadata is not None and (not isinstance(metadata, dict)
+                                         or metadata.get("category") not in UNSORTED_CREATABLE):
+                errors.add(rid, "_embedded.metadata.category", "NotSupportedChoice",
+                           "The value you selected is not a valid choice.")
+        errors.raise_if_any()
+        answers = []
+        with self.store.transaction() as db:
+            for rid, item in items:
+                embedded = dict(item.get("_embedded") or {})
+                ids: dict[str, int | None] = {"contacts": None, "companies": None}
+                for kind in ("contacts", "companies"):
+                    if embedded.get(kind):
+                        given = embedded[kind][0]
+                        if set(given) <= {"id", "is_main"} and _is_int(given.get("id")):
+                            ids[kind] = given["id"]     # an existing one; _check_common validates it below
+                        else:
+                            ids[kind] = self._nested_add(kind, {**given, "request_id": rid}, f"_embedded.{kind}.0.")
+                lead = {k: v for k, v in item.items() if k != "_embedded"}
+                lead["_embedded"] = {k: v for k, v in embedded.items() if k not in ("contacts", "companies",
+                                                                                     "metadata")}
+                if ids["contacts"]:
+                    lead["_embedded"]["contacts"] = [{"id": ids["contacts"], "is_main": True}]
+                if ids["companies"]:
+                    lead["_embedded"]["companies"] = [{"id": ids["companies"]}]
+                lead["request_id"] = rid
+                lead_id = self._nested_add("leads", lead, "")
+                if ids["contacts"] and ids["companies"]:
+                    self._link(db, "contacts", ids["contacts"], "companies", ids["companies"], None)
+                metadata = embedded.get("metadata")
+                if metadata:
+                    pipeline_id = db.execute("SELECT pipeline_id FROM leads WHERE id=?", (lead_id,)).fetchone()[0]
+                    self._insert_unsorted(db, lead_id=lead_id, pipeline_id=pipeline_id,
+                                          category=metadata["category"], source_uid=str(metadata.get("source_uid", "")),
+                                          source_name=str(metadata.get("source_name", "")), metadata=metadata,
+                                          created_at=item.get("created_at", self.at))
+                answers.append({"id": lead_id, "contact_id": ids["contacts"], "company_id": ids["companies"],
+                                "request_id": [rid], "merged": False})
+        return answers
+
+
+class AmoAccount(ComplexMixin):
     """The whole amoCRM API of one account (see the mixins above, one per family of endpoints)."""

@@ -35,6 +35,7 @@ def amocrm_routes() -> list[Route]:
                     {"GET": h.get_status, "PATCH": h.update_status, "DELETE": h.delete_status})
     routes += route("/leads/loss_reasons", {"GET": h.list_loss_reasons})
     routes += route("/leads/loss_reasons/{id:int}", {"GET": h.get_loss_reason})
+    routes += route("/leads/complex", {"POST": h.add_complex})
     # unsorted (before the custom-field routes: `/leads/unsorted` is not a record id)
     routes += route("/leads/unsorted", {"GET": h.list_unsorted})
     routes += route("/leads/unsorted/summary", {"GET": h.unsorted_summary})
