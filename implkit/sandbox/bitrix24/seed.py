@@ -1,0 +1,521 @@
+"""Seed a Bitrix24 portal with realistic Russian sales data and planted defects, with ground truth.
+
+`seed_portal(store, portal_id, deals=N, seed=S, now=T, ground_truth_path=None)` fills a portal
+that `portal.bootstrap_portal` created: a sales department with managers (some deactivated), a
+second deal pipeline, a deal user field «Источник» (enumeration), companies, contacts (phones and
+e-mails in the many ways people type them), leads, deals in both pipelines, CRM activities
+(«дела»), stage history and a few tasks. The same seed and `now` give the same rows and the same
+ground truth on a portal in the same state (one `random.Random(seed)`, no clock but `now`).
+
+Clean records trigger no check: an open deal has exactly one open activity due 1–14 days after
+`now`, owned by an active manager, and a non-zero amount; a closed deal has only completed
+activities and, when won, an amount; a clean contact has a unique phone or e-mail (or both).
+Every planted defect is what one check of domain.md §1 detects, and the plants are disjoint:
+
+- D01 open deal without an open activity (it may have completed ones);
+- D02 open deal whose only open activity is 1–5 days overdue (its activity: T01);
+- T01 open activity 1–5 days overdue (exactly the D02 activities);
+- D09 won deal with a zero amount;
+- D12 open deal owned by a deactivated user (its open activity is that user's too);
+- D14 closed deal with an open activity (due in the future, so not T01);
+- C01 / C02 duplicate contacts: a later copy of a person with the same phone written another way,
+  or the same e-mail in another case; C05 contact without phone and e-mail.
+
+Decoys (must NOT be reported): `same_name` — two different people with the same full name and
+different channels.
+
+Ground truth (the amoCRM seeder's format; `ground_truth_path` is written atomically)::
+
+    {"seed", "now", "portal", "account_id", "counts": {table: rows}, "params": {...},
+     "defects": {"D01": {"kind", "entity", "ids", ["groups"], ["by_entity"], ["params"]}, ...},
+     "duplicate_groups": {"contacts": [[base, copy], ...], "companies": []},
+     "decoys": {"same_name": [[id, id], ...]}}
+
+`entity` is `deals`, `contacts` or `activities`; ids are the portal's record ids.
+Bulk inserts: 100,000 deals seed in seconds (see bench/ or the test's count assertions).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from implkit.sandbox import names as N
+from implkit.sandbox.bitrix24.portal import (DEAL_STAGES, LEAD_STATUSES, insert_stages, iso, next_ids,
+                                             stage_entity, stage_prefix, user_record)
+from implkit.sandbox.seed import format_phone
+from implkit.sandbox.store import Store
+from implkit.yamlio import atomic_write
+
+HOUR = 3600
+DAY = 86400
+SECOND_PIPELINE = "Повторные продажи"
+OPEN_STAGES = [s[0] for s in DEAL_STAGES if s[3] is None]
+PARAMS = {"overdue_days": [1, 5], "clean_due_days": [1, 14]}
+SOURCES = ["CALL", "WEB", "EMAIL", "ADVERTISING", "RECOMMENDATION", "WEBFORM", "CALLBACK"]
+
+
+@dataclass(frozen=True)
+class DefectRates:
+    """Fractions of the population each defect is planted in (counts rounded; at least 1 from 100 up)."""
+
+    deal_without_activity: float = 0.04       # D01, of open deals
+    overdue_activity: float = 0.04            # D02 + T01, of open deals
+    deal_owner_deactivated: float = 0.01      # D12, of open deals
+    zero_amount_won: float = 0.05             # D09, of won deals
+    closed_with_open_activity: float = 0.02   # D14, of closed deals
+    duplicate_contacts: float = 0.04          # C01/C02, extra records, of contacts
+    contacts_without_channel: float = 0.02    # C05, of contacts
+    same_name_decoys: float = 0.003           # pairs, of contacts
+    won_share: float = 0.2
+    lost_share: float = 0.15
+
+
+@dataclass
+class SeedSummary:
+    account_id: int
+    portal: str
+    seed: int
+    now: int
+    counts: dict[str, int]
+    defects: dict[str, int]
+    seconds: float
+    ground_truth: dict[str, Any] = field(repr=False)
+
+
+def _count(rate: float, base: int) -> int:
+    if rate <= 0 or base <= 0:
+        return 0
+    return max(1, round(rate * base)) if base >= 100 else round(rate * base)
+
+
+class _Seeder:
+    def __init__(self, store: Store, account_id: int, deals: int, seed: int, now: int, rates: DefectRates):
+        self.store, self.account_id, self.n, self.seed, self.now, self.rates = store, account_id, deals, seed, now, rates
+        self.rng = random.Random(seed)
+        self.rows: dict[str, list[dict]] = {}
+        self.sets: dict[str, list] = {k: [] for k in ("D01", "D02", "T01", "D09", "D12", "D12_activities", "D14",
+                                                       "C05", "C05_open", "C01", "C02", "same_name")}
+        self.used_phones: set[int] = set()
+        self.used_emails: set[str] = set()
+
+    def add(self, table: str, row: dict) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+    def flush(self) -> None:
+        for table, rows in self.rows.items():
+            if rows:
+                self.store.bulk_insert(table, rows, chunk=50_000)
+        self.rows = {}
+
+    def reserve(self, name: str, count: int) -> int:
+        with self.store.transaction() as db:
+            return next_ids(db, self.account_id, name, count)
+
+    # --- people and configuration ----------------------------------------------------------------
+    def configure(self) -> None:
+        rng, acc = self.rng, self.account_id
+        n_managers = max(5, min(60, round(self.n ** 0.5 / 5)))
+        n_inactive = max(1, round(n_managers * 0.15))
+        department = self.reserve("department", 1)
+        self.add("b24_departments", {"account_id": acc, "id": department, "name": N.SALES_GROUPS[0], "sort": 500,
+                                     "parent": 1, "uf_head": None})
+        first_user = self.reserve("user", n_managers)
+        self.active, self.inactive = [], []
+        used = set()
+        for i in range(n_managers):
+            while True:
+                male = rng.random() < 0.55
+                first = rng.choice(N.MALE_FIRST)[0] if male else rng.choice(N.FEMALE_FIRST)[0]
+                surname = rng.choice(N.SURNAMES)
+                last = surname if male else N.feminine(surname)
+                if (first, last) not in used:
+                    used.add((first, last))
+                    break
+            user_id, active = first_user + i, i >= n_inactive
+            record = user_record(user_id, first, last, f"{N.translit(first)}.{N.translit(surname)}{i}@sales.example",
+                                 [department], active, self.now - 400 * DAY, position="Менеджер по продажам")
+            self.add("b24_users", {"account_id": acc, "id": user_id, "active": int(active), "data": record})
+            (self.active if active else self.inactive).append(user_id)
+        with self.store.transaction() as db:
+            self.second = next_ids(db, acc, "category")
+            db.execute("INSERT INTO b24_categories (account_id, entity_type_id, id, name, sort, is_default) "
+                       "VALUES (?, 2, ?, ?, 400, 0)", (acc, self.second, SECOND_PIPELINE))
+            insert_stages(db, acc, stage_entity(self.second), self.second, stage_prefix(self.second), DEAL_STAGES)
+            field_id = next_ids(db, acc, "userfield")
+            first_enum = next_ids(db, acc, "enum", len(N.LEAD_SOURCES))
+            self.source_enums = [first_enum + i for i in range(len(N.LEAD_SOURCES))]
+            labels = {lang: "Источник" if lang == "ru" else "Source" for lang in ("ar", "br", "de", "en", "fr", "hi",
+                      "id", "in", "it", "ja", "kz", "la", "ms", "pl", "ru", "sc", "tc", "th", "tr", "ua", "vn")}
+            uf = {"ID": str(field_id), "ENTITY_ID": "CRM_DEAL", "FIELD_NAME": "UF_CRM_SOURCE",
+                  "USER_TYPE_ID": "enumeration", "XML_ID": None, "SORT": "100", "MULTIPLE": "N", "MANDATORY": "N",
+                  "SHOW_FILTER": "E", "SHOW_IN_LIST": "Y", "EDIT_IN_LIST": "Y", "IS_SEARCHABLE": "N",
+                  "SETTINGS": {"DISPLAY": "LIST", "LIST_HEIGHT": 1}, "EDIT_FORM_LABEL": labels,
+                  "LIST_COLUMN_LABEL": labels, "LIST_FILTER_LABEL": labels, "ERROR_MESSAGE": dict.fromkeys(labels, ""),
+                  "HELP_MESSAGE": dict.fromkeys(labels, ""),
+                  "LIST": [{"ID": str(e), "SORT": str(10 * (i + 1)), "VALUE": v, "DEF": "N", "XML_ID": f"SRC{i + 1}"}
+                           for i, (e, v) in enumerate(zip(self.source_enums, N.LEAD_SOURCES))]}
+            db.execute("INSERT INTO b24_userfields (account_id, id, entity_id, field_name, data) VALUES (?, ?, ?, ?, ?)",
+                       (acc, field_id, "CRM_DEAL", "UF_CRM_SOURCE", json.dumps(uf, ensure_ascii=False)))
+        self.flush()
+
+    def phone(self) -> int:
+        while True:
+            national = self.rng.choice(N.MOBILE_CODES) * 10_000_000 + self.rng.randrange(10_000_000)
+            if national not in self.used_phones:
+                self.used_phones.add(national)
+                return national
+
+    def fm(self, kind: str, value: str, value_type: str) -> dict[str, str]:
+        self.fm_next += 1
+        return {"ID": str(self.fm_next - 1), "VALUE_TYPE": value_type, "VALUE": value, "TYPE_ID": kind}
+
+    def person(self) -> tuple[str, str, str]:
+        rng = self.rng
+        if rng.random() < 0.5:
+            first, patronymic, _, _ = rng.choice(N.MALE_FIRST)
+            return first, rng.choice(N.SURNAMES), patronymic
+        first, _ = rng.choice(N.FEMALE_FIRST)
+        father = rng.choice(N.MALE_FIRST)
+        return first, N.feminine(rng.choice(N.SURNAMES)), father[2]
+
+    def base_record(self, record_id: int, owner: int, created: int) -> dict[str, Any]:
+        return {"ID": str(record_id), "ASSIGNED_BY_ID": str(owner), "CREATED_BY_ID": str(owner),
+                "MODIFY_BY_ID": str(owner), "DATE_CREATE": iso(created), "DATE_MODIFY": iso(created + HOUR),
+                "OPENED": "Y", "SOURCE_ID": self.rng.choice(SOURCES)}
+
+    # --- companies and contacts --------------------------------------------------------------------
+    def companies(self) -> None:
+        rng, acc = self.rng, self.account_id
+        count = max(1, self.n // 8)
+        first = self.reserve("crm4", count)
+        self.company_ids = list(range(first, first + count))
+        used = set()
+        for company_id in self.company_ids:
+            while True:
+                core = rng.choice(N.COMPANY_PREFIXES) + rng.choice(N.COMPANY_ROOTS)
+                region = rng.choice([None] + N.COMPANY_REGIONS)
+                title = f"{rng.choice(N.LEGAL_FORMS[:4])} «{core}{' ' + region if region else ''}»"
+                if title not in used or len(used) > 20_000:
+                    used.add(title)
+                    break
+            owner, created = rng.choice(self.active), self.now - rng.randint(30 * DAY, 700 * DAY)
+            record = self.base_record(company_id, owner, created)
+            national = N.CITY_CODES[rng.randrange(len(N.CITY_CODES))] * 10_000_000 + rng.randrange(2_000_000, 9_999_999)
+            record.update(TITLE=title, COMPANY_TYPE="CUSTOMER", HAS_PHONE="Y", HAS_EMAIL="N", HAS_IMOL="N",
+                          IS_MY_COMPANY="N", PHONE=[self.fm("PHONE", format_phone(national, rng.randrange(8)), "WORK")])
+            self.add("b24_crm", {"account_id": acc, "entity_type_id": 4, "id": company_id, "category_id": None,
+                                 "stage_id": None, "assigned_by_id": owner, "date_create": record["DATE_CREATE"],
+                                 "date_modify": record["DATE_MODIFY"], "data": record})
+        self.flush()
+
+    def contacts(self) -> None:
+        rng, acc, r = self.rng, self.account_id, self.rates
+        base_count = max(2, round(self.n * 0.7))
+        n_copies = min(_count(r.duplicate_contacts, base_count), base_count // 2)
+        n_decoys = min(_count(r.same_name_decoys, base_count), base_count // 4)
+        total = base_count + n_copies + n_decoys
+        first = self.reserve("crm3", total)
+        ids = list(range(first, first + total))
+        self.contact_ids = ids[:base_count]
+        no_channel = set(rng.sample(range(base_count), min(_count(r.contacts_without_channel, base_count),
+                                                            base_count)))
+        copy_bases = rng.sample([i for i in range(base_count) if i not in no_channel], n_copies)
+        decoy_bases = rng.sample([i for i in range(base_count) if i not in no_channel and i not in copy_bases],
+                                 min(n_decoys, base_count - len(no_channel) - n_copies))
+        self.contact_info: dict[int, dict] = {}
+        for index in range(base_count):
+            first_name, last, patronymic = self.person()
+            owner, created = rng.choice(self.active), self.now - rng.randint(2 * DAY, 600 * DAY)
+            phone = email = None
+            channels = [] if index in no_channel else rng.choice([["phone"], ["email"], ["phone", "email"],
+                                                                   ["phone", "email"]])
+            if "phone" in channels:
+                phone = self.phone()
+            if "email" in channels:
+                email = f"{N.translit(first_name)}.{N.translit(last)}{index}@{rng.choice(N.EMAIL_DOMAINS)}"
+            info = {"first": first_name, "last": last, "patronymic": patronymic, "phone": phone, "email": email,
+                    "owner": owner, "created": created, "company": rng.choice(self.company_ids)
+                    if rng.random() < 0.5 else None}
+            self.contact_info[ids[index]] = info
+            self._contact_row(ids[index], info, phone_style=rng.randrange(8), email_case=str)
+            if index in no_channel:
+                self.sets["C05"].append(ids[index])
+        self.dup_groups = []
+        for offset, base in enumerate(copy_bases):
+            base_id, copy_id = ids[base], ids[base_count + offset]
+            info = dict(self.contact_info[base_id])
+            info["created"] = min(self.now - HOUR, info["created"] + rng.randint(DAY, 60 * DAY))
+            info["owner"] = rng.choice(self.active)
+            kind = "phone" if info["phone"] is not None and (info["email"] is None or rng.random() < 0.5) else "email"
+            if kind == "phone":
+                info["email"] = None
+                self.sets["C01"].append([base_id, copy_id])
+            else:
+                info["phone"] = None
+                self.sets["C02"].append([base_id, copy_id])
+            self.contact_info[copy_id] = info
+            self._contact_row(copy_id, info, phone_style=rng.randrange(8),
+                              email_case=rng.choice([str.upper, str.title, lambda s: s[0].upper() + s[1:]]))
+            self.dup_groups.append([base_id, copy_id])
+        for offset, base in enumerate(decoy_bases):
+            base_id, decoy_id = ids[base], ids[base_count + n_copies + offset]
+            source = self.contact_info[base_id]
+            info = {**source, "phone": self.phone(), "email": None, "owner": rng.choice(self.active),
+                    "created": self.now - rng.randint(2 * DAY, 600 * DAY), "company": None}
+            self.contact_info[decoy_id] = info
+            self._contact_row(decoy_id, info, phone_style=rng.randrange(8), email_case=str)
+            self.sets["same_name"].append([base_id, decoy_id])
+        self.flush()
+
+    def _contact_row(self, contact_id: int, info: dict, *, phone_style: int, email_case) -> None:
+        record = self.base_record(contact_id, info["owner"], info["created"])
+        record.update(NAME=info["first"], LAST_NAME=info["last"], SECOND_NAME=info["patronymic"], TYPE_ID="CLIENT",
+                      POST=self.rng.choice(N.POSITIONS), EXPORT="Y", HAS_IMOL="N",
+                      COMPANY_ID=str(info["company"]) if info["company"] else None)
+        if info["phone"] is not None:
+            record["PHONE"] = [self.fm("PHONE", format_phone(info["phone"], phone_style),
+                                       self.rng.choice(["WORK", "MOBILE"]))]
+        if info["email"] is not None:
+            record["EMAIL"] = [self.fm("EMAIL", email_case(info["email"]), "WORK")]
+        record["HAS_PHONE"] = "Y" if record.get("PHONE") else "N"
+        record["HAS_EMAIL"] = "Y" if record.get("EMAIL") else "N"
+        self.add("b24_crm", {"account_id": self.account_id, "entity_type_id": 3, "id": contact_id, "category_id": None,
+                             "stage_id": None, "assigned_by_id": info["owner"], "date_create": record["DATE_CREATE"],
+                             "date_modify": record["DATE_MODIFY"], "data": record})
+
+    # --- leads, deals, activities, history, tasks -------------------------------------------------------
+    def leads(self) -> None:
+        rng, acc = self.rng, self.account_id
+        count = max(1, self.n // 10)
+        first = self.reserve("crm1", count)
+        history = self.reserve("stagehistory", count)
+        for i in range(count):
+            lead_id, owner = first + i, rng.choice(self.active)
+            created = self.now - rng.randint(HOUR, 90 * DAY)
+            code, _, _, semantics, _, _ = LEAD_STATUSES[rng.randrange(len(LEAD_STATUSES))]
+            first_name, last, patronymic = self.person()
+            record = self.base_record(lead_id, owner, created)
+            record.update(TITLE=f"{rng.choice(N.PRODUCTS)} — {first_name} {last}", NAME=first_name, LAST_NAME=last,
+                          SECOND_NAME=patronymic, STATUS_ID=code, STATUS_SEMANTIC_ID=semantics or "P",
+                          OPPORTUNITY=f"{rng.randint(5, 500) * 1000:.2f}", CURRENCY_ID="RUB",
+                          IS_MANUAL_OPPORTUNITY="Y", HAS_PHONE="N", HAS_EMAIL="N", HAS_IMOL="N",
+                          MOVED_TIME=iso(created), MOVED_BY_ID=str(owner))
+            self.add("b24_crm", {"account_id": acc, "entity_type_id": 1, "id": lead_id, "category_id": None,
+                                 "stage_id": code, "assigned_by_id": owner, "date_create": record["DATE_CREATE"],
+                                 "date_modify": record["DATE_MODIFY"], "data": record})
+            self.add("b24_stage_history", {"account_id": acc, "entity_type_id": 1, "id": history + i,
+                                           "owner_id": lead_id, "created_time": iso(created),
+                                           "data": {"ID": history + i, "TYPE_ID": 1, "OWNER_ID": lead_id,
+                                                    "CREATED_TIME": iso(created), "STAGE_SEMANTIC_ID": semantics or "P",
+                                                    "STATUS_ID": code}})
+        self.flush()
+
+    def deals(self, block: int = 20_000) -> None:
+        rng, r, n = self.rng, self.rates, self.n
+        plans = ["open"] * n
+        kinds = rng.sample(range(n), n)
+        n_won, n_lost = round(n * r.won_share), round(n * r.lost_share)
+        for i in kinds[:n_won]:
+            plans[i] = "won"
+        for i in kinds[n_won:n_won + n_lost]:
+            plans[i] = "lost"
+        open_idx = kinds[n_won + n_lost:]
+        closed_idx = kinds[:n_won + n_lost]
+        cursor = 0
+        for code, rate in (("D01", r.deal_without_activity), ("D02", r.overdue_activity),
+                           ("D12", r.deal_owner_deactivated)):
+            take = min(_count(rate, len(open_idx)), len(open_idx) - cursor)
+            for i in open_idx[cursor:cursor + take]:
+                plans[i] = code
+            cursor += take
+        won_idx = kinds[:n_won]
+        for i in won_idx[:_count(r.zero_amount_won, n_won)]:
+            plans[i] = "D09"
+        rest_closed = [i for i in closed_idx if plans[i] in ("won", "lost")]
+        for i in rest_closed[:_count(r.closed_with_open_activity, len(closed_idx))]:
+            plans[i] = "D14:" + plans[i]
+        self.first_deal = self.reserve("crm2", n)
+        self.activity_next = self.reserve("activity", 2 * n + 2)
+        self.history_next = self.reserve("stagehistory", 2 * n)
+        self.task_next = self.reserve("task", n // 10 + 1)
+        for start in range(0, n, block):
+            for i in range(start, min(n, start + block)):
+                self._deal(self.first_deal + i, plans[i])
+            self.flush()
+
+    def _deal(self, deal_id: int, plan: str) -> None:
+        rng, acc, now = self.rng, self.account_id, self.now
+        closed_kind = plan.split(":")[-1] if plan.startswith(("won", "lost", "D09", "D14")) else None
+        if plan == "D09":
+            closed_kind = "won"
+        category = self.second if rng.random() < 0.25 else 0
+        prefix = stage_prefix(category)
+        if closed_kind == "won":
+            stage, semantic = "WON", "S"
+        elif closed_kind == "lost":
+            stage, semantic = rng.choice(["LOSE", "APOLOGY"]), "F"
+        else:
+            stage, semantic = rng.choice(OPEN_STAGES), "P"
+        owner = rng.choice(self.inactive) if plan == "D12" else rng.choice(self.active)
+        created = now - rng.randint(2 * DAY, 120 * DAY)
+        moved = created + rng.randint(HOUR, max(HOUR + 1, (now - created) // 2))
+        amount = 0 if plan == "D09" else rng.randint(10, 2000) * 1000
+        contact = rng.choice(self.contact_ids)
+        company = self.contact_info[contact]["company"]
+        record = self.base_record(deal_id, owner, created)
+        record.update(TITLE=f"{rng.choice(N.PRODUCTS)} #{deal_id}", TYPE_ID="SALE", CATEGORY_ID=str(category),
+                      STAGE_ID=prefix + stage, STAGE_SEMANTIC_ID=semantic, CURRENCY_ID="RUB",
+                      OPPORTUNITY=f"{amount:.2f}", IS_MANUAL_OPPORTUNITY="Y", TAX_VALUE="0.00",
+                      COMPANY_ID=str(company) if company else None, CONTACT_ID=str(contact), CONTACT_IDS=[contact],
+                      BEGINDATE=iso(created), CLOSEDATE=iso(moved + 14 * DAY), CLOSED="N" if semantic == "P" else "Y",
+                      IS_NEW="N", IS_RECURRING="N", IS_RETURN_CUSTOMER="N", IS_REPEATED_APPROACH="N",
+                      PROBABILITY=None, MOVED_TIME=iso(moved), MOVED_BY_ID=str(owner),
+                      LAST_ACTIVITY_TIME=iso(moved), LAST_ACTIVITY_BY=str(owner),
+                      UF_CRM_SOURCE=str(rng.choice(self.source_enums)) if rng.random() < 0.8 else None)
+        self.add("b24_crm", {"account_id": acc, "entity_type_id": 2, "id": deal_id, "category_id": category,
+                             "stage_id": prefix + stage, "assigned_by_id": owner, "date_create": record["DATE_CREATE"],
+                             "date_modify": record["DATE_MODIFY"], "data": record})
+        self._history(deal_id, 1, created, category, prefix + "NEW", "P")
+        if stage != "NEW":
+            self._history(deal_id, 2, moved, category, prefix + stage, semantic)
+        # activities: one completed call after creation; plus the open one the plan calls for
+        self._activity(deal_id, owner, created + rng.randint(60, 4 * HOUR), completed=True)
+        if semantic == "P":
+            if plan == "D01":
+                self.sets["D01"].append(deal_id)
+            elif plan == "D02":
+                activity = self._activity(deal_id, owner, now - rng.randint(PARAMS["overdue_days"][0] * DAY,
+                                                                        PARAMS["overdue_days"][1] * DAY), completed=False)
+                self.sets["D02"].append(deal_id)
+                self.sets["T01"].append(activity)
+            else:
+                activity = self._activity(deal_id, owner, now + rng.randint(DAY, 14 * DAY), completed=False)
+                if plan == "D12":
+                    self.sets["D12"].append(deal_id)
+                    self.sets["D12_activities"].append(activity)
+        elif plan.startswith("D14"):
+            self._activity(deal_id, owner, now + rng.randint(DAY, 14 * DAY), completed=False)
+            self.sets["D14"].append(deal_id)
+        if plan == "D09":
+            self.sets["D09"].append(deal_id)
+        if rng.random() < 0.1:
+            self._task(deal_id, owner, created)
+
+    def _history(self, deal_id: int, type_id: int, at: int, category: int, stage: str, semantic: str) -> None:
+        history_id = self.history_next
+        self.history_next += 1
+        self.add("b24_stage_history", {"account_id": self.account_id, "entity_type_id": 2, "id": history_id,
+                                       "owner_id": deal_id, "created_time": iso(at),
+                                       "data": {"ID": history_id, "TYPE_ID": type_id, "OWNER_ID": deal_id,
+                                                "CREATED_TIME": iso(at), "CATEGORY_ID": category,
+                                                "STAGE_SEMANTIC_ID": semantic, "STAGE_ID": stage}})
+
+    def _activity(self, deal_id: int, owner: int, deadline: int, *, completed: bool) -> int:
+        activity_id = self.activity_next
+        self.activity_next += 1
+        rng = self.rng
+        call = completed or rng.random() < 0.5
+        start = deadline - HOUR if not completed else deadline
+        data = {"ID": str(activity_id), "OWNER_ID": str(deal_id), "OWNER_TYPE_ID": "2",
+                "TYPE_ID": "2" if call else "6", "PROVIDER_ID": "VOXIMPLANT_CALL" if call else "CRM_TODO",
+                "PROVIDER_TYPE_ID": "CALL" if call else "TODO", "PROVIDER_GROUP_ID": None,
+                "ASSOCIATED_ENTITY_ID": "0",
+                "SUBJECT": rng.choice(N.TASK_TEXTS), "CREATED": iso(min(start, self.now) - DAY),
+                "LAST_UPDATED": iso(min(start, self.now)), "START_TIME": iso(start), "END_TIME": iso(deadline),
+                "DEADLINE": iso(deadline), "COMPLETED": "Y" if completed else "N", "STATUS": "2" if completed else "1",
+                "RESPONSIBLE_ID": str(owner), "PRIORITY": "2", "NOTIFY_TYPE": "1", "NOTIFY_VALUE": "15",
+                "DESCRIPTION": "", "DESCRIPTION_TYPE": "1", "DIRECTION": "2", "LOCATION": "", "SETTINGS": [],
+                "ORIGINATOR_ID": None, "ORIGIN_ID": None, "AUTHOR_ID": str(owner), "EDITOR_ID": str(owner)}
+        self.add("b24_activities", {"account_id": self.account_id, "id": activity_id, "owner_type_id": 2,
+                                    "owner_id": deal_id, "responsible_id": owner, "completed": data["COMPLETED"],
+                                    "deadline": data["DEADLINE"], "start_time": data["START_TIME"], "data": data})
+        return activity_id
+
+    def _task(self, deal_id: int, owner: int, created: int) -> None:
+        task_id = self.task_next
+        self.task_next += 1
+        done = self.rng.random() < 0.5
+        deadline = self.now + self.rng.randint(DAY, 20 * DAY)
+        self.add("b24_tasks", {"account_id": self.account_id, "id": task_id, "data": {
+            "id": str(task_id), "title": self.rng.choice(N.TASK_TEXTS), "description": "",
+            "status": "5" if done else "2", "deadline": iso(deadline), "createdDate": iso(created),
+            "changedDate": iso(created + HOUR), "closedDate": iso(created + DAY) if done else None,
+            "responsibleId": str(owner), "createdBy": str(owner), "priority": "1", "groupId": "0",
+            "ufCrmTask": [f"D_{deal_id}"]}})
+
+
+def seed_portal(store: Store, portal_id: int, *, deals: int, seed: int, now: int | None = None,
+                ground_truth_path: str | Path | None = None, rates: DefectRates | None = None) -> SeedSummary:
+    """Fill a bootstrapped portal; return counts, planted defects and the ground truth."""
+    if deals < 1:
+        raise ValueError("deals must be at least 1")
+    started = time.perf_counter()
+    portal = store.query("SELECT subdomain FROM accounts WHERE id=? AND crm='bitrix24'", (portal_id,))
+    if not portal:
+        raise ValueError(f"no Bitrix24 portal with id {portal_id}")
+    if store.query("SELECT 1 FROM b24_crm WHERE account_id=? LIMIT 1", (portal_id,)):
+        raise ValueError(f"portal {portal_id} already has CRM records; seed a fresh portal")
+    now = int(time.time()) if now is None else int(now)
+    s = _Seeder(store, portal_id, deals, seed, now, rates or DefectRates())
+    s.configure()
+    s.fm_next = s.reserve("fm", 3 * deals + 100)     # the seeder hands these out; the API continues after
+    s.companies()
+    s.contacts()
+    s.leads()
+    s.deals()
+    with store.transaction() as db:   # sequences continue after the rows actually used
+        for name, value in (("fm", s.fm_next - 1), ("activity", s.activity_next - 1),
+                            ("stagehistory", s.history_next - 1), ("task", s.task_next - 1)):
+            db.execute("UPDATE b24_sequences SET value=? WHERE account_id=? AND name=?", (value, portal_id, name))
+    truth = _ground_truth(s, portal[0]["subdomain"])
+    if ground_truth_path is not None:
+        atomic_write(ground_truth_path, json.dumps(truth, ensure_ascii=False, indent=1))
+    return SeedSummary(account_id=portal_id, portal=portal[0]["subdomain"], seed=seed, now=now,
+                       counts=truth["counts"], defects={k: len(v["ids"]) for k, v in truth["defects"].items()},
+                       seconds=time.perf_counter() - started, ground_truth=truth)
+
+
+def _ground_truth(s: _Seeder, portal: str) -> dict[str, Any]:
+    acc = s.account_id
+    counts = {"users": s.store.query("SELECT count(*) FROM b24_users WHERE account_id=?", (acc,))[0][0]}
+    for name, type_id in (("leads", 1), ("deals", 2), ("contacts", 3), ("companies", 4)):
+        counts[name] = s.store.query("SELECT count(*) FROM b24_crm WHERE account_id=? AND entity_type_id=?",
+                                     (acc, type_id))[0][0]
+    for name, table in (("activities", "b24_activities"), ("stage_history", "b24_stage_history"),
+                        ("tasks", "b24_tasks"), ("categories", "b24_categories"), ("statuses", "b24_statuses"),
+                        ("userfields", "b24_userfields")):
+        counts[name] = s.store.query(f"SELECT count(*) FROM {table} WHERE account_id=?", (acc,))[0][0]
+    open_deal_contacts = {r[0] for r in s.store.query(
+        "SELECT DISTINCT CAST(json_extract(data, '$.CONTACT_ID') AS INTEGER) FROM b24_crm WHERE account_id=? AND "
+        "entity_type_id=2 AND json_extract(data, '$.CLOSED')='N'", (acc,))}
+    sets = s.sets
+
+    def entry(kind: str, entity: str, ids: list, **extra) -> dict[str, Any]:
+        return {"kind": kind, "entity": entity, "ids": sorted(ids), **extra}
+
+    c01, c02 = sorted(sorted(g) for g in sets["C01"]), sorted(sorted(g) for g in sets["C02"])
+    defects = {
+        "D01": entry("open deal without an open activity", "deals", sets["D01"]),
+        "D02": entry("open deal whose open activity is 1-5 days overdue", "deals", sets["D02"],
+                     params={"days": PARAMS["overdue_days"]}),
+        "T01": entry("open activity 1-5 days overdue", "activities", sets["T01"]),
+        "D09": entry("won deal with a zero amount", "deals", sets["D09"]),
+        "D12": entry("open deal owned by a deactivated user", "deals", sets["D12"],
+                     by_entity={"deals": sorted(sets["D12"]), "activities": sorted(sets["D12_activities"])}),
+        "D14": entry("closed deal with an open activity", "deals", sets["D14"]),
+        "C01": entry("duplicate contacts by phone (formats differ)", "contacts", [i for g in c01 for i in g],
+                     groups=c01),
+        "C02": entry("duplicate contacts by e-mail (case differs)", "contacts", [i for g in c02 for i in g],
+                     groups=c02),
+        "C05": entry("contact without phone and e-mail", "contacts", sets["C05"],
+                     linked_to_open_deals=sorted(set(sets["C05"]) & open_deal_contacts)),
+    }
+    return {"seed": s.seed, "now": s.now, "subdomain": portal, "portal": portal, "account_id": acc, "counts": counts,
+            "params": dict(PARAMS), "rates": asdict(s.rates), "defects": defects,
+            "duplicate_groups": {"contacts": sorted(sorted(g) for g in s.dup_groups), "companies": []},
+            "decoys": {"same_name": sorted(sorted(g) for g in sets["same_name"])}}
