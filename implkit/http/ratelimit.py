@@ -10,7 +10,13 @@ bucket): each `acquire()` reserves the next free slot under a lock and then
 sleeps outside it, so callers are served first come, first served, and the
 limiter never lets more than `burst + rate × t` requests through in any
 window of `t` seconds. With the default `burst=1` requests are evenly
-spaced 1/rate apart, which keeps every one-second window at `rate` or less.
+spaced (1 + headroom)/rate apart: any `rate` + 1 consecutive requests span
+more than a second plus the headroom, so a server counting arrivals in
+sliding one-second windows (amoCRM, and the sandbox) sees at most `rate`
+even when each arrival jitters by up to ~headroom/rate (≈7 ms at 7/s with
+5 %). A banked burst (`burst > 1`) would let rate + burst - 1 through in one
+second: keep `burst=1` for amoCRM; Bitrix24's documented leaky bucket is
+what `burst` models.
 
 A limiter can be shared by several clients and threads (one per tenant
 account, say). `pause(seconds)` pushes every later slot back, used when a
@@ -31,6 +37,7 @@ AMOCRM_RATE = 7.0  # requests/second per integration [doc-kommo] docs/limitation
 AMOCRM_ACCOUNT_RATE = 50.0  # requests/second per account, all integrations together [doc-ru] api/recommendations
 BITRIX24_RATE = 2.0  # requests/second drain of the leaky bucket (standard plans) [doc] limits
 BITRIX24_BURST = 50  # leaky-bucket capacity before 503 QUERY_LIMIT_EXCEEDED [doc] limits
+DEFAULT_HEADROOM = 0.05  # spacing 5 % wider than 1/rate: 7/s becomes one request every 150 ms
 
 
 class RateLimiter:
@@ -40,16 +47,23 @@ class RateLimiter:
     waited (seconds, by the injected clock).
     """
 
-    def __init__(self, rate: float, burst: int = 1, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, rate: float, burst: int = 1, *, headroom: float = DEFAULT_HEADROOM,
+                 clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, keep_schedule: int = 10_000):
         if rate <= 0:
             raise ValueError("rate must be positive")
         if burst < 1:
             raise ValueError("burst must be at least 1")
+        if not 0 <= headroom < 1:
+            raise ValueError("headroom must be in [0, 1)")
         self.rate = float(rate)
         self.burst = int(burst)
-        # A hair over 1/rate, so float rounding in the running sum never squeezes rate+1 into a second.
-        self._interval = (1.0 / self.rate) * (1 + 1e-9)
+        self.headroom = float(headroom)
+        # `headroom` stretches the spacing so that network jitter between our send and the server's
+        # clock cannot put rate+1 arrivals into one of its sliding one-second windows (seen against
+        # the sandbox: exact 1/7 s spacing drew a 429 with Retry-After 300 s). The 1e-9 keeps float
+        # rounding in the running sum from doing the same.
+        self._interval = (1.0 + self.headroom) / self.rate * (1 + 1e-9)
         self._tolerance = (self.burst - 1) * self._interval
         self._clock = clock
         self._sleep = sleep
@@ -90,7 +104,7 @@ class RateLimiter:
             self._tat = max(self._tat if self._tat is not None else until, until + self._tolerance)
 
     @classmethod
-    def shared(cls, key: str, rate: float, burst: int = 1) -> RateLimiter:
+    def shared(cls, key: str, rate: float, burst: int = 1) -> "RateLimiter":
         """The process-wide limiter for `key` (e.g. "amocrm:acme.amocrm.ru"), created on first use.
 
         Every client of one integration in one process must draw from one

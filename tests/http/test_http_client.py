@@ -249,7 +249,7 @@ def test_endpoint_template():
 
 
 def test_limiter_spaces_client_requests(make_client, script, clock):
-    limiter = RateLimiter(7, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(7, headroom=0, clock=clock, sleep=clock.sleep)
     client = make_client(script(OK), rate=limiter)
     for _ in range(15):
         client.get("/api/v4/account")

@@ -11,7 +11,7 @@ from implkit.http.ratelimit import Limiters, max_in_window
 
 
 def test_burst_of_requests_is_spaced_at_the_rate(clock):
-    limiter = RateLimiter(7, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(7, headroom=0, clock=clock, sleep=clock.sleep)
     for _ in range(50):
         limiter.acquire()
     times = list(limiter.granted)
@@ -21,7 +21,7 @@ def test_burst_of_requests_is_spaced_at_the_rate(clock):
 
 
 def test_banked_burst_then_rate(clock):
-    limiter = RateLimiter(2, burst=5, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(2, burst=5, headroom=0, clock=clock, sleep=clock.sleep)
     for _ in range(25):
         limiter.acquire()
     times = list(limiter.granted)
@@ -33,7 +33,7 @@ def test_banked_burst_then_rate(clock):
 
 
 def test_idle_time_refills_the_bucket_but_not_beyond_burst(clock):
-    limiter = RateLimiter(1, burst=3, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(1, burst=3, headroom=0, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         limiter.acquire()
     clock.sleep(100)  # idle a long time
@@ -64,7 +64,7 @@ def test_threads_sharing_a_limiter_never_exceed_the_rate(clock):
 
 
 def test_pause_holds_every_sharer_then_restarts_spaced(clock):
-    limiter = RateLimiter(7, burst=7, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(7, burst=7, headroom=0, clock=clock, sleep=clock.sleep)
     limiter.acquire()
     start = clock()
     limiter.pause(5)
@@ -85,10 +85,31 @@ def test_two_budgets_take_a_token_from_each(clock):
     assert max_in_window(per_account.granted, 1.0) <= 3
 
 
-@pytest.mark.parametrize("rate, burst", [(0, 1), (-1, 1), (5, 0)])
-def test_bad_settings_are_refused(rate, burst):
+@pytest.mark.parametrize("rate, burst, headroom", [(0, 1, 0), (-1, 1, 0), (5, 0, 0), (5, 1, 1.0), (5, 1, -0.1)])
+def test_bad_settings_are_refused(rate, burst, headroom):
     with pytest.raises(ValueError):
-        RateLimiter(rate, burst)
+        RateLimiter(rate, burst, headroom=headroom)
+
+
+def test_default_headroom_absorbs_arrival_jitter(clock):
+    """The server counts arrivals, not sends: jitter of a few ms must not put 8 into one second."""
+    import random
+
+    rng = random.Random(1)
+    exact = RateLimiter(7, headroom=0, clock=clock, sleep=clock.sleep)
+    for _ in range(200):
+        exact.acquire()
+    jitter = [rng.uniform(0, 0.006) for _ in range(200)]
+    exact_arrivals = [t + j for t, j in zip(exact.granted, jitter)]
+    assert max_in_window(exact_arrivals, 1.0) == 8  # what drew a 429 from the sandbox
+
+    spaced = RateLimiter(7, clock=clock, sleep=clock.sleep)  # default headroom 5 %
+    for _ in range(200):
+        spaced.acquire()
+    spaced_arrivals = [t + j for t, j in zip(spaced.granted, jitter)]
+    assert max_in_window(spaced_arrivals, 1.0) == 7
+    gaps = [b - a for a, b in zip(spaced.granted, list(spaced.granted)[1:])]
+    assert min(gaps) == pytest.approx(1.05 / 7)
 
 
 def test_shared_limiter_is_one_budget_per_key():
