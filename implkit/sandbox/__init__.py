@@ -18,7 +18,7 @@ and ``/oauth2/access_token`` as it would to ``https://{subdomain}.amocrm.ru``.
 The control API is under ``/_sandbox`` (see `control.py`).
 
 Layout (moto's): `amocrm/urls.py` routes, `amocrm/handlers.py` +
-`amocrm/responses.py` parse and serialise, `amocrm/models.py` is the
+`amocrm/responses.py` parse and serialise, `amocrm/models/` is the
 behaviour over the store, `amocrm/exceptions.py` the real error bodies,
 `paging.py` the one pagination helper, `faults.py` / `ratelimit.py` the
 gateway rules, `app.py` the ASGI app, `server.py` uvicorn.

@@ -6,6 +6,13 @@
 account id and returns the documented models as plain dicts (HAL `_links`
 included), or raises an `AmoError` from `exceptions.py`. `responses.py`
 only parses requests and serialises what these methods return.
+
+One module per family of endpoints, each a mixin over `base.AccountBase`:
+`pipelines`, `fields`, `people` (users, roles, loss reasons), `channels`
+(sources, tags, webhooks), `records` (leads, contacts, companies, links),
+`activity` (tasks, notes, events), `unsorted`, `complex`; `accounts` and
+`credentials` are the module-level functions; `constants` the documented
+figures. Everything is re-exported here.
 """
 
 from __future__ import annotations
@@ -114,4 +121,4 @@ from implkit.sandbox.amocrm.models.complex import (  # noqa: F401
 
 
 class AmoAccount(ComplexMixin):
-    """The whole amoCRM API of one account (see the mixins above, one per family of endpoints)."""
+    """The whole amoCRM API of one account (the mixins chain through every family of endpoints)."""
