@@ -1,0 +1,45 @@
+"""Pagination: fixed 50 rows, start/next/total, start=-1 without counting, the fast export cursor."""
+
+from __future__ import annotations
+
+from b24_helpers import add_deals
+
+
+def test_offset_pages_with_total_and_next(acme):
+    add_deals(acme, 120)
+    first = acme.ok("crm.deal.list", {"order": {"ID": "ASC"}, "select": ["ID"], "limit": 500})
+    assert len(first["result"]) == 50 and first["total"] == 120 and first["next"] == 50
+    second = acme.ok("crm.deal.list", {"order": {"ID": "ASC"}, "select": ["ID"], "start": 50})
+    assert second["result"][0]["ID"] == "51" and second["next"] == 100
+    last = acme.ok("crm.deal.list", {"order": {"ID": "ASC"}, "select": ["ID"], "start": 100})
+    assert len(last["result"]) == 20 and last["total"] == 120 and "next" not in last
+
+
+def test_start_minus_one_counts_nothing(acme):
+    add_deals(acme, 60)
+    page = acme.ok("crm.deal.list", {"order": {"ID": "ASC"}, "select": ["ID"], "start": -1})
+    assert len(page["result"]) == 50 and page["total"] == 0 and "next" not in page
+    items = acme.ok("crm.item.list", {"entityTypeId": 2, "select": ["id"], "start": -1})
+    assert len(items["result"]["items"]) == 50 and items["total"] == 0 and "next" not in items
+
+
+def test_fast_cursor_exports_every_row_once(acme):
+    ids = add_deals(acme, 137)
+    seen, last = [], 0
+    while True:
+        page = acme.ok("crm.deal.list", {"order": {"ID": "ASC"}, "filter": {">ID": last}, "select": ["ID"],
+                                         "start": -1})["result"]
+        seen += [int(r["ID"]) for r in page]
+        if len(page) < 50:
+            break
+        last = int(page[-1]["ID"])
+    assert seen == sorted(ids)
+
+
+def test_descending_order_and_filters(acme):
+    add_deals(acme, 10)
+    body = acme.ok("crm.deal.list", {"order": {"ID": "DESC"}, "filter": {"@ID": [2, 4, 6], "!ID": 4},
+                                     "select": ["ID"]})
+    assert [r["ID"] for r in body["result"]] == ["6", "2"] and body["total"] == 2
+    body = acme.ok("crm.deal.list", {"filter": {">=OPPORTUNITY": 1008, "%TITLE": "Deal"}, "select": ["ID"]})
+    assert [r["ID"] for r in body["result"]] == ["9", "10"]
