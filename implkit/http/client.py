@@ -22,6 +22,7 @@ jitter, Retry-After / amoCRM's body `retry_after` honoured):
 | connection not made (refused, connect/pool timeout) | retry | retry: nothing was sent |
 | 5xx, read/write timeout, connection dropped | retry | `WriteOutcomeUnknown`: never blindly repeated |
 | other 4xx | raise HttpError / NotFound / Unauthorized | same |
+| 3xx | raise HttpError naming the (redacted) Location: never followed with the token | same |
 
 amoCRM has no idempotency keys, so a repeated POST creates a duplicate;
 the caller (apply) re-reads and reconciles instead.
@@ -249,6 +250,12 @@ class HttpClient:
             if status == 404 and method == "DELETE" and ambiguous:
                 # An earlier attempt was sent and lost; the object is gone either way.
                 return Reply(204, None, response.headers, redact(str(response.request.url)))
+            if 300 <= status < 400:
+                # Never followed: a redirect could carry the token to another host. amoCRM redirects
+                # when an account moved (new subdomain) — the tenant URL needs updating.
+                location = redact(response.headers.get("Location", "?"))
+                raise HttpError(method, url_for_errors, status, attempts=attempt,
+                                detail=f"redirected to {location}; check the tenant URL")
             if status >= 400:
                 raise self._error(method, url_for_errors, response, attempt)
             return Reply(status, _parse(response), response.headers, redact(str(response.request.url)))

@@ -271,3 +271,12 @@ def test_absolute_url_into_the_account_is_allowed_elsewhere_refused(make_client,
     with pytest.raises(ApiError, match="refusing to send"):
         client.get("https://evil.example/api/v4/account")
     assert len(s.requests) == 1
+
+
+def test_redirect_is_not_followed_with_the_token(make_client, script):
+    s = script(httpx.Response(301, headers={"Location": "https://new-acme.amocrm.ru/api/v4/account?access_token=zz1"}))
+    with pytest.raises(HttpError) as err:
+        make_client(s).get("/api/v4/account")
+    assert len(s.requests) == 1 and err.value.status == 301
+    assert "new-acme.amocrm.ru" in str(err.value) and "check the tenant URL" in str(err.value)
+    assert "zz1" not in str(err.value)
