@@ -217,7 +217,8 @@ class HttpClient:
 
             status = response.status_code
             self._account(method, endpoint, status, attempt, retry, waited)
-            log.debug("%s %s → %d", method, redact(str(response.request.url)), status)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s %s → %d", method, redact(str(response.request.url)), status)
 
             if status == 401 and not refreshed and self.auth.can_refresh:
                 refreshed = True
