@@ -127,7 +127,7 @@ def alpha(harness):
     return harness.client("alpha", harness.sandbox.token("alpha"))
 
 
-def fixture(name: str):
+def load_doc_example(name: str):
     """A documentation example body, or skip when ../shared is absent."""
     import json
 
@@ -135,3 +135,9 @@ def fixture(name: str):
     if not FIXTURES.is_dir():
         pytest.skip(f"documentation fixtures not available ({FIXTURES} is absent)")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def doc():
+    """`doc("GET_leads.response")`: a body from reference/fixtures/amocrm (skips without ../shared)."""
+    return load_doc_example

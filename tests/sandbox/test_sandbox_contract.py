@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sandbox.conftest import fixture
-
 # keys the doc examples show that the sandbox doesn't produce, with the reason
 NOT_EMULATED = {
     "catalog_elements": "catalogs (lists) are not emulated",
@@ -52,7 +50,7 @@ def assert_collection_like(ours: dict, theirs: dict) -> None:
 
 
 @pytest.fixture
-def world(alpha):
+def world(alpha, doc):
     """An account with a little of everything, created through the API."""
     c = alpha
     pipeline = c.get("/leads/pipelines").json()["_embedded"]["pipelines"][0]
@@ -75,12 +73,12 @@ def world(alpha):
                                     "entity_type": "leads", "task_type_id": 1} for i in range(3)]).json()
     notes = c.post("/leads/notes", json=[{"entity_id": leads[0]["id"], "note_type": "common",
                                           "params": {"text": f"n{i}"}} for i in range(3)]).json()
-    role = c.post("/roles", json=fixture("POST_roles.request") | {"rights": {
-        k: v for k, v in fixture("POST_roles.request")["rights"].items() if k != "status_rights"}}).json()
+    role = c.post("/roles", json=doc("POST_roles.request") | {"rights": {
+        k: v for k, v in doc("POST_roles.request")["rights"].items() if k != "status_rights"}}).json()
     c.post("/users", json=[{"name": "Ivan", "email": "ivan@example.test", "password": "Secret12",
                             "rights": {"role_id": role["_embedded"]["roles"][0]["id"]}}])
-    c.post("/webhooks", json=fixture("POST_webhooks.request"))
-    c.post("/leads/custom_fields/groups", json=fixture("POST_leads_custom_fields_groups.request"))
+    c.post("/webhooks", json=doc("POST_webhooks.request"))
+    c.post("/leads/custom_fields/groups", json=doc("POST_leads_custom_fields_groups.request"))
     c.post("/leads/tags", json=[{"name": "Tag 1", "color": "DDEBB5"}, {"name": "Tag 2"}])
     return {"client": c, "pipeline": pipeline, "stage": stage, "field_id": field_id, "leads": leads,
             "contacts": contacts, "companies": companies, "tasks": tasks["_embedded"]["tasks"],
@@ -103,91 +101,91 @@ def world(alpha):
     ("GET_webhooks", "/webhooks", {}),
     ("GET_events_types", "/events/types", {}),
 ])
-def test_collections_have_the_documented_envelope(world, name, path, params):
+def test_collections_have_the_documented_envelope(world, name, path, params, doc):
     answer = world["client"].get(path, params=params)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/hal+json"
-    assert_collection_like(answer.json(), fixture(f"{name}.response"))
+    assert_collection_like(answer.json(), doc(f"{name}.response"))
 
 
-def test_custom_fields_collection_shows_total_pages_and_last(world):
+def test_custom_fields_collection_shows_total_pages_and_last(world, doc):
     c = world["client"]
     c.post("/leads/custom_fields", json=[{"type": "text", "name": f"f{i}"} for i in range(60)])
-    assert_collection_like(c.get("/leads/custom_fields").json(), fixture("GET_leads_custom_fields.response"))
+    assert_collection_like(c.get("/leads/custom_fields").json(), doc("GET_leads_custom_fields.response"))
 
 
-def test_statuses_and_links_collections(world):
+def test_statuses_and_links_collections(world, doc):
     c, pipeline, lead = world["client"], world["pipeline"], world["leads"][0]
     # the doc's list example shows `descriptions`, which only with=descriptions adds
     assert_collection_like(c.get(f"/leads/pipelines/{pipeline['id']}/statuses",
                                  params={"with": "descriptions"}).json(),
-                           fixture("GET_leads_pipelines_id_statuses.response"))
-    assert_collection_like(c.get(f"/leads/{lead['id']}/links").json(), fixture("GET_leads_id_links.response"))
+                           doc("GET_leads_pipelines_id_statuses.response"))
+    assert_collection_like(c.get(f"/leads/{lead['id']}/links").json(), doc("GET_leads_id_links.response"))
     assert_collection_like(c.get("/leads/links", params={"filter[entity_id][]": lead["id"]}).json(),
-                           fixture("GET_leads_links.response"))
+                           doc("GET_leads_links.response"))
     assert_collection_like(c.get(f"/leads/{lead['id']}/notes", params={"limit": 2}).json(),
-                           fixture("GET_leads_id_notes.response"))
+                           doc("GET_leads_id_notes.response"))
 
 
-def test_sources_collection(world):
+def test_sources_collection(world, doc):
     c = world["client"]
-    request = fixture("POST_sources.request")
+    request = doc("POST_sources.request")
     request[0]["pipeline_id"] = world["pipeline"]["id"]
     created = c.post("/sources", json=request)
-    assert_collection_like(created.json(), fixture("POST_sources.response"))
-    assert_collection_like(c.get("/sources").json(), fixture("GET_sources.response"))
+    assert_collection_like(created.json(), doc("POST_sources.response"))
+    assert_collection_like(c.get("/sources").json(), doc("GET_sources.response"))
     source_id = created.json()["_embedded"]["sources"][0]["id"]
-    assert_same_shape(c.get(f"/sources/{source_id}").json(), fixture("GET_sources_id.response"))
+    assert_same_shape(c.get(f"/sources/{source_id}").json(), doc("GET_sources_id.response"))
     patched = c.patch("/sources", json=[{"id": source_id, "name": "Renamed"}])
-    assert_collection_like(patched.json(), fixture("PATCH_sources.response"))
+    assert_collection_like(patched.json(), doc("PATCH_sources.response"))
 
 
 # -- reads: single objects -------------------------------------------------------------------------
-def test_single_objects_have_the_documented_keys(world):
+def test_single_objects_have_the_documented_keys(world, doc):
     c = world["client"]
     lead, contact, company = world["leads"][0], world["contacts"][0], world["companies"][0]
     pipeline, stage = world["pipeline"], world["stage"]
     account = c.get("/account", params={"with": "amojo_id,amojo_rights,users_groups,task_types,version,"
                                                 "entity_names,datetime_settings,drive_url,is_api_filter_enabled"})
-    assert_same_shape(account.json(), fixture("GET_account.response"))
+    assert_same_shape(account.json(), doc("GET_account.response"))
     assert_same_shape(c.get(f"/leads/{lead['id']}", params={"with": "contacts,loss_reason,source,"
                                                                    "is_price_modified_by_robot"}).json(),
-                      {k: v for k, v in fixture("GET_leads_id.response").items() if k != "_embedded"})
+                      {k: v for k, v in doc("GET_leads_id.response").items() if k != "_embedded"})
     assert_same_shape(c.get(f"/contacts/{contact['id']}", params={"with": "leads"}).json(),
-                      fixture("GET_contacts_id.response"))
-    assert_same_shape(c.get(f"/companies/{company['id']}").json(), fixture("GET_companies_id.response"))
-    assert_same_shape(c.get(f"/leads/pipelines/{pipeline['id']}").json(), fixture("GET_leads_pipelines_id.response"))
+                      doc("GET_contacts_id.response"))
+    assert_same_shape(c.get(f"/companies/{company['id']}").json(), doc("GET_companies_id.response"))
+    assert_same_shape(c.get(f"/leads/pipelines/{pipeline['id']}").json(), doc("GET_leads_pipelines_id.response"))
     assert_same_shape(c.get(f"/leads/pipelines/{pipeline['id']}/statuses/{stage['id']}").json(),
-                      fixture("GET_leads_pipelines_id_statuses_id.response"))
+                      doc("GET_leads_pipelines_id_statuses_id.response"))
     phone = next(f for f in c.get("/contacts/custom_fields").json()["_embedded"]["custom_fields"]
                  if f["code"] == "PHONE")
     assert_same_shape(c.get(f"/contacts/custom_fields/{phone['id']}").json(),
-                      fixture("GET_contacts_custom_fields_id.response"))
+                      doc("GET_contacts_custom_fields_id.response"))
     group = c.get("/leads/custom_fields/groups").json()["_embedded"]["custom_field_groups"][-1]
     assert_same_shape(c.get(f"/leads/custom_fields/groups/{group['id']}").json(),
-                      fixture("GET_leads_custom_fields_groups_id.response"))
+                      doc("GET_leads_custom_fields_groups_id.response"))
     user = c.get("/users").json()["_embedded"]["users"][0]
-    assert_same_shape(c.get(f"/users/{user['id']}").json(), fixture("GET_users_id.response"))
+    assert_same_shape(c.get(f"/users/{user['id']}").json(), doc("GET_users_id.response"))
     role = c.get("/roles").json()["_embedded"]["roles"][0]
-    assert_same_shape(c.get(f"/roles/{role['id']}").json(), fixture("GET_roles_id.response"))
-    assert_same_shape(c.get(f"/tasks/{world['tasks'][0]['id']}").json(), fixture("GET_tasks_id.response"))
+    assert_same_shape(c.get(f"/roles/{role['id']}").json(), doc("GET_roles_id.response"))
+    assert_same_shape(c.get(f"/tasks/{world['tasks'][0]['id']}").json(), doc("GET_tasks_id.response"))
     note = world["notes"][0]
-    assert_same_shape(c.get(f"/leads/notes/{note['id']}").json(), fixture("GET_leads_notes_id.response"))
+    assert_same_shape(c.get(f"/leads/notes/{note['id']}").json(), doc("GET_leads_notes_id.response"))
     event = c.get("/events").json()["_embedded"]["events"][0]
-    assert_same_shape(c.get(f"/events/{event['id']}").json(), fixture("GET_events_id.response"))
+    assert_same_shape(c.get(f"/events/{event['id']}").json(), doc("GET_events_id.response"))
 
 
-def test_lead_embedded_parts_have_the_documented_shape(world):
+def test_lead_embedded_parts_have_the_documented_shape(world, doc):
     c = world["client"]
     ours = c.get(f"/leads/{world['leads'][0]['id']}", params={"with": "contacts"}).json()["_embedded"]
-    theirs = fixture("GET_leads_id.response")["_embedded"]
+    theirs = doc("GET_leads_id.response")["_embedded"]
     for key in ("tags", "companies", "contacts"):
         assert_same_shape(ours[key], theirs[key], key)
 
 
-def test_custom_field_values_read_back_as_documented(world):
+def test_custom_field_values_read_back_as_documented(world, doc):
     contact = world["client"].get(f"/contacts/{world['contacts'][0]['id']}").json()
     ours = contact["custom_fields_values"][0]
-    theirs = fixture("GET_contacts_id.response")["custom_fields_values"][0]
+    theirs = doc("GET_contacts_id.response")["custom_fields_values"][0]
     assert set(ours) == set(theirs)
     assert set(ours["values"][0]) == set(theirs["values"][0])
 
@@ -197,109 +195,109 @@ def _write_items(body: dict) -> list:
     return _items(body)[1]
 
 
-def test_record_write_answers_carry_only_ids(world):
+def test_record_write_answers_carry_only_ids(world, doc):
     c = world["client"]
     for entity in ("leads", "contacts", "companies"):
         posted = c.post(f"/{entity}", json=[{"name": "x"}, {"name": "y"}]).json()
-        assert_collection_like(posted, fixture(f"POST_{entity}.response"))
-        assert set(_write_items(posted)[0]) == set(_write_items(fixture(f"POST_{entity}.response"))[0])
+        assert_collection_like(posted, doc(f"POST_{entity}.response"))
+        assert set(_write_items(posted)[0]) == set(_write_items(doc(f"POST_{entity}.response"))[0])
         ids = [item["id"] for item in _write_items(posted)]
         patched = c.patch(f"/{entity}", json=[{"id": i, "name": "z"} for i in ids]).json()
-        assert set(_write_items(patched)[0]) == set(_write_items(fixture(f"PATCH_{entity}.response"))[0])
+        assert set(_write_items(patched)[0]) == set(_write_items(doc(f"PATCH_{entity}.response"))[0])
     one = c.patch(f"/leads/{world['leads'][1]['id']}", json={"_embedded": {"tags": None}}).json()
-    assert set(one) == set(fixture("PATCH_leads.tags_clear.response"))
+    assert set(one) == set(doc("PATCH_leads.tags_clear.response"))
 
 
-def test_task_and_note_write_answers(world):
+def test_task_and_note_write_answers(world, doc):
     c = world["client"]
-    request = fixture("POST_tasks.request")
+    request = doc("POST_tasks.request")
     request[0]["entity_id"] = world["leads"][0]["id"]
     posted = c.post("/tasks", json=request).json()
-    assert set(_write_items(posted)[0]) == set(_write_items(fixture("POST_tasks.response"))[0])
+    assert set(_write_items(posted)[0]) == set(_write_items(doc("POST_tasks.response"))[0])
     ids = [t["id"] for t in world["tasks"][:2]]
     patched = c.patch("/tasks", json=[{"id": i, "text": "t", "request_id": str(n)} for n, i in enumerate(ids)]).json()
-    assert set(_write_items(patched)[0]) == set(_write_items(fixture("PATCH_tasks.response"))[0])
-    complete = fixture("PATCH_tasks_id.complete.request")
+    assert set(_write_items(patched)[0]) == set(_write_items(doc("PATCH_tasks.response"))[0])
+    complete = doc("PATCH_tasks_id.complete.request")
     done = c.patch(f"/tasks/{ids[0]}", json={**complete, "request_id": "0"}).json()
-    assert set(done) == set(fixture("PATCH_tasks_id.complete.response"))
-    notes = fixture("POST_leads_notes.request")
+    assert set(done) == set(doc("PATCH_tasks_id.complete.response"))
+    notes = doc("POST_leads_notes.request")
     for note in notes:
         note["entity_id"] = world["leads"][0]["id"]
         note.pop("responsible_user_id", None)
     posted = c.post("/leads/notes", json=notes).json()
-    assert set(_write_items(posted)[0]) == set(_write_items(fixture("POST_leads_notes.response"))[0])
+    assert set(_write_items(posted)[0]) == set(_write_items(doc("POST_leads_notes.response"))[0])
     patched = c.patch("/leads/notes", json=[{"id": n["id"], "params": {"text": "new"}} for n in world["notes"]]).json()
-    assert set(_write_items(patched)[0]) == set(_write_items(fixture("PATCH_leads_notes.response"))[0])
+    assert set(_write_items(patched)[0]) == set(_write_items(doc("PATCH_leads_notes.response"))[0])
 
 
-def test_configuration_write_answers(world):
+def test_configuration_write_answers(world, doc):
     c, pipeline = world["client"], world["pipeline"]
-    created = c.post("/leads/pipelines", json=fixture("POST_leads_pipelines.request")).json()
-    assert_collection_like(created, fixture("POST_leads_pipelines.response"))
+    created = c.post("/leads/pipelines", json=doc("POST_leads_pipelines.request")).json()
+    assert_collection_like(created, doc("POST_leads_pipelines.response"))
     statuses = c.post(f"/leads/pipelines/{pipeline['id']}/statuses",
-                      json=fixture("POST_leads_pipelines_id_statuses.request")).json()
-    assert_collection_like(statuses, fixture("POST_leads_pipelines_id_statuses.response"))
-    patched = c.patch(f"/leads/pipelines/{pipeline['id']}", json=fixture("PATCH_leads_pipelines_id.request"))
-    assert_same_shape(patched.json(), fixture("PATCH_leads_pipelines_id.response"))
+                      json=doc("POST_leads_pipelines_id_statuses.request")).json()
+    assert_collection_like(statuses, doc("POST_leads_pipelines_id_statuses.response"))
+    patched = c.patch(f"/leads/pipelines/{pipeline['id']}", json=doc("PATCH_leads_pipelines_id.request"))
+    assert_same_shape(patched.json(), doc("PATCH_leads_pipelines_id.response"))
     status_id = _write_items(statuses)[0]["id"]
     status = c.patch(f"/leads/pipelines/{pipeline['id']}/statuses/{status_id}",
-                     json=fixture("PATCH_leads_pipelines_id_statuses_id.request"))
+                     json=doc("PATCH_leads_pipelines_id_statuses_id.request"))
     assert status.status_code == 200
-    assert_same_shape(status.json(), fixture("PATCH_leads_pipelines_id_statuses_id.response"))
+    assert_same_shape(status.json(), doc("PATCH_leads_pipelines_id_statuses_id.response"))
     assert len(status.json()["descriptions"]) == 3
-    field_request = fixture("POST_leads_custom_fields.request")
+    field_request = doc("POST_leads_custom_fields.request")
     field_request[0]["required_statuses"] = [{"pipeline_id": pipeline["id"], "status_id": status_id}]
     field = c.post("/leads/custom_fields", json=field_request)
     assert field.status_code == 201
     assert_collection_like({k: v for k, v in field.json().items()},
-                           {**fixture("POST_leads_custom_fields.response")})
-    groups = c.post("/leads/custom_fields/groups", json=fixture("POST_leads_custom_fields_groups.request"))
+                           {**doc("POST_leads_custom_fields.response")})
+    groups = c.post("/leads/custom_fields/groups", json=doc("POST_leads_custom_fields_groups.request"))
     assert groups.status_code == 201
-    assert_collection_like(groups.json(), fixture("POST_leads_custom_fields_groups.response"))
+    assert_collection_like(groups.json(), doc("POST_leads_custom_fields_groups.response"))
     group_id = _write_items(groups.json())[0]["id"]
     moved = c.patch(f"/leads/custom_fields/groups/{group_id}",
                     json={"sort": 6, "fields": [_write_items(field.json())[0]["id"]]}).json()
-    assert_same_shape(moved, fixture("PATCH_leads_custom_fields_groups_id.response"))
-    roles = c.post("/roles", json=fixture("POST_roles.request") | {"name": "role 4"}).json()
-    assert_collection_like(roles, fixture("POST_roles.response"))
+    assert_same_shape(moved, doc("PATCH_leads_custom_fields_groups_id.response"))
+    roles = c.post("/roles", json=doc("POST_roles.request") | {"name": "role 4"}).json()
+    assert_collection_like(roles, doc("POST_roles.response"))
     role_id = _write_items(roles)[0]["id"]
-    assert_same_shape(c.patch(f"/roles/{role_id}", json=fixture("PATCH_roles_id.request")).json(),
-                      fixture("PATCH_roles_id.response"))
-    users = c.post("/users", json=fixture("POST_users.request")).json()
-    assert_collection_like(users, fixture("POST_users.response"))
-    hook = c.post("/webhooks", json={**fixture("POST_webhooks.request"), "destination": "https://other.test"})
+    assert_same_shape(c.patch(f"/roles/{role_id}", json=doc("PATCH_roles_id.request")).json(),
+                      doc("PATCH_roles_id.response"))
+    users = c.post("/users", json=doc("POST_users.request")).json()
+    assert_collection_like(users, doc("POST_users.response"))
+    hook = c.post("/webhooks", json={**doc("POST_webhooks.request"), "destination": "https://other.test"})
     assert hook.status_code == 201
-    assert set(hook.json()) == set(fixture("POST_webhooks.response"))
-    tags = c.post("/leads/tags", json=fixture("POST_leads_tags.request")).json()
-    assert_collection_like(tags, fixture("POST_leads_tags.response"))
-    assert set(_write_items(tags)[0]) == set(_write_items(fixture("POST_leads_tags.response"))[0])
+    assert set(hook.json()) == set(doc("POST_webhooks.response"))
+    tags = c.post("/leads/tags", json=doc("POST_leads_tags.request")).json()
+    assert_collection_like(tags, doc("POST_leads_tags.response"))
+    assert set(_write_items(tags)[0]) == set(_write_items(doc("POST_leads_tags.response"))[0])
 
 
-def test_link_answers(world):
+def test_link_answers(world, doc):
     c = world["client"]
     lead, contact = world["leads"][1], world["contacts"][1]
     single = c.post(f"/leads/{lead['id']}/link", json=[{"to_entity_id": contact["id"], "to_entity_type": "contacts",
                                                         "metadata": {"is_main": True}}]).json()
-    assert_collection_like(single, fixture("POST_leads_id_link.response"))
+    assert_collection_like(single, doc("POST_leads_id_link.response"))
     batch = c.post("/leads/link", json=[{"entity_id": lead["id"], "to_entity_id": world["companies"][1]["id"],
                                          "to_entity_type": "companies"}]).json()
-    assert_collection_like(batch, fixture("POST_leads_link.response"))
+    assert_collection_like(batch, doc("POST_leads_link.response"))
     gone = c.post(f"/leads/{lead['id']}/unlink", json=[{"to_entity_id": contact["id"], "to_entity_type": "contacts"}])
     assert gone.status_code == 204 and gone.content == b""
 
 
-def test_oauth_answer_matches_the_documented_one(harness):
+def test_oauth_answer_matches_the_documented_one(harness, doc):
     harness.sandbox.create_account("alpha")
     info = harness.sandbox.oauth_client("alpha")
-    body = fixture("POST_oauth2_access_token.authorization_code.request")
+    body = doc("POST_oauth2_access_token.authorization_code.request")
     request = {**body, "client_id": info["client_id"], "client_secret": info["client_secret"], "code": info["code"],
                "redirect_uri": info["redirect_uri"]}
     answer = harness.client("alpha", api=False).post("/oauth2/access_token", json=request).json()
-    assert set(answer) == set(fixture("POST_oauth2_access_token.authorization_code.response"))
+    assert set(answer) == set(doc("POST_oauth2_access_token.authorization_code.response"))
 
 
 # -- errors ------------------------------------------------------------------------------------
-def test_error_bodies_match_the_documented_ones(world):
+def test_error_bodies_match_the_documented_ones(world, doc):
     c = world["client"]
     cases = [
         (c.post("/leads", json=[{"custom_fields_values": [{"field_id": 1, "values": [{"value": "x"}]}]}]),
@@ -312,27 +310,27 @@ def test_error_bodies_match_the_documented_ones(world):
         (c.post("/leads", json=[{}] * 251), "kommo.error_422_limit", 422),
     ]
     for answer, name, status in cases:
-        theirs = fixture(f"{name}.response")
+        theirs = doc(f"{name}.response")
         assert answer.status_code == status == theirs["status"], name
         assert answer.headers["content-type"] == "application/problem+json"
         assert set(answer.json()) == set(theirs), name
     validation = cases[0][0].json()
-    assert validation == fixture("error_validation.response") | {"validation-errors": validation["validation-errors"]}
+    assert validation == doc("error_validation.response") | {"validation-errors": validation["validation-errors"]}
     assert validation["validation-errors"][0]["errors"][0]["path"] == "custom_fields_values.0.field_id"
-    assert cases[1][0].json()["detail"] == fixture("kommo.error_400_empty_body.response")["detail"]
+    assert cases[1][0].json()["detail"] == doc("kommo.error_400_empty_body.response")["detail"]
 
 
-def test_unknown_source_delete_uses_the_other_400_shape(world):
+def test_unknown_source_delete_uses_the_other_400_shape(world, doc):
     answer = world["client"].request("DELETE", "/sources", json=[{"id": 31075178}])
-    theirs = fixture("DELETE_sources.error_400_not_found.response")
+    theirs = doc("DELETE_sources.error_400_not_found.response")
     assert answer.status_code == 400
     assert set(answer.json()) == set(theirs)
     assert set(answer.json()["errors"][0]["errors"]) == set(theirs["errors"][0]["errors"])
 
 
 # -- unsorted ------------------------------------------------------------------------------------
-def _unsorted_request(name: str, pipeline_id: int) -> list:
-    request = fixture(name)
+def _unsorted_request(name: str, pipeline_id: int, doc) -> list:
+    request = doc(name)
     for item in request:
         item["pipeline_id"] = pipeline_id
         for contact in item["_embedded"]["contacts"]:   # the forms example sends numbers as names
@@ -343,40 +341,41 @@ def _unsorted_request(name: str, pipeline_id: int) -> list:
     return request
 
 
-def test_unsorted_answers(world):
+def test_unsorted_answers(world, doc):
     c, pipeline = world["client"], world["pipeline"]
-    forms = c.post("/leads/unsorted/forms", json=_unsorted_request("POST_leads_unsorted_forms.request",
-                                                                   pipeline["id"]))
+    forms = c.post("/leads/unsorted/forms",
+                   json=_unsorted_request("POST_leads_unsorted_forms.request", pipeline["id"], doc))
     assert forms.status_code == 200
-    assert_collection_like(forms.json(), fixture("POST_leads_unsorted_forms.response"))
-    sip = c.post("/leads/unsorted/sip", json=_unsorted_request("POST_leads_unsorted_sip.request", pipeline["id"]))
-    assert_collection_like(sip.json(), fixture("POST_leads_unsorted_sip.response"))
+    assert_collection_like(forms.json(), doc("POST_leads_unsorted_forms.response"))
+    sip = c.post("/leads/unsorted/sip",
+                 json=_unsorted_request("POST_leads_unsorted_sip.request", pipeline["id"], doc))
+    assert_collection_like(sip.json(), doc("POST_leads_unsorted_sip.response"))
     uid = _write_items(forms.json())[0]["uid"]
     assert_collection_like(c.get("/leads/unsorted", params={"filter[uid]": uid}).json(),
-                           {**fixture("GET_leads_unsorted.response")})
-    assert_same_shape(c.get(f"/leads/unsorted/{uid}").json(), fixture("GET_leads_unsorted_uid.response"))
+                           {**doc("GET_leads_unsorted.response")})
+    assert_same_shape(c.get(f"/leads/unsorted/{uid}").json(), doc("GET_leads_unsorted_uid.response"))
     accepted = c.post(f"/leads/unsorted/{uid}/accept", json={})
-    assert_same_shape(accepted.json(), fixture("POST_leads_unsorted_uid_accept.response"))
+    assert_same_shape(accepted.json(), doc("POST_leads_unsorted_uid_accept.response"))
     other = _write_items(sip.json())[0]["uid"]
     declined = c.request("DELETE", f"/leads/unsorted/{other}/decline", json={})
-    assert set(declined.json()) == set(fixture("DELETE_leads_unsorted_uid_decline.response"))
+    assert set(declined.json()) == set(doc("DELETE_leads_unsorted_uid_decline.response"))
     summary = c.get("/leads/unsorted/summary").json()
-    theirs = fixture("GET_leads_unsorted_summary.response")
+    theirs = doc("GET_leads_unsorted_summary.response")
     assert set(summary) == set(theirs) and set(summary["categories"]) == set(theirs["categories"])
 
 
-def test_unsorted_link_answer(world):
+def test_unsorted_link_answer(world, doc):
     c, pipeline = world["client"], world["pipeline"]
-    uid = _write_items(c.post("/leads/unsorted/sip", json=_unsorted_request("POST_leads_unsorted_sip.request",
-                                                                            pipeline["id"])).json())[0]["uid"]
+    request = _unsorted_request("POST_leads_unsorted_sip.request", pipeline["id"], doc)
+    uid = _write_items(c.post("/leads/unsorted/sip", json=request).json())[0]["uid"]
     linked = c.post(f"/leads/unsorted/{uid}/link", json={"link": {"entity_id": world["leads"][2]["id"],
                                                                   "entity_type": "leads"}})
-    assert set(linked.json()) == set(fixture("POST_leads_unsorted_uid_link.response"))
+    assert set(linked.json()) == set(doc("POST_leads_unsorted_uid_link.response"))
 
 
-def test_complex_add_answers_a_bare_array(world):
+def test_complex_add_answers_a_bare_array(world, doc):
     c = world["client"]
-    request = fixture("POST_leads_complex.request")
+    request = doc("POST_leads_complex.request")
     for item in request:
         for key in ("custom_fields_values", "status_id", "pipeline_id", "responsible_user_id"):
             item.pop(key, None)
@@ -386,7 +385,7 @@ def test_complex_add_answers_a_bare_array(world):
                 record.pop("responsible_user_id", None)
     answer = c.post("/leads/complex", json=request)
     assert answer.status_code == 200
-    theirs = fixture("POST_leads_complex.response")
+    theirs = doc("POST_leads_complex.response")
     assert isinstance(answer.json(), list) and len(answer.json()) == len(request)
     assert set(answer.json()[0]) == set(theirs[0])
     assert isinstance(answer.json()[0]["request_id"], list)
