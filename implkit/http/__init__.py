@@ -10,6 +10,7 @@ Public API (import from here):
   `MemoryTokenStore`.
 - Errors: `HttpError`, `Unauthorized`, `NotFound`, `RateLimited`, `TransportError`, `WriteOutcomeUnknown`.
 - Redaction: `implkit.http.redact.redact(text_or_mapping)`.
+- In-process sandbox: `implkit.http.asgi.SyncASGITransport(app)` (httpx's ASGITransport is async-only).
 """
 
 from implkit.http.auth import Auth, BearerToken, MemoryTokenStore, NoAuth, OAuth2Session, TokenSet, TokenStore
