@@ -61,10 +61,12 @@ class LockInfo:
 class LockHeld(ConflictError):
     """The tenant is locked by a live run (exit 1)."""
 
-    def __init__(self, tenant: str, info: LockInfo):
+    def __init__(self, tenant: str, info: LockInfo, *, waited: float | None = None):
         self.info = info
-        super().__init__(f"tenant {tenant!r} is locked: {info.holder}. Wait for it to finish, "
-                         "or drop --no-wait to wait for it.")
+        advice = (f"gave up after waiting {waited:g}s" if waited is not None
+                  else "run again when it has finished, or without --no-wait to wait for it")
+        super().__init__(f"tenant {tenant!r} is locked: {info.holder}; {advice}. If that run is gone, "
+                         f"`implkit tenant unlock {tenant}` removes its lock.")
 
 
 class StaleLock(ConflictError):
@@ -147,8 +149,10 @@ class TenantLock:
                 continue  # released between our attempt and the read: try again at once
             if holder.is_stale():
                 raise StaleLock(self.tenant, holder)
-            if not wait or (deadline is not None and self._clock() >= deadline):
+            if not wait:
                 raise LockHeld(self.tenant, holder)
+            if deadline is not None and self._clock() >= deadline:
+                raise LockHeld(self.tenant, holder, waited=timeout)
             if announced != holder.id:
                 announced = holder.id
                 (on_wait or _tell_stderr(self.tenant))(holder)

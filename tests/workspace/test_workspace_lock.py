@@ -75,6 +75,13 @@ def test_waiting_message_goes_to_stderr(ws, capsys):
     assert "waiting for the lock on tenant 'acme': held by apply" in err
 
 
+def test_timeout_says_how_long_it_waited(ws):
+    with ws.lock("acme", "apply"):
+        with pytest.raises(LockHeld, match=r"gave up after waiting 0.1s"):
+            with ws.lock("acme", "plan", timeout=0.1, on_wait=lambda h: None):
+                pass  # pragma: no cover
+
+
 def test_processes_never_overlap_on_one_tenant(ws, tmp_path):
     log = tmp_path / "log"
     code = textwrap.dedent("""
