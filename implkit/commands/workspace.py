@@ -155,68 +155,73 @@ def _require_oauth_pair(data: dict, where: str) -> None:
 
 
 @tenant.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the tenants as JSON on stdout.")
 @workspace_option
-def list_(workspace: str | None) -> int:
+def list_(as_json: bool, workspace: str | None) -> int:
     """List the tenants: name, provider, URL, where the credentials come from, lock."""
-    from tabulate import tabulate
-
     ws = open_workspace(workspace)
-    rows = []
-    for t in ws.tenants():
-        holder = ws.lock_info(t.name)
-        rows.append([t.name, t.provider, t.url, t.credentials.kind,
-                     "" if holder is None else holder.operation + (" (stale)" if holder.is_stale() else "")])
-    if not rows:
+    tenants = [ws.describe(name) for name in ws.tenant_names()]
+    if as_json:
+        click.echo(_json(tenants))
+        return 0
+    if not tenants:
         click.echo("no tenants yet; add one with `implkit tenant add NAME --provider amocrm --url URL --keyring`")
         return 0
+    from tabulate import tabulate
+
+    rows = [[t["name"], t["provider"], t["url"], t["credentials"]["source"]
+             + ("" if t["credentials"]["present"] else " (missing)"), _lock_cell(t["lock"])] for t in tenants]
     click.echo(tabulate(rows, headers=["tenant", "provider", "url", "credentials", "locked"]))
     return 0
 
 
 @tenant.command("show")
 @click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON on stdout.")
 @workspace_option
-def show(name: str, workspace: str | None) -> int:
+def show(name: str, as_json: bool, workspace: str | None) -> int:
     """Show one tenant. The secret is never printed: only where it comes from and whether it is there."""
+    t = open_workspace(workspace).describe(name)
+    if as_json:
+        click.echo(_json(t))
+        return 0
     from tabulate import tabulate
 
-    from implkit.errors import ImplkitError
-
-    ws = open_workspace(workspace)
-    t = ws.tenant(name)
-    try:
-        creds = ws.credentials(name)
-        kind = "OAuth (access + refresh token)" if creds.is_oauth else "token"
-        status = f"*** ({kind} present)"
-    except ImplkitError as exc:
-        status = f"unavailable: {exc}"
-    state_line = "none yet"
-    if t.state_path.exists():
-        state = ws.state(name)
-        try:
-            applied = state.last_applied()
-            state_line = (f"{len(state.get_ids())} objects, serial {state.serial}, "
-                          f"account {state.account_id or 'not bound yet'}"
-                          + (f", last applied {applied.version or '?'} at {applied.applied_at}" if applied else ""))
-        finally:
-            state.close()
-    holder = ws.lock_info(name)
-    rows = [
-        ["name", t.name], ["provider", t.provider], ["url", t.url],
-        ["credentials", t.credentials.describe()], ["token", status],
-    ]
-    if t.client_id:
-        rows.append(["oauth client id", t.client_id])
-        rows.append(["client secret", f"from environment variable {t.client_secret_env}"
-                     if t.client_secret_env else "from the token source"])
-    rows += [
-        ["blueprint", str(t.blueprint) if t.blueprint else "-"],
-        ["rate limit", f"{t.rate_limit:g} req/s" if t.rate_limit else "provider default"],
-        ["state", state_line],
-        ["lock", "free" if holder is None else holder.holder + (" — STALE" if holder.is_stale() else "")],
-    ]
+    cred = t["credentials"]
+    token = (f"*** ({'OAuth (access + refresh token)' if cred['kind'] == 'oauth' else 'token'} present)"
+             if cred["present"] else f"unavailable: {cred['problem']}")
+    rows = [["name", t["name"]], ["provider", t["provider"]], ["url", t["url"]],
+            ["credentials", cred["where"]], ["token", token]]
+    if t["oauth"]:
+        rows += [["oauth client id", t["oauth"]["client_id"]], ["client secret", f"from {t['oauth']['client_secret']}"]]
+    state = t["state"]
+    if state is None:
+        state_line = "none yet"
+    else:
+        applied = state["last_applied"]
+        state_line = (f"{state['objects']} objects, serial {state['serial']}, "
+                      f"account {state['account_id'] or 'not bound yet'}"
+                      + (f", last applied {applied['version'] or '?'} at {applied['at']}" if applied else ""))
+    rows += [["blueprint", t["blueprint"] or "-"],
+             ["rate limit", f"{t['rate_limit']:g} req/s" if t["rate_limit"] else "provider default"],
+             ["state", state_line],
+             ["lock", "free" if t["lock"] is None else
+              f"{t['lock']['operation']} by {t['lock']['holder']} (pid {t['lock']['pid']}) since {t['lock']['since']}"
+              + (" — STALE" if t["lock"]["stale"] else "")]]
     click.echo(tabulate(rows, tablefmt="plain"))
     return 0
+
+
+def _lock_cell(lock: dict | None) -> str:
+    if lock is None:
+        return ""
+    return lock["operation"] + (" (stale)" if lock["stale"] else "")
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, ensure_ascii=False, indent=2)
 
 
 @tenant.command("remove")

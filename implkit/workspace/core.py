@@ -322,6 +322,49 @@ class Workspace:
         """Remove a stale lock (or, with force, any lock); return what was removed, None if unlocked."""
         return self.lock_for(name).unlock(force=force)
 
+    # ---- reporting -----------------------------------------------------------------------------
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Everything about a tenant a human or CI may look at, as plain data — never a secret.
+
+        The credential is resolved only to say whether it is present (and OAuth
+        or not); a missing or unsafe one is reported, not raised.
+        """
+        from implkit.errors import ImplkitError
+
+        t = self.tenant(name)
+        credential: dict[str, Any] = {"source": t.credentials.kind, "where": t.credentials.describe()}
+        try:
+            creds = self.credentials(name)
+            credential.update(present=True, kind="oauth" if creds.is_oauth else "token")
+        except ImplkitError as exc:
+            credential.update(present=False, problem=str(exc))
+        state: dict[str, Any] | None = None
+        if t.state_path.exists():
+            store = self.state(name)
+            try:
+                applied = store.last_applied()
+                state = {"objects": len(store.get_ids()), "serial": store.serial, "lineage": store.lineage,
+                         "account_id": store.account_id,
+                         "last_applied": None if applied is None else {
+                             "version": applied.version, "hash": applied.hash, "at": applied.applied_at}}
+            finally:
+                store.close()
+        holder = self.lock_info(name)
+        return {
+            "name": t.name, "provider": t.provider, "url": t.url, "credentials": credential,
+            "oauth": None if not t.client_id else {
+                "client_id": t.client_id, "client_secret": (f"environment variable {t.client_secret_env}"
+                                                            if t.client_secret_env else "token source"),
+                "redirect_uri": t.redirect_uri},
+            "blueprint": str(t.blueprint) if t.blueprint else None,
+            "rate_limit": t.rate_limit,
+            "state": state,
+            "lock": None if holder is None else {
+                "operation": holder.operation, "holder": f"{holder.user}@{holder.host}", "pid": holder.pid,
+                "since": holder.since, "stale": holder.is_stale()},
+        }
+
     # ---- writing -------------------------------------------------------------------------------
 
     def _save(self) -> None:

@@ -285,3 +285,33 @@ def test_remove_keeps_state_unless_purged(run_cli, workspace, token_file, tmp_pa
     assert not token_file.exists()  # it lived under .implkit/
     assert run_cli("tenant", "remove", "mine", "--purge", *ws).exit_code == 0
     assert outside.exists()  # the user's own file is not ours to delete
+
+
+def test_list_and_show_as_json(run_cli, workspace, token_file, token):
+    import json
+
+    from implkit.workspace import Workspace
+
+    ws = ("--workspace", workspace)
+    run_cli(*ADD, "--token-file", token_file, *ws)
+    state = Workspace.load(workspace).state("acme")
+    state.bind_account(31415)
+    state.record("pipeline.sales", 7)
+    state.set_last_applied("1.2.0", "sha256:ab", "kind: Blueprint\n")
+    state.close()
+    shown = run_cli("tenant", "show", "acme", "--json", *ws)
+    assert shown.exit_code == 0
+    data = json.loads(shown.output)
+    assert data["credentials"] == {"source": "file", "where": f"token file {token_file}", "present": True,
+                                   "kind": "token"}
+    assert data["state"]["objects"] == 1 and data["state"]["account_id"] == "31415"
+    assert data["state"]["last_applied"]["version"] == "1.2.0" and data["lock"] is None
+    listed = json.loads(run_cli("tenant", "list", "--json", *ws).output)
+    assert [t["name"] for t in listed] == ["acme"]
+    os.chmod(token_file, 0o644)
+    broken = json.loads(run_cli("tenant", "show", "acme", "--json", *ws).output)
+    assert broken["credentials"]["present"] is False and "chmod 600" in broken["credentials"]["problem"]
+    assert token not in shown.output
+    text = run_cli("tenant", "show", "acme", *ws).output
+    assert "1 objects, serial 3, account 31415, last applied 1.2.0" in text
+    assert "file (missing)" in run_cli("tenant", "list", *ws).output
