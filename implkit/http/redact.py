@@ -16,9 +16,7 @@
   register every token they hold, so a token echoed back in an unexpected
   place (an error body, a URL) is still masked.
 
-Masking keeps a few leading characters only where that helps a human tell
-two credentials apart without revealing them (`mask()`); inline matches are
-replaced whole by `***`.
+Every match is replaced whole by `***`: no prefix of a secret is ever shown.
 """
 
 from __future__ import annotations
@@ -73,13 +71,6 @@ def register_secret(value: str | None) -> None:
     if value and len(value) >= _MIN_REGISTERED_LENGTH:
         with _registered_lock:
             _registered.add(value)
-
-
-def mask(value: str | None) -> str:
-    """A short, safe stand-in for a secret: its first 4 characters when it is long, else just ***."""
-    if not value:
-        return MASK
-    return value[:4] + "…" + MASK if len(value) >= 24 else MASK
 
 
 def _normalise_key(key: object) -> str:

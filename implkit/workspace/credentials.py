@@ -164,9 +164,8 @@ def read_token_file(path: Path) -> dict[str, Any]:
     if text.startswith("{"):
         try:
             data = json.loads(text)
-        except ValueError as exc:
-            raise InputError(f"{path}: token file is not valid JSON (line {exc.lineno})" if hasattr(exc, "lineno")
-                             else f"{path}: token file is not valid JSON") from None
+        except json.JSONDecodeError as exc:  # the position only: the text may be a secret
+            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: token file is not valid JSON") from None
         if not isinstance(data, dict) or not data.get("access_token"):
             raise InputError(f"{path}: token file JSON has no access_token")
         for key in ("access_token", "refresh_token", "client_secret"):
