@@ -825,38 +825,8 @@ class _Seeder:
         open_task_due = None
         closed_at = None
         loss_reason = None
-        # outcome
-        if code in (D05, FRESH_UNSORTED):
-            outcome = "unsorted"
-        elif code in (D08,):
-            outcome = "lost"
-        elif code == D14:
-            outcome = rng.choice(["won", "lost"])
-        elif code == D09:
-            outcome = rng.choice(["open", "open", "won"])
-        elif code == D06 or code == D07:
-            outcome = rng.choice(["open", "won", "lost"])
-        elif code != CLEAN or force_open:
-            outcome = "open"
-        elif force_closed or (c < now - 3 * DAY and rng.random() < 0.6):
-            outcome = rng.choice(["won", "lost"])
-        else:
-            outcome = "open"
-        if outcome in ("won", "lost") and c > now - 3 * DAY:
-            outcome = "open"
-        # current stage index k
-        if outcome == "won":
-            k = last
-        elif code == D15:
-            k = rng.randrange(0, last)  # leaves room for the stage it came back from
-        elif code in (D09,):
-            k = rng.randint(pipe["offer"], last)
-        elif code == D10:
-            k = rng.randint(pipe["required"], last)
-        elif code in (D11, D07):
-            k = rng.randint(1, last)
-        else:
-            k = rng.randint(0, last)
+        outcome = self._outcome(code, c, force_open, force_closed)
+        k = self._stage_index(code, outcome, pipe)
         owner = p["owner"]
         if outcome == "open" or outcome == "unsorted":
             owner = owner if owner in self.active else rng.choice(self.active)
@@ -877,25 +847,11 @@ class _Seeder:
             elif code == D04:
                 stage_entry = now - rng.randint(10 * DAY, 40 * DAY)
                 created = stage_entry if k == 0 else stage_entry - rng.randint(DAY, 20 * DAY)
-            elif outcome == "open":
-                lo = max(c, now - 60 * DAY)
-                if k == 0 or code == D02:
-                    lo = max(c, now - 6 * DAY + HOUR)
-                if code == D07:
-                    lo = min(max(c, now - 50 * DAY), now - 7 * DAY)
-                hi = now - 7 * DAY if code == D07 else now - HOUR
-                if code == D02:
-                    hi = now - 3 * DAY
-                    lo = min(lo, hi - HOUR)
-                if code == D06:
-                    hi = now - DAY
-                    lo = min(lo, hi - HOUR)
-                created = rng.randint(int(lo), int(max(lo, hi)))
+            else:
+                lo, hi = self._created_window(code, outcome, k, c)
+                created = rng.randint(min(lo, hi), hi)
                 if code == D02:
                     open_task_due = rng.randint(max(created + 2 * HOUR, now - 5 * DAY), now - DAY)
-            else:
-                hi = now - (7 * DAY if code == D07 else 2 * DAY)
-                created = rng.randint(min(c, hi), hi)
             # touches: the first outgoing call, then two more within 24 h
             t_first = created + (rng.randint(HOUR, 8 * HOUR) if code == D06 else rng.randint(MIN, 4 * MIN))
             if code == D07:
@@ -1047,6 +1003,60 @@ class _Seeder:
         if p.get("no_channel") and outcome in ("open", "unsorted"):
             s["C05_open"].append(p["id"])
         return lid
+
+    def _outcome(self, code: int, contact_created: int, force_open: bool, force_closed: bool) -> str:
+        """open | won | lost | unsorted: what each planted defect needs, otherwise ~60% of older leads closed."""
+        rng = self.rng
+        if code in (D05, FRESH_UNSORTED):
+            return "unsorted"
+        if code == D08:
+            outcome = "lost"
+        elif code == D14:
+            outcome = rng.choice(["won", "lost"])
+        elif code == D09:
+            outcome = rng.choice(["open", "open", "won"])
+        elif code in (D06, D07):
+            outcome = rng.choice(["open", "won", "lost"])
+        elif code != CLEAN or force_open:
+            outcome = "open"
+        elif force_closed or (contact_created < self.now - 3 * DAY and rng.random() < 0.6):
+            outcome = rng.choice(["won", "lost"])
+        else:
+            outcome = "open"
+        if outcome != "open" and contact_created > self.now - 3 * DAY:
+            return "open"  # no room for a closed history after so young a contact
+        return outcome
+
+    def _stage_index(self, code: int, outcome: str, pipe: dict) -> int:
+        """Index of the lead's (last ordinary) stage in its pipeline."""
+        rng, last = self.rng, len(pipe["stages"]) - 1
+        if outcome == "won":
+            return last
+        if code == D15:
+            return rng.randrange(0, last)  # leaves room for the stage it came back from
+        if code == D09:
+            return rng.randint(pipe["offer"], last)
+        if code == D10:
+            return rng.randint(pipe["required"], last)
+        if code in (D11, D07):
+            return rng.randint(1, last)  # D11 is about leads past the first stage; D07 needs an old lead moved on
+        return rng.randint(0, last)
+
+    def _created_window(self, code: int, outcome: str, k: int, contact_created: int) -> tuple[int, int]:
+        """Earliest and latest creation time that keeps the lead clear of every check but its own.
+
+        Open leads entered their stage within 6 days (D03/D04), so a lead still in its first stage
+        was created within 6 days; D06/D07/D02 plants need enough age for their defect to show.
+        """
+        now, c = self.now, contact_created
+        if outcome != "open":
+            return c, now - (7 * DAY if code == D07 else 2 * DAY)
+        if code == D07:
+            return max(c, now - 50 * DAY), now - 7 * DAY
+        if code == D02:
+            return max(c, now - 6 * DAY + HOUR), now - 3 * DAY
+        recent = max(c, now - 6 * DAY + HOUR) if k == 0 else max(c, now - 60 * DAY)
+        return recent, now - DAY if code == D06 else now - HOUR
 
     def _task(self, lid, owner, created, due, updated, *, completed: bool, meeting: bool = False) -> dict:
         rng = self.rng
