@@ -18,6 +18,7 @@ Discovery (`Workspace.discover`): `--workspace DIR` → `$IMPLKIT_WORKSPACE`
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import os
 import re
@@ -221,6 +222,15 @@ class Workspace:
         if not TENANT_NAME.match(name):
             raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
                              "(it names a folder)")
+        with self._editing():
+            self._add_entry(name, provider=provider, url=url, credentials=credentials, client_id=client_id,
+                            client_secret_env=client_secret_env, redirect_uri=redirect_uri, blueprint=blueprint,
+                            rate_limit=rate_limit)
+        return self.tenant(name)
+
+    def _add_entry(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
+                   client_id: str | None, client_secret_env: str | None, redirect_uri: str,
+                   blueprint: str | os.PathLike | None, rate_limit: float | None) -> None:
         if name in (self._config.get("tenants") or {}):
             raise InputError(f"tenant {name!r} already exists in {self.config_path}; "
                              f"remove it first with `implkit tenant remove {name}`")
@@ -248,8 +258,6 @@ class Workspace:
         if self._config.get("tenants") is None:
             self._config["tenants"] = CommentedMap()
         self._config["tenants"][name] = entry
-        self._save()
-        return self.tenant(name)
 
     def remove_tenant(self, name: str, *, purge: bool = False) -> Tenant:
         """Unregister a tenant (refused while locked).
@@ -257,12 +265,12 @@ class Workspace:
         `purge` also deletes its state folder, its keyring entry, and its token
         file when that lives under `.implkit/` (a token file elsewhere is left alone).
         """
-        tenant = self.tenant(name)
-        holder = self.lock_info(name)
-        if holder is not None:
-            raise InputError(f"tenant {name!r} is locked ({holder.holder}); unlock it first")
-        del self._config["tenants"][name]
-        self._save()
+        with self._editing():
+            tenant = self.tenant(name)
+            holder = self.lock_info(name)
+            if holder is not None:
+                raise InputError(f"tenant {name!r} is locked ({holder.holder}); unlock it first")
+            del self._config["tenants"][name]
         if purge:
             shutil.rmtree(tenant.dir, ignore_errors=True)
             if tenant.credentials.kind == "keyring":
@@ -366,6 +374,23 @@ class Workspace:
         }
 
     # ---- writing -------------------------------------------------------------------------------
+
+    @contextmanager
+    def _editing(self) -> Iterator[None]:
+        """Read-modify-write implkit.yaml under an exclusive lock, from its current content on disk,
+        so two `tenant add` runs at once both land. Nothing is written if the block raises."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.data_dir / "workspace.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            fresh = load_yaml(self.config_path)
+            self._validate(fresh)
+            self._config = fresh
+            yield
+            self._save()
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
     def _save(self) -> None:
         text = dump_yaml(self._config)

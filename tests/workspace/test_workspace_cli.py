@@ -315,3 +315,24 @@ def test_list_and_show_as_json(run_cli, workspace, token_file, token):
     text = run_cli("tenant", "show", "acme", *ws).output
     assert "1 objects, serial 3, account 31415, last applied 1.2.0" in text
     assert "file (missing)" in run_cli("tenant", "list", *ws).output
+
+
+def test_concurrent_tenant_adds_all_land(workspace, token_file):
+    import subprocess
+    import sys
+    import textwrap
+
+    from implkit.workspace import Workspace
+
+    code = textwrap.dedent("""
+        import sys
+        from pathlib import Path
+        from implkit.workspace import CredentialSource, Workspace
+        ws = Workspace.load(sys.argv[1])
+        for i in range(5):
+            ws.add_tenant(f"{sys.argv[2]}{i}", provider="amocrm", url=f"https://{sys.argv[2]}{i}.amocrm.ru",
+                          credentials=CredentialSource("env", var="T"))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(workspace), prefix]) for prefix in "abc"]
+    assert [p.wait(60) for p in procs] == [0, 0, 0]
+    assert len(Workspace.load(workspace).tenant_names()) == 15
