@@ -66,7 +66,7 @@ def test_status_add_prefixes_and_rules(acme):
     assert record["STATUS_ID"] == f"C{made['id']}:DECISION" and record["SORT"] == "55" and record["SYSTEM"] == "N"
     duplicate = acme.call("crm.status.add", {"fields": {"ENTITY_ID": entity, "STATUS_ID": "DECISION", "NAME": "x"}})
     assert duplicate.json() == {"error": "ERROR_CORE", "error_description": "The specified status ID already exists."}
-    after_won = acme.call("crm.status.add", {"fields": {"ENTITY_ID": entity, "STATUS_ID": "LATE", "NAME": "x",
+    after_won = acme.call("crm.status.add", {"fields": {"ENTITY_ID": "DEAL_STAGE", "STATUS_ID": "LATE", "NAME": "x",
                                                         "SORT": 65}})
     assert after_won.json()["error_description"].startswith("Cannot create more stages after the final stage")
     failure = acme.ok("crm.status.add", {"fields": {"ENTITY_ID": entity, "STATUS_ID": "NO_BUDGET", "NAME": "Нет денег",

@@ -52,8 +52,9 @@ class ExpiredToken(B24Error):
 
 
 class InsufficientScope(B24Error):
-    status, code, description = 403, "insufficient_scope", \
-        "The request requires higher privileges than provided by the webhook token"
+    # the table explains it as "The request requires higher privileges than provided by the webhook
+    # token"; the one printed body (batch.error_halt*.response) has an empty description
+    status, code, description = 403, "insufficient_scope", ""
 
 
 class MethodNotFound(B24Error):

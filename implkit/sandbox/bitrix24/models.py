@@ -382,7 +382,9 @@ class Portal:
             if db.execute("SELECT 1 FROM b24_statuses WHERE account_id=? AND entity_id=? AND status_id=?",
                           (self.account_id, entity_id, code)).fetchone():
                 raise err.core("The specified status ID already exists.")
-            if STAGE_DIRECTORY.match(entity_id) and semantics != "F":
+            # the error table states this rule "for the DEAL_STAGE directory"; its own example adds SORT 70
+            # to DEAL_STAGE_1, so other pipelines are not held to it [inference]
+            if entity_id == "DEAL_STAGE" and semantics != "F":
                 success = db.execute("SELECT sort FROM b24_statuses WHERE account_id=? AND entity_id=? AND "
                                      "semantics='S'", (self.account_id, entity_id)).fetchone()
                 if success and sort > success[0]:

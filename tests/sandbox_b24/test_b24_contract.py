@@ -1,0 +1,197 @@
+"""Contract tests: the documentation's example requests, sent as printed, get answers of the
+documented shape (envelope members, record keys, value types). Examples are read from
+../shared/reference/fixtures/bitrix24 at test time; each test skips when that folder is absent.
+Request and response examples are independent samples: keys and types are compared, not values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from b24_helpers import fixture
+
+DATE = re.compile(r"\$\([^)]*\)|formatDate\([^)]*\)")
+PORTAL_SPECIFIC = re.compile(r"^(UF_|PARENT_ID_|ufCrm|parentId)")
+
+
+def doc_request(name: str) -> dict:
+    """A request example with its shell/JS date placeholders replaced by a fixed date."""
+    return json.loads(DATE.sub("2025-06-01", json.dumps(fixture(name))))
+
+
+def keys(record: dict) -> set[str]:
+    return {k for k in record if not PORTAL_SPECIFIC.match(k)}
+
+
+def envelope_keys(body: dict) -> set[str]:
+    return set(body) - {"next"}
+
+
+def test_time_member_has_the_documented_keys(acme):
+    documented = fixture("time.operating.example.json")["time"]
+    ours = acme.ok("user.current")["time"]
+    assert set(ours) == set(documented)
+    assert isinstance(ours["operating_reset_at"], int) and isinstance(ours["date_start"], str)
+
+
+def test_deal_list_request_as_printed(acme):
+    acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": "Funnel"}})   # category 1, stage C1:NEW
+    for title, amount, user in (("[A] Pizza", 19999.99, 1), ("[B] Sale", 12500, 1), ("[C] Pasta", 9000, 1)):
+        acme.ok("crm.deal.add", {"fields": {"TITLE": title, "CATEGORY_ID": 1, "TYPE_ID": "COMPLEX",
+                                            "OPPORTUNITY": amount, "IS_MANUAL_OPPORTUNITY": "Y",
+                                            "ASSIGNED_BY_ID": user}})
+    request, documented = doc_request("crm.deal.list.request.json"), fixture("crm.deal.list.response.json")
+    body = acme.ok("crm.deal.list", request)
+    assert envelope_keys(body) == envelope_keys(documented)
+    assert [r["TITLE"] for r in body["result"]] == ["[A] Pizza"]         # "=%TITLE": "%a" and the amount range
+    assert [set(r) for r in body["result"]] == [set(documented["result"][0])]
+    assert all(isinstance(v, str) for v in body["result"][0].values())
+
+
+def test_deal_add_get_update_as_printed(acme):
+    deal = acme.ok("crm.deal.add", doc_request("crm.deal.add.request.json"))
+    assert isinstance(deal["result"], int) and isinstance(fixture("crm.deal.add.response.json")["result"], int)
+    got = acme.ok("crm.deal.get", {"ID": deal["result"]})["result"]
+    documented = fixture("crm.deal.get.response.json")["result"]
+    assert keys(documented) <= set(got)
+    assert {type(got[k]) for k in keys(documented)} <= {str, type(None)}
+    assert got["STAGE_ID"] == "PREPARATION" and got["CONTACT_ID"] == "84" and got["CURRENCY_ID"] == "EUR"
+    update = doc_request("crm.deal.update.request.json")
+    update["ID"] = deal["result"]
+    assert acme.ok("crm.deal.update", update)["result"] is fixture("crm.deal.update.response.json")["result"] is True
+    after = acme.ok("crm.deal.get", {"id": deal["result"]})["result"]
+    assert after["STAGE_ID"] == "WON" and after["OPPORTUNITY"] == "9999.99" and after["CLOSED"] == "Y"
+
+
+def test_item_list_request_as_printed(acme):
+    for name, last, stage, source, amount in (("Klaus", "Weber", "NEW", "WEB", 19600), ("", "", "NEW", "WEB", 9000),
+                                              ("Anna", "Schmidt", "JUNK", "WEB", 9000)):
+        acme.ok("crm.lead.add", {"fields": {"TITLE": "Lead", "NAME": name, "LAST_NAME": last, "STATUS_ID": stage,
+                                            "SOURCE_ID": source, "OPPORTUNITY": amount, "IS_MANUAL_OPPORTUNITY": "Y"}})
+    request, documented = doc_request("crm.item.list.request.json"), fixture("crm.item.list.response.json")
+    body = acme.ok("crm.item.list", request)
+    assert envelope_keys(body) == envelope_keys(documented)
+    items = body["result"]["items"]
+    assert len(items) == 1 and set(items[0]) == set(documented["result"]["items"][0])
+    assert isinstance(items[0]["id"], int) and isinstance(items[0]["opportunity"], int)
+
+
+def test_item_add_as_printed(acme):
+    for n in range(9):                          # the example's categoryId 9
+        acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": f"Funnel {n}"}})
+    body = acme.ok("crm.item.add", doc_request("crm.item.add.request.json"))
+    documented = fixture("crm.item.add.response.json")["result"]["item"]
+    item = body["result"]["item"]
+    shared = keys(documented) & set(item)
+    assert {"id", "title", "createdTime", "updatedTime", "assignedById", "categoryId", "stageId", "opportunity",
+            "contactIds", "companyId", "currencyId"} <= shared
+    assert all(type(item[k]) is type(documented[k]) for k in shared if item[k] is not None and documented[k] is not None
+               and not isinstance(documented[k], (int, float)))
+    assert item["categoryId"] == 9 and item["stageId"] == "C9:NEW"   # C9:UC_KN8KFI does not exist here
+
+
+def test_category_and_status_lists_as_printed(acme):
+    acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": "Second"}})
+    documented = fixture("crm.category.list.response.json")
+    body = acme.ok("crm.category.list", fixture("crm.category.list.request.json"))
+    assert envelope_keys(body) == envelope_keys(documented)
+    by_default = {c["isDefault"]: set(c) for c in documented["result"]["categories"]}
+    assert {c["isDefault"]: set(c) for c in body["result"]["categories"]} == by_default
+    statuses = acme.ok("crm.status.list", fixture("crm.status.list.request.json"))
+    documented = fixture("crm.status.list.response.json")
+    assert [set(s) for s in statuses["result"]] == [set(s) for s in documented["result"]]
+    assert [(s["STATUS_ID"], s["SORT"], s["SEMANTICS"], s["EXTRA"]["SEMANTICS"]) for s in statuses["result"]] == \
+        [(s["STATUS_ID"], s["SORT"], s["SEMANTICS"], s["EXTRA"]["SEMANTICS"]) for s in documented["result"]]
+
+
+def test_status_add_request_as_printed(acme):
+    acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": "Funnel"}})
+    new_id = acme.ok("crm.status.add", fixture("crm.status.add.request.json"))["result"]
+    assert isinstance(new_id, int) and isinstance(fixture("crm.status.add.response.json")["result"], int)
+    assert acme.ok("crm.status.get", {"id": new_id})["result"]["STATUS_ID"] == "C1:DECISION"
+
+
+def test_userfield_add_get_list_as_printed(acme):
+    field_id = acme.ok("crm.deal.userfield.add", fixture("crm.deal.userfield.add.request.json"))["result"]
+    assert isinstance(field_id, int)
+    got = acme.ok("crm.deal.userfield.get", {"id": field_id})["result"]
+    documented = fixture("crm.deal.userfield.get.response.json")["result"]
+    assert set(got) == set(documented)
+    assert set(got["EDIT_FORM_LABEL"]) == set(documented["EDIT_FORM_LABEL"])
+    assert got["FIELD_NAME"] == documented["FIELD_NAME"] == "UF_CRM_HELLO_WORLD"
+    assert got["LIST_FILTER_LABEL"]["en"] == "Hello, world! Filter"      # a string label fills every language
+    listed = acme.ok("crm.deal.userfield.list", fixture("crm.deal.userfield.list.request.json"))["result"]
+    assert len(listed) == 1 and listed[0]["EDIT_FORM_LABEL"] == "Hallo, Welt! Bearbeiten"
+    documented_list = fixture("crm.deal.userfield.list.response.json")["result"]
+    assert set(listed[0]) == set(documented_list[0])           # a string field: no LIST member
+    assert isinstance(documented_list[0]["EDIT_FORM_LABEL"], str)
+
+
+def test_lists_of_people_activities_history_as_printed(acme, sandbox):
+    from implkit.sandbox.bitrix24.seed import seed_portal
+    from b24_helpers import NOW
+    acme.unlimited()
+    seed_portal(sandbox.store, sandbox.portal_id("acme"), deals=60, seed=2, now=NOW)
+    request = fixture("user.get.request.json")
+    request["start"] = 0                        # one user (the admin) is in department 1 here
+    users = acme.ok("user.get", request)
+    documented = fixture("user.get.response.json")
+    assert envelope_keys(users) == envelope_keys(documented)
+    allowed = set().union(*(set(u) for u in documented["result"]))
+    assert users["result"] and all(set(u) <= allowed for u in users["result"])
+    departments = acme.ok("department.get", fixture("department.get.request.json"))
+    assert all(set(d) <= {"ID", "NAME", "SORT", "PARENT", "UF_HEAD"} and isinstance(d["SORT"], int)
+               for d in departments["result"]) and departments["result"]
+    request = doc_request("crm.activity.list.request.json")
+    request["filter"] = {"OWNER_TYPE_ID": 2, "OWNER_ID": 1}
+    activities = acme.ok("crm.activity.list", request)
+    documented = fixture("crm.activity.list.response.json")
+    assert activities["result"] and all(set(a) <= set(documented["result"][0]) for a in activities["result"])
+    history_request = fixture("crm.stagehistory.list.request.json")
+    history = acme.ok("crm.stagehistory.list", history_request)
+    assert history["result"]["items"] and all(set(i) == set(history_request["select"])
+                                              for i in history["result"]["items"])
+    tasks = acme.ok("tasks.task.list", doc_request("tasks.task.list.request.json"))
+    documented = fixture("tasks.task.list.response.json")
+    assert set(tasks["result"]) == {"tasks"}
+    assert all(set(t) <= set(documented["result"]["tasks"][0]) | {"ufCrmTask"} for t in tasks["result"]["tasks"])
+
+
+def test_duplicate_request_as_printed(acme):
+    acme.ok("crm.contact.add", {"fields": {"NAME": "x", "PHONE": [{"VALUE": "8976543"}]}})
+    body = acme.ok("crm.duplicate.findbycomm", fixture("crm.duplicate.findbycomm.request.json"))
+    documented = fixture("crm.duplicate.findbycomm.response.json")
+    assert set(body["result"]) == set(documented["result"]) == {"CONTACT"}
+    assert all(isinstance(i, int) for i in body["result"]["CONTACT"])
+
+
+def test_batch_envelopes_as_printed(acme):
+    documented = fixture("batch.response.json")
+    body = acme.ok("batch", fixture("batch.request.2.json"))
+    assert set(body) == set(documented) and set(body["result"]) == set(documented["result"])
+    assert set(body["result"]["result"]["get_department"][0]) <= {"ID", "NAME", "SORT", "PARENT", "UF_HEAD"}
+    documented_error = fixture("batch.error_halt1.response.json")
+    scoped = acme.sandbox.webhook_url("acme", scope=("department",))
+    body = acme.http.post(scoped + "batch", json={"halt": 1, "cmd": {"get_user": "user.current",
+                                                                     "get_department": "department.get"}}).json()
+    assert body["result"] == documented_error["result"]      # insufficient_scope, then halted
+    observed = fixture("observed/batch.error_OPERATION_TIME_LIMIT.response.json")
+    assert set(observed["time"]) <= set(body["time"])
+
+
+@pytest.mark.parametrize("method,body,documented", [
+    ("crm.item.get", {"entityTypeId": 2, "id": 404}, "crm.item.get.error.response.json"),
+    ("crm.category.get", {"entityTypeId": 2, "id": 404}, "crm.category.get.error.response.json"),
+    ("crm.deal.list", {"filter": "x"}, "crm.deal.list.error.response.json"),
+    ("crm.status.update", {"id": "x", "fields": {}}, "crm.status.update.error.response.json"),
+    ("crm.duplicate.findbycomm", {}, "crm.duplicate.findbycomm.error.response.json"),
+    ("crm.deal.userfield.add", {"fields": {"FIELD_NAME": "A"}}, "crm.deal.userfield.add.error.response.json"),
+])
+def test_method_errors_as_printed(acme, method, body, documented):
+    response = acme.call(method, body)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json() == fixture(documented)
