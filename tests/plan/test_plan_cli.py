@@ -176,3 +176,30 @@ def test_sigkill_mid_apply_then_apply_again_finishes_without_duplicates(tmp_path
             assert all(c == 1 for c in names.values()), (kind, names)
     finally:
         s.close()
+
+
+def test_state_of_another_account_is_refused_with_exit_3(served, tmp_path):
+    assert served.cli("apply", "acme", "--yes").exit_code == 0
+    served.sandbox.create_account("other")
+    other_token = tmp_path / "other.token"
+    other_token.write_text(served.sandbox.token("other"))
+    other_token.chmod(0o600)
+    other_url = served.url.replace("/amocrm/acme", "/amocrm/other")
+    # the tenant entry now points at another account; its state still belongs to acme
+    assert served.cli("tenant", "remove", "acme").exit_code == 0
+    assert served.cli("tenant", "add", "acme", "--provider", "amocrm", "--url", other_url,
+                      "--token-file", other_token, "--blueprint", FIXTURE).exit_code == 0
+    before = len(served.sandbox.request_log("other"))
+    refused = served.cli("apply", "acme", "--yes")
+    assert refused.exit_code == 3
+    assert "belongs to CRM account" in refused.output
+    assert writes(served.sandbox.request_log("other")[before:]) == []
+    assert served.cli("plan", "acme").exit_code == 3
+
+
+def test_apply_all_runs_every_tenant_and_prints_a_table(served):
+    result = served.cli("apply", "--all", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "acme" in result.stdout and "Apply complete" in result.stdout
+    assert served.cli("apply", "--all").exit_code == 3  # --all needs --yes
+    assert served.cli("plan", "--all").exit_code == 0
