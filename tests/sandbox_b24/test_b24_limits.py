@@ -120,3 +120,26 @@ def test_faults_are_injected_deterministically(acme, sandbox):
     responses = [acme.call("user.current") for _ in range(failed + 1)]
     assert responses[failed].headers["content-type"].startswith("application/json")
     assert set(responses[failed].json()) == {"error", "error_description"}
+
+
+@TCP_TOO
+def test_dropped_connection_fault(acme, sandbox):
+    import httpx
+    import pytest
+    operations.set_faults(sandbox.bitrix24, "acme", "drop=1", seed=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        acme.call("user.current")
+    operations.set_faults(sandbox.bitrix24, "acme", None)
+    assert acme.call("user.current").status_code == 200
+    log = operations.request_log(sandbox.bitrix24, "acme")
+    assert [entry["status"] for entry in log][-2:] == [0, 200]
+
+
+def test_token_expiry_fault_makes_the_client_refresh(harness, sandbox):
+    http = harness.http()
+    app = sandbox.portal_oauth("acme")
+    operations.set_faults(sandbox.bitrix24, "acme", "expire_token_after=3", seed=0)
+    answers = [http.post(app["client_endpoint"] + "user.current", json={"auth": app["access_token"]})
+               for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 401]
+    assert answers[2].json()["error"] == "expired_token"

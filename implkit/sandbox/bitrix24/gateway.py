@@ -135,7 +135,8 @@ class Bitrix24Gateway:
                 response = await control(self, request, rest)
             else:
                 response = await self._portal_request(request, scope, name, rest, context)
-            if response is None:
+            if response is None:          # a dropped connection: logged with status 0
+                await asyncio.to_thread(self._log, scope, context)
                 return
             context["status"] = response.status_code
             await asyncio.to_thread(self._log, scope, context)

@@ -519,3 +519,17 @@ def _ground_truth(s: _Seeder, portal: str) -> dict[str, Any]:
             "params": dict(PARAMS), "rates": asdict(s.rates), "defects": defects,
             "duplicate_groups": {"contacts": sorted(sorted(g) for g in s.dup_groups), "companies": []},
             "decoys": {"same_name": sorted(sorted(g) for g in sets["same_name"])}}
+
+
+if __name__ == "__main__":   # a scale figure: python -m implkit.sandbox.bitrix24.seed [DEALS]
+    import sys
+    import tempfile
+
+    from implkit.sandbox.bitrix24.portal import bootstrap_portal
+
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "sandbox.db")
+        summary = seed_portal(store, bootstrap_portal(store, "bench"), deals=count, seed=1, now=1_767_225_600)
+        print(f"{count} deals seeded in {summary.seconds:.1f} s; rows: {summary.counts}")
+        store.close()
