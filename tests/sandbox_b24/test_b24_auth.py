@@ -104,3 +104,15 @@ def test_request_log_masks_webhook_secret_and_auth(harness, sandbox, acme):
     assert secret not in text and app["access_token"] not in text
     assert log[0]["path"] == "/bitrix24/acme/rest/1/***/crm.deal.list"
     assert log[0]["at"] == NOW
+
+
+def test_an_emulator_fault_still_answers_json(acme, monkeypatch):
+    from implkit.sandbox.bitrix24 import methods
+
+    def broken(params, portal):
+        raise RuntimeError("bug")
+    monkeypatch.setitem(methods.REGISTRY, "user.current", ("user", broken))
+    response = acme.call("user.current")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"] == "INTERNAL_SERVER_ERROR"

@@ -136,3 +136,10 @@ def test_enumeration_items_by_id_with_del(acme):
     assert fields["UF_CRM_SOURCE"]["isDynamic"] is True and fields["STAGE_ID"]["statusType"] == "DEAL_STAGE"
     assert acme.ok("crm.deal.userfield.delete", {"id": field_id})["result"] is True
     assert acme.call("crm.deal.userfield.get", {"id": field_id}).status_code == 400
+
+
+def test_number_parameters_read_like_php_casts(acme):
+    made = acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": "X", "sort": "abc"}})
+    assert made["result"]["category"]["sort"] == 0
+    made = acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": "Y", "sort": "70px"}})
+    assert made["result"]["category"]["sort"] == 70

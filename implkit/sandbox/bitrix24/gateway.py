@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ JSON_TYPE = "application/json; charset=utf-8"
 MAX_BATCH = 50
 REFERENCE = re.compile(r"\$result((?:\[[^\[\]]*\])+)")
 DROPPED = 0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -233,6 +235,9 @@ class Bitrix24Gateway:
             answer = handler(params, portal)
         except err.B24Error as failure:
             error = failure
+        except Exception:                     # a sandbox bug still answers JSON, as the portal's 500 does
+            log.exception("bitrix24 sandbox: %s failed", method)
+            error = err.InternalServerError()
         runtime.budget.record(credential.key, method, at, portal.cost)
         writes = 1 if error is None and any(method.endswith(v) for v in (".add", ".update", ".delete")) else 0
         return answer, self._time(runtime, credential, method, at, portal.cost), error, writes

@@ -138,6 +138,14 @@ def as_dict(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
+def php_int(value: Any, default: int) -> int:
+    """A number parameter read as PHP's (int) cast does: leading digits, else 0; absent → `default`."""
+    if value is None or value == "":
+        return default
+    match = re.match(r"\s*([+-]?\d+)", str(value))
+    return int(match.group(1)) if match else 0
+
+
 def positive_id(value: Any) -> int | None:
     try:
         number = int(str(value).strip())
@@ -184,7 +192,7 @@ class Portal:
         multiple = "N" if utype == "boolean" else _yn(fields.get("MULTIPLE"), "N")
         record = {
             "ENTITY_ID": entity.uf_entity, "FIELD_NAME": full, "USER_TYPE_ID": utype,
-            "XML_ID": fields.get("XML_ID"), "SORT": str(int(fields.get("SORT") or 100)), "MULTIPLE": multiple,
+            "XML_ID": fields.get("XML_ID"), "SORT": str(php_int(fields.get("SORT"), 100)), "MULTIPLE": multiple,
             "MANDATORY": _yn(fields.get("MANDATORY"), "N"),
             "SHOW_FILTER": {"Y": "E", "N": "N"}.get(str(fields.get("SHOW_FILTER", "N")).upper(),
                                                     str(fields.get("SHOW_FILTER", "N")).upper()),
@@ -233,7 +241,7 @@ class Portal:
             xml_id = str(change.get("XML_ID") or hashlib.md5(f"{field_name}:{value}".encode()).hexdigest())
             if any(i["XML_ID"] == xml_id for i in items):
                 raise err.core(f"List item with value XML_ID={xml_id} already exists.")
-            items.append({"ID": str(next_ids(db, self.account_id, "enum")), "SORT": str(int(change.get("SORT") or 500)),
+            items.append({"ID": str(next_ids(db, self.account_id, "enum")), "SORT": str(php_int(change.get("SORT"), 500)),
                           "VALUE": value, "DEF": _yn(change.get("DEF"), "N"), "XML_ID": xml_id})
         return items
 
@@ -374,7 +382,7 @@ class Portal:
             code = prefix + bare
         elif len(code) > 50:
             raise err.legacy("Error on creating status.")
-        sort = int(fields.get("SORT") or 10)
+        sort = php_int(fields.get("SORT"), 10)
         semantics = str(fields.get("SEMANTICS") or "").upper() or None
         if semantics not in (None, "F"):
             semantics = None      # one success stage per pipeline: another S is read as in-progress [inference]
@@ -401,7 +409,7 @@ class Portal:
 
     def status_update(self, status_id: Any, fields: dict[str, Any]) -> bool:
         row = self._status_row(status_id)
-        changes = {"name": fields.get("NAME", row["name"]), "sort": int(fields.get("SORT", row["sort"])),
+        changes = {"name": fields.get("NAME", row["name"]), "sort": php_int(fields.get("SORT"), row["sort"]),
                    "color": fields.get("COLOR", row["color"])}
         # ENTITY_ID, STATUS_ID, CATEGORY_ID and SEMANTICS are immutable after creation: ignored
         with self.store.transaction() as db:
@@ -481,7 +489,7 @@ class Portal:
         name = str(fields.get("name") or "").strip()
         if not name:
             raise err.B24Error("Field 'NAME' is required", code=0)
-        sort = max(0, int(fields.get("sort", 500) or 0))
+        sort = max(0, php_int(fields.get("sort"), 500))
         with self.store.transaction() as db:
             category_id = next_ids(db, self.account_id, "category")
             db.execute("INSERT INTO b24_categories (account_id, entity_type_id, id, name, sort, is_default) "
@@ -498,7 +506,7 @@ class Portal:
         name = str(fields.get("name", row["name"]) or "").strip()
         if not name:
             raise err.B24Error("Field 'NAME' is required", code=0)
-        sort = max(0, int(fields.get("sort", row["sort"]) or 0))
+        sort = max(0, php_int(fields.get("sort"), row["sort"]))
         with self.store.transaction() as db:   # isDefault of deal pipelines cannot change: ignored
             db.execute("UPDATE b24_categories SET name=?, sort=? WHERE account_id=? AND entity_type_id=? AND id=?",
                        (name[:255], sort, self.account_id, type_id, row["id"]))
