@@ -89,7 +89,7 @@ def run(invoke) -> int:  # noqa: ANN001
     except ImplkitError as exc:
         if _debug:
             traceback.print_exc()
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {_redacted(exc)}", err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -98,10 +98,17 @@ def run(invoke) -> int:  # noqa: ANN001
         if _debug:
             traceback.print_exc()
         else:
-            click.echo(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-                       err=True)
+            click.echo(f"internal error: {type(exc).__name__}: {_redacted(exc)} "
+                       "(run with --debug for the traceback)", err=True)
         return EXIT_FAILURE
     return result if isinstance(result, int) else 0
+
+
+def _redacted(exc: BaseException) -> str:
+    """The error's message with any secret masked: the last line of defence, whoever raised it."""
+    from implkit.http.redact import redact
+
+    return redact(str(exc))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -39,3 +39,24 @@ def test_unknown_command_is_bad_input_exit_3(run_cli):
 def test_unknown_option_is_bad_input_exit_3(run_cli):
     result = run_cli("--no-such-option")
     assert result.exit_code == 3
+
+
+def test_error_messages_are_redacted_whoever_raised_them(monkeypatch, run_cli):
+    """An error that carries a bearer token in its message is printed masked."""
+    import click
+
+    from implkit import cli as cli_module
+    from implkit.errors import RuntimeFailure
+
+    secret = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlc2lnbmF0dXJl"
+
+    @click.command()
+    def leaky():
+        raise RuntimeFailure(f"remote refused: Authorization: Bearer {secret}")
+
+    monkeypatch.setitem(cli_module.COMMANDS, "leaky", ("tests.test_cli", "leaky", "test only"))
+    monkeypatch.setattr(cli_module.cli, "get_command", lambda ctx, name: leaky if name == "leaky" else None)
+    result = run_cli("leaky")
+    assert result.exit_code == 1
+    assert "remote refused" in result.output
+    assert secret not in result.output
