@@ -195,3 +195,16 @@ def test_method_errors_as_printed(acme, method, body, documented):
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/json")
     assert response.json() == fixture(documented)
+
+
+def test_lead_list_request_as_printed(acme):
+    acme.unlimited()
+    acme.ok("crm.lead.userfield.add", {"fields": {"FIELD_NAME": "CHANNEL", "USER_TYPE_ID": "string"}})
+    for i in range(52):
+        acme.ok("crm.lead.add", {"fields": {"TITLE": f"Lead {i}", "OPPORTUNITY": 15000, "UF_CRM_CHANNEL": "site"}})
+    acme.ok("crm.lead.add", {"fields": {"TITLE": "Cheap", "OPPORTUNITY": 100}})
+    documented = fixture("crm.lead.list.response.json")
+    body = acme.ok("crm.lead.list", fixture("crm.lead.list.request.json"))     # select *, UF_*; start 50
+    assert set(body) == set(documented) - {"next"} and body["total"] == 52 and len(body["result"]) == 2
+    assert set(body["result"][0]) == keys(documented["result"][0]) | {"UF_CRM_CHANNEL"}
+    assert body["result"][0]["UF_CRM_CHANNEL"] == "site" and body["result"][0]["OPPORTUNITY"] == "15000.00"

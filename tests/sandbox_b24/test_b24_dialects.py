@@ -62,3 +62,16 @@ def test_empty_maps_serialise_as_php_arrays(acme):
 def test_list_without_matches_still_has_total(acme):
     body = acme.ok("crm.deal.list", {"filter": {"TITLE": "nothing"}})
     assert body["result"] == [] and body["total"] == 0 and "next" not in body
+
+
+def test_item_order_and_history_filter_errors(acme):
+    unknown = acme.call("crm.item.list", {"entityTypeId": 2, "order": {"nope": "ASC"}})
+    assert unknown.json() == {"error": "INVALID_ARG_VALUE",
+                              "error_description": "Invalid order: field 'nope' is not allowed in order"}
+    direction = acme.call("crm.item.list", {"entityTypeId": 2, "order": {"id": "UP"}})
+    assert direction.json()["error_description"] == \
+        "Invalid order: allowed sort directions are ASC, DESC. But got 'UP' for field 'id'"
+    history = acme.call("crm.stagehistory.list", {"entityTypeId": 2, "filter": {"TITLE": "x"}})
+    assert history.status_code == 400 and history.json()["error"] == "INVALID_ARG_VALUE"
+    legacy = acme.call("crm.deal.list", {"filter": {"NO_SUCH_FIELD": 1}})
+    assert legacy.status_code == 200      # the legacy list ignores fields it does not know [unverified]
