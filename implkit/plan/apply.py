@@ -70,17 +70,25 @@ def refuse_destructive(plan: Plan, allow_destroy: bool) -> None:
 
 def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tenant: str = "", prune: bool = False,
              allow_destroy: bool = False, manual: Iterable[ManualStep] = (), first_plan: Plan | None = None,
-             progress: Progress = lambda _m: None, max_rounds: int = 10) -> ApplyResult:
+             progress: Progress = lambda _m: None, max_rounds: int = 5) -> ApplyResult:
     """Apply `desired` (starting from `first_plan` if given), re-planning after each unknown write outcome."""
     manual = tuple(manual)
     result = ApplyResult()
     plan_ = first_plan
     start = provider.requests_sent()
-    for _round in range(max_rounds):
+    stalled = 0  # re-plans in a row that left as much to do as the plan before them
+    remaining: int | None = None
+    while True:
         if plan_ is None:
             live = provider.read_config()
             plan_ = diff.plan(desired, StateView(ids=state.ids()), live, provider.capabilities, tenant=tenant,
                               prune=prune, manual=manual)
+            stalled = stalled + 1 if remaining is not None and len(plan_.changes) >= remaining else 0
+            if stalled >= max_rounds:
+                raise RuntimeFailure(
+                    f"apply made no progress in {max_rounds} attempts in a row that ended with an unknown write "
+                    "outcome; everything confirmed is recorded: run it again when the CRM answers reliably")
+        remaining = len(plan_.changes)
         result.plans.append(plan_)
         refuse_destructive(plan_, allow_destroy)
         try:
@@ -92,8 +100,6 @@ def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tena
             continue
         result.requests = provider.requests_sent() - start
         return result
-    raise RuntimeFailure(f"apply did not converge after {max_rounds} attempts with unknown write outcomes; "
-                         "run it again when the CRM answers reliably")
 
 
 def execute(plan: Plan, provider: Provider, state: StateAccess, *, progress: Progress = lambda _m: None,

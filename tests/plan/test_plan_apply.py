@@ -227,3 +227,24 @@ def test_destructive_change_needs_allow_destroy():
     [field] = crm.fields.values()
     assert field["type"] == "text"
     assert ("forget", "field.leads.source") in state.log and state.data["field.leads.source"] in crm.fields
+
+
+def test_every_answer_lost_still_converges_by_adoption():
+    crm, state = FakeCRM(lose_answer_at=set(range(1, 100))), MemoryState()
+    result = apply_all(crm, state)
+    assert result.reconciliations == 4  # one per write; each lost object was found by name next round
+    assert counts(crm) == (1, ["Квалификация", "Новый"], 1, 1, 1)
+
+
+def test_a_crm_that_never_performs_is_given_up_on_with_a_runtime_failure():
+    from implkit.errors import RuntimeFailure
+
+    crm, state = FakeCRM(), MemoryState()
+
+    def refuses(kind, ops, resolve, record):
+        raise WriteOutcomeUnknown("POST", "/fake", "HTTP 503")
+
+    crm.create = refuses
+    with pytest.raises(RuntimeFailure, match="no progress"):
+        apply_all(crm, state)
+    assert crm.reads == 1 + 5  # the first plan, then five re-plans that left as much to do
