@@ -203,3 +203,35 @@ def test_apply_all_runs_every_tenant_and_prints_a_table(served):
     assert "acme" in result.stdout and "Apply complete" in result.stdout
     assert served.cli("apply", "--all").exit_code == 3  # --all needs --yes
     assert served.cli("plan", "--all").exit_code == 0
+
+
+def test_bad_plan_files_and_option_mixes_are_bad_input(served, tmp_path):
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("{not json")
+    assert served.cli("apply", "acme", "--plan", garbage, "--yes").exit_code == 3
+    other_kind = tmp_path / "other.json"
+    other_kind.write_text(json.dumps({"kind": "something-else"}))
+    assert "not an implkit plan file" in served.cli("apply", "acme", "--plan", other_kind, "--yes").output
+    assert served.cli("apply", "acme", "--plan", tmp_path / "missing.json", "--yes").exit_code == 3
+    assert served.cli("plan", "acme", "-o", tmp_path / "p.json").exit_code == 2
+    data = json.loads((tmp_path / "p.json").read_text())
+    data["schema_version"] = 99
+    (tmp_path / "future.json").write_text(json.dumps(data))
+    assert "schema version" in served.cli("apply", "acme", "--plan", tmp_path / "future.json", "--yes").output
+    data["schema_version"] = 1
+    data["tenant"] = "someone-else"
+    (tmp_path / "theirs.json").write_text(json.dumps(data))
+    theirs = served.cli("apply", "acme", "--plan", tmp_path / "theirs.json", "--yes")
+    assert theirs.exit_code == 3 and "someone-else" in theirs.output
+    assert served.cli("apply", "acme", "--plan", tmp_path / "p.json", "-b", FIXTURE, "--yes").exit_code == 3
+    assert served.cli("plan", "--all", "-o", tmp_path / "x.json").exit_code == 3
+    assert writes(served.log()) == []
+
+
+def test_drift_before_any_apply_and_a_tenant_without_blueprint_are_bad_input(served):
+    never = served.cli("drift", "acme")
+    assert never.exit_code == 3 and "nothing has been applied" in never.output
+    assert served.cli("tenant", "add", "bare", "--provider", "amocrm", "--url", served.url,
+                      "--token-file", served.token_file).exit_code == 0
+    bare = served.cli("plan", "bare")
+    assert bare.exit_code == 3 and "-b FILE" in bare.output
