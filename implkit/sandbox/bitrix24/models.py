@@ -160,6 +160,7 @@ class Portal:
     def __init__(self, store: Store, account_id: int, *, at: float, user_id: int):
         self.store, self.account_id, self.at, self.user_id = store, account_id, at, user_id
         self.cost = BASE_COST
+        self._uf_cache: dict[int, dict[str, tuple[str, bool]]] = {}
 
     @property
     def db(self):
@@ -175,9 +176,14 @@ class Portal:
         return [json.loads(r[0]) for r in rows]
 
     def _uf_types(self, entity: EntityType) -> dict[str, tuple[str, bool]]:
-        return {f["FIELD_NAME"]: (f["USER_TYPE_ID"], f["MULTIPLE"] == "Y") for f in self._userfields(entity.uf_entity)}
+        """FIELD_NAME → (USER_TYPE_ID, multiple), read once per call (a list presents 50 records)."""
+        if entity.type_id not in self._uf_cache:
+            self._uf_cache[entity.type_id] = {f["FIELD_NAME"]: (f["USER_TYPE_ID"], f["MULTIPLE"] == "Y")
+                                              for f in self._userfields(entity.uf_entity)}
+        return self._uf_cache[entity.type_id]
 
     def userfield_add(self, entity: EntityType, fields: dict[str, Any]) -> int:
+        self._uf_cache.clear()
         name = str(fields.get("FIELD_NAME") or "").strip()
         if not name:
             raise err.legacy("The 'FIELD_NAME' field is not found.")
@@ -260,6 +266,7 @@ class Portal:
         return self._userfield_row(entity, field_id)
 
     def userfield_update(self, entity: EntityType, field_id: Any, fields: dict[str, Any]) -> bool:
+        self._uf_cache.clear()
         record = self._userfield_row(entity, field_id)
         for key in ("XML_ID", "SORT", "MANDATORY", "SHOW_FILTER", "SHOW_IN_LIST", "EDIT_IN_LIST", "IS_SEARCHABLE"):
             if key in fields:
@@ -278,6 +285,7 @@ class Portal:
         return True
 
     def userfield_delete(self, entity: EntityType, field_id: Any) -> bool:
+        self._uf_cache.clear()
         record = self._userfield_row(entity, field_id)
         with self.store.transaction() as db:
             db.execute("DELETE FROM b24_userfields WHERE account_id=? AND id=?", (self.account_id, int(record["ID"])))
