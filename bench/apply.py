@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
     print(f"objects created: {sum(kinds.values())} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))})")
     print(f"plan alone: {plan_requests} requests (all reads)")
     print(f"first apply: {len(first)} requests = {len(first) - len(sent_writes)} reads + {len(sent_writes)} writes")
-    print(f"  writes by endpoint: "
+    print("  writes by endpoint: "
           + ", ".join(f"{k} ×{v}" for k, v in sorted(Counter(
               f"{r['method']} {r['path'].split('?')[0].split('/api/v4/')[-1]}" for r in sent_writes).items())))
     print(f"minimum writes the batch limits allow: {minimum}")

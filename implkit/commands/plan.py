@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 
 import click
@@ -268,7 +267,3 @@ def _for_all(names: list[str], work, as_json: bool, applying: bool = False) -> i
         if code in codes:
             return code
     return EXIT_OK
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value) if value else None

@@ -82,9 +82,6 @@ class StateView:
     ids: Mapping[str, str] = field(default_factory=dict)
     last_applied: Any = None  # a model.Blueprint, or None before the first apply
 
-    def __hash__(self) -> int:  # Mapping fields are not hashable; the view is never a dict key
-        return id(self)
-
 
 @dataclass(frozen=True)
 class Plan:

@@ -43,7 +43,7 @@ from implkit.plan.changes import (
     CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, canonical_json,
 )
 from implkit.providers.base import (
-    KINDS, STAGE_LOST, STAGE_NORMAL, STAGE_WON, Capabilities, LiveConfig, LiveField, LivePipeline,
+    KINDS, STAGE_LOST, STAGE_NORMAL, STAGE_WON, Capabilities, LiveConfig, LivePipeline,
 )
 
 KIND_ORDER = {kind: i for i, kind in enumerate((*KINDS, "group", "loss_reason"))}
@@ -494,10 +494,3 @@ def _drift(state: StateView, caps: Capabilities, m: _Matching, have: list[Resour
             out.append(DriftItem(d.address, d.kind, d.name, rid, diffs))
     return out
 
-
-def live_field(live: LiveConfig, remote_id: str) -> LiveField | None:
-    return next((f for f in live.fields if f.id == remote_id), None)
-
-
-__all__ = ["plan", "desired_resources", "live_resources", "stage_sorts", "live_fingerprint",
-           "field_group_address", "CREATE", "UPDATE", "DELETE", "REPLACE"]

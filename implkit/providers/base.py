@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, Protocol, Sequence, runtime_checkable
 
-from implkit.model import AccountInfo, User
+from implkit.model import AccountInfo, Blueprint, User
 
 # Dependency order of the kinds apply writes; deletes run in reverse.
 KINDS = ("pipeline", "stage", "field_group", "field", "role")
@@ -217,6 +217,9 @@ class Provider(Protocol):
 
     def read_config(self) -> LiveConfig:
         """Read every configurable object (pipelines, stages, fields, groups, roles, users...)."""
+
+    def blueprint_problems(self, blueprint: Blueprint) -> list[tuple[tuple, str]]:
+        """(key path in the blueprint file, message) for what this CRM cannot take as written."""
 
     def create(self, kind: str, ops: Sequence[Operation], resolve: Resolve, record: Recorder) -> None:
         """Create objects of one kind in as few requests as the API allows.

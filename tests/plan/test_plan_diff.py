@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from implkit.model import AccountInfo, Blueprint, ManualStep
 from implkit.plan.changes import CREATE, DELETE, REPLACE, UPDATE, Plan, StateView
 from implkit.plan.diff import plan, stage_sorts
 from implkit.plan.show import render_json, render_text
 from implkit.providers.amocrm.mapping import CAPABILITIES as CAPS
 from implkit.providers.base import (
-    LiveConfig, LiveField, LiveFieldGroup, LiveGroup, LiveLossReason, LiveOption, LivePipeline, LiveRole, LiveStage,
+    LiveConfig, LiveField, LiveFieldGroup, LiveGroup, LiveOption, LivePipeline, LiveRole, LiveStage,
 )
 
 BP = {
