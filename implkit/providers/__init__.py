@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from implkit.providers.base import Provider
 
-CRMS = ("amocrm",)
+CRMS = ("amocrm", "bitrix24")
 
 
 def open_provider(crm: str, base_url: str, auth: Any, *, transport: Any = None, rate: Any = None,
@@ -26,6 +26,11 @@ def open_provider(crm: str, base_url: str, auth: Any, *, transport: Any = None, 
         http = HttpClient(base_url, auth=auth, rate=rate if rate is not None else RateLimiter(DEFAULT_RATE),
                           transport=transport, max_retries=max_retries, on_request=on_request, **http_options)
         return AmoCrmProvider(http)
+    if crm == "bitrix24":  # base_url: the portal (https://PORTAL.bitrix24.ru); auth: its webhook or OAuth session
+        from implkit.providers.bitrix24 import open_bitrix24
+
+        return open_bitrix24(base_url, auth, transport=transport, rate=rate, max_retries=max_retries,
+                             on_request=on_request, **http_options)
     raise ValueError(f"no provider for {crm!r}: expected one of {', '.join(CRMS)}")
 
 
