@@ -1,0 +1,67 @@
+"""The Bitrix24 provider: plan / apply / drift / export on a portal, and the audit's records reader.
+
+Public API:
+
+- `open_bitrix24(portal_url, credential, *, transport=None, rate=None, ...)` → `Bitrix24Provider`
+  (`implkit.providers.open_provider("bitrix24", ...)` calls it). `credential` is an incoming
+  webhook (`USER_ID/SECRET`, the whole webhook URL, or a `BearerToken` holding either — what the
+  workspace resolves for a webhook tenant) or an OAuth `Auth` that can refresh (then calls go to
+  `PORTAL/rest/METHOD` with `auth=` in the query).
+- `open_records(portal_url, credential, ...)` → `B24Records`, the reader `implkit.audit.sync` drives.
+- `Bitrix24Api` (`transport.py`): `call`, `batch`, `export_chain` with both limits honoured.
+
+Modules: `transport.py` (envelopes, batch, limits, the ID-cursor export), `mapping.py` (neutral ↔
+Bitrix24, pure), `client.py` (the Provider), `records.py` (audit rows).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from implkit.http import BITRIX24_BURST, BITRIX24_RATE, HttpClient, NoAuth, RateLimiter
+from implkit.http.auth import BearerToken
+from implkit.http.redact import register_secret
+
+__all__ = ["http_client", "open_bitrix24", "open_records", "webhook_base"]
+
+
+def webhook_base(portal_url: str, webhook: str) -> str:
+    """`https://PORTAL/rest/USER_ID/SECRET` from `USER_ID/SECRET` or a whole webhook URL of the same portal."""
+    from implkit.errors import InputError
+    from implkit.workspace.credentials import CredentialSource, Credentials
+
+    try:
+        return Credentials(source=CredentialSource("webhook"), token=webhook).webhook_url(portal_url)
+    except InputError:
+        raise InputError("the Bitrix24 credential is not an incoming webhook (USER_ID/SECRET or "
+                         "https://PORTAL/rest/USER_ID/SECRET/)") from None
+
+
+def http_client(portal_url: str, credential: Any, *, transport: Any = None, rate: Any = None,
+                max_retries: int = 5, **http_options: Any) -> HttpClient:
+    """An HttpClient whose paths are method names (`/crm.deal.list`), under the portal's limits."""
+    from implkit.providers.bitrix24.transport import OAuthQueryTransport, is_refused
+
+    rate = rate if rate is not None else RateLimiter.shared(f"bitrix24:{portal_url}", BITRIX24_RATE, BITRIX24_BURST)
+    options = {"rate": rate, "max_retries": max_retries, "is_refused": is_refused, **http_options}
+    webhook = credential._token if isinstance(credential, BearerToken) else credential  # noqa: SLF001
+    if isinstance(webhook, str):
+        base = webhook_base(portal_url, webhook)
+        register_secret(base.rsplit("/", 1)[-1])
+        return HttpClient(base, auth=NoAuth(), transport=transport, **options)
+    return HttpClient(f"{portal_url.rstrip('/')}/rest", auth=credential, transport=OAuthQueryTransport(transport),
+                      **options)
+
+
+def open_bitrix24(portal_url: str, credential: Any, **options: Any):
+    from implkit.providers.bitrix24.client import Bitrix24Provider
+
+    return Bitrix24Provider(http_client(portal_url, credential, **options), portal_url)
+
+
+def open_records(portal_url: str, credential: Any, **options: Any):
+    from implkit.providers.bitrix24.records import B24Records
+    from implkit.providers.bitrix24.transport import Bitrix24Api
+
+    http = http_client(portal_url, credential, **options)
+    return B24Records(Bitrix24Api(http), portal_url)
