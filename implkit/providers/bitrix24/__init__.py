@@ -22,7 +22,9 @@ from implkit.http import BITRIX24_BURST, BITRIX24_RATE, HttpClient, NoAuth, Rate
 from implkit.http.auth import BearerToken
 from implkit.http.redact import register_secret
 
-__all__ = ["http_client", "open_bitrix24", "open_records", "webhook_base"]
+__all__ = ["OAUTH_TOKEN_URL", "http_client", "open_bitrix24", "open_records", "tenant_connection", "webhook_base"]
+
+OAUTH_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"  # §1.3: refresh goes here, never to the portal
 
 
 def webhook_base(portal_url: str, webhook: str) -> str:
@@ -65,3 +67,14 @@ def open_records(portal_url: str, credential: Any, **options: Any):
 
     http = http_client(portal_url, credential, **options)
     return B24Records(Bitrix24Api(http), portal_url)
+
+
+def tenant_connection(tenant: Any, credentials: Any) -> tuple[Any, RateLimiter]:
+    """(credential, rate limiter) for a workspace tenant: its webhook (or OAuth session) and one shared
+    2/s burst-50 bucket per portal in this process (or the tenant's own `rate_limit`)."""
+    if credentials.is_oauth:
+        credential = credentials.auth(token_url=OAUTH_TOKEN_URL)
+    else:
+        credential = webhook_base(tenant.url, credentials.token or "")
+    rate = RateLimiter.shared(f"bitrix24:{tenant.url}", tenant.rate_limit or BITRIX24_RATE, BITRIX24_BURST)
+    return credential, rate
