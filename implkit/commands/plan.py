@@ -36,13 +36,18 @@ def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Ite
 
     ws = Workspace.discover(workspace_dir)
     tenant = ws.tenant(name)
-    if tenant.provider != "amocrm":
-        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM tenants; {tenant.provider} is not "
-                         "implemented yet")
+    if tenant.provider not in ("amocrm", "bitrix24"):
+        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM and Bitrix24 tenants; {tenant.provider} "
+                         "is not implemented yet")
     credentials = ws.credentials(name)
-    auth = credentials.auth(token_url=f"{tenant.url.rstrip('/')}/oauth2/access_token")
-    # one budget per account URL in this process (apply --all runs tenants in parallel threads)
-    rate = RateLimiter.shared(f"{tenant.provider}:{tenant.url}", tenant.rate_limit or DEFAULT_RATE)
+    if tenant.provider == "bitrix24":
+        from implkit.providers.bitrix24 import tenant_connection
+
+        auth, rate = tenant_connection(tenant, credentials)
+    else:
+        auth = credentials.auth(token_url=f"{tenant.url.rstrip('/')}/oauth2/access_token")
+        # one budget per account URL in this process (apply --all runs tenants in parallel threads)
+        rate = RateLimiter.shared(f"{tenant.provider}:{tenant.url}", tenant.rate_limit or DEFAULT_RATE)
     provider = open_provider(tenant.provider, tenant.url, auth, rate=rate)
     with ws.lock(name, operation, timeout=300):
         state = ws.state(name)
