@@ -18,7 +18,11 @@ Matching rule (how a blueprint object finds its live counterpart):
    nor a system stage).
 
 Only attributes the blueprint sets are compared (an attribute set to None is
-not managed): a stage without a colour keeps whatever colour it has.
+not managed): a stage without a colour keeps whatever colour it has. A
+field's required stages are managed for the stages the blueprint describes;
+a requirement at any other stage is kept (dropped only with `prune`).
+Objects the plan cannot name by key get `#<remote id>` in their address
+(`pipeline.sales.stage.#142857`), which a provider resolves as the id itself.
 
 Destructive changes (apply refuses them without `--allow-destroy`):
 a field whose type changes (delete + re-create: its values are lost), a
@@ -349,6 +353,8 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
     index = _address_index(m, have, ids)
     _translate(have, index, pipeline_addr)
     _assign_stage_sorts(want, m, live, caps)
+    if not prune:
+        _keep_unmanaged_requirements(want, m)
 
     manual = list(manual) + _required_by_hand(desired, caps)
     covered = {_manual_address(s) for s in manual}
@@ -436,6 +442,18 @@ def _change_order(c: Change) -> tuple:
     return (0, KIND_ORDER[c.kind])
 
 
+def _keep_unmanaged_requirements(want: list[Resource], m: _Matching) -> None:
+    """A managed field stays required at stages the blueprint does not describe (left alone without prune)."""
+    managed = {d.address for d in want if d.kind == "stage"}
+    for d in want:
+        hit = m.by_address.get(d.address)
+        if d.kind != "field" or hit is None or d.attrs.get("required_at") is None:
+            continue
+        keep = {a for a in hit.attrs.get("required_at") or () if a not in managed}
+        if keep:
+            d.attrs["required_at"] = tuple(sorted(set(d.attrs["required_at"]) | keep))
+
+
 def _assign_stage_sorts(want: list[Resource], m: _Matching, live: LiveConfig, caps: Capabilities) -> None:
     live_pipelines = {p.id: p for p in live.pipelines}
     by_pipeline: dict[str, list[Resource]] = {}
@@ -480,7 +498,16 @@ def _drift(state: StateView, caps: Capabilities, m: _Matching, have: list[Resour
         return []
     by_id = {(r.kind, r.remote_id): r for r in have}
     out: list[DriftItem] = []
-    for d in desired_resources(state.last_applied, caps):
+    applied = desired_resources(state.last_applied, caps)
+    applied_stages = {d.address for d in applied if d.kind == "stage"}
+
+    def live_value(r: Resource, attr: str) -> Any:
+        value = r.attrs.get(attr)
+        if attr == "required_at" and value is not None:  # requirements at stages never applied: not drift
+            value = tuple(a for a in value if a in applied_stages)
+        return value
+
+    for d in applied:
         rid = ids.get(d.address)
         if rid is None or d.kind not in caps.writable:
             continue
@@ -488,8 +515,8 @@ def _drift(state: StateView, caps: Capabilities, m: _Matching, have: list[Resour
         if r is None:
             out.append(DriftItem(d.address, d.kind, d.name, rid, gone=True))
             continue
-        diffs = tuple(AttrDiff(k, v, r.attrs.get(k)) for k, v in d.attrs.items()
-                      if k != "sort" and k not in r.locked and v is not None and r.attrs.get(k) != v)
+        diffs = tuple(AttrDiff(k, v, live_value(r, k)) for k, v in d.attrs.items()
+                      if k != "sort" and k not in r.locked and v is not None and live_value(r, k) != v)
         if diffs:
             out.append(DriftItem(d.address, d.kind, d.name, rid, diffs))
     return out

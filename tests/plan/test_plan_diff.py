@@ -192,3 +192,18 @@ def test_plan_is_pure_and_fingerprint_tracks_the_live_config():
     live = applied_live()
     changed = replace(live, roles=(replace(live.roles[0], name="Другой"),))
     assert plan(blueprint(), StateView(IDS), changed, CAPS).fingerprint != a.fingerprint
+
+
+def test_requirements_at_stages_the_blueprint_does_not_describe_are_kept_unless_prune():
+    live = applied_live()
+    p0 = live.pipelines[0]
+    extra = LiveStage("13", "Ручной этап", 40, "#fff000")
+    source = replace(live.fields[0], required_at=(("1", "12"), ("1", "13")))
+    live = replace(live, pipelines=(replace(p0, stages=p0.stages + (extra,)),),
+                   fields=(source,) + live.fields[1:])
+    assert plan(blueprint(), StateView(IDS), live, CAPS).changes == ()
+    pruned = plan(blueprint(), StateView(IDS), live, CAPS, prune=True)
+    [update] = [c for c in pruned.changes if c.address == "field.leads.source"]
+    assert update.attr("required_at") == ("pipeline.sales.stage.qual",)
+    # and a requirement at a stage implkit never applied is not drift either
+    assert plan(blueprint(), StateView(IDS, blueprint()), live, CAPS, mode="drift").drift == ()

@@ -97,3 +97,11 @@ def test_pipeline_create_payload_embeds_stages_and_renames_won_lost():
                            "descriptions": [{"level": "newbie", "description": "Позвонить"}]}
     assert {"id": 142, "name": "Оплачено"} in statuses and {"id": 143, "name": "Отказ"} in statuses
     assert body["is_main"] is True and body["request_id"] == "pipeline.p"
+
+
+def test_required_statuses_resolve_keyless_addresses_by_their_id():
+    ids = {"pipeline.p": "5", "pipeline.p.stage.s": "55"}
+    body = amo.field_update_payload(op(changed=("required_at",), required_at=(
+        "pipeline.p.stage.s", "pipeline.p.stage.#66", "pipeline.#7.stage.#77")), ids.get, None)
+    assert body["required_statuses"] == [{"pipeline_id": 5, "status_id": 55}, {"pipeline_id": 5, "status_id": 66},
+                                         {"pipeline_id": 7, "status_id": 77}]

@@ -244,11 +244,17 @@ def native_field_type(entity: str, neutral: str) -> str:
     return neutral
 
 
+def resolve_ref(address: str, resolve: Resolve) -> str | None:
+    """The remote id of `address`; an address ending in `#<id>` (an object without a key) names it itself."""
+    last = address.rsplit(".", 1)[-1]
+    return last[1:] if last.startswith("#") else resolve(address)
+
+
 def required_statuses(op: Operation, resolve: Resolve) -> list[dict[str, int]]:
     out = []
     for stage_address in op.attr("required_at") or ():
         pipeline_address = stage_address.split(".stage.", 1)[0]
-        pid, sid = resolve(pipeline_address), resolve(stage_address)
+        pid, sid = resolve_ref(pipeline_address, resolve), resolve_ref(stage_address, resolve)
         if pid is None or sid is None:
             raise LookupError(f"{op.address}: required at {stage_address}, which has no id yet")
         out.append({"pipeline_id": int(pid), "status_id": int(sid)})
