@@ -125,17 +125,21 @@ def _person_blocks(snapshot: Snapshot, entity: str) -> dict[str, list[tuple[int,
     A name alone is no block: two different people called «Вера Островская» are common, and a
     name-only rule reports them; people who are one client share a company or a channel.
     """
+    # Only keys shared by two or more records become blocks: SQLite groups, Python never holds the
+    # million singletons.
     blocks: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    company = "company_id" if entity == "contacts" else "NULL"
-    for record_id, key, company_id in snapshot.db.execute(
-            f"SELECT id, name_key, {company} FROM {entity} WHERE name_key != '' AND {company} IS NOT NULL"):
-        blocks[f"company:{company_id}"].append((record_id, key))
+    if entity == "contacts":
+        for record_id, key, company_id in snapshot.db.execute(
+                "SELECT id, name_key, company_id FROM contacts WHERE name_key != '' AND company_id IN"
+                " (SELECT company_id FROM contacts WHERE company_id IS NOT NULL GROUP BY company_id"
+                "  HAVING count(*) > 1)"):
+            blocks[f"company:{company_id}"].append((record_id, key))
     for kind, channel_key, record_id, key in snapshot.db.execute(
-            f"SELECT ch.kind, ch.key, e.id, e.name_key FROM channels ch JOIN {entity} e ON e.id = ch.entity_id"
-            " WHERE ch.entity_type = ? AND ch.valid = 1 AND ch.key IS NOT NULL AND e.name_key != ''", (entity,)):
-        members = blocks[f"{kind}:{channel_key}"]
-        if not members or members[-1][0] != record_id:
-            members.append((record_id, key))
+            f"SELECT DISTINCT ch.kind, ch.key, e.id, e.name_key FROM channels ch JOIN {entity} e ON e.id = ch.entity_id"
+            " WHERE ch.entity_type = ? AND ch.valid = 1 AND e.name_key != '' AND (ch.kind, ch.key) IN"
+            " (SELECT kind, key FROM channels WHERE entity_type = ? AND valid = 1 AND key IS NOT NULL"
+            "  GROUP BY kind, key HAVING count(DISTINCT entity_id) > 1)", (entity, entity)):
+        blocks[f"{kind}:{channel_key}"].append((record_id, key))
     return blocks
 
 

@@ -153,7 +153,7 @@ class Snapshot:
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA cache_size=-200000")  # 200 MB page cache: checks scan big tables
+        self.db.execute("PRAGMA cache_size=-100000")  # 100 MB page cache per connection: checks scan big tables
         self.db.execute("PRAGMA temp_store=MEMORY")
         self.db.execute("DROP VIEW IF EXISTS touches")  # views are recreated: a newer definition wins
         self.db.executescript(SCHEMA)

@@ -46,7 +46,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     events into its local snapshot. The next run reads only what changed; an interrupted run resumes."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.snapshot import Snapshot
-    from implkit.audit.sync import sync_snapshot
+    from implkit.audit.sync import RATE_HEADROOM, sync_snapshot
     from implkit.errors import InputError
     from implkit.http import AMOCRM_RATE, HttpClient, RateLimiter
     from implkit.providers.amocrm.records import AmoRecords
@@ -55,7 +55,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     if entry.provider != "amocrm":
         raise InputError(f"tenant {tenant!r}: sync supports amoCRM tenants; {entry.provider} is not implemented yet")
     auth = ws.credentials(tenant).auth(token_url=f"{entry.url.rstrip('/')}/oauth2/access_token")
-    http = HttpClient(entry.url, auth=auth, rate=RateLimiter(entry.rate_limit or AMOCRM_RATE))
+    http = HttpClient(entry.url, auth=auth, rate=RateLimiter((entry.rate_limit or AMOCRM_RATE) * RATE_HEADROOM))
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
         summary = sync_snapshot(AmoRecords(http), snapshot, full=full, web_url=entry.url, progress=_stderr,
                                 requests=lambda: http.stats.total)
