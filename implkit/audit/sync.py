@@ -153,7 +153,8 @@ def _sync_stream(reader: RecordsReader, snapshot: Snapshot, stream: Any, progres
         result = reader.read_page(stream, since=since, page=page)
         summary.pages += 1
         summary.records += len(result.rows)
-        next_since, next_page = since, page + 1
+        # a reader with its own page cursor (Bitrix24: the next id to read) says where the next page starts
+        next_since, next_page = since, getattr(result, "next_page", None) or page + 1
         if stream.kind == "keyset" and result.high_water is not None and (since is None or result.high_water > since):
             # The mark moved: read again from it. If the whole page sits in that one second, this page
             # *is* the first page from the new mark, so go on with the second (bulk imports share a second).
