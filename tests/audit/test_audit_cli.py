@@ -136,3 +136,34 @@ def test_no_snapshot_yet_is_a_runtime_failure(run_cli, workspace):
     (Path(workspace) / ".implkit" / "tenants" / "acme" / "snapshot.sqlite").unlink()
     result = run_cli("audit", "acme", "--workspace", workspace)
     assert result.exit_code == 1 and "implkit sync acme" in result.output
+
+
+def test_sync_then_audit_a_served_sandbox_account(run_cli, tmp_path):
+    """The whole path a curator types: sync over loopback HTTP, then audit; progress on stderr."""
+    seed = pytest.importorskip("implkit.sandbox.seed")
+    from implkit.sandbox import Sandbox, serve_in_thread
+
+    sandbox = Sandbox(tmp_path / "sandbox.db")
+    account = sandbox.create_account("shop")
+    seed.seed_account(sandbox.store, account, contacts=40, seed=2)
+    with serve_in_thread(sandbox) as root:
+        ws = init_workspace(tmp_path / "ws")
+        ws.add_tenant("shop", provider="amocrm", url=root + sandbox.base_url("shop"),
+                      credentials=CredentialSource("env", var="SHOP_TOKEN"))
+        token = sandbox.token("shop")
+        env = {"SHOP_TOKEN": token}
+        synced = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
+        assert synced.exit_code == 0, synced.output
+        assert "leads" in synced.stdout and "requests" in synced.stdout
+        assert "page 1" in synced.stderr  # progress goes to stderr
+        requests_before = len(sandbox.request_log("shop"))
+        again = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
+        assert again.exit_code == 0 and "incremental" in again.stdout
+        streams = len([line for line in again.stdout.splitlines() if line.startswith("  ")])
+        assert len(sandbox.request_log("shop")) - requests_before == streams + 1  # one page each + /account
+    audited = run_cli("audit", "shop", "--workspace", tmp_path / "ws", "--format", "json")
+    assert audited.exit_code == 2  # the seeder plants error-level defects
+    report = json.loads(audited.stdout)
+    assert next(f for f in report["findings"] if f["id"] == "D08")["count"] > 0
+    assert token not in audited.output + synced.output + again.output
+    sandbox.close()
