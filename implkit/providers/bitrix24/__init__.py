@@ -75,6 +75,6 @@ def tenant_connection(tenant: Any, credentials: Any) -> tuple[Any, RateLimiter]:
     if credentials.is_oauth:
         credential = credentials.auth(token_url=OAUTH_TOKEN_URL)
     else:
-        credential = webhook_base(tenant.url, credentials.token or "")
+        credential = credentials.token or ""  # USER_ID/SECRET or the whole webhook URL
     rate = RateLimiter.shared(f"bitrix24:{tenant.url}", tenant.rate_limit or BITRIX24_RATE, BITRIX24_BURST)
     return credential, rate

@@ -303,9 +303,23 @@ class Bitrix24Api:
 
     # the export -----------------------------------------------------------------------------------
     def export_chain(self, method: str, params: Mapping[str, Any] | None = None, *, after_id: int = 0,
-                     items_key: str | None = None, filter_key: str = "filter", id_key: str = "ID",
-                     order: Mapping[str, Any] | None = None) -> Iterator[list[dict[str, Any]]]:
+                     **options: Any) -> Iterator[list[dict[str, Any]]]:
         """Yield the rows of every HTTP request (≤ 2,500), ids ascending, from `after_id` on (§6, §7).
+
+        Options as for `chain_page`."""
+        last = after_id
+        while True:
+            rows, finished = self.chain_page(method, params, after_id=last, **options)
+            if rows:
+                last = int(rows[-1][options.get("id_key", "ID")])
+            yield rows
+            if finished:
+                return
+
+    def chain_page(self, method: str, params: Mapping[str, Any] | None = None, *, after_id: int = 0,
+                   items_key: str | None = None, filter_key: str = "filter", id_key: str = "ID",
+                   order: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], bool]:
+        """One `batch` of 50 chained `start=-1` pages after `after_id`: (rows, whether the list ended).
 
         `items_key`: where the rows sit in a result (`items` for crm.stagehistory.list);
         `filter_key`/`order`: the parameter spellings of methods like user.get (`FILTER`, `sort`/`order`).
@@ -313,37 +327,29 @@ class Bitrix24Api:
         params = dict(params or {})
         base_filter = dict(params.pop(filter_key, {}) or {})
         path = f"[{items_key}]" if items_key else ""
-        last = after_id
-        while True:
-            commands = []
-            for i in range(MAX_BATCH):
-                cursor = last if i == 0 else f"$result[c{i - 1}]{path}[{PAGE - 1}][{id_key}]"
-                command_params = {**params, filter_key: {**base_filter, f">{id_key}": cursor}, "start": -1}
-                command_params.update(order if order is not None else {"order": {id_key: "ASC"}})
-                commands.append(Command(f"c{i}", method, command_params))
-            answer = self._batch_once(commands, write=False, halt=False)
-            rows: list[dict[str, Any]] = []
-            finished = False
-            for command in commands:
-                error = answer.errors.get(command.label)
-                if error is not None:
-                    if error.code in (OPERATION_LIMIT, QUERY_LIMIT):
-                        self.budget.wait(method)
-                        break  # go on from the last full page after the wait
-                    raise error
-                page = answer.results.get(command.label)
-                if isinstance(page, dict) and items_key:
-                    page = page.get(items_key)
-                page = list(page or [])
-                rows.extend(page)
-                if len(page) < PAGE:
-                    finished = True
-                    break
-            if rows:
-                last = int(rows[-1][id_key])
-            yield rows
-            if finished:
-                return
+        commands = []
+        for i in range(MAX_BATCH):
+            cursor = after_id if i == 0 else f"$result[c{i - 1}]{path}[{PAGE - 1}][{id_key}]"
+            command_params = {**params, filter_key: {**base_filter, f">{id_key}": cursor}, "start": -1}
+            command_params.update(order if order is not None else {"order": {id_key: "ASC"}})
+            commands.append(Command(f"c{i}", method, command_params))
+        answer = self._batch_once(commands, write=False, halt=False)
+        rows: list[dict[str, Any]] = []
+        for command in commands:
+            error = answer.errors.get(command.label)
+            if error is not None:
+                if error.code in (OPERATION_LIMIT, QUERY_LIMIT):
+                    self.budget.wait(method)
+                    return rows, False  # go on from the last full page after the wait
+                raise error
+            page = answer.results.get(command.label)
+            if isinstance(page, dict) and items_key:
+                page = page.get(items_key)
+            page = list(page or [])
+            rows.extend(page)
+            if len(page) < PAGE:
+                return rows, True
+        return rows, False
 
 
 def _keyed(value: Any) -> dict[str, Any]:

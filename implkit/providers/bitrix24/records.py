@@ -1,0 +1,289 @@
+"""Reading a Bitrix24 portal's records for the audit snapshot, mapped to the snapshot's neutral rows.
+
+`implkit.audit.sync` drives the streams; each `read_page` is ONE HTTP
+request: a `batch` of 50 chained `start=-1` list calls (`Bitrix24Api.chain_page`),
+up to 2,500 rows, no row counting (reference/bitrix24-api.md §6, §7).
+
+| stream | method | snapshot table | incremental by |
+|---|---|---|---|
+| users | `user.get` | users | (re-read whole) |
+| pipelines | `crm.category.list` + `crm.status.list` | pipelines, stages | (re-read whole) |
+| custom_fields.* | `crm.{deal,contact,company}.userfield.list` | custom_fields | (re-read whole) |
+| companies, contacts | `crm.company.list`, `crm.contact.list` (`PHONE`, `EMAIL`, `UF_*`) | companies, contacts | `>=DATE_MODIFY` |
+| leads | `crm.deal.list` (deals) | leads | `>=DATE_MODIFY` |
+| tasks | `crm.activity.list` (activities: «дела») | tasks | `>=LAST_UPDATED` |
+| events | `crm.stagehistory.list` (deals) | events (`lead_status_changed`) | id (append-only) |
+
+Paging: the stream is `paged`; the page number the sync stores is the
+next id to read (`last id + 1`, returned as `PageResult.next_page`), so a
+killed sync resumes at the first row it had not committed. `since` is the
+modification mark of an incremental pass (Unix seconds; sent to the portal
+as ISO 8601 in the portal's own offset).
+
+Neutral conventions of the snapshot (docs/snapshot.md): a deal's stage is
+the stage's numeric row id, except success stages → 142 and failure stages
+→ 143 (`is_open` = not won/lost); a pipeline lists one lost stage, its
+first failure stage. Activities are the snapshot's tasks (what D01/T01 look
+at). Deleted records: no documented "deleted since" list for these
+methods; `sync --full` re-reads everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable, Mapping
+
+from implkit.providers.bitrix24 import mapping as b24
+from implkit.providers.bitrix24.transport import Bitrix24Api, Command
+
+WON, LOST = 142, 143  # the snapshot's won / lost stage ids
+DEFAULT_OFFSET = "+03:00"  # a Russian cloud portal's time zone, until a date read tells the portal's own
+OWNER_TABLES = {1: None, 2: "leads", 3: "contacts", 4: "companies"}
+INN_NAMES = ("инн", "inn")
+UF_ENTITIES = {"leads": "crm.deal", "contacts": "crm.contact", "companies": "crm.company"}
+
+
+@dataclass(frozen=True)
+class Stream:
+    name: str
+    table: str
+    kind: str  # dictionary | paged
+    method: str = ""
+    mark: str | None = None  # the modification field an incremental pass filters by (None: ids)
+    select: tuple[str, ...] = ()
+    items_key: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    mark_field: str = "updated_at"  # the row field the sync reads the mark from
+
+
+@dataclass
+class PageResult:
+    rows: list[dict[str, Any]]
+    has_next: bool
+    high_water: int | None
+    next_page: int | None = None  # the next id to read: the sync stores it as the stream's page
+
+
+@dataclass
+class B24Records:
+    """Reads record pages from one portal (the RecordsReader `implkit.audit.sync` drives)."""
+
+    api: Bitrix24Api
+    portal_url: str
+    offset: str = DEFAULT_OFFSET
+    _stages: dict[str, int] = field(default_factory=dict)  # STATUS_ID → snapshot stage id
+    _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # entity → FIELD_NAME → row
+    _last_stage: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
+
+    crm = "bitrix24"
+
+    @property
+    def streams(self) -> list[Stream]:
+        return [
+            Stream("users", "users", "dictionary", "user.get"),
+            Stream("pipelines", "pipelines", "dictionary", "crm.category.list"),
+            *(Stream(f"custom_fields.{e}", "custom_fields", "dictionary", f"{m}.userfield.list")
+              for e, m in UF_ENTITIES.items()),
+            Stream("companies", "companies", "paged", "crm.company.list", "DATE_MODIFY",
+                   ("*", "UF_*", "PHONE", "EMAIL")),
+            Stream("contacts", "contacts", "paged", "crm.contact.list", "DATE_MODIFY",
+                   ("*", "UF_*", "PHONE", "EMAIL")),
+            Stream("leads", "leads", "paged", "crm.deal.list", "DATE_MODIFY", ("*", "UF_*")),
+            Stream("tasks", "tasks", "paged", "crm.activity.list", "LAST_UPDATED",
+                   ("ID", "OWNER_ID", "OWNER_TYPE_ID", "TYPE_ID", "SUBJECT", "CREATED", "LAST_UPDATED", "DEADLINE",
+                    "COMPLETED", "RESPONSIBLE_ID", "DIRECTION")),
+            Stream("events", "events", "paged", "crm.stagehistory.list", None, items_key="items",
+                   params=(("entityTypeId", b24.DEALS),), mark_field="seq"),
+        ]
+
+    def account(self) -> dict[str, Any]:
+        info = b24.account_info(self.portal_url)
+        return {"id": info.id, "name": info.name, "subdomain": info.subdomain}
+
+    def remember_fields(self, rows: Iterable[dict[str, Any]]) -> None:
+        """The sync hands over the custom field rows; read_page already keeps them by FIELD_NAME."""
+
+    # --- pages ------------------------------------------------------------------------------------
+
+    def read_page(self, stream: Stream, *, since: int | None, page: int) -> PageResult:
+        if stream.kind == "dictionary":
+            return PageResult(self._dictionary(stream), False, None)
+        after = max(page - 1, 0)
+        params: dict[str, Any] = dict(stream.params)
+        filter_: dict[str, Any] = {}
+        if since is not None:
+            if stream.mark:
+                filter_[f">={stream.mark}"] = self.iso(since)
+            else:  # append-only, by id: `since` is the first id of the pass
+                after = max(after, since - 1)
+        if filter_:
+            params["filter"] = filter_
+        if stream.select:
+            params["select"] = list(stream.select)
+        rows, finished = self.api.chain_page(stream.method, params, after_id=after, items_key=stream.items_key)
+        out = [self.to_row(stream, row) for row in rows]
+        marks = [r.get(stream.mark_field) for r in out if r.get(stream.mark_field) is not None]
+        last = int(rows[-1]["ID"]) if rows else after
+        return PageResult(out, not finished, max(marks) if marks else None, next_page=last + 1)
+
+    def _dictionary(self, stream: Stream) -> list[dict[str, Any]]:
+        if stream.name == "users":
+            rows = [r for page in self.api.export_chain("user.get", filter_key="FILTER",
+                                                        order={"sort": "ID", "order": "ASC"}) for r in page]
+            self._learn_offset(rows)
+            return [user_row(r) for r in rows]
+        if stream.name == "pipelines":
+            answer = self.api.batch([Command("categories", "crm.category.list", {"entityTypeId": b24.DEALS}),
+                                     Command("statuses", "crm.status.list", {"order": {"SORT": "ASC"}})])
+            for error in answer.errors.values():
+                raise error
+            categories = (answer.results.get("categories") or {}).get("categories") or []
+            return self._pipelines(categories, list(answer.results.get("statuses") or []))
+        entity = stream.name.split(".", 1)[1]
+        rows = self.api.result(stream.method, {"filter": {"LANG": b24.READ_LANG}}) or []
+        self._fields[entity] = {str(r.get("FIELD_NAME")): r for r in rows}
+        return [{"id": int(r["ID"]), "entity_type": entity, "name": b24.field_name_of(r),
+                 "code": r.get("FIELD_NAME"), "type": b24.field_type_from(r), "required_statuses": []} for r in rows]
+
+    def _pipelines(self, categories: list[dict[str, Any]], statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        self._stages = {}
+        for pipeline in b24.pipelines_from(categories, statuses):
+            stages, lost_named = [], False
+            for s in pipeline.stages:
+                code = next((str(x.get("STATUS_ID")) for x in statuses if str(x["ID"]) == s.id), s.id)
+                if s.kind == "won":
+                    self._stages[code] = WON
+                    stages.append({"id": WON, "name": s.name, "sort": s.sort, "type": 0})
+                elif s.kind == "lost":
+                    self._stages[code] = LOST
+                    if not lost_named:  # the first failure stage names the pipeline's lost stage
+                        lost_named = True
+                        stages.append({"id": LOST, "name": s.name, "sort": s.sort, "type": 0})
+                else:
+                    self._stages[code] = int(s.id)
+                    stages.append({"id": int(s.id), "name": s.name, "sort": s.sort, "type": 0})
+            out.append({"id": int(pipeline.id), "name": pipeline.name, "sort": pipeline.sort,
+                        "is_main": pipeline.is_main, "is_archive": False, "stages": stages})
+        return out
+
+    # --- dates ------------------------------------------------------------------------------------
+
+    def _learn_offset(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            for key in ("DATE_REGISTER", "LAST_LOGIN"):
+                value = str(row.get(key) or "")
+                if len(value) >= 25 and value[-6] in "+-":
+                    self.offset = value[-6:]
+                    return
+
+    def iso(self, ts: int) -> str:
+        """Unix seconds → the portal's ISO 8601 (its own offset: the sandbox compares dates as text)."""
+        sign = -1 if self.offset.startswith("-") else 1
+        hours, minutes = (int(x) for x in self.offset[1:].split(":"))
+        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        return datetime.fromtimestamp(ts, tz).isoformat()
+
+    # --- payload → neutral row ----------------------------------------------------------------------
+
+    def to_row(self, stream: Stream, item: Mapping[str, Any]) -> dict[str, Any]:
+        return ROW_MAPPERS[stream.name](self, item)
+
+    def _values(self, entity: str, item: Mapping[str, Any]) -> tuple[dict[int, str], str | None]:
+        """(user field values as text by field id, the INN) of a record."""
+        values, inn = {}, None
+        for name, definition in self._fields.get(entity, {}).items():
+            value = item.get(name)
+            if value in (None, "", [], False):
+                continue
+            text = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+            values[int(definition["ID"])] = text
+            label = b24.field_name_of(definition).strip().lower()
+            if label in INN_NAMES or b24.code_of(name) == "INN":
+                inn = text
+        return values, inn
+
+
+def ts(value: Any) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(datetime.fromisoformat(str(value)).timestamp())
+    except ValueError:
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value not in (None, "", "0", 0) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _channel(item: Mapping[str, Any], kind: str) -> list[str]:
+    return [str(v.get("VALUE")) for v in item.get(kind) or () if isinstance(v, Mapping) and v.get("VALUE")]
+
+
+def user_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    user = b24.user_from(item)
+    return {"id": int(item["ID"]), "name": user.name, "email": user.email, "is_active": user.is_active,
+            "is_admin": False, "group_id": _int(user.group_id), "role_id": None, "rights": {}}
+
+
+def deal_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
+    fields, _ = reader._values("leads", item)
+    stage = reader._stages.get(str(item.get("STAGE_ID") or ""))
+    closed = str(item.get("CLOSED") or "N") == "Y"
+    contact = _int(item.get("CONTACT_ID"))
+    return {"id": int(item["ID"]), "name": item.get("TITLE") or "", "price": int(float(item.get("OPPORTUNITY") or 0)),
+            "responsible_user_id": _int(item.get("ASSIGNED_BY_ID")), "pipeline_id": int(item.get("CATEGORY_ID") or 0),
+            "status_id": stage if stage is not None else 0, "loss_reason_id": None,
+            "created_by": _int(item.get("CREATED_BY_ID")), "created_at": ts(item.get("DATE_CREATE")) or 0,
+            "updated_at": ts(item.get("DATE_MODIFY")) or ts(item.get("DATE_CREATE")) or 0,
+            "closed_at": ts(item.get("CLOSEDATE")) if closed else None, "closest_task_at": None,
+            "contacts": [{"id": contact, "is_main": True}] if contact else [],
+            "company_id": _int(item.get("COMPANY_ID")), "fields": fields}
+
+
+def contact_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
+    fields, _ = reader._values("contacts", item)
+    name = " ".join(str(p) for p in (item.get("NAME"), item.get("SECOND_NAME"), item.get("LAST_NAME")) if p)
+    return {"id": int(item["ID"]), "name": name, "responsible_user_id": _int(item.get("ASSIGNED_BY_ID")),
+            "created_at": ts(item.get("DATE_CREATE")) or 0,
+            "updated_at": ts(item.get("DATE_MODIFY")) or ts(item.get("DATE_CREATE")) or 0,
+            "company_id": _int(item.get("COMPANY_ID")), "phones": _channel(item, "PHONE"),
+            "emails": _channel(item, "EMAIL"), "fields": fields}
+
+
+def company_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
+    fields, inn = reader._values("companies", item)
+    return {"id": int(item["ID"]), "name": item.get("TITLE") or "",
+            "responsible_user_id": _int(item.get("ASSIGNED_BY_ID")), "created_at": ts(item.get("DATE_CREATE")) or 0,
+            "updated_at": ts(item.get("DATE_MODIFY")) or ts(item.get("DATE_CREATE")) or 0,
+            "phones": _channel(item, "PHONE"), "emails": _channel(item, "EMAIL"), "inn": inn, "fields": fields}
+
+
+def activity_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"id": int(item["ID"]), "responsible_user_id": _int(item.get("RESPONSIBLE_ID")),
+            "entity_type": OWNER_TABLES.get(_int(item.get("OWNER_TYPE_ID")) or 0),
+            "entity_id": _int(item.get("OWNER_ID")), "is_completed": str(item.get("COMPLETED") or "N") == "Y",
+            "task_type_id": _int(item.get("TYPE_ID")), "text": item.get("SUBJECT") or "",
+            "complete_till": ts(item.get("DEADLINE")), "created_at": ts(item.get("CREATED")) or 0,
+            "updated_at": ts(item.get("LAST_UPDATED")) or ts(item.get("CREATED")) or 0, "result_text": None}
+
+
+def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
+    owner = int(item.get("OWNER_ID") or 0)
+    pipeline = _int(item.get("CATEGORY_ID")) or 0
+    stage = reader._stages.get(str(item.get("STAGE_ID") or ""))
+    before = reader._last_stage.get(owner, (None, None))
+    reader._last_stage[owner] = (pipeline, stage)
+    return {"id": f"stagehistory:{item['ID']}", "seq": int(item["ID"]), "type": "lead_status_changed",
+            "entity_type": "lead", "entity_id": owner, "created_by": None,
+            "created_at": ts(item.get("CREATED_TIME")) or 0, "pipeline_before": before[0],
+            "status_before": before[1], "pipeline_after": pipeline, "status_after": stage}
+
+
+ROW_MAPPERS = {"companies": company_row, "contacts": contact_row, "leads": deal_row, "tasks": activity_row,
+               "events": history_row}
