@@ -21,6 +21,11 @@ def render_text(plan: Plan, *, show_unchanged: bool = False) -> str:
         return "\n".join(lines) + "\n"
     if plan.changes or plan.manual:
         lines += [LEGEND, ""]
+    deletions = [c for c in plan.changes if c.action in (DELETE, REPLACE)]
+    if deletions:  # deletions first, where a reviewer cannot miss them
+        lines.append(f"Will delete ({len(deletions)}):")
+        lines += [f"  {SYMBOLS[c.action]} {c.address} {_value(c.name)}" for c in deletions]
+        lines.append("")
     destructive = plan.destructive
     if destructive:
         lines.append("Destructive changes (apply needs --allow-destroy):")

@@ -207,3 +207,11 @@ def test_requirements_at_stages_the_blueprint_does_not_describe_are_kept_unless_
     assert update.attr("required_at") == ("pipeline.sales.stage.qual",)
     # and a requirement at a stage implkit never applied is not drift either
     assert plan(blueprint(), StateView(IDS, blueprint()), live, CAPS, mode="drift").drift == ()
+
+
+def test_deletions_are_listed_first_in_the_text():
+    live = applied_live()
+    live = replace(live, roles=live.roles + (LiveRole("39", "Стажёр"),))
+    text = render_text(plan(blueprint(), StateView(IDS), live, CAPS, prune=True))
+    assert text.index("Will delete (1):") < text.index("# role.#39 will be deleted")
+    assert '- role.#39 "Стажёр"' in text
