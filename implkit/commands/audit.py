@@ -86,6 +86,10 @@ def audit() -> None:
     implkit audit TENANT [--format table|json|md|html] [-o FILE] [--fail-on warning|error] [--checks ID,...]
     implkit audit --list
     implkit audit history TENANT
+
+    Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
+    2 findings over threshold (warnings only with --fail-on warning), 1 no snapshot or runtime
+    failure, 3 bad input (a malformed check file is named with file:line:col).
     """
 
 
@@ -106,6 +110,8 @@ def audit() -> None:
               help="Read the checks from this folder instead of the shipped audits/.")
 def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | None, fail_on: str,
         check_ids: str | None, period_days: int, lang: str, list_only: bool, checks_dir: str | None) -> int:
+    """Audit TENANT's snapshot: every check's failing records, counts, shares, budget at risk, and
+    the sales analytics; each run is kept in the tenant's history."""
     if list_only:
         return _list(fmt, lang, checks_dir)
     if not tenant:

@@ -33,9 +33,6 @@ RECORD_ENTITIES = ("leads", "contacts", "companies")
 EVENT_TYPES = ("lead_status_changed", "outgoing_call", "outgoing_chat_message", "outgoing_sms",
                "incoming_call", "incoming_chat_message", "incoming_sms",
                "lead_deleted", "contact_deleted", "company_deleted", "task_deleted")
-# event type → the snapshot table whose record it removes
-DELETION_EVENTS = {"lead_deleted": "leads", "contact_deleted": "contacts", "company_deleted": "companies",
-                   "task_deleted": "tasks"}
 INN_NAMES = ("инн", "inn")
 
 
