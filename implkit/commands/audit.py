@@ -52,12 +52,21 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     from implkit.providers.amocrm.records import AmoRecords
 
     ws, entry = _tenant(workspace_dir, tenant)
-    if entry.provider != "amocrm":
-        raise InputError(f"tenant {tenant!r}: sync supports amoCRM tenants; {entry.provider} is not implemented yet")
-    auth = ws.credentials(tenant).auth(token_url=f"{entry.url.rstrip('/')}/oauth2/access_token")
-    http = HttpClient(entry.url, auth=auth, rate=RateLimiter((entry.rate_limit or AMOCRM_RATE) * RATE_HEADROOM))
+    if entry.provider not in ("amocrm", "bitrix24"):
+        raise InputError(f"tenant {tenant!r}: sync supports amoCRM and Bitrix24 tenants; {entry.provider} is not "
+                         "implemented yet")
+    if entry.provider == "bitrix24":
+        from implkit.providers.bitrix24 import open_records, tenant_connection
+
+        credential, rate = tenant_connection(entry, ws.credentials(tenant))
+        reader = open_records(entry.url, credential, rate=rate)
+        http = reader.api.http
+    else:
+        auth = ws.credentials(tenant).auth(token_url=f"{entry.url.rstrip('/')}/oauth2/access_token")
+        http = HttpClient(entry.url, auth=auth, rate=RateLimiter((entry.rate_limit or AMOCRM_RATE) * RATE_HEADROOM))
+        reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
-        summary = sync_snapshot(AmoRecords(http), snapshot, full=full, web_url=entry.url, progress=_stderr,
+        summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url, progress=_stderr,
                                 requests=lambda: http.stats.total)
     click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
                f" ({http.stats.retries} retried), {summary.deleted} deleted")
