@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 PAGE = 50
+COLUMN = re.compile(r"^[a-z_]+$")
 OPERATOR = re.compile(r"^(!@|!=%|!%=|=%|%=|!%|>=|<=|!=|@|!|>|<|=|%)?(.*)$", re.S)
 
 # (sql expression, kind) — kind is "int", "real", "text", or "list" (a JSON array: membership)
@@ -87,13 +88,21 @@ def where_clause(filter_: dict[str, Any], resolve: Resolver, *, strict: bool) ->
     return f" {logic} ".join(clauses), args
 
 
+def _numeric(expr: str, kind: str) -> str:
+    """Numbers kept as JSON strings compare as numbers through a cast; a plain integer column is left
+    bare so SQLite can use its index (the export cursor `>ID` + `ORDER BY ID` must not sort the table)."""
+    if kind in ("int", "real") and not COLUMN.match(expr):
+        return f"CAST({expr} AS REAL)"
+    return expr
+
+
 def _condition(expr: str, kind: str, op: str, value: Any, name: str) -> tuple[str, list[Any]]:
     if kind == "list":      # membership in a JSON array column
         items = [_convert(v, "text", name) for v in _values(value)]
         marks = ", ".join("?" * len(items)) or "NULL"
         inside = f"EXISTS (SELECT 1 FROM json_each({expr}) WHERE CAST(json_each.value AS TEXT) IN ({marks}))"
         return (f"NOT {inside}" if op.startswith("!") else inside), items
-    cast = f"CAST({expr} AS REAL)" if kind in ("int", "real") else expr
+    cast = _numeric(expr, kind)
     if op in ("@", "!@") or (op in ("=", "!", "!=") and isinstance(value, (list, dict))):
         items = [_convert(v, kind, name) for v in _values(value)]
         marks = ", ".join("?" * len(items)) or "NULL"
@@ -131,7 +140,7 @@ def order_clause(order: dict[str, Any], resolve: Resolver, *, strict: bool, defa
                 raise UnknownField(str(name), f"direction:{direction}")
             word = "ASC"
         expr, kind = resolved
-        parts.append(f"{'CAST(' + expr + ' AS REAL)' if kind in ('int', 'real') else expr} {word}")
+        parts.append(f"{_numeric(expr, kind)} {word}")
     return ", ".join(parts + [default])
 
 
