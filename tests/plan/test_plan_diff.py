@@ -215,3 +215,21 @@ def test_deletions_are_listed_first_in_the_text():
     text = render_text(plan(blueprint(), StateView(IDS), live, CAPS, prune=True))
     assert text.index("Will delete (1):") < text.index("# role.#39 will be deleted")
     assert '- role.#39 "Стажёр"' in text
+
+
+def test_the_words_printed_and_the_exit_code_always_agree():
+    empty = LiveConfig(account=AccountInfo("100", "acme"))
+    drifted = replace(applied_live(), roles=())
+    cases = [
+        plan(blueprint(), StateView(IDS, blueprint()), applied_live(), CAPS),
+        plan(blueprint(), StateView(), empty, CAPS),
+        plan(blueprint(), StateView(IDS, blueprint()), drifted, CAPS),
+        plan(blueprint(), StateView(IDS, blueprint()), applied_live(), CAPS, mode="drift"),
+        plan(blueprint(), StateView(IDS, blueprint()), drifted, CAPS, mode="drift"),
+        plan(blueprint(), StateView(IDS), applied_live(), CAPS, manual=[ManualStep("x", "Do it")]),
+    ]
+    for p in cases:
+        text = render_text(p)
+        quiet = "No changes." in text or "No drift." in text
+        assert quiet == (p.exit_code() == 0), text
+        assert (p.exit_code() == 0) == (not render_json(p).count('"has_changes": true'))
