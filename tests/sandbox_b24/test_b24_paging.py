@@ -43,3 +43,17 @@ def test_descending_order_and_filters(acme):
     assert [r["ID"] for r in body["result"]] == ["6", "2"] and body["total"] == 2
     body = acme.ok("crm.deal.list", {"filter": {">=OPPORTUNITY": 1008, "%TITLE": "Deal"}, "select": ["ID"]})
     assert [r["ID"] for r in body["result"]] == ["9", "10"]
+
+
+def test_export_cursor_uses_the_primary_key(sandbox):
+    """`>ID` + `ORDER BY ID` + start=-1 must be an index range, not a sort of the table (the docs' point)."""
+    from implkit.sandbox.bitrix24 import listing
+    from implkit.sandbox.bitrix24.models import ENTITIES, Portal
+    portal = Portal(sandbox.store, sandbox.portal_id("acme"), at=0, user_id=1)
+    resolve, _ = portal._resolver(ENTITIES[2], camel=False)
+    where, args = listing.where_clause({">ID": 10}, resolve, strict=False)
+    order = listing.order_clause({"ID": "ASC"}, resolve, strict=False, default="id ASC")
+    plan = " ".join(r[3] for r in sandbox.store.query(
+        f"EXPLAIN QUERY PLAN SELECT data FROM b24_crm WHERE account_id=? AND entity_type_id=? AND ({where}) "
+        f"ORDER BY {order} LIMIT 50", (1, 2, *args)))
+    assert "SEARCH" in plan and "TEMP B-TREE" not in plan, plan
