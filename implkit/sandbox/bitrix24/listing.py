@@ -141,7 +141,9 @@ def order_clause(order: dict[str, Any], resolve: Resolver, *, strict: bool, defa
             word = "ASC"
         expr, kind = resolved
         parts.append(f"{_numeric(expr, kind)} {word}")
-    return ", ".join(parts + [default])
+    ordered = {part.split()[0] for part in parts}
+    tail = [key for key in default.split(", ") if key.split()[0] not in ordered]   # no "id ASC, id ASC"
+    return ", ".join(parts + tail)
 
 
 def parse_start(value: Any) -> int:
