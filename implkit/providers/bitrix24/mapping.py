@@ -189,7 +189,7 @@ def multifields(entity: str) -> tuple[LiveField, ...]:
     """The built-in PHONE / EMAIL of contacts and companies, as predefined fields the diff adopts by code."""
     if entity not in ("contacts", "companies"):
         return ()
-    return tuple(LiveField(entity=entity, id=code, name=name, type=neutral, code=code, sort=0,
+    return tuple(LiveField(entity=entity, id=f"{entity}:{code}", name=name, type=neutral, code=code, sort=0,
                            is_predefined=True, is_deletable=False)
                  for neutral, (code, name) in MULTIFIELDS.items())
 
