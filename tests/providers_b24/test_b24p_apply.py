@@ -63,7 +63,7 @@ def test_live_configuration_reads_as_the_blueprint(portal):
     sales = next(p for p in live.pipelines if p.name == "Продажи")
     assert sales.id == "0" and sales.is_main  # the main pipeline took over the default one
     names = [s.name for s in sales.stages if s.kind == "normal"]
-    assert names == [s.name for s in bp.pipeline("sales").stages] if hasattr(bp, "pipeline") else names
+    assert names == [s.name for s in bp.pipeline("sales").stages]
     kinds = [s.kind for s in sales.stages]
     assert kinds.index("won") > max(i for i, k in enumerate(kinds) if k == "normal")
     source = next(f for f in live.fields if f.entity == "leads" and f.name == "Источник")
