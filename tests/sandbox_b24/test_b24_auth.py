@@ -81,6 +81,9 @@ def test_expired_token_then_refresh(harness, sandbox):
     expired = http.post(app["client_endpoint"] + "crm.deal.list", json={"auth": app["access_token"]})
     assert expired.status_code == 401
     assert expired.json() == {"error": "expired_token", "error_description": "The access token provided has expired"}
+    wrong_app = http.get(app["token_endpoint"], params={"grant_type": "refresh_token", "client_id": "other.app",
+                                                        "refresh_token": app["refresh_token"]})
+    assert wrong_app.status_code == 401 and wrong_app.json()["error"] == "invalid_client"
     refreshed = http.get(app["token_endpoint"], params={"grant_type": "refresh_token", "client_id": "local.sandbox",
                                                         "client_secret": "s", "refresh_token": app["refresh_token"]})
     assert refreshed.status_code == 200

@@ -75,3 +75,16 @@ def test_item_order_and_history_filter_errors(acme):
     assert history.status_code == 400 and history.json()["error"] == "INVALID_ARG_VALUE"
     legacy = acme.call("crm.deal.list", {"filter": {"NO_SUCH_FIELD": 1}})
     assert legacy.status_code == 200      # the legacy list ignores fields it does not know [unverified]
+
+
+def test_item_user_fields_camel_or_original_names(acme):
+    acme.ok("crm.deal.userfield.add", {"fields": {"FIELD_NAME": "1721244482250", "USER_TYPE_ID": "string"}})
+    acme.ok("crm.deal.userfield.add", {"fields": {"FIELD_NAME": "HELLO_WORLD", "USER_TYPE_ID": "string"}})
+    made = acme.ok("crm.item.add", {"entityTypeId": 2, "fields": {"title": "x", "ufCrm_1721244482250": "a",
+                                                                  "ufCrmHelloWorld": "b"}})["result"]["item"]
+    assert made["ufCrm_1721244482250"] == "a" and made["ufCrmHelloWorld"] == "b"
+    legacy = acme.ok("crm.deal.get", {"id": made["id"]})["result"]
+    assert legacy["UF_CRM_1721244482250"] == "a" and legacy["UF_CRM_HELLO_WORLD"] == "b"
+    original = acme.ok("crm.item.list", {"entityTypeId": 2, "useOriginalUfNames": "Y",
+                                         "select": ["id", "UF_CRM_HELLO_WORLD"], "filter": {"UF_CRM_HELLO_WORLD": "b"}})
+    assert original["result"]["items"] == [{"id": made["id"], "UF_CRM_HELLO_WORLD": "b"}]

@@ -245,7 +245,7 @@ class Bitrix24Gateway:
     def _time(self, runtime: PortalRuntime, credential: Credential, method: str, at: float,
               cost: float) -> dict[str, Any]:
         operating, reset_at = runtime.budget.state(credential.key, method, at)
-        return {"start": at, "finish": at + cost, "duration": cost, "processing": cost,
+        return {"start": float(at), "finish": at + cost, "duration": cost, "processing": cost,
                 "date_start": portals.iso(at), "date_finish": portals.iso(at + cost),
                 "operating_reset_at": reset_at, "operating": operating}
 
@@ -319,7 +319,7 @@ class Bitrix24Gateway:
         body = {"result": {"result": php_array(results), "result_error": php_array(errors),
                            "result_total": php_array(totals), "result_next": php_array(nexts),
                            "result_time": php_array(times)},
-                "time": {"start": at, "finish": at + duration, "duration": duration, "processing": duration,
+                "time": {"start": float(at), "finish": at + duration, "duration": duration, "processing": duration,
                          "date_start": portals.iso(at), "date_finish": portals.iso(at + duration),
                          "operating_reset_at": reset_at, "operating": operating}}
         return body, written
@@ -333,8 +333,10 @@ class Bitrix24Gateway:
         if params.get("grant_type") != "refresh_token" or not params.get("refresh_token"):
             return json_response({"error": "invalid_request", "error_description": "Invalid request"}, 400)
         token = str(params["refresh_token"])
-        rows = await asyncio.to_thread(self.store.query, "SELECT account_id FROM b24_credentials WHERE kind='refresh' "
-                                       "AND secret=?", (token,))
+        rows = await asyncio.to_thread(self.store.query, "SELECT account_id, client_id FROM b24_credentials WHERE "
+                                       "kind='refresh' AND secret=?", (token,))
+        if rows and params.get("client_id") not in (None, "", rows[0]["client_id"]):
+            return json_response({"error": "invalid_client", "error_description": "Invalid client"}, 401)
         pair = await asyncio.to_thread(portals.refresh_oauth, self.store, rows[0][0], token, at=self.now()) \
             if rows else None
         if pair is None:

@@ -153,7 +153,8 @@ for _name in ("lead", "deal", "contact", "company"):
 
 
 # --- crm.item.* ----------------------------------------------------------------------------------
-def _item_entity(p: dict):
+def _item_entity(p: dict, portal: Portal):
+    portal.original_uf_names = str(param(p, "useOriginalUfNames", "N", exact=True)).upper() == "Y"
     try:
         type_id = int(param(p, "entityTypeId", exact=True))
     except (TypeError, ValueError):
@@ -172,36 +173,36 @@ def _item_fields(p: dict) -> dict:
 
 @method("crm.item.list")
 def item_list(p: dict, portal: Portal) -> Answer:
-    return _listed(portal.crm_list(_item_entity(p), p, camel=True), lambda rows: {"items": rows})
+    return _listed(portal.crm_list(_item_entity(p, portal), p, camel=True), lambda rows: {"items": rows})
 
 
 @method("crm.item.get")
 def item_get(p: dict, portal: Portal) -> Answer:
-    return Answer({"item": portal.crm_get(_item_entity(p), param(p, "id", exact=True), camel=True)})
+    return Answer({"item": portal.crm_get(_item_entity(p, portal), param(p, "id", exact=True), camel=True)})
 
 
 @method("crm.item.add")
 def item_add(p: dict, portal: Portal) -> Answer:
-    entity = _item_entity(p)
+    entity = _item_entity(p, portal)
     new_id = portal.crm_add(entity, _item_fields(p), camel=True)
     return Answer({"item": portal.crm_get(entity, new_id, camel=True)})
 
 
 @method("crm.item.update")
 def item_update(p: dict, portal: Portal) -> Answer:
-    entity = _item_entity(p)
+    entity = _item_entity(p, portal)
     return Answer({"item": portal.crm_update(entity, param(p, "id", exact=True), _item_fields(p), camel=True)})
 
 
 @method("crm.item.delete")
 def item_delete(p: dict, portal: Portal) -> Answer:
-    portal.crm_delete(_item_entity(p), param(p, "id", exact=True), camel=True)
+    portal.crm_delete(_item_entity(p, portal), param(p, "id", exact=True), camel=True)
     return Answer([])
 
 
 @method("crm.item.fields")
 def item_fields(p: dict, portal: Portal) -> Answer:
-    return Answer({"fields": portal.crm_fields(_item_entity(p), camel=True)})
+    return Answer({"fields": portal.crm_fields(_item_entity(p, portal), camel=True)})
 
 
 # --- activities, history, tasks, users, departments, duplicates -------------------------------------

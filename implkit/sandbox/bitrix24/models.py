@@ -161,6 +161,7 @@ class Portal:
         self.store, self.account_id, self.at, self.user_id = store, account_id, at, user_id
         self.cost = BASE_COST
         self._uf_cache: dict[int, dict[str, tuple[str, bool]]] = {}
+        self.original_uf_names = False      # crm.item.* with useOriginalUfNames=Y: UF_CRM_… keys, not ufCrm…
 
     @property
     def db(self):
@@ -548,7 +549,8 @@ class Portal:
             columns[entity.stage_field] = ("stage_id", "text")
 
         def resolve(name: str):
-            legacy = camel_to_legacy.get(name, name if not camel else name.upper() if name.upper() in spec else None)
+            legacy = camel_to_legacy.get(name, name if not camel or name in ufs else
+                                         name.upper() if name.upper() in spec else None)
             if legacy is None:
                 return None
             if legacy in columns:
@@ -634,8 +636,8 @@ class Portal:
                 continue
             if camel:
                 ftype = spec[name][1] if name in spec else ufs.get(name, ("string", False))[0]
-                out[snake_to_camel(name)] = typed_value(value, "integer" if ftype in ("enumeration", "employee")
-                                                        else ftype)
+                key = name if self.original_uf_names and name in ufs else snake_to_camel(name)
+                out[key] = typed_value(value, "integer" if ftype in ("enumeration", "employee") else ftype)
             else:
                 out[name] = value
         if camel and (single or "*" in wanted):
