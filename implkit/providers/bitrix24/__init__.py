@@ -55,18 +55,28 @@ def http_client(portal_url: str, credential: Any, *, transport: Any = None, rate
                       **options)
 
 
+def _api(portal_url: str, credential: Any, options: dict[str, Any]):
+    """The API over a new HttpClient; `clock`/`sleep` (tests, benchmarks) drive the HTTP retries and the
+    operating-budget pauses alike."""
+    import time
+
+    from implkit.providers.bitrix24.transport import Bitrix24Api, OperatingBudget
+
+    budget = OperatingBudget(clock=options.get("clock", time.time), sleep=options.get("sleep", time.sleep))
+    return Bitrix24Api(http_client(portal_url, credential, **options), budget=budget)
+
+
 def open_bitrix24(portal_url: str, credential: Any, **options: Any):
     from implkit.providers.bitrix24.client import Bitrix24Provider
 
-    return Bitrix24Provider(http_client(portal_url, credential, **options), portal_url)
+    api = _api(portal_url, credential, options)
+    return Bitrix24Provider(api.http, portal_url, api=api)
 
 
 def open_records(portal_url: str, credential: Any, **options: Any):
     from implkit.providers.bitrix24.records import B24Records
-    from implkit.providers.bitrix24.transport import Bitrix24Api
 
-    http = http_client(portal_url, credential, **options)
-    return B24Records(Bitrix24Api(http), portal_url)
+    return B24Records(_api(portal_url, credential, options), portal_url)
 
 
 def tenant_connection(tenant: Any, credentials: Any) -> tuple[Any, RateLimiter]:
