@@ -160,10 +160,14 @@ def _sql_error(sql: str, check: Check) -> str | None:
     from implkit.audit.snapshot import SCHEMA
 
     db = _schema_db(SCHEMA)
+    params = sql_parameters(check, now=0, exempt_stage_ids=[])
     try:
-        db.execute("EXPLAIN " + sql, sql_parameters(check, now=0, exempt_stage_ids=[]))
+        db.execute("EXPLAIN " + sql, params)
+        columns = [d[0] for d in db.execute(sql, params).description or ()]  # the schema's tables are empty
     except sqlite3.Error as exc:
         return str(exc)
+    if sql == check.sql and "id" not in columns:
+        return f"the SELECT must return an `id` column (it returns {', '.join(columns) or 'nothing'})"
     return None
 
 

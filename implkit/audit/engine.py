@@ -27,7 +27,7 @@ from implkit.model import Blueprint
 STATUSES = ("fail", "pass", "unsupported", "skipped")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a check on a million records holds a million of these
 class RecordRef:
     entity: str
     id: int | str
@@ -160,8 +160,7 @@ def _run_one(snapshot: Snapshot, check: Check, options: AuditOptions, now: int, 
     else:
         params = sql_parameters(check, now=now, exempt_stage_ids=exempt)
         cursor = snapshot.db.execute(check.sql, params)
-        columns = [d[0] for d in cursor.description]
-        failing = [_ref(check.entity, dict(zip(columns, row))) for row in cursor]
+        failing = _refs(check.entity, cursor)
         population = snapshot.db.execute(check.population, params).fetchone()[0] if check.population else None
         details = {}
     result = CheckResult(check, "pass", failing, population, threshold, details=details)
@@ -170,9 +169,18 @@ def _run_one(snapshot: Snapshot, check: Check, options: AuditOptions, now: int, 
     return result
 
 
-def _ref(entity: str, row: dict[str, Any]) -> RecordRef:
-    return RecordRef(row.get("entity") or entity, row["id"], int(row.get("budget") or 0),
-                     row.get("responsible_user_id"))
+def _refs(entity: str, cursor: Any) -> list[RecordRef]:
+    """Failing records from a check's SELECT: `id`, and `entity`, `budget`, `responsible_user_id` if present."""
+    columns = [d[0] for d in cursor.description]
+    at = {name: columns.index(name) if name in columns else None
+          for name in ("id", "entity", "budget", "responsible_user_id")}
+    if at["id"] is None:
+        from implkit.errors import RuntimeFailure
+        raise RuntimeFailure("a check's SQL must select an `id` column")
+    i, e, b, r = at["id"], at["entity"], at["budget"], at["responsible_user_id"]
+    return [RecordRef(row[e] if e is not None and row[e] else entity, row[i],
+                      int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None)
+            for row in cursor]
 
 
 def effective_threshold(check: Check, override: Any) -> dict[str, float]:

@@ -167,3 +167,13 @@ def test_sync_then_audit_a_served_sandbox_account(run_cli, tmp_path):
     assert next(f for f in report["findings"] if f["id"] == "D08")["count"] > 0
     assert token not in audited.output + synced.output + again.output
     sandbox.close()
+
+
+def test_a_check_whose_sql_returns_no_id_is_bad_input(run_cli, workspace, tmp_path):
+    folder = tmp_path / "checks"
+    folder.mkdir()
+    text = (audits_dir() / "D08.yaml").read_text(encoding="utf-8")
+    (folder / "D08.yaml").write_text(text.replace("SELECT l.id,", "SELECT l.id AS lead,"), encoding="utf-8")
+    result = run_cli("audit", "acme", "--workspace", workspace, "--checks-dir", folder)
+    assert result.exit_code == 3
+    assert f"{folder / 'D08.yaml'}:" in result.output and "must return an `id` column" in result.output
