@@ -28,6 +28,7 @@ from implkit.sandbox import faults as faults_mod
 from implkit.sandbox.bitrix24 import errors as err
 from implkit.sandbox.bitrix24 import methods as registry
 from implkit.sandbox.bitrix24 import portal as portals
+from implkit.sandbox.bitrix24.control import control
 from implkit.sandbox.bitrix24.decode import BodyError, decode_body, decode_pairs, decode_query, merged
 from implkit.sandbox.bitrix24.limits import ENTERPRISE, STANDARD, LeakyBucket, OperatingBudget
 from implkit.sandbox.bitrix24.models import Portal
@@ -129,14 +130,13 @@ class Bitrix24Gateway:
         name, rest = (match.group("portal"), match.group("rest") or "/") if match else ("", "/")
         request = Request(scope, receive)
         context: dict[str, Any] = {"account_id": None, "status": DROPPED, "client": None, "written": 0}
+        if name in (OAUTH_SERVER, CONTROL):   # not a portal: nothing to log against
+            response = await (self._oauth_server(request, rest) if name == OAUTH_SERVER
+                              else control(self, request, rest))
+            await response(scope, receive, send)
+            return
         try:
-            if name == OAUTH_SERVER:
-                response = await self._oauth_server(request, rest)
-            elif name == CONTROL:
-                from implkit.sandbox.bitrix24.control import control
-                response = await control(self, request, rest)
-            else:
-                response = await self._portal_request(request, scope, name, rest, context)
+            response = await self._portal_request(request, scope, name, rest, context)
             if response is None:          # a dropped connection: logged with status 0
                 await asyncio.to_thread(self._log, scope, context)
                 return
