@@ -88,3 +88,13 @@ def test_batch_is_one_request_for_the_bucket(acme):
     before = runtime.bucket.level
     acme.ok("batch", {"cmd": {f"u{i}": "user.current" for i in range(50)}})
     assert runtime.bucket.level == before + 1
+
+
+def test_commands_are_decoded_once_more_inside(acme):
+    acme.ok("crm.deal.add", {"fields": {"TITLE": "A&B"}})
+    acme.ok("crm.deal.add", {"fields": {"TITLE": "A"}})
+    as_json = acme.ok("batch", {"cmd": {"q": "crm.deal.list?filter[TITLE]=A%26B&select[]=TITLE"}})
+    assert as_json["result"]["result"]["q"] == [{"ID": "1", "TITLE": "A&B"}]
+    as_form = acme.http.post(acme.hook + "batch", content=b"halt=0&cmd%5Bq%5D=crm.deal.list%3Ffilter%5BTITLE%5D%3DA%2526B"
+                             b"%26select%5B%5D%3DTITLE", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert as_form.json()["result"]["result"]["q"] == [{"ID": "1", "TITLE": "A&B"}]
