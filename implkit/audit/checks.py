@@ -59,7 +59,7 @@ class Check:
         if crm in self.unsupported:
             return self.unsupported[crm]
         if not self.sql and not self.builtin:
-            return self.unsupported.get("amocrm") or "no evaluation defined"
+            return f"no evaluation for {crm} is defined yet"
         return None
 
 

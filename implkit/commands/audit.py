@@ -157,14 +157,19 @@ def _list(fmt: str, lang: str, checks_dir: str | None) -> int:
     from implkit.audit import list_checks
 
     rows = list_checks("amocrm", checks_dir, lang)
+    bitrix = {r["id"]: r for r in list_checks("bitrix24", checks_dir, lang)}
     if fmt == "json":
+        for row in rows:
+            row["bitrix24"] = {"supported": bitrix[row["id"]]["supported"],
+                               "why_unsupported": bitrix[row["id"]]["why_unsupported"]}
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
     click.echo(tabulate([[r["id"], r["severity"], r["entity"], "yes" if r["supported"] else "no",
-                          r["title"] + (f" — {r['why_unsupported']}" if r["why_unsupported"] else "")
+                          "yes" if bitrix[r["id"]]["supported"] else "no",
+                          r["title"] + (f" — amoCRM: {r['why_unsupported']}" if r["why_unsupported"] else "")
                           + (f" (needs {r['needs']})" if r["needs"] else "")]
                          for r in rows],
-                        headers=["check", "severity", "entity", "amoCRM", "title"],
+                        headers=["check", "severity", "entity", "amoCRM", "Bitrix24", "title"],
                         tablefmt="github" if fmt == "md" else "simple"))
     return EXIT_OK
 
