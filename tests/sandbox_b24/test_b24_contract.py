@@ -208,3 +208,17 @@ def test_lead_list_request_as_printed(acme):
     assert set(body) == set(documented) - {"next"} and body["total"] == 52 and len(body["result"]) == 2
     assert set(body["result"][0]) == keys(documented["result"][0]) | {"UF_CRM_CHANNEL"}
     assert body["result"][0]["UF_CRM_CHANNEL"] == "site" and body["result"][0]["OPPORTUNITY"] == "15000.00"
+
+
+def test_status_directories_as_printed(acme):
+    acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": "Newest"}})
+    documented = {d["ID"]: d for d in fixture("crm.status.entity.types.response.json")["result"]}
+    ours = {d["ID"]: d for d in acme.ok("crm.status.entity.types")["result"]}
+    for entity_id in ("STATUS", "SOURCE", "DEAL_STAGE", "DEAL_STAGE_1", "DEAL_TYPE"):
+        assert set(ours[entity_id]) == set(documented[entity_id]), entity_id
+    assert ours["DEAL_STAGE_1"]["SEMANTIC_INFO"] == documented["DEAL_STAGE_1"]["SEMANTIC_INFO"]
+    assert ours["STATUS"]["SEMANTIC_INFO"] == documented["STATUS"]["SEMANTIC_INFO"]
+    assert type(ours["DEAL_STAGE_1"]["CATEGORY_ID"]) is type(documented["DEAL_STAGE_1"]["CATEGORY_ID"])
+    items = acme.ok("crm.status.entity.items", fixture("crm.status.entity.items.request.json"))["result"]
+    documented_items = fixture("crm.status.entity.items.response.json")["result"]
+    assert [(i["STATUS_ID"], i["SORT"]) for i in items] == [(i["STATUS_ID"], i["SORT"]) for i in documented_items]

@@ -115,6 +115,11 @@ def status_delete(p: dict, portal: Portal) -> Answer:
     return Answer(portal.status_delete(param(p, "id"), as_dict(param(p, "params", {}), "params")))
 
 
+@method("crm.status.entity.types")
+def status_entity_types(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.status_entity_types())
+
+
 @method("crm.status.entity.items")
 def status_entity_items(p: dict, portal: Portal) -> Answer:
     return Answer(portal.status_entity_items(str(param(p, "entityId", ""))))

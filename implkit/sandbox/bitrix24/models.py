@@ -449,7 +449,39 @@ class Portal:
         rows = self.db.execute("SELECT name, sort, status_id FROM b24_statuses WHERE account_id=? AND entity_id=? "
                                "ORDER BY sort, id", (self.account_id, entity_id)).fetchall()
         self.cost += ROW_COST * len(rows)
-        return [{"NAME": r["name"], "SORT": str(r["sort"]), "STATUS_ID": r["status_id"]} for r in rows]
+        return [{"NAME": r["name"], "SORT": r["sort"], "STATUS_ID": r["status_id"]} for r in rows]   # SORT: a number
+
+    DIRECTORY_NAMES = {"STATUS": "Стадии лидов", "SOURCE": "Источники", "CONTACT_TYPE": "Тип контакта",
+                       "COMPANY_TYPE": "Тип компании", "EMPLOYEES": "Кол-во сотрудников", "INDUSTRY": "Сфера деятельности",
+                       "DEAL_TYPE": "Тип сделки", "HONORIFIC": "Обращения", "CALL_LIST": "Статусы обзвона"}
+
+    def status_entity_types(self) -> list[dict[str, Any]]:
+        """The directories, with SEMANTIC_INFO for stage sets (crm.status.entity.types.response; its quirks
+        kept: CATEGORY_ID is 0 for DEAL_STAGE and a string for DEAL_STAGE_<id>)."""
+        def semantic_info(entity_id: str) -> dict[str, Any]:
+            rows = self.db.execute("SELECT status_id, semantics FROM b24_statuses WHERE account_id=? AND entity_id=? "
+                                   "ORDER BY sort, id", (self.account_id, entity_id)).fetchall()
+            first = lambda semantics: next((r[0] for r in rows if r[1] == semantics), "")   # noqa: E731
+            return {"START_FIELD": rows[0][0] if rows else "", "FINAL_SUCCESS_FIELD": first("S"),
+                    "FINAL_UNSUCCESS_FIELD": first("F"), "FINAL_SORT": 0}
+        out = [{"ID": "STATUS", "NAME": self.DIRECTORY_NAMES["STATUS"], "SEMANTIC_INFO": semantic_info("STATUS"),
+                "ENTITY_TYPE_ID": 1}]
+        out += [{"ID": key, "NAME": self.DIRECTORY_NAMES[key]} for key in ("SOURCE", "CONTACT_TYPE", "COMPANY_TYPE",
+                                                                          "EMPLOYEES", "INDUSTRY", "DEAL_TYPE")]
+        for row in self.db.execute("SELECT id, name FROM b24_categories WHERE account_id=? AND entity_type_id=2 "
+                                   "ORDER BY id DESC", (self.account_id,)).fetchall():
+            entity_id = stage_entity(row[0])
+            if row[0] == 0:
+                out.append({"ID": entity_id, "NAME": "Стадии сделки", "SEMANTIC_INFO": semantic_info(entity_id),
+                            "FIELD_ATTRIBUTE_SCOPE": "", "ENTITY_TYPE_ID": 2, "CATEGORY_ID": 0})
+            else:
+                out.append({"ID": entity_id, "NAME": f"Стадии сделки ({row[1]})", "PARENT_ID": "DEAL_STAGE",
+                            "SEMANTIC_INFO": semantic_info(entity_id), "PREFIX": f"C{row[0]}",
+                            "FIELD_ATTRIBUTE_SCOPE": f"category_{row[0]}", "ENTITY_TYPE_ID": 2,
+                            "CATEGORY_ID": str(row[0])})
+        out += [{"ID": key, "NAME": self.DIRECTORY_NAMES[key]} for key in ("HONORIFIC", "CALL_LIST")]
+        self.cost += ROW_COST * len(out)
+        return out
 
     # --- categories (crm.category.*) -------------------------------------------------------------
     def _check_category_type(self, entity_type_id: Any) -> int:
