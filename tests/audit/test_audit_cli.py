@@ -177,3 +177,17 @@ def test_a_check_whose_sql_returns_no_id_is_bad_input(run_cli, workspace, tmp_pa
     result = run_cli("audit", "acme", "--workspace", workspace, "--checks-dir", folder)
     assert result.exit_code == 3
     assert f"{folder / 'D08.yaml'}:" in result.output and "must return an `id` column" in result.output
+
+
+def test_thresholds_and_exempt_stages_from_the_workspace_tenant_entry(run_cli, workspace):
+    from implkit.yamlio import dump_yaml, load_yaml
+
+    config_path = Path(workspace) / "implkit.yaml"
+    assert run_cli("audit", "acme", "--workspace", workspace, "--checks", "D08").exit_code == 2
+    config = load_yaml(config_path)
+    config["tenants"]["acme"]["audit"] = {"thresholds": {"D08": 1}, "exempt_stages": ["Первичный контакт"]}
+    config_path.write_text(dump_yaml(config), encoding="utf-8")
+    assert run_cli("audit", "acme", "--workspace", workspace, "--checks", "D08").exit_code == 0
+    report = json.loads(run_cli("audit", "acme", "--workspace", workspace, "--checks", "D02",
+                                "--format", "json").output)
+    assert report["findings"][0]["count"] == 0  # the overdue deal sits in an exempt stage
