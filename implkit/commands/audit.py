@@ -32,9 +32,8 @@ def _tenant(workspace_dir: str | None, name: str) -> tuple[Any, Any]:
 
 
 def _audit_settings(tenant: Any) -> dict[str, Any]:
-    """The tenant entry's `audit: {thresholds, exempt_stages}` if the workspace exposes it."""
-    settings = getattr(tenant, "audit", None)
-    return dict(settings) if isinstance(settings, dict) else {}
+    """The tenant entry's `audit: {thresholds: {ID: n | {max_count, max_share}}, exempt_stages: [...]}`."""
+    return dict(tenant.audit or {})
 
 
 @click.command("sync")
