@@ -8,6 +8,20 @@ would append to ``https://{portal}.bitrix24.ru``:
   application (`Sandbox.portal_oauth`); the sandbox's stand-in for ``oauth.bitrix.info`` is
   ``/bitrix24/oauth.bitrix.info/oauth/token/`` (``grant_type=refresh_token``).
 
+Quick start::
+
+    from implkit.sandbox import Sandbox, serve_in_thread
+    sandbox = Sandbox()
+    sandbox.create_portal("acme")                      # enterprise=True: the 5/s, 250 bucket
+    hook = sandbox.webhook_url("acme")                 # "/bitrix24/acme/rest/1/<secret>/"
+    app = sandbox.portal_oauth("acme")                 # access/refresh tokens, client_endpoint, token_endpoint
+    with serve_in_thread(sandbox) as url:
+        httpx.post(url + hook + "crm.deal.list", json={"select": ["ID"], "start": -1})
+    # seeded data: implkit.sandbox.bitrix24.seed.seed_portal(sandbox.store, sandbox.portal_id("acme"), deals=N, seed=S)
+
+Over HTTP only (another process): ``POST /bitrix24/_sandbox/portals {"name": "acme"}``, then
+``POST /bitrix24/_sandbox/acme/webhook`` → ``{"path": ...}`` (see `control.py`).
+
 Layout (moto's, as for amoCRM): `gateway.py` routes, decodes and wraps envelopes (thin);
 `methods.py` maps method names to `models.Portal` (the behaviour over the store); `listing.py`
 filters, orders and pages; `errors.py` holds every error body; `limits.py` the two limiters;

@@ -214,7 +214,7 @@ class _Seeder:
         self.flush()
 
     def contacts(self) -> None:
-        rng, acc, r = self.rng, self.account_id, self.rates
+        rng, r = self.rng, self.rates
         base_count = max(2, round(self.n * 0.7))
         n_copies = min(_count(r.duplicate_contacts, base_count), base_count // 2)
         n_decoys = min(_count(r.same_name_decoys, base_count), base_count // 4)
