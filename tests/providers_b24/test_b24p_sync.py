@@ -38,6 +38,8 @@ def rows_in_portal(portal) -> dict[str, int]:
         "contacts": one("SELECT count(*) FROM b24_crm WHERE account_id=? AND entity_type_id=3"),
         "companies": one("SELECT count(*) FROM b24_crm WHERE account_id=? AND entity_type_id=4"),
         "tasks": one("SELECT count(*) FROM b24_activities WHERE account_id=?"),
+        "notes": one("SELECT count(*) FROM b24_activities WHERE account_id=? AND owner_type_id=2 "
+                     "AND CAST(json_extract(data, '$.TYPE_ID') AS INTEGER)=2"),
         "events": one("SELECT count(*) FROM b24_stage_history WHERE account_id=? AND entity_type_id=2"),
     }
 
@@ -69,7 +71,7 @@ def test_the_next_sync_reads_only_what_changed(seeded, tmp_path):
         modes = {s.name: (s.mode, s.records) for s in summary.streams}
         assert modes["leads"][0] == "incremental" and modes["leads"][1] >= 1
         assert modes["leads"][1] < 50  # only the changed deal and its second's neighbours
-        assert reader.api.http.stats.total - before == DICTIONARY_REQUESTS + 5  # one request a stream
+        assert reader.api.http.stats.total - before == DICTIONARY_REQUESTS + 6  # one request a stream
         title = snapshot.query("SELECT name FROM leads WHERE id = ?", (int(deal),))[0][0]
         assert title == "Изменённая сделка"
 

@@ -12,6 +12,7 @@ up to 2,500 rows, no row counting (reference/bitrix24-api.md §6, §7).
 | companies, contacts | `crm.company.list`, `crm.contact.list` (`PHONE`, `EMAIL`, `UF_*`) | companies, contacts | `>=DATE_MODIFY` |
 | leads | `crm.deal.list` (deals) | leads | `>=DATE_MODIFY` |
 | tasks | `crm.activity.list` (activities: «дела») | tasks | `>=LAST_UPDATED` |
+| notes | `crm.activity.list`, calls on deals | notes (`call_out` / `call_in`: the touches D06/D07 count) | `>=LAST_UPDATED` |
 | events | `crm.stagehistory.list` (deals) | events (`lead_status_changed`) | id (append-only) |
 
 Paging: the stream is `paged`; the page number the sync stores is the
@@ -41,6 +42,7 @@ WON, LOST = 142, 143  # the snapshot's won / lost stage ids
 DEFAULT_OFFSET = "+03:00"  # a Russian cloud portal's time zone, until a date read tells the portal's own
 OWNER_TABLES = {1: None, 2: "leads", 3: "contacts", 4: "companies"}
 INN_NAMES = ("инн", "inn")
+CALL, OUTGOING = 2, 2  # crm.activity TYPE_ID of a call; DIRECTION of an outgoing one
 UF_ENTITIES = {"leads": "crm.deal", "contacts": "crm.contact", "companies": "crm.company"}
 
 
@@ -54,6 +56,7 @@ class Stream:
     select: tuple[str, ...] = ()
     items_key: str | None = None
     params: tuple[tuple[str, Any], ...] = ()
+    filter: tuple[tuple[str, Any], ...] = ()  # always applied (the calls among activities)
     mark_field: str = "updated_at"  # the row field the sync reads the mark from
 
 
@@ -93,6 +96,9 @@ class B24Records:
             Stream("tasks", "tasks", "paged", "crm.activity.list", "LAST_UPDATED",
                    ("ID", "OWNER_ID", "OWNER_TYPE_ID", "TYPE_ID", "SUBJECT", "CREATED", "LAST_UPDATED", "DEADLINE",
                     "COMPLETED", "RESPONSIBLE_ID", "DIRECTION")),
+            Stream("notes", "notes", "paged", "crm.activity.list", "LAST_UPDATED",
+                   ("ID", "OWNER_ID", "OWNER_TYPE_ID", "DIRECTION", "AUTHOR_ID", "START_TIME", "CREATED",
+                    "LAST_UPDATED"), filter=(("TYPE_ID", CALL), ("OWNER_TYPE_ID", b24.DEALS))),
             Stream("events", "events", "paged", "crm.stagehistory.list", None, items_key="items",
                    params=(("entityTypeId", b24.DEALS),), mark_field="seq"),
         ]
@@ -111,7 +117,7 @@ class B24Records:
             return PageResult(self._dictionary(stream), False, None)
         after = max(page - 1, 0)
         params: dict[str, Any] = dict(stream.params)
-        filter_: dict[str, Any] = {}
+        filter_: dict[str, Any] = dict(stream.filter)
         if since is not None:
             if stream.mark:
                 filter_[f">={stream.mark}"] = self.iso(since)
@@ -273,6 +279,15 @@ def activity_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
             "updated_at": ts(item.get("LAST_UPDATED")) or ts(item.get("CREATED")) or 0, "result_text": None}
 
 
+def call_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
+    """A call on a deal, as the snapshot's call note: the `touches` view (D06, D07) counts these."""
+    outgoing = _int(item.get("DIRECTION")) == OUTGOING
+    at = ts(item.get("START_TIME")) or ts(item.get("CREATED")) or 0
+    return {"id": int(item["ID"]), "entity_type": "leads", "entity_id": _int(item.get("OWNER_ID")),
+            "note_type": "call_out" if outgoing else "call_in", "created_by": _int(item.get("AUTHOR_ID")),
+            "created_at": at, "updated_at": ts(item.get("LAST_UPDATED")) or at}
+
+
 def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
     owner = int(item.get("OWNER_ID") or 0)
     pipeline = _int(item.get("CATEGORY_ID")) or 0
@@ -286,4 +301,4 @@ def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 ROW_MAPPERS = {"companies": company_row, "contacts": contact_row, "leads": deal_row, "tasks": activity_row,
-               "events": history_row}
+               "notes": call_row, "events": history_row}
