@@ -57,3 +57,13 @@ def test_reset_with_data_keeps_credentials_and_id(acme, sandbox):
     assert acme.ok("crm.category.list", {"entityTypeId": 2})["total"] == 1
     assert acme.ok("crm.deal.add", {"fields": {"TITLE": "again"}})["result"] == 1
     assert operations.request_log(sandbox.bitrix24, "acme")[0]["path"].endswith("/crm.deal.list")
+
+
+def test_webhook_with_an_expiry_and_of_an_unknown_user(harness, sandbox):
+    http = harness.http()
+    hook = http.post("/bitrix24/_sandbox/acme/webhook", json={"expires_in": 60}).json()["path"]
+    assert http.post(hook + "user.current").status_code == 200
+    sandbox.clock.advance(60)
+    expired = http.post(hook + "user.current")
+    assert expired.status_code == 401 and expired.json()["error"] == "NO_AUTH_FOUND"
+    assert http.post("/bitrix24/_sandbox/acme/webhook", json={"user_id": 42}).status_code == 400

@@ -2,7 +2,7 @@
 
     GET  /bitrix24/_sandbox/portals                       list portals
     POST /bitrix24/_sandbox/portals   {name, title?, enterprise?}   create one (201)
-    POST /bitrix24/_sandbox/{portal}/webhook {user_id?, scope?}    a new incoming webhook: {"path": ...}
+    POST /bitrix24/_sandbox/{portal}/webhook {user_id?, scope?, expires_in?}  a new webhook: {"path": ...}
     POST /bitrix24/_sandbox/{portal}/oauth   {client_id?, user_id?} an installed app's token pair
     PUT  /bitrix24/_sandbox/{portal}/plan    {enterprise: bool}     the leaky bucket's plan
     GET  /bitrix24/_sandbox/{portal}/faults                        the fault spec and seed in force
@@ -44,7 +44,8 @@ async def control(gateway, request: Request, rest: str) -> Response:
             call = {
                 ("webhook", "POST"): lambda: {"path": ops.webhook_path(
                     gateway, name, int(body.get("user_id", 1)),
-                    tuple(body["scope"].split(",")) if body.get("scope") else None)},
+                    tuple(body["scope"].split(",")) if body.get("scope") else None,
+                    float(body["expires_in"]) if body.get("expires_in") is not None else None)},
                 ("oauth", "POST"): lambda: ops.oauth_install(gateway, name, str(body.get("client_id") or "local.sandbox"),
                                                              int(body.get("user_id", 1))),
                 ("plan", "PUT"): lambda: ops.set_plan(gateway, name, bool(body.get("enterprise"))) or

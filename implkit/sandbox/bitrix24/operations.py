@@ -34,11 +34,15 @@ def create_portal(gateway, name: str, title: str | None = None, *, enterprise: b
     return {"id": account_id, "name": name, "base_path": portals.base_path(name), "enterprise": enterprise}
 
 
-def webhook_path(gateway, name: str, user_id: int = 1, scope: tuple[str, ...] | None = None) -> str:
+def webhook_path(gateway, name: str, user_id: int = 1, scope: tuple[str, ...] | None = None,
+                 expires_in: float | None = None) -> str:
     """A new incoming webhook: the path to append a method to, /bitrix24/NAME/rest/USER/SECRET/."""
     account_id = portal_id(gateway, name)
+    if not gateway.store.query("SELECT 1 FROM b24_users WHERE account_id=? AND id=?", (account_id, user_id)):
+        raise ValueError(f"portal {name!r} has no user {user_id}")
     secret = portals.create_webhook(gateway.store, account_id, user_id=user_id, scope=scope or portals.ALL_SCOPES,
-                                    created_at=gateway.now())
+                                    created_at=gateway.now(),
+                                    expires_at=None if expires_in is None else gateway.now() + expires_in)
     return f"{portals.base_path(name)}/rest/{user_id}/{secret}/"
 
 

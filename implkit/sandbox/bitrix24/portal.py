@@ -157,12 +157,15 @@ def user_record(user_id: int, first: str, last: str, email: str, departments: li
 
 # --- credentials -------------------------------------------------------------------------------
 def create_webhook(store: Store, account_id: int, *, user_id: int = 1, scope: tuple[str, ...] = ALL_SCOPES,
-                   created_at: float = 0) -> str:
-    """A new incoming webhook of `user_id`; returns its secret (shown once, like the portal's UI)."""
+                   created_at: float = 0, expires_at: float | None = None) -> str:
+    """A new incoming webhook of `user_id`; returns its secret (shown once, like the portal's UI).
+    A webhook may carry an expiry date, after which calls fail with the authorization error."""
     secret = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(16))
     with store.transaction() as db:
-        db.execute("INSERT INTO b24_credentials (account_id, kind, secret, user_id, scope, created_at) "
-                   "VALUES (?, 'webhook', ?, ?, ?, ?)", (account_id, secret, user_id, ",".join(scope), int(created_at)))
+        db.execute("INSERT INTO b24_credentials (account_id, kind, secret, user_id, scope, expires_at, created_at) "
+                   "VALUES (?, 'webhook', ?, ?, ?, ?, ?)",
+                   (account_id, secret, user_id, ",".join(scope), None if expires_at is None else int(expires_at),
+                    int(created_at)))
     return secret
 
 
