@@ -1012,6 +1012,8 @@ class Portal:
                   "WORK_POSITION": "text", "UF_DEPARTMENT": "list", "IS_ONLINE": "text"}
 
     def user_get(self, params: dict[str, Any]) -> listing.Page:
+        """All users, deactivated ones included unless the filter says ACTIVE (the docs: every user but bots,
+        e-mail, open-line and replica users); filters in FILTER or at the top level (user.get.request)."""
         reserved = {"sort", "order", "start", "filter", "admin_mode", "auth"}
         filter_ = as_dict(param(params, "FILTER", {}), "filter")
         filter_ = {**{k: v for k, v in params.items() if str(k).lower() not in reserved}, **filter_}
