@@ -98,3 +98,30 @@ def test_commands_are_decoded_once_more_inside(acme):
     as_form = acme.http.post(acme.hook + "batch", content=b"halt=0&cmd%5Bq%5D=crm.deal.list%3Ffilter%5BTITLE%5D%3DA%2526B"
                              b"%26select%5B%5D%3DTITLE", headers={"content-type": "application/x-www-form-urlencoded"})
     assert as_form.json()["result"]["result"]["q"] == [{"ID": "1", "TITLE": "A&B"}]
+
+
+def test_fast_bitrix24_wire_format(acme):
+    """What fast_bitrix24 1.8.14 sends (reference §11.3): lower-cased URL, trailing '&', quoted leaf keys,
+    numbered list keys, zero-padded labels, ids as labels, the `__order` parameter inside commands."""
+    acme.unlimited()
+    add_deals(acme, 120)
+    first = acme.http.post(acme.hook + "crm.deal.list", json={"order": {"ID": "ASC"}}).json()
+    assert first["total"] == 120 and len(first["result"]) == 50
+    cmd = {f"cmd{i:010d}": f"crm.deal.list?select%5B0%5D=ID&filter%5B%3EID%5D=0&order%5BID%5D=ASC&start={start}&"
+           for i, start in enumerate(range(50, 120, 50))}
+    result = acme.ok("batch", {"halt": 0, "cmd": cmd})["result"]
+    rows = [r["ID"] for label in sorted(result["result"]) for r in result["result"][label]]
+    assert rows == [str(i) for i in range(51, 121)]
+    assert result["result_total"] == {label: 120 for label in cmd}
+    by_id = acme.ok("batch", {"halt": 0, "cmd": {"5": "crm.deal.get?ID=5&", "7": "crm.deal.get?ID=7&__order=order0&"}})
+    assert set(by_id["result"]["result"]) == {"5", "7"} and by_id["result"]["result"]["7"]["ID"] == "7"
+
+
+def test_empty_list_inside_a_batch_as_observed(acme):
+    observed = fixture("observed/fast_bitrix24.batch_list_empty.response.json")
+    label = next(iter(observed["result"]["result"]))
+    body = acme.ok("batch", {"halt": 0, "cmd": {label: "crm.deal.list?filter[ID]=0"}})
+    assert body["result"]["result"] == observed["result"]["result"] == {label: []}
+    assert body["result"]["result_total"] == observed["result"]["result_total"] == {label: 0}
+    assert body["result"]["result_error"] == observed["result"]["result_error"] == []
+    assert body["result"]["result_next"] == observed["result"]["result_next"] == []
