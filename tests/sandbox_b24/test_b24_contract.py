@@ -222,3 +222,11 @@ def test_status_directories_as_printed(acme):
     items = acme.ok("crm.status.entity.items", fixture("crm.status.entity.items.request.json"))["result"]
     documented_items = fixture("crm.status.entity.items.response.json")["result"]
     assert [(i["STATUS_ID"], i["SORT"]) for i in items] == [(i["STATUS_ID"], i["SORT"]) for i in documented_items]
+
+
+@pytest.mark.parametrize("entity", ["deal", "lead", "contact", "company"])
+def test_fields_descriptions_as_printed(acme, entity):
+    documented = fixture(f"crm.{entity}.fields.response.json")["result"]
+    ours = acme.ok(f"crm.{entity}.fields")["result"]
+    assert {k: v for k, v in ours.items() if k in keys(documented)} == {k: documented[k] for k in keys(documented)}
+    assert set(ours) == keys(documented)          # a fresh portal has no user fields

@@ -893,12 +893,13 @@ class Portal:
 
     def crm_fields(self, entity: EntityType, *, camel: bool) -> dict[str, Any]:
         out = {}
-        for name, ftype, required, read_only, immutable, multiple, status_type, title in FIELDS[entity.type_id]:
+        for name, ftype, required, read_only, immutable, multiple, status_type, title, extra in FIELDS[entity.type_id]:
             entry = {"type": ftype, "isRequired": required, "isReadOnly": read_only, "isImmutable": immutable,
                      "isMultiple": multiple, "isDynamic": False}
             if status_type:
                 entry["statusType"] = status_type
             entry["title"] = title
+            entry.update(extra)
             if camel:
                 entry["upperName"] = name
             out[snake_to_camel(name) if camel else name] = entry
