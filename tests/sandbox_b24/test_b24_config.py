@@ -143,3 +143,13 @@ def test_number_parameters_read_like_php_casts(acme):
     assert made["result"]["category"]["sort"] == 0
     made = acme.ok("crm.category.add", {"entityTypeId": 2, "fields": {"name": "Y", "sort": "70px"}})
     assert made["result"]["category"]["sort"] == 70
+
+
+def test_a_pipeline_keeps_one_stage_of_each_group(acme):
+    stages = {s["STATUS_ID"]: s for s in _stages(acme, "DEAL_STAGE")}
+    refused = acme.call("crm.status.delete", {"id": stages["WON"]["ID"], "params": {"FORCED": "Y"}})
+    assert refused.status_code == 400 and refused.json()["error_description"] == "Error on deleting status."
+    assert acme.ok("crm.status.delete", {"id": stages["APOLOGY"]["ID"]})["result"] is True
+    refused = acme.call("crm.status.delete", {"id": stages["LOSE"]["ID"], "params": {"FORCED": "Y"}})
+    assert refused.status_code == 400
+    assert acme.ok("crm.status.delete", {"id": stages["NEW"]["ID"], "params": {"FORCED": "Y"}})["result"] is True

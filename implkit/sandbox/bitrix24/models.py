@@ -440,6 +440,11 @@ class Portal:
                 (self.account_id, type_id, row["status_id"], *([category] if category is not None else []))).fetchone()
             if used:
                 raise err.legacy("There are active items in this status.")
+            group = self.db.execute(
+                "SELECT count(*) FROM b24_statuses WHERE account_id=? AND entity_id=? AND "
+                "coalesce(semantics, '')=coalesce(?, '')", (self.account_id, row["entity_id"], row["semantics"])).fetchone()
+            if group[0] <= 1:   # a pipeline keeps one stage per group (in progress, success, failure) [text: inference]
+                raise err.legacy("Error on deleting status.")
         with self.store.transaction() as db:
             db.execute("DELETE FROM b24_statuses WHERE account_id=? AND id=?", (self.account_id, row["id"]))
         self.cost += WRITE_COST
