@@ -52,4 +52,23 @@ The modelled time is what ``time.processing``/``duration`` report and ``operatin
 ``batch`` itself is not billed (the docs: nested calls count against their own methods; a
 self-hosted measurement says otherwise — unsettled, §5.2), so a batch envelope's ``operating``
 is that of the method ``batch``: 0.
+
+Where the docs are silent (each decision is marked where it is made; none checked on a live portal)
+----------------------------------------------------------------------------------------------------
+- Unknown method: 404 ``ERROR_METHOD_NOT_FOUND`` "Method not found!" (third-party notes). Unknown
+  portal: 404 ``NO_AUTH_FOUND`` (a real unknown name does not resolve). Undecodable body: 400
+  ``INVALID_REQUEST``. Error answers carry no ``time`` (as the observed bodies).
+- A new deal pipeline gets the same eight stages as pipeline 0, prefixed ``C<id>:``. The
+  "no stage after the final success stage" rule is applied to ``DEAL_STAGE`` only, as the error table
+  words it (its own example adds SORT 70 to ``DEAL_STAGE_1``). Deleting the last stage of a semantic
+  group answers "Error on deleting status.".
+- ``batch``: commands beyond the 50th fail one by one with ``ERROR_BATCH_LENGTH_EXCEEDED``; a
+  ``$result[...]`` that points at nothing becomes ''; a value that is exactly one reference to an
+  array becomes that array; labels 0..n-1 serialise as PHP lists.
+- The bucket counts per portal (the docs: per portal and source IP — every sandbox client is one
+  IP); refused requests do not fill it. An application's operating budget is per application.
+- ``crm.duplicate.findbycomm`` compares phone digits (extension dropped) and lower-cased e-mails.
+- camelCase names of user fields: ``UF_CRM_HELLO_WORLD`` → ``ufCrmHelloWorld``, ``UF_CRM_17…`` →
+  ``ufCrm_17…``. Legacy lists ignore filter fields they do not know; ``crm.item.list`` refuses them.
+- The oauth.bitrix.info stand-in answers ``invalid_grant`` with 400 and ``invalid_client`` with 401.
 """
