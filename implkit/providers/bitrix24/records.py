@@ -80,6 +80,9 @@ class B24Records:
     _last_stage: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
 
     crm = "bitrix24"
+    # streams the sync may read side by side: a batch takes the portal seconds to run, so two or three in
+    # flight keep the 2 requests/s budget busy (the client bucket still spaces them)
+    parallel_streams = 3
 
     @property
     def streams(self) -> list[Stream]:
