@@ -52,8 +52,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # JSON / Python-repr pairs: "refresh_token": "...", 'client_secret': '...'
     (re.compile(r"(?i)([\"'](?:" + _KEY_ALTERNATION + r")[\"']\s*:\s*)([\"'])(?:\\.|(?!\2).)*\2"),
      r"\1\2" + MASK + r"\2"),
-    # Plain key=value / key: value in free text (not after '?', '&': handled above).
-    (re.compile(r"(?i)(?<![?&;\w\"'])((?:" + _KEY_ALTERNATION + r")\s*[=:]\s*)(?![\"'{\[])[^\s,;&\"'}]+"),
+    # Plain key=value / key: value in free text (not after '?', '&': handled above; not the last
+    # part of a dotted address such as `tenants.acme.token:`, which names a key in an error message).
+    (re.compile(r"(?i)(?<![?&;\w\"'.])((?:" + _KEY_ALTERNATION + r")\s*[=:]\s*)(?![\"'{\[])[^\s,;&\"'}]+"),
      r"\1" + MASK),
     # Bare JWTs (amoCRM access tokens are JWTs): header.payload.signature, base64url.
     (re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}"), MASK),

@@ -91,3 +91,10 @@ def test_log_filter_redacts_arguments(caplog):
     with caplog.at_level(logging.INFO, logger="implkit.http"):
         log.info("sending %s", {"Authorization": "Bearer zzz-secret-zzz"})
     assert "zzz-secret-zzz" not in caplog.text and "Bearer ***" in caplog.text
+
+def test_a_dotted_key_address_in_an_error_message_is_not_taken_for_a_secret():
+    from implkit.http.redact import redact
+
+    message = "implkit.yaml:7:5: tenants.acme.token: unknown key 'token'"
+    assert redact(message) == message
+    assert redact("token: abc123secret") == "token: ***"
