@@ -63,6 +63,9 @@ def test_bitrix24_tenant_end_to_end_without_the_secret_anywhere(served, tmp_path
     saved = tmp_path / "plan.json"
     outputs.append(cli("plan", "shop", "-o", saved).output)
     outputs.append(saved.read_text())
+    replay = cli("apply", "shop", "--plan", saved, "--yes")
+    outputs.append(replay.output)
+    assert replay.exit_code == 0 and "No changes" in replay.output
     drift = cli("drift", "shop")
     outputs.append(drift.output)
     assert drift.exit_code == 0

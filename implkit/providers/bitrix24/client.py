@@ -46,6 +46,7 @@ class Bitrix24Provider:
         self.portal_url = portal_url.rstrip("/")
         self._live: LiveConfig | None = None
         self._codes: dict[str, str] = {}  # status row ID → STATUS_ID, for new stages' unique codes
+        self._writes = 0  # batch requests that carried writes
 
     # --- reading ------------------------------------------------------------------------------
 
@@ -126,10 +127,8 @@ class Bitrix24Provider:
         return self.http.stats.total
 
     def writes_sent(self) -> int:
-        """Requests that carried a write (every Bitrix24 call is a POST: counted by what they ran)."""
+        """Requests that carried writes (every Bitrix24 call is a POST, so the HTTP method cannot tell)."""
         return self._writes
-
-    _writes = 0
 
     def close(self) -> None:
         self.http.close()
