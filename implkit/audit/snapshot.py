@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -151,6 +152,7 @@ class Snapshot:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-100000")  # 100 MB page cache per connection: checks scan big tables
@@ -170,21 +172,25 @@ class Snapshot:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        if self.db.in_transaction:
-            yield self.db
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+        """BEGIN IMMEDIATE … COMMIT; nested use in one thread joins the outer one. Sync writes pages
+        of several streams from several threads through this one connection: the lock serialises them."""
+        with self._lock:
+            if self.db.in_transaction:
+                yield self.db
+                return
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            else:
+                self.db.execute("COMMIT")
 
     # --- meta -----------------------------------------------------------------
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self._lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else default
 
     def set_meta(self, **values: Any) -> None:
@@ -200,7 +206,8 @@ class Snapshot:
 
     # --- cursors --------------------------------------------------------------
     def cursor(self, entity: str) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM sync_cursors WHERE entity = ?", (entity,)).fetchone()
+        with self._lock:
+            return self.db.execute("SELECT * FROM sync_cursors WHERE entity = ?", (entity,)).fetchone()
 
     def _save_cursor(self, db: sqlite3.Connection, entity: str, **fields: Any) -> None:
         current = db.execute("SELECT * FROM sync_cursors WHERE entity = ?", (entity,)).fetchone()

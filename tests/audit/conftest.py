@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ class InProcessTransport(httpx.BaseTransport):
     def __init__(self, app):
         self._inner = httpx.ASGITransport(app=app)
         self._loop = asyncio.new_event_loop()
+        self._lock = threading.Lock()  # sync reads streams from several threads; one loop serves one at a time
 
     def handle_request(self, request):
         async def send():
@@ -102,7 +104,8 @@ class InProcessTransport(httpx.BaseTransport):
             body = await response.aread()
             return httpx.Response(response.status_code, headers=response.headers, content=body)
 
-        return self._loop.run_until_complete(send())
+        with self._lock:
+            return self._loop.run_until_complete(send())
 
     def close(self) -> None:
         self._loop.close()

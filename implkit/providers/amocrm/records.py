@@ -64,6 +64,9 @@ class AmoRecords:
     _fields: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     crm = "amocrm"
+    # Streams the sync may read at once: all share the HttpClient's rate limiter, so this hides the
+    # server's latency without ever exceeding the limit.
+    parallel_streams = 2
 
     @property
     def streams(self) -> list[Stream]:
