@@ -116,3 +116,31 @@ def test_checks_find_the_planted_defects_on_the_bitrix24_snapshot(seeded, tmp_pa
     # exactly the plants where nothing else qualifies
     for check in ("D01", "D09", "T01"):
         assert {int(r.id) for r in outcome.run.result(check).failing} == set(defects[check]["ids"]), check
+
+
+def test_a_record_edited_behind_the_cursor_during_a_sync_is_read_by_the_next_one(seeded, tmp_path):
+    """Deals come by id: deal 1 edited after its page was read, then deal N edited later still, must not
+    move the mark past deal 1's edit."""
+    clock = seeded.sandbox.clock
+    last = int(seeded.call("crm.deal.list", {"order": {"ID": "DESC"}, "select": ["ID"], "start": -1})
+               ["result"][0]["ID"])
+    deal_pages = {"n": 0}
+
+    class EditsDuringTheSync(httpx.BaseTransport):
+        def handle_request(self, request):
+            if b"crm.deal.list" in request.content:
+                deal_pages["n"] += 1
+                if deal_pages["n"] == 2:  # the first 2,500 deals are read; now people edit
+                    clock.advance(30)
+                    seeded.call("crm.deal.update", {"id": 1, "fields": {"TITLE": "Правка за курсором"}})
+                    clock.advance(30)
+                    seeded.call("crm.deal.update", {"id": last, "fields": {"TITLE": "Правка впереди"}})
+            return seeded.transport.handle_request(request)
+
+    with Snapshot(tmp_path / "snap.sqlite") as snapshot:
+        sync_snapshot(reader_of(seeded, EditsDuringTheSync()), snapshot)
+        title = lambda deal: snapshot.query("SELECT name FROM leads WHERE id = ?", (deal,))[0][0]  # noqa: E731
+        assert title(last) == "Правка впереди" and title(1) != "Правка за курсором"
+        clock.advance(600)
+        sync_snapshot(reader_of(seeded), snapshot)
+        assert title(1) == "Правка за курсором"

@@ -78,6 +78,7 @@ class B24Records:
     _stages: dict[str, int] = field(default_factory=dict)  # STATUS_ID → snapshot stage id
     _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # entity → FIELD_NAME → row
     _last_stage: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
+    _pass_started: dict[str, float] = field(default_factory=dict)  # stream → the portal's time at its first page
 
     crm = "bitrix24"
     # streams the sync may read side by side: a batch takes the portal seconds to run, so two or three in
@@ -130,11 +131,21 @@ class B24Records:
             params["filter"] = filter_
         if stream.select:
             params["select"] = list(stream.select)
-        rows, finished = self.api.chain_page(stream.method, params, after_id=after, items_key=stream.items_key)
+        page_ = self.api.chain_page(stream.method, params, after_id=after, items_key=stream.items_key)
+        rows, finished = page_.rows, page_.finished
         out = [self.to_row(stream, row) for row in rows]
         marks = [r.get(stream.mark_field) for r in out if r.get(stream.mark_field) is not None]
+        high_water = max(marks) if marks else None
+        started = self._pass_started.setdefault(stream.name, page_.started) if stream.mark else None
+        if high_water is not None and started is not None:
+            # Rows come by id, not by modification time: a row edited after its page was read (behind the
+            # cursor) is only known to be newer than this pass's first request. The mark never passes that
+            # moment, so the next pass reads such a row again.
+            high_water = min(high_water, int(started))
+        if finished:
+            self._pass_started.pop(stream.name, None)
         last = int(rows[-1]["ID"]) if rows else after
-        return PageResult(out, not finished, max(marks) if marks else None, next_page=last + 1)
+        return PageResult(out, not finished, high_water, next_page=last + 1)
 
     def _dictionary(self, stream: Stream) -> list[dict[str, Any]]:
         if stream.name == "users":

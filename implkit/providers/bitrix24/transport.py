@@ -202,6 +202,14 @@ class BatchAnswer:
     results: dict[str, Any]
     errors: dict[str, B24Error]
     times: dict[str, Any]
+    started: float | None = None  # the portal's clock when the batch began (`time.start`)
+
+
+@dataclass
+class ChainPage:
+    rows: list[dict[str, Any]]
+    finished: bool  # the list ended on this request
+    started: float | None  # the portal's clock when the request began
 
 
 # --- the API -----------------------------------------------------------------------------------
@@ -299,7 +307,8 @@ class Bitrix24Api:
             e = e if isinstance(e, dict) else {}
             errors[str(label)] = B24Error(methods.get(str(label), "batch"), e.get("error"),
                                           e.get("error_description") or "")
-        return BatchAnswer(results, errors, times)
+        time_ = data.get("time") if isinstance(data.get("time"), dict) else {}
+        return BatchAnswer(results, errors, times, _number(time_.get("start")))
 
     # the export -----------------------------------------------------------------------------------
     def export_chain(self, method: str, params: Mapping[str, Any] | None = None, *, after_id: int = 0,
@@ -309,17 +318,17 @@ class Bitrix24Api:
         Options as for `chain_page`."""
         last = after_id
         while True:
-            rows, finished = self.chain_page(method, params, after_id=last, **options)
-            if rows:
-                last = int(rows[-1][options.get("id_key", "ID")])
-            yield rows
-            if finished:
+            page = self.chain_page(method, params, after_id=last, **options)
+            if page.rows:
+                last = int(page.rows[-1][options.get("id_key", "ID")])
+            yield page.rows
+            if page.finished:
                 return
 
     def chain_page(self, method: str, params: Mapping[str, Any] | None = None, *, after_id: int = 0,
                    items_key: str | None = None, filter_key: str = "filter", id_key: str = "ID",
-                   order: Mapping[str, Any] | None = None) -> tuple[list[dict[str, Any]], bool]:
-        """One `batch` of 50 chained `start=-1` pages after `after_id`: (rows, whether the list ended).
+                   order: Mapping[str, Any] | None = None) -> ChainPage:
+        """One `batch` of 50 chained `start=-1` pages after `after_id`: its rows, and whether the list ended.
 
         `items_key`: where the rows sit in a result (`items` for crm.stagehistory.list);
         `filter_key`/`order`: the parameter spellings of methods like user.get (`FILTER`, `sort`/`order`).
@@ -340,7 +349,7 @@ class Bitrix24Api:
             if error is not None:
                 if error.code in (OPERATION_LIMIT, QUERY_LIMIT):
                     self.budget.wait(method)
-                    return rows, False  # go on from the last full page after the wait
+                    return ChainPage(rows, False, answer.started)  # go on from the last full page after the wait
                 raise error
             page = answer.results.get(command.label)
             if isinstance(page, dict) and items_key:
@@ -348,8 +357,8 @@ class Bitrix24Api:
             page = list(page or [])
             rows.extend(page)
             if len(page) < PAGE:
-                return rows, True
-        return rows, False
+                return ChainPage(rows, True, answer.started)
+        return ChainPage(rows, False, answer.started)
 
 
 def _keyed(value: Any) -> dict[str, Any]:
