@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import httpx
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from b24p_rig import Portal  # noqa: E402
+from b24p_rig import Portal
 
 
 @pytest.fixture
