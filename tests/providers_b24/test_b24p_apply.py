@@ -166,3 +166,18 @@ def test_a_refused_write_names_the_blueprint_object_and_no_secret(portal):
     provider.close()
     assert "field.leads.gone" in str(error.value) and "not found" in str(error.value)
     assert portal.secret not in str(error.value)
+
+
+def test_the_default_pipeline_keeps_stages_that_hold_deals(portal):
+    deal = portal.call("crm.deal.add", {"fields": {"TITLE": "Живая сделка", "STAGE_ID": "PREPARATION"}})["result"]
+    before = {s["STATUS_ID"]: s["NAME"] for s in portal.call("crm.status.list",
+                                                            {"filter": {"ENTITY_ID": "DEAL_STAGE"}})["result"]}
+    bp = preset("b2b-services")
+    apply(portal, bp)
+    assert plan(portal, bp).changes == ()
+    after = {s["STATUS_ID"]: s["NAME"] for s in portal.call("crm.status.list",
+                                                           {"filter": {"ENTITY_ID": "DEAL_STAGE"}})["result"]}
+    stage = portal.call("crm.deal.get", {"id": deal})["result"]["STAGE_ID"]
+    assert after[stage] == before[stage] == before["PREPARATION"]  # the deal's stage still means what it meant
+    names = set(after.values())
+    assert {s.name for s in bp.pipeline("sales").stages} <= names

@@ -43,7 +43,8 @@ def test_a_lost_answer_after_the_write_is_reconciled_without_duplicates(portal, 
     bp = preset("b2b-services")
     transport = lossy(portal.transport, lambda n, request: n == lost_request)
     result = converge(portal, bp, portal.provider(transport=transport))
-    assert result.reconciliations == 1
+    # requests 2, 4, 5 write (pipelines, their stages, fields): re-read and reconciled; 3 only reads: retried
+    assert result.reconciliations == (0 if lost_request == 3 else 1)
     assert_no_duplicates(portal, bp)
     provider = portal.provider()
     assert make_plan(provider, bp, portal.state, tenant="acme", manual=manual(bp)).changes == ()

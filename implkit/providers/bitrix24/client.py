@@ -2,7 +2,7 @@
 
 | kind | create | update | delete |
 |---|---|---|---|
-| pipeline (+ its stages) | `crm.category.add` (the blueprint's main pipeline takes over the default pipeline 0, which Bitrix24 cannot replace), then the fresh pipeline's default stages are reused in order, renamed, re-sorted and re-coloured; missing ones added, the rest deleted | `crm.category.update`; won/lost names on the pipeline's S / first F stage | `crm.category.delete` |
+| pipeline (+ its stages) | `crm.category.add` (the blueprint's main pipeline takes over the default pipeline 0, which Bitrix24 cannot replace), then the fresh pipeline's default stages are reused in order, renamed, re-sorted and re-coloured; missing ones added, the rest deleted (the default pipeline's stages only while it holds no deal) | `crm.category.update`; won/lost names on the pipeline's S / first F stage | `crm.category.delete` |
 | stage | `crm.status.add` into `DEAL_STAGE[_id]` | `crm.status.update` | `crm.status.delete` |
 | field | `crm.{deal,contact,company}.userfield.add` | `….userfield.update` (LIST items by ID, `DEL: Y`) | `….userfield.delete` |
 
@@ -255,10 +255,16 @@ class Bitrix24Provider:
             record(op.address, pipeline_ids[i])
         if not pipeline_ids:
             raise ApiError("the portal refused the pipelines:\n" + "\n".join(failures))
-        # the stages a fresh pipeline was given, to reuse in order
-        listing = self._run([Command(f"s{i}", "crm.status.list",
-                                     {"filter": {"ENTITY_ID": b24.stage_entity(pid)}, "order": {"SORT": "ASC"}})
-                             for i, pid in pipeline_ids.items()])
+        # the stages a fresh pipeline was given, to reuse in order; the default pipeline's only while no deal
+        # sits in it (renaming a stage that holds deals would change what those deals mean)
+        reads = [Command(f"s{i}", "crm.status.list",
+                         {"filter": {"ENTITY_ID": b24.stage_entity(pid)}, "order": {"SORT": "ASC"}})
+                 for i, pid in pipeline_ids.items()]
+        if "0" in pipeline_ids.values():
+            reads.append(Command("deals_in_default", "crm.deal.list",
+                                 {"filter": {"CATEGORY_ID": 0}, "select": ["ID"], "start": -1}))
+        listing = self.api.batch(reads)
+        default_in_use = bool(listing.results.get("deals_in_default"))
         stage_commands: list[Command] = []
         confirm: dict[str, Operation] = {}
         for i, pid in pipeline_ids.items():
@@ -267,7 +273,7 @@ class Bitrix24Provider:
             stages = [LiveStage(id=str(r["ID"]), name=str(r.get("NAME") or ""), sort=int(r.get("SORT") or 0),
                                 color=r.get("COLOR"), kind=b24.stage_kind(r)) for r in rows]
             codes = {str(r["ID"]): str(r.get("STATUS_ID") or "") for r in rows}
-            in_progress = [s for s in stages if s.kind == STAGE_NORMAL]
+            in_progress = [s for s in stages if s.kind == STAGE_NORMAL and not (pid == "0" and default_in_use)]
             children = list(op.children)
             top = max([int(c.attr("sort") or 0) for c in children], default=0)
             stage_commands += self._final_stage_moves(pid, stages, top)
