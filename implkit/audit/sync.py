@@ -30,11 +30,6 @@ from typing import Any, Callable, Protocol
 
 from implkit.audit.snapshot import Snapshot
 
-# The client spaces requests exactly 1/rate apart, but their arrival at the CRM jitters by
-# milliseconds, and a strict one-second sliding window then counts rate + 1 and answers 429 (amoCRM's
-# retry_after is 300 s, and repeated 429s block the account). Sync runs a little under the limit.
-RATE_HEADROOM = 0.93
-
 DELETION_EVENTS = {"lead_deleted": "leads", "contact_deleted": "contacts", "company_deleted": "companies",
                    "task_deleted": "tasks"}
 

@@ -45,7 +45,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     events into its local snapshot. The next run reads only what changed; an interrupted run resumes."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.snapshot import Snapshot
-    from implkit.audit.sync import RATE_HEADROOM, sync_snapshot
+    from implkit.audit.sync import sync_snapshot
     from implkit.errors import InputError
     from implkit.http import AMOCRM_RATE, HttpClient, RateLimiter
     from implkit.providers.amocrm.records import AmoRecords
@@ -62,7 +62,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
         http = reader.api.http
     else:
         auth = ws.credentials(tenant).auth(token_url=f"{entry.url.rstrip('/')}/oauth2/access_token")
-        http = HttpClient(entry.url, auth=auth, rate=RateLimiter((entry.rate_limit or AMOCRM_RATE) * RATE_HEADROOM))
+        http = HttpClient(entry.url, auth=auth, rate=RateLimiter(entry.rate_limit or AMOCRM_RATE))
         reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
         summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url, progress=_stderr,

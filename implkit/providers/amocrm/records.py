@@ -78,15 +78,16 @@ class AmoRecords:
             *(Stream(f"custom_fields.{e}", "custom_fields", "dictionary", f"/api/v4/{e}/custom_fields",
                      "custom_fields", limit=FIELDS_LIMIT) for e in RECORD_ENTITIES),
         ]
+        # Events first: the longest stream (100 a page) runs beside all the others (parallel_streams).
         records = [
+            Stream("events", "events", "paged", "/api/v4/events", "events", limit=EVENTS_LIMIT,
+                   params=tuple(("filter[type][]", t) for t in EVENT_TYPES),
+                   mark_filter="created_at", mark_field="created_at"),
             Stream("companies", "companies", "keyset", "/api/v4/companies", "companies"),
             Stream("contacts", "contacts", "keyset", "/api/v4/contacts", "contacts"),
             Stream("leads", "leads", "keyset", "/api/v4/leads", "leads", params=(("with", "contacts"),)),
             Stream("tasks", "tasks", "paged", "/api/v4/tasks", "tasks", params=(("order[id]", "asc"),)),
             *(Stream(f"notes.{e}", "notes", "keyset", f"/api/v4/{e}/notes", "notes") for e in RECORD_ENTITIES),
-            Stream("events", "events", "paged", "/api/v4/events", "events", limit=EVENTS_LIMIT,
-                   params=tuple(("filter[type][]", t) for t in EVENT_TYPES),
-                   mark_filter="created_at", mark_field="created_at"),
         ]
         return dictionaries + records
 
