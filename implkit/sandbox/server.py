@@ -38,8 +38,10 @@ def is_loopback(host: str) -> bool:
 
 
 def make_server(app, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning") -> uvicorn.Server:
+    # Keep idle connections open as long as nginx (in front of the real APIs) does by default, 75 s:
+    # uvicorn's 5 s races a client's own 5 s pool expiry and drops requests sent on a closing socket.
     config = uvicorn.Config(app, host=host, port=port, http=DroppableH11Protocol, lifespan="off",
-                            log_level=log_level, access_log=False)
+                            log_level=log_level, access_log=False, timeout_keep_alive=75)
     return uvicorn.Server(config)
 
 
