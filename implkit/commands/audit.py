@@ -62,7 +62,9 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
         http = reader.api.http
     else:
         auth = ws.credentials(tenant).auth(token_url=f"{entry.url.rstrip('/')}/oauth2/access_token")
-        http = HttpClient(entry.url, auth=auth, rate=RateLimiter(entry.rate_limit or AMOCRM_RATE))
+        # one budget per integration in this process: back-to-back runs must not together exceed it
+        limiter = RateLimiter.shared(f"amocrm:{entry.url}", entry.rate_limit or AMOCRM_RATE)
+        http = HttpClient(entry.url, auth=auth, rate=limiter)
         reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
         summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url, progress=_stderr,
