@@ -19,7 +19,8 @@ import click
 from implkit.data import data_root
 from implkit.errors import EXIT_CHANGES, EXIT_OK, RuntimeFailure
 
-SUBDOMAIN = "demo"
+AMOCRM_TENANT = "demo-amo"
+BITRIX24_TENANT = "demo-b24"
 
 
 @dataclass(frozen=True)
@@ -52,30 +53,24 @@ def run_demo(out_dir: str, *, answers_file: str | None, contacts: int, lang: str
         _run(step)
 
     with ExitStack() as stack:
-        base_url, token = _start_sandbox(stack, out, contacts)
+        sandbox, root_url = _start_sandbox(stack, out)
         workspace = out / "workspace"
-        token_file = workspace / ".implkit" / "demo.token"
-        _write_token_file(token_file, token)
         ws = ("--workspace", str(workspace))
-        tenant_steps = [
-            Step("Create a workspace", ("init", str(workspace))),
-            Step("Register the sandbox account as a tenant",
-                 ("tenant", "add", SUBDOMAIN, *ws, "--provider", "amocrm", "--url", base_url,
-                  "--token-file", str(token_file), "--blueprint", str(out / "blueprint.yaml"))),
-            Step("Plan: what apply would change", ("plan", SUBDOMAIN, *ws), (EXIT_CHANGES,)),
-            Step("Apply it", ("apply", SUBDOMAIN, *ws, "--yes")),
-            Step("Plan again: nothing left to change", ("plan", SUBDOMAIN, *ws)),
-            Step("Sync the account's data into a local snapshot", ("sync", SUBDOMAIN, *ws)),
-            Step("Audit the snapshot (planted defects are expected findings)",
-                 ("audit", SUBDOMAIN, *ws, "--format", "html", "-o", str(out / "audit.html")),
-                 (EXIT_OK, EXIT_CHANGES)),
-            Step("Audit findings as a table", ("audit", SUBDOMAIN, *ws), (EXIT_OK, EXIT_CHANGES)),
-        ]
-        for step in tenant_steps:
-            _run(step)
+        _run(Step("Create a workspace", ("init", str(workspace))))
+
+        amocrm_token = workspace / ".implkit" / f"{AMOCRM_TENANT}.token"
+        _write_secret_file(amocrm_token, _seed_amocrm(sandbox, out, contacts))
+        _run_tenant_chain(AMOCRM_TENANT, "amocrm", f"{root_url}{sandbox.base_url(AMOCRM_TENANT)}", amocrm_token,
+                          out, ws)
+
+        bitrix24_webhook = workspace / ".implkit" / f"{BITRIX24_TENANT}.webhook"
+        _write_secret_file(bitrix24_webhook, _seed_bitrix24(sandbox, out, contacts))
+        _run_tenant_chain(BITRIX24_TENANT, "bitrix24", f"{root_url}/bitrix24/{BITRIX24_TENANT}", bitrix24_webhook,
+                          out, ws)
 
     click.echo("\nThe demo wrote:")
-    for name in ("answers.yaml", "blueprint.yaml", "spec.html", "spec.docx", "audit.html"):
+    for name in ("answers.yaml", "blueprint.yaml", "spec.html", "spec.docx",
+                 f"audit-{AMOCRM_TENANT}.html", f"audit-{BITRIX24_TENANT}.html"):
         click.echo(f"  {out / name}")
     return EXIT_OK
 
@@ -97,28 +92,70 @@ def _run(step: Step) -> None:
         raise RuntimeFailure(f"demo step failed with exit code {code}: implkit {shlex.join(step.args)}")
 
 
-def _start_sandbox(stack: ExitStack, out: Path, contacts: int) -> tuple[str, str]:
-    """Start the sandbox on loopback with a seeded account; return its base URL and token."""
+def _run_tenant_chain(name: str, provider: str, url: str, secret_file: Path, out: Path,
+                      ws: tuple[str, ...]) -> None:
+    """Register one tenant, then plan → apply → plan → sync → audit it with the demo's blueprint."""
+    crm = "amoCRM account" if provider == "amocrm" else "Bitrix24 portal"
+    steps = [
+        Step(f"Register the sandbox {crm} as a tenant",
+             ("tenant", "add", name, *ws, "--provider", provider, "--url", url,
+              "--token-file", str(secret_file), "--blueprint", str(out / "blueprint.yaml"))),
+        Step(f"Plan: what apply would change on the {crm}", ("plan", name, *ws), (EXIT_CHANGES,)),
+        Step("Apply it", ("apply", name, *ws, "--yes")),
+        Step("Plan again: nothing left to change", ("plan", name, *ws)),
+        Step(f"Sync the {crm}'s data into a local snapshot", ("sync", name, *ws)),
+        Step("Audit the snapshot into an HTML report",
+             ("audit", name, *ws, "--format", "html", "-o", str(out / f"audit-{name}.html")),
+             (EXIT_OK, EXIT_CHANGES)),
+        Step("Audit findings (planted defects are expected: exit 2 means findings over threshold)",
+             ("audit", name, *ws), (EXIT_OK, EXIT_CHANGES)),
+    ]
+    for step in steps:
+        _run(step)
+
+
+def _start_sandbox(stack: ExitStack, out: Path):
+    """Start the sandbox on loopback for the rest of the demo; return it and its root URL."""
     from implkit.sandbox import Sandbox, serve_in_thread
-    from implkit.sandbox.seed import seed_account
 
     db = out / "sandbox.db"
-    if db.exists():
-        db.unlink()
+    for stale in out.glob("sandbox.db*"):
+        stale.unlink()
     sandbox = Sandbox(db)
-    account_id = sandbox.create_account(SUBDOMAIN)
-    click.secho("\n## Start the sandbox and seed an account", bold=True)
-    click.echo(f"$ implkit sandbox seed {SUBDOMAIN} --contacts {contacts} --seed 1")
-    summary = seed_account(sandbox.store, account_id, contacts=contacts, seed=1,
-                           ground_truth_path=out / "ground-truth.json")
-    click.echo(str(summary))
+    stack.callback(sandbox.close)
     root_url = stack.enter_context(serve_in_thread(sandbox))
-    base_url = f"{root_url}{sandbox.base_url(SUBDOMAIN)}"
-    click.echo(f"sandbox account {SUBDOMAIN!r} at {base_url}")
-    return base_url, sandbox.token(SUBDOMAIN)
+    click.secho(f"\n## Start the sandbox on {root_url}", bold=True)
+    click.echo(f"$ implkit sandbox serve --port {root_url.rsplit(':', 1)[1]} --db {db}")
+    return sandbox, root_url
 
 
-def _write_token_file(path: Path, token: str) -> None:
+def _seed_amocrm(sandbox, out: Path, contacts: int) -> str:
+    """Create and seed the amoCRM account; return its long-lived token."""
+    from implkit.sandbox.seed import seed_account
+
+    account_id = sandbox.create_account(AMOCRM_TENANT)
+    click.secho("\n## Seed an amoCRM account with realistic data and planted defects", bold=True)
+    click.echo(f"$ implkit sandbox seed {AMOCRM_TENANT} --contacts {contacts} --seed 1")
+    summary = seed_account(sandbox.store, account_id, contacts=contacts, seed=1,
+                           ground_truth_path=out / f"ground-truth-{AMOCRM_TENANT}.json")
+    click.echo(str(summary))
+    return sandbox.token(AMOCRM_TENANT)
+
+
+def _seed_bitrix24(sandbox, out: Path, contacts: int) -> str:
+    """Create and seed the Bitrix24 portal; return its incoming webhook as USER_ID/SECRET."""
+    from implkit.sandbox.bitrix24.seed import seed_portal
+
+    portal_id = sandbox.create_portal(BITRIX24_TENANT)
+    click.secho("\n## Seed a Bitrix24 portal with realistic data and planted defects", bold=True)
+    summary = seed_portal(sandbox.store, portal_id, deals=contacts, seed=1,
+                          ground_truth_path=out / f"ground-truth-{BITRIX24_TENANT}.json")
+    click.echo(str(summary))
+    user_id, secret = sandbox.webhook_url(BITRIX24_TENANT).rstrip("/").split("/")[-2:]
+    return f"{user_id}/{secret}"
+
+
+def _write_secret_file(path: Path, secret: str) -> None:
     from implkit.yamlio import atomic_write
 
-    atomic_write(path, token + "\n", mode=0o600)
+    atomic_write(path, secret + "\n", mode=0o600)
