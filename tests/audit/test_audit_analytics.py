@@ -3,7 +3,7 @@ average check, cycle, loss reasons, response time, manager load, plan decomposit
 
 from __future__ import annotations
 
-from conftest import NOW
+from audit_support import NOW
 
 from implkit.audit.analytics import Period, sales_analytics
 from implkit.model import Blueprint

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import NOW, build_snapshot  # noqa: F401  (tests/audit/conftest.py)
+from audit_support import NOW, build_snapshot
 
 from implkit.data import audits_dir
 from implkit.workspace import CredentialSource, init_workspace
