@@ -162,7 +162,7 @@ def test_sync_then_audit_a_served_sandbox_account(run_cli, tmp_path):
         streams = len([line for line in again.stdout.splitlines() if line.startswith("  ")])
         assert len(sandbox.request_log("shop")) - requests_before == streams + 1  # one page each + /account
     audited = run_cli("audit", "shop", "--workspace", tmp_path / "ws", "--format", "json")
-    assert audited.exit_code == 2  # the seeder plants error-level defects
+    assert audited.exit_code == 2, audited.output  # the seeder plants error-level defects
     report = json.loads(audited.stdout)
     assert next(f for f in report["findings"] if f["id"] == "D08")["count"] > 0
     assert token not in audited.output + synced.output + again.output
