@@ -1000,7 +1000,7 @@ class _Seeder:
             s["D12_leads"].append(lid)
             self.u03.add(owner)
             s["D12_tasks"].extend(t["id"] for t in tasks if not t["is_completed"])
-        if p.get("no_channel") and outcome in ("open", "unsorted"):
+        if p.get("no_channel") and outcome in ("open", "unsorted") and code != D11:  # D11 leads link no contact
             s["C05_open"].append(p["id"])
         return lid
 

@@ -417,6 +417,11 @@ def test_c05_c06_channels(seeded):
             invalid.add(i)
     truth = seeded.truth
     assert no_channel == ids(truth, "C05")
+    # C05's narrower population: the channel-less contacts an open (or unsorted) lead really links to
+    open_linked = {link["to_entity_id"] for link in seeded.links
+                   if link["entity_type"] == "leads" and link["to_entity_type"] == "contacts"
+                   and seeded.is_open(seeded.leads[link["entity_id"]])}
+    assert set(truth["defects"]["C05"]["linked_to_open_leads"]) == no_channel & open_linked
     assert invalid == ids(truth, "C06")
     assert set(truth["decoys"]["placeholder_phone"]) <= invalid
 
