@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
-import httpx
 
 from implkit.audit.snapshot import Snapshot
+from implkit.http.asgi import SyncASGITransport
 
 NOW = 1_700_000_000
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -74,27 +72,6 @@ def build_snapshot(path: Path, records: dict[str, list[dict]] | None = None, *, 
 
 # --- the sandbox in-process, for sync tests -------------------------------------------------------
 
-class InProcessTransport(httpx.BaseTransport):
-    """httpx's ASGITransport is async-only and the HttpClient is sync: run each request on a private loop."""
-
-    def __init__(self, app):
-        self._inner = httpx.ASGITransport(app=app)
-        self._loop = asyncio.new_event_loop()
-        self._lock = threading.Lock()  # sync reads streams from several threads; one loop serves one at a time
-
-    def handle_request(self, request):
-        async def send():
-            response = await self._inner.handle_async_request(request)
-            body = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers, content=body)
-
-        with self._lock:
-            return self._loop.run_until_complete(send())
-
-    def close(self) -> None:
-        self._loop.close()
-
-
 class SyncRig:
     """A sandbox account on a frozen clock that moves only when the client waits (rate limit, Retry-After)."""
 
@@ -109,7 +86,7 @@ class SyncRig:
         self.sandbox = Sandbox(tmp_path / "sandbox.db", clock=self.clock)
         self.account_id = self.sandbox.create_account(self.SUBDOMAIN)
         self.token = self.sandbox.token(self.SUBDOMAIN)
-        self.transport = InProcessTransport(self.sandbox.app)
+        self.transport = SyncASGITransport(self.sandbox.app)
 
     def http(self, rate: float = 7.0):
         from implkit.http import BearerToken, HttpClient, RateLimiter
@@ -122,5 +99,5 @@ class SyncRig:
         return self.sandbox.request_log(self.SUBDOMAIN, since)
 
     def close(self) -> None:
-        self.transport.close()
+        self.transport.shutdown()
         self.sandbox.close()

@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
-import httpx
 from implkit.http import BearerToken, HttpClient, RateLimiter
+from implkit.http.asgi import SyncASGITransport
 from implkit.providers.amocrm.client import AmoCrmProvider
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
-
-
-class SyncASGITransport(httpx.BaseTransport):
-    """httpx's ASGITransport is async-only; the HTTP client is sync. Run each request on a private loop."""
-
-    def __init__(self, app):
-        self._inner = httpx.ASGITransport(app=app)
-        self._loop = asyncio.new_event_loop()
-        self._lock = threading.Lock()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        async def send() -> httpx.Response:
-            response = await self._inner.handle_async_request(request)
-            content = await response.aread()
-            return httpx.Response(response.status_code, headers=response.headers, content=content)
-
-        with self._lock:
-            return self._loop.run_until_complete(send())
-
-    def close(self) -> None:
-        pass  # shared by several clients: the rig closes the loop
-
-    def shutdown(self) -> None:
-        self._loop.close()
 
 
 class SandboxRig:
