@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import stat
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -93,25 +92,6 @@ class Credentials:
     def is_oauth(self) -> bool:
         return (self.tokens is not None and bool(self.tokens.refresh_token) and bool(self.client_id)
                 and self.store is not None)
-
-    def webhook_url(self, portal_url: str) -> str:
-        """A Bitrix24 incoming-webhook base, `https://PORTAL/rest/USER_ID/SECRET`, from the stored token.
-
-        The token may be `USER_ID/SECRET` or the whole webhook URL (then its
-        host must be the tenant's portal). Use it as the HttpClient base URL
-        with `NoAuth()`; the client redacts the secret from logs and errors.
-        """
-        token = (self.token or "").strip()
-        match = re.fullmatch(r"(?:(https?://[^/]+))?/?(?:rest/)?(\d+)/([A-Za-z0-9]+)/?", token)
-        if not match:
-            raise InputError(f"the Bitrix24 webhook from {self.source.describe()} is not USER_ID/SECRET or "
-                             "https://PORTAL/rest/USER_ID/SECRET/")
-        host, user_id, secret = match.groups()
-        portal = portal_url.rstrip("/")
-        if host and host.rstrip("/").split("://", 1)[-1].lower() != portal.split("://", 1)[-1].lower():
-            raise InputError(f"the Bitrix24 webhook from {self.source.describe()} belongs to another portal "
-                             f"than {portal}")
-        return f"{portal}/rest/{user_id}/{secret}"
 
     def auth(self, *, token_url: str | None = None, transport: Any = None) -> Auth:
         """The HTTP auth for these credentials: OAuth2Session (needs `token_url`), BearerToken, or NoAuth."""

@@ -187,24 +187,3 @@ def test_keyring_missing_entry_is_bad_input(workspace, fake_keyring):
     assert ws.credentials("acme").token == "kr-token-123456"
 
 
-@pytest.mark.parametrize("stored", ["1/k2m4n6p8q0r2", "https://portal.bitrix24.ru/rest/1/k2m4n6p8q0r2/",
-                                    "rest/1/k2m4n6p8q0r2"])
-def test_bitrix24_webhook_base(workspace, stored):
-    ws = Workspace.load(workspace)
-    ws.add_tenant("portal", provider="bitrix24", url="https://portal.bitrix24.ru",
-                  credentials=CredentialSource("env", var="B24_WEBHOOK"))
-    creds = ws.credentials("portal", environ={"B24_WEBHOOK": stored})
-    assert creds.webhook_url("https://portal.bitrix24.ru") == "https://portal.bitrix24.ru/rest/1/k2m4n6p8q0r2"
-    assert "k2m4n6p8q0r2" not in (workspace / "implkit.yaml").read_text()
-
-
-@pytest.mark.parametrize("stored, message", [("not a webhook", "not USER_ID/SECRET"),
-                                             ("https://evil.example/rest/1/k2m4n6p8q0r2/", "another portal")])
-def test_bad_bitrix24_webhook(workspace, stored, message):
-    ws = Workspace.load(workspace)
-    ws.add_tenant("portal", provider="bitrix24", url="https://portal.bitrix24.ru",
-                  credentials=CredentialSource("env", var="B24_WEBHOOK"))
-    creds = ws.credentials("portal", environ={"B24_WEBHOOK": stored})
-    with pytest.raises(InputError, match=message) as err:
-        creds.webhook_url("https://portal.bitrix24.ru")
-    assert "k2m4n6p8q0r2" not in str(err.value)

@@ -16,6 +16,8 @@ Bitrix24, pure), `client.py` (the Provider), `records.py` (audit rows).
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 from implkit.http import BITRIX24_BURST, BITRIX24_RATE, HttpClient, NoAuth, RateLimiter
@@ -28,15 +30,21 @@ OAUTH_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"  # §1.3: refresh goe
 
 
 def webhook_base(portal_url: str, webhook: str) -> str:
-    """`https://PORTAL/rest/USER_ID/SECRET` from `USER_ID/SECRET` or a whole webhook URL of the same portal."""
-    from implkit.errors import InputError
-    from implkit.workspace.credentials import CredentialSource, Credentials
+    """`https://PORTAL/rest/USER_ID/SECRET` from `USER_ID/SECRET` or a whole webhook URL of the same portal.
 
-    try:
-        return Credentials(source=CredentialSource("webhook"), token=webhook).webhook_url(portal_url)
-    except InputError:
+    Use it as the HttpClient base URL with `NoAuth()`: the client redacts the secret from logs and errors.
+    """
+    from implkit.errors import InputError
+
+    match = re.fullmatch(r"(?:(https?://[^/]+))?/?(?:rest/)?(\d+)/([A-Za-z0-9]+)/?", (webhook or "").strip())
+    if not match:
         raise InputError("the Bitrix24 credential is not an incoming webhook (USER_ID/SECRET or "
-                         "https://PORTAL/rest/USER_ID/SECRET/)") from None
+                         "https://PORTAL/rest/USER_ID/SECRET/)")
+    host, user_id, secret = match.groups()
+    portal = portal_url.rstrip("/")
+    if host and host.rstrip("/").split("://", 1)[-1].lower() != portal.split("://", 1)[-1].lower():
+        raise InputError(f"the Bitrix24 webhook belongs to another portal than {portal}")
+    return f"{portal}/rest/{user_id}/{secret}"
 
 
 def http_client(portal_url: str, credential: Any, *, transport: Any = None, rate: Any = None,
