@@ -92,7 +92,7 @@ def token(subdomain: str, db: str) -> int:
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
 @click.option("--contacts", default=1000, show_default=True, type=click.IntRange(1), help="How many contacts.")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
-@click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (YAML).")
+@click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
 def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None) -> int:
     """Fill SUBDOMAIN with realistic data and planted data-quality defects (created if missing)."""
     from implkit.sandbox.amocrm.models import account_by_subdomain, bootstrap_account
