@@ -119,7 +119,7 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
 
     def run_in_thread(check: Check) -> CheckResult:
         if not hasattr(local, "snapshot"):
-            local.snapshot = Snapshot(snapshot.path)
+            local.snapshot = Snapshot(snapshot.path, reader=True)
             with lock:
                 opened.append(local.snapshot)
         return _run_one(local.snapshot, check, options, now, exempt)

@@ -147,7 +147,9 @@ WON, LOST = 142, 143
 class Snapshot:
     """A handle on one tenant's snapshot file."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, reader: bool = False):
+        """Open (creating or upgrading the schema), or with `reader=True` only open: the extra read
+        connections of a parallel audit must not touch the schema under each other's queries."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
@@ -157,8 +159,11 @@ class Snapshot:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA cache_size=-100000")  # 100 MB page cache per connection: checks scan big tables
         self.db.execute("PRAGMA temp_store=MEMORY")
-        self.db.execute("DROP VIEW IF EXISTS touches")  # views are recreated: a newer definition wins
-        self.db.executescript(SCHEMA)
+        if reader:
+            return
+        # Views are recreated so that a newer definition wins; in one transaction, so that another
+        # connection reading the view never finds it missing between the drop and the create.
+        self.db.executescript(f"BEGIN IMMEDIATE; DROP VIEW IF EXISTS touches; {SCHEMA}; COMMIT;")
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:

@@ -61,7 +61,7 @@ def test_json_report_carries_ids_links_share_and_budget(run_cli, workspace):
 def test_html_report_is_one_self_contained_file(run_cli, workspace, tmp_path):
     out = tmp_path / "audit.html"
     result = run_cli("audit", "acme", "--workspace", workspace, "--format", "html", "-o", out)
-    assert result.exit_code == 2
+    assert result.exit_code == 2, result.output
     text = out.read_text(encoding="utf-8")
     assert text.count("<svg") >= 3 and "https://acme.amocrm.ru/leads/detail/1" in text
     assert "<script" not in text and "http://" not in text.replace("http://www.w3.org/2000/svg", "")
