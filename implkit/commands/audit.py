@@ -47,7 +47,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     from implkit.audit.snapshot import Snapshot
     from implkit.audit.sync import sync_snapshot
     from implkit.errors import InputError
-    from implkit.http import AMOCRM_RATE, HttpClient, RateLimiter
+    from implkit.http import HttpClient
     from implkit.providers.amocrm.records import AmoRecords
 
     ws, entry = _tenant(workspace_dir, tenant)
@@ -61,9 +61,10 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
         reader = open_records(entry.url, credential, rate=rate)
         http = reader.api.http
     else:
-        auth = ws.credentials(tenant).auth(token_url=f"{entry.url.rstrip('/')}/oauth2/access_token")
+        from implkit.providers.amocrm import tenant_connection
+
         # one budget per integration in this process: back-to-back runs must not together exceed it
-        limiter = RateLimiter.shared(f"amocrm:{entry.url}", entry.rate_limit or AMOCRM_RATE)
+        auth, limiter = tenant_connection(entry, ws.credentials(tenant))
         http = HttpClient(entry.url, auth=auth, rate=limiter)
         reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:

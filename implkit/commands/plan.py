@@ -29,9 +29,7 @@ def _stderr(message: str) -> None:
 @contextmanager
 def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(workspace, tenant, provider, state) with the tenant's lock held for the block."""
-    from implkit.http import RateLimiter
     from implkit.providers import open_provider
-    from implkit.providers.amocrm.mapping import DEFAULT_RATE
     from implkit.workspace import Workspace
 
     ws = Workspace.discover(workspace_dir)
@@ -42,12 +40,10 @@ def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Ite
     credentials = ws.credentials(name)
     if tenant.provider == "bitrix24":
         from implkit.providers.bitrix24 import tenant_connection
-
-        auth, rate = tenant_connection(tenant, credentials)
     else:
-        auth = credentials.auth(token_url=f"{tenant.url.rstrip('/')}/oauth2/access_token")
-        # one budget per account URL in this process (apply --all runs tenants in parallel threads)
-        rate = RateLimiter.shared(f"{tenant.provider}:{tenant.url}", tenant.rate_limit or DEFAULT_RATE)
+        from implkit.providers.amocrm import tenant_connection
+    # one budget per account URL in this process (apply --all runs tenants in parallel threads)
+    auth, rate = tenant_connection(tenant, credentials)
     provider = open_provider(tenant.provider, tenant.url, auth, rate=rate)
     with ws.lock(name, operation, timeout=300):
         state = ws.state(name)

@@ -17,13 +17,12 @@ CRMS = ("amocrm", "bitrix24")
 def open_provider(crm: str, base_url: str, auth: Any, *, transport: Any = None, rate: Any = None,
                   max_retries: int = 5, on_request: Callable | None = None, **http_options: Any) -> Provider:
     """A provider for `crm` at `base_url` (the account root: https://acme.amocrm.ru, or a sandbox path)."""
-    from implkit.http import HttpClient, RateLimiter
+    from implkit.http import AMOCRM_RATE, HttpClient, RateLimiter
 
     if crm == "amocrm":
         from implkit.providers.amocrm.client import AmoCrmProvider
-        from implkit.providers.amocrm.mapping import DEFAULT_RATE
 
-        http = HttpClient(base_url, auth=auth, rate=rate if rate is not None else RateLimiter(DEFAULT_RATE),
+        http = HttpClient(base_url, auth=auth, rate=rate if rate is not None else RateLimiter(AMOCRM_RATE),
                           transport=transport, max_retries=max_retries, on_request=on_request, **http_options)
         return AmoCrmProvider(http)
     if crm == "bitrix24":  # base_url: the portal (https://PORTAL.bitrix24.ru); auth: its webhook or OAuth session

@@ -19,10 +19,6 @@ WON_STATUS_ID = 142
 LOST_STATUS_ID = 143
 UNSORTED_TYPE = 1
 # §3: at most 250 entities per write, 50 recommended; 50 custom fields a read page.
-# §3 allows 7 requests/s in any one-second window. Requests spaced exactly 1/7 s apart arrive with
-# jitter, and an eighth lands inside the first one's second (429, then a 300 s Retry-After): the
-# client keeps ~15 % headroom unless a tenant sets its own rate_limit.
-DEFAULT_RATE = 6.0
 MAX_BATCH = 250
 BATCH = 50
 FIELDS_PAGE = 50
