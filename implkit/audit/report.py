@@ -240,12 +240,14 @@ def _bars(items: list[tuple[str, float, str]], width: int = 360) -> str:
     row = 22
     out = [f"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{row * len(items) + 4}\" "
            f"role=\"img\">"]
+    bar_area = width - 150 - 70  # labels left of x=150; room on the right for the widest value
     for i, (label, value, colour) in enumerate(items):
-        w = int((width - 160) * value / top)
+        w = int(bar_area * value / top)
         y = i * row
+        shown = f"{value:,.0f}".replace(",", "\u00a0") if float(value).is_integer() else f"{value:,.1f}"
         out.append(f"<text x=\"0\" y=\"{y + 15}\" font-size=\"12\">{html.escape(label[:22])}</text>"
                    f"<rect x=\"150\" y=\"{y + 3}\" width=\"{max(w, 1)}\" height=\"16\" fill=\"{colour}\"/>"
-                   f"<text x=\"{154 + w}\" y=\"{y + 15}\" font-size=\"11\">{value:g}</text>")
+                   f"<text x=\"{154 + w}\" y=\"{y + 15}\" font-size=\"11\">{shown}</text>")
     out.append("</svg>")
     return "".join(out)
 

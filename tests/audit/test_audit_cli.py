@@ -191,3 +191,14 @@ def test_thresholds_and_exempt_stages_from_the_workspace_tenant_entry(run_cli, w
     report = json.loads(run_cli("audit", "acme", "--workspace", workspace, "--checks", "D02",
                                 "--format", "json").output)
     assert report["findings"][0]["count"] == 0  # the overdue deal sits in an exempt stage
+
+
+def test_bar_chart_values_are_whole_numbers_and_fit_inside_the_chart():
+    import re
+
+    from implkit.audit.report import _bars
+
+    svg = _bars([("big", 1234567, "#000"), ("small", 3, "#000")], width=360)
+    assert "1\u00a0234\u00a0567" in svg and "e+" not in svg
+    value_x = max(int(x) for x in re.findall(r'<text x="(\d+)" y="\d+" font-size="11"', svg))
+    assert value_x + len("1 234 567") * 7 <= 360  # ~7 px a digit at font-size 11
