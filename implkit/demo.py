@@ -10,6 +10,7 @@ that needs it and stopped in a `finally`, so no process is left behind.
 from __future__ import annotations
 
 import shlex
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import click
 
 from implkit.data import data_root
-from implkit.errors import EXIT_CHANGES, EXIT_OK, RuntimeFailure
+from implkit.errors import EXIT_CHANGES, EXIT_OK, InputError, RuntimeFailure
 
 AMOCRM_TENANT = "demo-amo"
 BITRIX24_TENANT = "demo-b24"
@@ -31,8 +32,7 @@ class Step:
 
 
 def run_demo(out_dir: str, *, answers_file: str | None, contacts: int, lang: str) -> int:
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = _fresh_demo_folder(Path(out_dir).resolve())
     answers = answers_file or str(_example_answers())
 
     design_steps = [
@@ -73,6 +73,20 @@ def run_demo(out_dir: str, *, answers_file: str | None, contacts: int, lang: str
                  f"audit-{AMOCRM_TENANT}.html", f"audit-{BITRIX24_TENANT}.html"):
         click.echo(f"  {out / name}")
     return EXIT_OK
+
+
+MARKER = ".implkit-demo"
+
+
+def _fresh_demo_folder(out: Path) -> Path:
+    """The demo's folder, emptied of a previous demo run; a folder the demo did not make is refused."""
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise InputError(f"{out} is not empty and was not made by `implkit demo`: choose another --out")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("made by `implkit demo`; the next demo run empties this folder\n")
+    return out
 
 
 def _example_answers() -> Path:
@@ -119,8 +133,6 @@ def _start_sandbox(stack: ExitStack, out: Path):
     from implkit.sandbox import Sandbox, serve_in_thread
 
     db = out / "sandbox.db"
-    for stale in out.glob("sandbox.db*"):
-        stale.unlink()
     sandbox = Sandbox(db)
     stack.callback(sandbox.close)
     root_url = stack.enter_context(serve_in_thread(sandbox))

@@ -1,0 +1,40 @@
+"""`implkit demo`: the whole chain against the sandbox, and the folder it owns."""
+
+from __future__ import annotations
+
+import pytest
+
+from implkit.demo import MARKER, _fresh_demo_folder
+from implkit.errors import InputError
+
+
+@pytest.mark.slow
+def test_the_demo_runs_the_whole_chain_on_both_crms(run_cli, tmp_path):
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--out", out, "--contacts", "150")
+    assert result.exit_code == 0, result.output[-3000:]
+    for name in ("answers.yaml", "blueprint.yaml", "spec.html", "spec.docx",
+                 "audit-demo-amo.html", "audit-demo-b24.html"):
+        assert (out / name).stat().st_size > 0, name
+    assert result.output.count("No changes. The tenant matches the blueprint.") == 2  # re-plan on each CRM
+    assert "429" not in result.output
+
+
+def test_a_previous_demo_folder_is_emptied(tmp_path):
+    out = tmp_path / "demo"
+    _fresh_demo_folder(out)
+    (out / "workspace").mkdir()
+    (out / "workspace" / "implkit.yaml").write_text("version: 1\n")
+    _fresh_demo_folder(out)
+    assert sorted(p.name for p in out.iterdir()) == [MARKER]
+
+
+def test_a_folder_the_demo_did_not_make_is_refused_and_kept(tmp_path, run_cli):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match="not made by `implkit demo`"):
+        _fresh_demo_folder(mine)
+    result = run_cli("demo", "--out", mine)
+    assert result.exit_code == 3
+    assert (mine / "notes.txt").read_text() == "keep me"
