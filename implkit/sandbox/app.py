@@ -78,29 +78,19 @@ class ConnectionDropped(httpx.RemoteProtocolError):
 
 @dataclass
 class AccountRuntime:
-    """What is per account but not data: faults, limits, the request counter."""
+    """What is per account but not data: faults and limits."""
 
     subdomain: str
     limiter: RateLimiter
-    faults: faults_mod.FaultSpec = field(default_factory=faults_mod.FaultSpec)
-    seed: int = 0
-    requests: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_number(self) -> int:
-        with self._lock:
-            self.requests += 1
-            return self.requests
+    faults: faults_mod.FaultSchedule = field(default_factory=faults_mod.FaultSchedule)
 
     def set_faults(self, spec: faults_mod.FaultSpec, seed: int) -> None:
-        with self._lock:
-            self.faults, self.seed, self.requests = spec, seed, 0
-            if spec.block_after is not None:
-                self.limiter.block_after = spec.block_after
+        self.faults.set(spec, seed)
+        if spec.block_after is not None:
+            self.limiter.block_after = spec.block_after
 
     def reset(self) -> None:
-        with self._lock:
-            self.requests = 0
+        self.faults.restart_count()
         self.limiter.reset()
 
 
@@ -134,7 +124,7 @@ class SandboxApp:
             if runtime is None:
                 integration_rps, account_rps, block_after = self.limits
                 runtime = AccountRuntime(subdomain, RateLimiter(integration_rps, account_rps, block_after),
-                                         self.default_faults, self.default_seed)
+                                         faults_mod.FaultSchedule(self.default_faults, self.default_seed))
                 self._runtimes[subdomain] = runtime
             return runtime
 
@@ -175,7 +165,7 @@ class SandboxApp:
                 await _send_error(amo_exc.Unauthorized(), recording_send)
                 return
             runtime = self.runtime(subdomain)
-            decision = faults_mod.decide(runtime.faults, runtime.seed, subdomain, runtime.next_number())
+            decision = runtime.faults.next(subdomain)
             if decision.latency_ms:
                 await asyncio.sleep(decision.latency_ms / 1000)
             if decision.expire_tokens:

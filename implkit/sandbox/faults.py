@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, replace
+import threading
+from dataclasses import dataclass, field, replace
 
 SERVER_ERRORS = (500, 502, 503, 504)
 
@@ -144,3 +145,32 @@ def decide(spec: FaultSpec, seed: int, subdomain: str, n: int) -> FaultDecision:
     if roll < spec.drop + spec.server_error:
         return FaultDecision(n, server_error=rng.choice(SERVER_ERRORS), latency_ms=latency, expire_tokens=expire)
     return FaultDecision(n, latency_ms=latency, expire_tokens=expire)
+
+
+@dataclass
+class FaultSchedule:
+    """One account's (or portal's) faults: the spec, its seed, and the request count decisions key on."""
+
+    spec: FaultSpec = field(default_factory=FaultSpec)
+    seed: int = 0
+    requests: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def set(self, spec: FaultSpec, seed: int) -> None:
+        """A new schedule starts counting from the first request again, so it replays under its seed."""
+        with self._lock:
+            self.spec, self.seed, self.requests = spec, seed, 0
+
+    def next(self, key: str) -> FaultDecision:
+        """The decision for the next request of `key` (the account or portal)."""
+        with self._lock:
+            self.requests += 1
+            n = self.requests
+        return decide(self.spec, self.seed, key, n)
+
+    def restart_count(self) -> None:
+        with self._lock:
+            self.requests = 0
+
+    def describe(self) -> dict:
+        return {"spec": self.spec.to_text(), "seed": self.seed, "requests": self.requests}

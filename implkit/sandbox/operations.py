@@ -75,8 +75,7 @@ def set_faults(gateway, subdomain: str, spec: str | None, seed: int = 0) -> dict
 def get_faults(gateway, subdomain: str) -> dict[str, Any]:
     _account_id(gateway, subdomain)
     runtime = gateway.runtime(subdomain)
-    return {"spec": runtime.faults.to_text(), "seed": runtime.seed, "requests": runtime.requests,
-            "blocked": runtime.limiter.blocked}
+    return {**runtime.faults.describe(), "blocked": runtime.limiter.blocked}
 
 
 def get_faults_op(gateway, subdomain: str, body: dict, params: dict) -> dict[str, Any]:

@@ -112,3 +112,17 @@ def test_latency_is_drawn_within_bounds_under_the_seed():
     assert all(10 <= d <= 20 for d in delays) and len(set(delays)) > 1
     assert delays == [decide(spec, 5, "alpha", n).latency_ms for n in range(1, 100)]
     assert {decide(parse_faults("latency=7ms"), 1, "a", n).latency_ms for n in range(1, 20)} == {7}
+
+
+def test_a_fault_schedule_replays_from_the_first_request_when_set_again():
+    from implkit.sandbox.faults import FaultSchedule, parse_faults
+
+    schedule = FaultSchedule()
+    schedule.set(parse_faults("5xx=0.5,drop=0.2"), seed=7)
+    first = [schedule.next("acme") for _ in range(20)]
+    assert schedule.describe()["requests"] == 20
+    schedule.set(parse_faults("5xx=0.5,drop=0.2"), seed=7)
+    assert [schedule.next("acme") for _ in range(20)] == first
+    assert any(d.drop for d in first) and any(d.server_error for d in first)
+    schedule.restart_count()
+    assert schedule.describe() == {"spec": parse_faults("5xx=0.5,drop=0.2").to_text(), "seed": 7, "requests": 0}

@@ -51,26 +51,16 @@ class PortalRuntime:
 
     bucket: LeakyBucket
     budget: OperatingBudget = field(default_factory=OperatingBudget)
-    faults: faults_mod.FaultSpec = field(default_factory=faults_mod.FaultSpec)
-    seed: int = 0
-    requests: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def next_number(self) -> int:
-        with self._lock:
-            self.requests += 1
-            return self.requests
+    faults: faults_mod.FaultSchedule = field(default_factory=faults_mod.FaultSchedule)
 
     def set_faults(self, spec: faults_mod.FaultSpec, seed: int) -> None:
-        with self._lock:
-            self.faults, self.seed, self.requests = spec, seed, 0
+        self.faults.set(spec, seed)
 
     def set_plan(self, enterprise: bool) -> None:
         self.bucket.rate, self.bucket.capacity = ENTERPRISE if enterprise else STANDARD
 
     def reset(self) -> None:
-        with self._lock:
-            self.requests = 0
+        self.faults.restart_count()
         self.bucket.reset()
         self.budget.reset()
 
@@ -119,7 +109,8 @@ class Bitrix24Gateway:
                 portal = portals.portal_by_name(self.store, name)
                 enterprise = bool(portal and portal["settings"].get("plan") == "enterprise")
                 runtime = PortalRuntime(LeakyBucket(*(ENTERPRISE if enterprise else STANDARD)),
-                                        faults=self.sandbox.default_faults, seed=self.sandbox.default_seed)
+                                        faults=faults_mod.FaultSchedule(self.sandbox.default_faults,
+                                                                        self.sandbox.default_seed))
                 self._runtimes[name] = runtime
             return runtime
 
@@ -154,7 +145,7 @@ class Bitrix24Gateway:
             return error_response(err.PortalNotFound())
         context["account_id"] = portal["id"]
         runtime = self.runtime(name)
-        decision = faults_mod.decide(runtime.faults, runtime.seed, f"bitrix24:{name}", runtime.next_number())
+        decision = runtime.faults.next(f"bitrix24:{name}")
         if decision.latency_ms:
             await asyncio.sleep(decision.latency_ms / 1000)
         if decision.expire_tokens:

@@ -73,8 +73,7 @@ def set_faults(gateway, name: str, spec: str | None, seed: int = 0) -> dict[str,
 
 def get_faults(gateway, name: str) -> dict[str, Any]:
     portal_id(gateway, name)
-    runtime = gateway.runtime(name)
-    return {"spec": runtime.faults.to_text(), "seed": runtime.seed, "requests": runtime.requests}
+    return gateway.runtime(name).faults.describe()
 
 
 def request_log(gateway, name: str, since: int = 0) -> list[dict[str, Any]]:
