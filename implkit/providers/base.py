@@ -206,6 +206,23 @@ Resolve = Callable[[str], "str | None"]  # address -> remote id (None if not cre
 Recorder = Callable[[str, str], None]  # (address, remote id) as soon as the CRM confirms it
 
 
+def required_id(resolve: Resolve, address: str, for_address: str) -> str:
+    """The remote id of `address`, which `for_address` needs; LookupError if it was not created yet."""
+    rid = resolve(address)
+    if rid is None:
+        raise LookupError(f"{for_address}: {address} has no remote id yet")
+    return rid
+
+
+def by_parent(ops: Sequence[Operation], resolve: Resolve) -> list[tuple[str, list[Operation]]]:
+    """Operations grouped by their parent (a stage's pipeline), each group with the parent's remote id,
+    in the order the parents first appear."""
+    groups: dict[str, list[Operation]] = {}
+    for op in ops:
+        groups.setdefault(op.parent or "", []).append(op)
+    return [(required_id(resolve, parent, group[0].address), group) for parent, group in groups.items()]
+
+
 @runtime_checkable
 class Provider(Protocol):
     """A CRM, as plan/apply and the audit see it."""

@@ -26,7 +26,7 @@ from implkit.http import HttpClient, HttpError, NotFound
 from implkit.http.redact import redact
 from implkit.model import ENTITIES, AccountInfo, Blueprint
 from implkit.providers.amocrm import mapping as amo
-from implkit.providers.base import LiveConfig, LiveField, Operation, Recorder, Resolve
+from implkit.providers.base import LiveConfig, LiveField, Operation, Recorder, Resolve, by_parent, required_id
 
 
 class AmoCrmProvider:
@@ -123,11 +123,7 @@ class AmoCrmProvider:
                 answer = amo.collection(self._post("/api/v4/leads/pipelines", json=body), "pipelines")
                 self._record_pipelines(batch, answer, record)
         elif kind == "stage":
-            by_pipeline: dict[str, list[Operation]] = {}
-            for op in ops:
-                by_pipeline.setdefault(op.parent or "", []).append(op)
-            for parent, stage_ops in by_pipeline.items():
-                pid = _required(resolve, parent, stage_ops[0].address)
+            for pid, stage_ops in by_parent(ops, resolve):
                 for batch in amo.chunks(stage_ops):
                     body = [amo.status_payload(op, i) for i, op in enumerate(batch)]
                     answer = amo.collection(self._post(f"/api/v4/leads/pipelines/{pid}/statuses", json=body),
@@ -173,7 +169,7 @@ class AmoCrmProvider:
                 record(op.address, str(op.remote_id))
         elif kind == "stage":
             for op in ops:
-                pid = _required(resolve, op.parent or "", op.address)
+                pid = required_id(resolve, op.parent or "", op.address)
                 self._patch(f"/api/v4/leads/pipelines/{pid}/statuses/{op.remote_id}",
                                 json=amo.status_update_payload(op, self._descriptions.get(str(op.remote_id))))
                 record(op.address, str(op.remote_id))
@@ -203,7 +199,7 @@ class AmoCrmProvider:
             if kind == "pipeline":
                 path = f"/api/v4/leads/pipelines/{op.remote_id}"
             elif kind == "stage":
-                pid = _required(resolve, op.parent or "", op.address)
+                pid = required_id(resolve, op.parent or "", op.address)
                 path = f"/api/v4/leads/pipelines/{pid}/statuses/{op.remote_id}"
             elif kind == "field_group":
                 path = f"{amo.ENTITY_PATHS[op.address.split('.')[1]]}/groups/{op.remote_id}"
@@ -272,13 +268,6 @@ def _by_entity(ops: Sequence[Operation]) -> dict[str, list[Operation]]:
     for op in ops:
         out.setdefault(op.address.split(".")[1], []).append(op)
     return out
-
-
-def _required(resolve: Resolve, address: str, for_address: str) -> str:
-    rid = resolve(address)
-    if rid is None:
-        raise LookupError(f"{for_address}: {address} has no remote id yet")
-    return rid
 
 
 def _str_or_none(value: Any) -> str | None:

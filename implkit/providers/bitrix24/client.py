@@ -27,7 +27,7 @@ from implkit.http import HttpClient
 from implkit.model import ENTITIES, AccountInfo, Blueprint, User
 from implkit.providers.base import (
     STAGE_LOST, STAGE_NORMAL, STAGE_WON, LiveConfig, LiveField, LiveFieldGroup, LivePipeline, LiveStage, Operation,
-    Recorder, Resolve,
+    Recorder, Resolve, by_parent,
 )
 from implkit.providers.bitrix24 import mapping as b24
 from implkit.providers.bitrix24.transport import MAX_BATCH, PAGE, B24Error, Bitrix24Api, Command
@@ -139,12 +139,8 @@ class Bitrix24Provider:
         if kind == "pipeline":
             self._create_pipelines(list(ops), record)
         elif kind == "stage":
-            by_pipeline: dict[str, list[Operation]] = {}
-            for op in ops:
-                by_pipeline.setdefault(op.parent or "", []).append(op)
             commands, confirm = [], {}
-            for parent, stage_ops in by_pipeline.items():
-                pid = _required(resolve, parent, stage_ops[0].address)
+            for pid, stage_ops in by_parent(ops, resolve):
                 live = self._pipeline(pid)
                 stages = list(live.stages) if live else []
                 new_sorts = [int(op.attr("sort") or 0) for op in stage_ops]
@@ -186,11 +182,7 @@ class Bitrix24Provider:
                 # is_main: the default deal pipeline cannot be changed (§8.2); nothing to send
                 confirm[label] = op
         elif kind == "stage":
-            by_pipeline: dict[str, list[Operation]] = {}
-            for op in ops:
-                by_pipeline.setdefault(op.parent or "", []).append(op)
-            for parent, stage_ops in by_pipeline.items():
-                pid = _required(resolve, parent, stage_ops[0].address)
+            for pid, stage_ops in by_parent(ops, resolve):
                 live = self._pipeline(pid)
                 sorts = [int(op.attr("sort") or 0) for op in stage_ops if "sort" in op.changed]
                 commands += self._final_stage_moves(pid, list(live.stages) if live else [], max(sorts, default=0))
@@ -392,12 +384,5 @@ def _is_hex_colour(value: str) -> bool:
     import re
 
     return bool(re.fullmatch(r"#[0-9a-fA-F]{6}", value or ""))
-
-
-def _required(resolve: Resolve, address: str, for_address: str) -> str:
-    rid = resolve(address)
-    if rid is None:
-        raise LookupError(f"{for_address}: {address} has no remote id yet")
-    return rid
 
 
