@@ -87,14 +87,14 @@ class ActivityMixin(RecordsMixin):
         _check_type(errors, rid, item, "is_completed", bool)
         if "responsible_user_id" in item and _is_int(item["responsible_user_id"]) and \
                 not self.user_exists(item["responsible_user_id"]):
-            errors.add(rid, "responsible_user_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, "responsible_user_id")
         if "task_type_id" in item and item["task_type_id"] not in {t["id"] for t in TASK_TYPES}:
-            errors.add(rid, "task_type_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, "task_type_id")
         if "entity_id" in item or "entity_type" in item:
             kind = item.get("entity_type")
             if kind not in TASK_ENTITIES or kind == "customers" or not self.rows(
                     f"SELECT 1 FROM {kind} WHERE account_id=? AND id=?", (self.account_id, item.get("entity_id"))):
-                errors.add(rid, "entity_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "entity_id")
         if "result" in item and item["result"] is not None and not isinstance(item["result"], dict):
             errors.add(rid, "result", "InvalidType", "This value should be of type array.")
 
@@ -230,16 +230,15 @@ class ActivityMixin(RecordsMixin):
         for rid, item in items:
             if not _is_int(item.get("entity_id")) or not self.rows(
                     f"SELECT 1 FROM {entity} WHERE account_id=? AND id=?", (self.account_id, item.get("entity_id"))):
-                errors.add(rid, "entity_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "entity_id")
             if item.get("note_type") not in NOTE_TYPES:
-                errors.add(rid, "note_type", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "note_type")
             if not isinstance(item.get("params", {}), dict):
                 errors.add(rid, "params", "InvalidType", "This value should be of type array.")
             elif item.get("note_type") in ("common", "sms_in", "sms_out") and not (item.get("params") or {}).get("text"):
                 errors.add(rid, "params.text", "NotBlank", "This value should not be blank.")
             if "responsible_user_id" in item and not self.user_exists(item["responsible_user_id"]):
-                errors.add(rid, "responsible_user_id", "NotSupportedChoice",
-                           "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "responsible_user_id")
         errors.raise_if_any()
         created = []
         with self.store.transaction() as db:
@@ -354,7 +353,7 @@ class ActivityMixin(RecordsMixin):
             errors.add("0", "filter.entity_id", "NotSupportedChoice", "entity_id needs exactly one entity.")
         for entity in entities:
             if entity not in EVENT_FILTER_ENTITIES and not str(entity).startswith("catalog_"):
-                errors.add("0", "filter.entity", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice("0", "filter.entity")
         errors.raise_if_any()
 
     def get_event(self, event_id: str) -> dict[str, Any]:

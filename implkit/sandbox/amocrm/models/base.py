@@ -95,6 +95,10 @@ class Errors:
     def add(self, request_id: str, path: str, code: str, detail: str) -> None:
         self.items.setdefault(request_id, []).append({"code": code, "path": path, "detail": detail})
 
+    def not_a_choice(self, request_id: str, path: str) -> None:
+        """The documented error for a value outside the allowed set (an unknown id, type or colour)."""
+        self.add(request_id, path, "NotSupportedChoice", "The value you selected is not a valid choice.")
+
     def raise_if_any(self) -> None:
         if self.items:
             raise exc.ValidationFailed(self.items)

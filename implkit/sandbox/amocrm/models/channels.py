@@ -33,7 +33,7 @@ class ChannelsMixin(AccountBase):
         _check_type(errors, rid, item, "external_id", str, required=creating)
         if "pipeline_id" in item and not self.rows("SELECT 1 FROM pipelines WHERE account_id=? AND id=?",
                                                    (self.account_id, item["pipeline_id"])):
-            errors.add(rid, "pipeline_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, "pipeline_id")
 
     def add_sources(self, body: Any) -> list[dict[str, Any]]:
         items = batch(body, limit=50)
@@ -133,7 +133,7 @@ class ChannelsMixin(AccountBase):
         for rid, item in items:
             _check_type(errors, rid, item, "name", str, required=True)
             if item.get("color") is not None and (entity != "leads" or item["color"] not in TAG_COLOURS):
-                errors.add(rid, "color", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "color")
         errors.raise_if_any()
         with self.store.transaction() as db:
             ids = [(rid, self.tag_ids(db, entity, [item])[0]) for rid, item in items]

@@ -35,8 +35,7 @@ class ComplexMixin(UnsortedMixin):
             metadata = embedded.get("metadata")
             if metadata is not None and (not isinstance(metadata, dict)
                                          or metadata.get("category") not in UNSORTED_CREATABLE):
-                errors.add(rid, "_embedded.metadata.category", "NotSupportedChoice",
-                           "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "_embedded.metadata.category")
         errors.raise_if_any()
         answers = []
         with self.store.transaction() as db:

@@ -62,7 +62,7 @@ class FieldsMixin(AccountBase):
                      field_type: str | None = None) -> None:
         if creating:
             if _check_type(errors, rid, item, "type", str, required=True) and item["type"] not in FIELD_TYPES[entity]:
-                errors.add(rid, "type", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "type")
             field_type = item.get("type")
         elif "type" in item and item["type"] != field_type:
             errors.add(rid, "type", "NotEditable", "The type of a field can not be changed.")
@@ -75,7 +75,7 @@ class FieldsMixin(AccountBase):
         if "group_id" in item and item["group_id"] is not None:
             if not self.rows("SELECT 1 FROM custom_field_groups WHERE account_id=? AND entity_type=? AND id=?",
                              (self.account_id, entity, str(item["group_id"]))):
-                errors.add(rid, "group_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "group_id")
         if field_type in ENUM_FIELD_TYPES and field_type not in ("multitext", "smart_address"):
             if creating and not item.get("enums"):
                 errors.add(rid, "enums", "NotBlank", "This value should not be blank.")
@@ -98,10 +98,9 @@ class FieldsMixin(AccountBase):
                     if not isinstance(rs, dict) or not self.rows(
                             "SELECT 1 FROM statuses WHERE account_id=? AND pipeline_id=? AND id=?",
                             (self.account_id, rs.get("pipeline_id"), rs.get("status_id"))):
-                        errors.add(rid, f"required_statuses.{i}", "NotSupportedChoice",
-                                   "The value you selected is not a valid choice.")
+                        errors.not_a_choice(rid, f"required_statuses.{i}")
         if "remind" in item and item["remind"] not in (None, "never", "day", "week", "month"):
-            errors.add(rid, "remind", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, "remind")
 
     def _merge_enums(self, db, current: list | None, new: list) -> list:
         """Options with a known id are kept (and edited); without an id, added; omitted ones are deleted."""
@@ -259,7 +258,7 @@ class FieldsMixin(AccountBase):
         for i, fid in enumerate(fields):
             if not _is_int(fid) or not self.rows("SELECT 1 FROM custom_fields WHERE account_id=? AND entity_type=? "
                                                  "AND id=?", (self.account_id, entity, fid)):
-                errors.add("0", f"fields.{i}", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice("0", f"fields.{i}")
         errors.raise_if_any()
         with self.store.transaction() as db:
             for key in ("name", "sort"):

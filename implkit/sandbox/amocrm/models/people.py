@@ -26,15 +26,13 @@ def _check_rights(errors: Errors, rid: str, rights: Any, path: str = "rights") -
         for key, value in (rights.get(entity) or {}).items():
             allowed = {"A", "D"} if key == "add" else RIGHT_VALUES
             if key not in ENTITY_RIGHT_KEYS or value not in allowed:
-                errors.add(rid, f"{path}.{entity}.{key}", "NotSupportedChoice",
-                           "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, f"{path}.{entity}.{key}")
     for key, value in (rights.get("tasks") or {}).items():
         if key not in ("edit", "delete") or value not in RIGHT_VALUES:
-            errors.add(rid, f"{path}.tasks.{key}", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, f"{path}.tasks.{key}")
     for i, sr in enumerate(rights.get("status_rights") or []):
         if not isinstance(sr, dict) or any(v not in ("A", "D") for v in (sr.get("rights") or {}).values()):
-            errors.add(rid, f"{path}.status_rights.{i}", "NotSupportedChoice",
-                       "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, f"{path}.status_rights.{i}")
 
 
 def _full_rights(rights: dict | None) -> dict[str, Any]:
@@ -114,15 +112,15 @@ class PeopleMixin(AccountBase):
                         or not any(c.isupper() for c in p):
                     errors.add(rid, "password", "InvalidPassword", PASSWORD_RULE)
             if item.get("lang", "ru") not in ("ru", "en", "es"):
-                errors.add(rid, "lang", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "lang")
             rights = item.get("rights") or {}
             _check_rights(errors, rid, rights)
             if rights.get("role_id") is not None and not self.rows(
                     "SELECT 1 FROM roles WHERE account_id=? AND id=?", (self.account_id, rights["role_id"])):
-                errors.add(rid, "rights.role_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "rights.role_id")
             if rights.get("group_id") not in (None, 0) and not self.rows(
                     "SELECT 1 FROM user_groups WHERE account_id=? AND id=?", (self.account_id, rights["group_id"])):
-                errors.add(rid, "rights.group_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "rights.group_id")
         errors.raise_if_any()
         created = []
         with self.store.transaction() as db:

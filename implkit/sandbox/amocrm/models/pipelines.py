@@ -51,7 +51,7 @@ class PipelinesMixin(AccountBase):
 
     def _check_colour(self, errors: Errors, rid: str, path: str, colour: Any) -> None:
         if colour is not None and (not isinstance(colour, str) or colour.lower() not in STATUS_COLOURS):
-            errors.add(rid, path, "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, path)
 
     def _check_status_items(self, errors: Errors, rid: str, statuses: list, prefix: str | None) -> None:
         """Validate status items; paths are `{prefix}{i}.key` inside a pipeline, plain `key` for a batch item."""
@@ -80,7 +80,7 @@ class PipelinesMixin(AccountBase):
         for j, d in enumerate(descriptions):
             if not isinstance(d, dict) or d.get("level") not in ("newbie", "candidate", "master") or \
                     len(str(d.get("description", ""))) > 1000:
-                errors.add(rid, f"{path}.{j}", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, f"{path}.{j}")
 
     def add_pipelines(self, body: Any) -> list[dict[str, Any]]:
         items = batch(body)

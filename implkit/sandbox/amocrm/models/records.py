@@ -83,8 +83,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
                 continue
             field = by_id.get(entry.get("field_id")) if "field_id" in entry else by_code.get(entry.get("field_code"))
             if field is None:
-                errors.add(rid, f"{path}.field_id" if "field_id" in entry else f"{path}.field_code",
-                           "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, f"{path}.field_id" if "field_id" in entry else f"{path}.field_code")
                 continue
             items = entry.get("values")
             if items is None:
@@ -142,8 +141,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
                          or ("enum_code" in item and e.get("code") == item["enum_code"])
                          or ("enum_id" not in item and "enum_code" not in item and e["value"] == value)), None)
             if enum is None:
-                errors.add(rid, f"{path}.enum_id" if "enum_id" in item else f"{path}.value", "NotSupportedChoice",
-                           "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, f"{path}.enum_id" if "enum_id" in item else f"{path}.value")
                 return None
             return {"value": enum["value"], "enum_id": enum["id"], "enum_code": enum.get("code")}
         if kind == "multitext":
@@ -154,7 +152,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             enum = next((e for e in enums if ("enum_id" in item and e["id"] == item["enum_id"])
                          or ("enum_id" not in item and e["value"] == (code or "WORK"))), None)
             if enum is None:
-                errors.add(rid, f"{path}.enum_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, f"{path}.enum_id")
                 return None
             return {"value": value, "enum_id": enum["id"], "enum": enum["value"]}
         return {k: v for k, v in item.items()}   # structured types (legal_entity, smart_address...) as given
@@ -310,7 +308,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
         status_id = item.get("status_id")
         if ("pipeline_id" in item and not _is_int(pipeline_id)) or (pipeline_id is not None
                                                                     and pipeline_id not in statuses):
-            errors.add(rid, "pipeline_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, "pipeline_id")
             return None
         if status_id is None:
             if current and ("pipeline_id" not in item or pipeline_id == current["pipeline_id"]):
@@ -326,7 +324,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
                                 and any(s["id"] == status_id for s in ss)), main)
         status = next((s for s in statuses[pipeline_id] if s["id"] == status_id), None)
         if status is None or status["type"] == UNSORTED_TYPE:
-            errors.add(rid, "status_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, "status_id")
             return None
         return pipeline_id, status_id
 
@@ -336,17 +334,16 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             _check_type(errors, rid, item, key, int)
         if "responsible_user_id" in item and _is_int(item["responsible_user_id"]) and \
                 not self.user_exists(item["responsible_user_id"]):
-            errors.add(rid, "responsible_user_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice(rid, "responsible_user_id")
         if entity == "leads":
             for key in ("price", "closed_at"):
                 _check_type(errors, rid, item, key, int, nullable=key == "closed_at")
             if item.get("loss_reason_id") is not None and not self.rows(
                     "SELECT 1 FROM loss_reasons WHERE account_id=? AND id=?", (self.account_id, item["loss_reason_id"])):
-                errors.add(rid, "loss_reason_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "loss_reason_id")
             source = (item.get("_embedded") or {}).get("source") if isinstance(item.get("_embedded"), dict) else None
             if source is not None and self._source_id(source) is None:
-                errors.add(rid, "_embedded.source.external_id", "NotSupportedChoice",
-                           "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "_embedded.source.external_id")
         if entity == "contacts":
             for key in ("first_name", "last_name"):
                 _check_type(errors, rid, item, key, str)
@@ -363,8 +360,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             for i, ref in enumerate((embedded or {}).get(kind) or []):
                 if not isinstance(ref, dict) or not _is_int(ref.get("id")) or not self.rows(
                         f"SELECT 1 FROM {kind} WHERE account_id=? AND id=?", (self.account_id, ref.get("id"))):
-                    errors.add(rid, f"_embedded.{kind}.{i}.id", "NotSupportedChoice",
-                               "The value you selected is not a valid choice.")
+                    errors.not_a_choice(rid, f"_embedded.{kind}.{i}.id")
 
     def _source_id(self, source: Any) -> int | None:
         """A lead names its source as `_embedded.source{external_id, type: "widget"}`."""
@@ -571,11 +567,11 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
         for rid, item in items:
             if not _is_int(item.get("entity_id")) or not self.rows(
                     f"SELECT 1 FROM {entity} WHERE account_id=? AND id=?", (self.account_id, item.get("entity_id"))):
-                errors.add(rid, "entity_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "entity_id")
             kind = item.get("to_entity_type")
             if kind not in RECORD_ENTITIES or kind == entity or not self.rows(
                     f"SELECT 1 FROM {kind} WHERE account_id=? AND id=?", (self.account_id, item.get("to_entity_id"))):
-                errors.add(rid, "to_entity_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "to_entity_id")
         errors.raise_if_any()
         return items
 

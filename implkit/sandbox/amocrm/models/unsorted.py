@@ -73,7 +73,7 @@ class UnsortedMixin(ActivityMixin):
             _check_type(errors, rid, item, "created_at", int)
             pipeline_id = item.get("pipeline_id", main)
             if pipeline_id not in statuses or not any(s["type"] == UNSORTED_TYPE for s in statuses[pipeline_id]):
-                errors.add(rid, "pipeline_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+                errors.not_a_choice(rid, "pipeline_id")
             embedded = item.get("_embedded") or {}
             for kind in RECORD_ENTITIES:
                 if not isinstance(embedded.get(kind, []), list) or len(embedded.get(kind, [])) > 1:
@@ -143,9 +143,9 @@ class UnsortedMixin(ActivityMixin):
         if status_id is None:
             status_id = next((s["id"] for s in stages if s["type"] == 0 and s["is_editable"]), WON_STATUS_ID)
         elif not any(s["id"] == status_id and s["type"] != UNSORTED_TYPE for s in stages):
-            errors.add("0", "status_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice("0", "status_id")
         if "user_id" in body and not self.user_exists(body["user_id"]):
-            errors.add("0", "user_id", "NotSupportedChoice", "The value you selected is not a valid choice.")
+            errors.not_a_choice("0", "user_id")
         errors.raise_if_any()
         answer = {"uid": uid, "pipeline_id": row["pipeline_id"], "category": row["category"],
                   "created_at": row["created_at"], "_embedded": self._unsorted_refs(row["lead_id"])}
