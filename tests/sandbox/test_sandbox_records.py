@@ -252,6 +252,24 @@ def test_notes_per_entity(alpha):
     assert alpha.get("/contacts/notes").status_code == 204
 
 
+def test_notes_and_links_on_a_record_that_does_not_exist_name_the_item(alpha):
+    (lead,) = _ids(alpha.post("/leads", json=[{"name": "a"}]), "leads")
+    (contact,) = _ids(alpha.post("/contacts", json=[{"name": "c"}]), "contacts")
+    for path, items in (
+            ("/leads/notes", [{"entity_id": lead, "note_type": "common", "params": {"text": "ok"}},
+                              {"entity_id": 999999999, "note_type": "common", "params": {"text": "x"}}]),
+            ("/leads/link", [{"entity_id": lead, "to_entity_id": contact, "to_entity_type": "contacts"},
+                             {"entity_id": "x", "to_entity_id": contact, "to_entity_type": "contacts"}])):
+        bad = alpha.post(path, json=items)
+        assert bad.status_code == 400, path
+        errors = {e["request_id"]: e["errors"] for e in bad.json()["validation-errors"]}
+        assert list(errors) == ["1"], path  # the good item is not blamed, and nothing was written
+        assert errors["1"] == [{"code": "NotSupportedChoice", "path": "entity_id",
+                                "detail": "The value you selected is not a valid choice."}]
+    assert alpha.get(f"/leads/{lead}/notes").status_code == 204
+    assert alpha.get(f"/leads/{lead}/links").status_code == 204
+
+
 def test_webhooks_upsert_and_delete(alpha):
     first = alpha.post("/webhooks", json={"destination": "https://hook.test/a", "settings": ["add_lead"]}).json()
     again = alpha.post("/webhooks", json={"destination": "https://hook.test/a", "settings": ["status_lead"]}).json()

@@ -221,16 +221,8 @@ class ActivityMixin(RecordsMixin):
         return self.note_model(rows[0])
 
     def add_notes(self, entity: str, body: Any, entity_id: int | None = None) -> list[dict[str, Any]]:
-        if entity_id is not None:
-            self._record_row(entity, entity_id)
-            if isinstance(body, list):
-                body = [{**i, "entity_id": entity_id} if isinstance(i, dict) else i for i in body]
-        items = batch(body)
-        errors = Errors()
+        items, errors = self._items_on_records(entity, body, entity_id)
         for rid, item in items:
-            if not _is_int(item.get("entity_id")) or not self.rows(
-                    f"SELECT 1 FROM {entity} WHERE account_id=? AND id=?", (self.account_id, item.get("entity_id"))):
-                errors.not_a_choice(rid, "entity_id")
             if item.get("note_type") not in NOTE_TYPES:
                 errors.not_a_choice(rid, "note_type")
             if not isinstance(item.get("params", {}), dict):

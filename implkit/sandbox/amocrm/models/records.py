@@ -557,7 +557,10 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             links = [l for l in links if l["to_entity_type"] in to_types]
         return [self.link_model(l, with_entity=with_entity) for l in links]
 
-    def _link_items(self, entity: str, body: Any, record_id: int | None) -> list[tuple[str, dict]]:
+    def _items_on_records(self, entity: str, body: Any, record_id: int | None
+                          ) -> tuple[list[tuple[str, dict]], Errors]:
+        """A write body addressed to records of `entity` (`/{entity}/{id}/...` fills each item's
+        entity_id; `/{entity}/...` takes it from the item), with an error for each unknown record."""
         if record_id is not None:
             self._record_row(entity, record_id)
             if isinstance(body, list):
@@ -568,6 +571,11 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             if not _is_int(item.get("entity_id")) or not self.rows(
                     f"SELECT 1 FROM {entity} WHERE account_id=? AND id=?", (self.account_id, item.get("entity_id"))):
                 errors.not_a_choice(rid, "entity_id")
+        return items, errors
+
+    def _link_items(self, entity: str, body: Any, record_id: int | None) -> list[tuple[str, dict]]:
+        items, errors = self._items_on_records(entity, body, record_id)
+        for rid, item in items:
             kind = item.get("to_entity_type")
             if kind not in RECORD_ENTITIES or kind == entity or not self.rows(
                     f"SELECT 1 FROM {kind} WHERE account_id=? AND id=?", (self.account_id, item.get("to_entity_id"))):
