@@ -31,7 +31,18 @@ async def oauth_access_token(request: Request) -> Response:
                              "hint": "Send a JSON object"}, status_code=400)
     try:
         answer = await run_in_threadpool(models.exchange_token, gateway.store, context["account_id"], form,
-                                         at=gateway.now())
+                                         at=gateway.now(), host=request.url.netloc)
+    except exc.AmoError as error:
+        return JSONResponse(error.body(), status_code=error.status)
+    return JSONResponse(answer)
+
+
+async def oauth_current_subdomain(request: Request) -> Response:
+    """The moved-account lookup, reached at the `api_domain` claim of the access token."""
+    gateway = request.app.state.sandbox
+    try:
+        answer = await run_in_threadpool(models.current_subdomain, gateway.store,
+                                         request.headers.get("x-refresh-token"), at=gateway.now())
     except exc.AmoError as error:
         return JSONResponse(error.body(), status_code=error.status)
     return JSONResponse(answer)
