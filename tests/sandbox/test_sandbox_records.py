@@ -380,7 +380,7 @@ def test_rows_inserted_straight_into_the_store_are_served(alpha, harness):
                                                 {"field_id": phone["id"], "field_name": "Телефон", "field_code": "PHONE",
                                                  "field_type": "multitext",
                                                  "values": [{"value": f"+7999{i}", "enum_id": phone["enums"][0]["id"],
-                                                             "enum": "WORK"}]}]} for i in range(3)])
+                                                             "enum_code": "WORK"}]}]} for i in range(3)])
     listed = alpha.get("/contacts", params={"filter[updated_at][from]": 2}).json()["_embedded"]["contacts"]
     assert [c["name"] for c in listed] == ["Seeded 1", "Seeded 2"]
     assert listed[0]["custom_fields_values"][0]["values"][0]["value"] == "+79991"
