@@ -189,4 +189,4 @@ def feminine(surname: str) -> str:
 # tag dictionaries and lead sources a seeded account carries (sandbox/seed.py account_extras)
 LEAD_TAGS = ["Сайт", "Повторный клиент", "VIP", "Опт", "Реклама Яндекс", "Выставка"]
 CONTACT_TAGS = ["Клиент", "Партнёр", "Поставщик"]
-LEAD_SOURCES = [("Форма на сайте", "site_form"), ("WhatsApp", "whatsapp")]
+SOURCE_INTEGRATIONS = [("Форма на сайте", "site_form"), ("WhatsApp", "whatsapp")]

@@ -373,7 +373,7 @@ class _Seeder:
                         chosen = sorted(rng.sample(tag_ids[entity], rng.randint(1, 2)))
                         db.execute(f"UPDATE {entity} SET tags=? WHERE id=?", (_json(chosen), record_id))
             main = self.pipes[0]["id"]
-            for i, (name, code) in enumerate(N.LEAD_SOURCES):
+            for i, (name, code) in enumerate(N.SOURCE_INTEGRATIONS):
                 db.execute("INSERT INTO sources (account_id, name, pipeline_id, external_id, services, is_default, "
                            "origin_code) VALUES (?,?,?,?,?,?,?)",
                            (acc, name, main, f"{code}-{acc}", "[]", int(i == 0), code))
