@@ -172,8 +172,7 @@ def test_single_objects_have_the_documented_keys(world, doc):
     group = c.get("/leads/custom_fields/groups").json()["_embedded"]["custom_field_groups"][-1]
     assert_same_shape(c.get(f"/leads/custom_fields/groups/{group['id']}").json(),
                       doc("GET_leads_custom_fields_groups_id.response"))
-    user = c.get("/users").json()["_embedded"]["users"][0]
-    assert_same_shape(c.get(f"/users/{user['id']}").json(), doc("GET_users_id.response"))
+    # GET /users/{id}: test_contract_share_per_endpoint, with a user who has stage rights as the example's has
     role = c.get("/roles").json()["_embedded"]["roles"][0]
     assert_same_shape(c.get(f"/roles/{role['id']}").json(), doc("GET_roles_id.response"))
     assert_same_shape(c.get(f"/tasks/{world['tasks'][0]['id']}").json(), doc("GET_tasks_id.response"))
@@ -571,5 +570,149 @@ def test_contract_share_per_endpoint(world, harness, doc, record_property):
         table.append((name, share, len(missing), left_out))
         if missing:
             failures.append(f"{name}: " + "; ".join(missing))
+    record_property("contract_share", table)
+    assert not failures, "\n".join(failures)
+
+
+def test_contract_share_of_write_answers(world, harness, doc, record_property):
+    """The documentation's own request bodies (ids swapped for ours) are accepted, and each answer has every
+    key path of the documented answer with its JSON type."""
+    c, pipeline, stage = world["client"], world["pipeline"], world["stage"]
+    leads, contacts, companies = world["leads"], world["contacts"], world["companies"]
+    account_id = harness.sandbox.account_id("alpha")
+    harness.sandbox.store.bulk_insert("loss_reasons", [{"account_id": account_id, "name": "Дорого", "sort": 1,
+                                                        "created_at": 1, "updated_at": 1}])
+    reason = c.get("/leads/loss_reasons").json()["_embedded"]["loss_reasons"][0]["id"]
+    text = c.post("/leads/custom_fields", json=[{"type": "text", "name": "Текст"}]).json()
+    text_id = text["_embedded"]["custom_fields"][0]["id"]
+    contact_fields = {f["code"]: f for f in c.get("/contacts/custom_fields").json()["_embedded"]["custom_fields"]}
+    lead_tag = c.post("/leads/tags", json=[{"name": "Первый тег"}]).json()["_embedded"]["tags"][0]["id"]
+    contact_tag = c.post("/contacts/tags", json=[{"name": "Тег"}]).json()["_embedded"]["tags"][0]["id"]
+    admin = c.get("/account").json()["current_user_id"]
+
+    post_leads = doc("POST_leads.request")
+    post_leads[0]["custom_fields_values"][0]["field_id"] = text_id
+    post_leads[0]["tags_to_add"][1]["id"] = lead_tag
+    post_leads[1]["_embedded"]["tags"][0]["id"] = lead_tag
+    post_contacts = doc("POST_contacts.request")
+    post_contacts[0]["custom_fields_values"][0]["field_id"] = contact_fields["POSITION"]["id"]
+    post_contacts[1]["created_by"] = admin
+    patch_leads = doc("PATCH_leads.request")
+    for item, lead in zip(patch_leads, leads):
+        item.update(id=lead["id"], pipeline_id=pipeline["id"])
+    patch_leads[0]["loss_reason_id"] = reason
+    patch_leads[1]["status_id"] = stage["id"]
+    tags_add = doc("PATCH_leads.tags_add.request")
+    for item, lead in zip(tags_add, leads[2:]):
+        item["id"] = lead["id"]
+    tags_add[0]["_embedded"]["tags"][0]["id"] = lead_tag
+    patch_contact = doc("PATCH_contacts.request")   # printed as one object under PATCH /contacts (a batch)
+    patch_contact["custom_fields_values"][0]["field_id"] = contact_fields["PHONE"]["id"]
+    patch_contact["tags_to_delete"][0]["id"] = contact_tag
+    patch_companies = doc("PATCH_companies.request")
+    patch_companies[0]["id"] = companies[0]["id"]
+    tasks = doc("POST_tasks.request")
+    tasks[0]["entity_id"] = leads[0]["id"]
+    notes = doc("POST_leads_notes.request")
+    for note in notes:
+        note["entity_id"] = leads[0]["id"]
+        note.pop("responsible_user_id", None)
+    statuses = c.get(f"/leads/pipelines/{pipeline['id']}/statuses").json()["_embedded"]["statuses"]
+    writes = [   # fixture of the answer, method, path, body
+        ("POST_leads", "POST", "/leads", post_leads),
+        ("POST_contacts", "POST", "/contacts", post_contacts),
+        ("POST_companies", "POST", "/companies", doc("POST_companies.request")),
+        ("PATCH_leads", "PATCH", "/leads", patch_leads),
+        ("PATCH_leads.tags_add", "PATCH", "/leads", tags_add),
+        ("PATCH_leads.tags_clear", "PATCH", f"/leads/{leads[4]['id']}", doc("PATCH_leads.tags_clear.request")),
+        ("PATCH_contacts", "PATCH", "/contacts", [patch_contact | {"id": contacts[0]["id"]}]),
+        ("PATCH_companies", "PATCH", "/companies", patch_companies),
+        ("POST_tasks", "POST", "/tasks", tasks),
+        ("PATCH_tasks", "PATCH", "/tasks", [{"id": t["id"], "text": "t", "request_id": str(n)}
+                                            for n, t in enumerate(world["tasks"][:2])]),
+        ("PATCH_tasks_id.complete", "PATCH", f"/tasks/{world['tasks'][2]['id']}",
+         {**doc("PATCH_tasks_id.complete.request"), "request_id": "0"}),
+        ("POST_leads_notes", "POST", "/leads/notes", notes),
+        ("PATCH_leads_notes", "PATCH", "/leads/notes", [{"id": n["id"], "params": {"text": "new"}}
+                                                        for n in world["notes"]]),
+        ("POST_leads_pipelines", "POST", "/leads/pipelines", doc("POST_leads_pipelines.request")),
+        ("PATCH_leads_pipelines_id", "PATCH", f"/leads/pipelines/{pipeline['id']}",
+         doc("PATCH_leads_pipelines_id.request")),
+        ("POST_leads_pipelines_id_statuses", "POST", f"/leads/pipelines/{pipeline['id']}/statuses",
+         doc("POST_leads_pipelines_id_statuses.request")),
+        ("PATCH_leads_pipelines_id_statuses_id", "PATCH", f"/leads/pipelines/{pipeline['id']}/statuses/"
+                                                          f"{statuses[2]['id']}",
+         doc("PATCH_leads_pipelines_id_statuses_id.request")),
+        ("POST_leads_custom_fields_groups", "POST", "/leads/custom_fields/groups",
+         doc("POST_leads_custom_fields_groups.request")),
+        ("POST_roles", "POST", "/roles", doc("POST_roles.request") | {"rights": doc("POST_roles.request")["rights"] | {
+            "status_rights": [{"entity_type": "leads", "pipeline_id": pipeline["id"], "status_id": stage["id"],
+                               "rights": {"edit": "A", "view": "A", "delete": "A", "export": "A"}}]}}),
+        ("POST_users", "POST", "/users", doc("POST_users.request")),
+        ("POST_webhooks", "POST", "/webhooks", {**doc("POST_webhooks.request"), "destination": "https://x.test"}),
+        ("POST_leads_tags", "POST", "/leads/tags", doc("POST_leads_tags.request")),
+        ("POST_leads_id_link", "POST", f"/leads/{leads[1]['id']}/link",
+         [{"to_entity_id": contacts[1]["id"], "to_entity_type": "contacts", "metadata": {"is_main": True}}]),
+        ("POST_leads_link", "POST", "/leads/link", [{"entity_id": leads[2]["id"], "to_entity_type": "contacts",
+                                                     "to_entity_id": contacts[2]["id"], "metadata": {"is_main": True}}]),
+    ]
+    table, failures = [], []
+
+    def check(name: str, answer) -> dict | list | None:
+        if answer.status_code >= 300:
+            failures.append(f"{name}: {answer.status_code} {answer.text[:300]}")
+            return None
+        share, missing, left_out = contract_share(answer.json(), doc(f"{name}.response"))
+        table.append((name, share, len(missing), left_out))
+        if missing:
+            failures.append(f"{name}: " + "; ".join(missing))
+        return answer.json()
+
+    for name, method, path, body in writes:
+        check(name, c.request(method, path, json=body))
+    # answers that need ids from earlier ones
+    field_request = doc("POST_leads_custom_fields.request")
+    field_request[0]["required_statuses"] = [{"pipeline_id": pipeline["id"], "status_id": stage["id"]}]
+    field = check("POST_leads_custom_fields", c.post("/leads/custom_fields", json=field_request))
+    group = c.post("/leads/custom_fields/groups", json=[{"name": "Группа", "sort": 5}]).json()
+    group_id = group["_embedded"]["custom_field_groups"][0]["id"]
+    check("PATCH_leads_custom_fields_groups_id", c.patch(f"/leads/custom_fields/groups/{group_id}", json={
+        "sort": 6, "fields": [field["_embedded"]["custom_fields"][0]["id"]] if field else []}))
+    role = c.post("/roles", json=doc("POST_roles.request") | {"name": "Ещё роль"}).json()
+    check("PATCH_roles_id", c.patch(f"/roles/{role['_embedded']['roles'][0]['id']}",
+                                    json=doc("PATCH_roles_id.request")))
+    sources = doc("POST_sources.request")
+    sources[0]["pipeline_id"] = pipeline["id"]
+    created = check("POST_sources", c.post("/sources", json=sources))
+    if created:
+        check("PATCH_sources", c.patch("/sources", json=[{"id": created["_embedded"]["sources"][0]["id"],
+                                                          "name": "Renamed"}]))
+    forms = check("POST_leads_unsorted_forms", c.post("/leads/unsorted/forms", json=_unsorted_request(
+        "POST_leads_unsorted_forms.request", pipeline["id"], doc)))
+    sip = check("POST_leads_unsorted_sip", c.post("/leads/unsorted/sip", json=_unsorted_request(
+        "POST_leads_unsorted_sip.request", pipeline["id"], doc)))
+    if forms and sip:
+        uid, other = forms["_embedded"]["unsorted"][0]["uid"], sip["_embedded"]["unsorted"][0]["uid"]
+        check("POST_leads_unsorted_uid_accept", c.post(f"/leads/unsorted/{uid}/accept", json={}))
+        check("DELETE_leads_unsorted_uid_decline", c.request("DELETE", f"/leads/unsorted/{other}/decline", json={}))
+        third = c.post("/leads/unsorted/sip", json=_unsorted_request("POST_leads_unsorted_sip.request",
+                                                                     pipeline["id"], doc)).json()
+        check("POST_leads_unsorted_uid_link", c.post(
+            f"/leads/unsorted/{third['_embedded']['unsorted'][0]['uid']}/link",
+            json={"link": {"entity_id": leads[3]["id"], "entity_type": "leads"}}))
+    complex_request = doc("POST_leads_complex.request")
+    for item in complex_request:
+        for key in ("custom_fields_values", "status_id", "pipeline_id", "responsible_user_id"):
+            item.pop(key, None)
+        for kind in ("contacts", "companies"):
+            for record in item["_embedded"].get(kind, []):
+                record.pop("responsible_user_id", None)
+                for value in record.get("custom_fields_values", []):   # the doc's field ids are its account's
+                    value.pop("field_id", None)
+                    value["field_code"] = value.get("field_code") or ("EMAIL" if "@" in value["values"][0]["value"]
+                                                                      else "PHONE")
+                    for v in value["values"]:
+                        v.pop("enum_id", None)
+    check("POST_leads_complex", c.post("/leads/complex", json=complex_request))
     record_property("contract_share", table)
     assert not failures, "\n".join(failures)
