@@ -85,9 +85,12 @@ def _ids(sandbox, account_id: int, entity: str) -> list[int]:
 
 
 def _run(python: Path, judge: str, spec: dict, on_expire=None) -> dict:
-    """Run a judge; answer its `EXPIRE` line after `on_expire()`; return its JSON line."""
-    process = subprocess.Popen([str(python), str(JUDGES / judge), json.dumps(spec)], stdin=subprocess.PIPE,
+    """Run a judge; answer its `EXPIRE` line after `on_expire()`; return its JSON line. The spec (client
+    secret, code, tokens) goes through stdin, never the command line."""
+    process = subprocess.Popen([str(python), str(JUDGES / judge)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdin.write(json.dumps(spec) + "\n")
+    process.stdin.flush()
     timer = threading.Timer(240, process.kill)
     timer.start()
     try:
@@ -166,3 +169,23 @@ def test_amocrm_api_wrapper_lists_pages_writes_and_refreshes(thirdparty_python, 
             retry = next(r for r in log[index + 1:] if (r["method"], r["path"]) == (entry["method"], entry["path"]))
             assert retry["status"] < 300, retry
     assert {status for _, _, status in _no_refusals(sandbox)} <= {429}
+
+
+def test_an_environment_that_cannot_be_made_gives_the_reason_to_skip(monkeypatch, tmp_path):
+    """Offline (no package index): the tier is skipped, saying what failed — not an error."""
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "VENV", tmp_path / ".venv-thirdparty")
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    calls = []
+
+    def fake_run(step, **kwargs):
+        calls.append(step)
+        failed = "pip" in step
+        return subprocess.CompletedProcess(step, 1 if failed else 0, "",
+                                           "ERROR: No matching distribution found for aioamocrm==0.1.1" if failed else "")
+
+    monkeypatch.setattr(module.subprocess, "run", fake_run)
+    reason = _install()
+    assert reason == ("could not install aioamocrm==0.1.1, amocrm-api-wrapper==0.0.20 into .venv-thirdparty: "
+                      "ERROR: No matching distribution found for aioamocrm==0.1.1")
+    assert len(calls) == 2 and not (tmp_path / ".venv-thirdparty" / "pins.txt").exists()

@@ -1,7 +1,7 @@
 """Run aioamocrm, unmodified, against a sandbox account (run by test_sandbox_thirdparty.py in its own venv).
 
-argv[1]: JSON {base_url, client_id, client_secret, redirect_uri, code}. Prints one JSON line of what the
-client saw; between phases it prints `EXPIRE` and waits for a line on stdin (the test moves the sandbox
+The first line on stdin: JSON {base_url, client_id, client_secret, redirect_uri, code}. Prints one JSON
+line of what the client saw; between phases it prints `EXPIRE` and waits for a line on stdin (the test moves the sandbox
 clock past the access token's lifetime, so the next call must go through the client's own refresh).
 Only the client's public API is used, at its defaults (7 requests/s, 250 a page, batches of 50).
 """
@@ -51,4 +51,4 @@ async def main(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(main(json.loads(sys.argv[1])))), flush=True)
+    print(json.dumps(asyncio.run(main(json.loads(sys.stdin.readline())))), flush=True)

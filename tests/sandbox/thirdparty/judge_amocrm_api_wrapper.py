@@ -1,7 +1,7 @@
 """Run amocrm-api-wrapper 0.0.20, unmodified, against a sandbox account (see test_sandbox_thirdparty.py).
 
-argv[1]: JSON {base_url, access_token, refresh_token, client_id, client_secret, redirect_uri}. Prints one
-JSON line of what the client saw. The client has no page iterator: this walks `page=1, 2, ...` through its
+The first line on stdin: JSON {base_url, access_token, refresh_token, client_id, client_secret,
+redirect_uri}. Prints one JSON line of what the client saw. The client has no page iterator: this walks `page=1, 2, ...` through its
 public `get_*` methods while the answer has a `next` link (the documented end-of-list signal).
 """
 
@@ -45,4 +45,4 @@ def main(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(json.loads(sys.argv[1]))), flush=True)
+    print(json.dumps(main(json.loads(sys.stdin.readline()))), flush=True)
