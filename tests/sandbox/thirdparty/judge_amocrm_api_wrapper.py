@@ -1,8 +1,9 @@
 """Run amocrm-api-wrapper 0.0.20, unmodified, against a sandbox account (see test_sandbox_thirdparty.py).
 
 The first line on stdin: JSON {base_url, access_token, refresh_token, client_id, client_secret,
-redirect_uri}. Prints one JSON line of what the client saw. The client has no page iterator: this walks `page=1, 2, ...` through its
-public `get_*` methods while the answer has a `next` link (the documented end-of-list signal).
+redirect_uri}. Prints one JSON line of what the client saw. The client has no page iterator: this walks
+`page=1, 2, ...` through its public `get_*` methods while the answer has a `next` link (the documented
+end-of-list signal).
 """
 
 import json
