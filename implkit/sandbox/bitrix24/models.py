@@ -22,6 +22,7 @@ from implkit.sandbox.bitrix24 import errors as err
 from implkit.sandbox.bitrix24 import listing
 from implkit.sandbox.bitrix24.fieldspec import FIELDS
 from implkit.sandbox.bitrix24.portal import iso, next_ids, stage_entity, stage_prefix, insert_stages, DEAL_STAGES
+from implkit.sandbox.bitrix24.timeline import TimelineMixin
 from implkit.sandbox.store import Store
 
 # --- the cost model (documented in bitrix24/__init__.py) ------------------------------------------
@@ -154,8 +155,11 @@ def positive_id(value: Any) -> int | None:
     return number if number > 0 else None
 
 
-class Portal:
-    """The backend of one portal for one call (or one batch sub-call)."""
+class Portal(TimelineMixin):
+    """The backend of one portal for one call (or one batch sub-call); activities, comments and tasks are
+    in `timeline.TimelineMixin`."""
+
+    ROW_COST, WRITE_COST = ROW_COST, WRITE_COST
 
     def __init__(self, store: Store, account_id: int, *, at: float, user_id: int):
         self.store, self.account_id, self.at, self.user_id = store, account_id, at, user_id
@@ -1007,10 +1011,9 @@ class Portal:
                                     default_order="id DESC", strict=False, exact=False,
                                     key_of=lambda n: snake_to_camel(n) if n.isupper() else n)
         select = param(params, "select", [])
-        wanted = {snake_to_camel(str(s)) if str(s).isupper() else str(s)
-                  for s in (select if isinstance(select, list) else []) if s not in ("", "*")}
-        if wanted:
-            result.rows = [{k: v for k, v in r.items() if k in wanted or k == "id"} for r in result.rows]
+        select = list(select.values()) if isinstance(select, dict) else select if isinstance(select, list) else []
+        extra = as_dict(param(params, "params", {}), "params")
+        result.rows = [self.present_task(r, select, params=extra) for r in result.rows]
         return result
 
     # --- users, departments, duplicates -------------------------------------------------------------------

@@ -7,7 +7,7 @@ portal (each real portal has its own database), from `b24_sequences`.
 
 Credentials live in `b24_credentials`: an incoming webhook is (user id, secret) with a scope
 list; an OAuth application gets an access token (1 hour) and a refresh token (180 days). A
-secret belongs to one portal only; using it on another answers NO_AUTH_FOUND.
+secret belongs to one portal only; using it on another answers INVALID_CREDENTIALS (as a wrong secret).
 """
 
 from __future__ import annotations
