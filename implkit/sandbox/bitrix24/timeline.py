@@ -221,7 +221,7 @@ class TimelineMixin:
         """crm.activity.todo.add: a universal to-do (PROVIDER_ID CRM_TODO) on a CRM record; camelCase parameters."""
         missing = [name for name in ("ownerTypeId", "ownerId", "deadline") if params.get(name) in (None, "")]
         if missing:
-            raise err.B24Error(f"Required fields are missing: {', '.join(missing)}", code=100)   # [unverified] text
+            raise err.B24Error(f"Required fields are missing: {', '.join(missing)}", code="100")   # [unverified] text
         deadline = portal_time(params["deadline"])
         if deadline is None:
             raise err.B24Error("Incorrect date format", code="WRONG_DATETIME_FORMAT")       # [unverified] text
@@ -245,7 +245,7 @@ class TimelineMixin:
     def comment_add(self, fields: dict[str, Any]) -> int:
         entity_type = str(fields.get("ENTITY_TYPE") or "").strip().lower()
         if fields.get("ENTITY_ID") in (None, "") or not entity_type or "COMMENT" not in fields:
-            raise err.B24Error("Required fields not provided", code=100)          # [unverified] text
+            raise err.B24Error("Required fields not provided", code="100")          # [unverified] text
         if not str(fields.get("COMMENT") or "").strip():
             raise err.invalid_arg("Empty comment")                                 # [unverified] text
         if not self._owner_exists(OWNER_TYPES.get(entity_type), fields["ENTITY_ID"]):
@@ -323,11 +323,11 @@ class TimelineMixin:
     def _task_row(self, task_id: Any) -> dict[str, Any]:
         number = _positive(task_id)
         if number is None:
-            raise err.B24Error("wrong task id", code=0)                    # tasks.task.get error table
+            raise err.B24Error("wrong task id", code="0")                    # tasks.task.get error table
         row = self.db.execute("SELECT data FROM b24_tasks WHERE account_id=? AND id=?",
                               (self.account_id, number)).fetchone()
         if row is None:
-            raise err.B24Error("Access denied.", code=0)    # the docs: no access or no such task, one answer
+            raise err.B24Error("Access denied.", code="0")    # the docs: no access or no such task, one answer
         return json.loads(row[0])
 
     def _task_fields(self, task: dict[str, Any], fields: dict[str, Any], *, creating: bool) -> None:
@@ -384,7 +384,7 @@ class TimelineMixin:
 
     def task_add(self, fields: Any) -> dict[str, Any]:
         if not isinstance(fields, dict) or not fields:
-            raise err.B24Error("Could not find value for parameter {fields} (internal error)", code=100)
+            raise err.B24Error("Could not find value for parameter {fields} (internal error)", code="100")
         now, user = self.now_iso(), str(self.user_id)
         task = new_task(0, created_by=user, at=now)
         self._task_fields(task, fields, creating=True)
@@ -396,13 +396,13 @@ class TimelineMixin:
     def task_get(self, task_id: Any, select: Any) -> dict[str, Any]:
         if select is not None and not isinstance(select, list):
             raise err.B24Error("Invalid value {} to match with parameter {select}. Should be value of type array. "
-                               "(internal error)", code=100)
+                               "(internal error)", code="100")
         self.cost += self.ROW_COST
         return {"task": self.present_task(self._task_row(task_id), select or [], single=True)}
 
     def task_update(self, task_id: Any, fields: Any) -> dict[str, Any]:
         if not isinstance(fields, dict) or not fields:
-            raise err.B24Error("Could not find value for parameter {fields} (internal error)", code=100)
+            raise err.B24Error("Could not find value for parameter {fields} (internal error)", code="100")
         task = self._task_row(task_id)
         self._task_fields(task, fields, creating=False)
         with self.store.transaction() as db:
@@ -422,7 +422,7 @@ class TimelineMixin:
         number = _positive(task_id)
         if number is None:
             raise err.B24Error(f"Invalid value {task_id} to match with parameter {{taskId}}. Should be value of "
-                               "type int.", code=100)
+                               "type int.", code="100")
         task = self._task_row(number)
         self.cost += self.ROW_COST
         return sorted(task.get("_results", []), key=lambda r: -r["id"])
