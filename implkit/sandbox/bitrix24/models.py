@@ -720,6 +720,10 @@ class Portal(TimelineMixin):
                                                               "VALUE_TYPE": item.get("valueType", "WORK")})
         return out
 
+    def _first_stage_flag(self, category_id: int, stage: str) -> str:
+        stages = self.stages(category_id)
+        return "Y" if stages and stages[0]["status_id"] == stage else "N"
+
     def _stage_for(self, category_id: int, wanted: Any, current: str | None = None) -> tuple[str, str]:
         """(STAGE_ID, STAGE_SEMANTIC_ID) for a deal: the wanted stage if the pipeline has it, else the first
         stage of the same semantics as the current one, else the pipeline's first stage."""
@@ -818,6 +822,12 @@ class Portal(TimelineMixin):
             record["STAGE_ID"], record["STAGE_SEMANTIC_ID"] = self._stage_for(category, record.get("STAGE_ID"))
             record["CLOSED"] = "N" if record["STAGE_SEMANTIC_ID"] == "P" else "Y"
             record.setdefault("CONTACT_IDS", [])
+            # read-only members the portal fills (crm.deal.get.response prints them): new while in the
+            # pipeline's first stage [inference], the last activity is the creation itself
+            record["IS_NEW"] = self._first_stage_flag(category, record["STAGE_ID"])
+        spec = SPEC[entity.type_id]
+        if "LAST_ACTIVITY_TIME" in spec:
+            record.update(LAST_ACTIVITY_TIME=now, LAST_ACTIVITY_BY=user)
         if entity.type_id == 1:
             statuses = {s["status_id"]: s for s in self.lead_statuses()}
             status = statuses.get(record.get("STATUS_ID")) or next(iter(statuses.values()))
@@ -871,6 +881,7 @@ class Portal(TimelineMixin):
             stage, semantic = self._stage_for(category, wanted, current=before_stage)
             record["STAGE_ID"], record["STAGE_SEMANTIC_ID"] = stage, semantic
             record["CLOSED"] = "N" if semantic == "P" else "Y"
+            record["IS_NEW"] = self._first_stage_flag(category, stage)
         if entity.type_id == 1 and record.get("STATUS_ID") != before_stage:
             statuses = {s["status_id"]: s for s in self.lead_statuses()}
             status = statuses.get(record.get("STATUS_ID")) or statuses.get(before_stage)
@@ -970,12 +981,13 @@ class Portal(TimelineMixin):
         select = param(params, "select", [])
         select = list(select.values()) if isinstance(select, dict) else select if isinstance(select, list) else []
         wanted = [str(s).upper() for s in select if s not in ("", None, "*")]
+        everything = not select or "*" in select       # '*': every field but the two that must be named
         rows = []
         for record in result.rows:
-            if wanted:
+            if everything:
+                record = {k: v for k, v in record.items() if k not in ("COMMUNICATIONS", "FILES") or k in wanted}
+            elif wanted:
                 record = {k: v for k, v in record.items() if k in wanted or k == "ID"}
-            else:
-                record = {k: v for k, v in record.items() if k not in ("COMMUNICATIONS", "FILES")}
             rows.append(record)
         result.rows = rows
         return result

@@ -78,6 +78,34 @@ def empty_record(record_id: int, *, at: str, user: str) -> dict[str, Any]:
             "AUTOCOMPLETE_RULE": "0"}
 
 
+def _uploads(value: Any) -> list[tuple[str, bytes]]:
+    """FILES as the docs send them: [[name, base64 content], ...] (files/how-to-upload-files); anything else is
+    skipped, as the portal skips what it cannot read [inference]."""
+    import base64
+    import binascii
+    items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else []
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            item = list(item.values())
+        if not isinstance(item, list) or len(item) != 2 or not str(item[0]).strip():
+            continue
+        try:
+            out.append((str(item[0]), base64.b64decode(str(item[1]), validate=True)))
+        except (binascii.Error, ValueError):
+            continue
+    return out
+
+
+def _image_size(content: bytes) -> tuple[int, int] | None:
+    """Width and height of a GIF or PNG (the two formats the docs' examples upload)."""
+    if content[:6] in (b"GIF87a", b"GIF89a") and len(content) >= 10:
+        return int.from_bytes(content[6:8], "little"), int.from_bytes(content[8:10], "little")
+    if content[:8] == b"\x89PNG\r\n\x1a\n" and len(content) >= 24:
+        return int.from_bytes(content[16:20], "big"), int.from_bytes(content[20:24], "big")
+    return None
+
+
 def _text(value: Any) -> str | None:
     if value is None:
         return None
@@ -251,13 +279,37 @@ class TimelineMixin:
         if not self._owner_exists(OWNER_TYPES.get(entity_type), fields["ENTITY_ID"]):
             raise err.B24Error("Not found.", code="NOT_FOUND")                     # the page's error example
         author = fields.get("AUTHOR_ID") if self._user_exists(fields.get("AUTHOR_ID")) else self.user_id
+        files = _uploads(fields.get("FILES"))
         with self.store.transaction() as db:
             comment_id = next_ids(db, self.account_id, "comment")
             record = {"ID": str(comment_id), "ENTITY_ID": str(_positive(fields["ENTITY_ID"])), "ENTITY_TYPE": entity_type,
                       "CREATED": self.now_iso(), "COMMENT": str(fields["COMMENT"]), "AUTHOR_ID": str(_positive(author)),
-                      "FILES": {}}
+                      "FILES": self._disk_files(db, files, author)}
             self._write_comment(db, record)
         return comment_id
+
+    def _disk_files(self, db, files: list[tuple[str, bytes]], author: Any) -> dict[str, Any]:
+        """Uploaded files as the comment prints them (crm.timeline.comment.list.response): keyed by disk id."""
+        if not files:
+            return {}
+        portal = self.db.execute("SELECT subdomain FROM accounts WHERE id=?", (self.account_id,)).fetchone()[0]
+        base = f"https://{portal}.bitrix24.ru/disk"
+        out: dict[str, Any] = {}
+        for name, content in files:
+            file_id = next_ids(db, self.account_id, "file")
+            entry: dict[str, Any] = {"id": file_id, "date": self.now_iso(), "type": "file", "name": name,
+                                     "size": len(content)}
+            size = _image_size(content)
+            if size:
+                entry.update(type="image", image={"width": size[0], "height": size[1]})
+            entry.update(authorId=int(_positive(author)), authorName=self._user_card(author)["name"],
+                         urlPreview=f"{base}/showFile/{file_id}/?&ncc=1&width=640&height=640&filename={name}",
+                         urlShow=f"{base}/showFile/{file_id}/?&ncc=1&filename={name}",
+                         urlDownload=f"{base}/downloadFile/{file_id}/?&ncc=1&filename={name}")
+            if not size:
+                del entry["urlPreview"]
+            out[str(file_id)] = entry
+        return out
 
     def _write_comment(self, db, record: dict[str, Any]) -> None:
         db.execute("INSERT OR REPLACE INTO b24_timeline_comments (account_id, id, entity_type, entity_id, created, "
@@ -357,6 +409,16 @@ class TimelineMixin:
             if name in names:
                 values = names[name] if isinstance(names[name], list) else [names[name]]
                 task[key] = [str(v) for v in values if _positive(v)]
+        if "TAGS" in names:
+            values = names["TAGS"] if isinstance(names["TAGS"], list) else str(names["TAGS"]).split(",")
+            task["tags"] = {}
+            for title in (str(v).strip() for v in values if str(v).strip()):
+                tag_id = self._tag_id(title)
+                task["tags"][str(tag_id)] = {"id": tag_id, "title": title}
+        if "UF_TASK_WEBDAV_FILES" in fields:     # disk files attached as "n<disk id>" (tasks.task.add's example)
+            values = fields["UF_TASK_WEBDAV_FILES"]
+            task["ufTaskWebdavFiles"] = [int(str(v).lstrip("n")) for v in (values if isinstance(values, list)
+                                                                          else [values]) if str(v).lstrip("n").isdigit()]
         if "UF_CRM_TASK" in fields:
             values = fields["UF_CRM_TASK"]
             task["ufCrmTask"] = [str(v) for v in (values if isinstance(values, list) else [values]) if v]
@@ -367,9 +429,20 @@ class TimelineMixin:
             self._set_task_status(task, str(names["STATUS"]))
         task["changedBy"], task["changedDate"], task["activityDate"] = user, now, now
 
+    def _tag_id(self, title: str) -> int:
+        """A tag's id: one per title in the portal (tags are shared between tasks)."""
+        for row in self.db.execute("SELECT data FROM b24_tasks WHERE account_id=? AND data LIKE ?",
+                                   (self.account_id, f"%{json.dumps(title)[1:-1]}%")):
+            for tag in (json.loads(row[0]).get("tags") or {}).values():
+                if tag["title"] == title:
+                    return tag["id"]
+        with self.store.transaction() as db:
+            return next_ids(db, self.account_id, "tag")
+
     def _set_task_status(self, task: dict[str, Any], status: str) -> None:
         now, user = self.now_iso(), str(self.user_id)
         task["status"], task["statusChangedBy"], task["statusChangedDate"] = status, user, now
+        task["subStatus"] = status
         if status == TASK_DONE:
             task["closedBy"], task["closedDate"] = user, now
             for result in task.get("_results", []):
@@ -491,7 +564,7 @@ TASK_ACTIONS = {"accept": False, "decline": False, "complete": True, "approve": 
 
 def new_task(task_id: int, *, created_by: str, at: str) -> dict[str, Any]:
     """Every member tasks.task.add prints for a new task (tasks.task.add's response example)."""
-    return {"id": str(task_id), "parentId": None, "title": "", "description": "", "mark": None, "priority": "1",
+    return {"id": str(task_id), "parentId": None, "title": "", "description": "", "mark": "", "priority": "1",
             "multitask": "N", "notViewed": "N", "replicate": "N", "stageId": "0", "createdBy": created_by,
             "createdDate": at, "responsibleId": created_by, "changedBy": created_by, "changedDate": at,
             "statusChangedBy": None, "closedBy": None, "closedDate": None, "activityDate": at, "dateStart": None,
@@ -511,7 +584,8 @@ def new_task(task_id: int, *, created_by: str, at: str) -> dict[str, Any]:
                                                       "isImportant": False, "completedCount": 0, "members": [],
                                                       "attachments": []},
                               "action": [], "descendants": []},
-            "checkListCanAdd": True, "subStatus": "2", "taskRequireResult": "N", "ufCrmTask": [], "_results": []}
+            "checkListCanAdd": True, "subStatus": "2", "tags": [], "taskRequireResult": "N", "ufCrmTask": [],
+            "ufTaskWebdavFiles": [], "ufMailMessage": None, "_results": []}
 
 
 def task_result(result_id: int, task_id: int, *, author: str, at: str, text: str, closed: bool) -> dict[str, Any]:
