@@ -65,6 +65,18 @@ STAGE_CODE = re.compile(r"^[A-Za-z0-9_-]+$")
 STAGE_DIRECTORY = re.compile(r"^(DEAL_STAGE|STATUS|DEAL_STAGE_\d+)$")
 
 
+# What a new record holds where the caller set nothing, as the get examples print unset members: empty strings
+# for dates and text (crm.lead.get.response: DATE_CLOSED, BIRTHDATE; crm.company.get.response: COMMENTS), N for
+# flags, FACE_ID null; HAS_IMOL is N even beside an open-line IM (crm.lead.get.response) [inference: set by
+# open-line chats, which are not emulated]
+NEW_RECORD_DEFAULTS = {
+    1: {"DATE_CLOSED": "", "BIRTHDATE": "", "IS_RETURN_CUSTOMER": "N", "HAS_IMOL": "N"},
+    3: {"BIRTHDATE": "", "FACE_ID": None, "HAS_IMOL": "N"},
+    4: {"COMMENTS": "", "BANKING_DETAILS": "", "IS_MY_COMPANY": "N", "HAS_IMOL": "N"},
+}
+GET_ONLY = {"HAS_IMOL", "FACE_ID"}        # printed by crm.*.get, not described by crm.*.fields
+
+
 def snake_to_camel(name: str) -> str:
     """ASSIGNED_BY_ID → assignedById; UF_CRM_1721244482250 → ufCrm_1721244482250 (a segment that
     starts with a digit keeps its underscore) [inference from the docs' ufCrm_<code> examples]."""
@@ -657,6 +669,8 @@ class Portal(TimelineMixin):
         standard = [n for n, row in spec.items() if not row[5]]
         if single or not wanted:
             names = standard + list(ufs) + ([n for n in MULTIFIELDS if record.get(n)] if single and not camel else [])
+            if single and not camel:
+                names += [n for n in GET_ONLY if n in record]
         else:
             names = (standard if "*" in wanted else []) + (list(ufs) if "UF_*" in wanted or (camel and "*" in wanted)
                                                           else [])
@@ -812,6 +826,7 @@ class Portal(TimelineMixin):
         if entity.type_id in (1, 2):
             record.update(OPPORTUNITY="0.00", CURRENCY_ID="RUB", IS_MANUAL_OPPORTUNITY="N", MOVED_TIME=now,
                           MOVED_BY_ID=user)
+        record.update(NEW_RECORD_DEFAULTS.get(entity.type_id, {}))
         self._apply_fields(entity, record, fields, creating=True, allow_category=True)
         if entity.type_id == 2:
             category = int(record.get("CATEGORY_ID") or 0)
@@ -1049,7 +1064,13 @@ class Portal(TimelineMixin):
         row = self.db.execute("SELECT data FROM b24_users WHERE account_id=? AND id=?",
                               (self.account_id, self.user_id)).fetchone()
         self.cost += ROW_COST
-        return json.loads(row[0]) if row else {}
+        if not row:
+            return {}
+        user = json.loads(row[0])
+        # user.current.response prints the last activity as "2024-07-23 08:08:50" (portal time, no offset)
+        user["LAST_ACTIVITY_DATE"] = str(user.get("LAST_LOGIN") or self.now_iso())[:19].replace("T", " ")
+        user.pop("TIMESTAMP_X", None)
+        return user
 
     def department_get(self, params: dict[str, Any]) -> listing.Page:
         columns = {"ID": ("id", "int"), "NAME": ("name", "text"), "SORT": ("sort", "int"),
