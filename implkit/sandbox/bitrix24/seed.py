@@ -91,6 +91,14 @@ class SeedSummary:
     seconds: float
     ground_truth: dict[str, Any] = field(repr=False)
 
+    def __str__(self) -> str:
+        """One line, as the amoCRM seeder's summary reads (implkit/sandbox/seed.py)."""
+        records = ", ".join(f"{self.counts[t]:,} {t}" for t in ("deals", "contacts", "companies", "leads",
+                                                                "activities", "tasks"))
+        planted = sum(self.defects.values())
+        return (f"{records}; {planted:,} planted findings over {len(self.defects)} checks "
+                f"(seed {self.seed}) in {self.seconds:.1f} s")
+
 
 def _count(rate: float, base: int) -> int:
     if rate <= 0 or base <= 0:
