@@ -159,3 +159,26 @@ def test_seeded_tasks_and_activities_carry_completion_results_and_direction(acme
     assert {r["DIRECTION"] for r in calls["result"]} == {"1", "2"}
     todos = acme.ok("crm.activity.list", {"filter": {"PROVIDER_ID": "CRM_TODO"}, "select": ["ID", "DIRECTION"]})
     assert todos["result"] and {r["DIRECTION"] for r in todos["result"]} == {"0"}
+
+
+def test_a_comment_pinned_as_the_result_closes_with_its_task(acme):
+    task = acme.ok("tasks.task.add", {"fields": {"TITLE": "Отправить КП", "RESPONSIBLE_ID": 1}})["result"]["task"]
+    comment = acme.ok("task.commentitem.add", {"TASKID": task["id"], "FIELDS": {"POST_MESSAGE": "КП [B]отправлено[/B]"}})
+    comment_id = comment["result"]
+    positional = acme.ok("task.commentitem.add", {"0": task["id"], "1": {"POST_MESSAGE": "второй"}})["result"]
+    assert isinstance(comment_id, int) and positional == comment_id + 1
+    pinned = acme.ok("tasks.task.result.addFromComment", {"commentId": comment_id})["result"]
+    assert (pinned["taskId"], pinned["commentId"], pinned["status"], pinned["files"], pinned["formattedText"]) == \
+        (int(task["id"]), comment_id, 0, None, "КП <b>отправлено</b>")
+    again = acme.call("tasks.task.result.addFromComment", {"commentId": comment_id})
+    assert again.status_code == 400 and again.json() == {"error": "0", "error_description": "Result already exists."}
+    missing = acme.call("tasks.task.result.addFromComment", {"commentId": 999})
+    assert missing.json() == {"error": "0", "error_description": "Comment not found."}
+    info = {"select": ["ID"], "params": {"WITH_RESULT_INFO": "Y"}, "filter": {"ID": task["id"]}}
+    listed = acme.ok("tasks.task.list", info)["result"]["tasks"][0]
+    assert (listed["taskHasResult"], listed["taskHasOpenResult"]) == ("Y", "Y")
+    acme.ok("tasks.task.complete", {"taskId": task["id"]})
+    results = acme.ok("tasks.task.result.list", {"taskId": task["id"]})["result"]
+    assert [(r["commentId"], r["status"], r["files"]) for r in results] == [(comment_id, 1, [])]
+    listed = acme.ok("tasks.task.list", info)["result"]["tasks"][0]
+    assert (listed["taskHasResult"], listed["taskHasOpenResult"]) == ("Y", "N")

@@ -301,6 +301,16 @@ for _verb, _status in (("start", "3"), ("complete", "5"), ("renew", "2"), ("defe
     _register_task_status(_verb, _status)
 
 
+@method("task.commentitem.add", scope="task")
+def task_comment_add(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_comment_add(p))
+
+
+@method("tasks.task.result.addFromComment", scope="task")
+def task_result_add_from_comment(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_result_from_comment(param(p, "commentId")))
+
+
 @method("tasks.task.result.list", scope="task")
 def task_result_list(p: dict, portal: Portal) -> Answer:
     return Answer(portal.task_results(param(p, "taskId")))

@@ -467,9 +467,13 @@ class _Seeder:
             if random.Random(f"{self.seed}:task:{task_id}").random() < self.rates.task_without_result:
                 self.sets["T02"].append(task_id)
             else:
-                self.result_next += 1
+                self.result_next += 1      # the result pins the manager's comment of the same id
+                text = N.TASK_RESULTS[task_id % len(N.TASK_RESULTS)]
+                task["_comments"] = [{"id": self.result_next, "authorId": owner, "text": text,
+                                      "date": iso(created + DAY)}]
+                task["commentsCount"] = "1"
                 task["_results"] = [task_result(self.result_next, task_id, author=str(owner), at=iso(created + DAY),
-                                                text=N.TASK_RESULTS[task_id % len(N.TASK_RESULTS)], closed=True)]
+                                                text=text, closed=True, comment_id=self.result_next)]
         self.add("b24_tasks", {"account_id": self.account_id, "id": task_id, "data": task})
 
 
@@ -494,8 +498,10 @@ def seed_portal(store: Store, portal_id: int, *, deals: int, seed: int, now: int
     s.deals()
     with store.transaction() as db:   # sequences continue after the rows actually used
         for name, value in (("fm", s.fm_next - 1), ("activity", s.activity_next - 1),
-                            ("stagehistory", s.history_next - 1), ("task", s.task_next - 1)):
-            db.execute("UPDATE b24_sequences SET value=? WHERE account_id=? AND name=?", (value, portal_id, name))
+                            ("stagehistory", s.history_next - 1), ("task", s.task_next - 1),
+                            ("taskcomment", s.result_next), ("taskresult", s.result_next)):
+            db.execute("INSERT INTO b24_sequences (account_id, name, value) VALUES (?, ?, ?) "
+                       "ON CONFLICT (account_id, name) DO UPDATE SET value=excluded.value", (portal_id, name, value))
     truth = _ground_truth(s, portal[0]["subdomain"])
     if ground_truth_path is not None:
         atomic_write(ground_truth_path, json.dumps(truth, ensure_ascii=False, indent=1))

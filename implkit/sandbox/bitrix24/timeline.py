@@ -500,6 +500,52 @@ class TimelineMixin:
         self.cost += self.ROW_COST
         return sorted(task.get("_results", []), key=lambda r: -r["id"])
 
+    def task_comment_add(self, params: dict[str, Any]) -> int:
+        """task.commentitem.add (TASKID, FIELDS{POST_MESSAGE}): named or positional parameters, as the old
+        task.* methods take them (reference §2: task.commentitem.add?0=123&1[POST_MESSAGE]=test)."""
+        upper = {str(k).upper(): v for k, v in params.items()}
+        task = self._task_row(upper.get("TASKID", upper.get("0")))
+        fields = upper.get("FIELDS", upper.get("1"))
+        fields = {str(k).upper(): v for k, v in fields.items()} if isinstance(fields, dict) else {}
+        text = str(fields.get("POST_MESSAGE") or "").strip()
+        if not text:
+            raise err.B24Error("Comment text is empty", code="ERROR_CORE")        # [unverified] text
+        author = fields.get("AUTHOR_ID") if self._user_exists(fields.get("AUTHOR_ID")) else self.user_id
+        with self.store.transaction() as db:
+            comment_id = next_ids(db, self.account_id, "taskcomment")
+            task.setdefault("_comments", []).append({"id": comment_id, "authorId": int(_positive(author)),
+                                                     "text": text, "date": self.now_iso()})
+            task["commentsCount"] = str(len(task["_comments"]))
+            self._write_task(db, task)
+        return comment_id
+
+    def _task_of_comment(self, comment_id: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        number = _positive(comment_id)
+        if number is None:
+            raise err.B24Error(f"Invalid value {comment_id} to match with parameter {{commentId}}. Should be value "
+                               "of type int.", code="100")
+        row = self.db.execute("SELECT b24_tasks.data FROM b24_tasks, json_each(b24_tasks.data, '$._comments') AS c "
+                              "WHERE b24_tasks.account_id=? AND json_extract(c.value, '$.id')=?",
+                              (self.account_id, number)).fetchone()
+        if row is None:
+            raise err.B24Error("Comment not found.", code="0")        # tasks.task.result.addFromComment's example
+        task = json.loads(row[0])
+        return task, next(c for c in task["_comments"] if c["id"] == number)
+
+    def task_result_from_comment(self, comment_id: Any) -> dict[str, Any]:
+        """tasks.task.result.addFromComment: pin a comment as the task's result; its answer prints files null."""
+        task, comment = self._task_of_comment(comment_id)
+        results = task.setdefault("_results", [])
+        if any(r["commentId"] == comment["id"] and r["status"] == 0 for r in results):
+            raise err.B24Error("Result already exists.", code="0")
+        with self.store.transaction() as db:
+            result = task_result(next_ids(db, self.account_id, "taskresult"), int(task["id"]),
+                                 author=str(self.user_id), at=self.now_iso(), text=comment["text"],
+                                 closed=task["status"] == TASK_DONE, comment_id=comment["id"])
+            results.append(result)
+            self._write_task(db, task)
+        return {**result, "files": None}
+
     def present_task(self, task: dict[str, Any], select: list[Any], *, single: bool = False,
                      params: dict[str, Any] | None = None) -> dict[str, Any]:
         """A task as tasks.task.* print it: the stored members (no select: all; else the selected ones, the
@@ -588,7 +634,10 @@ def new_task(task_id: int, *, created_by: str, at: str) -> dict[str, Any]:
             "ufTaskWebdavFiles": [], "ufMailMessage": None, "_results": []}
 
 
-def task_result(result_id: int, task_id: int, *, author: str, at: str, text: str, closed: bool) -> dict[str, Any]:
-    """One result as tasks.task.result.list prints it (real numbers, unlike the task itself)."""
-    return {"id": result_id, "taskId": task_id, "commentId": result_id, "createdBy": int(author), "createdAt": at,
-            "updatedAt": at, "status": 1 if closed else 0, "text": text, "formattedText": text, "files": []}
+def task_result(result_id: int, task_id: int, *, author: str, at: str, text: str, closed: bool,
+                comment_id: int) -> dict[str, Any]:
+    """One result as tasks.task.result.list prints it (real numbers, unlike the task itself); the formatted
+    text turns BBCode bold into HTML, as the list's example shows."""
+    formatted = re.sub(r"\[B\](.*?)\[/B\]", r"<b>\1</b>", text, flags=re.I | re.S)
+    return {"id": result_id, "taskId": task_id, "commentId": comment_id, "createdBy": int(author), "createdAt": at,
+            "updatedAt": at, "status": 1 if closed else 0, "text": text, "formattedText": formatted, "files": []}
