@@ -31,8 +31,9 @@ import pytest
 from implkit.sandbox import Sandbox, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv-thirdparty-b24"
-PACKAGE = "fast_bitrix24==1.8.14"          # the version reference/bitrix24-api.md §11 was written against
+# both overridable, so that the skip path itself can be tested (test_an_uninstallable_client_skips_with_a_reason)
+VENV = Path(os.environ.get("IMPLKIT_THIRDPARTY_B24_VENV") or ROOT / ".venv-thirdparty-b24")
+PACKAGE = os.environ.get("IMPLKIT_THIRDPARTY_B24_PACKAGE") or "fast_bitrix24==1.8.14"   # reference §11's version
 DRIVER = Path(__file__).with_name("thirdparty_fast_bitrix24.py")
 
 pytestmark = [pytest.mark.thirdparty, pytest.mark.slow]
@@ -117,3 +118,15 @@ def test_fast_bitrix24_reads_and_writes_what_the_portal_holds(fast_bitrix24_pyth
     from implkit.sandbox.bitrix24 import operations
     statuses = {entry["status"] for entry in operations.request_log(sandbox.bitrix24, "acme")}
     assert statuses == {200}                     # default pacing: no 503 from the bucket, no 429 from the budget
+
+
+def test_an_uninstallable_client_skips_with_a_reason(tmp_path):
+    """No index, or no such version: the tier is skipped and says why, it does not fail the suite."""
+    env = {**os.environ, "IMPLKIT_THIRDPARTY_B24_VENV": str(tmp_path / "venv"),
+           "IMPLKIT_THIRDPARTY_B24_PACKAGE": "fast_bitrix24==0.0.0.dev0",
+           "PIP_NO_INDEX": "1"}                          # fails at once, offline or not
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:xdist", "-p", "no:cacheprovider",
+                           str(Path(__file__)), "-k", "reads_and_writes"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "1 skipped" in done.stdout and "could not install fast_bitrix24==0.0.0.dev0" in done.stdout

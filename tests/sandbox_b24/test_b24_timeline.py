@@ -49,6 +49,9 @@ def test_activity_add_refusals_as_the_error_table_words_them(acme):
     assert acme.ok("crm.activity.list", {"filter": {"OWNER_ID": deal}})["total"] == 0     # nothing half-written
     missing = acme.call("crm.activity.get", {"id": 404})
     assert missing.status_code == 400 and missing.json()["error_description"] == "Not found"
+    activity = acme.ok("crm.activity.add", {"fields": base})["result"]
+    assert acme.ok("crm.activity.delete", {"id": activity})["result"] is True
+    assert acme.call("crm.activity.get", {"id": activity}).json()["error_description"] == "Not found"
 
 
 def test_todo_add_answers_its_id_and_reads_back_as_an_activity(acme):
@@ -82,6 +85,8 @@ def test_timeline_comment_add_list_get_update(acme):
     assert acme.ok("crm.timeline.comment.update", {"id": comment_id, "fields": {"COMMENT": "Скидка 5 %"}})[
         "result"] == comment_id
     assert acme.ok("crm.timeline.comment.get", {"id": comment_id})["result"]["COMMENT"] == "Скидка 5 %"
+    assert acme.ok("crm.timeline.comment.delete", {"id": comment_id})["result"] is True
+    assert acme.ok("crm.timeline.comment.list", request)["total"] == 0
 
 
 def test_timeline_comment_refusals(acme):
@@ -116,6 +121,8 @@ def test_task_add_close_reopen_and_results(acme):
     assert [(t["id"], t["taskRequireResult"], t["taskHasResult"]) for t in listed] == [(task["id"], "Y", "N")]
     reopened = acme.ok("tasks.task.renew", {"taskId": task["id"]})["result"]["task"]
     assert (reopened["status"], reopened["closedDate"]) == ("2", None)
+    assert acme.ok("tasks.task.start", {"taskId": task["id"]})["result"]["task"]["status"] == "3"
+    assert acme.ok("tasks.task.defer", {"taskId": task["id"]})["result"]["task"]["status"] == "6"
     got = acme.ok("tasks.task.get", {"taskId": task["id"], "select": ["ID", "TITLE", "CREATED_BY"]})["result"]["task"]
     assert got["title"] == "Позвонить клиенту" and got["creator"]["id"] == "1" and "action" in got
 
