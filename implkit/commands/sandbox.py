@@ -29,7 +29,7 @@ def _account_id(store, db: str, subdomain: str) -> int:
 
 @click.group()
 def sandbox() -> None:
-    """Run and seed the local amoCRM emulator (SQLite-backed)."""
+    """Run and seed the local amoCRM emulator (SQLite-backed); Bitrix24 portals: `implkit sandbox bitrix24`."""
 
 
 @sandbox.command()
