@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -463,6 +463,7 @@ class TimelineMixin:
         self._task_fields(task, fields, creating=True)
         with self.store.transaction() as db:
             task["id"] = str(next_ids(db, self.account_id, "task"))
+            task["guid"] = task_guid(int(task["id"]), task["createdDate"])
             self._write_task(db, task)
         return {"task": self.present_task(task, [])}
 
@@ -588,14 +589,14 @@ class TimelineMixin:
             if single:
                 out.update(favorite=stored.get("favorite", "N"), action=dict(TASK_ACTIONS))
         params = {str(k).upper(): v for k, v in (params or {}).items()}
-        if _flag(params.get("WITH_RESULT_INFO")) == "Y" or params.get("WITH_RESULT_INFO") is True:
+        if _flag(params.get("WITH_RESULT_INFO")) == "Y":
             results = task.get("_results", [])
             out.update(taskRequireResult=task.get("taskRequireResult", "N"),
                        taskHasOpenResult="Y" if any(r["status"] == 0 for r in results) else "N",
                        taskHasResult="Y" if results else "N")
-        if _flag(params.get("WITH_TIMER_INFO")) == "Y" or params.get("WITH_TIMER_INFO") is True:
+        if _flag(params.get("WITH_TIMER_INFO")) == "Y":
             out.update(timeElapsed=None, timerIsRunningForCurrentUser="N")
-        if _flag(params.get("WITH_PARSED_DESCRIPTION")) == "Y" or params.get("WITH_PARSED_DESCRIPTION") is True:
+        if _flag(params.get("WITH_PARSED_DESCRIPTION")) == "Y":
             out["parsedDescription"] = task.get("description", "")
         return out
 
@@ -615,7 +616,7 @@ def new_task(task_id: int, *, created_by: str, at: str) -> dict[str, Any]:
             "createdDate": at, "responsibleId": created_by, "changedBy": created_by, "changedDate": at,
             "statusChangedBy": None, "closedBy": None, "closedDate": None, "activityDate": at, "dateStart": None,
             "deadline": None, "startDatePlan": None, "endDatePlan": None,
-            "guid": "{%08x-0000-4000-8000-%012x}" % (int(time.time()) & 0xFFFFFFFF, task_id), "xmlId": None,
+            "guid": task_guid(task_id, at), "xmlId": None,
             "commentsCount": None, "serviceCommentsCount": None, "allowChangeDeadline": "N", "allowTimeTracking": "N",
             "taskControl": "N", "addInReport": "N", "forkedByTemplateId": None, "timeEstimate": "0",
             "timeSpentInLogs": None, "matchWorkTime": "N", "forumTopicId": None, "forumId": None, "siteId": "s1",
@@ -632,6 +633,11 @@ def new_task(task_id: int, *, created_by: str, at: str) -> dict[str, Any]:
                               "action": [], "descendants": []},
             "checkListCanAdd": True, "subStatus": "2", "tags": [], "taskRequireResult": "N", "ufCrmTask": [],
             "ufTaskWebdavFiles": [], "ufMailMessage": None, "_results": []}
+
+
+def task_guid(task_id: int, at: str) -> str:
+    """A task's GUID, braces included as printed; derived from its id and creation time, so a seed repeats."""
+    return "{%s}" % uuid.uuid5(uuid.NAMESPACE_URL, f"bitrix24-task:{task_id}:{at}")
 
 
 def task_result(result_id: int, task_id: int, *, author: str, at: str, text: str, closed: bool,
