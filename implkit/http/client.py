@@ -45,6 +45,7 @@ import httpx
 
 from implkit.errors import ApiError
 from implkit.http.auth import Auth
+from implkit.http.backoff import backoff_delay
 from implkit.http.errors import HttpError, NotFound, RateLimited, TransportError, Unauthorized, WriteOutcomeUnknown
 from implkit.http.ratelimit import Limiters, RateLimiter
 from implkit.http.redact import install_log_filter, redact
@@ -326,9 +327,7 @@ class HttpClient:
             self.on_request(RequestEvent(method, endpoint, status, attempt, error, waited))
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-        ceiling = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_delay(attempt, base=self.backoff, cap=self.max_backoff, rng=self._rng)
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds to wait from a Retry-After header (seconds or HTTP date) or amoCRM's body `retry_after`."""
