@@ -20,6 +20,7 @@ def test_burst_over_the_integration_rate_gets_the_documented_429(make_harness, t
     refused = client.get("/account")
     assert refused.json() == TOO_MANY
     assert refused.headers["content-type"] == "application/problem+json"
+    assert "retry-after" not in refused.headers  # the documentation shows the body only
     harness.sandbox.clock.advance(1.0)    # the window slides
     assert client.get("/account").status_code == 200
 
