@@ -121,3 +121,45 @@ def test_fifty_pipelines_and_a_hundred_statuses_at_most(alpha):
     assert alpha.post(f"/leads/pipelines/{pipeline['id']}/statuses", json=fill).status_code == 200
     one_more = alpha.post(f"/leads/pipelines/{pipeline['id']}/statuses", json=[{"name": "x", "sort": 9999}])
     assert one_more.status_code == 422
+
+
+@pytest.mark.parametrize("tolerance, last_gap, admitted", [
+    (0.05, 1.0 - 0.04, True),    # the 8th arrives 40 ms early: within the edge's tolerance
+    (0.05, 1.0 - 0.06, False),   # 60 ms early: a burst, refused
+    (0.0, 1.0 - 0.001, False),   # a razor-sharp window refuses even 1 ms of jitter
+    (0.0, 1.0, True),
+])
+def test_the_window_edge_has_a_tolerance(make_harness, tolerance, last_gap, admitted):
+    harness = make_harness(integration_rps=7, account_rps=50, edge_tolerance=tolerance)
+    sandbox = harness.sandbox
+    sandbox.create_account("alpha")
+    sandbox.clock.freeze(1_800_000_000.0)
+    client = harness.client("alpha", sandbox.token("alpha"))
+    start = sandbox.clock.now()
+    for i in range(7):   # exactly 7/s: 1/7 s apart
+        sandbox.clock.freeze(start + i / 7)
+        assert client.get("/account").status_code == 200
+    sandbox.clock.freeze(start + last_gap)
+    assert (client.get("/account").status_code == 200) is admitted
+
+
+def test_admitted_requests_are_answered_after_the_configured_latency(make_harness, monkeypatch):
+    import asyncio
+
+    from implkit.sandbox import app as app_module
+
+    waits = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(seconds, *args, **kwargs):
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(app_module.asyncio, "sleep", recording_sleep)
+    harness = make_harness(integration_rps=2, account_rps=50, latency_ms=(40, 60))
+    harness.sandbox.create_account("alpha")
+    harness.sandbox.clock.freeze()
+    client = harness.client("alpha", harness.sandbox.token("alpha"))
+    statuses = [client.get("/account").status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert len(waits) == 2 and all(0.04 <= w <= 0.06 for w in waits)  # only admitted requests wait
