@@ -119,7 +119,7 @@ class RateLimiter:
 
     def acquire(self) -> float:
         """Wait for a token; return the seconds waited."""
-        slot = at = self.reserve()
+        at = self.reserve()
         waited = 0.0
         while True:
             wait = at - self._clock()
@@ -137,7 +137,7 @@ class RateLimiter:
                 self.sent.append(now)
                 if self._tat is not None and self.burst == 1:
                     self._tat = max(self._tat, now + self.interval)
-                self.lateness.append(max(0.0, now - slot))
+                self.lateness.append(max(0.0, now - at))  # oversleep: the jitter a loaded machine adds
                 self.waited += waited
                 return waited
 
