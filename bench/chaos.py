@@ -160,6 +160,13 @@ class Tenant:
 
             operations.set_faults(self.sandbox.bitrix24, NAME, spec, seed)
 
+    def log(self) -> list[dict]:
+        if self.crm == "amocrm":
+            return self.sandbox.request_log(NAME)
+        from implkit.sandbox.bitrix24 import operations
+
+        return operations.request_log(self.sandbox.bitrix24, NAME)
+
     def close(self) -> None:
         self.transport.shutdown()
         self.sandbox.close()
@@ -223,6 +230,7 @@ class Outcome:
     stray: list[str] = field(default_factory=list)
     snapshot_diff: dict[str, int] = field(default_factory=dict)
     failures: Counter = field(default_factory=Counter)
+    faults_served: int = 0  # requests the sandbox answered with a fault (5xx, or dropped)
 
     @property
     def clean(self) -> bool:
@@ -289,6 +297,7 @@ def faults_case(tmp: Path, crm: str, profile: str, seed: int, contacts: int, max
         out.sync_runs = _until_done(sync_once, max_runs, out.failures) if out.apply_runs else 0
         out.converged = bool(out.apply_runs and out.sync_runs)
         tenant.set_faults(None)
+        out.faults_served = sum(1 for r in tenant.log() if r["status"] == 0 or r["status"] >= 500)
         check(out, tenant, state, desired, twin, tmp)
     finally:
         state.close()
@@ -488,10 +497,11 @@ def report(outcomes: list[Outcome], label: str) -> bool:
         runs = [o.apply_runs + o.sync_runs for o in items if o.converged]
         stray = sum(len(o.stray) for o in items)
         diff = sum(sum(o.snapshot_diff.values()) for o in items)
+        faulted = sum(o.faults_served for o in items)
         print(f"{label} {crm:<9} {case:<12} converged {converged}/{len(items)} "
               f"({100 * converged / len(items):.0f} %), clean {clean}/{len(items)}; runs needed (apply+sync) "
               f"{'min ' + str(min(runs)) + ' max ' + str(max(runs)) if runs else '-'}; stray objects {stray}; "
-              f"snapshot rows differing {diff}")
+              f"snapshot rows differing {diff}" + (f"; faults served {faulted}" if faulted else ""))
         for o in items:
             if not o.clean:
                 ok = False
