@@ -298,24 +298,24 @@ def faults_case(tmp: Path, crm: str, profile: str, seed: int, contacts: int, max
         out.converged = bool(out.apply_runs and out.sync_runs)
         tenant.set_faults(None)
         out.faults_served = sum(1 for r in tenant.log() if r["status"] == 0 or r["status"] >= 500)
-        check(out, tenant, state, desired, twin, tmp)
+        check(out, tenant, state, desired, twin, tmp, tmp / "snapshot.sqlite")
     finally:
         state.close()
         tenant.close()
     return out
 
 
-def check(out: Outcome, tenant: Tenant, state, desired, twin: tuple[Counter, Counter], tmp: Path) -> None:
-    """With faults off: plan empty, plan --prune as the twin's, configuration as the twin's, snapshot as a
-    fault-free sync's."""
+def check(out: Outcome, tenant: Tenant, state, desired, twin: tuple[Counter, Counter], tmp: Path,
+          snapshot: Path) -> None:
+    """With faults off: plan empty, plan --prune as the twin's, configuration as the twin's, and the
+    `snapshot` the run left as a fault-free sync's."""
     from implkit.audit.snapshot import Snapshot
     from implkit.audit.sync import sync_snapshot
 
     twin_signature, twin_prune = twin
     provider = tenant.provider()
     try:
-        pending = plan_rows(provider, desired, state, prune=False)
-        out.stray += [f"plan: {row}" for row in sorted(pending.elements())]
+        out.stray += [f"plan: {row}" for row in sorted(plan_rows(provider, desired, state, prune=False).elements())]
         prune = plan_rows(provider, desired, state, prune=True)
         out.stray += [f"plan --prune: {row}" for row in sorted((prune - twin_prune).elements())]
         live = signature(provider)
@@ -323,11 +323,11 @@ def check(out: Outcome, tenant: Tenant, state, desired, twin: tuple[Counter, Cou
         out.stray += [f"missing {row}" for row in sorted((twin_signature - live).elements())]
     finally:
         provider.close()
-    if out.sync_runs:
+    if out.sync_runs and snapshot.exists():
         reference = tmp / "snapshot-fault-free.sqlite"
-        with Snapshot(reference) as snapshot:
-            sync_snapshot(tenant.reader(), snapshot)
-        out.snapshot_diff = snapshot_difference(tmp / "snapshot.sqlite", reference)
+        with Snapshot(reference) as fresh:
+            sync_snapshot(tenant.reader(), fresh)
+        out.snapshot_diff = snapshot_difference(snapshot, reference)
 
 
 # ---- the kill mode ----------------------------------------------------------------------------
@@ -400,8 +400,7 @@ def kill_case(tmp: Path, crm: str, seed: int, contacts: int, kill_at: int, comma
             out.converged = bool(out.apply_runs and out.sync_runs)
             state = StateStore(ws / ".implkit" / "tenants" / NAME / "state.db")
             try:
-                check_snapshot_at(out, tenant, state, desired, twin, tmp,
-                                  ws / ".implkit" / "tenants" / NAME / "snapshot.sqlite")
+                check(out, tenant, state, desired, twin, tmp, ws / ".implkit" / "tenants" / NAME / "snapshot.sqlite")
             finally:
                 state.close()
     finally:
@@ -434,29 +433,6 @@ def workspace_for(tmp: Path, tenant: Tenant, root: str, desired_path: Path) -> P
                                   credentials=CredentialSource("file", path=token_file), client_id=client_id,
                                   redirect_uri=redirect, blueprint=str(desired_path), rate_limit=200.0)
     return ws
-
-
-def check_snapshot_at(out: Outcome, tenant: Tenant, state, desired, twin, tmp: Path, snapshot: Path) -> None:
-    """`check` for a workspace's state and snapshot: the CLI wrote them, the bench reads them."""
-    from implkit.audit.snapshot import Snapshot
-    from implkit.audit.sync import sync_snapshot
-
-    twin_signature, twin_prune = twin
-    provider = tenant.provider()
-    try:
-        out.stray += [f"plan: {row}" for row in sorted(plan_rows(provider, desired, state, prune=False).elements())]
-        prune = plan_rows(provider, desired, state, prune=True)
-        out.stray += [f"plan --prune: {row}" for row in sorted((prune - twin_prune).elements())]
-        live = signature(provider)
-        out.stray += [f"extra {row}" for row in sorted((live - twin_signature).elements())]
-        out.stray += [f"missing {row}" for row in sorted((twin_signature - live).elements())]
-    finally:
-        provider.close()
-    if out.sync_runs and snapshot.exists():
-        reference = tmp / "snapshot-fault-free.sqlite"
-        with Snapshot(reference) as fresh:
-            sync_snapshot(tenant.reader(), fresh)
-        out.snapshot_diff = snapshot_difference(snapshot, reference)
 
 
 def count_requests(tmp: Path, crm: str, seed: int, contacts: int, desired) -> dict[str, int]:
@@ -566,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
                                                args.max_runs, desired, twin) for profile in profiles]
             if args.mode in ("kill", "both"):
                 sizes = count_requests(root / f"{crm}-{seed}-count", crm, seed, args.contacts, desired)
-                print(f"{crm} seed {seed}: an undisturbed apply takes {sizes['apply']} requests, a sync {sizes['sync']}; "
+                print(f"{crm} seed {seed}: an undisturbed apply takes {sizes['apply']} requests, "
+                      f"a sync {sizes['sync']}; "
                       f"kill points apply {kill_points(sizes['apply'], args.kill_points)}, "
                       f"sync {kill_points(sizes['sync'], args.kill_points)}")
                 for command in ("apply", "sync"):

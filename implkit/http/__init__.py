@@ -16,7 +16,15 @@ Public API (import from here):
 
 from implkit.http.auth import Auth, BearerToken, MemoryTokenStore, NoAuth, OAuth2Session, TokenSet, TokenStore
 from implkit.http.client import HttpClient, Reply, RequestEvent, RequestStats, endpoint_template
-from implkit.http.errors import AccountBlocked, HttpError, NotFound, RateLimited, TransportError, Unauthorized, WriteOutcomeUnknown
+from implkit.http.errors import (
+    AccountBlocked,
+    HttpError,
+    NotFound,
+    RateLimited,
+    TransportError,
+    Unauthorized,
+    WriteOutcomeUnknown,
+)
 from implkit.http.ratelimit import (
     AMOCRM_ACCOUNT_RATE,
     AMOCRM_RATE,

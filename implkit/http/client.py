@@ -182,6 +182,7 @@ class HttpClient:
         self._clock = clock
         self._rng = rng or random.Random()
         self._refusal_times: list[float] = []  # client-clock times of recent 429s (block detection)
+        self._refusal_lock = threading.Lock()
         self._blocked: AccountBlocked | None = None
         default_headers = {"Accept": "application/json", "User-Agent": "implkit"}
         default_headers.update(headers or {})
@@ -378,7 +379,7 @@ class HttpClient:
 
     def _note_refusal(self) -> None:
         now = self._clock()
-        with self.stats._lock:  # noqa: SLF001 - one lock for the client's counters
+        with self._refusal_lock:
             self._refusal_times = [t for t in self._refusal_times if t > now - BLOCK_MEMORY] + [now]
 
     def _recently_refused(self) -> bool:

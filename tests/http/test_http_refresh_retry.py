@@ -34,11 +34,16 @@ class Troubled(FakeAmo):
         if request.url.path == "/oauth2/access_token":
             self.token_requests += 1
             if self.troubles:
-                trouble = self.troubles.pop(0)
-                if isinstance(trouble, Exception):
-                    raise trouble
-                return trouble
+                return next_trouble(self.troubles)
         return super().__call__(request)
+
+
+def next_trouble(troubles: list):
+    """The next scripted trouble: raised when it is an exception, else the response answered."""
+    trouble = troubles.pop(0)
+    if isinstance(trouble, Exception):
+        raise trouble
+    return trouble
 
 
 def session(amo, store, clock):
@@ -187,10 +192,7 @@ class FailTokenEndpoint(httpx.BaseTransport):
         if "/oauth/token" in request.url.path:
             self.token_requests += 1
             if self.troubles:
-                trouble = self.troubles.pop(0)
-                if isinstance(trouble, Exception):
-                    raise trouble
-                return trouble
+                return next_trouble(self.troubles)
         return self.inner.handle_request(request)
 
 
