@@ -85,7 +85,7 @@ def test_a_refresh_that_keeps_failing_says_transient_not_reauthorize(make_client
         make_client(amo, auth=session(amo, store, clock)).get("/api/v4/account")
     message = str(err.value)
     assert "transient" in message and "re-authorize" not in message
-    assert "5 attempt" in message and amo.token_requests == 5
+    assert "6 attempt" in message and amo.token_requests == 6
     assert store.tokens == EXPIRED and store.saves == 0  # the stored refresh token is untouched
     assert SECRET not in message and "refresh-0-rrrrrr" not in message
 
@@ -113,12 +113,12 @@ def test_a_refusal_after_a_lost_answer_says_the_pair_may_have_rotated(make_clien
 
 
 def test_an_early_refresh_that_fails_keeps_the_still_valid_token(make_client, clock):
-    amo = Troubled(*[httpx.Response(503)] * 5)
+    amo = Troubled(*[httpx.Response(503)] * 6)
     amo.valid_access = {"access-0-aaaaaa"}
     store = MemoryTokenStore(TokenSet("access-0-aaaaaa", "refresh-0-rrrrrr", expires_at=clock.now + 30))
     client = make_client(amo, auth=session(amo, store, clock))  # 30 s left < the 60 s margin
     assert client.get("/api/v4/account") == {"id": 42}
-    assert amo.api_calls == ["access-0-aaaaaa"] and amo.token_requests == 5
+    assert amo.api_calls == ["access-0-aaaaaa"] and amo.token_requests == 6
     assert store.saves == 0
 
 
