@@ -24,7 +24,9 @@ command's requests), then rerun with `--break-stale-lock` until it exits 0;
 then the same checks (the CLI's own `plan` / `plan --prune` with faults off).
 
 Prints, per CRM and profile (or kill point): converged / runs needed / stray
-objects / snapshot differences, and a total. Exit 0 when everything
+objects / snapshot differences, and a total; in the kill mode also the
+requests the reruns needed (a run that resumes needs fewer than an
+undisturbed one, whose count is printed first). Exit 0 when everything
 converged with nothing stray, 1 otherwise.
 
 Profiles: light = 5xx=0.1,drop=0.02,expire_token_after=40;
@@ -231,6 +233,7 @@ class Outcome:
     snapshot_diff: dict[str, int] = field(default_factory=dict)
     failures: Counter = field(default_factory=Counter)
     faults_served: int = 0  # requests the sandbox answered with a fault (5xx, or dropped)
+    rerun_requests: int | None = None  # kill mode: requests the reruns after the kill needed
 
     @property
     def clean(self) -> bool:
@@ -386,12 +389,14 @@ def kill_case(tmp: Path, crm: str, seed: int, contacts: int, kill_at: int, comma
             if killed not in (-9, 137):
                 out.failures[f"not killed (exit {killed}): fewer than {kill_at} requests"] += 1
             runs = 0
+            before = len(tenant.log())
             for runs in range(1, max_runs + 1):
                 if _cli(ws, target) == 0:
                     break
                 out.failures[f"{command} rerun failed: {LAST_OUTPUT[0][-160:]}"] += 1
             else:
                 runs = 0
+            out.rerun_requests = len(tenant.log()) - before  # a resumed run needs less than a full one
             if command == "apply":
                 out.apply_runs = runs
                 out.sync_runs = 1 if runs and _cli(ws, sync_args) == 0 else 0
@@ -474,10 +479,12 @@ def report(outcomes: list[Outcome], label: str) -> bool:
         stray = sum(len(o.stray) for o in items)
         diff = sum(sum(o.snapshot_diff.values()) for o in items)
         faulted = sum(o.faults_served for o in items)
+        reruns = [o.rerun_requests for o in items if o.rerun_requests is not None]
         print(f"{label} {crm:<9} {case:<12} converged {converged}/{len(items)} "
               f"({100 * converged / len(items):.0f} %), clean {clean}/{len(items)}; runs needed (apply+sync) "
               f"{'min ' + str(min(runs)) + ' max ' + str(max(runs)) if runs else '-'}; stray objects {stray}; "
-              f"snapshot rows differing {diff}" + (f"; faults served {faulted}" if faulted else ""))
+              f"snapshot rows differing {diff}" + (f"; faults served {faulted}" if faulted else "")
+              + (f"; requests of the reruns after the kill {min(reruns)}..{max(reruns)}" if reruns else ""))
         for o in items:
             if not o.clean:
                 ok = False
