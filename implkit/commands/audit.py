@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from implkit.commands import break_stale_lock_option
 from implkit.errors import EXIT_OK
 
 _workspace_option = click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
@@ -40,6 +41,7 @@ def _audit_settings(tenant: Any) -> dict[str, Any]:
 @click.argument("tenant")
 @_workspace_option
 @click.option("--full", is_flag=True, help="Forget the cursors and read everything again.")
+@break_stale_lock_option
 def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     """Pull TENANT's users, pipelines, leads, contacts, companies, tasks, notes and stage-change
     events into its local snapshot. The next run reads only what changed; an interrupted run resumes."""

@@ -16,6 +16,7 @@ from typing import Any, Iterator
 
 import click
 
+from implkit.commands import break_stale_lock_option
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
 
 _workspace_option = click.option("--workspace", "-w", "workspace_dir", type=click.Path(file_okay=False),
@@ -105,6 +106,7 @@ def plan_one(workspace_dir: str | None, name: str, blueprint_path: str | None, p
 @click.option("--prune", is_flag=True, help="Also delete objects the blueprint does not describe.")
 @click.option("--all", "all_", is_flag=True, help="Plan every tenant of the workspace (in parallel).")
 @_workspace_option
+@break_stale_lock_option
 def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str | None, prune: bool,
          all_: bool, workspace_dir: str | None) -> int:
     """Show what apply would change on TENANT: exit 0 no changes, 2 changes, 1 error, 3 bad input."""
@@ -173,6 +175,7 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
               help="Allow changes that lose data (field type changes, deleted fields, stages, options).")
 @click.option("--all", "all_", is_flag=True, help="Apply to every tenant of the workspace (in parallel; needs --yes).")
 @_workspace_option
+@break_stale_lock_option
 def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None, yes: bool, prune: bool,
           allow_destroy: bool, all_: bool, workspace_dir: str | None) -> int:
     """Apply a blueprint (or a saved plan) to TENANT. Re-running finishes an interrupted apply."""
@@ -204,6 +207,7 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
 @click.argument("tenant")
 @click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON on stdout.")
 @_workspace_option
+@break_stale_lock_option
 def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
     """What changed in TENANT by hand since the last apply: exit 0 none, 2 drift found."""
     from implkit.plan.run import drift as drift_of
@@ -221,6 +225,7 @@ def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
               help="Where to write the blueprint YAML.")
 @click.option("--name", help="metadata.name of the exported blueprint (default: the tenant's subdomain).")
 @_workspace_option
+@break_stale_lock_option
 def export(tenant: str, out: str, name: str | None, workspace_dir: str | None) -> int:
     """Write a blueprint from TENANT's live configuration; planning it against TENANT shows no changes."""
     from implkit.plan.run import export as export_of

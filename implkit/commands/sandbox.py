@@ -42,18 +42,25 @@ def sandbox() -> None:
               help="Requests per second per account (all integrations) before 429.")
 @click.option("--block-after", default=100, show_default=True, type=click.IntRange(1),
               help="429 answers within a minute that block the account (403 until reset).")
+@click.option("--latency", default="50-150ms", show_default=True,
+              help='How long an admitted request takes to be answered, as over the internet: "80ms", '
+                   '"50-150ms" (random in the range), or "0" for none.')
+@click.option("--rate-tolerance", "rate_tolerance", default=50, show_default=True, type=click.IntRange(0, 500),
+              help="Milliseconds of tolerance at the edge of the one-second rate window (docs/sandbox.md).")
 @click.option("--faults", help='Fault injection, e.g. "5xx=0.1,drop=0.02,latency=50ms,expire_token_after=100".')
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the fault decisions.")
 @click.option("--account", "accounts", multiple=True, help="Account subdomain to create if missing (repeatable; "
               "default: demo when the database has none).")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host.")
-def serve(host, port, db, rate_limit, account_rate_limit, block_after, faults, seed, accounts, allow_remote) -> int:
+def serve(host, port, db, rate_limit, account_rate_limit, block_after, latency, rate_tolerance, faults, seed,
+          accounts, allow_remote) -> int:
     """Serve the emulator: http://HOST:PORT/amocrm/SUBDOMAIN stands for https://SUBDOMAIN.amocrm.ru."""
     from implkit.sandbox.server import serve_forever
 
     serve_forever(db=db, host=host, port=port, accounts=tuple(accounts), integration_rps=rate_limit,
                   account_rps=account_rate_limit, block_after=block_after, faults=faults, seed=seed,
-                  allow_remote=allow_remote, announce=lambda lines: click.echo("\n".join(lines)))
+                  allow_remote=allow_remote, announce=lambda lines: click.echo("\n".join(lines)),
+                  latency=latency, edge_tolerance_ms=rate_tolerance)
     return 0
 
 

@@ -8,14 +8,23 @@ Public API (import from here):
 - Rate limiting: `RateLimiter(rate, burst=1)`, `Limiters([...])`, `AMOCRM_RATE`, `BITRIX24_RATE`.
 - Auth: `Auth` protocol, `NoAuth`, `BearerToken`, `OAuth2Session`, `TokenSet`, `TokenStore`,
   `MemoryTokenStore`.
-- Errors: `HttpError`, `Unauthorized`, `NotFound`, `RateLimited`, `TransportError`, `WriteOutcomeUnknown`.
+- Errors: `HttpError`, `Unauthorized`, `NotFound`, `RateLimited`, `AccountBlocked`, `TransportError`,
+  `WriteOutcomeUnknown`.
 - Redaction: `implkit.http.redact.redact(text_or_mapping)`.
 - In-process sandbox: `implkit.http.asgi.SyncASGITransport(app)` (httpx's ASGITransport is async-only).
 """
 
 from implkit.http.auth import Auth, BearerToken, MemoryTokenStore, NoAuth, OAuth2Session, TokenSet, TokenStore
 from implkit.http.client import HttpClient, Reply, RequestEvent, RequestStats, endpoint_template
-from implkit.http.errors import HttpError, NotFound, RateLimited, TransportError, Unauthorized, WriteOutcomeUnknown
+from implkit.http.errors import (
+    AccountBlocked,
+    HttpError,
+    NotFound,
+    RateLimited,
+    TransportError,
+    Unauthorized,
+    WriteOutcomeUnknown,
+)
 from implkit.http.ratelimit import (
     AMOCRM_ACCOUNT_RATE,
     AMOCRM_RATE,
@@ -27,7 +36,7 @@ from implkit.http.ratelimit import (
 from implkit.http.redact import redact
 
 __all__ = [
-    "AMOCRM_ACCOUNT_RATE", "AMOCRM_RATE", "BITRIX24_BURST", "BITRIX24_RATE", "Auth", "BearerToken",
+    "AMOCRM_ACCOUNT_RATE", "AMOCRM_RATE", "AccountBlocked", "BITRIX24_BURST", "BITRIX24_RATE", "Auth", "BearerToken",
     "HttpClient", "HttpError", "Limiters", "MemoryTokenStore", "NoAuth", "NotFound", "OAuth2Session",
     "RateLimited", "RateLimiter", "Reply", "RequestEvent", "RequestStats", "TokenSet", "TokenStore",
     "TransportError", "Unauthorized", "WriteOutcomeUnknown", "endpoint_template", "redact",

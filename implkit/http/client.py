@@ -13,11 +13,12 @@ for 204 / an empty body; `request()` returns a `Reply` with status and
 headers as well.
 
 Retries (`max_retries` after the first attempt, exponential backoff with
-jitter, Retry-After / amoCRM's body `retry_after` honoured):
+jitter):
 
 | outcome | read (GET/HEAD/OPTIONS, DELETE/PUT, `idempotent=True`) | write (POST/PATCH) |
 |---|---|---|
-| 429 (or `is_refused`) — refused before processing | retry | retry |
+| 429 (or `is_refused`) — refused before processing | retry (below) | retry |
+| 403 with an HTML page after a recent 429 — the block | `AccountBlocked`: stop, send nothing more | same |
 | 401 | refresh once (if the auth can), retry | same |
 | connection not made (refused, connect/pool timeout) | retry | retry: nothing was sent |
 | 5xx, read/write timeout, connection dropped | retry | `WriteOutcomeUnknown`: never blindly repeated |
@@ -26,6 +27,20 @@ jitter, Retry-After / amoCRM's body `retry_after` honoured):
 
 amoCRM has no idempotency keys, so a repeated POST creates a duplicate;
 the caller (apply) re-reads and reconciles instead.
+
+A 429 costs seconds, not minutes. amoCRM's 429 body says `retry_after: 300`
+(Kommo's http-codes example) whatever the cause; a single stray 429 (another
+integration's burst, a rate set a little high) clears within a second, as
+the window is one second. So a refusal slows the shared limiter down one
+step and pauses it for a short backoff (about 1, 2, 4 s: `refused_backoff`,
+`quick_refusals`); a wait the server asks for (the `Retry-After` header or
+the body's `retry_after`) is honoured at once only when it is short
+(≤ `short_wait`). Only when the server keeps refusing after the quick
+retries is its longer wait honoured (≤ `max_wait`, else `RateLimited`),
+and a request still refused after that raises `RateLimited`. amoCRM blocks
+an account that keeps drawing 429s (403 on everything, an nginx HTML page):
+a 403 HTML page after a 429 stops the client with `AccountBlocked`, and the
+client sends nothing more, since every further request deepens the block.
 """
 
 from __future__ import annotations
@@ -45,13 +60,23 @@ import httpx
 
 from implkit.errors import ApiError
 from implkit.http.auth import Auth
-from implkit.http.errors import HttpError, NotFound, RateLimited, TransportError, Unauthorized, WriteOutcomeUnknown
+from implkit.http.backoff import backoff_delay
+from implkit.http.errors import (
+    AccountBlocked,
+    HttpError,
+    NotFound,
+    RateLimited,
+    TransportError,
+    Unauthorized,
+    WriteOutcomeUnknown,
+)
 from implkit.http.ratelimit import Limiters, RateLimiter
 from implkit.http.redact import install_log_filter, redact
 
 log = logging.getLogger("implkit.http")
 install_log_filter("implkit.http")
 
+BLOCK_MEMORY = 600.0  # seconds a 429 is remembered when a 403 arrives (the block's window is undocumented)
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Connection failures where the request never left this machine: safe to repeat even a write.
@@ -133,6 +158,7 @@ class HttpClient:
                  max_retries: int = 5, timeout: float = 30.0,
                  transport: httpx.BaseTransport | None = None,
                  backoff: float = 0.5, max_backoff: float = 30.0, max_wait: float = 300.0,
+                 refused_backoff: float = 1.0, quick_refusals: int = 3, short_wait: float = 15.0,
                  is_refused: Callable[[httpx.Response], bool] = default_is_refused,
                  on_request: Callable[[RequestEvent], None] | None = None,
                  headers: Mapping[str, str] | None = None,
@@ -146,12 +172,18 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_wait = max_wait
+        self.refused_backoff = refused_backoff
+        self.quick_refusals = quick_refusals
+        self.short_wait = short_wait
         self.is_refused = is_refused
         self.on_request = on_request
         self.stats = RequestStats()
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
+        self._refusal_times: list[float] = []  # client-clock times of recent 429s (block detection)
+        self._refusal_lock = threading.Lock()
+        self._blocked: AccountBlocked | None = None
         default_headers = {"Accept": "application/json", "User-Agent": "implkit"}
         default_headers.update(headers or {})
         self._http = httpx.Client(base_url=str(self.base_url), transport=transport, timeout=timeout,
@@ -194,9 +226,12 @@ class HttpClient:
         endpoint = endpoint_template(self._relative_path(path))
         url_for_errors = str(self._http.build_request(method, path, params=params).url)
         attempt = 0
+        refusals = 0  # 429s (or is_refused) for this request
         refreshed = False
         ambiguous = False  # a previous attempt may have been applied (matters for DELETE → 404)
         while True:
+            if self._blocked is not None:
+                raise self._blocked  # the account is blocked: every request would deepen the block
             attempt += 1
             retry = attempt > 1
             waited = self.rate.acquire() if self.rate is not None else 0.0
@@ -227,17 +262,34 @@ class HttpClient:
                     attempt -= 1  # the refresh retry is not one of the error retries
                     continue
             if status == 429 or self.is_refused(response):
+                refusals += 1
+                self._note_refusal()
+                if self.rate is not None:
+                    self.rate.slow_down()  # the budget is smaller than we thought: ask for less of it
                 wait = self._retry_after(response)
-                if wait is not None and wait > self.max_wait:
+                if attempt > self.max_retries or refusals > self.quick_refusals + 1:
                     raise self._error(method, url_for_errors, response, attempt, retry_after=wait)
-                if attempt > self.max_retries:
+                if refusals <= self.quick_refusals:
+                    # A one-second window clears in a second: a short backoff, not the body's blanket 300 s.
+                    delay = backoff_delay(refusals, base=self.refused_backoff, cap=self.max_backoff,
+                                          rng=self._rng)
+                    if wait is not None and wait <= self.short_wait:
+                        delay = max(delay, wait)
+                elif wait is None:
+                    delay = self._backoff(attempt)
+                elif wait > self.max_wait:
                     raise self._error(method, url_for_errors, response, attempt, retry_after=wait)
-                delay = wait if wait is not None else self._backoff(attempt)
+                else:
+                    delay = wait  # the server kept refusing: now its own wait is the rule
                 if self.rate is not None:
                     self.rate.pause(delay)  # everyone sharing this budget backs off, not just us
                 log.warning("%s %s: %d, retrying in %.1fs", method, redact(url_for_errors), status, delay)
                 self._sleep(delay)
                 continue
+            if status == 403 and self._recently_refused() and not isinstance(_parse(response), dict):
+                self._blocked = AccountBlocked(method, url_for_errors, status, attempts=attempt,
+                                               refusals=len(self._refusal_times))
+                raise self._blocked
             if status >= 500:
                 if not idempotent:
                     raise WriteOutcomeUnknown(method, url_for_errors, f"HTTP {status}", status=status)
@@ -325,10 +377,17 @@ class HttpClient:
         if self.on_request is not None:
             self.on_request(RequestEvent(method, endpoint, status, attempt, error, waited))
 
+    def _note_refusal(self) -> None:
+        now = self._clock()
+        with self._refusal_lock:
+            self._refusal_times = [t for t in self._refusal_times if t > now - BLOCK_MEMORY] + [now]
+
+    def _recently_refused(self) -> bool:
+        now = self._clock()
+        return any(t > now - BLOCK_MEMORY for t in self._refusal_times)
+
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with "equal jitter": half fixed, half random, capped."""
-        ceiling = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
-        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return backoff_delay(attempt, base=self.backoff, cap=self.max_backoff, rng=self._rng)
 
     def _retry_after(self, response: httpx.Response) -> float | None:
         """Seconds to wait from a Retry-After header (seconds or HTTP date) or amoCRM's body `retry_after`."""

@@ -4,7 +4,8 @@
     └── HttpError            the server answered with an error status retrying will not fix
         ├── Unauthorized     401 (after the one refresh the auth allows): re-authorize
         ├── NotFound         404
-        └── RateLimited      429 still refused after the retries, or a Retry-After too long to wait
+        ├── RateLimited      429 still refused after the retries, or a Retry-After too long to wait
+        └── AccountBlocked   403 (an HTML page) after 429s: the account is blocked for exceeding the rate
     RuntimeFailure (exit 1)
     ├── TransportError       no usable answer after the retries: connection refused, timeouts, 5xx
     └── WriteOutcomeUnknown  a write was sent and its outcome is unknown: re-read and reconcile
@@ -52,6 +53,22 @@ class RateLimited(HttpError):
 
     def __init__(self, method: str, url: str, status: int = 429, *, retry_after: float | None = None, **kw: Any):
         self.retry_after = retry_after
+        super().__init__(method, url, status, **kw)
+
+
+class AccountBlocked(HttpError):
+    """403 after the server refused requests for their rate: amoCRM's block (docs: http-codes, limitations).
+
+    Every further request deepens the block, so the client stops sending.
+    """
+
+    def __init__(self, method: str, url: str, status: int = 403, *, refusals: int = 0, **kw: Any):
+        self.refusals = refusals
+        kw.setdefault("detail", (
+            f"the account answered 403 after {refusals} refusal(s) for the request rate (429): amoCRM "
+            "blocks an account or IP that keeps exceeding its limit. Stopped: no further requests were "
+            "sent. Wait before running again, lower the tenant's rate_limit if another integration "
+            "shares the account, and if the block persists, amoCRM support lifts it"))
         super().__init__(method, url, status, **kw)
 
 

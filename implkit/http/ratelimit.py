@@ -22,6 +22,21 @@ A limiter can be shared by several clients and threads (one per tenant
 account, say). `pause(seconds)` pushes every later slot back, used when a
 server says Retry-After, so all the sharers back off together.
 
+Slots are kept from the actual send time, not only from the schedule: a
+caller that wakes late (a loaded machine oversleeps by tens of ms) sends
+late, and with `burst=1` the next caller then waits a full interval after
+that actual send, so oversleeping never squeezes two sends closer than the
+spacing. The headroom is then left for what happens after `acquire()`
+returns (building the request, the network), which is what the server's
+window sees. `lateness` records how late each grant left compared with its
+slot (bench/sync.py prints it under CPU load).
+
+A server that still refuses (429) means the budget is smaller than we
+thought (another integration shares the account, a misconfigured rate):
+`slow_down()` stretches the spacing by `SLOWDOWN_STEP` (up to
+`SLOWDOWN_MAX`), and every `RECOVER_AFTER` seconds' worth of grants
+without another refusal takes one step back towards the configured rate.
+
 Clock and sleep are injectable: tests drive a fake clock and assert the
 schedule (`granted`), never wall time.
 """
@@ -38,6 +53,9 @@ AMOCRM_ACCOUNT_RATE = 50.0  # requests/second per account, all integrations toge
 BITRIX24_RATE = 2.0  # requests/second drain of the leaky bucket (standard plans) [doc] limits
 BITRIX24_BURST = 50  # leaky-bucket capacity before 503 QUERY_LIMIT_EXCEEDED [doc] limits
 DEFAULT_HEADROOM = 0.05  # spacing 5 % wider than 1/rate: 7/s becomes one request every 150 ms
+SLOWDOWN_STEP = 1.5  # a refusal stretches the spacing by half (7/s → 4.7/s → 3.1/s → 2.1/s → 1.75/s)
+SLOWDOWN_MAX = 4.0
+RECOVER_AFTER = 10.0  # seconds' worth of requests without a refusal before one step back
 
 
 class RateLimiter:
@@ -70,8 +88,19 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._tat: float | None = None  # theoretical arrival time of the next request
         self._paused_until = float("-inf")
+        self._slowdown = 1.0  # the spacing's multiplier after refusals (1 = the configured rate)
+        self._calm = 0  # grants since the last refusal or recovery step
+        self._last_sent: float | None = None  # when the last grant actually left acquire()
         self.granted: deque[float] = deque(maxlen=keep_schedule)  # the times tokens were granted, in order
+        self.sent: deque[float] = deque(maxlen=keep_schedule)  # the times grants actually left acquire()
+        self.lateness: deque[float] = deque(maxlen=keep_schedule)  # seconds each grant left after its slot
         self.waited = 0.0  # total seconds callers spent waiting
+        self.slowdowns = 0  # refusals that slowed this limiter down
+
+    @property
+    def interval(self) -> float:
+        """The current spacing between grants, seconds (wider after refusals)."""
+        return self._interval * self._slowdown
 
     def reserve(self) -> float:
         """Reserve the next slot and return the time (by the clock) at which it may be used."""
@@ -80,20 +109,46 @@ class RateLimiter:
             tat = now if self._tat is None else max(self._tat, now)
             at = max(tat - self._tolerance, now, self._paused_until)
             tat = max(tat, at)
-            self._tat = tat + self._interval
+            self._tat = tat + self.interval
             self.granted.append(at)
+            self._calm += 1
+            if self._slowdown > 1.0 and self._calm >= self.rate / self._slowdown * RECOVER_AFTER:
+                self._slowdown = max(1.0, self._slowdown / SLOWDOWN_STEP)
+                self._calm = 0
             return at
 
     def acquire(self) -> float:
         """Wait for a token; return the seconds waited."""
         at = self.reserve()
-        wait = at - self._clock()
-        if wait > 0:
-            self._sleep(wait)
+        waited = 0.0
+        while True:
+            wait = at - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+                waited += wait
             with self._lock:
-                self.waited += wait
-            return wait
-        return 0.0
+                now = self._clock()
+                if self.burst == 1 and self._last_sent is not None and now < self._last_sent + self.interval:
+                    # the previous grant left late (its caller overslept): keep the spacing from its
+                    # actual send, not from its slot
+                    at = self._last_sent + self.interval
+                    continue
+                self._last_sent = now
+                self.sent.append(now)
+                if self._tat is not None and self.burst == 1:
+                    self._tat = max(self._tat, now + self.interval)
+                self.lateness.append(max(0.0, now - at))  # oversleep: the jitter a loaded machine adds
+                self.waited += waited
+                return waited
+
+    def slow_down(self) -> None:
+        """The server refused a request (429): widen the spacing one step (recovers by itself)."""
+        with self._lock:
+            self._slowdown = min(SLOWDOWN_MAX, self._slowdown * SLOWDOWN_STEP)
+            self._calm = 0
+            self.slowdowns += 1
+            if self._tat is not None:
+                self._tat = max(self._tat, self._clock() + self.interval)
 
     def pause(self, seconds: float) -> None:
         """Grant nothing for `seconds` from now (a server's Retry-After): every sharer backs off."""
@@ -136,6 +191,10 @@ class Limiters:
     def pause(self, seconds: float) -> None:
         for limiter in self.limiters:
             limiter.pause(seconds)
+
+    def slow_down(self) -> None:
+        for limiter in self.limiters:
+            limiter.slow_down()
 
 
 def max_in_window(times: Iterable[float], window: float = 1.0) -> int:

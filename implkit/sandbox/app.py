@@ -18,6 +18,7 @@ never a token).
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import threading
 import time
@@ -37,7 +38,7 @@ from implkit.sandbox.amocrm import models as amo
 from implkit.sandbox.amocrm.responses import error_response
 from implkit.sandbox.amocrm.urls import amocrm_routes
 from implkit.sandbox.control import control_routes
-from implkit.sandbox.ratelimit import ACCOUNT_RPS, DEFAULT_BLOCK_AFTER, INTEGRATION_RPS, RateLimiter
+from implkit.sandbox.ratelimit import ACCOUNT_RPS, DEFAULT_BLOCK_AFTER, EDGE_TOLERANCE, INTEGRATION_RPS, RateLimiter
 from implkit.sandbox.store import Store
 
 ACCOUNT_PATH = re.compile(r"^/amocrm/(?P<subdomain>[^/]+)(?P<rest>/.*)?$")
@@ -99,10 +100,17 @@ class SandboxApp:
 
     def __init__(self, store: Store, *, clock: Clock | None = None, integration_rps: int = INTEGRATION_RPS,
                  account_rps: int = ACCOUNT_RPS, block_after: int = DEFAULT_BLOCK_AFTER,
-                 faults: faults_mod.FaultSpec | None = None, seed: int = 0):
+                 faults: faults_mod.FaultSpec | None = None, seed: int = 0,
+                 edge_tolerance: float = EDGE_TOLERANCE, latency_ms: tuple[int, int] = (0, 0)):
         self.store = store
         self.clock = clock or Clock()
         self.limits = (integration_rps, account_rps, block_after)
+        self.edge_tolerance = edge_tolerance
+        # The time an admitted request takes to be answered (network + the server's work): a real
+        # account is never answered in the 10–40 ms of a local SQLite look-up. 0 in-process (fast tests);
+        # `implkit sandbox serve` sets a realistic default (docs/sandbox.md, "Rate limits").
+        self.latency_ms = latency_ms
+        self._latency_rng = random.Random(seed)
         self.default_faults = faults or faults_mod.FaultSpec()
         self.default_seed = seed
         self._runtimes: dict[str, AccountRuntime] = {}
@@ -123,7 +131,8 @@ class SandboxApp:
             runtime = self._runtimes.get(subdomain)
             if runtime is None:
                 integration_rps, account_rps, block_after = self.limits
-                runtime = AccountRuntime(subdomain, RateLimiter(integration_rps, account_rps, block_after),
+                runtime = AccountRuntime(subdomain, RateLimiter(integration_rps, account_rps, block_after,
+                                                                edge_tolerance=self.edge_tolerance),
                                          faults_mod.FaultSchedule(self.default_faults, self.default_seed))
                 self._runtimes[subdomain] = runtime
             return runtime
@@ -185,6 +194,9 @@ class SandboxApp:
             if verdict == "limited":
                 await _send_error(amo_exc.TooManyRequests(), recording_send)
                 return
+            low, high = self.latency_ms
+            if high:
+                await asyncio.sleep(self._latency_rng.randint(low, high) / 1000)
             await self.router(scope, receive, recording_send)
         finally:
             await self._log_once(scope, context)
@@ -248,5 +260,6 @@ async def _http_exception(request: Request, error: HTTPException) -> Response:
 
 
 def create_app(store: Store, **options: Any) -> SandboxApp:
-    """The sandbox ASGI app over `store`. Options: clock, integration_rps, account_rps, block_after, faults, seed."""
+    """The sandbox ASGI app over `store`. Options: clock, integration_rps, account_rps, block_after, faults, seed,
+    edge_tolerance (seconds), latency_ms ((low, high) added to each admitted request's answer)."""
     return SandboxApp(store, **options)

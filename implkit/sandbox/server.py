@@ -77,9 +77,27 @@ def serve_in_thread(sandbox, host: str = "127.0.0.1", port: int = 0, *, timeout:
         thread.join(timeout)
 
 
+#: `serve`'s default answer time of an admitted request (docs/sandbox.md, "Rate limits": a real account
+#: is reached over the internet and does work; the in-process sandbox stays at 0 for fast tests)
+SERVE_LATENCY = "50-150ms"
+
+
+def parse_latency(text: str) -> tuple[int, int]:
+    """`--latency`: "50-150ms", "80ms", "0.1s" or "0"/"off" → (low, high) ms; ValueError naming the problem."""
+    from implkit.sandbox.faults import FaultSpecError, parse_faults
+
+    text = (text or "").strip()
+    if text in ("0", "off", "none"):
+        return (0, 0)
+    try:
+        return parse_faults(f"latency={text}").latency_ms
+    except FaultSpecError as error:
+        raise ValueError(str(error).replace("latency=", "", 1)) from None
+
+
 def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, ...], integration_rps: int,
                   account_rps: int, block_after: int, faults: str | None, seed: int, allow_remote: bool,
-                  announce) -> None:
+                  announce, latency: str = SERVE_LATENCY, edge_tolerance_ms: int | None = None) -> None:
     """`implkit sandbox serve`: open (or create) the store, make the accounts, serve until interrupted.
 
     `announce(lines)` receives what to tell the user once the port is bound: each
@@ -101,6 +119,10 @@ def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, 
         spec = parse_faults(faults)
     except FaultSpecError as error:
         raise InputError("bad fault spec", [Problem(Location("--faults", key="faults"), str(error))]) from None
+    try:
+        latency_ms = parse_latency(latency)
+    except ValueError as error:
+        raise InputError("bad latency", [Problem(Location("--latency", key="latency"), str(error))]) from None
     for subdomain in accounts:
         if not subdomain or not subdomain.replace("-", "").isalnum() or subdomain != subdomain.lower():
             raise InputError("bad account name", [Problem(Location("--account", key="account"),
@@ -109,8 +131,10 @@ def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, 
     if db is None:
         tmpdir = tempfile.mkdtemp(prefix="implkit-sandbox-")
         db = str(Path(tmpdir) / "sandbox.db")
+    options = {} if edge_tolerance_ms is None else {"edge_tolerance": edge_tolerance_ms / 1000}
     sandbox = Sandbox(db, integration_rps=integration_rps, account_rps=account_rps,
-                      block_after=spec.block_after or block_after, faults=spec, seed=seed)
+                      block_after=spec.block_after or block_after, faults=spec, seed=seed,
+                      latency_ms=latency_ms, **options)
     from implkit.sandbox import operations
     existing = {a["subdomain"] for a in operations.list_accounts(sandbox.app)}
     for subdomain in accounts or (() if existing else ("demo",)):
@@ -124,6 +148,9 @@ def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, 
             raise RuntimeFailure(f"could not listen on {host}:{port}") from None
         url = f"http://{host}:{bound_port(server)}"
         lines = [f"sandbox listening on {url}  (database: {db}{', temporary: deleted on exit' if tmpdir else ''})"]
+        low, high = latency_ms
+        lines.append(f"answers take {low}-{high} ms (--latency); rate window edge tolerance "
+                     f"{sandbox.app.edge_tolerance * 1000:g} ms (--rate-tolerance)")
         for account in operations.list_accounts(sandbox.app):
             lines.append(f"  {account['subdomain']}: {url}{account['base_path']}   "
                          f"(append /api/v4/... as to https://{account['subdomain']}.amocrm.ru)")

@@ -316,11 +316,14 @@ class Workspace:
 
     @contextmanager
     def lock(self, name: str, operation: str, *, wait: bool = True, timeout: float | None = None,
-             on_wait: Callable[[LockInfo], None] | None = None) -> Iterator[LockInfo]:
+             on_wait: Callable[[LockInfo], None] | None = None,
+             break_stale: bool | None = None) -> Iterator[LockInfo]:
         """Hold the tenant's lock for the block: waits for another run (message on stderr), or with
-        wait=False raises LockHeld (exit 1) naming the holder; a dead holder's lock raises StaleLock."""
+        wait=False raises LockHeld (exit 1) naming the holder; a dead holder's lock raises StaleLock, or is
+        broken (and said so on stderr) with break_stale (default: the CLI's --break-stale-lock)."""
         self.tenant_dir(name)
-        with self.lock_for(name).hold(operation, wait=wait, timeout=timeout, on_wait=on_wait) as info:
+        with self.lock_for(name).hold(operation, wait=wait, timeout=timeout, on_wait=on_wait,
+                                      break_stale=break_stale) as info:
             yield info
 
     def lock_info(self, name: str) -> LockInfo | None:

@@ -11,7 +11,14 @@ start time (so a recycled pid is not mistaken for the holder) and since when.
 - Different tenants have different files and run concurrently.
 - A lock whose holder is provably dead (same host, pid gone or recycled) is
   reported as stale (`StaleLock`) and never broken silently: only
-  `implkit tenant unlock NAME` removes it.
+  `implkit tenant unlock NAME` removes it, or a command run with
+  `--break-stale-lock` (for CI, where nobody is there to unlock), which
+  breaks it and says what it broke.
+- A holder renews its lease (`renewed`, every `LEASE / 4` s) while it runs.
+  On another host the pid cannot be checked: a lock whose lease ran out
+  (`LEASE` s without renewal, the holder's machine died or lost the shared
+  folder) is stale as well. On this host the pid check decides, so a live
+  but paused process (a debugger, SIGSTOP) keeps its lock.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +41,16 @@ from implkit.errors import ConflictError
 
 POLL_FIRST = 0.05
 POLL_MAX = 1.0
+LEASE = 300.0  # seconds without renewal after which another host's lock is stale
+
+# `--break-stale-lock` for the commands of this process (set by the CLI option, reset when the command ends)
+_break_stale = False
+
+
+def set_break_stale(enabled: bool) -> None:
+    """Whether locks taken in this process break a stale lock instead of refusing (the CLI's flag)."""
+    global _break_stale
+    _break_stale = bool(enabled)
 
 
 @dataclass(frozen=True)
@@ -44,18 +62,32 @@ class LockInfo:
     pid: int
     pid_started: str | None
     since: str
+    renewed: float | None = None  # Unix time of the holder's last lease renewal (None: a lock without a lease)
+    lease: float | None = None  # seconds the lease lasts without renewal
 
     @property
     def holder(self) -> str:
         return f"{self.operation} by {self.user}@{self.host} (pid {self.pid}) since {self.since}"
 
-    def is_stale(self) -> bool:
-        """True when the holder is provably dead: on this host, and its pid is gone or now another process."""
+    def stale_reason(self, now: float | None = None) -> str | None:
+        """Why the holder is provably gone, or None: on this host its pid is gone or now another process;
+        on another host its lease expired."""
         if self.host != socket.gethostname():
-            return False  # cannot check another machine's processes
+            # cannot check another machine's processes: only an expired lease tells
+            if self.renewed is None or self.lease is None:
+                return None
+            silent = (time.time() if now is None else now) - self.renewed
+            if silent > self.lease:
+                return f"its lease expired: no renewal from {self.host} for {silent:.0f} s (lease {self.lease:g} s)"
+            return None
         if not _pid_alive(self.pid):
-            return True
-        return self.pid_started is not None and _pid_started(self.pid) not in (None, self.pid_started)
+            return f"process {self.pid} is no longer running"
+        if self.pid_started is not None and _pid_started(self.pid) not in (None, self.pid_started):
+            return f"pid {self.pid} now belongs to another process"
+        return None
+
+    def is_stale(self, now: float | None = None) -> bool:
+        return self.stale_reason(now) is not None
 
 
 class LockHeld(ConflictError):
@@ -74,10 +106,11 @@ class StaleLock(ConflictError):
 
     def __init__(self, tenant: str, info: LockInfo):
         self.info = info
-        super().__init__(f"tenant {tenant!r} has a stale lock: {info.holder}, and that process is no longer "
-                         f"running. If no other run is using this tenant, remove the lock with "
-                         f"`implkit tenant unlock {tenant}`, then run `plan` to see where the interrupted run "
-                         "stopped.")
+        reason = info.stale_reason() or "that process is no longer running"
+        super().__init__(f"tenant {tenant!r} has a stale lock: {info.holder}; {reason}. If no other run is "
+                         f"using this tenant, remove the lock with `implkit tenant unlock {tenant}` (or run the "
+                         "command again with --break-stale-lock), then run `plan` to see where the interrupted "
+                         "run stopped.")
 
 
 class TenantLock:
@@ -85,11 +118,12 @@ class TenantLock:
 
     def __init__(self, path: str | os.PathLike, tenant: str, *,
                  sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, lease: float = LEASE):
         self.path = Path(path)
         self.tenant = tenant
         self._sleep = sleep
         self._clock = clock
+        self.lease = lease
 
     def read(self) -> LockInfo | None:
         """The current holder, or None when unlocked."""
@@ -107,7 +141,8 @@ class TenantLock:
         """Take the lock if it is free; return our LockInfo, or None when someone holds it."""
         me = LockInfo(id=uuid.uuid4().hex, operation=operation, user=_user(), host=socket.gethostname(),
                       pid=os.getpid(), pid_started=_pid_started(os.getpid()),
-                      since=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                      since=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      renewed=time.time(), lease=self.lease)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{me.id}.tmp")
         tmp.write_text(json.dumps(asdict(me)), encoding="utf-8")
@@ -125,18 +160,49 @@ class TenantLock:
         if current is not None and current.id == info.id:
             self.path.unlink(missing_ok=True)
 
+    def renew(self, info: LockInfo) -> bool:
+        """Refresh our lease (atomically replace the record) if the lock is still ours; False if not."""
+        current = self.read()
+        if current is None or current.id != info.id:
+            return False
+        renewed = LockInfo(**{**asdict(current), "renewed": time.time()})
+        tmp = self.path.with_name(f".{self.path.name}.{info.id}.renew")
+        tmp.write_text(json.dumps(asdict(renewed)), encoding="utf-8")
+        os.replace(tmp, self.path)
+        return True
+
     @contextmanager
     def hold(self, operation: str, *, wait: bool = True, timeout: float | None = None,
-             on_wait: Callable[[LockInfo], None] | None = None) -> Iterator[LockInfo]:
-        """Hold the lock for the block. Waits (or raises LockHeld with wait=False); raises StaleLock."""
-        info = self.acquire(operation, wait=wait, timeout=timeout, on_wait=on_wait)
+             on_wait: Callable[[LockInfo], None] | None = None, break_stale: bool | None = None,
+             on_break: Callable[[LockInfo, str], None] | None = None) -> Iterator[LockInfo]:
+        """Hold the lock for the block, renewing its lease. Waits (or raises LockHeld with wait=False);
+        a stale lock raises StaleLock, or is broken with break_stale (default: the CLI's flag)."""
+        info = self.acquire(operation, wait=wait, timeout=timeout, on_wait=on_wait, break_stale=break_stale,
+                            on_break=on_break)
+        stop = threading.Event()
+
+        def heartbeat() -> None:
+            while not stop.wait(self.lease / 4):
+                try:
+                    if not self.renew(info):
+                        return
+                except OSError:
+                    pass  # a missed renewal; the lease allows three more
+
+        renewer = threading.Thread(target=heartbeat, name=f"lock-{self.tenant}", daemon=True)
+        renewer.start()
         try:
             yield info
         finally:
+            stop.set()
+            renewer.join(5)
             self.release(info)
 
     def acquire(self, operation: str, *, wait: bool = True, timeout: float | None = None,
-                on_wait: Callable[[LockInfo], None] | None = None) -> LockInfo:
+                on_wait: Callable[[LockInfo], None] | None = None, break_stale: bool | None = None,
+                on_break: Callable[[LockInfo, str], None] | None = None) -> LockInfo:
+        if break_stale is None:
+            break_stale = _break_stale
         deadline = None if timeout is None else self._clock() + timeout
         delay = POLL_FIRST
         announced: str | None = None
@@ -147,8 +213,13 @@ class TenantLock:
             holder = self.read()
             if holder is None:
                 continue  # released between our attempt and the read: try again at once
-            if holder.is_stale():
-                raise StaleLock(self.tenant, holder)
+            reason = holder.stale_reason()
+            if reason is not None:
+                if not break_stale:
+                    raise StaleLock(self.tenant, holder)
+                if self._break(holder):
+                    (on_break or _tell_broken(self.tenant))(holder, reason)
+                continue
             if not wait:
                 raise LockHeld(self.tenant, holder)
             if deadline is not None and self._clock() >= deadline:
@@ -158,6 +229,32 @@ class TenantLock:
                 (on_wait or _tell_stderr(self.tenant))(holder)
             self._sleep(delay)
             delay = min(POLL_MAX, delay * 2)
+
+    def _break(self, stale: LockInfo) -> bool:
+        """Remove `stale`'s lock file, and only it: True when it was removed.
+
+        The file is renamed aside first and its record checked, so a lock taken
+        by another run between our read and the removal is put back, not lost.
+        """
+        aside = self.path.with_name(f".{self.path.name}.broken.{uuid.uuid4().hex}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                moved = LockInfo(**json.loads(aside.read_text(encoding="utf-8")))
+            except (ValueError, TypeError):
+                moved = None
+            if moved is not None and moved.id != stale.id:
+                try:
+                    os.link(aside, self.path)  # someone else's fresh lock: give it back
+                except FileExistsError:
+                    pass
+                return False
+            return True
+        finally:
+            aside.unlink(missing_ok=True)
 
     def unlock(self, *, force: bool = False) -> LockInfo | None:
         """Break the lock: allowed when stale (or held on another host) — a live local holder needs force."""
@@ -173,6 +270,12 @@ class TenantLock:
 def _tell_stderr(tenant: str) -> Callable[[LockInfo], None]:
     def tell(holder: LockInfo) -> None:
         print(f"waiting for the lock on tenant {tenant!r}: held by {holder.holder}", file=sys.stderr, flush=True)
+    return tell
+
+
+def _tell_broken(tenant: str) -> Callable[[LockInfo, str], None]:
+    def tell(holder: LockInfo, reason: str) -> None:
+        print(f"broke the stale lock of tenant {tenant!r}: {holder.holder}; {reason}", file=sys.stderr, flush=True)
     return tell
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from implkit.errors import ApiError, RuntimeFailure
 from implkit.http import (
+    AccountBlocked,
     HttpError,
     NotFound,
     RateLimited,
@@ -101,9 +102,66 @@ def test_retry_after_too_long_raises_instead_of_sleeping(make_client, script, cl
     client = make_client(s, max_wait=60)
     with pytest.raises(RateLimited) as err:
         client.get("/api/v4/leads")
-    assert len(s.requests) == 1 and clock.sleeps == []
+    # three quick retries (seconds), then the server's 300 s is more than this client may wait
+    assert len(s.requests) == 4 and len(clock.sleeps) == 3 and sum(clock.sleeps) <= 7
     assert err.value.retry_after == 300
     assert "300" in str(err.value)
+
+
+def test_one_429_with_the_bodys_300_costs_about_a_second(make_client, script, clock):
+    limiter = RateLimiter(7, clock=clock, sleep=clock.sleep)
+    s = script(httpx.Response(429, json={"title": "Too Many Requests", "status": 429, "retry_after": 300}), OK)
+    client = make_client(s, rate=limiter)
+    start = clock()
+    assert client.get("/api/v4/leads") == {"id": 1}
+    assert len(s.requests) == 2
+    assert clock() - start <= 1.5  # not the 300 s the body names
+    assert limiter.slowdowns == 1 and limiter.interval > 1 / 7 * 1.05  # and the limiter asks for less
+
+
+def test_a_server_that_keeps_refusing_is_given_its_own_wait_then_given_up(make_client, script, clock):
+    refused = httpx.Response(429, json={"title": "Too Many Requests", "status": 429, "retry_after": 60})
+    s = script(refused)
+    client = make_client(s, max_retries=10)
+    with pytest.raises(RateLimited):
+        client.get("/api/v4/leads")
+    assert len(s.requests) == 5  # 3 quick retries, then one after the server's own 60 s, then stop
+    assert clock.sleeps[-1] == 60.0 and sum(clock.sleeps[:-1]) <= 7
+
+
+BLOCK_PAGE = ("<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n"
+              "<center><h1>403 Forbidden</h1></center>\r\n</body>\r\n</html>\r\n")
+
+
+def test_403_after_429s_is_the_block_and_stops_the_client(make_client, script, clock):
+    s = script(TOO_MANY, TOO_MANY, httpx.Response(403, text=BLOCK_PAGE, headers={"Content-Type": "text/html"}),
+               OK)
+    client = make_client(s)
+    with pytest.raises(AccountBlocked) as err:
+        client.get("/api/v4/leads")
+    assert "Stopped" in str(err.value) and err.value.refusals == 2 and err.value.status == 403
+    assert len(s.requests) == 3
+    with pytest.raises(AccountBlocked):
+        client.get("/api/v4/contacts")  # nothing more is sent: each request would deepen the block
+    assert len(s.requests) == 3
+
+
+def test_403_for_missing_rights_after_a_429_is_not_the_block(make_client, script, clock):
+    forbidden = httpx.Response(403, json={"title": "Forbidden", "status": 403, "detail": "Access denied"})
+    s = script(TOO_MANY, forbidden, OK)
+    client = make_client(s)
+    with pytest.raises(HttpError) as err:
+        client.get("/api/v4/roles")
+    assert not isinstance(err.value, AccountBlocked) and "Access denied" in str(err.value)
+    assert client.get("/api/v4/leads") == {"id": 1}
+
+
+def test_403_page_without_a_429_is_an_ordinary_error(make_client, script):
+    s = script(httpx.Response(403, text=BLOCK_PAGE), OK)
+    client = make_client(s)
+    with pytest.raises(HttpError) as err:
+        client.get("/api/v4/leads")
+    assert not isinstance(err.value, AccountBlocked)
 
 
 def test_429_exhausted_raises_rate_limited(make_client, script):

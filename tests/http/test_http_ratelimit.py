@@ -117,3 +117,55 @@ def test_shared_limiter_is_one_budget_per_key():
     assert RateLimiter.shared("amocrm:acme.amocrm.ru", 7) is a
     assert RateLimiter.shared("amocrm:other.amocrm.ru", 7) is not a
     assert RateLimiter.shared("amocrm:acme.amocrm.ru", 3).rate == 3  # a new setting replaces it
+
+
+class LateClock:
+    """A fake clock whose sleeps overshoot now and then, as on a loaded machine."""
+
+    def __init__(self, late_every: int, late_by: float):
+        self.now, self.calls = 1000.0, 0
+        self.late_every, self.late_by = late_every, late_by
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.calls += 1
+        self.now += seconds + (self.late_by if self.calls % self.late_every == 0 else 0.0)
+
+
+def test_spacing_is_kept_from_the_actual_send_when_a_sleep_overshoots():
+    late = LateClock(late_every=3, late_by=0.06)  # every third wake-up is 60 ms late
+    limiter = RateLimiter(7, clock=late, sleep=late.sleep)
+    for _ in range(100):
+        limiter.acquire()
+    sent = list(limiter.sent)
+    gaps = [b - a for a, b in zip(sent, sent[1:])]
+    assert min(gaps) >= limiter.interval - 1e-9  # never squeezed after a late predecessor
+    assert max_in_window(sent, 1.0) <= 7
+    assert sum(1 for x in limiter.lateness if x > 0.05) >= 20  # the overshoots were there
+
+
+def test_slots_alone_would_have_let_8_into_a_second_after_an_overshoot():
+    late = LateClock(late_every=3, late_by=0.06)
+    sent = []
+    now = 1000.0
+    for i in range(100):  # a schedule kept from slots only: slot i = i × interval, sent late sometimes
+        slot = now + i * (1.05 / 7)
+        sent.append(slot + (0.06 if (i + 1) % late.late_every == 0 else 0.0))
+    assert max_in_window(sent, 1.0) == 8  # what the actual-send rule prevents
+
+
+def test_slow_down_widens_the_spacing_and_recovers(clock):
+    limiter = RateLimiter(7, clock=clock, sleep=clock.sleep)
+    base = limiter.interval
+    limiter.slow_down()
+    assert limiter.interval == pytest.approx(base * 1.5)
+    limiter.slow_down()
+    limiter.slow_down()
+    limiter.slow_down()
+    assert limiter.interval == pytest.approx(base * 4.0)  # capped
+    for _ in range(200):
+        limiter.acquire()
+    assert limiter.interval == pytest.approx(base)  # calm grants took it back to the configured rate
+    assert limiter.slowdowns == 4

@@ -13,6 +13,7 @@ sandbox_mod = pytest.importorskip("implkit.sandbox", reason="the sandbox is not 
 
 from implkit.http import (  # noqa: E402
     AMOCRM_RATE,
+    AccountBlocked,
     BearerToken,
     HttpClient,
     MemoryTokenStore,
@@ -71,14 +72,30 @@ def test_limiter_keeps_the_sandbox_from_refusing(rig):
     assert len(arrivals) == 60 and max_in_window(arrivals, 1.0) == 7  # saturated, never over
 
 
-def test_without_the_limiter_the_documented_429_stops_the_client(rig):
+def test_without_the_limiter_a_429_costs_seconds_not_the_bodys_300(rig):
     sandbox, clock, transport = rig
     http = client(sandbox, clock, transport, rate=False, max_wait=60)
-    with pytest.raises(RateLimited) as err:
+    start = clock.now()
+    for _ in range(20):
+        assert http.get("/api/v4/account")["subdomain"] == "acme"
+    refused = http.stats.by_status[429]
+    assert refused >= 1  # 20 unpaced requests did cross the 7/s window…
+    assert clock.now() - start < 5 * refused  # …and each refusal cost seconds (Kommo's body says 300)
+    assert all(r["status"] != 403 for r in sandbox.request_log("acme"))
+
+
+def test_the_sandboxs_block_stops_the_client(rig):
+    sandbox, clock, transport = rig
+    sandbox.set_faults("acme", "block_after=2")
+    http = client(sandbox, clock, transport, rate=False, sleep=lambda s: None)  # the clock never moves
+    with pytest.raises(AccountBlocked) as err:
         for _ in range(20):
             http.get("/api/v4/account")
-    assert err.value.retry_after == 300  # Kommo's documented body: honoured, or refused if too long
-    assert http.stats.by_status[429] == 1
+    assert err.value.refusals == 2
+    sent = len(sandbox.request_log("acme"))
+    with pytest.raises(AccountBlocked):
+        http.get("/api/v4/leads")
+    assert len(sandbox.request_log("acme")) == sent  # stopped: nothing more reached the account
 
 
 def test_faults_reads_retried_writes_never_repeated(rig):

@@ -27,6 +27,17 @@ def test_serve_rejects_a_bad_fault_spec_and_account_name(run_cli):
     assert name.exit_code == 3 and "--account" in name.output
 
 
+@pytest.mark.parametrize("latency", ["fast", "150-50ms", "-5ms", "1h"])
+def test_serve_rejects_a_bad_latency(run_cli, latency):
+    result = run_cli("sandbox", "serve", "--port", "0", "--latency", latency)
+    assert result.exit_code == 3 and "--latency" in result.output and "Traceback" not in result.output
+
+
+def test_serve_rejects_a_rate_tolerance_out_of_range(run_cli):
+    result = run_cli("sandbox", "serve", "--port", "0", "--rate-tolerance", "2000")
+    assert result.exit_code == 3 and "--rate-tolerance" in result.output
+
+
 def test_create_account_then_token(run_cli, tmp_path):
     db = tmp_path / "s.db"
     created = run_cli("sandbox", "create-account", "shop", "--db", db)
@@ -75,6 +86,7 @@ def test_serve_announces_urls_and_how_to_get_a_token_but_no_token(tmp_path, run_
         output = "\n".join(lines)
         assert "/amocrm/north" in output and "/amocrm/south" in output
         assert "implkit sandbox token SUBDOMAIN --db" in output and "/_sandbox/SUBDOMAIN/token" in output
+        assert "answers take 50-150 ms" in output and "tolerance 50 ms" in output  # serve's realistic defaults
         assert Store(db).query("SELECT count(*) FROM tokens")[0][0] == 0                    # none issued, none shown
         base = next(line.split()[1] for line in lines if line.startswith("north:"))
         token = run_cli("sandbox", "token", "north", "--db", db).output.strip()

@@ -20,6 +20,7 @@ def test_burst_over_the_integration_rate_gets_the_documented_429(make_harness, t
     refused = client.get("/account")
     assert refused.json() == TOO_MANY
     assert refused.headers["content-type"] == "application/problem+json"
+    assert "retry-after" not in refused.headers  # the documentation shows the body only
     harness.sandbox.clock.advance(1.0)    # the window slides
     assert client.get("/account").status_code == 200
 
@@ -133,3 +134,45 @@ def test_a_limit_above_the_maximum_gives_the_default_page_and_no_next(alpha):
         assert "next" not in page["_links"], (path, limit)
     paged = alpha.get("/events", params={"limit": 100}).json()
     assert len(paged["_embedded"]["events"]) == 100 and "next" in paged["_links"]
+
+
+@pytest.mark.parametrize("tolerance, last_gap, admitted", [
+    (0.05, 1.0 - 0.04, True),    # the 8th arrives 40 ms early: within the edge's tolerance
+    (0.05, 1.0 - 0.06, False),   # 60 ms early: a burst, refused
+    (0.0, 1.0 - 0.001, False),   # a razor-sharp window refuses even 1 ms of jitter
+    (0.0, 1.0, True),
+])
+def test_the_window_edge_has_a_tolerance(make_harness, tolerance, last_gap, admitted):
+    harness = make_harness(integration_rps=7, account_rps=50, edge_tolerance=tolerance)
+    sandbox = harness.sandbox
+    sandbox.create_account("alpha")
+    sandbox.clock.freeze(1_800_000_000.0)
+    client = harness.client("alpha", sandbox.token("alpha"))
+    start = sandbox.clock.now()
+    for i in range(7):   # exactly 7/s: 1/7 s apart
+        sandbox.clock.freeze(start + i / 7)
+        assert client.get("/account").status_code == 200
+    sandbox.clock.freeze(start + last_gap)
+    assert (client.get("/account").status_code == 200) is admitted
+
+
+def test_admitted_requests_are_answered_after_the_configured_latency(make_harness, monkeypatch):
+    import asyncio
+
+    from implkit.sandbox import app as app_module
+
+    waits = []
+    real_sleep = asyncio.sleep
+
+    async def recording_sleep(seconds, *args, **kwargs):
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(app_module.asyncio, "sleep", recording_sleep)
+    harness = make_harness(integration_rps=2, account_rps=50, latency_ms=(40, 60))
+    harness.sandbox.create_account("alpha")
+    harness.sandbox.clock.freeze()
+    client = harness.client("alpha", harness.sandbox.token("alpha"))
+    statuses = [client.get("/account").status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert len(waits) == 2 and all(0.04 <= w <= 0.06 for w in waits)  # only admitted requests wait

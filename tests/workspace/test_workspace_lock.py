@@ -155,3 +155,154 @@ def test_remove_refused_while_locked(ws, run_cli):
         result = run_cli("tenant", "remove", "acme", "--workspace", ws.root)
     assert result.exit_code == 3 and "locked" in result.output
     assert "acme" in Workspace.load(ws.root).tenant_names()
+
+
+# ---- breaking stale locks (--break-stale-lock, for CI) ---------------------------------------------
+
+def _killed_holder(ws):
+    proc = _hold_in_subprocess(ws)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc
+
+
+def test_break_stale_takes_a_killed_holders_lock_and_says_what_it_broke(ws):
+    proc = _killed_holder(ws)
+    broken = []
+    with ws.lock_for("acme").hold("apply", break_stale=True,
+                                  on_break=lambda holder, why: broken.append((holder, why))) as mine:
+        assert ws.lock_info("acme") == mine
+    assert len(broken) == 1
+    holder, why = broken[0]
+    assert holder.pid == proc.pid and holder.operation == "apply" and "no longer running" in why
+    assert ws.lock_info("acme") is None
+
+
+def test_break_stale_prints_on_stderr(ws, capsys):
+    proc = _killed_holder(ws)
+    with ws.lock("acme", "plan", break_stale=True):
+        pass
+    err = capsys.readouterr().err
+    assert "broke the stale lock of tenant 'acme'" in err and f"pid {proc.pid}" in err
+
+
+def test_stale_lock_error_names_the_flag(ws):
+    _killed_holder(ws)
+    with pytest.raises(StaleLock) as err:
+        with ws.lock("acme", "apply"):
+            pass  # pragma: no cover
+    assert "--break-stale-lock" in str(err.value)
+
+
+def test_break_stale_never_breaks_a_live_holder(ws):
+    proc = _hold_in_subprocess(ws)
+    try:
+        with pytest.raises(LockHeld):
+            with ws.lock("acme", "plan", wait=False, break_stale=True):
+                pass  # pragma: no cover
+        assert ws.lock_info("acme").pid == proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _foreign_lock(ws, renewed_ago: float | None, lease: float | None = 300.0):
+    import json
+    import time
+
+    path = ws.lock_for("acme").path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"id": "f" * 32, "operation": "apply", "user": "ci", "host": "runner-7.example", "pid": 4242,
+              "pid_started": None, "since": "2026-01-01T00:00:00+00:00",
+              "renewed": None if renewed_ago is None else time.time() - renewed_ago, "lease": lease}
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("renewed_ago, lease, stale", [
+    (1000.0, 300.0, True),    # no renewal for 1000 s: the other machine is gone
+    (10.0, 300.0, False),     # renewed 10 s ago: alive somewhere else
+    (None, None, False),      # an old lock without a lease: cannot be judged, never broken
+])
+def test_another_hosts_lock_is_stale_only_when_its_lease_expired(ws, renewed_ago, lease, stale):
+    _foreign_lock(ws, renewed_ago, lease)
+    info = ws.lock_info("acme")
+    assert info.is_stale() is stale
+    if stale:
+        broken = []
+        with ws.lock_for("acme").hold("apply", break_stale=True, on_break=lambda h, why: broken.append(why)):
+            pass
+        assert len(broken) == 1 and "lease expired" in broken[0] and "runner-7.example" in broken[0]
+    else:
+        with pytest.raises(LockHeld):
+            with ws.lock("acme", "apply", wait=False, break_stale=True):
+                pass  # pragma: no cover
+        assert ws.lock_info("acme").host == "runner-7.example"
+
+
+def test_a_held_lock_renews_its_lease():
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from implkit.workspace.lock import TenantLock
+
+    lock = TenantLock(Path(tempfile.mkdtemp()) / "lock.json", "acme", lease=0.2)
+    with lock.hold("sync") as mine:
+        first = lock.read().renewed
+        deadline = time.monotonic() + 10
+        while lock.read().renewed == first and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert lock.read().renewed > first and lock.read().id == mine.id
+
+
+def test_breaking_puts_back_a_lock_taken_meanwhile(ws):
+    """Two CI jobs see the same stale lock: the second must not remove the lock the first just took."""
+    proc = _killed_holder(ws)
+    lock = ws.lock_for("acme")
+    stale = lock.read()
+    assert stale.pid == proc.pid
+    assert lock._break(stale) is True          # the first job breaks it…
+    fresh = lock.try_acquire("apply")          # …and takes the lock
+    assert lock._break(stale) is False         # the second job's break finds another lock: puts it back
+    assert lock.read() == fresh
+
+
+def test_cli_break_stale_lock_on_plan(ws, run_cli, tmp_path):
+    from implkit.data import blueprints_dir
+    from implkit.sandbox import Sandbox, serve_in_thread
+
+    sandbox = Sandbox(tmp_path / "sandbox.db", integration_rps=1000, account_rps=1000)
+    sandbox.create_account("shop")
+    token_file = tmp_path / "shop.token"
+    token_file.write_text(sandbox.token("shop") + "\n")
+    token_file.chmod(0o600)
+    preset = sorted((blueprints_dir() / "presets").glob("*.yaml"))[0]
+    try:
+        with serve_in_thread(sandbox) as root:
+            added = run_cli("tenant", "add", "shop", "--workspace", ws.root, "--provider", "amocrm",
+                            "--url", root + sandbox.base_url("shop"), "--token-file", token_file,
+                            "--blueprint", preset)
+            assert added.exit_code == 0, added.output
+            ws = Workspace.load(ws.root)
+            code = textwrap.dedent("""
+                import sys, time
+                from implkit.workspace import Workspace
+                with Workspace.load(sys.argv[1]).lock("shop", "apply"):
+                    print("locked", flush=True)
+                    time.sleep(60)
+            """)
+            proc = subprocess.Popen([sys.executable, "-c", code, str(ws.root)], stdout=subprocess.PIPE, text=True)
+            assert proc.stdout.readline().strip() == "locked"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            refused = run_cli("plan", "shop", "--workspace", ws.root)
+            assert refused.exit_code == 1 and "--break-stale-lock" in refused.output
+            assert ws.lock_info("shop").pid == proc.pid
+            planned = run_cli("plan", "shop", "--workspace", ws.root, "--break-stale-lock")
+            assert planned.exit_code == 2, planned.output  # the plan ran: changes to make
+            assert "broke the stale lock of tenant 'shop'" in planned.output and f"pid {proc.pid}" in planned.output
+            assert ws.lock_info("shop") is None
+    finally:
+        sandbox.close()
+    from implkit.workspace.lock import _break_stale
+    assert _break_stale is False  # the flag ended with its command

@@ -95,9 +95,9 @@ async def _read_json(request: Request) -> Any:
 
 
 def error_response(error: exc.AmoError) -> Response:
+    # A 429 carries Kommo's documented body (`retry_after: 300`) and no Retry-After header: the
+    # documentation shows none (docs/sandbox.md, "Rate limits").
     headers = error.headers()
-    if isinstance(error, exc.TooManyRequests):
-        headers = {**headers, "Retry-After": str(error.retry_after)}
     if isinstance(error, exc.AccountBlocked):
         return Response(error.html(), status_code=error.status, media_type="text/html", headers=headers)
     body = error.body()
