@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from implkit.audit.checks import Check
+from implkit.audit.checks import Check, ReadGuard, open_read_only, run_check_sql
 from implkit.audit.snapshot import Snapshot
 from implkit.model import Blueprint
 
@@ -103,7 +103,8 @@ def sql_parameters(check: Check, *, now: int, exempt_stage_ids: list[int],
 def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *,
                workers: int | None = None) -> AuditRun:
     """Run `checks` (those in `options.only`, if set). SQLite releases the GIL while it works, so checks
-    run on `workers` threads, each with its own read connection (default: the CPUs, at most 4)."""
+    run on `workers` threads, each with its own read connection (default: the CPUs, at most 4).
+    Check SQL runs on read-only connections (`checks.open_read_only`); built-ins read `Snapshot.db`."""
     now = snapshot.snapshot_at
     if now is None:
         from implkit.errors import RuntimeFailure
@@ -111,28 +112,57 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
     exempt = resolve_stages(snapshot, options.exempt_stages)
     selected = [c for c in checks if not options.only or c.id in options.only]
     workers = min(workers or os.cpu_count() or 1, 4, len(selected) or 1)
-    if workers <= 1 or not snapshot.path.is_file():
-        return AuditRun(now, [_run_one(snapshot, c, options, now, exempt) for c in selected], options)
     local = threading.local()
-    opened: list[Snapshot] = []
+    opened: list[Any] = []
     lock = threading.Lock()
 
-    def run_in_thread(check: Check) -> CheckResult:
-        if not hasattr(local, "snapshot"):
-            local.snapshot = Snapshot(snapshot.path, reader=True)
+    def readers() -> _Readers:
+        if not hasattr(local, "readers"):
+            local.readers = _Readers(snapshot, threaded=workers > 1)
             with lock:
-                opened.append(local.snapshot)
-        return _run_one(local.snapshot, check, options, now, exempt)
+                opened.append(local.readers)
+        return local.readers
 
-    # slowest first, so that no long check starts last
-    order = sorted(selected, key=lambda c: (c.builtin != "duplicates", c.population is None))
     try:
+        if workers <= 1 or not snapshot.path.is_file():
+            return AuditRun(now, [_run_one(readers(), c, options, now, exempt) for c in selected], options)
+        # slowest first, so that no long check starts last
+        order = sorted(selected, key=lambda c: (c.builtin != "duplicates", c.population is None))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = dict(zip((c.id for c in order), pool.map(run_in_thread, order)))
+            done = dict(zip((c.id for c in order), pool.map(lambda c: _run_one(readers(), c, options, now, exempt),
+                                                             order)))
+        return AuditRun(now, [done[c.id] for c in selected], options)
     finally:
-        for opened_snapshot in opened:
-            opened_snapshot.close()
-    return AuditRun(now, [done[c.id] for c in selected], options)
+        for reader in opened:
+            reader.close()
+
+
+class _Readers:
+    """One thread's connections: a Snapshot for the built-ins, a read-only guarded one for check SQL."""
+
+    def __init__(self, snapshot: Snapshot, *, threaded: bool):
+        self._own = threaded and snapshot.path.is_file()
+        self.snapshot = Snapshot(snapshot.path, reader=True) if self._own else snapshot
+        self._sql: tuple[Any, ReadGuard] | None = None
+
+    @property
+    def sql(self) -> tuple[Any, ReadGuard]:
+        if self._sql is None:
+            if self.snapshot.path.is_file():
+                self._sql = open_read_only(self.snapshot.path)
+            else:  # a snapshot that is not a file (in memory): the guard alone keeps it read-only
+                self._sql = (self.snapshot.db, ReadGuard().install(self.snapshot.db))
+        return self._sql
+
+    def close(self) -> None:
+        if self._sql is not None:
+            db, _ = self._sql
+            if db is self.snapshot.db:
+                db.set_authorizer(None)
+            else:
+                db.close()
+        if self._own:
+            self.snapshot.close()
 
 
 def resolve_stages(snapshot: Snapshot, stages: tuple[Any, ...] | list[Any]) -> list[int]:
@@ -147,7 +177,7 @@ def resolve_stages(snapshot: Snapshot, stages: tuple[Any, ...] | list[Any]) -> l
     return sorted(ids)
 
 
-def _run_one(snapshot: Snapshot, check: Check, options: AuditOptions, now: int, exempt: list[int]) -> CheckResult:
+def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, exempt: list[int]) -> CheckResult:
     threshold = effective_threshold(check, options.thresholds.get(check.id))
     reason = check.unsupported_reason(options.crm)
     if reason:
@@ -156,12 +186,13 @@ def _run_one(snapshot: Snapshot, check: Check, options: AuditOptions, now: int, 
         return CheckResult(check, "skipped", threshold=threshold,
                            reason="the tenant has no blueprint to compare against")
     if check.builtin:
-        failing, population, details = BUILTINS[check.builtin](snapshot, check, options, now)
+        failing, population, details = BUILTINS[check.builtin](readers.snapshot, check, options, now)
     else:
         params = sql_parameters(check, now=now, exempt_stage_ids=exempt)
-        cursor = snapshot.db.execute(check.sql, params)
-        failing = _refs(check.entity, cursor)
-        population = snapshot.db.execute(check.population, params).fetchone()[0] if check.population else None
+        db, guard = readers.sql
+        failing = _refs(check.entity, run_check_sql(db, guard, check, "sql", params))
+        population = (run_check_sql(db, guard, check, "population", params).fetchone()[0]
+                      if check.population else None)
         details = {}
     result = CheckResult(check, "pass", failing, population, threshold, details=details)
     if check.severity != "info" and _over(result, threshold):
