@@ -30,14 +30,23 @@ class Score:
         return self.true_positives / self.expected if self.expected else 1.0
 
 
+# The seeders name records as their CRM does (Bitrix24: deals, activities); the snapshot's tables are
+# the neutral leads and tasks.
+ENTITY_NAMES = {"deals": "leads", "activities": "tasks"}
+
+
 def expected_records(result: CheckResult, defect: dict[str, Any]) -> set[tuple[str, str]]:
     """The (entity, id) pairs the truth says this check must report, under the check's parameters."""
+    def named(entity: str) -> str:
+        return ENTITY_NAMES.get(entity, entity)
+
+    linked = defect.get("linked_to_open_leads", defect.get("linked_to_open_deals"))
     if result.check.id == "C05" and result.check.parameters.get("only_linked_to_open_deals", True) \
-            and "linked_to_open_leads" in defect:
-        return {("contacts", str(i)) for i in defect["linked_to_open_leads"]}
+            and linked is not None:
+        return {("contacts", str(i)) for i in linked}
     if "by_entity" in defect:
-        return {(entity, str(i)) for entity, ids in defect["by_entity"].items() for i in ids}
-    return {(defect["entity"], str(i)) for i in defect["ids"]}
+        return {(named(entity), str(i)) for entity, ids in defect["by_entity"].items() for i in ids}
+    return {(named(defect["entity"]), str(i)) for i in defect["ids"]}
 
 
 def score_run(run: AuditRun, truth: dict[str, Any]) -> list[Score]:

@@ -39,7 +39,7 @@ def rows_in_portal(portal) -> dict[str, int]:
         "companies": one("SELECT count(*) FROM b24_crm WHERE account_id=? AND entity_type_id=4"),
         "tasks": one("SELECT count(*) FROM b24_activities WHERE account_id=?"),
         "notes": one("SELECT count(*) FROM b24_activities WHERE account_id=? AND owner_type_id=2 "
-                     "AND CAST(json_extract(data, '$.TYPE_ID') AS INTEGER)=2"),
+                     "AND CAST(json_extract(data, '$.TYPE_ID') AS INTEGER)=2 AND completed='Y'"),
         "events": one("SELECT count(*) FROM b24_stage_history WHERE account_id=? AND entity_type_id=2"),
     }
 

@@ -12,7 +12,7 @@ up to 2,500 rows, no row counting (reference/bitrix24-api.md §6, §7).
 | companies, contacts | `crm.company.list`, `crm.contact.list` (`PHONE`, `EMAIL`, `UF_*`) | companies, contacts | `>=DATE_MODIFY` |
 | leads | `crm.deal.list` (deals) | leads | `>=DATE_MODIFY` |
 | tasks | `crm.activity.list` (activities: «дела») | tasks | `>=LAST_UPDATED` |
-| notes | `crm.activity.list`, calls on deals | notes (`call_out` / `call_in`: the touches D06/D07 count) | `>=LAST_UPDATED` |
+| notes | `crm.activity.list`, completed calls on deals | notes (`call_out` / `call_in`: the touches D03/D06/D07 count; a planned call, not completed, is a to-do, not a touch) | `>=LAST_UPDATED` |
 | events | `crm.stagehistory.list` (deals) | events (`lead_status_changed`) | id (append-only) |
 
 Paging: the stream is `paged`; the page number the sync stores is the
@@ -102,7 +102,7 @@ class B24Records:
                     "COMPLETED", "RESPONSIBLE_ID", "DIRECTION")),
             Stream("notes", "notes", "paged", "crm.activity.list", "LAST_UPDATED",
                    ("ID", "OWNER_ID", "OWNER_TYPE_ID", "DIRECTION", "AUTHOR_ID", "START_TIME", "CREATED",
-                    "LAST_UPDATED"), filter=(("TYPE_ID", CALL), ("OWNER_TYPE_ID", b24.DEALS))),
+                    "LAST_UPDATED"), filter=(("TYPE_ID", CALL), ("OWNER_TYPE_ID", b24.DEALS), ("COMPLETED", "Y"))),
             Stream("events", "events", "paged", "crm.stagehistory.list", None, items_key="items",
                    params=(("entityTypeId", b24.DEALS),), mark_field="seq"),
         ]
