@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from implkit.audit.accuracy import misses, score_run  # noqa: E402
+from implkit.audit.accuracy import misses, score_run, truth_parameters  # noqa: E402
 from implkit.audit.checks import load_checks  # noqa: E402
 from implkit.audit.engine import AuditOptions, run_checks  # noqa: E402
 from implkit.audit.snapshot import Snapshot  # noqa: E402
@@ -52,7 +52,7 @@ def main() -> int:
         with http, Snapshot(tmp / "snapshot.sqlite") as snapshot:
             sync = sync_snapshot(AmoRecords(http), snapshot, clock=lambda: args.now,
                                  requests=lambda: http.stats.total)
-            run = run_checks(snapshot, load_checks(), AuditOptions())
+            run = run_checks(snapshot, load_checks(), AuditOptions(parameters=truth_parameters(truth)))
     print(f"seeded {args.contacts} contacts (seed {args.seed}): {summary.counts['leads']} leads, "
           f"{summary.counts['tasks']} tasks, {summary.counts['events']} events; synced {sync.records} records "
           f"in {sync.requests} requests")

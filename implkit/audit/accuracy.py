@@ -68,3 +68,11 @@ def misses(run: AuditRun, truth: dict[str, Any], check_id: str) -> dict[str, lis
     expected = expected_records(result, defect)
     reported = {(r.entity, str(r.id)) for r in result.failing}
     return {"missed": sorted(expected - reported)[:20], "wrong": sorted(reported - expected)[:20]}
+
+
+def truth_parameters(truth: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Check parameters the seeded account calls for, as a tenant would set them (stages by CRM id):
+    D09's budget-required stages are each pipeline's offer stage."""
+    pipelines = (((truth.get("defects") or {}).get("D09") or {}).get("params") or {}).get("pipelines") or {}
+    offers = sorted(p["offer_status_id"] for p in pipelines.values() if p.get("offer_status_id"))
+    return {"D09": {"from_stages": offers}} if offers else {}

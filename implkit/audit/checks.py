@@ -253,14 +253,15 @@ def open_read_only(path: str | Path) -> tuple[sqlite3.Connection, ReadGuard]:
     return db, ReadGuard().install(db)
 
 
-def check_location(check: Check, key: str) -> Location:
-    """file:line:col of `key` in the check's file (the file itself when it cannot be read again)."""
+def check_location(check: Check, key: str | tuple[str, ...]) -> Location:
+    """file:line:col of `key` (or a key path) in the check's file (the file itself when it cannot be read)."""
+    path = (key,) if isinstance(key, str) else tuple(key)
     if check.source and Path(check.source).is_file():
         try:
-            return location_of(load_yaml(check.source), (key,), check.source)
+            return location_of(load_yaml(check.source), path, check.source)
         except InputError:
             pass
-    return Location(check.source or check.id, key=key)
+    return Location(check.source or check.id, key=".".join(path))
 
 
 def run_check_sql(db: sqlite3.Connection, guard: ReadGuard, check: Check, key: str,

@@ -5,6 +5,15 @@ where there is one); the count, the share of its population and the budget
 at risk are derived from that set. "Now" is the snapshot time, passed to
 every check as `:now`; no check reads the clock.
 
+Stages in parameters (`exempt_stages`, D04's `stage_days`, D09's `from_stages`, D15's
+`mandatory_stages`; by convention any parameter named `*_stages` or `stage_days`) are references
+resolved here, before the SQL runs, into the snapshot's stage ids: the CRM's stage id, or the
+blueprint's stable key (`pipeline.sales.stage.offer`, `sales.offer`, or `offer` when one pipeline
+has it) through the tenant's state bindings, so a stage renamed in the CRM keeps its meaning.
+A display name is accepted too, but only while the tenant has a stage of that name: a reference
+that matches no stage of the tenant is bad input naming the stage and the file, never a silent
+zero.
+
 Verdicts: a check whose failures exceed its threshold (`max_count`,
 `max_share`) *fails*; an `error` failure makes the audit exit 2, a
 `warning` failure only with `--fail-on warning`; `info` checks report.
@@ -13,15 +22,18 @@ Tenants override thresholds and exempt stages in the workspace.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
-from implkit.audit.checks import Check, ReadGuard, open_read_only, run_check_sql
+from implkit.audit.checks import Check, ReadGuard, check_location, open_read_only, run_check_sql
 from implkit.audit.snapshot import Snapshot
+from implkit.errors import InputError, Location, Problem
 from implkit.model import Blueprint
 
 STATUSES = ("fail", "pass", "unsupported", "skipped")
@@ -70,9 +82,13 @@ class AuditOptions:
 
     crm: str = "amocrm"
     thresholds: dict[str, Any] = field(default_factory=dict)  # check id -> number (max_count) or {max_count/max_share}
-    exempt_stages: tuple[Any, ...] = ()  # stage ids or names
+    exempt_stages: tuple[Any, ...] = ()  # stage references: CRM ids, blueprint keys (or names)
     blueprint: Blueprint | None = None
     only: tuple[str, ...] = ()  # check ids to run; empty: all
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # check id -> parameter overrides
+    bindings: dict[str, Any] = field(default_factory=dict)  # state: blueprint address -> CRM id
+    settings_file: str | None = None  # where the tenant's settings live (implkit.yaml), for error locations
+    settings_path: tuple[str, ...] = ()  # the key path of the tenant's `audit` entry in that file
 
 
 @dataclass
@@ -87,6 +103,10 @@ class AuditRun:
     def exit_code(self, fail_on: str = "error") -> int:
         levels = ("error",) if fail_on == "error" else ("error", "warning")
         return 2 if any(r.status == "fail" and r.check.severity in levels for r in self.results) else 0
+
+
+def is_stage_parameter(name: str) -> bool:
+    return name.endswith("_stages") or name == "stage_days"
 
 
 def sql_parameters(check: Check, *, now: int, exempt_stage_ids: list[int],
@@ -109,8 +129,15 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
     if now is None:
         from implkit.errors import RuntimeFailure
         raise RuntimeFailure(f"the snapshot {snapshot.path} has never been synced completely; run `implkit sync`")
-    exempt = resolve_stages(snapshot, options.exempt_stages)
+    stages = StageResolver(snapshot, options)
+    exempt = stages.ids(options.exempt_stages, stages.setting_location("exempt_stages"))
     selected = [c for c in checks if not options.only or c.id in options.only]
+    unknown = sorted(set(options.parameters) - {c.id for c in checks})
+    if unknown:
+        raise InputError(f"parameters for unknown check id(s) {', '.join(unknown)}",
+                         [Problem(stages.setting_location("parameters", unknown[0]), "no such check")])
+    # every stage reference is resolved before any check runs: one that names no stage stops the audit
+    selected = [stages.resolve_check(c) for c in selected]
     workers = min(workers or os.cpu_count() or 1, 4, len(selected) or 1)
     local = threading.local()
     opened: list[Any] = []
@@ -165,16 +192,108 @@ class _Readers:
             self.snapshot.close()
 
 
-def resolve_stages(snapshot: Snapshot, stages: tuple[Any, ...] | list[Any]) -> list[int]:
-    """Stage ids from ids or names (case-insensitive); names may match stages in several pipelines."""
-    ids: set[int] = set()
-    for stage in stages:
-        if isinstance(stage, int) or (isinstance(stage, str) and stage.isdigit()):
-            ids.add(int(stage))
-            continue
-        for (stage_id,) in snapshot.db.execute("SELECT id FROM stages WHERE lower(name) = lower(?)", (str(stage),)):
-            ids.add(stage_id)
-    return sorted(ids)
+class StageResolver:
+    """Stage references (CRM id, blueprint key, display name) → the snapshot's stage ids."""
+
+    def __init__(self, snapshot: Snapshot, options: AuditOptions):
+        self.options = options
+        self.stages = [tuple(r) for r in snapshot.db.execute("SELECT pipeline_id, id, name FROM stages")]
+        self.pipelines = {pid: name for pid, name in snapshot.db.execute("SELECT id, name FROM pipelines")}
+
+    def setting_location(self, *keys: str) -> Location:
+        """file:line:col of a key of the tenant's audit settings (implkit.yaml)."""
+        file = self.options.settings_file
+        path = (*self.options.settings_path, *keys)
+        if file and Path(file).is_file():
+            from implkit.yamlio import load_yaml, location_of
+
+            try:
+                return location_of(load_yaml(file), path, file)
+            except InputError:
+                pass
+        return Location(file or "tenant audit settings", key=".".join(path))
+
+    def resolve_check(self, check: Check) -> Check:
+        """The check with its stage parameters (defaults and tenant overrides) replaced by stage ids."""
+        overrides = self.options.parameters.get(check.id) or {}
+        merged = {**check.parameters, **overrides}
+        if not any(is_stage_parameter(k) for k in merged) and not overrides:
+            return check
+        resolved = dict(merged)
+        for name, value in merged.items():
+            if not is_stage_parameter(name) or value in (None, [], {}):
+                continue
+            where = (self.setting_location("parameters", check.id, name) if name in overrides
+                     else check_location(check, ("parameters", name)))
+            if isinstance(value, dict):
+                out: dict[str, Any] = {}
+                for ref, number in value.items():
+                    for stage_id in self.ids([ref], where):
+                        out[str(stage_id)] = number
+                resolved[name] = out
+            else:
+                resolved[name] = self.ids(value if isinstance(value, (list, tuple)) else [value], where)
+        return dataclasses.replace(check, parameters=resolved)
+
+    def ids(self, refs: Any, where: Location) -> list[int]:
+        found: set[int] = set()
+        for ref in refs or ():
+            matched = self._match(ref)
+            if not matched:
+                known = ", ".join(sorted({name for _, _, name in self.stages})[:12])
+                raise InputError(f"stage {ref!r} is not a stage of this tenant", [Problem(
+                    where, f"no stage {ref!r} here (by CRM id, blueprint key or name); its stages: {known}")])
+            found |= matched
+        return sorted(found)
+
+    def _match(self, ref: Any) -> set[int]:
+        if isinstance(ref, bool):
+            return set()
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+            wanted = int(ref)
+            return {sid for _, sid, _ in self.stages if sid == wanted}
+        text = str(ref).strip()
+        by_key = self._by_key(text)
+        if by_key is not None:
+            return by_key
+        return {sid for _, sid, name in self.stages if name.strip().lower() == text.lower()}
+
+    def _by_key(self, text: str) -> set[int] | None:
+        """A blueprint key: through the state's binding (the CRM id) first, else the blueprint's names."""
+        blueprint = self.options.blueprint
+        parts = text.split(".")
+        if len(parts) == 4 and parts[0] == "pipeline" and parts[2] == "stage":
+            pairs = [(parts[1], parts[3])]
+        elif len(parts) == 2:
+            pairs = [(parts[0], parts[1])]
+        elif len(parts) == 1 and blueprint is not None:
+            pairs = [(p.key, text) for p in blueprint.pipelines if p.stage(text)]
+        else:
+            pairs = []
+        out: set[int] = set()
+        for pipeline_key, stage_key in pairs:
+            bound = self.options.bindings.get(f"pipeline.{pipeline_key}.stage.{stage_key}")
+            if bound is not None and str(bound).isdigit() and any(sid == int(bound) for _, sid, _ in self.stages):
+                out.add(int(bound))
+                continue
+            pipeline = blueprint.pipeline(pipeline_key) if blueprint else None
+            stage = pipeline.stage(stage_key) if pipeline else None
+            if stage is None:
+                continue
+            pipeline_bound = self.options.bindings.get(f"pipeline.{pipeline_key}")
+            pids = ({int(pipeline_bound)} if pipeline_bound is not None and str(pipeline_bound).isdigit()
+                    else {pid for pid, name in self.pipelines.items()
+                          if name.strip().lower() == pipeline.name.strip().lower()})
+            out |= {sid for pid, sid, name in self.stages
+                    if pid in pids and name.strip().lower() == stage.name.strip().lower()}
+        return out if pairs and (out or blueprint is not None) else None
+
+
+def resolve_stages(snapshot: Snapshot, stages: tuple[Any, ...] | list[Any],
+                   options: AuditOptions | None = None) -> list[int]:
+    """Stage ids from references (CRM ids, blueprint keys, names); an unknown one is bad input."""
+    resolver = StageResolver(snapshot, options or AuditOptions())
+    return resolver.ids(stages, resolver.setting_location("exempt_stages"))
 
 
 def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, exempt: list[int]) -> CheckResult:

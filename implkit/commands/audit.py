@@ -32,8 +32,33 @@ def _tenant(workspace_dir: str | None, name: str) -> tuple[Any, Any]:
 
 
 def _audit_settings(tenant: Any) -> dict[str, Any]:
-    """The tenant entry's `audit: {thresholds: {ID: n | {max_count, max_share}}, exempt_stages: [...]}`."""
+    """The tenant entry's `audit: {thresholds: {ID: n | {max_count, max_share}}, exempt_stages: [...],
+    parameters: {ID: {name: value}}}`; stages there by blueprint key (sales.offer), CRM id, or name."""
     return dict(tenant.audit or {})
+
+
+def _check_parameters(settings: dict[str, Any], config_path: Path, tenant: str) -> dict[str, dict[str, Any]]:
+    from implkit.errors import InputError, Problem
+    from implkit.yamlio import load_yaml, location_of
+
+    parameters = settings.get("parameters") or {}
+    bad = [k for k, v in parameters.items() if not isinstance(v, dict)] if isinstance(parameters, dict) else [""]
+    if bad:
+        key = ("tenants", tenant, "audit", "parameters", *bad[:1])
+        where = location_of(load_yaml(config_path), tuple(k for k in key if k), str(config_path))
+        raise InputError("invalid audit settings", [Problem(where, "parameters: check id -> {name: value}")])
+    return {str(k).upper(): dict(v) for k, v in parameters.items()}
+
+
+def _bindings(folder: Path) -> dict[str, Any]:
+    """The tenant's state (blueprint address -> CRM id), read without creating a state file."""
+    path = folder / "state.db"
+    if not path.is_file():
+        return {}
+    from implkit.workspace.state import StateStore
+
+    with StateStore(path) as state:
+        return state.get_ids()
 
 
 @click.command("sync")
@@ -138,9 +163,12 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
 
         blueprint = load_blueprint(entry.blueprint)
     only = tuple(c.strip().upper() for c in (check_ids or "").split(",") if c.strip())
-    options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
-                           exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only)
     folder = ws.tenant_dir(tenant)
+    options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
+                           exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only,
+                           parameters=_check_parameters(settings, ws.config_path, tenant),
+                           bindings=_bindings(folder), settings_file=str(ws.config_path),
+                           settings_path=("tenants", tenant, "audit"))
     outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
