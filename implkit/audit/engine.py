@@ -45,6 +45,7 @@ class RecordRef:
     id: int | str
     budget: int = 0
     responsible_user_id: int | None = None
+    value: Any = None  # what failed (a date, a phone as stored, a count), from the SQL's `value` column
 
 
 @dataclass
@@ -89,6 +90,7 @@ class AuditOptions:
     bindings: dict[str, Any] = field(default_factory=dict)  # state: blueprint address -> CRM id
     settings_file: str | None = None  # where the tenant's settings live (implkit.yaml), for error locations
     settings_path: tuple[str, ...] = ()  # the key path of the tenant's `audit` entry in that file
+    blueprint_file: str | None = None  # the blueprint's path, for error locations
 
 
 @dataclass
@@ -320,16 +322,18 @@ def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, e
 
 
 def _refs(entity: str, cursor: Any) -> list[RecordRef]:
-    """Failing records from a check's SELECT: `id`, and `entity`, `budget`, `responsible_user_id` if present."""
+    """Failing records from a check's SELECT: `id`, and `entity`, `budget`, `responsible_user_id`, `value`
+    if present."""
     columns = [d[0] for d in cursor.description]
     at = {name: columns.index(name) if name in columns else None
-          for name in ("id", "entity", "budget", "responsible_user_id")}
+          for name in ("id", "entity", "budget", "responsible_user_id", "value")}
     if at["id"] is None:
         from implkit.errors import RuntimeFailure
         raise RuntimeFailure("a check's SQL must select an `id` column")
-    i, e, b, r = at["id"], at["entity"], at["budget"], at["responsible_user_id"]
+    i, e, b, r, v = at["id"], at["entity"], at["budget"], at["responsible_user_id"], at["value"]
     return [RecordRef(row[e] if e is not None and row[e] else entity, row[i],
-                      int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None)
+                      int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None,
+                      row[v] if v is not None else None)
             for row in cursor]
 
 

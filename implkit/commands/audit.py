@@ -132,22 +132,30 @@ def audit() -> None:
 @audit.command("run", hidden=True)
 @click.argument("tenant", required=False)
 @_workspace_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "md", "html"]), default="table",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True, help="csv: one row per failing record; json: every record too; table, md and "
+                                      "html show samples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option("--by-manager", "by_manager", type=click.Path(file_okay=False),
+              help="Also write one CSV worklist per responsible manager into DIR.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
               help="Exit 2 when checks of this severity (or worse) are over their threshold.")
 @click.option("--checks", "check_ids", help="Only these check ids, comma-separated (e.g. D01,C01).")
 @click.option("--period", "period_days", type=click.IntRange(1, 3660), default=30, show_default=True,
               help="Analytics period: the last N days before the snapshot time.")
-@click.option("--lang", type=click.Choice(["en", "ru"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
+              help="Language of the report (default: $IMPLKIT_LANG, else ru).")
 @click.option("--list", "list_only", is_flag=True, help="List every check: supported or not, and why.")
 @click.option("--checks-dir", type=click.Path(file_okay=False, exists=True),
               help="Read the checks from this folder instead of the shipped audits/.")
-def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | None, fail_on: str,
-        check_ids: str | None, period_days: int, lang: str, list_only: bool, checks_dir: str | None) -> int:
+def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | None, by_manager: str | None,
+        fail_on: str, check_ids: str | None, period_days: int, lang: str | None, list_only: bool,
+        checks_dir: str | None) -> int:
     """Audit TENANT's snapshot: every check's failing records, counts, shares, budget at risk, and
     the sales analytics; each run is kept in the tenant's history."""
+    import os
+
+    lang = lang or (os.environ.get("IMPLKIT_LANG") if os.environ.get("IMPLKIT_LANG") in ("ru", "en") else "ru")
     if list_only:
         return _list(fmt, lang, checks_dir)
     if not tenant:
@@ -168,7 +176,7 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
                            exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only,
                            parameters=_check_parameters(settings, ws.config_path, tenant),
                            bindings=_bindings(folder), settings_file=str(ws.config_path),
-                           settings_path=("tenants", tenant, "audit"))
+                           settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
     outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
@@ -176,6 +184,11 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         _stderr(f"wrote {output}")
     else:
         click.echo(outcome.text, nl=False)
+    if by_manager:
+        from implkit.audit.report import write_worklists
+
+        written = write_worklists(outcome.report, by_manager)
+        _stderr(f"wrote {len(written)} worklists to {by_manager}")
     return outcome.run.exit_code(fail_on)
 
 
