@@ -4,7 +4,8 @@ The cases live in `cases/<CHECK>.yaml` (one file per check, sqlfluff-style),
 so adding a case needs no Python. A case names the records it adds to the
 base snapshot (conftest.py: one pipeline, three users, NOW), optional
 parameter overrides, and the ids expected to fail (`entity:id` for checks
-that span entities), or `raises`: the text of the bad-input error expected.
+that span entities), or `raises`: the text of the bad-input error expected;
+`values` (id → the value column) where a check says what failed.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def test_check_case(make_snapshot, check_id, case):
         assert result.population == case["population"]
     if "status" in case:
         assert result.status == case["status"]
+    if "values" in case:
+        assert {str(r.id): r.value for r in result.failing if str(r.id) in map(str, case["values"])} == \
+            {str(k): v for k, v in case["values"].items()}
     if "groups" in case:
         got_groups = [{"keep": g["keep"], "merge": g["merge"]} for g in result.details["duplicate_groups"]]
         assert got_groups == case["groups"]

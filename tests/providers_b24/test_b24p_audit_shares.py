@@ -44,6 +44,11 @@ def test_a_seeded_portal_gives_plausible_shares_and_exact_plants(portal, tmp_pat
         if result.check.id in ALL_PLANTED:
             assert result.share == 1.0
             continue
+        if result.check.id == "C11":
+            # the seeder writes each phone in one of 8 styles people type (sandbox.seed.PHONE_STYLES), one of
+            # them canonical: about 7 in 8 records with a phone hold a non-canonical one
+            assert 0.8 < result.share < 0.95, result.share
+            continue
         # planted at 2-6 %; unplanted checks find what the data really holds, never most of the portal
         assert result.share < 0.15, (result.check.id, result.count, result.population)
 
