@@ -79,6 +79,13 @@ MESSAGES: dict[str, dict[str, str]] = {
                   "en": "Fewer than {n} closed deals: do not judge by the median."},
     "response_line": {"ru": "Медиана первого ответа: {minutes} мин.", "en": "Response median {minutes} min."},
     "plan_vs_actual": {"ru": "План и факт", "en": "Plan vs actual"},
+    "plan_columns": {"ru": "шаг|нужно|на продавца|в день|факт|факт на продавца",
+                     "en": "step|needed|per seller|per day|actual|actual per seller"},
+    "chart_severity": {"ru": "Нарушения по важности", "en": "Findings by severity"},
+    "chart_funnel": {"ru": "Воронка", "en": "Funnel"},
+    "chart_load": {"ru": "Загрузка менеджеров", "en": "Manager load"},
+    "chart_trend": {"ru": "Динамика (нарушений за прогон)", "en": "Trend (failing records per run)"},
+    "findings": {"ru": "Нарушения", "en": "Findings"},
 }
 HEADERS = {"ru": ["проверка", "важность", "статус", "записей", "доля", "бюджет под риском", "название"],
            "en": ["check", "severity", "status", "count", "share", "budget at risk", "title"]}
@@ -400,11 +407,11 @@ def render_html(report: dict[str, Any]) -> str:
              f"<h1>{e(title)}</h1>",
              f"<p>{e(_summary(report))}</p>",
              "<div class=charts>",
-             _chart("Findings by severity", _severity_svg(report)),
-             _chart("Funnel", _funnel_svg(report)),
-             _chart("Manager load", _load_svg(report)),
-             _chart("Trend (failing records per run)", _trend_svg(report)),
-             "</div><h2>Findings</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS.get(lang, HEADERS["en"]))
+             _chart(msg("chart_severity", lang), _severity_svg(report)),
+             _chart(msg("chart_funnel", lang), _funnel_svg(report)),
+             _chart(msg("chart_load", lang), _load_svg(report)),
+             _chart(msg("chart_trend", lang), _trend_svg(report)),
+             f"</div><h2>{e(msg('findings', lang))}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS.get(lang, HEADERS["en"]))
              + "</tr>"]
     for row, f in zip(_rows(report), report["findings"]):
         cls = "fail" if f["status"] == "fail" else "pass" if f["status"] == "pass" else "muted"
@@ -434,8 +441,8 @@ def render_html(report: dict[str, Any]) -> str:
                 + "</p>")
         plan = analytics.get("plan")
         if plan and plan.get("steps"):
-            parts.append("<h3>Plan vs actual</h3><table><tr><th>step</th><th>needed</th><th>per seller</th>"
-                         "<th>per day</th><th>actual</th><th>actual per seller</th></tr>")
+            parts.append(f"<h3>{e(msg('plan_vs_actual', lang))}</h3><table><tr>"
+                         + "".join(f"<th>{e(c)}</th>" for c in msg("plan_columns", lang).split("|")) + "</tr>")
             for st in plan["steps"]:
                 parts.append("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in (
                     st["name"] or st["key"], st["needed"], st["per_seller"], st["per_day"], st["actual"],

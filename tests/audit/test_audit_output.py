@@ -62,6 +62,8 @@ def test_json_has_complete_lists_and_samples_say_what_they_leave_out(run_cli, wo
     assert "показано 10 из 26" in table and "--format csv" in table
     md = run_cli("audit", "acme", "--workspace", workspace, "--checks", "D08", "--format", "md").stdout
     assert md.count("https://acme.amocrm.ru/leads/detail/") == 10 and "показано 10 из 26" in md
+    assert "Цикл сделки (закрытые за период)" in run_cli("audit", "acme", "--workspace", workspace, "--format",
+                                                         "md").stdout
     html = run_cli("audit", "acme", "--workspace", workspace, "--checks", "D08", "--format", "html").stdout
     assert "показано 10 из 26" in html
 
