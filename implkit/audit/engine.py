@@ -132,6 +132,7 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
         from implkit.errors import RuntimeFailure
         raise RuntimeFailure(f"the snapshot {snapshot.path} has never been synced completely; run `implkit sync`")
     stages = StageResolver(snapshot, options)
+    check_thresholds(options, {c.id for c in checks}, stages.setting_location)
     exempt = stages.ids(options.exempt_stages, stages.setting_location("exempt_stages"))
     selected = [c for c in checks if not options.only or c.id in options.only]
     unknown = sorted(set(options.parameters) - {c.id for c in checks})
@@ -335,6 +336,30 @@ def _refs(entity: str, cursor: Any) -> list[RecordRef]:
                       int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None,
                       row[v] if v is not None else None)
             for row in cursor]
+
+
+def check_thresholds(options: AuditOptions, known: set[str], where: Callable[..., Location]) -> None:
+    """Tenant thresholds: a check id → a count (int ≥ 0), a share (0 < x < 1) or {max_count, max_share};
+    anything else is bad input at its key (`D03: lots` was an internal ValueError)."""
+    problems = []
+    for check_id, value in options.thresholds.items():
+        if str(check_id) not in known:
+            problems.append(Problem(where("thresholds", check_id), f"no check {check_id}"))
+            continue
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, number in items:
+            path = ("thresholds", check_id) + ((key,) if key else ())
+            if key not in (None, "max_count", "max_share"):
+                problems.append(Problem(where(*path), "expected max_count or max_share"))
+            elif isinstance(number, bool) or not isinstance(number, (int, float)) or number != number \
+                    or number < 0 or number == float("inf"):
+                problems.append(Problem(where(*path), f"expected a number of records or a share, got {number!r}"))
+            elif key == "max_share" and number > 1:
+                problems.append(Problem(where(*path), f"a share is at most 1, got {number!r}"))
+            elif key == "max_count" and not float(number).is_integer():
+                problems.append(Problem(where(*path), f"a count is a whole number, got {number!r}"))
+    if problems:
+        raise InputError("invalid audit thresholds", problems)
 
 
 def effective_threshold(check: Check, override: Any) -> dict[str, float]:

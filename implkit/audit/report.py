@@ -201,8 +201,6 @@ def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str
     out["left_out"] = max(0, result.count - check.samples)
     if result.details:
         details = dict(result.details)
-        if "duplicate_groups" in details:
-            details["duplicate_groups"] = details["duplicate_groups"][:check.samples]
         out["details"] = details
     return out
 

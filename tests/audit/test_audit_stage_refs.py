@@ -106,3 +106,32 @@ def test_the_cli_names_the_stage_and_the_workspace_file(run_cli, tmp_path):
     config["tenants"]["acme"]["audit"] = {"parameters": {"D04": {"stage_days": {"12": 3}}}}
     config_path.write_text(dump_yaml(config), encoding="utf-8")
     assert run_cli("audit", "acme", "--workspace", tmp_path / "ws", "--checks", "D04").exit_code == 0
+
+
+@pytest.mark.parametrize(("thresholds", "message"), [
+    ({"D03": "lots"}, "got 'lots'"), ({"D03": -1}, "got -1"), ({"D03": float("nan")}, "got nan"),
+    ({"D03": {"max_share": 2}}, "at most 1"), ({"D03": {"max_count": 1.5}}, "whole number"),
+    ({"D03": {"most": 3}}, "max_count or max_share"), ({"Z99": 3}, "no check Z99"), ({"D03": True}, "got True")])
+def test_bad_tenant_thresholds_are_bad_input(tmp_path, thresholds, message):
+    with pytest.raises(InputError) as caught:
+        _results(tmp_path / "a.sqlite", STAGES, thresholds=thresholds)
+    assert message in str(caught.value) and "thresholds" in str(caught.value)
+
+
+def test_the_cli_names_a_bad_threshold_in_the_workspace_file(run_cli, tmp_path):
+    from implkit.workspace import CredentialSource, init_workspace
+    from implkit.yamlio import dump_yaml, load_yaml
+
+    ws = init_workspace(tmp_path / "ws")
+    ws.add_tenant("acme", provider="amocrm", url="http://127.0.0.1:9/amocrm/acme",
+                  credentials=CredentialSource("env", var="ACME_TOKEN"))
+    build_snapshot(ws.tenant_dir("acme") / "snapshot.sqlite", RECORDS).close()
+    config_path = tmp_path / "ws" / "implkit.yaml"
+    config = load_yaml(config_path)
+    config["tenants"]["acme"]["audit"] = {"thresholds": {"D03": "lots"}}
+    config_path.write_text(dump_yaml(config), encoding="utf-8")
+    result = run_cli("audit", "acme", "--workspace", tmp_path / "ws")
+    assert result.exit_code == 3, result.output
+    line = next(i for i, text in enumerate(config_path.read_text().splitlines(), 1) if "D03: lots" in text)
+    assert f"{config_path}:{line}:" in result.output and "'lots'" in result.output
+    assert "Traceback" not in result.output
