@@ -9,6 +9,7 @@ Results go to stdout (or `-o FILE`), progress to stderr.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -153,8 +154,6 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         checks_dir: str | None) -> int:
     """Audit TENANT's snapshot: every check's failing records, counts, shares, budget at risk, and
     the sales analytics; each run is kept in the tenant's history."""
-    import os
-
     lang = lang or (os.environ.get("IMPLKIT_LANG") if os.environ.get("IMPLKIT_LANG") in ("ru", "en") else "ru")
     if list_only:
         return _list(fmt, lang, checks_dir)
@@ -164,6 +163,8 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
+    if by_manager:
+        _writable_folder(by_manager)
     settings = _audit_settings(entry)
     blueprint = None
     if entry.blueprint:
@@ -190,6 +191,19 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         written = write_worklists(outcome.report, by_manager)
         _stderr(f"wrote {len(written)} worklists to {by_manager}")
     return outcome.run.exit_code(fail_on)
+
+
+def _writable_folder(folder: str) -> None:
+    """--by-manager DIR must be a folder we can write into, known before the audit writes anything."""
+    from implkit.errors import InputError
+
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--by-manager {folder}: cannot make the folder ({exc.strerror or exc})") from None
+    if not path.is_dir() or not os.access(path, os.W_OK):
+        raise InputError(f"--by-manager {folder}: not a folder this user can write into")
 
 
 def _list(fmt: str, lang: str, checks_dir: str | None) -> int:

@@ -111,3 +111,15 @@ def test_failing_ids_are_packed_compactly_and_round_trip():
     blob = pack_ids(refs)
     assert unpack_ids(blob) == set(refs)
     assert len(blob) < 2_000  # regular gaps compress to almost nothing (scattered ids: about a byte each)
+
+
+def test_a_worklist_folder_that_cannot_be_made_is_bad_input_and_nothing_is_written(run_cli, workspace, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x", encoding="utf-8")
+    out = tmp_path / "report.csv"
+    result = run_cli("audit", "acme", "--workspace", workspace, "--format", "csv", "-o", out,
+                     "--by-manager", blocker / "worklists")
+    assert result.exit_code == 3, result.output
+    assert "--by-manager" in result.output and "Traceback" not in result.output
+    assert not out.exists()
+    assert not (workspace / ".implkit" / "tenants" / "acme" / "audit-history.sqlite").exists()
