@@ -22,4 +22,4 @@ bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info demo-out .pytest_cache
+	rm -rf $(VENV) .venv-thirdparty .venv-thirdparty.lock build dist *.egg-info demo-out .pytest_cache

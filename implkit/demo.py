@@ -156,12 +156,13 @@ def _seed_amocrm(sandbox, out: Path, contacts: int) -> str:
 
 def _seed_bitrix24(sandbox, out: Path, contacts: int) -> str:
     """Create and seed the Bitrix24 portal; return its incoming webhook as USER_ID/SECRET."""
-    from implkit.sandbox.bitrix24.seed import seed_portal
+    from implkit.sandbox.bitrix24 import operations
 
-    portal_id = sandbox.create_portal(BITRIX24_TENANT)
+    truth = out / f"ground-truth-{BITRIX24_TENANT}.json"
     click.secho("\n## Seed a Bitrix24 portal with realistic data and planted defects", bold=True)
-    summary = seed_portal(sandbox.store, portal_id, deals=contacts, seed=1,
-                          ground_truth_path=out / f"ground-truth-{BITRIX24_TENANT}.json")
+    click.echo(f"$ implkit sandbox bitrix24 seed {BITRIX24_TENANT} --deals {contacts} --seed 1 "
+               f"--ground-truth {truth}")
+    summary = operations.seed(sandbox.bitrix24, BITRIX24_TENANT, deals=contacts, seed_value=1, ground_truth_path=truth)
     click.echo(str(summary))
     user_id, secret = sandbox.webhook_url(BITRIX24_TENANT).rstrip("/").split("/")[-2:]
     return f"{user_id}/{secret}"

@@ -1,4 +1,4 @@
-"""`implkit sandbox`: run, fill and inspect the local amoCRM emulator."""
+"""`implkit sandbox`: run, fill and inspect the local amoCRM emulator and its Bitrix24 portals (`bitrix24` subgroup)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from implkit.errors import InputError, Location, Problem
+from implkit.errors import InputError, Location, Problem, RuntimeFailure
 
 
 def _store(db: str):
@@ -29,7 +29,7 @@ def _account_id(store, db: str, subdomain: str) -> int:
 
 @click.group()
 def sandbox() -> None:
-    """Run and seed the local amoCRM emulator (SQLite-backed)."""
+    """Run and seed the local amoCRM emulator (SQLite-backed); Bitrix24 portals: `implkit sandbox bitrix24`."""
 
 
 @sandbox.command()
@@ -107,4 +107,191 @@ def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: 
     except ValueError as error:   # e.g. the account already has data
         raise InputError("cannot seed the account", [Problem(Location(db, key=subdomain), str(error))]) from None
     click.echo(f"seeded {subdomain}: {result}")
+    return 0
+
+
+# --- Bitrix24 portals: `implkit sandbox bitrix24 ...` ---------------------------------------------------------
+# One subgroup, so that the amoCRM commands above and these evolve apart. Each command opens the sandbox's
+# SQLite file through the `Sandbox` facade and calls the portal operations the demo and the control routes
+# use (implkit/sandbox/bitrix24/operations.py).
+
+def _portal_sandbox(db: str, *, must_exist: bool = True):
+    from implkit.sandbox import Sandbox
+
+    if must_exist and not Path(db).is_file():
+        raise InputError("no sandbox database", [Problem(Location(db, key="--db"), "file not found")])
+    return Sandbox(db)
+
+
+def _known_portal(sandbox, db: str, name: str) -> None:
+    from implkit.sandbox.bitrix24.operations import UnknownPortal, portal_id
+
+    try:
+        portal_id(sandbox.bitrix24, name)
+    except UnknownPortal:
+        raise InputError("unknown sandbox portal", [Problem(Location(db, key="portal"),
+                                                            f"no portal {name!r} in this database")]) from None
+
+
+def _write_secret(path: str, text: str) -> None:
+    from implkit.yamlio import atomic_write
+
+    atomic_write(Path(path), text + "\n", mode=0o600)
+
+
+@sandbox.group("bitrix24")
+def bitrix24() -> None:
+    """Bitrix24 portals: create, seed, webhook, OAuth application, serve (http://HOST:PORT/bitrix24/PORTAL
+    stands for https://PORTAL.bitrix24.ru)."""
+
+
+@bitrix24.command("create")
+@click.argument("portal")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file (created if missing).")
+@click.option("--title", help="Company name shown for the portal (default: the portal name).")
+@click.option("--enterprise", is_flag=True, help="Enterprise plan: the 5 req/s, burst 250 bucket (else 2/s, 50).")
+def b24_create(portal: str, db: str, title: str | None, enterprise: bool) -> int:
+    """Create a portal as a new cloud portal starts (admin, pipeline «Общая», lead statuses, directories)."""
+    from implkit.sandbox.bitrix24 import operations
+
+    with _portal_sandbox(db, must_exist=False) as sandbox:
+        try:
+            created = operations.create_portal(sandbox.bitrix24, portal, title, enterprise=enterprise)
+        except ValueError as error:
+            raise InputError("cannot create the portal", [Problem(Location(db, key="portal"), str(error))]) from None
+    click.echo(f"created portal {portal} (id {created['id']}, {'enterprise' if enterprise else 'standard'} plan); "
+               f"base path {created['base_path']}")
+    return 0
+
+
+@bitrix24.command("seed")
+@click.argument("portal")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file (created if missing).")
+@click.option("--deals", default=1000, show_default=True, type=click.IntRange(1), help="How many deals.")
+@click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
+@click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
+def b24_seed(portal: str, db: str, deals: int, seed_value: int, ground_truth: str | None) -> int:
+    """Fill PORTAL with realistic data and planted data-quality defects (the portal is created if missing)."""
+    from implkit.sandbox.bitrix24 import operations
+
+    with _portal_sandbox(db, must_exist=False) as sandbox:
+        try:
+            summary = operations.seed(sandbox.bitrix24, portal, deals=deals, seed_value=seed_value,
+                                      ground_truth_path=ground_truth)
+        except ValueError as error:   # a bad portal name, or a portal that already has records
+            raise InputError("cannot seed the portal", [Problem(Location(db, key=portal), str(error))]) from None
+    click.echo(f"seeded {portal}: {summary}")
+    return 0
+
+
+@bitrix24.command("webhook")
+@click.argument("portal")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
+@click.option("--user", "user_id", default=1, show_default=True, type=click.IntRange(1), help="The webhook's owner.")
+@click.option("--scope", default="crm,user,user_brief,user_basic,department,task", show_default=True,
+              help="Comma-separated scopes the webhook is granted.")
+@click.option("--url", "root_url", help="The served sandbox's root (e.g. http://127.0.0.1:8765) to print a full URL.")
+@click.option("--secret-file", type=click.Path(dir_okay=False),
+              help="Write USER_ID/SECRET here (mode 600, the form `implkit tenant add --token-file` reads) and "
+                   "print the URL with the secret masked.")
+def b24_webhook(portal: str, db: str, user_id: int, scope: str, root_url: str | None, secret_file: str | None) -> int:
+    """Create an incoming webhook and print its URL (the secret is shown once, as the portal's UI shows it)."""
+    from implkit.sandbox.bitrix24 import operations
+
+    scopes = tuple(s.strip() for s in scope.split(",") if s.strip())
+    with _portal_sandbox(db) as sandbox:
+        _known_portal(sandbox, db, portal)
+        try:
+            path = operations.webhook_path(sandbox.bitrix24, portal, user_id, scopes)
+        except ValueError as error:   # a user the portal does not have
+            raise InputError("cannot create the webhook", [Problem(Location(db, key="--user"), str(error))]) from None
+    url = (root_url.rstrip("/") if root_url else "") + path
+    if secret_file:
+        user, secret = path.rstrip("/").split("/")[-2:]
+        _write_secret(secret_file, f"{user}/{secret}")
+        url = url.replace(f"/{secret}/", "/***/")
+        click.echo(f"webhook of user {user_id} on {portal}: {url}  (USER_ID/SECRET written to {secret_file})")
+    else:
+        click.echo(url)
+    return 0
+
+
+@bitrix24.command("oauth-app")
+@click.argument("portal")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
+@click.option("--client-id", default="local.sandbox", show_default=True, help="The application's client_id.")
+@click.option("--user", "user_id", default=1, show_default=True, type=click.IntRange(1),
+              help="The user who installs the application.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the token pair and endpoints here (JSON, mode 600) instead of printing them.")
+def b24_oauth_app(portal: str, db: str, client_id: str, user_id: int, output: str | None) -> int:
+    """Install an OAuth application on PORTAL: its access and refresh tokens, client_endpoint (append the
+    method, pass auth=ACCESS_TOKEN) and token_endpoint (the sandbox's oauth.bitrix.info, grant_type=refresh_token)."""
+    import json
+
+    from implkit.sandbox.bitrix24 import operations
+
+    with _portal_sandbox(db) as sandbox:
+        _known_portal(sandbox, db, portal)
+        try:
+            app = operations.oauth_install(sandbox.bitrix24, portal, client_id, user_id)
+        except ValueError as error:
+            raise InputError("cannot install the application", [Problem(Location(db, key="--user"),
+                                                                        str(error))]) from None
+    text = json.dumps(app, indent=1)
+    if output:
+        _write_secret(output, text)
+        click.echo(f"application {client_id} installed on {portal} for user {user_id}; tokens written to {output}; "
+                   f"client_endpoint {app['client_endpoint']}, token_endpoint {app['token_endpoint']}")
+    else:
+        click.echo(text)
+    return 0
+
+
+@bitrix24.command("serve")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file (created if missing).")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--portal", "portals", multiple=True, help="Portal to create if missing (repeatable).")
+@click.option("--faults", help='Fault injection, e.g. "5xx=0.1,drop=0.02,latency=50ms,expire_token_after=100".')
+@click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Seed for the fault decisions.")
+def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, seed_value: int) -> int:
+    """Serve the database's portals on 127.0.0.1 until Ctrl+C (the amoCRM accounts in it are served too)."""
+    import threading
+
+    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox.bitrix24 import operations
+    from implkit.sandbox.bitrix24.portal import list_portals
+    from implkit.sandbox.faults import FaultSpecError, parse_faults
+
+    try:
+        spec = parse_faults(faults)
+    except FaultSpecError as error:
+        raise InputError("bad fault spec", [Problem(Location("--faults", key="faults"), str(error))]) from None
+    with Sandbox(db, faults=spec, seed=seed_value) as sandbox:
+        existing = {p["name"] for p in list_portals(sandbox.store)}
+        for name in portals:
+            if name not in existing:
+                try:
+                    operations.create_portal(sandbox.bitrix24, name)
+                except ValueError as error:
+                    raise InputError("bad portal name", [Problem(Location("--portal", key="portal"),
+                                                                 str(error))]) from None
+        try:
+            serving = serve_in_thread(sandbox, "127.0.0.1", port)
+            url = serving.__enter__()
+        except RuntimeError:
+            raise RuntimeFailure(f"could not listen on 127.0.0.1:{port}") from None
+        try:
+            click.echo(f"sandbox listening on {url}  (database: {db})")
+            for entry in list_portals(sandbox.store):
+                click.echo(f"  {entry['name']}: {url}{entry['base_path']}   "
+                           f"(append /rest/... as to https://{entry['name']}.bitrix24.ru)")
+            click.echo(f"get a webhook with: implkit sandbox bitrix24 webhook PORTAL --db {db} --url {url}")
+            click.echo("stop with Ctrl+C")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+        finally:
+            serving.__exit__(None, None, None)
     return 0

@@ -5,9 +5,11 @@ Rules (reference/amocrm-api.md §4, §6):
 - `page` counts from 1, `limit` defaults to 50 (the doc's own links show
   `limit=50`); most lists accept at most 250 per page, events 100, and custom
   fields return at most 50 whatever `limit` says.
-- A `limit` above the maximum is clamped to it: the docs don't say what the
-  server does, and a client that asks for 500 and gets 250 still pages
-  correctly by `_links.next` (the only documented end-of-list signal).
+- A `limit` above the maximum is ignored: the page holds the default 50 and
+  carries no `next` link, as live accounts answered (Krukov/amocrm_api#76:
+  `limit=250` on events, whose maximum is 100, gave 50 events and the client,
+  which follows `next`, stopped there; amocrm-api-php#210: `limit=400` on
+  leads gave 50). See docs/sandbox.md.
   A non-numeric or non-positive page/limit is a 400 (validation).
 - An empty page is `204 No Content` with no body.
 - The last page has no `next` link.
@@ -52,6 +54,7 @@ class PagingError(ValueError):
 class Page:
     page: int
     limit: int
+    over_limit: bool = False   # the client asked for more than the maximum: no `next` link
 
     @property
     def offset(self) -> int:
@@ -60,7 +63,8 @@ class Page:
 
 def parse_page(params: Mapping[str, str], *, max_limit: int = MAX_LIMIT, default_limit: int = DEFAULT_LIMIT,
                fixed_limit: int | None = None) -> Page:
-    """Read `page` and `limit`; clamp `limit` to `max_limit` (or force `fixed_limit`, as custom fields do)."""
+    """Read `page` and `limit`; a `limit` above `max_limit` falls back to the default (or force `fixed_limit`,
+    as custom fields do)."""
     values = {}
     for name, default in (("page", 1), ("limit", default_limit)):
         raw = params.get(name)
@@ -70,8 +74,11 @@ def parse_page(params: Mapping[str, str], *, max_limit: int = MAX_LIMIT, default
         if not raw.isdigit() or int(raw) < 1:
             raise PagingError(name, raw)
         values[name] = int(raw)
-    limit = fixed_limit if fixed_limit is not None else min(values["limit"], max_limit)
-    return Page(values["page"], limit)
+    if fixed_limit is not None:
+        return Page(values["page"], fixed_limit)
+    if values["limit"] > max_limit:
+        return Page(values["page"], default_limit, over_limit=True)
+    return Page(values["page"], values["limit"])
 
 
 def _href(base: str, query: list[tuple[str, str]], **override: int) -> str:
@@ -116,4 +123,4 @@ def collection(key: str, items: list[dict[str, Any]], *, envelope: Envelope, sel
 def page_of(fetch: Callable[[int, int], list[Any]], page: Page) -> tuple[list[Any], bool]:
     """Fetch one page with a look-ahead row: `fetch(offset, count)` → (items, has_next)."""
     rows = fetch(page.offset, page.limit + 1)
-    return rows[: page.limit], len(rows) > page.limit
+    return rows[: page.limit], len(rows) > page.limit and not page.over_limit

@@ -74,7 +74,7 @@ from rapidfuzz import fuzz, process
 
 from implkit.sandbox import names as N
 from implkit.sandbox.amocrm.models import (
-    LOST_STATUS_ID, WON_STATUS_ID, allocate_enum_id, allocate_status_id, create_pipeline_rows,
+    LOST_STATUS_ID, TAG_COLOURS, WON_STATUS_ID, allocate_enum_id, allocate_status_id, create_pipeline_rows,
 )
 from implkit.sandbox.store import Store
 from implkit.yamlio import atomic_write
@@ -325,6 +325,62 @@ class _Seeder:
                                                 for i, nm in enumerate(N.LOSS_REASONS)])
         self.pipes = [self._main_pipeline(), self._second_pipeline()]
         self._fields()
+
+    def account_extras(self) -> None:
+        """What a live account has besides records: stage rights on the roles (and the users they give
+        rights to), the admin in a sales group, tag dictionaries on leads and contacts, a lead source and a
+        webhook. A separate random stream, so the records and planted defects are those of the seed alone."""
+        rng, acc = random.Random(self.seed ^ 0x5EED7A65), self.account_id
+        stages = self.store.query("SELECT pipeline_id, id, type FROM statuses WHERE account_id=? ORDER BY "
+                                  "pipeline_id, sort, id", (acc,))
+
+        def stage_rights(head: bool) -> list[dict]:
+            out = []
+            for stage in stages:
+                rights = {"view": "A", "edit": "A", "delete": "A" if head else "D"}
+                if stage["type"] != 1:          # unsorted stages have no export right
+                    rights["export"] = "A" if head else "D"
+                out.append({"entity_type": "leads", "pipeline_id": stage["pipeline_id"], "status_id": stage["id"],
+                            "rights": rights})
+            return out
+
+        with self.store.transaction() as db:
+            heads = {r[0] for r in db.execute("SELECT id FROM roles WHERE account_id=? AND name=?",
+                                              (acc, "Руководитель отдела"))}
+            for table, role_column in (("roles", "id"), ("users", "role_id")):
+                for row in db.execute(f"SELECT id, {role_column}, rights FROM {table} WHERE account_id=? AND "
+                                      f"{'1' if table == 'roles' else 'is_admin=0'}", (acc,)).fetchall():
+                    rights = json.loads(row[2])
+                    rights["status_rights"] = stage_rights(row[1] in heads)
+                    db.execute(f"UPDATE {table} SET rights=? WHERE id=?", (_json(rights), row[0]))
+            admin = db.execute("SELECT id, rights FROM users WHERE account_id=? AND is_admin=1 ORDER BY id LIMIT 1",
+                               (acc,)).fetchone()
+            if admin is not None and len(self.groups) > 1:
+                rights = {**json.loads(admin[1] or "{}"), "group_id": self.groups[1]}
+                db.execute("UPDATE users SET group_id=?, rights=? WHERE id=?", (self.groups[1], _json(rights), admin[0]))
+            tag_ids = {}
+            for entity, names in (("leads", N.LEAD_TAGS), ("contacts", N.CONTACT_TAGS)):
+                tag_ids[entity] = []
+                for i, name in enumerate(names):
+                    color = TAG_COLOURS[(i * 5) % len(TAG_COLOURS)] if entity == "leads" else None
+                    tag_ids[entity].append(db.execute(
+                        "INSERT INTO tags (account_id, entity_type, name, color) VALUES (?,?,?,?)",
+                        (acc, entity, name, color)).lastrowid)
+            for entity, share in (("leads", 0.3), ("contacts", 0.1)):
+                ids = [r[0] for r in db.execute(f"SELECT id FROM {entity} WHERE account_id=? ORDER BY id", (acc,))]
+                for record_id in ids:
+                    if rng.random() < share:
+                        chosen = sorted(rng.sample(tag_ids[entity], rng.randint(1, 2)))
+                        db.execute(f"UPDATE {entity} SET tags=? WHERE id=?", (_json(chosen), record_id))
+            main = self.pipes[0]["id"]
+            for i, (name, code) in enumerate(N.SOURCE_INTEGRATIONS):
+                db.execute("INSERT INTO sources (account_id, name, pipeline_id, external_id, services, is_default, "
+                           "origin_code) VALUES (?,?,?,?,?,?,?)",
+                           (acc, name, main, f"{code}-{acc}", "[]", int(i == 0), code))
+            db.execute("INSERT INTO webhooks (account_id, destination, settings, sort, disabled, created_at, "
+                       "created_by) VALUES (?,?,?,?,?,?,?)",
+                       (acc, "https://hooks.example.test/amocrm", _json(["add_lead", "update_lead", "status_lead"]),
+                        1, 0, self.now - 200 * DAY, admin[0] if admin else None))
 
     def _main_pipeline(self) -> dict:
         acc = self.account_id
@@ -1216,6 +1272,7 @@ def seed_account(store: Store, account_id: int, *, contacts: int, seed: int, now
     s.run(block)
     s.companies()
     s.unbound_tasks()
+    s.account_extras()
     truth = _ground_truth(s, account[0]["subdomain"])
     if ground_truth_path is not None:
         atomic_write(ground_truth_path, json.dumps(truth, ensure_ascii=False, indent=1))

@@ -455,6 +455,15 @@ CREATE TABLE IF NOT EXISTS b24_tasks (
     data TEXT NOT NULL,
     PRIMARY KEY (account_id, id)
 );
+CREATE TABLE IF NOT EXISTS b24_timeline_comments (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    entity_type TEXT NOT NULL,                   -- lead | deal | contact | company
+    entity_id INTEGER NOT NULL,
+    created TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
 """
 
 

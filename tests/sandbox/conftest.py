@@ -141,3 +141,16 @@ def load_doc_example(name: str):
 def doc():
     """`doc("GET_leads.response")`: a body from reference/fixtures/amocrm (skips without ../shared)."""
     return load_doc_example
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the contract share per endpoint that test_contract_share_per_endpoint recorded (works under xdist:
+    user properties travel with the test reports)."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, table in getattr(report, "user_properties", ()):
+            if name != "contract_share" or report.when != "call":
+                continue
+            terminalreporter.section(f"amoCRM contract share ({report.nodeid.rsplit('::', 1)[-1]})")
+            for endpoint, share, missing, left_out in table:
+                note = f"  ({left_out} paths not emulated / per type)" if left_out else ""
+                terminalreporter.write_line(f"{endpoint:40} {share:6.3f}  missing {missing}{note}")

@@ -126,3 +126,38 @@ def test_request_log_records_requests_but_never_tokens(harness):
     assert [(e["method"], e["status"], e["entities_written"]) for e in log] == [("POST", 200, 2), ("GET", 200, 0)]
     assert all(token not in str(e) for e in log)
     assert log[0]["path"] == "/amocrm/alpha/api/v4/leads"
+
+
+def _claims(token: str) -> dict:
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_access_tokens_carry_api_domain_and_the_moved_account_lookup_answers_there(harness_both, doc):
+    sandbox = harness_both.sandbox
+    account_id = sandbox.create_account("alpha")
+    info = sandbox.oauth_client("alpha")
+    grant = {k: info[k] for k in ("client_id", "client_secret", "redirect_uri", "code")}
+    tokens = harness_both.client("alpha", api=False).post(
+        "/oauth2/access_token", json={**grant, "grant_type": "authorization_code"}).json()
+    claims = _claims(tokens["access_token"])
+    host = harness_both.server_url.split("://", 1)[1]
+    assert claims["api_domain"] == f"{host}/amocrm/alpha"
+    assert claims["account_id"] == account_id and claims["aud"] == info["client_id"]
+    assert claims["exp"] - claims["iat"] == ACCESS_TOKEN_LIFETIME
+    assert _claims(sandbox.token("alpha"))["api_domain"].endswith("/amocrm/alpha")
+    lookup = harness_both.client()          # what a client does: https://{api_domain}/oauth2/account/current/...
+    url = f"{harness_both.server_url.split('://')[0]}://{claims['api_domain']}/oauth2/account/current/subdomain"
+    answer = lookup.get(url, headers={"X-Refresh-Token": tokens["refresh_token"]})
+    assert answer.status_code == 200
+    assert set(answer.json()) == set(doc("GET_oauth2_account_current_subdomain.response"))
+    assert answer.json() == {"id": account_id, "subdomain": "alpha", "domain": "alpha.amocrm.ru",
+                             "top_level_domain": "ru"}
+    for bad in ({}, {"X-Refresh-Token": "nope"}, {"X-Refresh-Token": tokens["access_token"]}):
+        assert lookup.get(url, headers=bad).status_code == 401
+    harness_both.client("alpha", api=False).post("/oauth2/access_token", json={
+        **grant, "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert lookup.get(url, headers={"X-Refresh-Token": tokens["refresh_token"]}).status_code == 401   # spent

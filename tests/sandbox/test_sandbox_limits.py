@@ -62,17 +62,17 @@ def test_more_than_250_items_in_one_write_is_422(alpha):
     assert alpha.post("/leads", json=[{"name": f"l{i}"} for i in range(250)]).status_code == 200
 
 
-def test_list_pages_clamp_limit_and_end_without_next(alpha):
+def test_list_pages_end_without_next(alpha):
     alpha.post("/contacts", json=[{"name": f"c{i}"} for i in range(250)])
     alpha.post("/contacts", json=[{"name": f"d{i}"} for i in range(10)])
-    first = alpha.get("/contacts", params={"limit": 500})
+    first = alpha.get("/contacts", params={"limit": 250})
     assert len(first.json()["_embedded"]["contacts"]) == 250
     assert first.json()["_links"]["next"]["href"].endswith("page=2&limit=250")
-    second = alpha.get("/contacts", params={"limit": 500, "page": 2}).json()
+    second = alpha.get("/contacts", params={"limit": 250, "page": 2}).json()
     assert len(second["_embedded"]["contacts"]) == 10
     assert "next" not in second["_links"]
     assert {"first", "prev"} <= set(second["_links"])
-    assert alpha.get("/contacts", params={"limit": 500, "page": 3}).status_code == 204
+    assert alpha.get("/contacts", params={"limit": 250, "page": 3}).status_code == 204
     assert len(alpha.get("/contacts").json()["_embedded"]["contacts"]) == 50    # default page size
 
 
@@ -95,7 +95,7 @@ def test_custom_fields_come_50_a_page_whatever_limit_says(alpha):
 
 def test_events_page_is_at_most_100(alpha):
     alpha.post("/leads", json=[{"name": f"l{i}"} for i in range(150)])
-    events = alpha.get("/events", params={"limit": 250}).json()
+    events = alpha.get("/events", params={"limit": 100}).json()
     assert len(events["_embedded"]["events"]) == 100
     assert events["_links"]["next"]["href"].endswith("limit=100")
 
@@ -120,3 +120,16 @@ def test_fifty_pipelines_and_a_hundred_statuses_at_most(alpha):
     assert alpha.post(f"/leads/pipelines/{pipeline['id']}/statuses", json=fill).status_code == 200
     one_more = alpha.post(f"/leads/pipelines/{pipeline['id']}/statuses", json=[{"name": "x", "sort": 9999}])
     assert one_more.status_code == 422
+
+
+def test_a_limit_above_the_maximum_gives_the_default_page_and_no_next(alpha):
+    """Live accounts (Krukov/amocrm_api#76, amocrm-api-php#210): the limit is ignored, 50 come back, no `next`."""
+    alpha.post("/leads", json=[{"name": f"l{i}"} for i in range(120)])
+    within = alpha.get("/leads", params={"limit": 250}).json()
+    assert len(within["_embedded"]["leads"]) == 120 and "next" not in within["_links"]
+    for path, limit in (("/leads", 251), ("/leads", 500), ("/events", 101), ("/events", 250)):
+        page = alpha.get(path, params={"limit": limit}).json()
+        assert len(next(iter(page["_embedded"].values()))) == 50, (path, limit)
+        assert "next" not in page["_links"], (path, limit)
+    paged = alpha.get("/events", params={"limit": 100}).json()
+    assert len(paged["_embedded"]["events"]) == 100 and "next" in paged["_links"]

@@ -9,8 +9,9 @@ from implkit.sandbox.paging import Envelope, Page, PagingError, collection, page
 
 def test_parse_page_defaults_clamps_and_fixes():
     assert parse_page({}) == Page(1, 50)
-    assert parse_page({"page": "3", "limit": "999"}) == Page(3, 250)
-    assert parse_page({"limit": "999"}, max_limit=100) == Page(1, 100)
+    assert parse_page({"page": "3", "limit": "250"}) == Page(3, 250)
+    assert parse_page({"page": "3", "limit": "999"}) == Page(3, 50, over_limit=True)
+    assert parse_page({"limit": "250"}, max_limit=100) == Page(1, 50, over_limit=True)
     assert parse_page({"limit": "2"}, fixed_limit=50) == Page(1, 50)
     for bad in ({"page": "0"}, {"limit": "x"}, {"page": "-1"}):
         with pytest.raises(PagingError):
@@ -22,6 +23,7 @@ def test_page_of_looks_one_row_ahead():
     fetch = lambda offset, count: rows[offset:offset + count]  # noqa: E731
     assert page_of(fetch, Page(1, 3)) == ([0, 1, 2], True)
     assert page_of(fetch, Page(3, 3)) == ([6], False)
+    assert page_of(fetch, Page(1, 3, over_limit=True)) == ([0, 1, 2], False)
 
 
 def test_envelopes_per_family():

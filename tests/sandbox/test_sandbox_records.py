@@ -128,12 +128,71 @@ def test_multitext_phone_by_code_and_embedded_links(alpha):
                 "leads")[0]
     shown = alpha.get(f"/contacts/{contact}", params={"with": "leads"}).json()
     assert shown["name"] == "Иван Петров"
-    assert shown["custom_fields_values"][0]["values"][0]["enum"] == "MOB"
+    phone = shown["custom_fields_values"][0]["values"][0]
+    mob = next(e for e in alpha.get("/contacts/custom_fields").json()["_embedded"]["custom_fields"]
+               if e["code"] == "PHONE")["enums"][2]
+    assert phone == {"value": "+79991234567", "enum_id": mob["id"], "enum_code": "MOB"}
     assert [c["id"] for c in shown["_embedded"]["companies"]] == [company]
     assert [l["id"] for l in shown["_embedded"]["leads"]] == [lead]
     with_contacts = alpha.get(f"/leads/{lead}", params={"with": "contacts"}).json()["_embedded"]
     assert with_contacts["contacts"][0]["is_main"] is True
     assert "contacts" not in alpha.get(f"/leads/{lead}").json()["_embedded"]
+
+
+def _phone_field(alpha):
+    return next(f for f in alpha.get("/contacts/custom_fields").json()["_embedded"]["custom_fields"]
+                if f["code"] == "PHONE")
+
+
+def test_multitext_is_written_by_enum_id_or_enum_code_and_read_back_with_both(alpha):
+    field = _phone_field(alpha)
+    home = next(e for e in field["enums"] if e["value"] == "HOME")
+    contact = _ids(alpha.post("/contacts", json=[{"name": "A", "custom_fields_values": [{"field_id": field["id"], "values": [
+        {"value": "+79121234567", "enum_id": home["id"]},
+        {"value": "+74991234567", "enum_code": "WORK"},
+        {"value": "+74990000000"},                                         # no enum at all: WORK
+        {"value": "+74991111111", "enum_id": None, "enum_code": "FAX"},   # what the PHP SDK's toApi() sends
+    ]}]}]), "contacts")[0]
+    values = alpha.get(f"/contacts/{contact}").json()["custom_fields_values"][0]["values"]
+    assert [(v["enum_code"], v["value"]) for v in values] == [("HOME", "+79121234567"), ("WORK", "+74991234567"),
+                                                              ("WORK", "+74990000000"), ("FAX", "+74991111111")]
+    assert all(set(v) == {"value", "enum_id", "enum_code"} for v in values)
+    # a read-modify-write of what was read back is accepted as is
+    again = alpha.patch(f"/contacts/{contact}", json={"custom_fields_values": [
+        {"field_id": field["id"], "values": [{k: v[k] for k in ("value", "enum_id", "enum_code")} for v in values]}]})
+    assert again.status_code == 200
+
+
+def test_writes_the_real_api_refuses_are_refused_with_field_not_expected(alpha, doc):
+    field = _phone_field(alpha)
+    text = alpha.post("/leads/custom_fields", json=[{"type": "text", "name": "Комментарий"}]).json()
+    text_id = text["_embedded"]["custom_fields"][0]["id"]
+    cases = [   # (entity, item, path of the refused key)
+        ("contacts", {"custom_fields_values": [{"field_id": field["id"], "values": [{"value": "+7912", "enum": "WORK"}]}]},
+         "custom_fields_values.0.values.0.enum"),
+        ("leads", {"custom_fields_values": [{"field_id": text_id, "values": [{"value": "x", "enum_code": "WORK"}]}]},
+         "custom_fields_values.0.values.0.enum_code"),
+        ("leads", {"name": "a", "account_id": 1}, "account_id"),
+        ("leads", {"name": "a", "_links": {}}, "_links"),
+        ("contacts", {"name": "a", "price": 5}, "price"),
+        ("companies", {"name": "a", "first_name": "x"}, "first_name"),
+    ]
+    before = {e: alpha.get(f"/{e}").status_code for e in ("leads", "contacts", "companies")}
+    theirs = doc("error_validation.response")
+    for entity, item, path in cases:
+        answer = alpha.post(f"/{entity}", json=[item])
+        assert answer.status_code == 400, path
+        body = answer.json()
+        assert {k: v for k, v in body.items() if k != "validation-errors"} == \
+            {k: v for k, v in theirs.items() if k != "validation-errors"}
+        assert body["validation-errors"] == [{"request_id": "0", "errors": [
+            {"code": "FieldNotExpected", "path": path, "detail": "This field was not expected."}]}]
+    lead = _ids(alpha.post("/leads", json=[{"name": "kept"}]), "leads")[0]
+    refused = alpha.patch("/leads", json=[{"id": lead, "name": "changed", "is_deleted": False}])
+    assert refused.status_code == 400 and refused.json()["validation-errors"][0]["errors"][0]["path"] == "is_deleted"
+    assert alpha.get(f"/leads/{lead}").json()["name"] == "kept"   # nothing of a refused batch is written
+    assert before == {"leads": 204, "contacts": 204, "companies": 204}
+    assert len(alpha.get("/leads").json()["_embedded"]["leads"]) == 1
 
 
 def test_tags_by_name_are_created_once_and_can_be_removed(alpha):
@@ -321,7 +380,7 @@ def test_rows_inserted_straight_into_the_store_are_served(alpha, harness):
                                                 {"field_id": phone["id"], "field_name": "Телефон", "field_code": "PHONE",
                                                  "field_type": "multitext",
                                                  "values": [{"value": f"+7999{i}", "enum_id": phone["enums"][0]["id"],
-                                                             "enum": "WORK"}]}]} for i in range(3)])
+                                                             "enum_code": "WORK"}]}]} for i in range(3)])
     listed = alpha.get("/contacts", params={"filter[updated_at][from]": 2}).json()["_embedded"]["contacts"]
     assert [c["name"] for c in listed] == ["Seeded 1", "Seeded 2"]
     assert listed[0]["custom_fields_values"][0]["values"][0]["value"] == "+79991"

@@ -603,3 +603,36 @@ def test_bad_input_is_refused(tmp_path):
     seed_account(store, account, contacts=50, seed=1, now=NOW)
     with pytest.raises(ValueError, match="already has contacts"):
         seed_account(store, account, contacts=50, seed=1, now=NOW)
+
+
+# --- what a live account has besides records --------------------------------------------------------
+def test_seeded_account_has_stage_rights_a_grouped_admin_tags_sources_and_webhooks(harness):
+    sandbox = harness.sandbox
+    account = sandbox.create_account("rich")
+    seed_account(sandbox.store, account, contacts=200, seed=3, now=NOW)
+    c = harness.client("rich", sandbox.token("rich"))
+    stages = {(p["id"], s["id"]) for p in c.get("/leads/pipelines").json()["_embedded"]["pipelines"]
+              for s in p["_embedded"]["statuses"]}
+    roles = c.get("/roles").json()["_embedded"]["roles"]
+    assert len(roles) == 2
+    for role in roles:
+        rights = role["rights"]["status_rights"]
+        assert {(r["pipeline_id"], r["status_id"]) for r in rights} == stages
+        assert all(set(r["rights"].values()) <= {"A", "D"} and r["entity_type"] == "leads" for r in rights)
+    users = c.get("/users", params={"with": "group,role", "limit": 250}).json()["_embedded"]["users"]
+    assert all(u["rights"]["status_rights"] for u in users if not u["rights"]["is_admin"])
+    admin = next(u for u in users if u["rights"]["is_admin"])
+    groups = c.get("/account", params={"with": "users_groups"}).json()["_embedded"]["users_groups"]
+    assert admin["rights"]["group_id"] in {g["id"] for g in groups} - {0}
+    assert admin["_embedded"]["groups"][0]["id"] == admin["rights"]["group_id"]
+    lead_tags = c.get("/leads/tags").json()["_embedded"]["tags"]
+    assert len(lead_tags) == 6 and all(t["color"] for t in lead_tags)
+    assert len(c.get("/contacts/tags").json()["_embedded"]["tags"]) == 3
+    tagged = sandbox.store.query("SELECT count(*) FROM leads WHERE account_id=? AND tags != '[]'", (account,))[0][0]
+    leads = sandbox.store.query("SELECT count(*) FROM leads WHERE account_id=?", (account,))[0][0]
+    assert 0.15 * leads < tagged < 0.45 * leads
+    one = sandbox.store.query("SELECT id FROM leads WHERE account_id=? AND tags != '[]' LIMIT 1", (account,))[0][0]
+    assert c.get(f"/leads/{one}").json()["_embedded"]["tags"][0]["name"] in {t["name"] for t in lead_tags}
+    assert [s["origin_code"] for s in c.get("/sources").json()["_embedded"]["sources"]] == ["site_form", "whatsapp"]
+    hooks = c.get("/webhooks").json()["_embedded"]["webhooks"]
+    assert [h["settings"] for h in hooks] == [["add_lead", "update_lead", "status_lead"]]

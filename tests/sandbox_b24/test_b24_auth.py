@@ -22,14 +22,18 @@ def test_secret_of_one_portal_is_refused_by_another(harness, acme):
     response = harness.http().post(stolen + "crm.deal.list", json={})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}
+    assert response.json() == {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}
 
 
-def test_wrong_secret_and_wrong_user_are_refused(harness, acme):
+@TCP_TOO
+def test_wrong_secret_and_wrong_user_are_refused_as_a_real_portal_refuses_them(harness, acme):
+    """A webhook address that names no webhook: 401 INVALID_CREDENTIALS (docs/sandbox.md, "Authentication")."""
     http = harness.http()
     prefix, user, secret, _ = acme.hook.rsplit("/", 3)
-    assert http.post(f"{prefix}/{user}/{'x' * len(secret)}/crm.deal.list").status_code == 401
-    assert http.post(f"{prefix}/7/{secret}/crm.deal.list").status_code == 401
+    for path in (f"{prefix}/{user}/{'x' * len(secret)}/crm.deal.list", f"{prefix}/7/{secret}/crm.deal.list"):
+        response = http.post(path)
+        assert response.status_code == 401
+        assert response.json() == {"error": "INVALID_CREDENTIALS", "error_description": "Invalid request credentials"}
     assert http.post(f"{prefix}/{user}/{secret}/crm.deal.list").status_code == 200
 
 

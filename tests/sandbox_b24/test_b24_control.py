@@ -65,5 +65,5 @@ def test_webhook_with_an_expiry_and_of_an_unknown_user(harness, sandbox):
     assert http.post(hook + "user.current").status_code == 200
     sandbox.clock.advance(60)
     expired = http.post(hook + "user.current")
-    assert expired.status_code == 401 and expired.json()["error"] == "NO_AUTH_FOUND"
+    assert expired.status_code == 401 and expired.json()["error"] == "INVALID_CREDENTIALS"
     assert http.post("/bitrix24/_sandbox/acme/webhook", json={"user_id": 42}).status_code == 400

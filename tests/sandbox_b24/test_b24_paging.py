@@ -57,3 +57,27 @@ def test_export_cursor_uses_the_primary_key(sandbox):
         f"EXPLAIN QUERY PLAN SELECT data FROM b24_crm WHERE account_id=? AND entity_type_id=? AND ({where}) "
         f"ORDER BY {order} LIMIT 50", (1, 2, *args)))
     assert "SEARCH" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_id_cursor_with_start_minus_one_sees_deletions(acme, sandbox):
+    """The docs' full export (order ID ASC, filter >ID, start=-1, select ID) after deletes: exactly the rows
+    the portal still holds, none counted (total 0), whatever page the deleted rows were on."""
+    from b24_helpers import NOW
+    from implkit.sandbox.bitrix24.seed import seed_portal
+    acme.unlimited()
+    seed_portal(sandbox.store, sandbox.portal_id("acme"), deals=130, seed=8, now=NOW)
+    deleted = [3, 50, 51, 99, 130]
+    for deal_id in deleted:
+        assert acme.ok("crm.deal.delete", {"id": deal_id})["result"] is True
+    seen, last = [], 0
+    while True:
+        page = acme.ok("crm.deal.list", {"order": {"ID": "ASC"}, "filter": {">ID": last}, "select": ["ID"],
+                                         "start": -1})
+        assert page["total"] == 0 and "next" not in page
+        seen += [int(r["ID"]) for r in page["result"]]
+        if len(page["result"]) < 50:
+            break
+        last = seen[-1]
+    held = sorted(r[0] for r in sandbox.store.query("SELECT id FROM b24_crm WHERE account_id=? AND entity_type_id=2",
+                                                    (sandbox.portal_id("acme"),)))
+    assert seen == held and len(seen) == 125 and not set(deleted) & set(seen)

@@ -21,7 +21,8 @@ def _rows(store, account_id: int) -> list:
     return [tuple(r) for r in store.query(
         "SELECT entity_type_id, id, data FROM b24_crm WHERE account_id=? ORDER BY entity_type_id, id", (account_id,))] + \
         [tuple(r) for r in store.query("SELECT id, data FROM b24_activities WHERE account_id=? ORDER BY id",
-                                       (account_id,))]
+                                       (account_id,))] + \
+        [tuple(r) for r in store.query("SELECT id, data FROM b24_tasks WHERE account_id=? ORDER BY id", (account_id,))]
 
 
 def test_same_seed_same_portal_and_truth(tmp_path):
@@ -134,3 +135,14 @@ def test_api_writes_continue_after_seeded_ids(acme, seeded):
     phone_id = int(acme.ok("crm.contact.get", {"id": contact})["result"]["PHONE"][0]["ID"])
     assert phone_id > max(int(p["ID"]) for c in _export(acme, "crm.contact.list", ["ID", "PHONE"], **{"<ID": contact})
                           for p in c["PHONE"])
+
+
+def test_task_comments_and_results_continue_after_seeded_ones(acme, seeded):
+    open_task = acme.ok("tasks.task.list", {"filter": {"!STATUS": 5}, "select": ["ID"]})["result"]["tasks"][0]["id"]
+    seeded_results = [r for t in acme.ok("tasks.task.list", {"filter": {"STATUS": 5}, "select": ["ID"]})["result"]["tasks"]
+                      for r in acme.ok("tasks.task.result.list", {"taskId": t["id"]})["result"]]
+    assert seeded_results
+    comment = acme.ok("task.commentitem.add", {"TASKID": open_task, "FIELDS": {"POST_MESSAGE": "итог звонка"}})["result"]
+    assert comment > max(r["commentId"] for r in seeded_results)
+    result = acme.ok("tasks.task.result.addFromComment", {"commentId": comment})["result"]
+    assert result["id"] > max(r["id"] for r in seeded_results) and result["taskId"] == int(open_task)

@@ -31,7 +31,18 @@ async def oauth_access_token(request: Request) -> Response:
                              "hint": "Send a JSON object"}, status_code=400)
     try:
         answer = await run_in_threadpool(models.exchange_token, gateway.store, context["account_id"], form,
-                                         at=gateway.now())
+                                         at=gateway.now(), host=request.url.netloc)
+    except exc.AmoError as error:
+        return JSONResponse(error.body(), status_code=error.status)
+    return JSONResponse(answer)
+
+
+async def oauth_current_subdomain(request: Request) -> Response:
+    """The moved-account lookup, reached at the `api_domain` claim of the access token."""
+    gateway = request.app.state.sandbox
+    try:
+        answer = await run_in_threadpool(models.current_subdomain, gateway.store,
+                                         request.headers.get("x-refresh-token"), at=gateway.now())
     except exc.AmoError as error:
         return JSONResponse(error.body(), status_code=error.status)
     return JSONResponse(answer)
@@ -65,9 +76,9 @@ def _paged(call: Call, key: str, fetch, *, max_limit: int = MAX_LIMIT) -> Result
                              page=page, has_next=has_next))
 
 
-def _counted(call: Call, key: str, total: int, fetch, *, fixed_limit: int | None = None,
+def _counted(call: Call, key: str, total: int, fetch, *, max_limit: int = MAX_LIMIT,
              last_link: bool = False) -> Result:
-    page = parse_page(call.flat_params, fixed_limit=fixed_limit)
+    page = parse_page(call.flat_params, max_limit=max_limit)
     items = fetch(page.offset, page.limit)
     return Result(collection(key, items, envelope=Envelope.COUNTED, self_url=call.self_url, query=call.query,
                              page=page, total=total, last_link=last_link))
@@ -142,7 +153,7 @@ def delete_status(call: Call, amo: models.AmoAccount) -> Result:
 
 
 # -- custom fields and groups --------------------------------------------------------------------
-FIELDS_PAGE = 50   # "returns up to 50 fields per request", whatever `limit` says
+FIELDS_PAGE = 50   # "returns up to 50 fields per request"; the doc's own example pages by limit=2
 
 
 def list_fields(call: Call, amo: models.AmoAccount) -> Result:
@@ -151,7 +162,7 @@ def list_fields(call: Call, amo: models.AmoAccount) -> Result:
     types = types if isinstance(types, list) else [types] if isinstance(types, str) else None
     return _counted(call, "custom_fields", amo.count_fields(entity, types),
                     lambda offset, count: amo.list_fields(entity, types, _order(call), offset, count),
-                    fixed_limit=FIELDS_PAGE, last_link=True)
+                    max_limit=FIELDS_PAGE, last_link=True)
 
 
 def get_field(call: Call, amo: models.AmoAccount) -> Result:

@@ -24,7 +24,8 @@ def amocrm_routes() -> list[Route]:
 
     records = "{entity:records}"
     fields_of = records
-    routes = [Route("/oauth2/access_token", h.oauth_access_token, methods=["POST"])]
+    routes = [Route("/oauth2/access_token", h.oauth_access_token, methods=["POST"]),
+              Route("/oauth2/account/current/subdomain", h.oauth_current_subdomain, methods=["GET"])]
     routes += route("/account", {"GET": h.get_account})
     # pipelines and statuses
     routes += route("/leads/pipelines", {"GET": h.list_pipelines, "POST": h.add_pipelines})

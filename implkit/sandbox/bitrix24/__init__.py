@@ -25,7 +25,8 @@ Over HTTP only (another process): ``POST /bitrix24/_sandbox/portals {"name": "ac
 Layout (moto's, as for amoCRM): `gateway.py` routes, decodes and wraps envelopes (thin);
 `methods.py` maps method names to `models.Portal` (the behaviour over the store); `listing.py`
 filters, orders and pages; `errors.py` holds every error body; `limits.py` the two limiters;
-`portal.py` portal creation and credentials; `seed.py` seeded data with planted defects;
+`portal.py` portal creation and credentials; `timeline.py` activities, timeline comments and tasks;
+`seed.py` seeded data with planted defects;
 `operations.py` / `control.py` the facade's and the control routes' operations.
 
 The documentation is the authority (reference/bitrix24-api.md; its fixtures are what the
@@ -56,7 +57,8 @@ is that of the method ``batch``: 0.
 Where the docs are silent (each decision is marked where it is made; none checked on a live portal)
 ----------------------------------------------------------------------------------------------------
 - Unknown method: 404 ``ERROR_METHOD_NOT_FOUND`` "Method not found!" (third-party notes). Unknown
-  portal: 404 ``NO_AUTH_FOUND`` (a real unknown name does not resolve). Undecodable body: 400
+  portal: 404 ``NO_AUTH_FOUND`` (a real unknown name does not resolve). A webhook address naming no live
+  webhook: 401 ``INVALID_CREDENTIALS`` (evidence in docs/sandbox.md). Undecodable body: 400
   ``INVALID_REQUEST``. Error answers carry no ``time`` (as the observed bodies).
 - A new deal pipeline gets the same eight stages as pipeline 0, prefixed ``C<id>:``. The
   "no stage after the final success stage" rule is applied to ``DEAL_STAGE`` only, as the error table

@@ -47,6 +47,17 @@ class NoAuthFound(B24Error):
     status, code, description = 401, "NO_AUTH_FOUND", "Wrong authorization data"
 
 
+class InvalidCredentials(B24Error):
+    """An incoming webhook whose address (user id + secret) names no live webhook of this portal: wrong or
+    changed secret, wrong user id, deleted or expired webhook. The code and text are the docs' (system
+    errors table: INVALID_CREDENTIALS "Invalid request credentials"; the helpdesk page on blocked webhooks,
+    helpdesk.bitrix24.com/open/21269128, names a missing webhook, a changed secret and a mistyped address
+    or id as its causes); the status is 401, as a real portal answers it (docs/sandbox.md has the evidence;
+    the docs' table prints 403 for the same code's lack-of-rights case)."""
+
+    status, code, description = 401, "INVALID_CREDENTIALS", "Invalid request credentials"
+
+
 class ExpiredToken(B24Error):
     status, code, description = 401, "expired_token", "The access token provided has expired"
 

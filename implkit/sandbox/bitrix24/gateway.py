@@ -195,7 +195,7 @@ class Bitrix24Gateway:
             row = portals.credential(self.store, account_id, "webhook", webhook.group("secret"))
             if row is None or row["user_id"] != int(webhook.group("user")) or \
                     (row["expires_at"] is not None and row["expires_at"] <= at):
-                return err.NoAuthFound()
+                return err.InvalidCredentials()
             return Credential(f"webhook:{row['user_id']}:{_fingerprint(row['secret'])}", row["user_id"],
                               set(row["scope"].split(",")))
         if not isinstance(auth, str) or not auth:

@@ -216,6 +216,57 @@ def activity_list(p: dict, portal: Portal) -> Answer:
     return _listed(portal.activity_list(p))
 
 
+@method("crm.activity.add")
+def activity_add(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.activity_add(as_dict(param(p, "fields"), "fields")))
+
+
+@method("crm.activity.get")
+def activity_get(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.activity_get(param(p, "id")))
+
+
+@method("crm.activity.update")
+def activity_update(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.activity_update(param(p, "id"), as_dict(param(p, "fields"), "fields")))
+
+
+@method("crm.activity.delete")
+def activity_delete(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.activity_delete(param(p, "id")))
+
+
+@method("crm.activity.todo.add")
+def activity_todo_add(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.activity_todo_add(p))
+
+
+# crm.timeline.comment.*: since crm 23.100.0 only a lower-case `fields` is read (the method pages)
+@method("crm.timeline.comment.add")
+def comment_add(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.comment_add(as_dict(param(p, "fields", {}, exact=True), "fields")))
+
+
+@method("crm.timeline.comment.get")
+def comment_get(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.comment_get(param(p, "id")))
+
+
+@method("crm.timeline.comment.update")
+def comment_update(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.comment_update(param(p, "id"), as_dict(param(p, "fields", {}, exact=True), "fields")))
+
+
+@method("crm.timeline.comment.delete")
+def comment_delete(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.comment_delete(param(p, "id")))
+
+
+@method("crm.timeline.comment.list")
+def comment_list(p: dict, portal: Portal) -> Answer:
+    return _listed(portal.comment_list(p))
+
+
 @method("crm.stagehistory.list")
 def stagehistory_list(p: dict, portal: Portal) -> Answer:
     return _listed(portal.stagehistory_list(p), lambda rows: {"items": rows})
@@ -224,6 +275,45 @@ def stagehistory_list(p: dict, portal: Portal) -> Answer:
 @method("tasks.task.list", scope="task")
 def task_list(p: dict, portal: Portal) -> Answer:
     return _listed(portal.task_list(p), lambda rows: {"tasks": rows})
+
+
+@method("tasks.task.add", scope="task")
+def task_add(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_add(param(p, "fields")))
+
+
+@method("tasks.task.get", scope="task")
+def task_get(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_get(param(p, "taskId"), param(p, "select")))
+
+
+@method("tasks.task.update", scope="task")
+def task_update(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_update(param(p, "taskId"), param(p, "fields")))
+
+
+def _register_task_status(verb: str, status: str) -> None:
+    method(f"tasks.task.{verb}", scope="task")(lambda p, portal: Answer(portal.task_set_status(param(p, "taskId"),
+                                                                                              status)))
+
+
+for _verb, _status in (("start", "3"), ("complete", "5"), ("renew", "2"), ("defer", "6")):
+    _register_task_status(_verb, _status)
+
+
+@method("task.commentitem.add", scope="task")
+def task_comment_add(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_comment_add(p))
+
+
+@method("tasks.task.result.addFromComment", scope="task")
+def task_result_add_from_comment(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_result_from_comment(param(p, "commentId")))
+
+
+@method("tasks.task.result.list", scope="task")
+def task_result_list(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.task_results(param(p, "taskId")))
 
 
 @method("user.get", scope="user")

@@ -22,6 +22,7 @@ from implkit.sandbox.bitrix24 import errors as err
 from implkit.sandbox.bitrix24 import listing
 from implkit.sandbox.bitrix24.fieldspec import FIELDS
 from implkit.sandbox.bitrix24.portal import iso, next_ids, stage_entity, stage_prefix, insert_stages, DEAL_STAGES
+from implkit.sandbox.bitrix24.timeline import TimelineMixin
 from implkit.sandbox.store import Store
 
 # --- the cost model (documented in bitrix24/__init__.py) ------------------------------------------
@@ -62,6 +63,18 @@ LABELS = ("EDIT_FORM_LABEL", "LIST_COLUMN_LABEL", "LIST_FILTER_LABEL", "ERROR_ME
 UF_NAME = re.compile(r"^[A-Z0-9_]+$")
 STAGE_CODE = re.compile(r"^[A-Za-z0-9_-]+$")
 STAGE_DIRECTORY = re.compile(r"^(DEAL_STAGE|STATUS|DEAL_STAGE_\d+)$")
+
+
+# What a new record holds where the caller set nothing, as the get examples print unset members: empty strings
+# for dates and text (crm.lead.get.response: DATE_CLOSED, BIRTHDATE; crm.company.get.response: COMMENTS), N for
+# flags, FACE_ID null; HAS_IMOL is N even beside an open-line IM (crm.lead.get.response) [inference: set by
+# open-line chats, which are not emulated]
+NEW_RECORD_DEFAULTS = {
+    1: {"DATE_CLOSED": "", "BIRTHDATE": "", "IS_RETURN_CUSTOMER": "N", "HAS_IMOL": "N"},
+    3: {"BIRTHDATE": "", "FACE_ID": None, "HAS_IMOL": "N"},
+    4: {"COMMENTS": "", "BANKING_DETAILS": "", "IS_MY_COMPANY": "N", "HAS_IMOL": "N"},
+}
+GET_ONLY = {"HAS_IMOL", "FACE_ID"}        # printed by crm.*.get, not described by crm.*.fields
 
 
 def snake_to_camel(name: str) -> str:
@@ -154,8 +167,11 @@ def positive_id(value: Any) -> int | None:
     return number if number > 0 else None
 
 
-class Portal:
-    """The backend of one portal for one call (or one batch sub-call)."""
+class Portal(TimelineMixin):
+    """The backend of one portal for one call (or one batch sub-call); activities, comments and tasks are
+    in `timeline.TimelineMixin`."""
+
+    ROW_COST, WRITE_COST = ROW_COST, WRITE_COST
 
     def __init__(self, store: Store, account_id: int, *, at: float, user_id: int):
         self.store, self.account_id, self.at, self.user_id = store, account_id, at, user_id
@@ -653,6 +669,8 @@ class Portal:
         standard = [n for n, row in spec.items() if not row[5]]
         if single or not wanted:
             names = standard + list(ufs) + ([n for n in MULTIFIELDS if record.get(n)] if single and not camel else [])
+            if single and not camel:
+                names += [n for n in GET_ONLY if n in record]
         else:
             names = (standard if "*" in wanted else []) + (list(ufs) if "UF_*" in wanted or (camel and "*" in wanted)
                                                           else [])
@@ -715,6 +733,10 @@ class Portal:
                     out.setdefault(item["typeId"], []).append({"VALUE": item.get("value"),
                                                               "VALUE_TYPE": item.get("valueType", "WORK")})
         return out
+
+    def _first_stage_flag(self, category_id: int, stage: str) -> str:
+        stages = self.stages(category_id)
+        return "Y" if stages and stages[0]["status_id"] == stage else "N"
 
     def _stage_for(self, category_id: int, wanted: Any, current: str | None = None) -> tuple[str, str]:
         """(STAGE_ID, STAGE_SEMANTIC_ID) for a deal: the wanted stage if the pipeline has it, else the first
@@ -804,6 +826,7 @@ class Portal:
         if entity.type_id in (1, 2):
             record.update(OPPORTUNITY="0.00", CURRENCY_ID="RUB", IS_MANUAL_OPPORTUNITY="N", MOVED_TIME=now,
                           MOVED_BY_ID=user)
+        record.update(NEW_RECORD_DEFAULTS.get(entity.type_id, {}))
         self._apply_fields(entity, record, fields, creating=True, allow_category=True)
         if entity.type_id == 2:
             category = int(record.get("CATEGORY_ID") or 0)
@@ -814,6 +837,12 @@ class Portal:
             record["STAGE_ID"], record["STAGE_SEMANTIC_ID"] = self._stage_for(category, record.get("STAGE_ID"))
             record["CLOSED"] = "N" if record["STAGE_SEMANTIC_ID"] == "P" else "Y"
             record.setdefault("CONTACT_IDS", [])
+            # read-only members the portal fills (crm.deal.get.response prints them): new while in the
+            # pipeline's first stage [inference], the last activity is the creation itself
+            record["IS_NEW"] = self._first_stage_flag(category, record["STAGE_ID"])
+        spec = SPEC[entity.type_id]
+        if "LAST_ACTIVITY_TIME" in spec:
+            record.update(LAST_ACTIVITY_TIME=now, LAST_ACTIVITY_BY=user)
         if entity.type_id == 1:
             statuses = {s["status_id"]: s for s in self.lead_statuses()}
             status = statuses.get(record.get("STATUS_ID")) or next(iter(statuses.values()))
@@ -867,6 +896,7 @@ class Portal:
             stage, semantic = self._stage_for(category, wanted, current=before_stage)
             record["STAGE_ID"], record["STAGE_SEMANTIC_ID"] = stage, semantic
             record["CLOSED"] = "N" if semantic == "P" else "Y"
+            record["IS_NEW"] = self._first_stage_flag(category, stage)
         if entity.type_id == 1 and record.get("STATUS_ID") != before_stage:
             statuses = {s["status_id"]: s for s in self.lead_statuses()}
             status = statuses.get(record.get("STATUS_ID")) or statuses.get(before_stage)
@@ -966,12 +996,13 @@ class Portal:
         select = param(params, "select", [])
         select = list(select.values()) if isinstance(select, dict) else select if isinstance(select, list) else []
         wanted = [str(s).upper() for s in select if s not in ("", None, "*")]
+        everything = not select or "*" in select       # '*': every field but the two that must be named
         rows = []
         for record in result.rows:
-            if wanted:
+            if everything:
+                record = {k: v for k, v in record.items() if k not in ("COMMUNICATIONS", "FILES") or k in wanted}
+            elif wanted:
                 record = {k: v for k, v in record.items() if k in wanted or k == "ID"}
-            else:
-                record = {k: v for k, v in record.items() if k not in ("COMMUNICATIONS", "FILES")}
             rows.append(record)
         result.rows = rows
         return result
@@ -1007,10 +1038,9 @@ class Portal:
                                     default_order="id DESC", strict=False, exact=False,
                                     key_of=lambda n: snake_to_camel(n) if n.isupper() else n)
         select = param(params, "select", [])
-        wanted = {snake_to_camel(str(s)) if str(s).isupper() else str(s)
-                  for s in (select if isinstance(select, list) else []) if s not in ("", "*")}
-        if wanted:
-            result.rows = [{k: v for k, v in r.items() if k in wanted or k == "id"} for r in result.rows]
+        select = list(select.values()) if isinstance(select, dict) else select if isinstance(select, list) else []
+        extra = as_dict(param(params, "params", {}), "params")
+        result.rows = [self.present_task(r, select, params=extra) for r in result.rows]
         return result
 
     # --- users, departments, duplicates -------------------------------------------------------------------
@@ -1034,7 +1064,13 @@ class Portal:
         row = self.db.execute("SELECT data FROM b24_users WHERE account_id=? AND id=?",
                               (self.account_id, self.user_id)).fetchone()
         self.cost += ROW_COST
-        return json.loads(row[0]) if row else {}
+        if not row:
+            return {}
+        user = json.loads(row[0])
+        # user.current.response prints the last activity as "2024-07-23 08:08:50" (portal time, no offset)
+        user["LAST_ACTIVITY_DATE"] = str(user.get("LAST_LOGIN") or self.now_iso())[:19].replace("T", " ")
+        user.pop("TIMESTAMP_X", None)
+        return user
 
     def department_get(self, params: dict[str, Any]) -> listing.Page:
         columns = {"ID": ("id", "int"), "NAME": ("name", "text"), "SORT": ("sort", "int"),

@@ -11,8 +11,8 @@ from typing import Any
 from implkit.sandbox.bitrix24 import portal as portals
 from implkit.sandbox.faults import parse_faults
 
-PORTAL_TABLES = ("b24_crm", "b24_activities", "b24_stage_history", "b24_tasks", "b24_userfields", "b24_statuses",
-                 "b24_categories", "b24_users", "b24_departments", "b24_sequences")
+PORTAL_TABLES = ("b24_crm", "b24_activities", "b24_stage_history", "b24_tasks", "b24_timeline_comments",
+                 "b24_userfields", "b24_statuses", "b24_categories", "b24_users", "b24_departments", "b24_sequences")
 
 
 class UnknownPortal(LookupError):
@@ -32,6 +32,17 @@ def create_portal(gateway, name: str, title: str | None = None, *, enterprise: b
                                           created_at=gateway.now())
     gateway.runtime(name).set_plan(enterprise)
     return {"id": account_id, "name": name, "base_path": portals.base_path(name), "enterprise": enterprise}
+
+
+def seed(gateway, name: str, *, deals: int, seed_value: int = 0, ground_truth_path=None, now: int | None = None,
+         enterprise: bool = False):
+    """Fill portal `name` (created first when missing) with `seed.seed_portal`; returns its SeedSummary.
+    The one path the command line (`implkit sandbox bitrix24 seed`) and the demo take."""
+    from implkit.sandbox.bitrix24.seed import seed_portal
+    if portals.portal_by_name(gateway.store, name) is None:
+        create_portal(gateway, name, enterprise=enterprise)
+    return seed_portal(gateway.store, portal_id(gateway, name), deals=deals, seed=seed_value, now=now,
+                       ground_truth_path=ground_truth_path)
 
 
 def webhook_path(gateway, name: str, user_id: int = 1, scope: tuple[str, ...] | None = None,

@@ -7,7 +7,7 @@ portal (each real portal has its own database), from `b24_sequences`.
 
 Credentials live in `b24_credentials`: an incoming webhook is (user id, secret) with a scope
 list; an OAuth application gets an access token (1 hour) and a refresh token (180 days). A
-secret belongs to one portal only; using it on another answers NO_AUTH_FOUND.
+secret belongs to one portal only; using it on another answers INVALID_CREDENTIALS (as a wrong secret).
 """
 
 from __future__ import annotations
@@ -152,7 +152,10 @@ def user_record(user_id: int, first: str, last: str, email: str, departments: li
             "EMAIL": email, "LAST_LOGIN": iso(registered), "DATE_REGISTER": iso(registered), "TIME_ZONE": "",
             "IS_ONLINE": "N", "PERSONAL_GENDER": "", "PERSONAL_BIRTHDAY": "", "PERSONAL_MOBILE": phone,
             "WORK_PHONE": "", "WORK_POSITION": position, "UF_EMPLOYMENT_DATE": "", "UF_DEPARTMENT": departments,
-            "USER_TYPE": "employee"}
+            "USER_TYPE": "employee", "PERSONAL_CITY": "", "PERSONAL_WWW": "",
+            # user.get prints these two dates as {} (PHP date objects serialised empty: user.get.response);
+            # user.current prints LAST_ACTIVITY_DATE as "Y-m-d H:i:s" (models.Portal.user_current)
+            "TIMESTAMP_X": {}, "LAST_ACTIVITY_DATE": {}}
 
 
 # --- credentials -------------------------------------------------------------------------------

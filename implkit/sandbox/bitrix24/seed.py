@@ -4,7 +4,8 @@
 that `portal.bootstrap_portal` created: a sales department with managers (some deactivated), a
 second deal pipeline, a deal user field «Источник» (enumeration), companies, contacts (phones and
 e-mails in the many ways people type them), leads, deals in both pipelines, CRM activities
-(«дела»), stage history and a few tasks. The same seed and `now` give the same rows and the same
+(«дела»: calls in and out, to-dos, with the documented completion and RESULT_* members), stage history and a
+few tasks (completed ones mostly with a result). The same seed and `now` give the same rows and the same
 ground truth on a portal in the same state (one `random.Random(seed)`, no clock but `now`).
 
 Clean records trigger no check: an open deal has exactly one open activity due 1–14 days after
@@ -18,6 +19,7 @@ Every planted defect is what one check of domain.md §1 detects, and the plants 
 - D09 won deal with a zero amount;
 - D12 open deal owned by a deactivated user (its open activity is that user's too);
 - D14 closed deal with an open activity (due in the future, so not T01);
+- T02 completed task without a result (`tasks.task.result.list` empty; the others have one closed result);
 - C01 / C02 duplicate contacts: a later copy of a person with the same phone written another way,
   or the same e-mail in another case; C05 contact without phone and e-mail;
 - D03 open deal untouched for 10-90 days (it entered its stage then, so it is D04 too);
@@ -56,6 +58,7 @@ from typing import Any
 from implkit.sandbox import names as N
 from implkit.sandbox.bitrix24.portal import (DEAL_STAGES, LEAD_STATUSES, insert_stages, iso, next_ids,
                                              stage_entity, stage_prefix, user_record)
+from implkit.sandbox.bitrix24.timeline import empty_record, new_task, task_result
 from implkit.sandbox.seed import format_phone
 from implkit.sandbox.store import Store
 from implkit.yamlio import atomic_write
@@ -85,6 +88,8 @@ class DefectRates:
     slow_first_response: float = 0.03         # D06, of open deals
     few_touches: float = 0.02                 # D07, of open deals
     duplicate_open_deal: float = 0.02         # D13, second deals, of open deals
+    task_without_result: float = 0.3         # T02, of completed tasks (the amoCRM seeder plants 3 %; a
+                                              # portal seeds ~5 % of deals' tasks, so 30 % keeps T02 non-empty)
     won_share: float = 0.2
     lost_share: float = 0.15
 
@@ -100,6 +105,14 @@ class SeedSummary:
     seconds: float
     ground_truth: dict[str, Any] = field(repr=False)
 
+    def __str__(self) -> str:
+        """One line, as the amoCRM seeder's summary reads (implkit/sandbox/seed.py)."""
+        records = ", ".join(f"{self.counts[t]:,} {t}" for t in ("deals", "contacts", "companies", "leads",
+                                                                "activities", "tasks"))
+        planted = sum(self.defects.values())
+        return (f"{records}; {planted:,} planted findings over {len(self.defects)} checks "
+                f"(seed {self.seed}) in {self.seconds:.1f} s")
+
 
 def _count(rate: float, base: int) -> int:
     if rate <= 0 or base <= 0:
@@ -114,8 +127,9 @@ class _Seeder:
         self.rows: dict[str, list[dict]] = {}
         self.sets: dict[str, list] = {k: [] for k in ("D01", "D02", "T01", "D09", "D12", "D12_activities", "D14",
                                                        "C05", "C05_open", "C01", "C02", "same_name", "D03", "D04",
-                                                       "D06", "D07", "D13")}
+                                                       "D06", "D07", "D13", "T02")}
         self.open_slots: dict[tuple[int, int], int | None] = {}  # (contact, pipeline) → its open deal
+        self.result_next = 0
         self.used_phones: set[int] = set()
         self.used_emails: set[str] = set()
 
@@ -436,8 +450,8 @@ class _Seeder:
         for step, code in enumerate(path, start=1):
             at = moved if step == len(path) else created + (moved - created) * step // (len(path) + 1)
             self._history(deal_id, 2, at, category, prefix + code, semantic if step == len(path) else "P")
-        for at in calls:  # completed outgoing calls: the deal's touches
-            self._activity(deal_id, owner, at, completed=True)
+        for index, at in enumerate(calls):  # completed calls: the deal's touches, the first one outgoing
+            self._activity(deal_id, owner, at, completed=True, direction="2" if index == 0 else None)
         if semantic == "P":
             if plan == "D01":
                 self.sets["D01"].append(deal_id)
@@ -480,22 +494,25 @@ class _Seeder:
                                                 "CREATED_TIME": iso(at), "CATEGORY_ID": category,
                                                 "STAGE_SEMANTIC_ID": semantic, "STAGE_ID": stage}})
 
-    def _activity(self, deal_id: int, owner: int, deadline: int, *, completed: bool) -> int:
+    def _activity(self, deal_id: int, owner: int, deadline: int, *, completed: bool,
+                  direction: str | None = None) -> int:
         activity_id = self.activity_next
         self.activity_next += 1
         rng = self.rng
         call = completed or rng.random() < 0.5
         start = deadline - HOUR if not completed else deadline
-        data = {"ID": str(activity_id), "OWNER_ID": str(deal_id), "OWNER_TYPE_ID": "2",
-                "TYPE_ID": "2" if call else "6", "PROVIDER_ID": "VOXIMPLANT_CALL" if call else "CRM_TODO",
-                "PROVIDER_TYPE_ID": "CALL" if call else "TODO", "PROVIDER_GROUP_ID": None,
-                "ASSOCIATED_ENTITY_ID": "0",
-                "SUBJECT": rng.choice(N.TASK_TEXTS), "CREATED": iso(min(start, self.now) - DAY),
-                "LAST_UPDATED": iso(min(start, self.now)), "START_TIME": iso(start), "END_TIME": iso(deadline),
-                "DEADLINE": iso(deadline), "COMPLETED": "Y" if completed else "N", "STATUS": "2" if completed else "1",
-                "RESPONSIBLE_ID": str(owner), "PRIORITY": "2", "NOTIFY_TYPE": "1", "NOTIFY_VALUE": "15",
-                "DESCRIPTION": "", "DESCRIPTION_TYPE": "1", "DIRECTION": "2", "LOCATION": "", "SETTINGS": [],
-                "ORIGINATOR_ID": None, "ORIGIN_ID": None, "AUTHOR_ID": str(owner), "EDITOR_ID": str(owner)}
+        data = empty_record(activity_id, at=iso(min(start, self.now)), user=str(owner))
+        # calls alternate incoming (1) and outgoing (2) by id, so the rng stream (and every seed's data) is
+        # the one it was before the direction was modelled; a to-do has no direction (0). A deal's first
+        # call is the manager's answer to the request: outgoing (`direction`), so D06 judges it.
+        data.update({"OWNER_ID": str(deal_id), "OWNER_TYPE_ID": "2",
+                     "TYPE_ID": "2" if call else "6", "PROVIDER_ID": "VOXIMPLANT_CALL" if call else "CRM_TODO",
+                     "PROVIDER_TYPE_ID": "CALL" if call else "TODO",
+                     "SUBJECT": rng.choice(N.TASK_TEXTS), "CREATED": iso(min(start, self.now) - DAY),
+                     "START_TIME": iso(start), "END_TIME": iso(deadline),
+                     "DEADLINE": iso(deadline), "COMPLETED": "Y" if completed else "N",
+                     "STATUS": "2" if completed else "1", "NOTIFY_TYPE": "1", "NOTIFY_VALUE": "15",
+                     "DIRECTION": (direction or ("1" if activity_id % 3 == 0 else "2")) if call else "0"})
         self.add("b24_activities", {"account_id": self.account_id, "id": activity_id, "owner_type_id": 2,
                                     "owner_id": deal_id, "responsible_id": owner, "completed": data["COMPLETED"],
                                     "deadline": data["DEADLINE"], "start_time": data["START_TIME"], "data": data})
@@ -506,12 +523,25 @@ class _Seeder:
         self.task_next += 1
         done = self.rng.random() < 0.5
         deadline = self.now + self.rng.randint(DAY, 20 * DAY)
-        self.add("b24_tasks", {"account_id": self.account_id, "id": task_id, "data": {
-            "id": str(task_id), "title": self.rng.choice(N.TASK_TEXTS), "description": "",
-            "status": "5" if done else "2", "deadline": iso(deadline), "createdDate": iso(created),
-            "changedDate": iso(created + HOUR), "closedDate": iso(created + DAY) if done else None,
-            "responsibleId": str(owner), "createdBy": str(owner), "priority": "1", "groupId": "0",
-            "ufCrmTask": [f"D_{deal_id}"]}})
+        task = new_task(task_id, created_by=str(owner), at=iso(created))
+        task.update(title=self.rng.choice(N.TASK_TEXTS), deadline=iso(deadline), changedDate=iso(created + HOUR),
+                    activityDate=iso(created + HOUR), ufCrmTask=[f"D_{deal_id}"])
+        if done:
+            task.update(status="5", subStatus="5", closedBy=str(owner), closedDate=iso(created + DAY),
+                        statusChangedBy=str(owner), statusChangedDate=iso(created + DAY))
+            # a result decided by the task's own id and the seed, not the shared rng, so adding results left
+            # every other seeded row as it was
+            if random.Random(f"{self.seed}:task:{task_id}").random() < self.rates.task_without_result:
+                self.sets["T02"].append(task_id)
+            else:
+                self.result_next += 1      # the result pins the manager's comment of the same id
+                text = N.TASK_RESULTS[task_id % len(N.TASK_RESULTS)]
+                task["_comments"] = [{"id": self.result_next, "authorId": owner, "text": text,
+                                      "date": iso(created + DAY)}]
+                task["commentsCount"] = "1"
+                task["_results"] = [task_result(self.result_next, task_id, author=str(owner), at=iso(created + DAY),
+                                                text=text, closed=True, comment_id=self.result_next)]
+        self.add("b24_tasks", {"account_id": self.account_id, "id": task_id, "data": task})
 
 
 def seed_portal(store: Store, portal_id: int, *, deals: int, seed: int, now: int | None = None,
@@ -535,8 +565,10 @@ def seed_portal(store: Store, portal_id: int, *, deals: int, seed: int, now: int
     s.deals()
     with store.transaction() as db:   # sequences continue after the rows actually used
         for name, value in (("fm", s.fm_next - 1), ("activity", s.activity_next - 1),
-                            ("stagehistory", s.history_next - 1), ("task", s.task_next - 1)):
-            db.execute("UPDATE b24_sequences SET value=? WHERE account_id=? AND name=?", (value, portal_id, name))
+                            ("stagehistory", s.history_next - 1), ("task", s.task_next - 1),
+                            ("taskcomment", s.result_next), ("taskresult", s.result_next)):
+            db.execute("INSERT INTO b24_sequences (account_id, name, value) VALUES (?, ?, ?) "
+                       "ON CONFLICT (account_id, name) DO UPDATE SET value=excluded.value", (portal_id, name, value))
     truth = _ground_truth(s, portal[0]["subdomain"])
     if ground_truth_path is not None:
         atomic_write(ground_truth_path, json.dumps(truth, ensure_ascii=False, indent=1))
@@ -573,6 +605,7 @@ def _ground_truth(s: _Seeder, portal: str) -> dict[str, Any]:
         "D12": entry("open deal owned by a deactivated user", "deals", sets["D12"],
                      by_entity={"deals": sorted(sets["D12"]), "activities": sorted(sets["D12_activities"])}),
         "D14": entry("closed deal with an open activity", "deals", sets["D14"]),
+        "T02": entry("completed task without a result", "tasks", sets["T02"]),
         "C01": entry("duplicate contacts by phone (formats differ)", "contacts", [i for g in c01 for i in g],
                      groups=c01),
         "C02": entry("duplicate contacts by e-mail (case differs)", "contacts", [i for g in c02 for i in g],

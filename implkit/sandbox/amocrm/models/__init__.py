@@ -62,6 +62,7 @@ from implkit.sandbox.amocrm.models.accounts import (  # noqa: F401
 )
 from implkit.sandbox.amocrm.models.credentials import (  # noqa: F401
     authenticate,
+    current_subdomain,
     exchange_token,
     expire_tokens,
     issue_auth_code,

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from implkit.sandbox.amocrm import exceptions as exc
-from implkit.sandbox.amocrm.models.constants import DEFAULT_GROUP, MAX_BATCH, TASK_TYPES
+from implkit.sandbox.amocrm.models.constants import DEFAULT_ENTITY_NAMES, DEFAULT_GROUP, MAX_BATCH, TASK_TYPES
 from implkit.sandbox.store import Store
 
 
@@ -62,8 +62,7 @@ class AccountBase:
         if "drive_url" in with_:
             body["drive_url"] = "https://drive-b.amocrm.ru"
         if "entity_names" in with_:
-            body["entity_names"] = s.get("entity_names", {"leads": {"ru": {"gender": "f", "plural_form": {
-                "default": "сделки"}, "singular_form": {"default": "сделка"}}}})
+            body["entity_names"] = s.get("entity_names", DEFAULT_ENTITY_NAMES)
         body["_links"] = self.links("account")
         embedded: dict[str, Any] = {}
         if "amojo_rights" in with_:
@@ -98,6 +97,10 @@ class Errors:
     def not_a_choice(self, request_id: str, path: str) -> None:
         """The documented error for a value outside the allowed set (an unknown id, type or colour)."""
         self.add(request_id, path, "NotSupportedChoice", "The value you selected is not a valid choice.")
+
+    def field_not_expected(self, request_id: str, path: str) -> None:
+        """A key the method doesn't take: the real API's answer (amocrm-api-php#4, Krukov/amocrm_api#68)."""
+        self.add(request_id, path, "FieldNotExpected", "This field was not expected.")
 
     def raise_if_any(self) -> None:
         if self.items:

@@ -82,3 +82,16 @@ STATUS_ID_FLOOR = 10_000_000   # status ids are 8-digit on the real platform; 14
 
 def now() -> int:
     return int(time.time())
+
+# `/account?with=entity_names` of an account that kept the default name of leads ("сделки"): the six
+# Russian cases of both numbers and the en/es forms, in the shape of the doc example (account-info),
+# whose en/es forms are the defaults (only its Russian ones were renamed, to "клиенты").
+DEFAULT_ENTITY_NAMES = {"leads": {
+    "ru": {"gender": "f",
+           "plural_form": {"dative": "сделкам", "default": "сделки", "genitive": "сделок", "accusative": "сделки",
+                           "instrumental": "сделками", "prepositional": "сделках"},
+           "singular_form": {"dative": "сделке", "default": "сделка", "genitive": "сделки", "accusative": "сделку",
+                             "instrumental": "сделкой", "prepositional": "сделке"}},
+    "en": {"singular_form": {"default": "lead"}, "plural_form": {"default": "leads"}, "gender": "f"},
+    "es": {"singular_form": {"default": "acuerdo"}, "plural_form": {"default": "acuerdos"}, "gender": "m"},
+}}

@@ -21,7 +21,7 @@ def _b64(data: bytes) -> str:
 
 
 def _jwt(claims: dict[str, Any]) -> str:
-    """A JWT-shaped token, as amoCRM issues (clients may read `exp` and `api_domain`); the signature is random."""
+    """A JWT-shaped token, as amoCRM issues (clients read `exp` and `api_domain`); the signature is random."""
     header = _b64(json.dumps({"typ": "JWT", "alg": "RS256", "jti": claims["jti"]}).encode())
     return f"{header}.{_b64(json.dumps(claims).encode())}.{_b64(secrets.token_bytes(64))}"
 
@@ -32,16 +32,29 @@ def _admin_id(db, account_id: int) -> int | None:
     return row[0] if row else None
 
 
+def api_domain_of(db, account_id: int, host: str | None) -> str:
+    """Where the moved-account lookup (`GET https://{api_domain}/oauth2/account/current/subdomain`) is answered.
+
+    Live tokens name a shared API host (`api-b.amocrm.ru`). The sandbox maps an account host to a path
+    prefix, so its `api_domain` is the host the token was asked from plus the account's prefix
+    (`127.0.0.1:8765/amocrm/shop`), and a client that prepends a scheme and appends the documented path
+    reaches the lookup. Outside a request (tokens made from Python or the CLI) the host is 127.0.0.1."""
+    row = db.execute("SELECT subdomain FROM accounts WHERE id=?", (account_id,)).fetchone()
+    return f"{host or '127.0.0.1'}/amocrm/{row[0] if row else ''}"
+
+
 def _issue(db, account_id: int, kind: str, lifetime: int | None, *, issued_at: int, client_id: str | None = None,
-           user_id: int | None = None) -> str:
+           user_id: int | None = None, host: str | None = None) -> str:
     jti = secrets.token_hex(20)
     expires = issued_at + lifetime if lifetime else None
     if kind == "refresh":
         token = "def50200" + secrets.token_hex(160)   # refresh tokens are opaque strings on the real platform
-    else:
+    else:   # the claims of a live amoCRM access token (api_domain since 21.08.2024)
         token = _jwt({"aud": client_id or "long_lived", "jti": jti, "iat": issued_at, "nbf": issued_at,
-                      "exp": expires, "sub": str(user_id or ""), "account_id": account_id,
-                      "scopes": ["crm", "files", "files_delete", "notifications", "push_notifications"]})
+                      "exp": expires, "sub": str(user_id or ""), "grant_type": "", "account_id": account_id,
+                      "base_domain": "amocrm.ru", "version": 2,
+                      "scopes": ["crm", "files", "files_delete", "notifications", "push_notifications"],
+                      "hash_uuid": str(uuid.uuid4()), "api_domain": api_domain_of(db, account_id, host)})
     db.execute("INSERT INTO tokens (token, account_id, kind, client_id, user_id, expires_at, created_at) "
                "VALUES (?, ?, ?, ?, ?, ?, ?)", (token, account_id, kind, client_id, user_id, expires, issued_at))
     return token
@@ -73,7 +86,8 @@ def issue_auth_code(store: Store, account_id: int, client_id: str, *, issued_at:
     return code
 
 
-def exchange_token(store: Store, account_id: int, form: dict[str, Any], *, at: int) -> dict[str, Any]:
+def exchange_token(store: Store, account_id: int, form: dict[str, Any], *, at: int,
+                   host: str | None = None) -> dict[str, Any]:
     """POST /oauth2/access_token: both grants; a refresh token works once (rotation)."""
     for key in ("client_id", "client_secret", "grant_type", "redirect_uri"):
         if not form.get(key):
@@ -106,11 +120,24 @@ def exchange_token(store: Store, account_id: int, form: dict[str, Any], *, at: i
             raise exc.OAuthError(400, "The authorization grant type is not supported by the authorization server.",
                                  "Check the `grant_type` parameter")
         access = _issue(db, account_id, "access", ACCESS_TOKEN_LIFETIME, issued_at=at,
-                        client_id=client["client_id"], user_id=user_id)
+                        client_id=client["client_id"], user_id=user_id, host=host)
         refresh = _issue(db, account_id, "refresh", REFRESH_TOKEN_LIFETIME, issued_at=at,
                          client_id=client["client_id"], user_id=user_id)
     return {"token_type": "Bearer", "expires_in": ACCESS_TOKEN_LIFETIME, "server_time": at,
             "access_token": access, "refresh_token": refresh}
+
+
+def current_subdomain(store: Store, refresh_token: str | None, *, at: int) -> dict[str, Any]:
+    """GET /oauth2/account/current/subdomain with `X-Refresh-Token`: which account the token belongs to
+    (fixture GET_oauth2_account_current_subdomain). The sandbox never moves an account, so `domain` is the
+    name it would have live. An unknown, spent or expired refresh token is 401."""
+    rows = store.query("SELECT t.account_id, t.revoked, t.expires_at, a.subdomain FROM tokens t JOIN accounts a "
+                       "ON a.id=t.account_id WHERE t.token=? AND t.kind='refresh'", (refresh_token or "",))
+    if not rows or rows[0]["revoked"] or (rows[0]["expires_at"] is not None and rows[0]["expires_at"] < at):
+        raise exc.Unauthorized()
+    row = rows[0]
+    return {"id": row["account_id"], "subdomain": row["subdomain"], "domain": f"{row['subdomain']}.amocrm.ru",
+            "top_level_domain": "ru"}
 
 
 def authenticate(store: Store, account_id: int, authorization: str | None, *, at: int) -> dict[str, Any]:

@@ -47,8 +47,22 @@ def _full_rights(rights: dict | None) -> dict[str, Any]:
 
 
 class PeopleMixin(AccountBase):
+    def _rights_as_read(self, stored: dict | None) -> dict[str, Any]:
+        """Rights as the API shows them. Without stage rights (`null` or `[]`) a user or role still lists the
+        unsorted stage of every pipeline with everything denied: the reference's rule (users-api: "null ⇒
+        unsorted stages with no access"; PATCH role: "unsorted stages stay, all denied"), and what the doc's
+        POST /users answer shows for a request that sent none (one D/D/D stage per pipeline, no export)."""
+        rights = _full_rights(stored)
+        if not rights["status_rights"]:
+            unsorted = self.rows("SELECT s.pipeline_id, s.id FROM statuses s JOIN pipelines p ON p.account_id="
+                                 "s.account_id AND p.id=s.pipeline_id WHERE s.account_id=? AND s.type=1 "
+                                 "ORDER BY p.sort, p.id", (self.account_id,))
+            rights["status_rights"] = [{"entity_type": "leads", "pipeline_id": r["pipeline_id"], "status_id": r["id"],
+                                        "rights": {"view": "D", "edit": "D", "delete": "D"}} for r in unsorted]
+        return rights
+
     def user_model(self, row: dict[str, Any], with_: set[str] = frozenset()) -> dict[str, Any]:
-        rights = _full_rights(_loads(row["rights"], {}))
+        rights = self._rights_as_read(_loads(row["rights"], {}))
         rights.update(is_admin=bool(row["is_admin"]), is_free=bool(row["is_free"]), is_active=bool(row["is_active"]),
                       group_id=row["group_id"], role_id=row["role_id"])
         model = {"id": row["id"], "name": row["name"], "email": row["email"], "lang": row["lang"], "rights": rights,
@@ -144,7 +158,7 @@ class PeopleMixin(AccountBase):
 
     # roles
     def role_model(self, row: dict[str, Any], with_: set[str] = frozenset()) -> dict[str, Any]:
-        rights = _full_rights(_loads(row["rights"], {}))
+        rights = self._rights_as_read(_loads(row["rights"], {}))
         model = {"id": row["id"], "name": row["name"], "rights": rights, "_links": self.links(f"roles/{row['id']}")}
         if "users" in with_:
             users = self.rows("SELECT id FROM users WHERE account_id=? AND role_id=? ORDER BY id",

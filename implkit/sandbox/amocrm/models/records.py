@@ -37,6 +37,14 @@ RECORD_FILTERS = {  # filter key -> (column, kind): 'in' exact/list, 'range' num
     "updated_at": ("updated_at", "range"), "closed_at": ("closed_at", "range"),
     "closest_task_at": ("closest_task_at", "range"),
 }
+# The keys a POST/PATCH item may carry: the documented write fields (reference §7.5) and what the official
+# PHP SDK's toApi() sends (it works against live accounts). Anything else is FieldNotExpected.
+_WRITABLE = {"name", "responsible_user_id", "created_by", "updated_by", "created_at", "updated_at",
+             "custom_fields_values", "tags_to_add", "tags_to_delete", "_embedded", "request_id"}
+RECORD_WRITABLE = {"leads": _WRITABLE | {"price", "status_id", "pipeline_id", "closed_at", "loss_reason_id",
+                                         "visitor_uid"},
+                   "contacts": _WRITABLE | {"first_name", "last_name"},
+                   "companies": _WRITABLE}
 RECORD_ORDERS = {"leads": ("created_at", "updated_at", "id"), "contacts": ("updated_at", "id"),
                  "companies": ("updated_at", "id")}
 RECORD_WITH = {"leads": {"contacts", "loss_reason", "source", "source_id", "only_deleted", "catalog_elements",
@@ -46,6 +54,9 @@ RECORD_WITH = {"leads": {"contacts", "loss_reason", "source", "source_id", "only
 TEXT_TYPES = {"text", "textarea", "url", "streetaddress"}
 DATE_TYPES = {"date", "date_time", "birthday"}
 SELECT_TYPES = {"select", "multiselect", "radiobutton"}
+# The keys a value of each field type may carry; any other is refused with FieldNotExpected (docs/sandbox.md).
+VALUE_KEYS = {**{kind: {"value"} for kind in (*TEXT_TYPES, *DATE_TYPES, "numeric", "monetary", "checkbox")},
+              **{kind: {"value", "enum_id", "enum_code"} for kind in (*SELECT_TYPES, "multitext")}}
 
 
 def _event_id() -> str:
@@ -106,6 +117,12 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
         if not isinstance(item, dict):
             errors.add(rid, path, "InvalidType", "This value should be of type array.")
             return None
+        accepted = VALUE_KEYS.get(kind)
+        unexpected = [key for key in item if accepted is not None and key not in accepted]
+        for key in unexpected:   # e.g. `enum` in a multitext value (amocrm-api-php#4)
+            errors.field_not_expected(rid, f"{path}.{key}")
+        if unexpected:
+            return None
         value = item.get("value")
         if kind in TEXT_TYPES:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
@@ -136,25 +153,27 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             errors.add(rid, f"{path}.value", "InvalidType", "This value should be a Unix timestamp or RFC 3339 date.")
             return None
         enums = _loads(field["enums"], []) or []
+        enum_id, enum_code = item.get("enum_id"), item.get("enum_code")
         if kind in SELECT_TYPES:
-            enum = next((e for e in enums if ("enum_id" in item and e["id"] == item["enum_id"])
-                         or ("enum_code" in item and e.get("code") == item["enum_code"])
-                         or ("enum_id" not in item and "enum_code" not in item and e["value"] == value)), None)
+            enum = next((e for e in enums if (enum_id is not None and e["id"] == enum_id)
+                         or (enum_id is None and enum_code is not None and e.get("code") == enum_code)
+                         or (enum_id is None and enum_code is None and e["value"] == value)), None)
             if enum is None:
-                errors.not_a_choice(rid, f"{path}.enum_id" if "enum_id" in item else f"{path}.value")
+                errors.not_a_choice(rid, f"{path}.enum_id" if enum_id is not None else
+                                    f"{path}.enum_code" if enum_code is not None else f"{path}.value")
                 return None
             return {"value": enum["value"], "enum_id": enum["id"], "enum_code": enum.get("code")}
         if kind == "multitext":
             if not isinstance(value, str) or not value.strip():
                 errors.add(rid, f"{path}.value", "NotBlank", "This value should not be blank.")
                 return None
-            code = item.get("enum_code") or item.get("enum")
-            enum = next((e for e in enums if ("enum_id" in item and e["id"] == item["enum_id"])
-                         or ("enum_id" not in item and e["value"] == (code or "WORK"))), None)
+            # a multitext option's code is its value (WORK, MOB...); no enum at all means WORK
+            enum = next((e for e in enums if (enum_id is not None and e["id"] == enum_id)
+                         or (enum_id is None and e["value"] == (enum_code or "WORK"))), None)
             if enum is None:
-                errors.not_a_choice(rid, f"{path}.enum_id")
+                errors.not_a_choice(rid, f"{path}.enum_id" if enum_id is not None else f"{path}.enum_code")
                 return None
-            return {"value": value, "enum_id": enum["id"], "enum": enum["value"]}
+            return {"value": value, "enum_id": enum["id"], "enum_code": enum["value"]}
         return {k: v for k, v in item.items()}   # structured types (legal_entity, smart_address...) as given
 
     # models -----------------------------------------------------------------------------------
@@ -328,6 +347,14 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             return None
         return pipeline_id, status_id
 
+    @staticmethod
+    def _check_keys(errors: Errors, rid: str, entity: str, item: dict, accepted: set[str]) -> None:
+        """Refuse a key the method doesn't take (a read-modify-write that sends back `account_id` or
+        `_links` fails on a real account too)."""
+        for key in item:
+            if key not in accepted:
+                errors.field_not_expected(rid, key)
+
     def _check_common(self, errors: Errors, rid: str, entity: str, item: dict) -> None:
         _check_type(errors, rid, item, "name", str)
         for key in ("responsible_user_id", "created_by", "updated_by", "created_at", "updated_at"):
@@ -418,6 +445,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
         placement = self._pipelines_index() if entity == "leads" else None
         prepared = []
         for rid, item in items:
+            self._check_keys(errors, rid, entity, item, RECORD_WRITABLE[entity])
             self._check_common(errors, rid, entity, item)
             values = self._field_values(errors, rid, entity, item.get("custom_fields_values"), index)
             place = self._place_lead(errors, rid, item, None, placement) if entity == "leads" else None
@@ -474,6 +502,7 @@ class RecordsMixin(PipelinesMixin, FieldsMixin, PeopleMixin, ChannelsMixin):
             if not current:
                 errors.add(rid, "id", "NotFound", "Entity not found.")
                 continue
+            self._check_keys(errors, rid, entity, item, RECORD_WRITABLE[entity] | {"id"})
             self._check_common(errors, rid, entity, item)
             values = self._field_values(errors, rid, entity, item.get("custom_fields_values"), index)
             place = self._place_lead(errors, rid, item, current[0], placement) if entity == "leads" else None

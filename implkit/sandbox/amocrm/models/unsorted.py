@@ -28,10 +28,23 @@ class UnsortedMixin(ActivityMixin):
                 "companies": [self._ref("companies", l["to_entity_id"]) for l in links
                               if l["to_entity_type"] == "companies"]}
 
+    @staticmethod
+    def _metadata_as_read(category: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        """Metadata as the doc's GET examples print it: a call's `duration` and a form's `form_sent_at` come
+        back as strings though the POST examples send numbers; a form without `visitor_uid` shows null."""
+        shown = dict(metadata)
+        for key in {"sip": ("duration",), "forms": ("form_sent_at",)}.get(category, ()):
+            if isinstance(shown.get(key), int) and not isinstance(shown.get(key), bool):
+                shown[key] = str(shown[key])
+        if category == "forms":
+            shown.setdefault("visitor_uid", None)
+        return shown
+
     def unsorted_model(self, row: dict[str, Any]) -> dict[str, Any]:
         return {"uid": row["uid"], "source_uid": row["source_uid"], "source_name": row["source_name"],
                 "category": row["category"], "pipeline_id": row["pipeline_id"], "created_at": row["created_at"],
-                "metadata": _loads(row["metadata"], {}), "account_id": self.account_id,
+                "metadata": self._metadata_as_read(row["category"], _loads(row["metadata"], {})),
+                "account_id": self.account_id,
                 "_links": self.links(f"leads/unsorted/{row['uid']}"),
                 "_embedded": self._unsorted_refs(row["lead_id"])}
 
