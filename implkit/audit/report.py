@@ -55,7 +55,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                        "--by-manager ПАПКА",
                  "en": "{shown} of {count} shown; every record: --format csv or --format json, per manager: "
                        "--by-manager DIR"},
-    "records": {"ru": "записей", "en": "records"},
+    "records": {"ru": "запись|записи|записей", "en": "record|records|records"},
     "of": {"ru": "из", "en": "of"},
     "budget_at_risk": {"ru": "бюджет под риском", "en": "budget at risk"},
     "why": {"ru": "Почему", "en": "Why"},
@@ -100,6 +100,16 @@ CSV_HEADERS = {"ru": ("проверка", "название проверки", "
 def msg(key: str, lang: str, **values: Any) -> str:
     texts = MESSAGES[key]
     return (texts.get(lang) or texts["en"]).format(**values)
+
+
+def counted(n: int, key: str, lang: str) -> str:
+    """`n` with its noun in agreement: 1 запись, 2 записи, 5 записей (21 запись, 11 записей)."""
+    one, few, many = msg(key, lang).split("|")
+    if lang != "ru":
+        return f"{n} {one if n == 1 else many}"
+    tail, tens = n % 10, n % 100
+    form = one if tail == 1 and tens != 11 else few if 2 <= tail <= 4 and not 12 <= tens <= 14 else many
+    return f"{n} {form}"
 
 
 def lookup_records(snapshot: Any, run: AuditRun) -> dict[tuple[str, Any], dict[str, Any]]:
@@ -355,7 +365,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for f in report["findings"]:
         if f["status"] != "fail":
             continue
-        out += [f"## {f['id']} {f['title']}", "", f"{f['count']} {msg('records', lang)}"
+        out += [f"## {f['id']} {f['title']}", "", counted(f["count"], "records", lang)
                 + (f", {f['share']:.1%} {msg('of', lang)} {f['population']}" if f.get("share") is not None else "")
                 + (f", {msg('budget_at_risk', lang)} {f['budget_at_risk']}" if f["budget_at_risk"] else "") + ".", "",
                 f"*{msg('why', lang)}:* {f['why']}", "", f"*{msg('fix', lang)}:* {f['fix']}", ""]

@@ -123,3 +123,13 @@ def test_a_worklist_folder_that_cannot_be_made_is_bad_input_and_nothing_is_writt
     assert "--by-manager" in result.output and "Traceback" not in result.output
     assert not out.exists()
     assert not (workspace / ".implkit" / "tenants" / "acme" / "audit-history.sqlite").exists()
+
+
+@pytest.mark.parametrize(("n", "ru", "en"), [(1, "1 запись", "1 record"), (2, "2 записи", "2 records"),
+                                             (5, "5 записей", "5 records"), (11, "11 записей", "11 records"),
+                                             (21, "21 запись", "21 records"), (24, "24 записи", "24 records"),
+                                             (112, "112 записей", "112 records"), (0, "0 записей", "0 records")])
+def test_counts_agree_with_their_noun(n, ru, en):
+    from implkit.audit.report import counted
+
+    assert counted(n, "records", "ru") == ru and counted(n, "records", "en") == en
