@@ -42,13 +42,14 @@ class AuditOutcome:
 
 def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, tenant: str,
               options: AuditOptions, fmt: str = "table", checks_dir: str | Path | None = None,
-              period_days: int = 30, working_days: int | None = None, lang: str = "en",
+              period_days: int = 30, working_days: int | None = None, lang: str = "ru",
               clock: Callable[[], float] = time.time) -> AuditOutcome:
     """Run the checks (and analytics) on the tenant's snapshot, keep the result in its history, render it."""
     from implkit.audit.analytics import default_period, sales_analytics
-    from implkit.audit.engine import run_checks
+    from implkit.audit.engine import StageResolver, run_checks
+    from implkit.errors import Location
     from implkit.audit.history import History
-    from implkit.audit.report import build_report, render
+    from implkit.audit.report import build_report, lookup_records, render
 
     checks = load_checks(checks_dir)
     unknown = sorted(set(options.only) - {c.id for c in checks})
@@ -60,10 +61,15 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
         raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
     with Snapshot(snapshot_path) as snapshot:
         run = run_checks(snapshot, checks, options)
-        analytics = sales_analytics(snapshot, default_period(run.snapshot_at, period_days),
-                                    blueprint=options.blueprint, working_days=working_days)
+        stages = StageResolver(snapshot, options)
+        analytics = sales_analytics(
+            snapshot, default_period(run.snapshot_at, period_days), blueprint=options.blueprint,
+            working_days=working_days,
+            stage_ids=lambda refs, key: stages.ids(refs, Location(options.blueprint_file or "blueprint", key=key)))
         users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
         web_url = snapshot.get_meta("web_url")
+        crm = snapshot.get_meta("crm") or options.crm
+        records = lookup_records(snapshot, run)
     trend = None
     if history_path is not None:
         history = History(history_path)
@@ -73,7 +79,7 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
         finally:
             history.close()
     report = build_report(run, tenant=tenant, web_url=web_url, analytics=analytics, trend=trend, lang=lang,
-                          users=users)
+                          users=users, crm=crm, records=records)
     return AuditOutcome(render(report, fmt), run, report)
 
 

@@ -30,14 +30,23 @@ class Score:
         return self.true_positives / self.expected if self.expected else 1.0
 
 
+# The seeders name records as their CRM does (Bitrix24: deals, activities); the snapshot's tables are
+# the neutral leads and tasks.
+ENTITY_NAMES = {"deals": "leads", "activities": "tasks"}
+
+
 def expected_records(result: CheckResult, defect: dict[str, Any]) -> set[tuple[str, str]]:
     """The (entity, id) pairs the truth says this check must report, under the check's parameters."""
+    def named(entity: str) -> str:
+        return ENTITY_NAMES.get(entity, entity)
+
+    linked = defect.get("linked_to_open_leads", defect.get("linked_to_open_deals"))
     if result.check.id == "C05" and result.check.parameters.get("only_linked_to_open_deals", True) \
-            and "linked_to_open_leads" in defect:
-        return {("contacts", str(i)) for i in defect["linked_to_open_leads"]}
+            and linked is not None:
+        return {("contacts", str(i)) for i in linked}
     if "by_entity" in defect:
-        return {(entity, str(i)) for entity, ids in defect["by_entity"].items() for i in ids}
-    return {(defect["entity"], str(i)) for i in defect["ids"]}
+        return {(named(entity), str(i)) for entity, ids in defect["by_entity"].items() for i in ids}
+    return {(named(defect["entity"]), str(i)) for i in defect["ids"]}
 
 
 def score_run(run: AuditRun, truth: dict[str, Any]) -> list[Score]:
@@ -59,3 +68,11 @@ def misses(run: AuditRun, truth: dict[str, Any], check_id: str) -> dict[str, lis
     expected = expected_records(result, defect)
     reported = {(r.entity, str(r.id)) for r in result.failing}
     return {"missed": sorted(expected - reported)[:20], "wrong": sorted(reported - expected)[:20]}
+
+
+def truth_parameters(truth: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Check parameters the seeded account calls for, as a tenant would set them (stages by CRM id):
+    D09's budget-required stages are each pipeline's offer stage."""
+    pipelines = (((truth.get("defects") or {}).get("D09") or {}).get("params") or {}).get("pipelines") or {}
+    offers = sorted(p["offer_status_id"] for p in pipelines.values() if p.get("offer_status_id"))
+    return {"D09": {"from_stages": offers}} if offers else {}

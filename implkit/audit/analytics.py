@@ -4,8 +4,14 @@ Conversion is a **cohort** measure: the deals *created* in the period, and
 for each stage the share that ever reached it — entered it or any later
 stage, won included — taken from the stage-change events (a current-stage
 snapshot, like amoCRM's «Сводный отчет», cannot give it). Win rate, average
-check, cycle, loss reasons and response time are computed on the same
-cohort; manager load is the state at the snapshot time. The plan
+check, loss reasons and response time are computed on the same cohort;
+manager load is the state at the snapshot time.
+
+The sales cycle is measured on the deals *closed* in the period (won and
+lost apart), whenever they were created: a cohort's cycle counts only the
+deals that closed fast, so a mostly-open cohort would show a confidently
+short one. The report also says how many deals of the cohort are still
+open, and marks the cycle as a lower bound when most of them are. The plan
 decomposition (`implkit.decomposition`) is compared with the cohort's
 actuals per seller and per working day.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from implkit.audit.snapshot import Snapshot
 from implkit.model import Blueprint, thaw
@@ -38,7 +44,9 @@ def default_period(snapshot_at: int, days: int = 30) -> Period:
 
 
 def sales_analytics(snapshot: Snapshot, period: Period, *, blueprint: Blueprint | None = None,
-                    working_days: int | None = None) -> dict[str, Any]:
+                    working_days: int | None = None,
+                    stage_ids: Callable[[Any, str], list[int]] | None = None) -> dict[str, Any]:
+    """`stage_ids(reference, where)` resolves a funnel step's `stage` (engine.StageResolver.ids)."""
     """Everything the report shows under "Analytics", as plain data (JSON-ready)."""
     now = snapshot.snapshot_at or period.end
     users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
@@ -47,12 +55,12 @@ def sales_analytics(snapshot: Snapshot, period: Period, *, blueprint: Blueprint 
         pipelines.append(_pipeline(snapshot, pid, name, period, users))
     return {
         "method": "cohort: deals created in the period; reached(stage) = entered it or any later stage (won "
-                  "included), from stage-change events",
+                  "included), from stage-change events; cycle: deals closed in the period",
         "period": {"start": period.start, "end": period.end, "days": round(period.days, 2)},
         "snapshot_at": now,
         "pipelines": pipelines,
         "managers": manager_load(snapshot, now, period, users),
-        "plan": plan_vs_actual(snapshot, period, pipelines, blueprint, working_days),
+        "plan": plan_vs_actual(snapshot, period, pipelines, blueprint, working_days, stage_ids),
     }
 
 
@@ -77,7 +85,8 @@ def _pipeline(snapshot: Snapshot, pipeline_id: int, name: str, period: Period, u
 
     won = [d for d in cohort if d["status_id"] == 142]
     lost = [d for d in cohort if d["status_id"] == 143]
-    cycles = [(d["closed_at"] - d["created_at"]) / DAY for d in won if d["closed_at"]]
+    cycle = sales_cycle(snapshot, pipeline_id, period, open_in_cohort=len(cohort) - len(won) - len(lost),
+                        cohort=len(cohort))
     reasons = {rid: rname for rid, rname in db.execute("SELECT id, name FROM loss_reasons")}
     loss = Counter(reasons.get(d["loss_reason_id"], "(none)") if d["loss_reason_id"] else "(none)" for d in lost)
     response = _response_minutes(snapshot, params)
@@ -101,12 +110,39 @@ def _pipeline(snapshot: Snapshot, pipeline_id: int, name: str, period: Period, u
         "win_rate": _ratio(len(won), len(won) + len(lost)),
         "average_check": round(sum(d["price"] or 0 for d in won) / len(won), 2) if won else None,
         "won_budget": sum(d["price"] or 0 for d in won),
-        "cycle_days": {"mean": round(statistics.fmean(cycles), 2) if cycles else None,
-                       "median": round(statistics.median(cycles), 2) if cycles else None},
+        "cycle_days": cycle,
         "loss_reasons": dict(loss.most_common()),
         "response_minutes": response,
         "managers": managers,
     }
+
+
+MIN_CLOSED = 5  # fewer closed deals than this: a median, but not one to judge by
+MOSTLY_OPEN = 0.5  # above this share of the cohort still open, the cycle is a lower bound
+
+
+def sales_cycle(snapshot: Snapshot, pipeline_id: int, period: Period, *, open_in_cohort: int,
+                cohort: int) -> dict[str, Any]:
+    """Days from creation to closing of the deals closed in the period, won and lost apart."""
+    days: dict[str, list[float]] = {"won": [], "lost": []}
+    for status, created, closed in snapshot.db.execute(
+            "SELECT status_id, created_at, closed_at FROM leads WHERE pipeline_id = ? AND is_open = 0"
+            " AND closed_at >= ? AND closed_at < ? AND closed_at >= created_at",
+            (pipeline_id, period.start, period.end)):
+        days["won" if status == 142 else "lost"].append((closed - created) / DAY)
+
+    def summary(values: list[float]) -> dict[str, Any]:
+        return {"closed": len(values),
+                "median": round(statistics.median(values), 2) if values else None,
+                "mean": round(statistics.fmean(values), 2) if values else None,
+                "enough": len(values) >= MIN_CLOSED}
+
+    open_share = _ratio(open_in_cohort, cohort)
+    won = summary(days["won"])
+    return {"basis": "closed_in_period", "won": won, "lost": summary(days["lost"]),
+            "median": won["median"],  # the won cycle is "the" cycle of reports and the plan
+            "cohort": cohort, "cohort_open": open_in_cohort, "cohort_open_share": open_share,
+            "lower_bound": bool(open_share is not None and open_share > MOSTLY_OPEN)}
 
 
 # The furthest open-or-won stage each cohort deal ever stood in: its current stage and every stage a
@@ -160,8 +196,11 @@ def manager_load(snapshot: Snapshot, now: int, period: Period, users: dict) -> l
 
 
 def plan_vs_actual(snapshot: Snapshot, period: Period, pipelines: list[dict[str, Any]],
-                   blueprint: Blueprint | None, working_days: int | None) -> dict[str, Any] | None:
-    """The blueprint's plan decomposed (round up at every step) against the cohort's actual counts."""
+                   blueprint: Blueprint | None, working_days: int | None,
+                   stage_ids: Callable[[Any, str], list[int]] | None = None) -> dict[str, Any] | None:
+    """The blueprint's plan decomposed (round up at every step) against the cohort's actual counts.
+    A funnel step with a `stage` (its blueprint address) is counted on that stage by id; a step without
+    one falls back to a stage of the same name."""
     if blueprint is None or not blueprint.analytics:
         return None
     from implkit.decomposition import DecompositionError, from_analytics
@@ -185,9 +224,22 @@ def plan_vs_actual(snapshot: Snapshot, period: Period, pipelines: list[dict[str,
         for step in p["funnel"]:
             reached_by_name[step["stage"].strip().lower()] = reached_by_name.get(step["stage"].strip().lower(), 0) \
                 + step["reached"]
+    reached_by_id: dict[int, int] = {}
+    for p in pipelines:
+        for step in p["funnel"]:
+            reached_by_id[step["stage_id"]] = reached_by_id.get(step["stage_id"], 0) + step["reached"]
+    stage_of = {str(f.get("key", "")): (index, f.get("stage"))
+                for index, f in enumerate(analytics.get("funnel") or ()) if isinstance(f, dict)}
     rows = []
     for step in decomposition.steps:
-        actual = won if step.is_sale else reached_by_name.get((step.name or step.key).strip().lower())
+        index, stage = stage_of.get(step.key, (None, None))
+        if step.is_sale:
+            actual = won
+        elif stage and stage_ids is not None:
+            ids = stage_ids([stage], f"blueprint analytics.funnel[{index}].stage")
+            actual = sum(reached_by_id.get(i, 0) for i in ids)
+        else:
+            actual = reached_by_name.get((step.name or step.key).strip().lower())
         per_seller = round(actual / sellers, 2) if actual is not None and sellers else None
         rows.append({"key": step.key, "name": step.name, "conversion": str(step.conversion) if step.conversion
                      else None, "needed": step.needed, "per_seller": step.per_seller, "per_day": step.per_day,

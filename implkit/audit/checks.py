@@ -7,6 +7,15 @@ evaluation is SQL over the snapshot or a named built-in (`duplicates`...).
 
 A malformed file is bad input: the error names `file:line:col` and the key,
 and that includes SQL that does not compile against the snapshot schema.
+
+Check SQL only reads. It is compiled (when a file is loaded) and run (when
+the audit runs) on connections that cannot write: the snapshot is opened
+read-only (`mode=ro`), and an authorizer allows nothing but reading
+(SELECT, column reads, functions, recursive CTEs); a statement that tries
+anything else (INSERT/UPDATE/DELETE … RETURNING, ATTACH, VACUUM INTO,
+PRAGMA, CREATE, a transaction) is bad input at the check file's `sql` key.
+`mode=ro` alone is not enough: ATTACH and VACUUM INTO create files on a
+read-only connection; the authorizer refuses them before they run.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -120,8 +130,9 @@ def load_check(path: str | Path) -> Check:
         if text:
             error = _sql_error(text, check)
             if error:
+                refused = error.startswith(READ_ONLY_MESSAGE)
                 raise InputError("invalid check file", [Problem(location_of(tree, (key,), name),
-                                                                f"SQL does not compile: {error}")])
+                                                                error if refused else f"SQL does not compile: {error}")])
     if Path(name).stem != check.id and not Path(name).stem.startswith(check.id):
         raise InputError("invalid check file", [Problem(location_of(tree, ("id",), name),
                                                         f"file name should start with the check id {check.id}")])
@@ -155,24 +166,112 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 
 def _sql_error(sql: str, check: Check) -> str | None:
-    """Compile `sql` against an empty snapshot; the message if it does not (unknown table, syntax...)."""
+    """Compile `sql` against an empty snapshot; the message if it does not (unknown table, syntax, a write...)."""
     from implkit.audit.engine import sql_parameters
     from implkit.audit.snapshot import SCHEMA
 
-    db = _schema_db(SCHEMA)
+    db, guard = _schema_db(SCHEMA)
     params = sql_parameters(check, now=0, exempt_stage_ids=[])
-    try:
-        db.execute("EXPLAIN " + sql, params)
-        columns = [d[0] for d in db.execute(sql, params).description or ()]  # the schema's tables are empty
-    except sqlite3.Error as exc:
-        return str(exc)
+    with _SCHEMA_LOCK:
+        guard.denied = None
+        try:
+            columns = [d[0] for d in db.execute(sql, params).description or ()]  # the schema's tables are empty
+        except (sqlite3.Error, sqlite3.Warning) as exc:  # Warning: more than one statement
+            return guard.explain(exc)
     if sql == check.sql and "id" not in columns:
         return f"the SELECT must return an `id` column (it returns {', '.join(columns) or 'nothing'})"
     return None
 
 
+_SCHEMA_LOCK = threading.Lock()
+
+
 @cache
-def _schema_db(schema: str) -> sqlite3.Connection:
-    db = sqlite3.connect(":memory:", check_same_thread=False)
+def _schema_db(schema: str) -> tuple[sqlite3.Connection, "ReadGuard"]:
+    """An empty snapshot in memory; the guard goes on after the schema is made, so checks only read it."""
+    db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
     db.executescript(schema)
-    return db
+    return db, ReadGuard().install(db)
+
+
+# --- check SQL only reads -------------------------------------------------------------------------
+
+# What reading needs. SQLITE_UPDATE of sqlite_master is the engine's own bookkeeping when a
+# table-valued function (json_each, used by many checks) is first bound; user SQL cannot update
+# sqlite_master without `PRAGMA writable_schema`, which is refused with every other pragma.
+_READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+_SCHEMA_TABLES = ("sqlite_master", "sqlite_temp_master", "sqlite_schema", "sqlite_temp_schema")
+_REFUSED_FUNCTIONS = {"load_extension"}
+READ_ONLY_MESSAGE = "a check may only read the snapshot"
+_ACTION_NAMES = {getattr(sqlite3, name): name.removeprefix("SQLITE_").replace("_", " ") for name in (
+    "SQLITE_CREATE_INDEX", "SQLITE_CREATE_TABLE", "SQLITE_CREATE_TEMP_INDEX", "SQLITE_CREATE_TEMP_TABLE",
+    "SQLITE_CREATE_TEMP_TRIGGER", "SQLITE_CREATE_TEMP_VIEW", "SQLITE_CREATE_TRIGGER", "SQLITE_CREATE_VIEW",
+    "SQLITE_DELETE", "SQLITE_DROP_INDEX", "SQLITE_DROP_TABLE", "SQLITE_DROP_TEMP_INDEX", "SQLITE_DROP_TEMP_TABLE",
+    "SQLITE_DROP_TEMP_TRIGGER", "SQLITE_DROP_TEMP_VIEW", "SQLITE_DROP_TRIGGER", "SQLITE_DROP_VIEW",
+    "SQLITE_INSERT", "SQLITE_PRAGMA", "SQLITE_TRANSACTION", "SQLITE_UPDATE", "SQLITE_ATTACH", "SQLITE_DETACH",
+    "SQLITE_ALTER_TABLE", "SQLITE_REINDEX", "SQLITE_ANALYZE", "SQLITE_CREATE_VTABLE", "SQLITE_DROP_VTABLE",
+    "SQLITE_SAVEPOINT", "SQLITE_FUNCTION")}
+
+
+class ReadGuard:
+    """An sqlite3 authorizer that allows reading only; `denied` says what it refused last."""
+
+    def __init__(self) -> None:
+        self.denied: str | None = None
+
+    def install(self, db: sqlite3.Connection) -> "ReadGuard":
+        db.set_authorizer(self)
+        return self
+
+    def __call__(self, action: int, arg1: str | None, arg2: str | None, database: str | None,
+                 trigger: str | None) -> int:
+        if action == sqlite3.SQLITE_FUNCTION:
+            if (arg2 or "").lower() not in _REFUSED_FUNCTIONS:
+                return sqlite3.SQLITE_OK
+        elif action in _READ_ACTIONS:
+            return sqlite3.SQLITE_OK
+        elif action == sqlite3.SQLITE_UPDATE and (arg1 or "").lower() in _SCHEMA_TABLES:
+            return sqlite3.SQLITE_OK
+        what = _ACTION_NAMES.get(action, f"action {action}")
+        target = arg2 if action == sqlite3.SQLITE_FUNCTION else arg1
+        self.denied = f"{what} {target}" if target else what
+        return sqlite3.SQLITE_DENY
+
+    def explain(self, exc: BaseException) -> str:
+        if self.denied:
+            return f"{READ_ONLY_MESSAGE}; it tries {self.denied}"
+        return str(exc)
+
+
+def open_read_only(path: str | Path) -> tuple[sqlite3.Connection, ReadGuard]:
+    """A connection on which check SQL runs: the file opened `mode=ro`, reading allowed and nothing else."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA query_only=ON")
+    db.execute("PRAGMA cache_size=-100000")  # 100 MB page cache: checks scan big tables
+    db.execute("PRAGMA temp_store=MEMORY")  # sorts and materialised CTEs stay off the disk
+    return db, ReadGuard().install(db)
+
+
+def check_location(check: Check, key: str | tuple[str, ...]) -> Location:
+    """file:line:col of `key` (or a key path) in the check's file (the file itself when it cannot be read)."""
+    path = (key,) if isinstance(key, str) else tuple(key)
+    if check.source and Path(check.source).is_file():
+        try:
+            return location_of(load_yaml(check.source), path, check.source)
+        except InputError:
+            pass
+    return Location(check.source or check.id, key=".".join(path))
+
+
+def run_check_sql(db: sqlite3.Connection, guard: ReadGuard, check: Check, key: str,
+                  params: dict[str, Any]) -> sqlite3.Cursor:
+    """Execute the check's `sql` or `population` on a guarded connection; a refused write is bad input."""
+    guard.denied = None
+    try:
+        return db.execute(getattr(check, key), params)
+    except (sqlite3.Error, sqlite3.Warning) as exc:
+        if guard.denied or isinstance(exc, sqlite3.Warning) or "one statement" in str(exc):
+            raise InputError(f"check {check.id} is refused", [Problem(check_location(check, key),
+                                                                        guard.explain(exc))]) from None
+        raise

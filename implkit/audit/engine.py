@@ -5,6 +5,15 @@ where there is one); the count, the share of its population and the budget
 at risk are derived from that set. "Now" is the snapshot time, passed to
 every check as `:now`; no check reads the clock.
 
+Stages in parameters (`exempt_stages`, D04's `stage_days`, D09's `from_stages`, D15's
+`mandatory_stages`; by convention any parameter named `*_stages` or `stage_days`) are references
+resolved here, before the SQL runs, into the snapshot's stage ids: the CRM's stage id, or the
+blueprint's stable key (`pipeline.sales.stage.offer`, `sales.offer`, or `offer` when one pipeline
+has it) through the tenant's state bindings, so a stage renamed in the CRM keeps its meaning.
+A display name is accepted too, but only while the tenant has a stage of that name: a reference
+that matches no stage of the tenant is bad input naming the stage and the file, never a silent
+zero.
+
 Verdicts: a check whose failures exceed its threshold (`max_count`,
 `max_share`) *fails*; an `error` failure makes the audit exit 2, a
 `warning` failure only with `--fail-on warning`; `info` checks report.
@@ -13,15 +22,18 @@ Tenants override thresholds and exempt stages in the workspace.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
-from implkit.audit.checks import Check
+from implkit.audit.checks import Check, ReadGuard, check_location, open_read_only, run_check_sql
 from implkit.audit.snapshot import Snapshot
+from implkit.errors import InputError, Location, Problem
 from implkit.model import Blueprint
 
 STATUSES = ("fail", "pass", "unsupported", "skipped")
@@ -33,6 +45,7 @@ class RecordRef:
     id: int | str
     budget: int = 0
     responsible_user_id: int | None = None
+    value: Any = None  # what failed (a date, a phone as stored, a count), from the SQL's `value` column
 
 
 @dataclass
@@ -70,9 +83,14 @@ class AuditOptions:
 
     crm: str = "amocrm"
     thresholds: dict[str, Any] = field(default_factory=dict)  # check id -> number (max_count) or {max_count/max_share}
-    exempt_stages: tuple[Any, ...] = ()  # stage ids or names
+    exempt_stages: tuple[Any, ...] = ()  # stage references: CRM ids, blueprint keys (or names)
     blueprint: Blueprint | None = None
     only: tuple[str, ...] = ()  # check ids to run; empty: all
+    parameters: dict[str, dict[str, Any]] = field(default_factory=dict)  # check id -> parameter overrides
+    bindings: dict[str, Any] = field(default_factory=dict)  # state: blueprint address -> CRM id
+    settings_file: str | None = None  # where the tenant's settings live (implkit.yaml), for error locations
+    settings_path: tuple[str, ...] = ()  # the key path of the tenant's `audit` entry in that file
+    blueprint_file: str | None = None  # the blueprint's path, for error locations
 
 
 @dataclass
@@ -89,6 +107,10 @@ class AuditRun:
         return 2 if any(r.status == "fail" and r.check.severity in levels for r in self.results) else 0
 
 
+def is_stage_parameter(name: str) -> bool:
+    return name.endswith("_stages") or name == "stage_days"
+
+
 def sql_parameters(check: Check, *, now: int, exempt_stage_ids: list[int],
                    overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Named parameters a check's SQL sees: `:now`, `:exempt_stage_ids` (JSON) and every check parameter."""
@@ -103,51 +125,181 @@ def sql_parameters(check: Check, *, now: int, exempt_stage_ids: list[int],
 def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *,
                workers: int | None = None) -> AuditRun:
     """Run `checks` (those in `options.only`, if set). SQLite releases the GIL while it works, so checks
-    run on `workers` threads, each with its own read connection (default: the CPUs, at most 4)."""
+    run on `workers` threads, each with its own read connection (default: the CPUs, at most 4).
+    Check SQL runs on read-only connections (`checks.open_read_only`); built-ins read `Snapshot.db`."""
     now = snapshot.snapshot_at
     if now is None:
         from implkit.errors import RuntimeFailure
         raise RuntimeFailure(f"the snapshot {snapshot.path} has never been synced completely; run `implkit sync`")
-    exempt = resolve_stages(snapshot, options.exempt_stages)
+    stages = StageResolver(snapshot, options)
+    check_thresholds(options, {c.id for c in checks}, stages.setting_location)
+    exempt = stages.ids(options.exempt_stages, stages.setting_location("exempt_stages"))
     selected = [c for c in checks if not options.only or c.id in options.only]
+    unknown = sorted(set(options.parameters) - {c.id for c in checks})
+    if unknown:
+        raise InputError(f"parameters for unknown check id(s) {', '.join(unknown)}",
+                         [Problem(stages.setting_location("parameters", unknown[0]), "no such check")])
+    # every stage reference is resolved before any check runs: one that names no stage stops the audit
+    selected = [stages.resolve_check(c) for c in selected]
     workers = min(workers or os.cpu_count() or 1, 4, len(selected) or 1)
-    if workers <= 1 or not snapshot.path.is_file():
-        return AuditRun(now, [_run_one(snapshot, c, options, now, exempt) for c in selected], options)
     local = threading.local()
-    opened: list[Snapshot] = []
+    opened: list[Any] = []
     lock = threading.Lock()
 
-    def run_in_thread(check: Check) -> CheckResult:
-        if not hasattr(local, "snapshot"):
-            local.snapshot = Snapshot(snapshot.path, reader=True)
+    def readers() -> _Readers:
+        if not hasattr(local, "readers"):
+            local.readers = _Readers(snapshot, threaded=workers > 1)
             with lock:
-                opened.append(local.snapshot)
-        return _run_one(local.snapshot, check, options, now, exempt)
+                opened.append(local.readers)
+        return local.readers
 
-    # slowest first, so that no long check starts last
-    order = sorted(selected, key=lambda c: (c.builtin != "duplicates", c.population is None))
     try:
+        if workers <= 1 or not snapshot.path.is_file():
+            return AuditRun(now, [_run_one(readers(), c, options, now, exempt) for c in selected], options)
+        # slowest first, so that no long check starts last
+        order = sorted(selected, key=lambda c: (c.builtin != "duplicates", c.population is None))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = dict(zip((c.id for c in order), pool.map(run_in_thread, order)))
+            done = dict(zip((c.id for c in order), pool.map(lambda c: _run_one(readers(), c, options, now, exempt),
+                                                             order)))
+        return AuditRun(now, [done[c.id] for c in selected], options)
     finally:
-        for opened_snapshot in opened:
-            opened_snapshot.close()
-    return AuditRun(now, [done[c.id] for c in selected], options)
+        for reader in opened:
+            reader.close()
 
 
-def resolve_stages(snapshot: Snapshot, stages: tuple[Any, ...] | list[Any]) -> list[int]:
-    """Stage ids from ids or names (case-insensitive); names may match stages in several pipelines."""
-    ids: set[int] = set()
-    for stage in stages:
-        if isinstance(stage, int) or (isinstance(stage, str) and stage.isdigit()):
-            ids.add(int(stage))
-            continue
-        for (stage_id,) in snapshot.db.execute("SELECT id FROM stages WHERE lower(name) = lower(?)", (str(stage),)):
-            ids.add(stage_id)
-    return sorted(ids)
+class _Readers:
+    """One thread's connections: a Snapshot for the built-ins, a read-only guarded one for check SQL."""
+
+    def __init__(self, snapshot: Snapshot, *, threaded: bool):
+        self._own = threaded and snapshot.path.is_file()
+        self.snapshot = Snapshot(snapshot.path, reader=True) if self._own else snapshot
+        self._sql: tuple[Any, ReadGuard] | None = None
+
+    @property
+    def sql(self) -> tuple[Any, ReadGuard]:
+        if self._sql is None:
+            if self.snapshot.path.is_file():
+                self._sql = open_read_only(self.snapshot.path)
+            else:  # a snapshot that is not a file (in memory): the guard alone keeps it read-only
+                self._sql = (self.snapshot.db, ReadGuard().install(self.snapshot.db))
+        return self._sql
+
+    def close(self) -> None:
+        if self._sql is not None:
+            db, _ = self._sql
+            if db is self.snapshot.db:
+                db.set_authorizer(None)
+            else:
+                db.close()
+        if self._own:
+            self.snapshot.close()
 
 
-def _run_one(snapshot: Snapshot, check: Check, options: AuditOptions, now: int, exempt: list[int]) -> CheckResult:
+class StageResolver:
+    """Stage references (CRM id, blueprint key, display name) → the snapshot's stage ids."""
+
+    def __init__(self, snapshot: Snapshot, options: AuditOptions):
+        self.options = options
+        self.stages = [tuple(r) for r in snapshot.db.execute("SELECT pipeline_id, id, name FROM stages")]
+        self.pipelines = {pid: name for pid, name in snapshot.db.execute("SELECT id, name FROM pipelines")}
+
+    def setting_location(self, *keys: str) -> Location:
+        """file:line:col of a key of the tenant's audit settings (implkit.yaml)."""
+        file = self.options.settings_file
+        path = (*self.options.settings_path, *keys)
+        if file and Path(file).is_file():
+            from implkit.yamlio import load_yaml, location_of
+
+            try:
+                return location_of(load_yaml(file), path, file)
+            except InputError:
+                pass
+        return Location(file or "tenant audit settings", key=".".join(path))
+
+    def resolve_check(self, check: Check) -> Check:
+        """The check with its stage parameters (defaults and tenant overrides) replaced by stage ids."""
+        overrides = self.options.parameters.get(check.id) or {}
+        merged = {**check.parameters, **overrides}
+        if not any(is_stage_parameter(k) for k in merged) and not overrides:
+            return check
+        resolved = dict(merged)
+        for name, value in merged.items():
+            if not is_stage_parameter(name) or value in (None, [], {}):
+                continue
+            where = (self.setting_location("parameters", check.id, name) if name in overrides
+                     else check_location(check, ("parameters", name)))
+            if isinstance(value, dict):
+                out: dict[str, Any] = {}
+                for ref, number in value.items():
+                    for stage_id in self.ids([ref], where):
+                        out[str(stage_id)] = number
+                resolved[name] = out
+            else:
+                resolved[name] = self.ids(value if isinstance(value, (list, tuple)) else [value], where)
+        return dataclasses.replace(check, parameters=resolved)
+
+    def ids(self, refs: Any, where: Location) -> list[int]:
+        found: set[int] = set()
+        for ref in refs or ():
+            matched = self._match(ref)
+            if not matched:
+                known = ", ".join(sorted({name for _, _, name in self.stages})[:12])
+                raise InputError(f"stage {ref!r} is not a stage of this tenant", [Problem(
+                    where, f"no stage {ref!r} here (by CRM id, blueprint key or name); its stages: {known}")])
+            found |= matched
+        return sorted(found)
+
+    def _match(self, ref: Any) -> set[int]:
+        if isinstance(ref, bool):
+            return set()
+        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+            wanted = int(ref)
+            return {sid for _, sid, _ in self.stages if sid == wanted}
+        text = str(ref).strip()
+        by_key = self._by_key(text)
+        if by_key is not None:
+            return by_key
+        return {sid for _, sid, name in self.stages if name.strip().lower() == text.lower()}
+
+    def _by_key(self, text: str) -> set[int] | None:
+        """A blueprint key: through the state's binding (the CRM id) first, else the blueprint's names."""
+        blueprint = self.options.blueprint
+        parts = text.split(".")
+        if len(parts) == 4 and parts[0] == "pipeline" and parts[2] == "stage":
+            pairs = [(parts[1], parts[3])]
+        elif len(parts) == 2:
+            pairs = [(parts[0], parts[1])]
+        elif len(parts) == 1 and blueprint is not None:
+            pairs = [(p.key, text) for p in blueprint.pipelines if p.stage(text)]
+        else:
+            pairs = []
+        out: set[int] = set()
+        for pipeline_key, stage_key in pairs:
+            bound = self.options.bindings.get(f"pipeline.{pipeline_key}.stage.{stage_key}")
+            if bound is not None and str(bound).isdigit() and any(sid == int(bound) for _, sid, _ in self.stages):
+                out.add(int(bound))
+                continue
+            pipeline = blueprint.pipeline(pipeline_key) if blueprint else None
+            stage = pipeline.stage(stage_key) if pipeline else None
+            if stage is None:
+                continue
+            pipeline_bound = self.options.bindings.get(f"pipeline.{pipeline_key}")
+            pids = ({int(pipeline_bound)} if pipeline_bound is not None and str(pipeline_bound).isdigit()
+                    else {pid for pid, name in self.pipelines.items()
+                          if name.strip().lower() == pipeline.name.strip().lower()})
+            out |= {sid for pid, sid, name in self.stages
+                    if pid in pids and name.strip().lower() == stage.name.strip().lower()}
+        return out if pairs and (out or blueprint is not None) else None
+
+
+def resolve_stages(snapshot: Snapshot, stages: tuple[Any, ...] | list[Any],
+                   options: AuditOptions | None = None) -> list[int]:
+    """Stage ids from references (CRM ids, blueprint keys, names); an unknown one is bad input."""
+    resolver = StageResolver(snapshot, options or AuditOptions())
+    return resolver.ids(stages, resolver.setting_location("exempt_stages"))
+
+
+def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, exempt: list[int]) -> CheckResult:
     threshold = effective_threshold(check, options.thresholds.get(check.id))
     reason = check.unsupported_reason(options.crm)
     if reason:
@@ -156,12 +308,13 @@ def _run_one(snapshot: Snapshot, check: Check, options: AuditOptions, now: int, 
         return CheckResult(check, "skipped", threshold=threshold,
                            reason="the tenant has no blueprint to compare against")
     if check.builtin:
-        failing, population, details = BUILTINS[check.builtin](snapshot, check, options, now)
+        failing, population, details = BUILTINS[check.builtin](readers.snapshot, check, options, now)
     else:
         params = sql_parameters(check, now=now, exempt_stage_ids=exempt)
-        cursor = snapshot.db.execute(check.sql, params)
-        failing = _refs(check.entity, cursor)
-        population = snapshot.db.execute(check.population, params).fetchone()[0] if check.population else None
+        db, guard = readers.sql
+        failing = _refs(check.entity, run_check_sql(db, guard, check, "sql", params))
+        population = (run_check_sql(db, guard, check, "population", params).fetchone()[0]
+                      if check.population else None)
         details = {}
     result = CheckResult(check, "pass", failing, population, threshold, details=details)
     if check.severity != "info" and _over(result, threshold):
@@ -170,17 +323,43 @@ def _run_one(snapshot: Snapshot, check: Check, options: AuditOptions, now: int, 
 
 
 def _refs(entity: str, cursor: Any) -> list[RecordRef]:
-    """Failing records from a check's SELECT: `id`, and `entity`, `budget`, `responsible_user_id` if present."""
+    """Failing records from a check's SELECT: `id`, and `entity`, `budget`, `responsible_user_id`, `value`
+    if present."""
     columns = [d[0] for d in cursor.description]
     at = {name: columns.index(name) if name in columns else None
-          for name in ("id", "entity", "budget", "responsible_user_id")}
+          for name in ("id", "entity", "budget", "responsible_user_id", "value")}
     if at["id"] is None:
         from implkit.errors import RuntimeFailure
         raise RuntimeFailure("a check's SQL must select an `id` column")
-    i, e, b, r = at["id"], at["entity"], at["budget"], at["responsible_user_id"]
+    i, e, b, r, v = at["id"], at["entity"], at["budget"], at["responsible_user_id"], at["value"]
     return [RecordRef(row[e] if e is not None and row[e] else entity, row[i],
-                      int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None)
+                      int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None,
+                      row[v] if v is not None else None)
             for row in cursor]
+
+
+def check_thresholds(options: AuditOptions, known: set[str], where: Callable[..., Location]) -> None:
+    """Tenant thresholds: a check id → a count (int ≥ 0), a share (0 < x < 1) or {max_count, max_share};
+    anything else is bad input at its key (`D03: lots` was an internal ValueError)."""
+    problems = []
+    for check_id, value in options.thresholds.items():
+        if str(check_id) not in known:
+            problems.append(Problem(where("thresholds", check_id), f"no check {check_id}"))
+            continue
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, number in items:
+            path = ("thresholds", check_id) + ((key,) if key else ())
+            if key not in (None, "max_count", "max_share"):
+                problems.append(Problem(where(*path), "expected max_count or max_share"))
+            elif isinstance(number, bool) or not isinstance(number, (int, float)) or number != number \
+                    or number < 0 or number == float("inf"):
+                problems.append(Problem(where(*path), f"expected a number of records or a share, got {number!r}"))
+            elif key == "max_share" and number > 1:
+                problems.append(Problem(where(*path), f"a share is at most 1, got {number!r}"))
+            elif key == "max_count" and not float(number).is_integer():
+                problems.append(Problem(where(*path), f"a count is a whole number, got {number!r}"))
+    if problems:
+        raise InputError("invalid audit thresholds", problems)
 
 
 def effective_threshold(check: Check, override: Any) -> dict[str, float]:

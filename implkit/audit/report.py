@@ -1,38 +1,152 @@
-"""The audit report: one plain-data document, rendered as a table, JSON, Markdown or one HTML file.
+"""The audit report: one plain-data document, rendered as a table, JSON, CSV, Markdown or one HTML file.
 
-Every finding names its records (ids and CRM links) and the responsible
-managers, not just a count; samples are capped per check (`samples` in the
-check's YAML) and the cap is enforced here. The HTML is self-contained:
-inline CSS and inline-SVG charts (funnel, findings by severity, manager
-load, trend), no script, no external request.
+Every finding names its records (ids, names, CRM links, responsible
+managers, budgets and the value that failed), not just a count. JSON and CSV
+carry every failing record; the table, Markdown and HTML show samples
+(`samples` in the check's YAML) and say how many are left out and how to get
+all of them. `write_worklists` writes one CSV per responsible manager. The
+HTML is self-contained: inline CSS and inline-SVG charts (funnel, findings
+by severity, manager load, trend), no script, no external request.
+
+Links go to the record itself where the CRM has a page for it (deals,
+contacts, companies; Bitrix24 users); a task (an amoCRM task, a Bitrix24
+activity) has no page of its own and links to the record it belongs to,
+with its own id in the row. Texts are data (`MESSAGES`), Russian by default.
+
+A check can render its details its own way: `DETAIL_RENDERERS[builtin]`
+(the duplicates built-in registers one) returns extra lines for the table,
+Markdown and HTML.
 """
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from tabulate import tabulate
 
 from implkit.audit.engine import AuditRun, CheckResult
 
-FORMATS = ("table", "json", "md", "html")
-# Deep links per entity on amoCRM (the account's web address + path).
-LINK_PATHS = {"leads": "/leads/detail/{id}", "contacts": "/contacts/detail/{id}",
-              "companies": "/companies/detail/{id}", "users": "/settings/users/", "tasks": "/todo/line/"}
+FORMATS = ("table", "json", "csv", "md", "html")
+# Record pages per CRM (the account's web address + path). amoCRM documents no page per task or per
+# user: a task links to the card it belongs to, a user to the users' list.
+LINK_PATHS = {
+    "amocrm": {"leads": "/leads/detail/{id}", "contacts": "/contacts/detail/{id}",
+               "companies": "/companies/detail/{id}", "users": "/settings/users/"},
+    "bitrix24": {"leads": "/crm/deal/details/{id}/", "contacts": "/crm/contact/details/{id}/",
+                 "companies": "/crm/company/details/{id}/", "users": "/company/personal/user/{id}/"},
+}
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "audit_of": {"ru": "Аудит {tenant} — снимок {at}", "en": "Audit of {tenant} — snapshot {at}"},
+    "summary": {"ru": "Выполнено проверок: {ran}; сверх порога: ошибки — {errors}, предупреждения — {warnings}; "
+                      "не поддерживается: {unsupported}, пропущено: {skipped}.",
+                "en": "{ran} checks ran: {errors} errors and {warnings} warnings over threshold; "
+                      "{unsupported} unsupported, {skipped} skipped."},
+    "eg": {"ru": "например", "en": "e.g."},
+    "left_out": {"ru": "показано {shown} из {count}; все записи: --format csv или --format json, по менеджерам: "
+                       "--by-manager ПАПКА",
+                 "en": "{shown} of {count} shown; every record: --format csv or --format json, per manager: "
+                       "--by-manager DIR"},
+    "records": {"ru": "запись|записи|записей", "en": "record|records|records"},
+    "of": {"ru": "из", "en": "of"},
+    "budget_at_risk": {"ru": "бюджет под риском", "en": "budget at risk"},
+    "why": {"ru": "Почему", "en": "Why"},
+    "fix": {"ru": "Что сделать", "en": "Fix"},
+    "analytics": {"ru": "Аналитика", "en": "Analytics"},
+    "method": {"ru": "Метод", "en": "Method"},
+    "cohort_line": {"ru": "Когорта {cohort}, выиграно {won}, проиграно {lost}, конверсия в продажу {win_rate}, "
+                          "средний чек {average_check}.",
+                    "en": "Cohort {cohort}, won {won}, lost {lost}, win rate {win_rate}, average check "
+                          "{average_check}."},
+    "cycle_line": {"ru": "Цикл сделки (закрытые за период): выигранные — медиана {won} дн. ({won_n}), "
+                         "проигранные — {lost} дн. ({lost_n}); из {cohort} сделок, созданных за период, "
+                         "открыты {open}.",
+                   "en": "Sales cycle (deals closed in the period): won median {won} days ({won_n}), lost {lost} "
+                         "days ({lost_n}); of {cohort} deals created in the period, {open} are still open."},
+    "cycle_lower_bound": {"ru": "Большая часть когорты ещё открыта: цикл — нижняя оценка, сделки, которые "
+                                "закроются позже, его удлинят.",
+                          "en": "Most of the cohort is still open: the cycle is a lower bound; deals that close "
+                                "later will lengthen it."},
+    "cycle_few": {"ru": "Закрытых сделок меньше {n}: по медиане не судить.",
+                  "en": "Fewer than {n} closed deals: do not judge by the median."},
+    "response_line": {"ru": "Медиана первого ответа: {minutes} мин.", "en": "Response median {minutes} min."},
+    "plan_vs_actual": {"ru": "План и факт", "en": "Plan vs actual"},
+    "plan_columns": {"ru": "шаг|нужно|на продавца|в день|факт|факт на продавца",
+                     "en": "step|needed|per seller|per day|actual|actual per seller"},
+    "chart_severity": {"ru": "Нарушения по важности", "en": "Findings by severity"},
+    "chart_funnel": {"ru": "Воронка", "en": "Funnel"},
+    "chart_load": {"ru": "Загрузка менеджеров", "en": "Manager load"},
+    "chart_trend": {"ru": "Динамика (нарушений за прогон)", "en": "Trend (failing records per run)"},
+    "findings": {"ru": "Нарушения", "en": "Findings"},
+}
+HEADERS = {"ru": ["проверка", "важность", "статус", "записей", "доля", "бюджет под риском", "название"],
+           "en": ["check", "severity", "status", "count", "share", "budget at risk", "title"]}
+CSV_COLUMNS = ("check", "title", "severity", "status", "entity", "id", "link", "name", "responsible",
+               "responsible_user_id", "budget", "value", "parent", "parent_link")
+CSV_HEADERS = {"ru": ("проверка", "название проверки", "важность", "статус проверки", "тип записи", "id", "ссылка",
+                      "название", "ответственный", "id ответственного", "бюджет", "значение", "родительская запись",
+                      "ссылка на родительскую запись"),
+               "en": CSV_COLUMNS}
+
+
+def msg(key: str, lang: str, **values: Any) -> str:
+    texts = MESSAGES[key]
+    return (texts.get(lang) or texts["en"]).format(**values)
+
+
+def counted(n: int, key: str, lang: str) -> str:
+    """`n` with its noun in agreement: 1 запись, 2 записи, 5 записей (21 запись, 11 записей)."""
+    one, few, many = msg(key, lang).split("|")
+    if lang != "ru":
+        return f"{n} {one if n == 1 else many}"
+    tail, tens = n % 10, n % 100
+    form = one if tail == 1 and tens != 11 else few if 2 <= tail <= 4 and not 12 <= tens <= 14 else many
+    return f"{n} {form}"
+
+
+def lookup_records(snapshot: Any, run: AuditRun) -> dict[tuple[str, Any], dict[str, Any]]:
+    """Names of the failing records (and a task's parent record), read once from the snapshot."""
+    wanted: dict[str, set] = defaultdict(set)
+    for result in run.results:
+        for ref in result.failing:
+            wanted[ref.entity].add(ref.id)
+    queries = {"leads": "SELECT id, name, NULL, NULL FROM leads", "contacts": "SELECT id, name, NULL, NULL FROM contacts",
+               "companies": "SELECT id, name, NULL, NULL FROM companies",
+               "tasks": "SELECT id, text, entity_type, entity_id FROM tasks",
+               "users": "SELECT id, name, NULL, NULL FROM users",
+               "custom_fields": "SELECT id, name, NULL, NULL FROM custom_fields"}
+    out: dict[tuple[str, Any], dict[str, Any]] = {}
+    for entity, ids in wanted.items():
+        if entity not in queries:
+            continue
+        numeric = sorted(i for i in ids if isinstance(i, int))
+        for start in range(0, len(numeric), 500):
+            chunk = numeric[start:start + 500]
+            for record_id, name, parent_entity, parent_id in snapshot.db.execute(
+                    f"{queries[entity]} WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+                out[(entity, record_id)] = {"name": name or "", "parent_entity": parent_entity,
+                                            "parent_id": parent_id}
+    return out
 
 
 def build_report(run: AuditRun, *, tenant: str, web_url: str | None, analytics: dict[str, Any] | None,
-                 trend: dict[str, list[dict[str, Any]]] | None, lang: str = "en",
-                 users: dict[int, str] | None = None) -> dict[str, Any]:
+                 trend: dict[str, list[dict[str, Any]]] | None, lang: str = "ru",
+                 users: dict[int, str] | None = None, crm: str = "amocrm",
+                 records: dict[tuple[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
     users = users or {}
-    findings = [_finding(r, web_url, lang, users) for r in run.results]
+    links = _Links(web_url, crm)
+    findings = [_finding(r, links, lang, users, records or {}) for r in run.results]
     ran = [r for r in run.results if r.ran]
     return {
-        "tenant": tenant,
+        "tenant": tenant, "lang": lang, "crm": crm,
         "snapshot_at": run.snapshot_at,
         "snapshot_at_iso": _iso(run.snapshot_at),
         "summary": {
@@ -50,11 +164,34 @@ def build_report(run: AuditRun, *, tenant: str, web_url: str | None, analytics: 
     }
 
 
-def _finding(result: CheckResult, web_url: str | None, lang: str, users: dict[int, str]) -> dict[str, Any]:
+class _Links:
+    def __init__(self, web_url: str | None, crm: str):
+        self.base = web_url.rstrip("/") if web_url else None
+        self.paths = LINK_PATHS.get(crm, LINK_PATHS["amocrm"])
+
+    def __call__(self, entity: str | None, record_id: Any) -> str | None:
+        if not self.base or entity not in self.paths or record_id is None:
+            return None
+        return self.base + self.paths[entity].format(id=record_id)
+
+
+def _record(ref: Any, links: _Links, users: dict[int, str], records: dict) -> dict[str, Any]:
+    info = records.get((ref.entity, ref.id)) or {}
+    parent = (info.get("parent_entity"), info.get("parent_id")) if info.get("parent_id") else (None, None)
+    return {"entity": ref.entity, "id": ref.id, "name": info.get("name"),
+            "budget": ref.budget, "value": ref.value,
+            "responsible": users.get(ref.responsible_user_id) if ref.responsible_user_id else None,
+            "responsible_user_id": ref.responsible_user_id,
+            "link": links(ref.entity, ref.id) if ref.entity != "tasks" else links(*parent),
+            "parent": f"{parent[0]}:{parent[1]}" if parent[0] else None, "parent_link": links(*parent)}
+
+
+def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str],
+             records: dict) -> dict[str, Any]:
     check = result.check
     out: dict[str, Any] = {
         "id": check.id, "name": check.name, "title": check.title.get(lang) or check.title["en"],
-        "severity": check.severity, "entity": check.entity, "status": result.status,
+        "severity": check.severity, "entity": check.entity, "status": result.status, "builtin": check.builtin,
     }
     if not result.ran:
         out["reason"] = result.reason
@@ -66,24 +203,20 @@ def _finding(result: CheckResult, web_url: str | None, lang: str, users: dict[in
         "share": round(result.share, 4) if result.share is not None else None,
         "budget_at_risk": result.budget_at_risk, "threshold": result.threshold,
         "why": check.why.get(lang) or check.why["en"], "fix": check.fix.get(lang) or check.fix["en"],
-        "examples": [{"entity": r.entity, "id": r.id, "budget": r.budget,
-                      "responsible": users.get(r.responsible_user_id) if r.responsible_user_id else None,
-                      "link": record_link(web_url, r.entity, r.id)}
-                     for r in result.failing[:check.samples]],
+        "records": [_record(r, links, users, records) for r in result.failing],
+        "samples": check.samples,
         "by_manager": dict(by_manager.most_common()),
     })
+    out["examples"] = out["records"][:check.samples]
+    out["left_out"] = max(0, result.count - check.samples)
     if result.details:
         details = dict(result.details)
-        if "duplicate_groups" in details:
-            details["duplicate_groups"] = details["duplicate_groups"][:check.samples]
         out["details"] = details
     return out
 
 
-def record_link(web_url: str | None, entity: str, record_id: Any) -> str | None:
-    if not web_url or entity not in LINK_PATHS:
-        return None
-    return web_url.rstrip("/") + LINK_PATHS[entity].format(id=record_id)
+def record_link(web_url: str | None, entity: str, record_id: Any, crm: str = "amocrm") -> str | None:
+    return _Links(web_url, crm)(entity, record_id)
 
 
 def _iso(ts: int | None) -> str | None:
@@ -91,11 +224,83 @@ def _iso(ts: int | None) -> str | None:
 
 
 def render(report: dict[str, Any], fmt: str) -> str:
-    return {"table": render_table, "json": render_json, "md": render_markdown, "html": render_html}[fmt](report)
+    return {"table": render_table, "json": render_json, "csv": render_csv, "md": render_markdown,
+            "html": render_html}[fmt](report)
 
 
 def render_json(report: dict[str, Any]) -> str:
+    """Every failing record of every check (`records`); `examples` are the first `samples` of them."""
     return json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per failing record of every check that ran (under its threshold too: it is still a record
+    to fix)."""
+    rows = []
+    for f in report["findings"]:
+        for r in f.get("records") or ():
+            rows.append({"check": f["id"], "title": f["title"], "severity": f["severity"], "status": f["status"],
+                         **{k: r.get(k) for k in CSV_COLUMNS if k in r}})
+    return rows
+
+
+def render_csv(report: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADERS.get(report.get("lang", "ru"), CSV_COLUMNS))
+    for row in csv_rows(report) if rows is None else rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def write_worklists(report: dict[str, Any], folder: str | Path) -> list[Path]:
+    """One CSV per responsible manager (records with no responsible in their own file), each written
+    atomically; the paths written."""
+    from implkit.yamlio import atomic_write
+
+    groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for row in csv_rows(report):
+        groups[row.get("responsible_user_id")].append(row)
+    folder = Path(folder)
+    written = []
+    for user_id, rows in sorted(groups.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
+        name = rows[0].get("responsible") or ""
+        stem = (f"{user_id}-{_slug(name)}" if name else str(user_id)) if user_id is not None else \
+            ("без-ответственного" if report.get("lang", "ru") == "ru" else "no-owner")
+        path = folder / f"{stem}.csv"
+        atomic_write(path, render_csv(report, rows))
+        written.append(path)
+    return written
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w]+", "-", text.strip().lower()).strip("-")[:40] or "user"
+
+
+# Per-check extra lines (table / md / html) by the check's built-in: (finding, fmt, lang) -> lines.
+DETAIL_RENDERERS: dict[str, Callable[[dict[str, Any], str, str], list[str]]] = {}
+
+
+def _duplicates_details(finding: dict[str, Any], fmt: str, lang: str) -> list[str]:
+    dup = finding.get("details") or {}
+    if "compared_pairs" not in dup:
+        return []
+    return [f"{finding['id']} {dup['groups']} groups, {dup['compared_pairs']} pairs compared in {dup['blocks']} "
+            f"blocks (largest {dup['largest_block']}), {len(dup['oversized_blocks'])} oversized blocks skipped"]
+
+
+DETAIL_RENDERERS["duplicates"] = _duplicates_details
+
+
+def _details(finding: dict[str, Any], fmt: str, lang: str) -> list[str]:
+    renderer = DETAIL_RENDERERS.get(finding.get("builtin") or "")
+    return renderer(finding, fmt, lang) if renderer else []
+
+
+def _left_out(finding: dict[str, Any], lang: str) -> str | None:
+    if not finding.get("left_out"):
+        return None
+    return msg("left_out", lang, shown=len(finding["examples"]), count=finding["count"])
 
 
 def _rows(report: dict[str, Any]) -> list[list[Any]]:
@@ -110,53 +315,75 @@ def _rows(report: dict[str, Any]) -> list[list[Any]]:
     return rows
 
 
-HEADERS = ["check", "severity", "status", "count", "share", "budget at risk", "title"]
+def _summary(report: dict[str, Any]) -> str:
+    s = report["summary"]
+    return msg("summary", report.get("lang", "ru"), ran=s["ran"], errors=s["failed"]["error"],
+               warnings=s["failed"]["warning"], unsupported=s["unsupported"], skipped=s["skipped"])
 
 
 def render_table(report: dict[str, Any]) -> str:
-    s = report["summary"]
-    lines = [f"Audit of {report['tenant']} — snapshot {report['snapshot_at_iso']}",
-             tabulate(_rows(report), headers=HEADERS, tablefmt="simple"),
-             "",
-             f"{s['ran']} checks ran: {s['failed']['error']} errors and {s['failed']['warning']} warnings over "
-             f"threshold; {s['unsupported']} unsupported, {s['skipped']} skipped."]
+    lang = report.get("lang", "ru")
+    lines = [msg("audit_of", lang, tenant=report["tenant"], at=report["snapshot_at_iso"]),
+             tabulate(_rows(report), headers=HEADERS.get(lang, HEADERS["en"]), tablefmt="simple"),
+             "", _summary(report)]
     for f in report["findings"]:
         if f["status"] == "fail" and f.get("examples"):
             ids = ", ".join(f"{e['entity']}:{e['id']}" if e["entity"] != f["entity"] else str(e["id"])
                             for e in f["examples"])
-            lines.append(f"  {f['id']} e.g. {ids}")
-        dup = (f.get("details") or {})
-        if "compared_pairs" in dup:
-            lines.append(f"  {f['id']} {dup['groups']} groups, {dup['compared_pairs']} pairs compared in "
-                         f"{dup['blocks']} blocks (largest {dup['largest_block']}), "
-                         f"{len(dup['oversized_blocks'])} oversized blocks skipped")
+            left = _left_out(f, lang)
+            lines.append(f"  {f['id']} {msg('eg', lang)} {ids}" + (f" ({left})" if left else ""))
+        lines += [f"  {line}" for line in _details(f, "table", lang)]
     return "\n".join(lines) + "\n"
 
 
+def _label(e: dict[str, Any]) -> str:
+    name = f" «{e['name']}»" if e.get("name") else ""
+    value = f" — {e['value']}" if e.get("value") not in (None, "") else ""
+    who = f" ({e['responsible']})" if e.get("responsible") else ""
+    return f"{e['entity']} {e['id']}{name}{value}{who}"
+
+
+def _cycle_lines(p: dict[str, Any], lang: str) -> list[str]:
+    c = p["cycle_days"]
+    lines = [msg("cycle_line", lang, won=c["won"]["median"] if c["won"]["median"] is not None else "—",
+                 won_n=c["won"]["closed"], lost=c["lost"]["median"] if c["lost"]["median"] is not None else "—",
+                 lost_n=c["lost"]["closed"], cohort=c["cohort"], open=c["cohort_open"])]
+    if c["lower_bound"]:
+        lines.append(msg("cycle_lower_bound", lang))
+    if not c["won"]["enough"]:
+        from implkit.audit.analytics import MIN_CLOSED
+
+        lines.append(msg("cycle_few", lang, n=MIN_CLOSED))
+    return lines
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    s = report["summary"]
-    out = [f"# Audit: {report['tenant']}", "", f"Snapshot: {report['snapshot_at_iso']}", "",
-           f"**{s['failed']['error']}** errors and **{s['failed']['warning']}** warnings over threshold "
-           f"({s['ran']} checks ran, {s['unsupported']} unsupported, {s['skipped']} skipped).", "",
-           tabulate(_rows(report), headers=HEADERS, tablefmt="github"), ""]
+    lang = report.get("lang", "ru")
+    out = [f"# {msg('audit_of', lang, tenant=report['tenant'], at=report['snapshot_at_iso'])}", "",
+           _summary(report), "", tabulate(_rows(report), headers=HEADERS.get(lang, HEADERS["en"]), tablefmt="github"),
+           ""]
     for f in report["findings"]:
         if f["status"] != "fail":
             continue
-        out += [f"## {f['id']} {f['title']}", "", f"{f['count']} records"
-                + (f", {f['share']:.1%} of {f['population']}" if f.get("share") is not None else "")
-                + (f", budget at risk {f['budget_at_risk']}" if f["budget_at_risk"] else "") + ".", "",
-                f"*Why:* {f['why']}", "", f"*Fix:* {f['fix']}", ""]
+        out += [f"## {f['id']} {f['title']}", "", counted(f["count"], "records", lang)
+                + (f", {f['share']:.1%} {msg('of', lang)} {f['population']}" if f.get("share") is not None else "")
+                + (f", {msg('budget_at_risk', lang)} {f['budget_at_risk']}" if f["budget_at_risk"] else "") + ".", "",
+                f"*{msg('why', lang)}:* {f['why']}", "", f"*{msg('fix', lang)}:* {f['fix']}", ""]
         for e in f["examples"]:
-            label = f"{e['entity']} {e['id']}"
+            label = _label(e)
             out.append(f"- [{label}]({e['link']})" if e["link"] else f"- {label}")
-        out.append("")
+        left = _left_out(f, lang)
+        if left:
+            out.append(f"- … {left}")
+        out += [*_details(f, "md", lang), ""]
     analytics = report.get("analytics")
     if analytics:
-        out += ["## Analytics", "", f"Method: {analytics['method']}.", ""]
+        out += [f"## {msg('analytics', lang)}", "", f"{msg('method', lang)}: {analytics['method']}.", ""]
         for p in analytics["pipelines"]:
             out += [f"### {p['name']}", "",
-                    f"Cohort {p['cohort']}, won {p['won']}, lost {p['lost']}, win rate {_pct(p['win_rate'])}, "
-                    f"average check {p['average_check']}, cycle median {p['cycle_days']['median']} days.", "",
+                    msg("cohort_line", lang, cohort=p["cohort"], won=p["won"], lost=p["lost"],
+                        win_rate=_pct(p["win_rate"]), average_check=p["average_check"]),
+                    *_cycle_lines(p, lang), "",
                     tabulate([[st["stage"], st["reached"], _pct(st["conversion_from_previous"])]
                               for st in p["funnel"]], headers=["stage", "reached", "conversion"],
                              tablefmt="github"), ""]
@@ -181,19 +408,19 @@ td,th{border-bottom:1px solid #eee;padding:.3rem .5rem;text-align:left;vertical-
 
 def render_html(report: dict[str, Any]) -> str:
     e = html.escape
-    s = report["summary"]
-    parts = [f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Audit: {e(report['tenant'])}"
+    lang = report.get("lang", "ru")
+    title = msg("audit_of", lang, tenant=report["tenant"], at=report["snapshot_at_iso"])
+    parts = [f"<!doctype html><html lang=\"{e(lang)}\"><head><meta charset=\"utf-8\"><title>{e(title)}"
              f"</title><style>{_CSS}</style></head><body>",
-             f"<h1>Audit: {e(report['tenant'])}</h1>",
-             f"<p>Snapshot {e(str(report['snapshot_at_iso']))}. <b class=fail>{s['failed']['error']}</b> errors and "
-             f"<b>{s['failed']['warning']}</b> warnings over threshold; {s['ran']} checks ran, "
-             f"{s['unsupported']} unsupported, {s['skipped']} skipped.</p>",
+             f"<h1>{e(title)}</h1>",
+             f"<p>{e(_summary(report))}</p>",
              "<div class=charts>",
-             _chart("Findings by severity", _severity_svg(report)),
-             _chart("Funnel", _funnel_svg(report)),
-             _chart("Manager load", _load_svg(report)),
-             _chart("Trend (failing records per run)", _trend_svg(report)),
-             "</div><h2>Findings</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS) + "</tr>"]
+             _chart(msg("chart_severity", lang), _severity_svg(report)),
+             _chart(msg("chart_funnel", lang), _funnel_svg(report)),
+             _chart(msg("chart_load", lang), _load_svg(report)),
+             _chart(msg("chart_trend", lang), _trend_svg(report)),
+             f"</div><h2>{e(msg('findings', lang))}</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in HEADERS.get(lang, HEADERS["en"]))
+             + "</tr>"]
     for row, f in zip(_rows(report), report["findings"]):
         cls = "fail" if f["status"] == "fail" else "pass" if f["status"] == "pass" else "muted"
         parts.append("<tr class=\"%s\">" % cls + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>")
@@ -204,21 +431,26 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append(f"<details><summary><b>{e(f['id'])}</b> {e(f['title'])} — {f['count']}</summary>"
                      f"<p>{e(f['why'])}</p><p><i>{e(f['fix'])}</i></p><ul>")
         for ex in f["examples"]:
-            label = e(f"{ex['entity']} {ex['id']}") + (f" — {e(ex['responsible'])}" if ex.get("responsible") else "")
+            label = e(_label(ex))
             parts.append(f"<li><a href=\"{e(ex['link'])}\">{label}</a></li>" if ex["link"] else f"<li>{label}</li>")
-        parts.append("</ul></details>")
+        left = _left_out(f, lang)
+        if left:
+            parts.append(f"<li class=muted>… {e(left)}</li>")
+        parts.append("</ul>" + "".join(f"<p class=muted>{e(line)}</p>" for line in _details(f, "html", lang))
+                     + "</details>")
     analytics = report.get("analytics")
     if analytics:
         parts.append(f"<h2>Analytics</h2><p class=muted>{e(analytics['method'])}</p>")
         for p in analytics["pipelines"]:
-            parts.append(f"<h3>{e(p['name'])}</h3><p>Cohort {p['cohort']}, won {p['won']}, lost {p['lost']}, "
-                         f"win rate {_pct(p['win_rate'])}, average check {p['average_check']}, cycle median "
-                         f"{p['cycle_days']['median']} days, response median {p['response_minutes']['median']} "
-                         "min.</p>")
+            parts.append(f"<h3>{e(p['name'])}</h3><p>" + e(" ".join([
+                msg("cohort_line", lang, cohort=p["cohort"], won=p["won"], lost=p["lost"],
+                    win_rate=_pct(p["win_rate"]), average_check=p["average_check"]),
+                *_cycle_lines(p, lang), msg("response_line", lang, minutes=p["response_minutes"]["median"])]))
+                + "</p>")
         plan = analytics.get("plan")
         if plan and plan.get("steps"):
-            parts.append("<h3>Plan vs actual</h3><table><tr><th>step</th><th>needed</th><th>per seller</th>"
-                         "<th>per day</th><th>actual</th><th>actual per seller</th></tr>")
+            parts.append(f"<h3>{e(msg('plan_vs_actual', lang))}</h3><table><tr>"
+                         + "".join(f"<th>{e(c)}</th>" for c in msg("plan_columns", lang).split("|")) + "</tr>")
             for st in plan["steps"]:
                 parts.append("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in (
                     st["name"] or st["key"], st["needed"], st["per_seller"], st["per_day"], st["actual"],

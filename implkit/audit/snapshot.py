@@ -126,16 +126,27 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_entity ON events (entity_type, entity_id, created_at);
 CREATE INDEX IF NOT EXISTS events_type ON events (type, created_at);
 
--- a deal's "touches": calls, chat messages and SMS, with their direction
--- (first response D06 counts outgoing ones; touches in the first day D07 count both)
+-- a deal's "touches": calls, chat messages, SMS and e-mails, with their direction (first response D06
+-- counts outgoing ones; touches in the first day D07 count both; D03 counts any). A touch logged on
+-- the deal's contact or company counts for the deal too, as the deal card's feed shows it to a manager.
 CREATE VIEW IF NOT EXISTS touches AS
-    SELECT entity_id AS lead_id, created_at AS at,
-           CASE WHEN note_type IN ('call_out', 'sms_out') THEN 'out' ELSE 'in' END AS direction
-      FROM notes WHERE entity_type = 'leads' AND note_type IN ('call_out', 'sms_out', 'call_in', 'sms_in')
+    WITH logged (entity_type, entity_id, at, direction) AS (
+        SELECT entity_type, entity_id, created_at,
+               CASE WHEN note_type IN ('call_out', 'sms_out', 'email_out') THEN 'out' ELSE 'in' END
+          FROM notes WHERE note_type IN ('call_out', 'sms_out', 'email_out', 'call_in', 'sms_in', 'email_in')
+        UNION ALL
+        SELECT CASE entity_type WHEN 'lead' THEN 'leads' WHEN 'contact' THEN 'contacts'
+                                WHEN 'company' THEN 'companies' END,
+               entity_id, created_at, CASE WHEN type LIKE 'outgoing%' THEN 'out' ELSE 'in' END FROM events
+         WHERE type IN ('outgoing_call', 'outgoing_chat_message', 'outgoing_sms',
+                        'incoming_call', 'incoming_chat_message', 'incoming_sms'))
+    SELECT entity_id AS lead_id, at, direction FROM logged WHERE entity_type = 'leads'
     UNION ALL
-    SELECT entity_id, created_at, CASE WHEN type LIKE 'outgoing%' THEN 'out' ELSE 'in' END FROM events
-     WHERE entity_type = 'lead' AND type IN ('outgoing_call', 'outgoing_chat_message', 'outgoing_sms',
-                                            'incoming_call', 'incoming_chat_message', 'incoming_sms');
+    SELECT lc.lead_id, g.at, g.direction FROM logged g JOIN lead_contacts lc ON lc.contact_id = g.entity_id
+     WHERE g.entity_type = 'contacts'
+    UNION ALL
+    SELECT l.id, g.at, g.direction FROM logged g JOIN leads l ON l.company_id = g.entity_id
+     WHERE g.entity_type = 'companies';
 """
 
 # Snapshot tables per synced entity (what `delete` removes and `counts` reports).

@@ -9,6 +9,7 @@ Results go to stdout (or `-o FILE`), progress to stderr.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,33 @@ def _tenant(workspace_dir: str | None, name: str) -> tuple[Any, Any]:
 
 
 def _audit_settings(tenant: Any) -> dict[str, Any]:
-    """The tenant entry's `audit: {thresholds: {ID: n | {max_count, max_share}}, exempt_stages: [...]}`."""
+    """The tenant entry's `audit: {thresholds: {ID: n | {max_count, max_share}}, exempt_stages: [...],
+    parameters: {ID: {name: value}}}`; stages there by blueprint key (sales.offer), CRM id, or name."""
     return dict(tenant.audit or {})
+
+
+def _check_parameters(settings: dict[str, Any], config_path: Path, tenant: str) -> dict[str, dict[str, Any]]:
+    from implkit.errors import InputError, Problem
+    from implkit.yamlio import load_yaml, location_of
+
+    parameters = settings.get("parameters") or {}
+    bad = [k for k, v in parameters.items() if not isinstance(v, dict)] if isinstance(parameters, dict) else [""]
+    if bad:
+        key = ("tenants", tenant, "audit", "parameters", *bad[:1])
+        where = location_of(load_yaml(config_path), tuple(k for k in key if k), str(config_path))
+        raise InputError("invalid audit settings", [Problem(where, "parameters: check id -> {name: value}")])
+    return {str(k).upper(): dict(v) for k, v in parameters.items()}
+
+
+def _bindings(folder: Path) -> dict[str, Any]:
+    """The tenant's state (blueprint address -> CRM id), read without creating a state file."""
+    path = folder / "state.db"
+    if not path.is_file():
+        return {}
+    from implkit.workspace.state import StateStore
+
+    with StateStore(path) as state:
+        return state.get_ids()
 
 
 @click.command("sync")
@@ -109,22 +135,28 @@ def audit() -> None:
 @audit.command("run", hidden=True)
 @click.argument("tenant", required=False)
 @_workspace_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "md", "html"]), default="table",
-              show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True, help="csv: one row per failing record; json: every record too; table, md and "
+                                      "html show samples.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option("--by-manager", "by_manager", type=click.Path(file_okay=False),
+              help="Also write one CSV worklist per responsible manager into DIR.")
 @click.option("--fail-on", type=click.Choice(["error", "warning"]), default="error", show_default=True,
               help="Exit 2 when checks of this severity (or worse) are over their threshold.")
 @click.option("--checks", "check_ids", help="Only these check ids, comma-separated (e.g. D01,C01).")
 @click.option("--period", "period_days", type=click.IntRange(1, 3660), default=30, show_default=True,
               help="Analytics period: the last N days before the snapshot time.")
-@click.option("--lang", type=click.Choice(["en", "ru"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
+              help="Language of the report (default: $IMPLKIT_LANG, else ru).")
 @click.option("--list", "list_only", is_flag=True, help="List every check: supported or not, and why.")
 @click.option("--checks-dir", type=click.Path(file_okay=False, exists=True),
               help="Read the checks from this folder instead of the shipped audits/.")
-def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | None, fail_on: str,
-        check_ids: str | None, period_days: int, lang: str, list_only: bool, checks_dir: str | None) -> int:
+def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | None, by_manager: str | None,
+        fail_on: str, check_ids: str | None, period_days: int, lang: str | None, list_only: bool,
+        checks_dir: str | None) -> int:
     """Audit TENANT's snapshot: every check's failing records, counts, shares, budget at risk, and
     the sales analytics; each run is kept in the tenant's history."""
+    lang = lang or (os.environ.get("IMPLKIT_LANG") if os.environ.get("IMPLKIT_LANG") in ("ru", "en") else "ru")
     if list_only:
         return _list(fmt, lang, checks_dir)
     if not tenant:
@@ -133,6 +165,8 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
+    if by_manager:
+        _writable_folder(by_manager)
     settings = _audit_settings(entry)
     blueprint = None
     if entry.blueprint:
@@ -140,9 +174,12 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
 
         blueprint = load_blueprint(entry.blueprint)
     only = tuple(c.strip().upper() for c in (check_ids or "").split(",") if c.strip())
-    options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
-                           exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only)
     folder = ws.tenant_dir(tenant)
+    options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
+                           exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only,
+                           parameters=_check_parameters(settings, ws.config_path, tenant),
+                           bindings=_bindings(folder), settings_file=str(ws.config_path),
+                           settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
     outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
@@ -150,7 +187,25 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         _stderr(f"wrote {output}")
     else:
         click.echo(outcome.text, nl=False)
+    if by_manager:
+        from implkit.audit.report import write_worklists
+
+        written = write_worklists(outcome.report, by_manager)
+        _stderr(f"wrote {len(written)} worklists to {by_manager}")
     return outcome.run.exit_code(fail_on)
+
+
+def _writable_folder(folder: str) -> None:
+    """--by-manager DIR must be a folder we can write into, known before the audit writes anything."""
+    from implkit.errors import InputError
+
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--by-manager {folder}: cannot make the folder ({exc.strerror or exc})") from None
+    if not path.is_dir() or not os.access(path, os.W_OK):
+        raise InputError(f"--by-manager {folder}: not a folder this user can write into")
 
 
 def _list(fmt: str, lang: str, checks_dir: str | None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from implkit.audit.accuracy import misses, score_run
+from implkit.audit.accuracy import misses, score_run, truth_parameters
 from implkit.audit.checks import load_checks
 from implkit.audit.engine import AuditOptions, run_checks
 from implkit.audit.snapshot import Snapshot
@@ -35,7 +35,8 @@ def seeded_audit(tmp_path_factory):
         http = rig.http(rate=6.0)
         with Snapshot(folder / "snapshot.sqlite") as snapshot:
             sync_snapshot(AmoRecords(http), snapshot, clock=lambda: NOW)
-            run = run_checks(snapshot, load_checks(), AuditOptions())
+            run = run_checks(snapshot, load_checks(),
+                             AuditOptions(parameters=truth_parameters(summary.ground_truth)))
         yield run, summary.ground_truth, http
     finally:
         rig.close()

@@ -55,7 +55,12 @@ def test_cohort_funnel_counts_a_deal_at_every_stage_up_to_the_furthest_it_reache
     assert conversions == [None, 0.75, 0.6667, 0.5, 1.0]
     assert pipeline["win_rate"] == 0.5 and pipeline["overall_conversion"] == 0.25
     assert pipeline["average_check"] == 100 and pipeline["won_budget"] == 100
-    assert pipeline["cycle_days"] == {"mean": 10.0, "median": 10.0}
+    cycle = pipeline["cycle_days"]
+    assert cycle["basis"] == "closed_in_period" and cycle["median"] == 10.0
+    assert cycle["won"] == {"closed": 1, "median": 10.0, "mean": 10.0, "enough": False}
+    assert cycle["lost"] == {"closed": 1, "median": 15.0, "mean": 15.0, "enough": False}
+    assert (cycle["cohort"], cycle["cohort_open"], cycle["cohort_open_share"], cycle["lower_bound"]) == (4, 2, 0.5,
+                                                                                                          False)
     assert pipeline["loss_reasons"] == {"Дорого": 1}
     assert pipeline["response_minutes"] == {"answered": 2, "unanswered": 2, "median": 20.0}
     by_manager = {m["user_id"]: m for m in pipeline["managers"]}
@@ -94,3 +99,60 @@ def test_plan_decomposition_against_actuals(make_snapshot):
 
 def test_no_plan_without_a_blueprint(make_snapshot):
     assert sales_analytics(make_snapshot(RECORDS), Period(NOW - 30 * DAY, NOW))["plan"] is None
+
+
+def test_the_cycle_counts_deals_closed_in_the_period_whenever_created(make_snapshot):
+    """A deal created long before the period but closed in it counts; one closed before the period does not."""
+    snap = make_snapshot({"leads": [
+        {"id": 1, "status_id": 142, "created_at": "now-100d", "closed_at": "now-10d"},   # 90 days, counted
+        {"id": 2, "status_id": 142, "created_at": "now-12d", "closed_at": "now-2d"},     # 10 days, counted
+        {"id": 3, "status_id": 142, "created_at": "now-80d", "closed_at": "now-40d"},    # closed before the period
+        {"id": 4, "status_id": 143, "created_at": "now-25d", "closed_at": "now-1d"}]})   # lost: 24 days
+    cycle = sales_analytics(snap, Period(NOW - 30 * DAY, NOW))["pipelines"][0]["cycle_days"]
+    assert cycle["won"]["closed"] == 2 and cycle["won"]["median"] == 50.0 and cycle["won"]["mean"] == 50.0
+    assert cycle["lost"]["closed"] == 1 and cycle["lost"]["median"] == 24.0
+
+
+def test_a_mostly_open_cohort_gives_no_confidently_short_cycle(make_snapshot):
+    """Ten deals created in the period, one won fast, nine still open: a cohort cycle would say one day.
+    The cycle of deals closed in the period says what closing really takes, and the report marks it."""
+    leads = [{"id": i, "status_id": 12, "created_at": f"now-{i + 1}d"} for i in range(1, 10)]
+    leads.append({"id": 10, "status_id": 142, "created_at": "now-3d", "closed_at": "now-2d"})
+    leads += [{"id": 20 + i, "status_id": 142, "created_at": f"now-{60 + i}d", "closed_at": f"now-{5 + i}d"}
+              for i in range(5)]
+    snap = make_snapshot({"leads": leads})
+    pipeline = sales_analytics(snap, Period(NOW - 30 * DAY, NOW))["pipelines"][0]
+    cycle = pipeline["cycle_days"]
+    assert cycle["won"]["closed"] == 6 and cycle["won"]["enough"]
+    assert cycle["median"] == 55.0  # not 1 day: the five old deals that closed in the period count
+    assert (cycle["cohort"], cycle["cohort_open"], cycle["lower_bound"]) == (10, 9, True)
+
+
+def test_a_funnel_step_with_a_stage_counts_that_stage_by_id_whatever_its_name(make_snapshot):
+    from implkit.audit.engine import AuditOptions, StageResolver
+    from implkit.errors import InputError, Location
+
+    blueprint = Blueprint.from_dict({
+        "metadata": {"name": "t", "version": "1"}, "sizing": {"sellers": 4},
+        "pipelines": [{"key": "sales", "name": "Продажи", "stages": [{"key": "offer", "name": "Предложение"}]}],
+        "analytics": {"plan": {"revenue_month": 800000, "avg_check": 40000, "working_days": 21},
+                      "funnel": [{"key": "lead", "name": "Лид", "conversion": 0.6},
+                                 {"key": "offer", "name": "Предложение", "conversion": 0.4,
+                                  "stage": "pipeline.sales.stage.offer"}]}})
+    snap = make_snapshot(RECORDS)
+
+    def actuals(bindings):
+        resolver = StageResolver(snap, AuditOptions(blueprint=blueprint, bindings=bindings))
+        plan = sales_analytics(snap, Period(NOW - 30 * DAY, NOW), blueprint=blueprint,
+                               stage_ids=lambda refs, key: resolver.ids(refs, Location("bp.yaml", key=key)))["plan"]
+        return {s["key"]: s["actual"] for s in plan["steps"]}
+
+    # the stage is «КП отправлено» (id 13) in the CRM; the blueprint calls it «Предложение»
+    assert actuals({"pipeline.sales.stage.offer": 13})["offer"] == 2
+    assert actuals({"pipeline.sales.stage.offer": 13})["lead"] is None  # no stage, no stage of that name
+    try:
+        actuals({})
+    except InputError as exc:
+        assert "pipeline.sales.stage.offer" in str(exc) and "bp.yaml" in str(exc)
+    else:
+        raise AssertionError("an unbound stage the tenant lacks by name must be bad input")

@@ -4,7 +4,8 @@ The cases live in `cases/<CHECK>.yaml` (one file per check, sqlfluff-style),
 so adding a case needs no Python. A case names the records it adds to the
 base snapshot (conftest.py: one pipeline, three users, NOW), optional
 parameter overrides, and the ids expected to fail (`entity:id` for checks
-that span entities).
+that span entities), or `raises`: the text of the bad-input error expected;
+`values` (id → the value column) where a check says what failed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from implkit.audit.checks import load_checks
 from implkit.audit.engine import AuditOptions, run_checks
+from implkit.errors import InputError
 from implkit.model import Blueprint
 from implkit.yamlio import load_yaml, to_plain
 
@@ -37,7 +39,13 @@ def test_check_case(make_snapshot, check_id, case):
         check = dataclasses.replace(check, parameters={**check.parameters, **case["parameters"]})
     snap = make_snapshot(case.get("records"), **({"users": case["users"]} if "users" in case else {}))
     blueprint = Blueprint.from_dict(case["blueprint"]) if case.get("blueprint") else None
-    options = AuditOptions(exempt_stages=tuple(case.get("exempt_stages") or ()), blueprint=blueprint)
+    options = AuditOptions(exempt_stages=tuple(case.get("exempt_stages") or ()), blueprint=blueprint,
+                           bindings=case.get("bindings") or {})
+    if "raises" in case:
+        with pytest.raises(InputError) as caught:
+            run_checks(snap, [check], options)
+        assert case["raises"] in str(caught.value)
+        return
     result = run_checks(snap, [check], options).results[0]
     qualified = any(":" in str(x) for x in case["fail"])
     got = sorted(f"{r.entity}:{r.id}" if qualified else str(r.id) for r in result.failing)
@@ -46,6 +54,9 @@ def test_check_case(make_snapshot, check_id, case):
         assert result.population == case["population"]
     if "status" in case:
         assert result.status == case["status"]
+    if "values" in case:
+        assert {str(r.id): r.value for r in result.failing if str(r.id) in map(str, case["values"])} == \
+            {str(k): v for k, v in case["values"].items()}
     if "groups" in case:
         got_groups = [{"keep": g["keep"], "merge": g["merge"]} for g in result.details["duplicate_groups"]]
         assert got_groups == case["groups"]

@@ -35,7 +35,9 @@ def test_errors_over_threshold_exit_2_and_name_records(run_cli, workspace):
     result = run_cli("audit", "acme", "--workspace", workspace)
     assert result.exit_code == 2
     assert "D08" in result.output and "FAIL" in result.output
-    assert "D08 e.g. 1" in result.output
+    assert "D08 например 1" in result.output  # Russian by default
+    english = run_cli("audit", "acme", "--workspace", workspace, "--lang", "en")
+    assert "D08 e.g. 1" in english.output and "checks ran" in english.output
 
 
 def test_warnings_alone_exit_0_unless_fail_on_warning(run_cli, workspace):
@@ -50,8 +52,11 @@ def test_json_report_carries_ids_links_share_and_budget(run_cli, workspace):
     report = json.loads(result.output)
     d08 = next(f for f in report["findings"] if f["id"] == "D08")
     assert d08["count"] == 1 and d08["population"] == 2 and d08["share"] == 0.5
-    assert d08["examples"][0] == {"entity": "leads", "id": 1, "budget": 1000, "responsible": "Анна",
-                                  "link": "https://acme.amocrm.ru/leads/detail/1"}
+    assert d08["examples"][0] == {"entity": "leads", "id": 1, "name": "", "budget": 1000, "value": None,
+                                  "responsible": "Анна", "responsible_user_id": 1,
+                                  "link": "https://acme.amocrm.ru/leads/detail/1", "parent": None,
+                                  "parent_link": None}
+    assert d08["records"] == d08["examples"] and d08["left_out"] == 0
     d02 = next(f for f in report["findings"] if f["id"] == "D02")
     assert d02["budget_at_risk"] == 1000
     assert report["snapshot_at"] == NOW
@@ -70,8 +75,8 @@ def test_html_report_is_one_self_contained_file(run_cli, workspace, tmp_path):
 
 def test_markdown_report(run_cli, workspace):
     result = run_cli("audit", "acme", "--workspace", workspace, "--format", "md", "--checks", "D08")
-    assert result.output.startswith("# Audit: acme")
-    assert "[leads 1](https://acme.amocrm.ru/leads/detail/1)" in result.output
+    assert result.output.startswith("# Аудит acme")
+    assert "[leads 1 (Анна)](https://acme.amocrm.ru/leads/detail/1)" in result.output
 
 
 def test_tenant_overrides_apply(workspace):

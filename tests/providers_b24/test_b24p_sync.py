@@ -38,8 +38,8 @@ def rows_in_portal(portal) -> dict[str, int]:
         "contacts": one("SELECT count(*) FROM b24_crm WHERE account_id=? AND entity_type_id=3"),
         "companies": one("SELECT count(*) FROM b24_crm WHERE account_id=? AND entity_type_id=4"),
         "tasks": one("SELECT count(*) FROM b24_activities WHERE account_id=?"),
-        "notes": one("SELECT count(*) FROM b24_activities WHERE account_id=? AND owner_type_id=2 "
-                     "AND CAST(json_extract(data, '$.TYPE_ID') AS INTEGER)=2"),
+        "notes": one("SELECT count(*) FROM b24_activities WHERE account_id=? AND owner_type_id IN (2, 3, 4) "
+                     "AND CAST(json_extract(data, '$.TYPE_ID') AS INTEGER) IN (2, 4) AND completed='Y'"),
         "events": one("SELECT count(*) FROM b24_stage_history WHERE account_id=? AND entity_type_id=2"),
     }
 

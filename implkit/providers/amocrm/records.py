@@ -224,8 +224,12 @@ def task_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def note_row(entity: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    note_type = item.get("note_type") or ""
+    params = item.get("params") if isinstance(item.get("params"), Mapping) else {}
+    if note_type == "call_in" and "duration" in params and not params.get("duration"):
+        note_type = "call_missed"  # an incoming call with no conversation: C13 looks for the call back
     return {"id": item["id"], "entity_type": entity, "entity_id": item.get("entity_id"),
-            "note_type": item.get("note_type") or "", "created_by": item.get("created_by"),
+            "note_type": note_type, "created_by": item.get("created_by"),
             "created_at": item.get("created_at"), "updated_at": item.get("updated_at") or item.get("created_at")}
 
 

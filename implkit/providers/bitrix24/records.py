@@ -12,7 +12,7 @@ up to 2,500 rows, no row counting (reference/bitrix24-api.md §6, §7).
 | companies, contacts | `crm.company.list`, `crm.contact.list` (`PHONE`, `EMAIL`, `UF_*`) | companies, contacts | `>=DATE_MODIFY` |
 | leads | `crm.deal.list` (deals) | leads | `>=DATE_MODIFY` |
 | tasks | `crm.activity.list` (activities: «дела») | tasks | `>=LAST_UPDATED` |
-| notes | `crm.activity.list`, calls on deals | notes (`call_out` / `call_in`: the touches D06/D07 count) | `>=LAST_UPDATED` |
+| notes | `crm.activity.list`, completed calls and e-mails on deals, contacts, companies | notes (`call_out` / `call_in` / `email_out` / `email_in`: the touches D03/D06/D07 count; a planned call, not completed, is a to-do, not a touch) | `>=LAST_UPDATED` |
 | events | `crm.stagehistory.list` (deals) | events (`lead_status_changed`) | id (append-only) |
 
 Paging: the stream is `paged`; the page number the sync stores is the
@@ -42,7 +42,7 @@ WON, LOST = 142, 143  # the snapshot's won / lost stage ids
 DEFAULT_OFFSET = "+03:00"  # a Russian cloud portal's time zone, until a date read tells the portal's own
 OWNER_TABLES = {1: None, 2: "leads", 3: "contacts", 4: "companies"}
 INN_NAMES = ("инн", "inn")
-CALL, OUTGOING = 2, 2  # crm.activity TYPE_ID of a call; DIRECTION of an outgoing one
+CALL, EMAIL, OUTGOING = 2, 4, 2  # crm.activity TYPE_ID of a call, of an e-mail; DIRECTION of an outgoing one
 UF_ENTITIES = {"leads": "crm.deal", "contacts": "crm.contact", "companies": "crm.company"}
 
 
@@ -102,7 +102,8 @@ class B24Records:
                     "COMPLETED", "RESPONSIBLE_ID", "DIRECTION")),
             Stream("notes", "notes", "paged", "crm.activity.list", "LAST_UPDATED",
                    ("ID", "OWNER_ID", "OWNER_TYPE_ID", "DIRECTION", "AUTHOR_ID", "START_TIME", "CREATED",
-                    "LAST_UPDATED"), filter=(("TYPE_ID", CALL), ("OWNER_TYPE_ID", b24.DEALS))),
+                    "LAST_UPDATED", "TYPE_ID"),
+                   filter=(("@TYPE_ID", [CALL, EMAIL]), ("@OWNER_TYPE_ID", [b24.DEALS, 3, 4]), ("COMPLETED", "Y"))),
             Stream("events", "events", "paged", "crm.stagehistory.list", None, items_key="items",
                    params=(("entityTypeId", b24.DEALS),), mark_field="seq"),
         ]
@@ -294,12 +295,15 @@ def activity_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def call_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
-    """A call on a deal, as the snapshot's call note: the `touches` view (D06, D07) counts these."""
+    """A completed call or e-mail on a deal, contact or company, as the snapshot's note: the `touches` view
+    (D03, D06, D07) counts these, those on a contact or company for its deals."""
     outgoing = _int(item.get("DIRECTION")) == OUTGOING
+    kind = "email" if _int(item.get("TYPE_ID")) == EMAIL else "call"
     at = ts(item.get("START_TIME")) or ts(item.get("CREATED")) or 0
-    return {"id": int(item["ID"]), "entity_type": "leads", "entity_id": _int(item.get("OWNER_ID")),
-            "note_type": "call_out" if outgoing else "call_in", "created_by": _int(item.get("AUTHOR_ID")),
-            "created_at": at, "updated_at": ts(item.get("LAST_UPDATED")) or at}
+    return {"id": int(item["ID"]), "entity_type": OWNER_TABLES.get(_int(item.get("OWNER_TYPE_ID")) or 0) or "leads",
+            "entity_id": _int(item.get("OWNER_ID")), "note_type": f"{kind}_{'out' if outgoing else 'in'}",
+            "created_by": _int(item.get("AUTHOR_ID")), "created_at": at,
+            "updated_at": ts(item.get("LAST_UPDATED")) or at}
 
 
 def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,16 @@ Every planted defect is what one check of domain.md §1 detects, and the plants 
 - D14 closed deal with an open activity (due in the future, so not T01);
 - T02 completed task without a result (`tasks.task.result.list` empty; the others have one closed result);
 - C01 / C02 duplicate contacts: a later copy of a person with the same phone written another way,
-  or the same e-mail in another case; C05 contact without phone and e-mail.
+  or the same e-mail in another case; C05 contact without phone and e-mail;
+- D03 open deal untouched for 10-90 days (it entered its stage then, so it is D04 too);
+- D04 open deal in its stage for 10-60 days although a call reached the client in the last 3 days;
+- D06 first call 1-8 h after the deal was created; D07 a single call in the deal's first 24 h;
+- D13 a second open deal of the same contact in the same pipeline.
+
+A clean deal is worked the way a regulation asks: the first (completed, outgoing) call 1-4 min
+after creation and two more within its first day; an open one entered its current stage within
+the last 6 days (one still in «Новая» was created then), and no other open deal of its contact
+sits in its pipeline. Planned calls (open call activities) are to-dos, not touches.
 
 Decoys (must NOT be reported): `same_name` — two different people with the same full name and
 different channels.
@@ -74,6 +83,11 @@ class DefectRates:
     duplicate_contacts: float = 0.04          # C01/C02, extra records, of contacts
     contacts_without_channel: float = 0.02    # C05, of contacts
     same_name_decoys: float = 0.003           # pairs, of contacts
+    stale_deal: float = 0.03                  # D03 (and D04), of open deals
+    stuck_deal: float = 0.03                  # D04 only, of open deals
+    slow_first_response: float = 0.03         # D06, of open deals
+    few_touches: float = 0.02                 # D07, of open deals
+    duplicate_open_deal: float = 0.02         # D13, second deals, of open deals
     task_without_result: float = 0.3         # T02, of completed tasks (the amoCRM seeder plants 3 %; a
                                               # portal seeds ~5 % of deals' tasks, so 30 % keeps T02 non-empty)
     won_share: float = 0.2
@@ -112,7 +126,9 @@ class _Seeder:
         self.rng = random.Random(seed)
         self.rows: dict[str, list[dict]] = {}
         self.sets: dict[str, list] = {k: [] for k in ("D01", "D02", "T01", "D09", "D12", "D12_activities", "D14",
-                                                       "C05", "C05_open", "C01", "C02", "same_name", "T02")}
+                                                       "C05", "C05_open", "C01", "C02", "same_name", "D03", "D04",
+                                                       "D06", "D07", "D13", "T02")}
+        self.open_slots: dict[tuple[int, int], int | None] = {}  # (contact, pipeline) → its open deal
         self.result_next = 0
         self.used_phones: set[int] = set()
         self.used_emails: set[str] = set()
@@ -342,7 +358,9 @@ class _Seeder:
         closed_idx = kinds[:n_won + n_lost]
         cursor = 0
         for code, rate in (("D01", r.deal_without_activity), ("D02", r.overdue_activity),
-                           ("D12", r.deal_owner_deactivated)):
+                           ("D12", r.deal_owner_deactivated), ("D03", r.stale_deal), ("D04", r.stuck_deal),
+                           ("D06", r.slow_first_response), ("D07", r.few_touches),
+                           ("D13", r.duplicate_open_deal)):
             take = min(_count(rate, len(open_idx)), len(open_idx) - cursor)
             for i in open_idx[cursor:cursor + take]:
                 plans[i] = code
@@ -354,8 +372,8 @@ class _Seeder:
         for i in rest_closed[:_count(r.closed_with_open_activity, len(closed_idx))]:
             plans[i] = "D14:" + plans[i]
         self.first_deal = self.reserve("crm2", n)
-        self.activity_next = self.reserve("activity", 2 * n + 2)
-        self.history_next = self.reserve("stagehistory", 2 * n)
+        self.activity_next = self.reserve("activity", 5 * n + 2)
+        self.history_next = self.reserve("stagehistory", (len(OPEN_STAGES) + 1) * n)
         self.task_next = self.reserve("task", n // 10 + 1)
         for start in range(0, n, block):
             for i in range(start, min(n, start + block)):
@@ -367,7 +385,16 @@ class _Seeder:
         closed_kind = plan.split(":")[-1] if plan.startswith(("won", "lost", "D09", "D14")) else None
         if plan == "D09":
             closed_kind = "won"
-        category = self.second if rng.random() < 0.25 else 0
+        twin = None
+        if plan == "D13":  # a second deal for a client who already has one open in that pipeline
+            free = sorted(k for k, v in self.open_slots.items() if v is not None)
+            if free:
+                slot = rng.choice(free)
+                twin = (self.open_slots[slot], *slot)
+                self.open_slots[slot] = None  # a pair, never a third deal
+            else:
+                plan = "open"
+        category = twin[2] if twin else (self.second if rng.random() < 0.25 else 0)
         prefix = stage_prefix(category)
         if closed_kind == "won":
             stage, semantic = "WON", "S"
@@ -377,10 +404,30 @@ class _Seeder:
             stage, semantic = rng.choice(OPEN_STAGES), "P"
         owner = rng.choice(self.inactive) if plan == "D12" else rng.choice(self.active)
         created = now - rng.randint(2 * DAY, 120 * DAY)
-        moved = created + rng.randint(HOUR, max(HOUR + 1, (now - created) // 2))
+        if semantic != "P":
+            moved = created + rng.randint(HOUR, max(HOUR + 1, (now - created) // 2))
+        else:
+            # when the deal entered its current stage: recently, unless it is planted stale or stuck
+            moved = now - (rng.randint(10 * DAY, 90 * DAY) if plan == "D03" else
+                           rng.randint(10 * DAY, 60 * DAY) if plan == "D04" else rng.randint(HOUR, 6 * DAY))
+            if stage == "NEW":
+                created = moved
+            elif created > moved - HOUR:
+                created = moved - rng.randint(HOUR, 20 * DAY)
+            if plan in ("D06", "D07"):  # old enough for its first day to be judged
+                created = min(created, now - 2 * DAY)
         amount = 0 if plan == "D09" else rng.randint(10, 2000) * 1000
-        contact = rng.choice(self.contact_ids)
+        contact = twin[1] if twin else self._contact_for(category if semantic == "P" else None)
+        if semantic == "P" and not twin:
+            self.open_slots[(contact, category)] = deal_id
         company = self.contact_info[contact]["company"]
+        # the calls of the deal's first day: 1-4 min after creation (1-8 h for D06), two more unless D07
+        first = created + (rng.randint(HOUR, 8 * HOUR) if plan == "D06" else rng.randint(60, 4 * 60))
+        calls = [first] if plan == "D07" else [first, first + rng.randint(30 * 60, 7 * HOUR),
+                                                first + rng.randint(7 * HOUR, 15 * HOUR)]
+        if plan == "D04":  # stuck in the stage, yet the client was called lately
+            calls.append(now - rng.randint(HOUR, 3 * DAY))
+        calls = [t for t in calls if t < now]
         record = self.base_record(deal_id, owner, created)
         record.update(TITLE=f"{rng.choice(N.PRODUCTS)} #{deal_id}", TYPE_ID="SALE", CATEGORY_ID=str(category),
                       STAGE_ID=prefix + stage, STAGE_SEMANTIC_ID=semantic, CURRENCY_ID="RUB",
@@ -389,16 +436,22 @@ class _Seeder:
                       BEGINDATE=iso(created), CLOSEDATE=iso(moved + 14 * DAY), CLOSED="N" if semantic == "P" else "Y",
                       IS_NEW="N", IS_RECURRING="N", IS_RETURN_CUSTOMER="N", IS_REPEATED_APPROACH="N",
                       PROBABILITY=None, MOVED_TIME=iso(moved), MOVED_BY_ID=str(owner),
-                      LAST_ACTIVITY_TIME=iso(moved), LAST_ACTIVITY_BY=str(owner),
+                      LAST_ACTIVITY_TIME=iso(max([moved, *calls])), LAST_ACTIVITY_BY=str(owner),
                       UF_CRM_SOURCE=str(rng.choice(self.source_enums)) if rng.random() < 0.8 else None)
         self.add("b24_crm", {"account_id": acc, "entity_type_id": 2, "id": deal_id, "category_id": category,
                              "stage_id": prefix + stage, "assigned_by_id": owner, "date_create": record["DATE_CREATE"],
                              "date_modify": record["DATE_MODIFY"], "data": record})
+        # the deal walks its pipeline stage by stage (a lost one from wherever it got to), so the stage
+        # history has no skipped stages: D15 finds what a person did, not how the seeder jumped
+        reached = OPEN_STAGES.index(stage) if semantic == "P" else \
+            len(OPEN_STAGES) - 1 if semantic == "S" else rng.randrange(len(OPEN_STAGES))
+        path = OPEN_STAGES[1:reached + 1] + ([] if semantic == "P" else [stage])
         self._history(deal_id, 1, created, category, prefix + "NEW", "P")
-        if stage != "NEW":
-            self._history(deal_id, 2, moved, category, prefix + stage, semantic)
-        # activities: one completed call after creation; plus the open one the plan calls for
-        self._activity(deal_id, owner, created + rng.randint(60, 4 * HOUR), completed=True)
+        for step, code in enumerate(path, start=1):
+            at = moved if step == len(path) else created + (moved - created) * step // (len(path) + 1)
+            self._history(deal_id, 2, at, category, prefix + code, semantic if step == len(path) else "P")
+        for index, at in enumerate(calls):  # completed calls: the deal's touches, the first one outgoing
+            self._activity(deal_id, owner, at, completed=True, direction="2" if index == 0 else None)
         if semantic == "P":
             if plan == "D01":
                 self.sets["D01"].append(deal_id)
@@ -412,6 +465,10 @@ class _Seeder:
                 if plan == "D12":
                     self.sets["D12"].append(deal_id)
                     self.sets["D12_activities"].append(activity)
+            if plan in ("D03", "D04", "D06", "D07"):
+                self.sets[plan].append(deal_id)
+            if twin:
+                self.sets["D13"].append([twin[0], deal_id])
         elif plan.startswith("D14"):
             self._activity(deal_id, owner, now + rng.randint(DAY, 14 * DAY), completed=False)
             self.sets["D14"].append(deal_id)
@@ -419,6 +476,14 @@ class _Seeder:
             self.sets["D09"].append(deal_id)
         if rng.random() < 0.1:
             self._task(deal_id, owner, created)
+
+    def _contact_for(self, category: int | None) -> int:
+        """A contact for a new deal; for an open one, a contact with no other open deal in its pipeline."""
+        for _ in range(20):
+            contact = self.rng.choice(self.contact_ids)
+            if category is None or (contact, category) not in self.open_slots:
+                return contact
+        return contact
 
     def _history(self, deal_id: int, type_id: int, at: int, category: int, stage: str, semantic: str) -> None:
         history_id = self.history_next
@@ -429,7 +494,8 @@ class _Seeder:
                                                 "CREATED_TIME": iso(at), "CATEGORY_ID": category,
                                                 "STAGE_SEMANTIC_ID": semantic, "STAGE_ID": stage}})
 
-    def _activity(self, deal_id: int, owner: int, deadline: int, *, completed: bool) -> int:
+    def _activity(self, deal_id: int, owner: int, deadline: int, *, completed: bool,
+                  direction: str | None = None) -> int:
         activity_id = self.activity_next
         self.activity_next += 1
         rng = self.rng
@@ -437,7 +503,8 @@ class _Seeder:
         start = deadline - HOUR if not completed else deadline
         data = empty_record(activity_id, at=iso(min(start, self.now)), user=str(owner))
         # calls alternate incoming (1) and outgoing (2) by id, so the rng stream (and every seed's data) is
-        # the one it was before the direction was modelled; a to-do has no direction (0)
+        # the one it was before the direction was modelled; a to-do has no direction (0). A deal's first
+        # call is the manager's answer to the request: outgoing (`direction`), so D06 judges it.
         data.update({"OWNER_ID": str(deal_id), "OWNER_TYPE_ID": "2",
                      "TYPE_ID": "2" if call else "6", "PROVIDER_ID": "VOXIMPLANT_CALL" if call else "CRM_TODO",
                      "PROVIDER_TYPE_ID": "CALL" if call else "TODO",
@@ -445,7 +512,7 @@ class _Seeder:
                      "START_TIME": iso(start), "END_TIME": iso(deadline),
                      "DEADLINE": iso(deadline), "COMPLETED": "Y" if completed else "N",
                      "STATUS": "2" if completed else "1", "NOTIFY_TYPE": "1", "NOTIFY_VALUE": "15",
-                     "DIRECTION": ("1" if activity_id % 3 == 0 else "2") if call else "0"})
+                     "DIRECTION": (direction or ("1" if activity_id % 3 == 0 else "2")) if call else "0"})
         self.add("b24_activities", {"account_id": self.account_id, "id": activity_id, "owner_type_id": 2,
                                     "owner_id": deal_id, "responsible_id": owner, "completed": data["COMPLETED"],
                                     "deadline": data["DEADLINE"], "start_time": data["START_TIME"], "data": data})
@@ -543,6 +610,13 @@ def _ground_truth(s: _Seeder, portal: str) -> dict[str, Any]:
                      groups=c01),
         "C02": entry("duplicate contacts by e-mail (case differs)", "contacts", [i for g in c02 for i in g],
                      groups=c02),
+        "D03": entry("open deal untouched for 10-90 days", "deals", sets["D03"], params={"days": 7}),
+        "D04": entry("open deal in its stage for more than 10 days (stale deals included)", "deals",
+                     sets["D03"] + sets["D04"], params={"max_days": 7}),
+        "D06": entry("first call 1-8 h after creation", "deals", sets["D06"], params={"minutes": 15}),
+        "D07": entry("one call in the first 24 h", "deals", sets["D07"], params={"min_touches": 3}),
+        "D13": entry("two open deals of one contact in one pipeline", "deals", [i for g in sets["D13"] for i in g],
+                     groups=sorted(sorted(g) for g in sets["D13"])),
         "C05": entry("contact without phone and e-mail", "contacts", sets["C05"],
                      linked_to_open_deals=sorted(set(sets["C05"]) & open_deal_contacts)),
     }
