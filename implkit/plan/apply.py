@@ -29,7 +29,9 @@ from implkit.errors import InputError, RuntimeFailure
 from implkit.http import WriteOutcomeUnknown
 from implkit.model import Blueprint, ManualStep
 from implkit.plan import diff
-from implkit.plan.changes import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView
+from implkit.plan.changes import (
+    CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView, creating_marker, interrupted_creations,
+)
 from implkit.providers.base import KINDS, Operation, Provider
 
 Progress = Callable[[str], None]
@@ -98,6 +100,9 @@ def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tena
             progress(f"the outcome of a write is unknown ({unknown}); re-reading the tenant to reconcile")
             plan_ = None
             continue
+        # the tenant now matches the plan, leftovers of interrupted creations included: nothing is pending
+        for address in sorted(interrupted_creations(state.ids())):
+            state.forget(creating_marker(address))
         result.requests = provider.requests_sent() - start
         return result
 
@@ -142,8 +147,15 @@ def execute(plan: Plan, provider: Provider, state: StateAccess, *, progress: Pro
         creates = [c for c in by_kind.get((kind, CREATE), []) + replaced if c.address not in created_now]
         if creates:
             ops = [_op(c, children=_children(plan, c) if kind == "pipeline" else ()) for c in creates]
+            # write-ahead: a pipeline may get default stages from the CRM before its own are written; if
+            # this run is cut short, the marker tells the next plan those stages are ours to finish
+            markers = [creating_marker(c.address) for c in creates if kind == "pipeline"]
+            for marker in markers:
+                state.record(marker, "pending")
             progress(f"creating {len(ops)} {kind}(s)")
             provider.create(kind, ops, resolve, record_created)
+            for marker in markers:
+                state.forget(marker)
         updates = by_kind.get((kind, UPDATE), [])
         if updates:
             progress(f"updating {len(updates)} {kind}(s)")

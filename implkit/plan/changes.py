@@ -26,6 +26,20 @@ DELETE = "delete"
 REPLACE = "replace"  # delete + re-create (a field's type changed): always destructive
 ACTIONS = (CREATE, UPDATE, DELETE, REPLACE)
 
+# A state row `creating.<pipeline address>` is written before a pipeline is created and removed once
+# its stages are written: while it is there, the stages the CRM gave the fresh pipeline by default
+# are leftovers of an interrupted creation, which the next plan finishes (see diff.py).
+CREATING_PREFIX = "creating."
+
+
+def creating_marker(address: str) -> str:
+    return CREATING_PREFIX + address
+
+
+def interrupted_creations(ids: Mapping[str, str]) -> set[str]:
+    """Addresses of pipelines whose creation was started and not seen through (markers in state)."""
+    return {a[len(CREATING_PREFIX):] for a in ids if a.startswith(CREATING_PREFIX)}
+
 
 @dataclass(frozen=True)
 class AttrDiff:
@@ -48,6 +62,7 @@ class Change:
     diffs: tuple[AttrDiff, ...] = ()  # update/replace: each attribute that changes, old -> new
     destructive: str | None = None  # why data would be lost; apply needs --allow-destroy
     adopted: bool = False  # matched by name to an object implkit had not recorded
+    note: str | None = None  # why this change is proposed when the blueprint alone does not say it
 
     def attr(self, name: str, default: Any = None) -> Any:
         return dict(self.attrs).get(name, default)
@@ -174,7 +189,7 @@ class Plan:
                        attrs=tuple((k, _freeze(v)) for k, v in c.get("attrs", {}).items()),
                        diffs=tuple(AttrDiff(d["attr"], _freeze(d["before"]), _freeze(d["after"]))
                                    for d in c.get("diffs", ())),
-                       destructive=c.get("destructive"), adopted=bool(c.get("adopted")))
+                       destructive=c.get("destructive"), adopted=bool(c.get("adopted")), note=c.get("note"))
                 for c in data["changes"]),
             drift=tuple(
                 DriftItem(address=d["address"], kind=d["kind"], name=d["name"], remote_id=d.get("remote_id"),
@@ -192,7 +207,7 @@ def _change_json(c: Change) -> dict[str, Any]:
     return {"action": c.action, "address": c.address, "kind": c.kind, "name": c.name,
             "remote_id": c.remote_id, "parent": c.parent, "attrs": {k: _thaw(v) for k, v in c.attrs},
             "diffs": [{"attr": d.attr, "before": _thaw(d.before), "after": _thaw(d.after)} for d in c.diffs],
-            "destructive": c.destructive, "adopted": c.adopted}
+            "destructive": c.destructive, "adopted": c.adopted, "note": c.note}
 
 
 def _drift_json(d: DriftItem) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from typing import Any, Iterable, Sequence
 from implkit.model import OPTION_FIELD_TYPES, Blueprint, ManualStep
 from implkit.plan.changes import (
     CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, canonical_json,
+    interrupted_creations,
 )
 from implkit.providers.base import (
     KINDS, STAGE_LOST, STAGE_NORMAL, STAGE_WON, Capabilities, LiveConfig, LivePipeline,
@@ -198,6 +199,7 @@ class _Matching:
     by_address: dict[str, Resource] = field(default_factory=dict)  # desired address -> live resource
     adopted: set[str] = field(default_factory=set)
     claimed: set[tuple[str, str]] = field(default_factory=set)  # (kind, remote id)
+    reused: set[str] = field(default_factory=set)  # desired stages given a leftover default stage
 
     def claim(self, address: str, live: Resource, *, adopted: bool) -> None:
         self.by_address[address] = live
@@ -346,6 +348,7 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
     want = desired_resources(desired, caps)
     have = live_resources(live)
     m = _match(want, have, ids)
+    leftovers = _finish_interrupted_creations(want, have, m, interrupted_creations(ids))
     pipeline_addr = {r.remote_id: a for a, r in m.by_address.items() if r.kind == "pipeline"}
     for address, rid in ids.items():
         if _kind_of(address) == "pipeline":
@@ -389,8 +392,10 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
                 why = "options removed (values holding them are lost): " + ", ".join(removed)
         changes.append(Change(action, d.address, d.kind, d.name, remote_id=hit.remote_id, parent=d.parent,
                               attrs=_frozen(d.attrs), diffs=diffs, destructive=why,
-                              adopted=d.address in m.adopted))
+                              adopted=d.address in m.adopted,
+                              note=LEFTOVER_REUSED if d.address in m.reused else None))
     # adoption with nothing to change is still worth telling: no row, but a binding
+    changes.extend(_leftover_deletions(leftovers, m))
     if prune:
         changes.extend(_deletions(have, m, caps))
     changes.sort(key=_change_order)
@@ -468,6 +473,59 @@ def _assign_stage_sorts(want: list[Resource], m: _Matching, live: LiveConfig, ca
                              for s in stages], caps, upper)
         for s, value in zip(stages, sorts):
             s.attrs["sort"] = value
+
+
+LEFTOVER_REUSED = "a default stage the CRM gave the pipeline when an interrupted apply created it: reused"
+LEFTOVER_DELETED = ("a default stage the CRM gave the pipeline when an interrupted apply created it: "
+                    "removed to finish that creation")
+
+
+def _finish_interrupted_creations(want: list[Resource], have: list[Resource], m: _Matching,
+                                  pipelines: set[str]) -> list[Resource]:
+    """Finish what an interrupted pipeline creation started; returns the leftover stages to delete.
+
+    A CRM that gives a fresh pipeline default stages (Bitrix24's `crm.category.add`) leaves them
+    behind when the answer to the creation is lost or the run dies before the stages are written.
+    For a pipeline state marks as being created, its unclaimed ordinary stages are those defaults:
+    they are reused, in order, for the blueprint's stages that found no live stage (as the
+    uninterrupted creation does: same requests, same ids), and the rest are deleted without
+    `--prune`, since implkit created them. Reuse rather than delete-all-then-create: fewer writes,
+    and a deal that already landed in a default stage stays in a managed one.
+
+    A main pipeline may have been taken over rather than created (Bitrix24's default pipeline 0,
+    which cannot be replaced): its stages predate implkit, and are finished only when the provider
+    says the pipeline holds no record, as the uninterrupted creation decides. Otherwise they stay,
+    and the plan lists them as not described by the blueprint.
+    """
+    leftovers: list[Resource] = []
+    for paddr in sorted(pipelines):
+        pipeline = m.by_address.get(paddr)
+        if pipeline is None:
+            continue  # the creation never reached the CRM: the plan creates the pipeline afresh
+        lp = pipeline.raw
+        if lp.in_use or (lp.is_main and lp.in_use is None):
+            continue
+        spare = sorted((r for r in have if r.kind == "stage" and r.scope == pipeline.remote_id
+                        and ("stage", r.remote_id) not in m.claimed),
+                       key=lambda r: (r.attrs.get("sort") or 0, int_or(r.remote_id)))
+        missing = [d for d in want if d.kind == "stage" and d.parent == paddr and d.address not in m.by_address]
+        for d, r in zip(missing, spare):
+            m.claim(d.address, r, adopted=True)
+            m.reused.add(d.address)
+        for r in spare[len(missing):]:
+            m.claimed.add((r.kind, r.remote_id))  # deleted below, not again by prune
+            leftovers.append(r)
+    return leftovers
+
+
+def _leftover_deletions(leftovers: list[Resource], m: _Matching) -> list[Change]:
+    out = []
+    for r in leftovers:
+        parent = next((a for a, x in m.by_address.items() if x.kind == "pipeline" and x.remote_id == r.scope), None)
+        out.append(Change(DELETE, r.address, r.kind, r.name, remote_id=r.remote_id, parent=parent,
+                          attrs=_frozen({k: v for k, v in r.attrs.items() if v is not None}),
+                          note=LEFTOVER_DELETED))
+    return out
 
 
 def _deletions(have: list[Resource], m: _Matching, caps: Capabilities) -> list[Change]:

@@ -69,6 +69,8 @@ def _change_block(c: Change, show_unchanged: bool) -> list[str]:
     lines = [f"# {c.address} {VERBS[c.action]}{rid}{adopted}", f"{symbol} {c.kind} {_value(c.name)}"]
     if c.destructive:
         lines.append(f"    ! destroys data: {c.destructive}")
+    if c.note:
+        lines.append(f"    ({c.note})")
     if c.action == CREATE:
         lines += [f"    + {k}: {_value(v)}" for k, v in c.attrs if v is not None and v != ()]
     elif c.action == DELETE:
