@@ -87,3 +87,23 @@ def test_a_kill_between_the_pipeline_and_its_stages_leaves_no_default_stage(port
     assert calls, "the kill point was never reached"
     apply(portal, bp, portal.provider())
     assert_exactly_the_blueprint(portal, bp)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_under_the_heavy_fault_profile_no_stray_stage_remains(portal, seed):
+    from implkit.errors import ImplkitError
+    from implkit.sandbox.bitrix24 import operations
+
+    bp = preset("manufacturer")
+    portal.sandbox.bitrix24.runtime("acme")
+    operations.set_faults(portal.gateway, "acme", "5xx=0.2,drop=0.08", seed=seed)
+    for _run in range(6):  # rerun until converged, as a person (or CI) would
+        try:
+            apply(portal, bp, portal.provider(max_retries=3, backoff=0.001, max_backoff=0.002))
+            break
+        except ImplkitError:
+            continue
+    else:
+        pytest.fail("apply did not converge in 6 runs under faults")
+    operations.set_faults(portal.gateway, "acme", None)
+    assert_exactly_the_blueprint(portal, bp)
