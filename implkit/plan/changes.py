@@ -81,6 +81,29 @@ class DriftItem:
 
 
 @dataclass(frozen=True)
+class UnmanagedItem:
+    """A live object inside a container the blueprint manages (a stage of a managed pipeline, a loss
+    reason of a managed list) that the blueprint does not describe: left alone, deleted only by `--prune`."""
+
+    address: str
+    kind: str
+    name: str
+    remote_id: str | None
+    parent: str | None = None  # the managed container's address (None: a top-level list)
+    prunable: bool = True  # False: the CRM's API cannot delete it (removed by hand, or described)
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One way the tenant differs from what implkit manages: the unit F02/U01 count, from a Plan."""
+
+    address: str
+    kind: str
+    name: str
+    what: str  # create | update | replace | delete | drift | gone | unmanaged
+
+
+@dataclass(frozen=True)
 class ManualRow:
     """Something the CRM's API cannot configure: the consultant does it by hand."""
 
@@ -112,6 +135,7 @@ class Plan:
     bindings: tuple[tuple[str, str], ...] = ()
     fingerprint: str = ""  # of the live configuration and state ids the plan was computed from
     mode: str = "normal"  # normal | drift (drift-only view: no changes proposed)
+    unmanaged: tuple[UnmanagedItem, ...] = ()  # in managed containers, not in the blueprint, not deleted
 
     # --- counts and the exit code, from this one value --------------------------------
     def count(self, action: str) -> int:
@@ -131,9 +155,19 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
+        """What the exit code reports. plan: apply would write something (objects left alone without
+        --prune are listed, not counted: exit 0 keeps meaning "apply sends no write"). drift: the
+        tenant differs from what implkit manages, unmanaged objects in managed containers included."""
         if self.mode == "drift":
-            return bool(self.drift)
+            return bool(self.drift or self.unmanaged)
         return bool(self.changes)
+
+    def discrepancies(self) -> tuple[Discrepancy, ...]:
+        """Every difference this plan shows, one row each: what the audit's F02 and U01 count."""
+        rows = [Discrepancy(c.address, c.kind, c.name, c.action) for c in self.changes]
+        rows += [Discrepancy(d.address, d.kind, d.name, "gone" if d.gone else "drift") for d in self.drift]
+        rows += [Discrepancy(u.address, u.kind, u.name, "unmanaged") for u in self.unmanaged]
+        return tuple(rows)
 
     @property
     def destructive(self) -> tuple[Change, ...]:
@@ -145,10 +179,14 @@ class Plan:
 
     def summary(self) -> str:
         if self.mode == "drift":
-            if not self.drift:
+            if not self.drift and not self.unmanaged:
                 return "No drift. The tenant matches what implkit last applied."
-            return f"{len(self.drift)} object(s) changed outside implkit."
+            text = f"{len(self.drift)} object(s) changed outside implkit"
+            return text + (f", {len(self.unmanaged)} not described in the blueprint." if self.unmanaged else ".")
         if not self.changes:
+            if self.unmanaged:
+                return (f"No changes. {len(self.unmanaged)} object(s) not described in the blueprint are left "
+                        "alone (--prune deletes them).")
             return "No changes. The tenant matches the blueprint."
         return (f"{self.to_create} to create, {self.to_update} to update, "
                 f"{self.to_delete} to delete, {len(self.manual)} manual")
@@ -164,10 +202,12 @@ class Plan:
             "prune": self.prune,
             "fingerprint": self.fingerprint,
             "summary": {"create": self.to_create, "update": self.to_update, "delete": self.to_delete,
-                        "manual": len(self.manual), "drift": len(self.drift),
+                        "manual": len(self.manual), "drift": len(self.drift), "unmanaged": len(self.unmanaged),
                         "has_changes": self.has_changes, "text": self.summary()},
             "changes": [_change_json(c) for c in self.changes],
             "drift": [_drift_json(d) for d in self.drift],
+            "unmanaged": [{"address": u.address, "kind": u.kind, "name": u.name, "remote_id": u.remote_id,
+                           "parent": u.parent, "prunable": u.prunable} for u in self.unmanaged],
             "manual": [{"address": m.address, "title": m.title, "details": m.details, "feature": m.feature}
                        for m in self.manual],
             "bindings": dict(self.bindings),
@@ -199,6 +239,8 @@ class Plan:
                 for d in data["drift"]),
             manual=tuple(ManualRow(m["address"], m["title"], m.get("details"), m.get("feature"))
                          for m in data["manual"]),
+            unmanaged=tuple(UnmanagedItem(u["address"], u["kind"], u["name"], u.get("remote_id"), u.get("parent"),
+                                          bool(u.get("prunable", True))) for u in data.get("unmanaged", ())),
             bindings=tuple(sorted(data.get("bindings", {}).items())),
         )
 

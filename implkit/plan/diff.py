@@ -44,8 +44,8 @@ from typing import Any, Iterable, Sequence
 
 from implkit.model import OPTION_FIELD_TYPES, Blueprint, ManualStep
 from implkit.plan.changes import (
-    CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, canonical_json,
-    interrupted_creations,
+    CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, UnmanagedItem,
+    canonical_json, interrupted_creations,
 )
 from implkit.providers.base import (
     KINDS, STAGE_LOST, STAGE_NORMAL, STAGE_WON, Capabilities, LiveConfig, LivePipeline,
@@ -399,6 +399,8 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
     if prune:
         changes.extend(_deletions(have, m, caps))
     changes.sort(key=_change_order)
+    deleted = {(c.kind, c.remote_id) for c in changes if c.action == DELETE}
+    unmanaged = [u for u in _unmanaged(have, m, want, caps) if (u.kind, u.remote_id) not in deleted]
 
     manual_rows.extend(ManualRow(_manual_address(s), s.title, s.details, s.feature)
                        for s in manual if _manual_address(s) not in satisfied)
@@ -410,6 +412,7 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
         manual=tuple(manual_rows),
         bindings=tuple(sorted((a, r.remote_id) for a, r in m.by_address.items())),
         fingerprint=live_fingerprint(live, ids),
+        unmanaged=tuple(unmanaged),
     )
 
 
@@ -516,6 +519,28 @@ def _finish_interrupted_creations(want: list[Resource], have: list[Resource], m:
             m.claimed.add((r.kind, r.remote_id))  # deleted below, not again by prune
             leftovers.append(r)
     return leftovers
+
+
+def _unmanaged(have: list[Resource], m: _Matching, want: list[Resource], caps: Capabilities) -> list[UnmanagedItem]:
+    """Live objects inside a container the blueprint manages that no desired object claimed.
+
+    Containers: a pipeline the blueprint's pipeline matched (its ordinary stages; the won/lost
+    stages are the pipeline's own attributes), and the loss-reason list once the blueprint
+    describes any loss reason. A select field's options are not here: the blueprint's list is
+    the whole list, so an extra option is already an update that removes it.
+    """
+    pipelines = {r.remote_id: a for a, r in m.by_address.items() if r.kind == "pipeline"}
+    managed_lists = {d.kind for d in want if d.kind == "loss_reason"}
+    out = []
+    for r in have:
+        if (r.kind, r.remote_id) in m.claimed:
+            continue
+        prunable = r.deletable and r.kind in caps.deletable
+        if r.kind == "stage" and r.scope in pipelines:
+            out.append(UnmanagedItem(r.address, r.kind, r.name, r.remote_id, pipelines[r.scope], prunable))
+        elif r.kind in managed_lists:
+            out.append(UnmanagedItem(r.address, r.kind, r.name, r.remote_id, None, prunable))
+    return out
 
 
 def _leftover_deletions(leftovers: list[Resource], m: _Matching) -> list[Change]:
