@@ -29,11 +29,23 @@ def _stderr(message: str) -> None:
 @contextmanager
 def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(workspace, tenant, provider, state) with the tenant's lock held for the block."""
-    from implkit.providers import open_provider
     from implkit.workspace import Workspace
 
     ws = Workspace.discover(workspace_dir)
     tenant = ws.tenant(name)
+    provider = _open_provider(ws, name, tenant)
+    with ws.lock(name, operation, timeout=300):
+        state = ws.state(name)
+        try:
+            yield ws, tenant, provider, state
+        finally:
+            state.close()
+            provider.close()
+
+
+def _open_provider(ws: Any, name: str, tenant: Any) -> Any:
+    from implkit.providers import open_provider
+
     if tenant.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {name!r}: plan/apply supports amoCRM and Bitrix24 tenants; {tenant.provider} "
                          "is not implemented yet")
@@ -44,14 +56,25 @@ def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Ite
         from implkit.providers.amocrm import tenant_connection
     # one budget per account URL in this process (apply --all runs tenants in parallel threads)
     auth, rate = tenant_connection(tenant, credentials)
-    provider = open_provider(tenant.provider, tenant.url, auth, rate=rate)
-    with ws.lock(name, operation, timeout=300):
-        state = ws.state(name)
-        try:
-            yield ws, tenant, provider, state
-        finally:
-            state.close()
-            provider.close()
+    return open_provider(tenant.provider, tenant.url, auth, rate=rate)
+
+
+def configuration_comparison(ws: Any, name: str) -> Any:
+    """For `sync` (which holds the tenant's lock): the comparison the audit's F02/U01 report,
+    `implkit.plan.run.config_comparison` (= `drift` once applied); None for a tenant without a blueprint."""
+    from implkit.plan.run import config_comparison
+
+    tenant = ws.tenant(name)
+    if not tenant.blueprint:
+        return None
+    desired, _path = _desired(None, tenant)
+    provider = _open_provider(ws, name, tenant)
+    state = ws.state(name)
+    try:
+        return config_comparison(provider, desired, state, tenant=name, manual=_manual(desired, tenant.provider))
+    finally:
+        state.close()
+        provider.close()
 
 
 def _desired(blueprint_path: str | None, tenant: Any) -> tuple[Any, str]:

@@ -142,6 +142,19 @@ def drift(provider: Provider, store: Any, *, tenant: str = "") -> Plan:
     return make_plan(provider, _blueprint_from_text(last.blueprint), store, tenant=tenant, mode="drift")
 
 
+def config_comparison(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "",
+                      manual: Iterable[ManualStep] = ()) -> Plan:
+    """The comparison the audit's F02/U01 report, made by the same function `drift` and `plan` use.
+
+    Once something has been applied: exactly `drift` (what changed since, and what sits in managed
+    containers undescribed). Before that: the plan against the tenant's blueprint (what apply would
+    create or change, and the same undescribed objects), since there is nothing to drift from yet.
+    """
+    if store.last_applied() is not None:
+        return drift(provider, store, tenant=tenant)
+    return make_plan(provider, desired, store, tenant=tenant, manual=manual)
+
+
 def export(provider: Provider, *, name: str | None = None) -> Blueprint:
     return export_blueprint(provider.read_config(), name=name, palette=provider.capabilities.stage_palette)
 
