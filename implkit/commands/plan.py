@@ -71,7 +71,8 @@ def configuration_comparison(ws: Any, name: str) -> Any:
     provider = _open_provider(ws, name, tenant)
     state = ws.state(name)
     try:
-        return config_comparison(provider, desired, state, tenant=name, manual=_manual(desired, tenant.provider))
+        return config_comparison(provider, desired, state, tenant=name, manual=_manual(desired, tenant.provider),
+                                 neighbours=ws.neighbours(name))
     finally:
         state.close()
         provider.close()
@@ -112,10 +113,10 @@ def _tenant_names(ws_dir: str | None, name: str | None, all_: bool) -> list[str]
 def plan_one(workspace_dir: str | None, name: str, blueprint_path: str | None, prune: bool):
     from implkit.plan.run import make_plan
 
-    with _tenant_session(workspace_dir, name, "plan") as (_ws, tenant, provider, state):
+    with _tenant_session(workspace_dir, name, "plan") as (ws, tenant, provider, state):
         desired, source = _desired(blueprint_path, tenant)
         result = make_plan(provider, desired, state, tenant=name, prune=prune,
-                           manual=_manual(desired, tenant.provider), source=source)
+                           manual=_manual(desired, tenant.provider), source=source, neighbours=ws.neighbours(name))
         return result, desired
 
 
@@ -173,14 +174,14 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
             return True
         return click.confirm("Apply these changes?", default=False, err=True)
 
-    with _tenant_session(workspace_dir, name, "apply") as (_ws, tenant, provider, state):
+    with _tenant_session(workspace_dir, name, "apply") as (ws, tenant, provider, state):
         source = None
         if saved is None:
             desired, source = _desired(blueprint_path, tenant)
         shown, result = apply_blueprint(
             provider, desired, state, tenant=name, prune=prune, allow_destroy=allow_destroy,
             manual=_manual(desired, tenant.provider), saved=saved, confirm=confirm,
-            progress=lambda m: _stderr(f"[{name}] {m}"), source=source)
+            progress=lambda m: _stderr(f"[{name}] {m}"), source=source, neighbours=ws.neighbours(name))
     return shown, result
 
 
@@ -232,8 +233,8 @@ def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
     from implkit.plan.run import drift as drift_of
     from implkit.plan.show import render_json, render_text
 
-    with _tenant_session(workspace_dir, tenant, "drift") as (_ws, _tenant, provider, state):
-        result = drift_of(provider, state, tenant=tenant)
+    with _tenant_session(workspace_dir, tenant, "drift") as (ws, _tenant, provider, state):
+        result = drift_of(provider, state, tenant=tenant, neighbours=ws.neighbours(tenant))
     click.echo(render_json(result) if as_json else render_text(result), nl=False)
     return result.exit_code()
 

@@ -72,7 +72,8 @@ def refuse_destructive(plan: Plan, allow_destroy: bool) -> None:
 
 def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tenant: str = "", prune: bool = False,
              allow_destroy: bool = False, manual: Iterable[ManualStep] = (), first_plan: Plan | None = None,
-             progress: Progress = lambda _m: None, max_rounds: int = 5) -> ApplyResult:
+             progress: Progress = lambda _m: None, max_rounds: int = 5,
+             protected: frozenset[tuple[str, str]] = frozenset()) -> ApplyResult:
     """Apply `desired` (starting from `first_plan` if given), re-planning after each unknown write outcome."""
     manual = tuple(manual)
     result = ApplyResult()
@@ -84,7 +85,7 @@ def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tena
         if plan_ is None:
             live = provider.read_config()
             plan_ = diff.plan(desired, StateView(ids=state.ids()), live, provider.capabilities, tenant=tenant,
-                              prune=prune, manual=manual)
+                              prune=prune, manual=manual, protected=protected)
             stalled = stalled + 1 if remaining is not None and len(plan_.changes) >= remaining else 0
             if stalled >= max_rounds:
                 raise RuntimeFailure(

@@ -209,7 +209,10 @@ class _Matching:
             self.adopted.add(address)
 
 
-def _match(desired: list[Resource], live: list[Resource], ids: dict[str, str]) -> _Matching:
+def _match(desired: list[Resource], live: list[Resource], ids: dict[str, str],
+           reserved: frozenset[tuple[str, str]] = frozenset()) -> _Matching:
+    """`reserved`: objects another tenant of a shared account manages; found by this tenant's own state
+    id they are still its (both bound them), but never adopted by name."""
     m = _Matching()
     live_by_kind: dict[str, list[Resource]] = {}
     for r in live:
@@ -242,7 +245,8 @@ def _match(desired: list[Resource], live: list[Resource], ids: dict[str, str]) -
             scope = scope_of(d)
             if kind == "stage" and scope is None:
                 continue
-            free = [r for r in pool if (kind, r.remote_id) not in m.claimed and r.scope == (scope or "")]
+            free = [r for r in pool if (kind, r.remote_id) not in m.claimed and (kind, r.remote_id) not in reserved
+                    and r.scope == (scope or "")]
             hit = next((r for code in d.match_codes for r in free if r.attrs.get("code") == code), None)
             if hit is None:
                 hit = next((r for r in free if _norm(r.name) == _norm(d.name)), None)
@@ -258,7 +262,7 @@ def _address_index(m: _Matching, live: list[Resource], ids: dict[str, str]) -> d
     """(kind, remote id) -> address: this run's matches, then state's, then a synthetic `#id`."""
     index: dict[tuple[str, str], str] = {}
     for address, rid in ids.items():
-        kind = _kind_of(address)
+        kind = kind_of(address)
         if kind:
             index.setdefault((kind, rid), address)
     for address, r in m.by_address.items():
@@ -266,7 +270,8 @@ def _address_index(m: _Matching, live: list[Resource], ids: dict[str, str]) -> d
     return index
 
 
-def _kind_of(address: str) -> str | None:
+def kind_of(address: str) -> str | None:
+    """The kind an address names (`pipeline.sales.stage.new` → stage); None for anything else."""
     head = address.split(".", 1)[0]
     if head == "pipeline":
         return "stage" if ".stage." in address else "pipeline"
@@ -342,16 +347,20 @@ def stage_sorts(live_sorts: Sequence[int | None], caps: Capabilities, upper: int
 
 def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilities, *,
          tenant: str = "", prune: bool = False, manual: Iterable[ManualStep] = (),
-         mode: str = "normal") -> Plan:
-    """Compute the Plan. Pure: the same inputs always give an equal Plan."""
+         mode: str = "normal", protected: frozenset[tuple[str, str]] = frozenset()) -> Plan:
+    """Compute the Plan. Pure: the same inputs always give an equal Plan.
+
+    `protected`: (kind, remote id) of objects another tenant sharing the account manages: never
+    deleted by prune, never listed as undescribed."""
     ids = dict(state.ids)
     want = desired_resources(desired, caps)
     have = live_resources(live)
-    m = _match(want, have, ids)
+    m = _match(want, have, ids, reserved=protected)
+    m.claimed |= protected  # another tenant's (shared account): never pruned, never listed as undescribed
     leftovers = _finish_interrupted_creations(want, have, m, interrupted_creations(ids))
     pipeline_addr = {r.remote_id: a for a, r in m.by_address.items() if r.kind == "pipeline"}
     for address, rid in ids.items():
-        if _kind_of(address) == "pipeline":
+        if kind_of(address) == "pipeline":
             pipeline_addr.setdefault(rid, address)
     index = _address_index(m, have, ids)
     _translate(have, index, pipeline_addr)
