@@ -158,7 +158,7 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
-        atomic_write(output, outcome.text)
+        atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
         _stderr(f"wrote {output}")
     else:
         click.echo(outcome.text, nl=False)

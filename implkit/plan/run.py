@@ -196,7 +196,7 @@ def export(provider: Provider, *, name: str | None = None) -> Blueprint:
 
 def write_plan_file(path: str | Path, plan: Plan, desired: Blueprint) -> None:
     data = {"kind": PLAN_FILE_KIND, **plan.to_json_dict(), "desired": desired.to_dict()}
-    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", mode=0o600)  # the account's setup
 
 
 def read_plan_file(path: str | Path) -> tuple[Plan, Blueprint]:

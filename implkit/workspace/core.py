@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from ruamel.yaml.comments import CommentedMap
 
 from implkit.errors import InputError, Location, Problem
+from implkit.files import private_dir
 from implkit.workspace.credentials import (
     KEYRING_SERVICE,
     CredentialSource,
@@ -374,8 +375,9 @@ class Workspace:
     def tenant_dir(self, name: str) -> Path:
         """`.implkit/tenants/NAME/` (created): the tenant's state, lock, snapshot and plans live here."""
         path = self.tenant(name).dir
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+        private_dir(self.data_dir)
+        private_dir(path.parent)
+        return private_dir(path)
 
     def state(self, name: str) -> StateStore:
         """The tenant's StateStore (created on first use)."""
@@ -450,7 +452,7 @@ class Workspace:
     def _editing(self) -> Iterator[None]:
         """Read-modify-write implkit.yaml under an exclusive lock, from its current content on disk,
         so two `tenant add` runs at once both land. Nothing is written if the block raises."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         fd = os.open(self.data_dir / "workspace.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -479,8 +481,8 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     if root.exists() and not root.is_dir():
         raise InputError(f"{root}: not a folder")
     root.mkdir(parents=True, exist_ok=True)
-    (root / DATA_DIR / "tenants").mkdir(parents=True, exist_ok=True)
-    os.chmod(root / DATA_DIR, 0o700)
+    private_dir(root / DATA_DIR)
+    private_dir(root / DATA_DIR / "tenants")
     gitignore = root / ".gitignore"
     if gitignore.exists():
         existing = gitignore.read_text(encoding="utf-8")
