@@ -67,7 +67,7 @@ def _header(plan: Plan) -> str:
 def _change_block(c: Change, show_unchanged: bool) -> list[str]:
     symbol = SYMBOLS[c.action]
     rid = f" (id {c.remote_id})" if c.remote_id else ""
-    adopted = " — found by name, adopted" if c.adopted else ""
+    adopted = " — found by name, adopted" if c.adopted and not c.note else ""  # a note says how it was found
     lines = [f"# {c.address} {VERBS[c.action]}{rid}{adopted}", f"{symbol} {c.kind} {_value(c.name)}"]
     if c.destructive:
         lines.append(f"    ! destroys data: {c.destructive}")
