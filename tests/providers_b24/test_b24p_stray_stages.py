@@ -7,9 +7,12 @@ what the creation started: the defaults are reused for the blueprint's stages, t
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from b24p_rig import manual, preset
 
+from implkit.plan.diff import LEFTOVER_DELETED, LEFTOVER_REUSED
 from implkit.plan.run import apply_blueprint, drift, make_plan
 from implkit.providers.base import STAGE_NORMAL
 
@@ -85,6 +88,16 @@ def test_a_kill_between_the_pipeline_and_its_stages_leaves_no_default_stage(port
         apply(portal, bp, portal.provider())
     monkeypatch.setattr(Bitrix24Provider, "_run", original)
     assert calls, "the kill point was never reached"
+    # before finishing, plan says what it will do with the defaults: reuse some, remove the rest
+    provider = portal.provider()
+    try:
+        shown = make_plan(provider, bp, portal.state, tenant="acme", manual=manual(bp))
+    finally:
+        provider.close()
+    notes = Counter((c.action, c.note) for c in shown.changes if c.note)
+    assert notes[("update", LEFTOVER_REUSED)] + notes[("delete", LEFTOVER_DELETED)] >= 5
+    assert not [c for c in shown.changes if c.action == "delete" and c.note is None]  # nothing else deleted
+    assert not shown.destructive
     apply(portal, bp, portal.provider())
     assert_exactly_the_blueprint(portal, bp)
 
