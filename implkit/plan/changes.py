@@ -185,8 +185,10 @@ class Plan:
             return text + (f", {len(self.unmanaged)} not described in the blueprint." if self.unmanaged else ".")
         if not self.changes:
             if self.unmanaged:
+                prunable = sum(1 for u in self.unmanaged if u.prunable)
+                which = "them" if prunable == len(self.unmanaged) else f"{prunable} of them"
                 return (f"No changes. {len(self.unmanaged)} object(s) not described in the blueprint are left "
-                        "alone (--prune deletes them).")
+                        f"alone (--prune deletes {which}).")
             return "No changes. The tenant matches the blueprint."
         return (f"{self.to_create} to create, {self.to_update} to update, "
                 f"{self.to_delete} to delete, {len(self.manual)} manual")
