@@ -308,7 +308,12 @@ def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, e
         return CheckResult(check, "skipped", threshold=threshold,
                            reason="the tenant has no blueprint to compare against")
     if check.builtin:
-        failing, population, details = BUILTINS[check.builtin](readers.snapshot, check, options, now)
+        from implkit.audit.config_drift import NoComparison
+
+        try:
+            failing, population, details = BUILTINS[check.builtin](readers.snapshot, check, options, now)
+        except NoComparison as missing:  # F02/U01 on a snapshot synced without a configuration comparison
+            return CheckResult(check, "skipped", threshold=threshold, reason=str(missing))
     else:
         params = sql_parameters(check, now=now, exempt_stage_ids=exempt)
         db, guard = readers.sql
@@ -444,14 +449,14 @@ def _required_fields(snapshot: Snapshot, check: Check, options: AuditOptions, no
 
 
 def _rights_drift(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    """U01: users whose rights differ from their role in the blueprint (matched by role name)."""
+    """U01: roles whose rights `drift` shows changed (implkit.audit.config_drift)."""
     from implkit.audit.config_drift import rights_drift
 
     return rights_drift(snapshot, options.blueprint)
 
 
 def _blueprint_drift(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    """F02: pipelines, stages, fields and loss reasons of the blueprint missing or different in the tenant."""
+    """F02: every configuration difference `drift` shows, roles aside (implkit.audit.config_drift)."""
     from implkit.audit.config_drift import blueprint_drift
 
     return blueprint_drift(snapshot, options.blueprint)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from implkit.audit.normalize import company_key, email_key, inn_key, name_key, phone_key
+from implkit.files import private_file
 
 SCHEMA_VERSION = 1
 
@@ -162,7 +163,8 @@ class Snapshot:
         """Open (creating or upgrading the schema), or with `reader=True` only open: the extra read
         connections of a parallel audit must not touch the schema under each other's queries."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not reader:
+            private_file(self.path)  # customer data: 0600 before SQLite opens it (its -wal/-shm inherit it)
         self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()

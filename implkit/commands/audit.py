@@ -96,13 +96,27 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
         http = HttpClient(entry.url, auth=auth, rate=limiter)
         reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
+        comparison = _configuration_comparison(ws, tenant)  # before any write: a bad blueprint writes nothing
         summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url, progress=_stderr,
                                 requests=lambda: http.stats.total)
+        from implkit.audit.config_drift import clear_comparison, store_comparison
+
+        if comparison is None:
+            clear_comparison(snapshot)
+        else:
+            store_comparison(snapshot, comparison)
     click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
                f" ({http.stats.retries} retried), {summary.deleted} deleted")
     for stream in summary.streams:
         click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
     return EXIT_OK
+
+
+def _configuration_comparison(ws: Any, tenant: str) -> Any:
+    """What F02/U01 will report: the plan layer's comparison (= `drift`), made as the sync starts."""
+    from implkit.commands.plan import configuration_comparison
+
+    return configuration_comparison(ws, tenant)
 
 
 class _AuditGroup(click.Group):
@@ -183,7 +197,7 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
-        atomic_write(output, outcome.text)
+        atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
         _stderr(f"wrote {output}")
     else:
         click.echo(outcome.text, nl=False)

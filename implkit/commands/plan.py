@@ -30,11 +30,23 @@ def _stderr(message: str) -> None:
 @contextmanager
 def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(workspace, tenant, provider, state) with the tenant's lock held for the block."""
-    from implkit.providers import open_provider
     from implkit.workspace import Workspace
 
     ws = Workspace.discover(workspace_dir)
     tenant = ws.tenant(name)
+    provider = _open_provider(ws, name, tenant)
+    with ws.lock(name, operation, timeout=300):
+        state = ws.state(name)
+        try:
+            yield ws, tenant, provider, state
+        finally:
+            state.close()
+            provider.close()
+
+
+def _open_provider(ws: Any, name: str, tenant: Any) -> Any:
+    from implkit.providers import open_provider
+
     if tenant.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {name!r}: plan/apply supports amoCRM and Bitrix24 tenants; {tenant.provider} "
                          "is not implemented yet")
@@ -45,14 +57,26 @@ def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Ite
         from implkit.providers.amocrm import tenant_connection
     # one budget per account URL in this process (apply --all runs tenants in parallel threads)
     auth, rate = tenant_connection(tenant, credentials)
-    provider = open_provider(tenant.provider, tenant.url, auth, rate=rate)
-    with ws.lock(name, operation, timeout=300):
-        state = ws.state(name)
-        try:
-            yield ws, tenant, provider, state
-        finally:
-            state.close()
-            provider.close()
+    return open_provider(tenant.provider, tenant.url, auth, rate=rate)
+
+
+def configuration_comparison(ws: Any, name: str) -> Any:
+    """For `sync` (which holds the tenant's lock): the comparison the audit's F02/U01 report,
+    `implkit.plan.run.config_comparison` (= `drift` once applied); None for a tenant without a blueprint."""
+    from implkit.plan.run import config_comparison
+
+    tenant = ws.tenant(name)
+    if not tenant.blueprint:
+        return None
+    desired, _path = _desired(None, tenant)
+    provider = _open_provider(ws, name, tenant)
+    state = ws.state(name)
+    try:
+        return config_comparison(provider, desired, state, tenant=name, manual=_manual(desired, tenant.provider),
+                                 neighbours=ws.neighbours(name))
+    finally:
+        state.close()
+        provider.close()
 
 
 def _desired(blueprint_path: str | None, tenant: Any) -> tuple[Any, str]:
@@ -90,10 +114,10 @@ def _tenant_names(ws_dir: str | None, name: str | None, all_: bool) -> list[str]
 def plan_one(workspace_dir: str | None, name: str, blueprint_path: str | None, prune: bool):
     from implkit.plan.run import make_plan
 
-    with _tenant_session(workspace_dir, name, "plan") as (_ws, tenant, provider, state):
+    with _tenant_session(workspace_dir, name, "plan") as (ws, tenant, provider, state):
         desired, source = _desired(blueprint_path, tenant)
         result = make_plan(provider, desired, state, tenant=name, prune=prune,
-                           manual=_manual(desired, tenant.provider), source=source)
+                           manual=_manual(desired, tenant.provider), source=source, neighbours=ws.neighbours(name))
         return result, desired
 
 
@@ -152,14 +176,14 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
             return True
         return click.confirm("Apply these changes?", default=False, err=True)
 
-    with _tenant_session(workspace_dir, name, "apply") as (_ws, tenant, provider, state):
+    with _tenant_session(workspace_dir, name, "apply") as (ws, tenant, provider, state):
         source = None
         if saved is None:
             desired, source = _desired(blueprint_path, tenant)
         shown, result = apply_blueprint(
             provider, desired, state, tenant=name, prune=prune, allow_destroy=allow_destroy,
             manual=_manual(desired, tenant.provider), saved=saved, confirm=confirm,
-            progress=lambda m: _stderr(f"[{name}] {m}"), source=source)
+            progress=lambda m: _stderr(f"[{name}] {m}"), source=source, neighbours=ws.neighbours(name))
     return shown, result
 
 
@@ -213,8 +237,8 @@ def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
     from implkit.plan.run import drift as drift_of
     from implkit.plan.show import render_json, render_text
 
-    with _tenant_session(workspace_dir, tenant, "drift") as (_ws, _tenant, provider, state):
-        result = drift_of(provider, state, tenant=tenant)
+    with _tenant_session(workspace_dir, tenant, "drift") as (ws, _tenant, provider, state):
+        result = drift_of(provider, state, tenant=tenant, neighbours=ws.neighbours(tenant))
     click.echo(render_json(result) if as_json else render_text(result), nl=False)
     return result.exit_code()
 

@@ -65,10 +65,13 @@ def tenant() -> None:
 @click.option("--blueprint", type=click.Path(dir_okay=False), help="The blueprint this tenant is configured from.")
 @click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="RPS",
               help="Requests per second to stay under (default: the provider's documented limit).")
+@click.option("--shares-account-with", "shares_with", metavar="TENANT",
+              help="This is the same CRM account as TENANT (two blueprints on one account): allowed only when "
+                   "declared, and then neither tenant's --prune deletes what the other manages.")
 @workspace_option
 def add(name: str, provider: str, url: str, token_env: str | None, token_file: str | None, use_keyring: bool,
         client_id: str | None, client_secret_env: str | None, redirect_uri: str, blueprint: str | None,
-        rate_limit: float | None, workspace: str | None) -> int:
+        rate_limit: float | None, shares_with: str | None, workspace: str | None) -> int:
     """Register the CRM account NAME. The token is never written into implkit.yaml."""
     from implkit.errors import InputError
     from implkit.workspace import CredentialSource, check_url
@@ -82,6 +85,7 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
     ws = open_workspace(workspace)
     check_url(url, provider)
     _precheck(ws, name)  # everything that can be refused is refused before a secret is stored
+    ws.check_account_free(name, provider, url, shares_with)
     if token_env:
         source = CredentialSource("env", var=token_env)
         if not os.environ.get(token_env):
@@ -102,7 +106,7 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
         keyring_set(str(source.service), str(source.username), _ask_secret(provider, oauth=bool(client_id)))
     tenant_ = ws.add_tenant(name, provider=provider, url=url, credentials=source, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri,
-                            blueprint=blueprint, rate_limit=rate_limit)
+                            blueprint=blueprint, rate_limit=rate_limit, shares_account_with=shares_with)
     click.echo(f"added tenant {tenant_.name} ({tenant_.provider}, {tenant_.url}); "
                f"credentials: {tenant_.credentials.describe()}")
     return 0

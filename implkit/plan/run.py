@@ -67,6 +67,33 @@ def check_account(store: Any, live: LiveConfig) -> None:
             "as its own tenant)")
 
 
+def protected_ids(store: Any, live: LiveConfig, neighbours: Iterable[Any]) -> frozenset[tuple[str, str]]:
+    """Refuse (exit 3) a tenant whose account another tenant's state is bound to, unless the two are
+    declared as sharing it; return the objects the sharing tenants manage, which prune never deletes.
+
+    `neighbours`: `implkit.workspace.core.Neighbour`s (name, bound account id, shares, state ids).
+    """
+    from implkit.workspace.state import AccountMismatch
+
+    account = str(live.account.id)
+    protected: set[tuple[str, str]] = set()
+    for n in neighbours:
+        if n.account_id is None or str(n.account_id) != account:
+            continue
+        if not n.shares:
+            raise AccountMismatch(
+                f"tenant {n.name!r} is already bound to CRM account {account}, which this tenant's credentials "
+                f"reach too; two tenants on one account would delete each other's objects with --prune. "
+                f"Refusing; if two blueprints really share the account, declare it on this tenant "
+                f"(shares_account_with: {n.name} in implkit.yaml, or `tenant add ... --shares-account-with "
+                f"{n.name}`)")
+        for address, rid in n.ids.items():
+            kind = diff.kind_of(address)
+            if kind:
+                protected.add((kind, str(rid)))
+    return frozenset(protected)
+
+
 def check_blueprint(provider: Provider, desired: Blueprint, source: str | None) -> None:
     """What the CRM cannot take as written (amoCRM: `add` only all/none...) → InputError naming file:line:col."""
     problems_of = getattr(provider, "blueprint_problems", None)
@@ -96,25 +123,28 @@ def check_blueprint(provider: Provider, desired: Blueprint, source: str | None) 
 
 
 def make_plan(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "", prune: bool = False,
-              manual: Iterable[ManualStep] = (), mode: str = "normal", source: str | None = None) -> Plan:
+              manual: Iterable[ManualStep] = (), mode: str = "normal", source: str | None = None,
+              neighbours: Iterable[Any] = ()) -> Plan:
     check_blueprint(provider, desired, source)
     live = provider.read_config()
     check_account(store, live)
+    protected = protected_ids(store, live, neighbours)
     return diff.plan(desired, state_view(store), live, provider.capabilities, tenant=tenant, prune=prune,
-                     manual=manual, mode=mode)
+                     manual=manual, mode=mode, protected=protected)
 
 
 def apply_blueprint(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "", prune: bool = False,
                     allow_destroy: bool = False, manual: Iterable[ManualStep] = (), saved: Plan | None = None,
                     confirm: Callable[[Plan], bool] | None = None, progress: Progress = lambda _m: None,
-                    source: str | None = None) -> tuple[Plan, ApplyResult | None]:
+                    source: str | None = None, neighbours: Iterable[Any] = ()) -> tuple[Plan, ApplyResult | None]:
     """Plan, confirm, then converge. Returns (the plan shown, the result; None when declined)."""
     manual = tuple(manual)
     check_blueprint(provider, desired, source)
     live = provider.read_config()
     check_account(store, live)
+    protected = protected_ids(store, live, neighbours)
     current = diff.plan(desired, state_view(store), live, provider.capabilities, tenant=tenant, prune=prune,
-                        manual=manual)
+                        manual=manual, protected=protected)
     if saved is not None:
         if saved.account_id != current.account_id:
             raise InputError(f"the saved plan is for account {saved.account_id}, this tenant reaches "
@@ -129,17 +159,32 @@ def apply_blueprint(provider: Provider, desired: Blueprint, store: Any, *, tenan
     if current.changes and hasattr(store, "backup"):
         store.backup()
     result = converge(provider, desired, StoreAccess(store), tenant=tenant, prune=prune,
-                      allow_destroy=allow_destroy, manual=manual, first_plan=current, progress=progress)
+                      allow_destroy=allow_destroy, manual=manual, first_plan=current, progress=progress,
+                      protected=protected)
     _record_applied(store, desired)
     return current, result
 
 
-def drift(provider: Provider, store: Any, *, tenant: str = "") -> Plan:
+def drift(provider: Provider, store: Any, *, tenant: str = "", neighbours: Iterable[Any] = ()) -> Plan:
     """The tenant against the last applied blueprint: what changed by hand (exit 2 when anything did)."""
     last = store.last_applied()
     if last is None:
         raise InputError(f"nothing has been applied to tenant {tenant!r} yet, so there is nothing to drift from")
-    return make_plan(provider, _blueprint_from_text(last.blueprint), store, tenant=tenant, mode="drift")
+    return make_plan(provider, _blueprint_from_text(last.blueprint), store, tenant=tenant, mode="drift",
+                     neighbours=neighbours)
+
+
+def config_comparison(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "",
+                      manual: Iterable[ManualStep] = (), neighbours: Iterable[Any] = ()) -> Plan:
+    """The comparison the audit's F02/U01 report, made by the same function `drift` and `plan` use.
+
+    Once something has been applied: exactly `drift` (what changed since, and what sits in managed
+    containers undescribed). Before that: the plan against the tenant's blueprint (what apply would
+    create or change, and the same undescribed objects), since there is nothing to drift from yet.
+    """
+    if store.last_applied() is not None:
+        return drift(provider, store, tenant=tenant, neighbours=neighbours)
+    return make_plan(provider, desired, store, tenant=tenant, manual=manual, neighbours=neighbours)
 
 
 def export(provider: Provider, *, name: str | None = None) -> Blueprint:
@@ -151,7 +196,7 @@ def export(provider: Provider, *, name: str | None = None) -> Blueprint:
 
 def write_plan_file(path: str | Path, plan: Plan, desired: Blueprint) -> None:
     data = {"kind": PLAN_FILE_KIND, **plan.to_json_dict(), "desired": desired.to_dict()}
-    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", mode=0o600)  # the account's setup
 
 
 def read_plan_file(path: str | Path) -> tuple[Plan, Blueprint]:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from ruamel.yaml.comments import CommentedMap
 
 from implkit.errors import InputError, Location, Problem
+from implkit.files import private_dir
 from implkit.workspace.credentials import (
     KEYRING_SERVICE,
     CredentialSource,
@@ -51,7 +52,7 @@ ENV_VAR = "IMPLKIT_WORKSPACE"
 VERSION = 1
 PROVIDERS = ("amocrm", "bitrix24")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit"}
+TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit", "shares_account_with"}
 
 _CONFIG_HEADER = """\
 # implkit workspace. Tenants and where their credentials come from — never the secrets
@@ -65,6 +66,26 @@ _GITIGNORE = """\
 *.token.json
 .env
 """
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """Another tenant of the workspace, as `plan`/`apply` need it to tell whether it reaches the same account."""
+
+    name: str
+    account_id: str | None  # what its state is bound to (None before its first apply)
+    shares: bool  # declared as sharing the account with the tenant asked about
+    ids: Mapping[str, str]  # its state: address -> remote id (objects it manages)
+
+
+def account_key(url: str) -> str:
+    """A URL reduced to the account it names: host lower-cased, no scheme, `www.`, default port or
+    trailing slash (`https://Acme.amocrm.ru/` and `http://acme.amocrm.ru` are one account)."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().rstrip(".")
+    host = host[4:] if host.startswith("www.") else host
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    return f"{host}{port}{parts.path.rstrip('/').lower()}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,9 @@ class Tenant:
     rate_limit: float | None = None
     # The curator's per-tenant audit settings (thresholds, exempt stages), read by implkit.audit.
     audit: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Another tenant of this workspace declared to be the same CRM account (two blueprints, one account):
+    # allowed only when declared, and then neither prunes what the other's state binds.
+    shares_account_with: str | None = None
 
     @property
     def state_path(self) -> Path:
@@ -173,6 +197,10 @@ class Workspace:
         if not isinstance(creds, dict) or len(set(creds) & {"env", "file", "keyring"}) != 1:
             problems.append(Problem(location_of(config, (*path, "credentials"), file),
                                     "credentials must name exactly one of env, file, keyring"))
+        shares = entry.get("shares_account_with")
+        if shares is not None and (str(shares) == name or str(shares) not in (config.get("tenants") or {})):
+            problems.append(Problem(location_of(config, (*path, "shares_account_with"), file),
+                                    f"shares_account_with names {shares!r}, which is not another tenant here"))
         if entry.get("audit") is not None and not isinstance(entry.get("audit"), dict):
             problems.append(Problem(location_of(config, (*path, "audit"), file), "audit must be a mapping"))
         rate = entry.get("rate_limit")
@@ -213,11 +241,50 @@ class Workspace:
             redirect_uri=str(oauth.get("redirect_uri") or ""),
             blueprint=blueprint_path, rate_limit=float(rate) if rate is not None else None,
             audit=to_plain(entry.get("audit") or {}),
+            shares_account_with=str(entry["shares_account_with"]) if entry.get("shares_account_with") else None,
         )
+
+    def check_account_free(self, name: str, provider: str, url: str, shares_with: str | None = None) -> None:
+        """Refuse (InputError, exit 3) a tenant whose URL names the account of another tenant, unless it is
+        declared as sharing that account (`shares_with`): two tenants on one account, each unaware of the
+        other, would each `--prune` what the other created."""
+        if shares_with is not None and shares_with not in self.tenant_names():
+            raise InputError(f"--shares-account-with {shares_with!r}: no such tenant in {self.config_path}")
+        key = account_key(url)
+        for other in self.tenants():
+            if other.name == name or other.provider != provider or account_key(other.url) != key:
+                continue
+            if shares_with == other.name or other.shares_account_with == name:
+                continue
+            raise InputError(
+                f"tenant {other.name!r} already reaches this account ({other.url}); a second tenant on one CRM "
+                f"account would delete the first one's objects with --prune. Use tenant {other.name!r}, or, if "
+                f"two blueprints really share the account, add it with --shares-account-with {other.name}")
+
+    def shares_account(self, a: str, b: str) -> bool:
+        """Whether tenants `a` and `b` are declared (either way round) as one CRM account."""
+        ta, tb = self.tenant(a), self.tenant(b)
+        return ta.shares_account_with == b or tb.shares_account_with == a
+
+    def neighbours(self, name: str) -> list[Neighbour]:
+        """Every other tenant of the same CRM with a state: its bound account and the ids it manages."""
+        me = self.tenant(name)
+        out = []
+        for other in self.tenants():
+            if other.name == name or other.provider != me.provider or not other.state_path.is_file():
+                continue
+            store = StateStore(other.state_path)
+            try:
+                out.append(Neighbour(other.name, store.account_id, self.shares_account(name, other.name),
+                                     {a: str(r) for a, r in store.get_ids().items()}))
+            finally:
+                store.close()
+        return out
 
     def add_tenant(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
                    client_id: str | None = None, client_secret_env: str | None = None, redirect_uri: str = "",
-                   blueprint: str | os.PathLike | None = None, rate_limit: float | None = None) -> Tenant:
+                   blueprint: str | os.PathLike | None = None, rate_limit: float | None = None,
+                   shares_account_with: str | None = None) -> Tenant:
         """Register a tenant (InputError if the name is taken or anything is invalid; nothing written then)."""
         if not TENANT_NAME.match(name):
             raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
@@ -225,18 +292,20 @@ class Workspace:
         with self._editing():
             self._add_entry(name, provider=provider, url=url, credentials=credentials, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri, blueprint=blueprint,
-                            rate_limit=rate_limit)
+                            rate_limit=rate_limit, shares_account_with=shares_account_with)
         return self.tenant(name)
 
     def _add_entry(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
                    client_id: str | None, client_secret_env: str | None, redirect_uri: str,
-                   blueprint: str | os.PathLike | None, rate_limit: float | None) -> None:
+                   blueprint: str | os.PathLike | None, rate_limit: float | None,
+                   shares_account_with: str | None = None) -> None:
         if name in (self._config.get("tenants") or {}):
             raise InputError(f"tenant {name!r} already exists in {self.config_path}; "
                              f"remove it first with `implkit tenant remove {name}`")
         if provider not in PROVIDERS:
             raise InputError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
         url = check_url(url, provider)
+        self.check_account_free(name, provider, url, shares_account_with)
         if rate_limit is not None and rate_limit <= 0:
             raise InputError("--rate-limit must be a positive number of requests per second")
         entry = CommentedMap()
@@ -255,6 +324,8 @@ class Workspace:
             entry["blueprint"] = _relative(Path(blueprint), self.root)
         if rate_limit is not None:
             entry["rate_limit"] = rate_limit
+        if shares_account_with:
+            entry["shares_account_with"] = shares_account_with
         if self._config.get("tenants") is None:
             self._config["tenants"] = CommentedMap()
         self._config["tenants"][name] = entry
@@ -304,8 +375,9 @@ class Workspace:
     def tenant_dir(self, name: str) -> Path:
         """`.implkit/tenants/NAME/` (created): the tenant's state, lock, snapshot and plans live here."""
         path = self.tenant(name).dir
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+        private_dir(self.data_dir)
+        private_dir(path.parent)
+        return private_dir(path)
 
     def state(self, name: str) -> StateStore:
         """The tenant's StateStore (created on first use)."""
@@ -370,6 +442,7 @@ class Workspace:
                 "redirect_uri": t.redirect_uri},
             "blueprint": str(t.blueprint) if t.blueprint else None,
             "rate_limit": t.rate_limit,
+            "shares_account_with": t.shares_account_with,
             "state": state,
             "lock": None if holder is None else {
                 "operation": holder.operation, "holder": f"{holder.user}@{holder.host}", "pid": holder.pid,
@@ -382,7 +455,7 @@ class Workspace:
     def _editing(self) -> Iterator[None]:
         """Read-modify-write implkit.yaml under an exclusive lock, from its current content on disk,
         so two `tenant add` runs at once both land. Nothing is written if the block raises."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         fd = os.open(self.data_dir / "workspace.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -411,8 +484,8 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     if root.exists() and not root.is_dir():
         raise InputError(f"{root}: not a folder")
     root.mkdir(parents=True, exist_ok=True)
-    (root / DATA_DIR / "tenants").mkdir(parents=True, exist_ok=True)
-    os.chmod(root / DATA_DIR, 0o700)
+    private_dir(root / DATA_DIR)
+    private_dir(root / DATA_DIR / "tenants")
     gitignore = root / ".gitignore"
     if gitignore.exists():
         existing = gitignore.read_text(encoding="utf-8")

@@ -232,6 +232,6 @@ def test_drift_before_any_apply_and_a_tenant_without_blueprint_are_bad_input(ser
     never = served.cli("drift", "acme")
     assert never.exit_code == 3 and "nothing has been applied" in never.output
     assert served.cli("tenant", "add", "bare", "--provider", "amocrm", "--url", served.url,
-                      "--token-file", served.token_file).exit_code == 0
+                      "--token-file", served.token_file, "--shares-account-with", "acme").exit_code == 0
     bare = served.cli("plan", "bare")
     assert bare.exit_code == 3 and "-b FILE" in bare.output
