@@ -4,6 +4,19 @@ ruamel.yaml's round-trip loader keeps comments and the line/column of every
 node, so an error can name `file:line:col` and a rewrite keeps the user's
 comments. Every file implkit writes goes through `atomic_write`: a temp file
 in the same folder, fsync, then rename, so a crash never leaves half a file.
+
+Every YAML implkit reads (blueprints, feature modules, answers, implkit.yaml,
+audit checks, the questionnaire and matrix) is loaded by `load_yaml`, which
+caps what a hostile file can cost before anything else looks at it:
+- size: MAX_BYTES of text;
+- nesting depth: MAX_DEPTH levels (ruamel's composer recurses per level, so
+  20,000 levels ended in RecursionError);
+- nodes: MAX_NODES counted with every alias expanded, counted while the
+  document is composed (an alias adds the size of what it names), so a
+  billion-laughs file stops at its first few aliases instead of growing to
+  gigabytes when a consumer walks it as a plain tree (`to_plain`, jsonschema).
+The largest shipped file (presets/manufacturer.yaml) has 2,000 nodes, the deepest 9 levels; the caps are
+far above what a hand-written file needs and far below what hurts.
 """
 
 from __future__ import annotations
@@ -16,13 +29,75 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent
 
 from implkit.errors import InputError, Location, Problem
+from implkit.lang import say
+
+MAX_BYTES = 16 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+
+_MESSAGES = {
+    "invalid": {"ru": "недопустимый YAML", "en": "invalid YAML"},
+    "no_file": {"ru": "{name}: нет такого файла", "en": "{name}: no such file"},
+    "not_utf8": {"ru": "{name}: не текст в UTF-8 ({reason}, байт {start})",
+                 "en": "{name}: not UTF-8 text ({reason} at byte {start})"},
+    "unreadable": {"ru": "{name}: не удаётся прочитать: {reason}", "en": "{name}: cannot read: {reason}"},
+    "too_big": {"ru": "файл больше {limit} МБ: это не похоже на файл, написанный человеком",
+                "en": "the file is larger than {limit} MB: not a hand-written file"},
+    "too_deep": {"ru": "вложенность глубже {limit} уровней",
+                 "en": "nesting deeper than {limit} levels"},
+    "too_many": {"ru": "больше {limit} узлов (каждая ссылка *имя считается копией того, на что ссылается): "
+                       "так много не бывает в файле, написанном человеком (или это «YAML-бомба»)",
+                 "en": "more than {limit} nodes (each *alias counted as a copy of what it names): "
+                       "more than a hand-written file holds (or a YAML bomb)"},
+}
+
+
+class YamlLimitError(MarkedYAMLError):
+    """A document over one of the caps (module docstring); `kind` is a key of _MESSAGES."""
+
+    def __init__(self, kind: str, limit: int, mark: Any):
+        self.kind = kind
+        self.limit = limit
+        super().__init__(problem=kind, problem_mark=mark)
+
+
+class _LimitedComposer(Composer):
+    """ruamel's composer, counting depth and alias-expanded nodes as it goes (see the module docstring)."""
+
+    def compose_document(self: Any) -> Any:
+        self._expanded = 0
+        self._sizes: dict[Any, int] = {}
+        return super().compose_document()
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            # The alias stands for a copy of its anchored node: count that copy, not one node.
+            self._count(self._sizes.get(event.anchor, 1), event.start_mark)
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise YamlLimitError("too_deep", MAX_DEPTH, event.start_mark)
+        start = self._expanded
+        self._count(1, event.start_mark)
+        node = super().compose_node(parent, index)
+        if event.anchor is not None:
+            self._sizes[event.anchor] = self._expanded - start
+        return node
+
+    def _count(self, nodes: int, mark: Any) -> None:
+        self._expanded += nodes
+        if self._expanded > MAX_NODES:
+            raise YamlLimitError("too_many", MAX_NODES, mark)
 
 
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
+    yaml.Composer = _LimitedComposer
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -34,20 +109,38 @@ def load_yaml(path: str | os.PathLike, *, text: str | None = None) -> Any:
     name = str(path)
     if text is None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_BYTES + 1)
+            if len(raw) > MAX_BYTES:
+                raise InputError(say(_MESSAGES, "invalid"), [Problem(
+                    Location(name, 1, 1), say(_MESSAGES, "too_big", limit=MAX_BYTES // (1024 * 1024)))])
+            text = raw.decode("utf-8")
         except FileNotFoundError:
-            raise InputError(f"{name}: no such file") from None
+            raise InputError(say(_MESSAGES, "no_file", name=name)) from None
         except UnicodeDecodeError as exc:
-            raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            raise InputError(say(_MESSAGES, "not_utf8", name=name, reason=exc.reason, start=exc.start)) from None
+        except IsADirectoryError:
+            raise InputError(say(_MESSAGES, "unreadable", name=name, reason="is a directory")) from None
         except OSError as exc:
-            raise InputError(f"{name}: cannot read: {exc.strerror}") from None
+            raise InputError(say(_MESSAGES, "unreadable", name=name, reason=exc.strerror)) from None
+    elif len(text) > MAX_BYTES:
+        raise InputError(say(_MESSAGES, "invalid"), [Problem(
+            Location(name, 1, 1), say(_MESSAGES, "too_big", limit=MAX_BYTES // (1024 * 1024)))])
     try:
         return _yaml().load(text)
+    except YamlLimitError as exc:
+        mark = exc.problem_mark
+        loc = Location(name, mark.line + 1, mark.column + 1)
+        raise InputError(say(_MESSAGES, "invalid"), [Problem(loc, say(_MESSAGES, exc.kind, limit=exc.limit))]) \
+            from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError("invalid YAML", [Problem(loc, problem)]) from None
+        problem = exc.problem or exc.context or say(_MESSAGES, "invalid")
+        raise InputError(say(_MESSAGES, "invalid"), [Problem(loc, problem)]) from None
+    except RecursionError:  # a last guard: the depth cap should stop any nesting first
+        raise InputError(say(_MESSAGES, "invalid"), [Problem(
+            Location(name, 1, 1), say(_MESSAGES, "too_deep", limit=MAX_DEPTH))]) from None
 
 
 def dump_yaml(data: Any) -> str:

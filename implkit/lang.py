@@ -1,0 +1,60 @@
+"""The language of what a user reads when no command-specific `--lang` says otherwise.
+
+DESIGN.md: `--lang` (the top-level `implkit --lang en …`), else
+$IMPLKIT_LANG, else Russian. Error messages are formatted when they are
+raised, so the choice is process-wide and read at that moment.
+
+Messages stay data next to the code that uses them, as
+`{"key": {"ru": "…", "en": "…"}}` catalogs; `say(catalog, key, **values)`
+picks the current language.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+LANGS = ("ru", "en")
+DEFAULT = "ru"
+ENV_VAR = "IMPLKIT_LANG"
+
+_chosen: str | None = None
+
+
+def use(lang: str | None) -> None:
+    """Set the language for this process (None: back to $IMPLKIT_LANG / the default)."""
+    global _chosen
+    _chosen = lang if lang in LANGS else None
+
+
+def current() -> str:
+    if _chosen is not None:
+        return _chosen
+    env = os.environ.get(ENV_VAR, "").strip().lower()
+    return env if env in LANGS else DEFAULT
+
+
+def say(catalog: Mapping[str, Mapping[str, str]], message: str, /, **values: Any) -> str:
+    """`catalog[message]` in the current language, formatted with `values`."""
+    return catalog[message][current()].format(**values)
+
+
+def plural_ru(count: int, one: str, few: str, many: str) -> str:
+    """The Russian noun form agreeing with `count`: 1 проблема, 2 проблемы, 5 проблем, 21 проблема."""
+    n = abs(count) % 100
+    if 11 <= n <= 14:
+        return many
+    n %= 10
+    if n == 1:
+        return one
+    if 2 <= n <= 4:
+        return few
+    return many
+
+
+def count_noun(count: int, ru: tuple[str, str, str], en: tuple[str, str]) -> str:
+    """`count` and its noun in the current language: «3 проблемы», "3 problems"."""
+    if current() == "ru":
+        return f"{count} {plural_ru(count, *ru)}"
+    return f"{count} {en[0] if count == 1 else en[1]}"
