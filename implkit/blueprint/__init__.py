@@ -62,7 +62,7 @@ def _load_checked(file: str, text: str | None) -> dict[str, Any]:
     tree = load_yaml(file, text=text)
     problems = check_data(tree, file)
     if problems:
-        from implkit.blueprint.validate import headline
+        from implkit.schemas import headline
 
         raise InputError(headline(file, len(problems), blueprint=True), problems)
     return to_plain(tree)

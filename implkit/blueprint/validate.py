@@ -40,43 +40,17 @@ from functools import cache
 from typing import Any, Callable, Iterable, Iterator
 
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from implkit.blueprint.addressing import KEYED_LISTS, address_of, item_key
 from implkit.data import blueprints_dir
-from implkit.errors import Location, Problem
-from implkit.lang import count_noun, current, say
+from implkit.errors import Problem
+from implkit.lang import say
 from implkit.model import OPTION_FIELD_TYPES, name_identity
+from implkit.schemas import explain_schema_errors, non_finite_problems, problem_at, sort_problems
 from implkit.yamlio import location_of
 
 # Every message this module writes, in both languages.
 _MESSAGES = {
-    "headline": {"ru": "{file}: {count}", "en": "{file}: {count}"},
-    "headline_blueprint": {"ru": "{file}: {count} в описании (blueprint)", "en": "{file}: {count} in the blueprint"},
-    # schema
-    "unknown_key": {"ru": "неизвестный ключ {key!r} (здесь допустимы: {known})",
-                    "en": "unknown key {key!r} (allowed here: {known})"},
-    "none": {"ru": "никакие", "en": "none"},
-    "missing": {"ru": "нет обязательного ключа {key!r}", "en": "missing required key {key!r}"},
-    "enum": {"ru": "{value!r} — не одно из: {choices}", "en": "{value!r} is not one of: {choices}"},
-    "const": {"ru": "должно быть {expected!r}, а не {value!r}", "en": "must be {expected!r}, not {value!r}"},
-    "pattern": {"ru": "{value!r} не соответствует формату: {hint}", "en": "{value!r} does not match {hint}"},
-    "type": {"ru": "ожидается {expected}, а здесь {got}", "en": "expected {expected}, got {got}"},
-    "unique": {"ru": "один и тот же элемент указан дважды", "en": "contains the same item twice"},
-    "min_items": {"ru": "нужно хотя бы {limit} (элементов)", "en": "needs at least {limit} item(s)"},
-    "max_items": {"ru": "не больше {limit} элементов", "en": "at most {limit} item(s)"},
-    "minimum": {"ru": "не меньше {limit}, а здесь {value}", "en": "must be at least {limit}, not {value}"},
-    "maximum": {"ru": "не больше {limit}, а здесь {value}", "en": "must be at most {limit}, not {value}"},
-    "exclusive_minimum": {"ru": "должно быть больше {limit}, а здесь {value}",
-                          "en": "must be greater than {limit}, not {value}"},
-    "exclusive_maximum": {"ru": "должно быть меньше {limit}, а здесь {value}",
-                          "en": "must be less than {limit}, not {value}"},
-    "min_length": {"ru": "не короче {limit} символов", "en": "at least {limit} character(s)"},
-    "max_length": {"ru": "не длиннее {limit} символов, а здесь {length}",
-                   "en": "at most {limit} characters, not {length}"},
-    "not_finite": {"ru": "должно быть конечным числом, а здесь {value}", "en": "must be a finite number, not {value}"},
-    "other": {"ru": "значение не подходит по правилу схемы «{rule}»",
-              "en": "does not fit the schema's rule {rule!r}: {detail}"},
     # semantics
     "duplicate_key": {"ru": "ключ {key!r} уже встречался (строка {line})",
                       "en": "duplicate key {key!r} (first defined at line {line})"},
@@ -114,31 +88,6 @@ _MESSAGES = {
     "unknown_role": {"ru": "неизвестная роль {role!r}", "en": "unknown role {role!r}"},
     "unknown_field": {"ru": "неизвестное поле {field!r}", "en": "unknown field {field!r}"},
 }
-_TYPE_NAMES = {
-    "ru": {"object": "словарь (ключ: значение)", "array": "список", "string": "текст", "integer": "целое число",
-           "number": "число", "boolean": "true или false", "null": "пустое значение"},
-    "en": {"object": "a mapping", "array": "a list", "string": "text", "integer": "a whole number",
-           "number": "a number", "boolean": "true or false", "null": "nothing"},
-}
-_OR = {"ru": " или ", "en": " or "}
-_PATTERN_HINTS = {
-    "^[a-z][a-z0-9_]*$": {
-        "ru": "формат ключа (строчная латинская буква, затем буквы, цифры, подчёркивания)",
-        "en": "the key format (a lowercase latin letter, then letters, digits, underscores)"},
-    "^[a-z0-9][a-z0-9-]*$": {"ru": "формат имени (строчные латинские буквы, цифры, дефисы)",
-                             "en": "the name format (lowercase latin letters, digits, dashes)"},
-    "^#[0-9a-fA-F]{6}$": {"ru": "формат цвета #rrggbb", "en": "the colour format #rrggbb"},
-    "^[0-9]+[mhd]$": {"ru": "формат длительности (число и m, h или d: 15m, 2h, 1d)",
-                      "en": "the duration format (a number and m, h or d: 15m, 2h, 1d)"},
-    "semver": {"ru": "семантическую версию (MAJOR.MINOR.PATCH, например 1.0.0)",
-               "en": "semantic versioning (MAJOR.MINOR.PATCH, e.g. 1.0.0)"},
-    "field": {"ru": "адрес поля (field.<leads|contacts|companies>.<ключ>)",
-              "en": "a field address (field.<leads|contacts|companies>.<key>)"},
-    "stage": {"ru": "адрес этапа (pipeline.<ключ>.stage.<ключ>)",
-              "en": "a stage address (pipeline.<key>.stage.<key>)"},
-    "other": {"ru": "шаблон {pattern}", "en": "the pattern {pattern}"},
-}
-
 MAX_PIPELINES = 50
 # amoCRM: 100 statuses a pipeline including «Неразобранное», won (142) and lost (143).
 MAX_STAGES = 97
@@ -159,12 +108,6 @@ def _validator(kind: str) -> Draft202012Validator:
                                  "required": [], "additionalProperties": True, "type": "object"})
 
 
-def headline(file: str, count: int, *, blueprint: bool = False) -> str:
-    """«FILE: 3 проблемы» / "FILE: 3 problems" above a list of problems."""
-    noun = count_noun(count, ("проблема", "проблемы", "проблем"), ("problem", "problems"))
-    return say(_MESSAGES, "headline_blueprint" if blueprint else "headline", file=file, count=noun)
-
-
 class Reporter:
     """Collects problems, each located in the round-trip tree `tree` of file `file`.
 
@@ -179,9 +122,7 @@ class Reporter:
         self.problems: list[Problem] = []
 
     def add(self, path: tuple, message: str) -> None:
-        loc = location_of(self.tree, path, self.file)
-        line, column = (loc.line, loc.column) if loc.line is not None else (1, 1)  # an empty document
-        self.problems.append(Problem(Location(loc.file, line, column, self.address(self.data, path)), message))
+        self.problems.append(problem_at(self.tree, self.data, self.file, self.address, path, message))
 
     def say(self, path: tuple, message: str, /, **values: Any) -> None:
         self.add(path, say(_MESSAGES, message, **values))
@@ -190,100 +131,10 @@ class Reporter:
         return location_of(self.tree, path, self.file).line
 
 
-def dotted_path(_data: Any, path: tuple) -> str:
-    """A path as `a.b[0].c`, for files without object addresses."""
-    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
-    return text or "(document)"
-
-
 def schema_problems(tree: Any, data: Any, file: str, kind: str = "Blueprint") -> list[Problem]:
-    """Every JSON Schema violation of `data` (plain form of the round-trip `tree`)."""
-    return explain_schema_errors(_validator(kind), tree, data, file)
-
-
-def explain_schema_errors(validator: Any, tree: Any, data: Any, file: str,
-                          address: Callable[[Any, tuple], str] = address_of) -> list[Problem]:
-    """Every violation `validator` finds in `data`, located in `tree` and told in the user's language."""
-    report = Reporter(tree, data, file, address)
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    for error in errors:
-        for path, message in _explain(error):
-            report.add(path, message)
-    return _sorted(report.problems)
-
-
-def _explain(error: ValidationError) -> Iterator[tuple[tuple, str]]:
-    """One or more (path, message) for a schema error, pointing at the offending key itself."""
-    path = tuple(error.absolute_path)
-    value = error.instance
-    rule = error.validator
-    limit = error.validator_value
-    if rule == "additionalProperties" and isinstance(value, dict):
-        allowed = set(error.schema.get("properties") or {})
-        for extra in value:
-            if extra not in allowed:
-                known = ", ".join(sorted(allowed)) or say(_MESSAGES, "none")
-                yield path + (extra,), say(_MESSAGES, "unknown_key", key=extra, known=known)
-    elif rule == "required":
-        for missing in limit:
-            if isinstance(value, dict) and missing not in value:
-                yield path, say(_MESSAGES, "missing", key=missing)
-    elif rule == "enum":
-        yield path, say(_MESSAGES, "enum", value=value, choices=", ".join(str(c) for c in limit))
-    elif rule == "const":
-        yield path, say(_MESSAGES, "const", expected=limit, value=value)
-    elif rule == "pattern":
-        yield path, say(_MESSAGES, "pattern", value=value, hint=_pattern_hint(limit))
-    elif rule == "type":
-        yield path, say(_MESSAGES, "type", expected=_type_name(limit), got=_type_name_of(value))
-    elif rule == "uniqueItems":
-        yield path, say(_MESSAGES, "unique")
-    elif rule in _LIMIT_RULES:
-        yield path, say(_MESSAGES, _LIMIT_RULES[rule], limit=limit, value=value,
-                        length=len(value) if isinstance(value, (str, list, dict)) else "")
-    elif rule == "finite":
-        yield path, say(_MESSAGES, "not_finite", value=value)
-    else:
-        yield path, say(_MESSAGES, "other", rule=rule, detail=error.message)
-
-
-_LIMIT_RULES = {"minItems": "min_items", "maxItems": "max_items", "minimum": "minimum", "maximum": "maximum",
-                "exclusiveMinimum": "exclusive_minimum", "exclusiveMaximum": "exclusive_maximum",
-                "minLength": "min_length", "maxLength": "max_length"}
-
-
-def _pattern_hint(pattern: str) -> str:
-    if pattern.startswith("^(0|[1-9]"):
-        return _PATTERN_HINTS["semver"][current()]
-    if pattern.startswith("^field\\."):
-        return _PATTERN_HINTS["field"][current()]
-    if pattern.startswith("^pipeline\\."):
-        return _PATTERN_HINTS["stage"][current()]
-    return _PATTERN_HINTS.get(pattern, _PATTERN_HINTS["other"])[current()].format(pattern=pattern)
-
-
-def _type_name(expected: Any) -> str:
-    names = _TYPE_NAMES[current()]
-    if isinstance(expected, list):
-        return _OR[current()].join(names.get(t, t) for t in expected)
-    return names.get(expected, str(expected))
-
-
-def _type_name_of(value: Any) -> str:
-    ru = current() == "ru"
-    if value is None:
-        return "пустое значение" if ru else "nothing"
-    if isinstance(value, bool):
-        return f"{str(value).lower()}" if ru else "true/false"
-    if isinstance(value, dict):
-        return "словарь" if ru else "a mapping"
-    if isinstance(value, list):
-        return "список" if ru else "a list"
-    if isinstance(value, str):
-        return f"текст {value!r}" if ru else f"text {value!r}"
-    if isinstance(value, (int, float)):
-        return f"число {value}" if ru else f"the number {value}"
-    return type(value).__name__
+    """Every JSON Schema violation of `data` (plain form of the round-trip `tree`), and any .nan / .inf."""
+    return _sorted(explain_schema_errors(_validator(kind), tree, data, file, address_of)
+                   + non_finite_problems(tree, data, file, address_of))
 
 
 # --- semantic checks ---------------------------------------------------------
@@ -493,4 +344,4 @@ def _check_integrations(report: Reporter, data: dict, pipelines: list[tuple[int,
 
 
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.location.line or 0, p.location.column or 0, p.message))
+    return sort_problems(list(problems))

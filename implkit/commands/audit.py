@@ -132,6 +132,10 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
 
     ws, entry = _tenant(workspace_dir, tenant)
     settings = _audit_settings(entry)
+    if settings.get("thresholds"):  # a threshold for a check that does not exist would be ignored silently
+        from implkit.audit import load_checks
+
+        ws.check_audit_ids(tenant, [c.id for c in load_checks(checks_dir)])
     blueprint = None
     if entry.blueprint:
         from implkit.blueprint import load_blueprint

@@ -21,7 +21,7 @@ def blueprint() -> None:
 def validate(file: str) -> int:
     """Check FILE against the schema and the cross-references; list every problem as FILE:LINE:COL."""
     from implkit.blueprint import validate_file
-    from implkit.blueprint.validate import headline
+    from implkit.schemas import headline
     from implkit.errors import InputError
 
     problems = validate_file(file)

@@ -24,16 +24,27 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jsonschema import Draft202012Validator
 from ruamel.yaml.comments import CommentedMap
 
-from implkit.errors import InputError, Location, Problem
+from implkit.errors import InputError, Problem
+from implkit.lang import say
+from implkit.schemas import (
+    dotted_path,
+    explain_schema_errors,
+    load_schema,
+    non_finite_problems,
+    problem_at,
+    sort_problems,
+)
 from implkit.workspace.credentials import (
     KEYRING_SERVICE,
     CredentialSource,
@@ -43,7 +54,7 @@ from implkit.workspace.credentials import (
 )
 from implkit.workspace.lock import LockInfo, TenantLock
 from implkit.workspace.state import StateStore
-from implkit.yamlio import atomic_write, dump_yaml, load_yaml, location_of, to_plain
+from implkit.yamlio import atomic_write, dump_yaml, load_yaml, to_plain
 
 CONFIG_NAME = "implkit.yaml"
 DATA_DIR = ".implkit"
@@ -134,52 +145,24 @@ class Workspace:
                          f"pass --workspace DIR, or set {ENV_VAR}")
 
     def _validate(self, config: Any) -> None:
-        file = str(self.config_path)
-        problems: list[Problem] = []
-        if not isinstance(config, dict):
-            raise InputError("invalid workspace file", [Problem(Location(file, 1, 1), "expected a mapping")])
-        if config.get("version") != VERSION:
-            problems.append(Problem(location_of(config, ("version",), file),
-                                    f"unsupported version {config.get('version')!r} (expected {VERSION})"))
-        tenants = config.get("tenants")
-        if tenants is None:
-            config["tenants"] = CommentedMap()
-        elif not isinstance(tenants, dict):
-            problems.append(Problem(location_of(config, ("tenants",), file), "expected a mapping of tenants"))
-        else:
-            for name, entry in tenants.items():
-                problems.extend(self._tenant_problems(str(name), entry, config))
+        problems = config_problems(config, str(self.config_path))
         if problems:
-            raise InputError("invalid workspace file", problems)
+            raise InputError(say(_MESSAGES, "invalid_file", file=self.config_path), problems)
+        if config.get("tenants") is None:
+            config["tenants"] = CommentedMap()
 
-    def _tenant_problems(self, name: str, entry: Any, config: Any) -> list[Problem]:
+    def check_audit_ids(self, name: str, known: Iterable[str]) -> None:
+        """Refuse (InputError at implkit.yaml:line:col) a tenant's audit threshold for a check that does not exist."""
+        thresholds = ((self._config.get("tenants") or {}).get(name) or {}).get("audit", {}) or {}
+        thresholds = thresholds.get("thresholds") or {}
+        known = set(known)
         file = str(self.config_path)
-        path = ("tenants", name)
-        if not TENANT_NAME.match(name):
-            return [Problem(location_of(config, path, file),
-                            "tenant names are lower-case letters, digits, '.', '_' and '-'")]
-        if not isinstance(entry, dict):
-            return [Problem(location_of(config, path, file), "expected a mapping")]
-        problems = [Problem(location_of(config, (*path, key), file), f"unknown key {key!r}")
-                    for key in entry if key not in TENANT_KEYS]
-        if entry.get("provider") not in PROVIDERS:
-            problems.append(Problem(location_of(config, (*path, "provider"), file),
-                                    f"provider must be one of {', '.join(PROVIDERS)}"))
-        try:
-            check_url(str(entry.get("url", "")), str(entry.get("provider", "")))
-        except InputError as exc:
-            problems.append(Problem(location_of(config, (*path, "url"), file), str(exc)))
-        creds = entry.get("credentials")
-        if not isinstance(creds, dict) or len(set(creds) & {"env", "file", "keyring"}) != 1:
-            problems.append(Problem(location_of(config, (*path, "credentials"), file),
-                                    "credentials must name exactly one of env, file, keyring"))
-        if entry.get("audit") is not None and not isinstance(entry.get("audit"), dict):
-            problems.append(Problem(location_of(config, (*path, "audit"), file), "audit must be a mapping"))
-        rate = entry.get("rate_limit")
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
-            problems.append(Problem(location_of(config, (*path, "rate_limit"), file),
-                                    "rate_limit must be a positive number of requests per second"))
-        return problems
+        path = ("tenants", name, "audit", "thresholds")
+        problems = [problem_at(self._config, None, file, dotted_path, (*path, check_id),
+                               say(_MESSAGES, "unknown_check", check=check_id, known=", ".join(sorted(known))))
+                    for check_id in thresholds if str(check_id) not in known]
+        if problems:
+            raise InputError(say(_MESSAGES, "invalid_file", file=self.config_path), problems)
 
     # ---- tenants -------------------------------------------------------------------------------
 
@@ -423,6 +406,38 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     config["tenants"] = CommentedMap()
     atomic_write(config_path, _CONFIG_HEADER + dump_yaml(config))
     return Workspace.load(root)
+
+
+# ---- implkit.yaml validation ----------------------------------------------------------------------
+
+_MESSAGES = {
+    "invalid_file": {"ru": "{file}: недопустимый файл рабочей папки", "en": "{file}: invalid workspace file"},
+    "unknown_check": {"ru": "нет проверки {check!r} (известны: {known})",
+                      "en": "no check {check!r} (known: {known})"},
+}
+
+
+def config_problems(config: Any, file: str) -> list[Problem]:
+    """Every problem of a loaded implkit.yaml: blueprints/schema/workspace.schema.json, numbers that are
+    .nan / .inf, and each tenant's URL rules (`check_url`)."""
+    if config is None:
+        config = CommentedMap()
+    data = to_plain(config)
+    problems = explain_schema_errors(_config_validator(), config, data, file)
+    problems += non_finite_problems(config, data, file)
+    tenants = data.get("tenants") if isinstance(data, dict) else None
+    for name, entry in (tenants or {}).items() if isinstance(tenants, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("url"), str) and entry.get("url"):
+            try:
+                check_url(entry["url"], str(entry.get("provider", "")))
+            except InputError as exc:
+                problems.append(problem_at(config, data, file, dotted_path, ("tenants", name, "url"), str(exc)))
+    return sort_problems(problems)
+
+
+@cache
+def _config_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("workspace"))
 
 
 # ---- URL rules -------------------------------------------------------------------------------------
