@@ -370,6 +370,7 @@ class Workspace:
             self._validate(fresh)
             self._config = fresh
             yield
+            self._validate(self._config)  # what would be written must load again: else nothing is written
             self._save()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
