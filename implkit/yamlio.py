@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent
+from ruamel.yaml.reader import ReaderError
 
 from implkit.errors import InputError, Location, Problem
-from implkit.lang import say
+from implkit.lang import current, say
 
 MAX_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
@@ -43,8 +45,11 @@ MAX_NODES = 200_000
 _MESSAGES = {
     "invalid": {"ru": "недопустимый YAML", "en": "invalid YAML"},
     "no_file": {"ru": "{name}: нет такого файла", "en": "{name}: no such file"},
-    "not_utf8": {"ru": "{name}: не текст в UTF-8 ({reason}, байт {start})",
-                 "en": "{name}: not UTF-8 text ({reason} at byte {start})"},
+    "not_utf8": {"ru": "не текст в UTF-8 ({reason}, байт {start})",
+                 "en": "not UTF-8 text ({reason} at byte {start})"},
+    "control": {"ru": "управляющий символ {code} недопустим в YAML", "en": "control character {code} is not allowed"},
+    "tag": {"ru": "тег {tag} не поддерживается: implkit читает только обычные значения, списки и словари",
+            "en": "the tag {tag} is not supported: implkit reads plain values, lists and mappings only"},
     "unreadable": {"ru": "{name}: не удаётся прочитать: {reason}", "en": "{name}: cannot read: {reason}"},
     "too_big": {"ru": "файл больше {limit} МБ: это не похоже на файл, написанный человеком",
                 "en": "the file is larger than {limit} MB: not a hand-written file"},
@@ -57,12 +62,16 @@ _MESSAGES = {
 }
 
 
-class YamlLimitError(MarkedYAMLError):
-    """A document over one of the caps (module docstring); `kind` is a key of _MESSAGES."""
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")} | {"!"}
 
-    def __init__(self, kind: str, limit: int, mark: Any):
+
+class YamlLimitError(MarkedYAMLError):
+    """A document over one of the caps (module docstring), or with a tag; `kind` is a key of _MESSAGES."""
+
+    def __init__(self, kind: str, limit: int, mark: Any, tag: str = ""):
         self.kind = kind
         self.limit = limit
+        self.tag = tag
         super().__init__(problem=kind, problem_mark=mark)
 
 
@@ -70,6 +79,7 @@ class _LimitedComposer(Composer):
     """ruamel's composer, counting depth and alias-expanded nodes as it goes (see the module docstring)."""
 
     def compose_document(self: Any) -> Any:
+        self.warn_double_anchors = False  # YAML allows redefining an anchor; a Python warning is only noise
         self._expanded = 0
         self._sizes: dict[Any, int] = {}
         return super().compose_document()
@@ -82,6 +92,10 @@ class _LimitedComposer(Composer):
             return super().compose_node(parent, index)
         if self.depth >= MAX_DEPTH:
             raise YamlLimitError("too_deep", MAX_DEPTH, event.start_mark)
+        tag = getattr(event, "tag", None)
+        if tag is not None and str(tag) not in _PLAIN_TAGS:
+            # `!foo x` would load as a TaggedScalar, `!!python/object:...` as a request to build an object
+            raise YamlLimitError("tag", 0, event.start_mark, tag=str(tag))
         start = self._expanded
         self._count(1, event.start_mark)
         node = super().compose_node(parent, index)
@@ -118,7 +132,11 @@ def load_yaml(path: str | os.PathLike, *, text: str | None = None) -> Any:
         except FileNotFoundError:
             raise InputError(say(_MESSAGES, "no_file", name=name)) from None
         except UnicodeDecodeError as exc:
-            raise InputError(say(_MESSAGES, "not_utf8", name=name, reason=exc.reason, start=exc.start)) from None
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise InputError(say(_MESSAGES, "invalid"), [Problem(
+                Location(name, line, column), say(_MESSAGES, "not_utf8", reason=exc.reason, start=exc.start))]) \
+                from None
         except IsADirectoryError:
             raise InputError(say(_MESSAGES, "unreadable", name=name, reason="is a directory")) from None
         except OSError as exc:
@@ -131,16 +149,60 @@ def load_yaml(path: str | os.PathLike, *, text: str | None = None) -> Any:
     except YamlLimitError as exc:
         mark = exc.problem_mark
         loc = Location(name, mark.line + 1, mark.column + 1)
-        raise InputError(say(_MESSAGES, "invalid"), [Problem(loc, say(_MESSAGES, exc.kind, limit=exc.limit))]) \
-            from None
+        raise InputError(say(_MESSAGES, "invalid"),
+                         [Problem(loc, say(_MESSAGES, exc.kind, limit=exc.limit, tag=exc.tag))]) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None)
         problem = exc.problem or exc.context or say(_MESSAGES, "invalid")
-        raise InputError(say(_MESSAGES, "invalid"), [Problem(loc, problem)]) from None
+        raise InputError(say(_MESSAGES, "invalid"), [Problem(loc, _syntax_message(str(problem)))]) from None
+    except ReaderError as exc:  # a control character: not a MarkedYAMLError, and it carries only an offset
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InputError(say(_MESSAGES, "invalid"), [Problem(
+            Location(name, line, column), say(_MESSAGES, "control", code=f"#x{exc.character:04X}"
+                                              if isinstance(exc.character, int) else repr(exc.character)))]) \
+            from None
     except RecursionError:  # a last guard: the depth cap should stop any nesting first
         raise InputError(say(_MESSAGES, "invalid"), [Problem(
             Location(name, 1, 1), say(_MESSAGES, "too_deep", limit=MAX_DEPTH))]) from None
+
+
+# ruamel's commonest syntax complaints, told in the user's language; anything else keeps ruamel's words.
+_SYNTAX = [
+    (re.compile(r"expected ',' or '([}\]])', but got (.*)"),
+     {"ru": "ожидалась «,» или закрывающая «{0}», а встретилось {1}: скобка не закрыта?",
+      "en": "expected ',' or '{0}', but got {1}: an unclosed bracket?"}),
+    (re.compile(r"found character '\\t' that cannot start any token"),
+     {"ru": "символ табуляции: отступы в YAML делаются пробелами",
+      "en": "a tab character: YAML indents with spaces"}),
+    (re.compile(r"mapping values are not allowed here"),
+     {"ru": "здесь не может начинаться «ключ: значение» (значение с «: » возьмите в кавычки или проверьте отступ)",
+      "en": "mapping values are not allowed here (quote a value holding ': ', or check the indentation)"}),
+    (re.compile(r'found duplicate key "(.*?)" with value'),
+     {"ru": "ключ «{0}» повторяется в одном словаре", "en": "duplicate key {0!r} in one mapping"}),
+    (re.compile(r"found undefined alias '(.*)'"),
+     {"ru": "ссылка *{0} на якорь &{0}, которого нет выше", "en": "the alias *{0} names no anchor &{0} above it"}),
+    (re.compile(r"expected <block end>, but found"),
+     {"ru": "неверный отступ: строка не продолжает ни один уровень выше",
+      "en": "bad indentation: the line continues no level above it"}),
+    (re.compile(r"found unexpected end of stream"),
+     {"ru": "файл закончился внутри значения в кавычках: кавычка не закрыта",
+      "en": "the file ends inside a quoted value: an unclosed quote"}),
+    (re.compile(r"but found another document"),
+     {"ru": "в файле больше одного документа (---): ожидается один",
+      "en": "more than one document (---) in the file: expected one"}),
+    (re.compile(r"could not find expected ':'"),
+     {"ru": "не найдено «:» после ключа", "en": "could not find the ':' after a key"}),
+]
+
+
+def _syntax_message(problem: str) -> str:
+    for pattern, texts in _SYNTAX:
+        found = pattern.search(problem)
+        if found:
+            return texts[current()].format(*found.groups())
+    return problem if current() == "en" else f"синтаксическая ошибка YAML ({problem})"
 
 
 def dump_yaml(data: Any) -> str:
