@@ -113,7 +113,7 @@ def explain_schema_errors(validator: Any, tree: Any, data: Any, file: str,
     problems = []
     errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
     for error in errors:
-        for path, message in _explain(error):
+        for path, message in explain_error(error):
             problems.append(problem_at(tree, data, file, address, path, message))
     return sort_problems(problems)
 
@@ -147,7 +147,7 @@ def sort_problems(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.location.line or 0, p.location.column or 0, p.message))
 
 
-def _explain(error: ValidationError) -> Iterator[tuple[tuple, str]]:
+def explain_error(error: ValidationError) -> Iterator[tuple[tuple, str]]:
     """One or more (path, message) for a schema error, pointing at the offending key itself."""
     path = tuple(error.absolute_path)
     value = error.instance
@@ -163,7 +163,7 @@ def _explain(error: ValidationError) -> Iterator[tuple[tuple, str]]:
             types = [t for branch in limit for t in _as_list(branch.get("type"))]
             yield path, say(_MESSAGES, "one_of", expected=_type_name(types), got=_type_name_of(value))
         else:
-            yield from _explain(best_match(fitting))
+            yield from explain_error(best_match(fitting))
     elif rule == "additionalProperties" and isinstance(value, dict):
         allowed = set(error.schema.get("properties") or {})
         for extra in value:

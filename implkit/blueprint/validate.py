@@ -210,7 +210,8 @@ def _check_duplicate_names(report: Reporter, data: dict) -> None:
 
 def _duplicate_names_in(report: Reporter, named: list[tuple[tuple, Any]]) -> None:
     first_seen: dict[str, tuple] = {}
-    for path, name in named:
+    # in the order of the file, so the later of two is the one reported (won_name sits above the stages)
+    for path, name in sorted(named, key=lambda item: report.line_of(item[0]) or 0):
         if not isinstance(name, str) or not name.strip():
             continue
         identity = name_identity(name)
