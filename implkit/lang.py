@@ -1,8 +1,10 @@
 """The language of what a user reads when no command-specific `--lang` says otherwise.
 
 DESIGN.md: `--lang` (the top-level `implkit --lang en …`), else
-$IMPLKIT_LANG, else Russian. Error messages are formatted when they are
-raised, so the choice is process-wide and read at that moment.
+$IMPLKIT_LANG, else `lang` in implkit.yaml (from the moment the workspace is
+loaded: a problem in implkit.yaml itself is told before it is known), else
+Russian. Error messages are formatted when they are raised, so the choice is
+process-wide and read at that moment.
 
 Messages stay data next to the code that uses them, as
 `{"key": {"ru": "…", "en": "…"}}` catalogs; `say(catalog, key, **values)`
@@ -20,19 +22,30 @@ DEFAULT = "ru"
 ENV_VAR = "IMPLKIT_LANG"
 
 _chosen: str | None = None
+_workspace: str | None = None
 
 
 def use(lang: str | None) -> None:
-    """Set the language for this process (None: back to $IMPLKIT_LANG / the default)."""
-    global _chosen
+    """Set the language for this process, as `--lang` does (None: $IMPLKIT_LANG, implkit.yaml, the default).
+    Called once a command line is parsed, it also forgets a previous workspace's `lang`."""
+    global _chosen, _workspace
     _chosen = lang if lang in LANGS else None
+    _workspace = None
+
+
+def use_workspace(lang: str | None) -> None:
+    """The loaded workspace's `lang`, below --lang and $IMPLKIT_LANG."""
+    global _workspace
+    _workspace = lang if lang in LANGS else None
 
 
 def current() -> str:
     if _chosen is not None:
         return _chosen
     env = os.environ.get(ENV_VAR, "").strip().lower()
-    return env if env in LANGS else DEFAULT
+    if env in LANGS:
+        return env
+    return _workspace or DEFAULT
 
 
 def say(catalog: Mapping[str, Mapping[str, str]], message: str, /, **values: Any) -> str:

@@ -36,6 +36,7 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml.comments import CommentedMap
 
 from implkit.errors import InputError, Problem
+from implkit import lang as language
 from implkit.lang import say
 from implkit.schemas import (
     dotted_path,
@@ -148,6 +149,7 @@ class Workspace:
         problems = config_problems(config, str(self.config_path))
         if problems:
             raise InputError(say(_MESSAGES, "invalid_file", file=self.config_path), problems)
+        language.use_workspace(config.get("lang"))
         if config.get("tenants") is None:
             config["tenants"] = CommentedMap()
 

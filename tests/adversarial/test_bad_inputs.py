@@ -325,6 +325,7 @@ WORKSPACE = [
     ws_case("ws-tenant-name-uppercase", acme(), "Acme", "Acme", head=WS_HEAD.replace("  acme:", "  Acme:")),
     ws_case("ws-version-2", acme(), "version", "version", head=WS_HEAD.replace("version: 1", "version: 2")),
     ws_case("ws-version-missing", acme(), "id:", "version", head=WS_HEAD.replace("version: 1\n", "")),
+    ws_case("ws-unknown-language", acme() + "lang: de\n", "lang: de", "lang"),
     ws_case("ws-tenants-a-list", "", "tenants", "tenants", head="version: 1\ntenants: [acme]\n"),
     ws_case("ws-not-a-mapping", "", "- 1", "(document)", head="- 1\n"),
     Case("ws-malformed-yaml", ("tenant", "list", "-w", "{ws}"),
