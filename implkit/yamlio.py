@@ -119,53 +119,54 @@ def _yaml() -> YAML:
 
 
 def load_yaml(path: str | os.PathLike, *, text: str | None = None) -> Any:
-    """Load a YAML file round-trip; a syntax error becomes InputError with file:line:col."""
+    """Load a YAML file round-trip; a syntax error, a cap exceeded or bytes that are not text become
+    InputError with file:line:col."""
     name = str(path)
     if text is None:
         try:
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_BYTES + 1)
-            if len(raw) > MAX_BYTES:
-                raise InputError(say(_MESSAGES, "invalid"), [Problem(
-                    Location(name, 1, 1), say(_MESSAGES, "too_big", limit=MAX_BYTES // (1024 * 1024)))])
-            text = raw.decode("utf-8")
         except FileNotFoundError:
             raise InputError(say(_MESSAGES, "no_file", name=name)) from None
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise InputError(say(_MESSAGES, "invalid"), [Problem(
-                Location(name, line, column), say(_MESSAGES, "not_utf8", reason=exc.reason, start=exc.start))]) \
-                from None
         except IsADirectoryError:
             raise InputError(say(_MESSAGES, "unreadable", name=name, reason="is a directory")) from None
         except OSError as exc:
             raise InputError(say(_MESSAGES, "unreadable", name=name, reason=exc.strerror)) from None
+        if len(raw) > MAX_BYTES:
+            raise _invalid(name, 1, 1, say(_MESSAGES, "too_big", limit=MAX_BYTES // (1024 * 1024)))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _invalid(name, *_line_column(raw, exc.start),
+                           say(_MESSAGES, "not_utf8", reason=exc.reason, start=exc.start)) from None
     elif len(text) > MAX_BYTES:
-        raise InputError(say(_MESSAGES, "invalid"), [Problem(
-            Location(name, 1, 1), say(_MESSAGES, "too_big", limit=MAX_BYTES // (1024 * 1024)))])
+        raise _invalid(name, 1, 1, say(_MESSAGES, "too_big", limit=MAX_BYTES // (1024 * 1024)))
     try:
         return _yaml().load(text)
     except YamlLimitError as exc:
         mark = exc.problem_mark
-        loc = Location(name, mark.line + 1, mark.column + 1)
-        raise InputError(say(_MESSAGES, "invalid"),
-                         [Problem(loc, say(_MESSAGES, exc.kind, limit=exc.limit, tag=exc.tag))]) from None
+        raise _invalid(name, mark.line + 1, mark.column + 1,
+                       say(_MESSAGES, exc.kind, limit=exc.limit, tag=exc.tag)) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        loc = Location(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None)
         problem = exc.problem or exc.context or say(_MESSAGES, "invalid")
-        raise InputError(say(_MESSAGES, "invalid"), [Problem(loc, _syntax_message(str(problem)))]) from None
+        raise _invalid(name, mark.line + 1 if mark else None, mark.column + 1 if mark else None,
+                       _syntax_message(str(problem))) from None
     except ReaderError as exc:  # a control character: not a MarkedYAMLError, and it carries only an offset
-        line = text.count("\n", 0, exc.position) + 1
-        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        raise InputError(say(_MESSAGES, "invalid"), [Problem(
-            Location(name, line, column), say(_MESSAGES, "control", code=f"#x{exc.character:04X}"
-                                              if isinstance(exc.character, int) else repr(exc.character)))]) \
-            from None
+        code = f"#x{exc.character:04X}" if isinstance(exc.character, int) else f"#x{ord(exc.character):04X}"
+        raise _invalid(name, *_line_column(text, exc.position), say(_MESSAGES, "control", code=code)) from None
     except RecursionError:  # a last guard: the depth cap should stop any nesting first
-        raise InputError(say(_MESSAGES, "invalid"), [Problem(
-            Location(name, 1, 1), say(_MESSAGES, "too_deep", limit=MAX_DEPTH))]) from None
+        raise _invalid(name, 1, 1, say(_MESSAGES, "too_deep", limit=MAX_DEPTH)) from None
+
+
+def _invalid(name: str, line: int | None, column: int | None, message: str) -> InputError:
+    return InputError(say(_MESSAGES, "invalid"), [Problem(Location(name, line, column), message)])
+
+
+def _line_column(text: str | bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column of `offset` in `text` (characters of a str, bytes of bytes)."""
+    newline = "\n" if isinstance(text, str) else b"\n"
+    return text.count(newline, 0, offset) + 1, offset - (text.rfind(newline, 0, offset) + 1) + 1
 
 
 # ruamel's commonest syntax complaints, told in the user's language; anything else keeps ruamel's words.
