@@ -38,20 +38,19 @@ _MESSAGES = {
     "pattern": {"ru": "{value!r} не соответствует формату: {hint}", "en": "{value!r} does not match {hint}"},
     "type": {"ru": "ожидается {expected}, а здесь {got}", "en": "expected {expected}, got {got}"},
     "unique": {"ru": "один и тот же элемент указан дважды", "en": "contains the same item twice"},
-    "min_items": {"ru": "нужно хотя бы {limit} (элементов)", "en": "needs at least {limit} item(s)"},
-    "max_items": {"ru": "не больше {limit} элементов", "en": "at most {limit} item(s)"},
-    "min_properties": {"ru": "нужно хотя бы {limit} (ключей)", "en": "needs at least {limit} key(s)"},
-    "max_properties": {"ru": "не больше {limit} (ключей), а здесь {length}: {keys}",
-                       "en": "at most {limit} key(s), not {length}: {keys}"},
+    "min_items": {"ru": "нужно минимум {counted}", "en": "needs at least {counted}"},
+    "max_items": {"ru": "допустимо максимум {counted}, а здесь {length}", "en": "at most {counted}, not {length}"},
+    "min_properties": {"ru": "нужно минимум {counted}", "en": "needs at least {counted}"},
+    "max_properties": {"ru": "допустимо максимум {counted}, а здесь {length}: {keys}",
+                       "en": "at most {counted}, not {length}: {keys}"},
     "minimum": {"ru": "не меньше {limit}, а здесь {value}", "en": "must be at least {limit}, not {value}"},
     "maximum": {"ru": "не больше {limit}, а здесь {value}", "en": "must be at most {limit}, not {value}"},
     "exclusive_minimum": {"ru": "должно быть больше {limit}, а здесь {value}",
                           "en": "must be greater than {limit}, not {value}"},
     "exclusive_maximum": {"ru": "должно быть меньше {limit}, а здесь {value}",
                           "en": "must be less than {limit}, not {value}"},
-    "min_length": {"ru": "не короче {limit} символов", "en": "at least {limit} character(s)"},
-    "max_length": {"ru": "не длиннее {limit} символов, а здесь {length}",
-                   "en": "at most {limit} characters, not {length}"},
+    "min_length": {"ru": "нужно минимум {counted}", "en": "at least {counted}"},
+    "max_length": {"ru": "допустимо максимум {counted}, а здесь {length}", "en": "at most {counted}, not {length}"},
     "not_finite": {"ru": "должно быть конечным числом, а здесь {value}", "en": "must be a finite number, not {value}"},
     "other": {"ru": "значение не подходит по правилу схемы «{rule}»",
               "en": "does not fit the schema's rule {rule!r}: {detail}"},
@@ -185,7 +184,9 @@ def explain_error(error: ValidationError) -> Iterator[tuple[tuple, str]]:
     elif rule == "uniqueItems":
         yield path, say(_MESSAGES, "unique")
     elif rule in _LIMIT_RULES:
+        nouns = _COUNTED.get(rule)
         yield path, say(_MESSAGES, _LIMIT_RULES[rule], limit=limit, value=value,
+                        counted=count_noun(limit, *nouns) if nouns and isinstance(limit, int) else limit,
                         length=len(value) if isinstance(value, (str, list, dict)) else "",
                         keys=", ".join(map(str, value)) if isinstance(value, dict) else "")
     else:
@@ -196,6 +197,12 @@ _LIMIT_RULES = {"minProperties": "min_properties", "maxProperties": "max_propert
                 "exclusiveMinimum": "exclusive_minimum", "exclusiveMaximum": "exclusive_maximum",
                 "minLength": "min_length", "maxLength": "max_length"}
 
+
+_ITEMS = (("элемент", "элемента", "элементов"), ("item", "items"))
+_KEYS = (("ключ", "ключа", "ключей"), ("key", "keys"))
+_CHARACTERS = (("символ", "символа", "символов"), ("character", "characters"))
+_COUNTED = {"minItems": _ITEMS, "maxItems": _ITEMS, "minProperties": _KEYS, "maxProperties": _KEYS,
+            "minLength": _CHARACTERS, "maxLength": _CHARACTERS}
 
 _JSON_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
 

@@ -64,3 +64,17 @@ def test_an_unknown_language_is_ignored_not_fatal(monkeypatch):
     monkeypatch.setenv("IMPLKIT_LANG", "klingon")
     lang.use(None)
     assert lang.current() == "ru"
+
+
+def test_schema_limits_count_their_nouns(tmp_path, run_cli, monkeypatch):
+    monkeypatch.delenv("IMPLKIT_LANG")
+    path = tmp_path / "bp.yaml"
+    path.write_text("apiVersion: implkit/v1\nkind: Blueprint\nmetadata: {name: x, version: 1.0.0}\n"
+                    "pipelines:\n  - key: p\n    name: П\n    stages:\n"
+                    f"      - {{key: s, name: С, description: {'я' * 1001}}}\n", encoding="utf-8")
+    result = run_cli("blueprint", "validate", path)
+    assert result.exit_code == 3
+    assert f"{path}:8:" in result.output
+    assert "допустимо максимум 1000 символов, а здесь 1001" in result.output
+    english = run_cli("--lang", "en", "blueprint", "validate", path)
+    assert "at most 1000 characters, not 1001" in english.output
