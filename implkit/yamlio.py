@@ -45,7 +45,7 @@ MAX_NODES = 200_000
 _MESSAGES = {
     "invalid": {"ru": "недопустимый YAML", "en": "invalid YAML"},
     "no_file": {"ru": "{name}: нет такого файла", "en": "{name}: no such file"},
-    "not_utf8": {"ru": "не текст в UTF-8 ({reason}, байт {start})",
+    "not_utf8": {"ru": "не текст в UTF-8 (байт {start} не складывается в символ)",
                  "en": "not UTF-8 text ({reason} at byte {start})"},
     "control": {"ru": "управляющий символ {code} недопустим в YAML", "en": "control character {code} is not allowed"},
     "tag": {"ru": "тег {tag} не поддерживается: implkit читает только обычные значения, списки и словари",
