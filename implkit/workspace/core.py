@@ -122,8 +122,7 @@ class Workspace:
         path = Path(path).expanduser()
         config_path = path if path.name == CONFIG_NAME and not path.is_dir() else path / CONFIG_NAME
         if not config_path.is_file():
-            raise InputError(f"{config_path}: no implkit workspace here; create one with `implkit init "
-                             f"{config_path.parent}`")
+            raise InputError(say(_MESSAGES, "no_workspace", file=config_path, folder=config_path.parent))
         config = load_yaml(config_path)
         ws = cls(config_path.parent.resolve(), config if isinstance(config, CommentedMap) else CommentedMap())
         ws._validate(config)
@@ -142,8 +141,7 @@ class Workspace:
         for folder in (start, *start.parents):
             if (folder / CONFIG_NAME).is_file():
                 return cls.load(folder)
-        raise InputError(f"no implkit workspace found in {start} or above; run `implkit init` there, "
-                         f"pass --workspace DIR, or set {ENV_VAR}")
+        raise InputError(say(_MESSAGES, "none_found", start=start, env=ENV_VAR))
 
     def _validate(self, config: Any) -> None:
         problems = config_problems(config, str(self.config_path))
@@ -152,6 +150,13 @@ class Workspace:
         language.use_workspace(config.get("lang"))
         if config.get("tenants") is None:
             config["tenants"] = CommentedMap()
+
+    def _unknown_tenant(self, name: str) -> InputError:
+        """Exit 3 at implkit.yaml's `tenants:`, listing the names it holds."""
+        known = ", ".join(self.tenant_names()) or say(_MESSAGES, "no_tenants")
+        where = problem_at(self._config, None, str(self.config_path), dotted_path, ("tenants",),
+                           say(_MESSAGES, "known_tenants", known=known))
+        return InputError(say(_MESSAGES, "unknown_tenant", name=name, file=self.config_path), [where])
 
     def check_audit_ids(self, name: str, known: Iterable[str]) -> None:
         """Refuse (InputError at implkit.yaml:line:col) a tenant's audit threshold for a check that does not exist."""
@@ -178,8 +183,7 @@ class Workspace:
         """The tenant called `name`; an unknown name is InputError (exit 3) listing the known ones."""
         entries = self._config.get("tenants") or {}
         if name not in entries:
-            known = ", ".join(self.tenant_names()) or "none yet — add one with `implkit tenant add`"
-            raise InputError(f"unknown tenant {name!r} in {self.config_path} (known: {known})")
+            raise self._unknown_tenant(name)
         entry = entries[name]
         oauth = entry.get("oauth") or {}
         blueprint = entry.get("blueprint")
@@ -415,6 +419,16 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
 
 _MESSAGES = {
     "invalid_file": {"ru": "{file}: недопустимый файл рабочей папки", "en": "{file}: invalid workspace file"},
+    "no_workspace": {"ru": "{file}: здесь нет рабочей папки implkit; создайте её: `implkit init {folder}`",
+                     "en": "{file}: no implkit workspace here; create one with `implkit init {folder}`"},
+    "none_found": {"ru": "рабочая папка implkit не найдена ни в {start}, ни выше; выполните там `implkit init`, "
+                         "укажите --workspace ПАПКА или задайте {env}",
+                   "en": "no implkit workspace found in {start} or above; run `implkit init` there, "
+                         "pass --workspace DIR, or set {env}"},
+    "unknown_tenant": {"ru": "нет клиента (tenant) {name!r} в {file}", "en": "unknown tenant {name!r} in {file}"},
+    "known_tenants": {"ru": "известны: {known}", "en": "known: {known}"},
+    "no_tenants": {"ru": "пока ни одного — добавьте: `implkit tenant add`",
+                   "en": "none yet — add one with `implkit tenant add`"},
     "unknown_check": {"ru": "нет проверки {check!r} (известны: {known})",
                       "en": "no check {check!r} (known: {known})"},
 }

@@ -350,8 +350,12 @@ def option_case(id: str, argv: tuple[str, ...], *says: str, ru: bool = True) -> 
 OPTIONS = [
     *(option_case(f"rate-limit-{value}", (*ADD, "--rate-limit", value), "--rate-limit", value)
       for value in ("nan", "NaN", "inf", "-inf", "Infinity", "1e999", "0", "-0", "-1", "abc", "")),
-    option_case("unknown-tenant", ("plan", "nobody", "-w", "{ws}"), "nobody", ru=False),
-    option_case("unknown-tenant-apply", ("apply", "nobody", "--yes", "-w", "{ws}"), "nobody", ru=False),
+    # an unknown tenant is named at implkit.yaml's `tenants:` (line 5 of what `init` writes), known ones listed
+    Case("unknown-tenant", ("plan", "nobody", "-w", "{ws}"), {}, ("ws/implkit.yaml", 5), ("nobody", "acme")),
+    Case("unknown-tenant-apply", ("apply", "nobody", "--yes", "-w", "{ws}"), {}, ("ws/implkit.yaml", 5),
+         ("nobody", "acme")),
+    Case("unknown-tenant-audit", ("audit", "nobody", "--workspace", "{ws}"), {}, ("ws/implkit.yaml", 5),
+         ("nobody",)),
     option_case("plan-neither-tenant-nor-all", ("plan", "-w", "{ws}"), "TENANT", ru=False),
     option_case("plan-tenant-and-all", ("plan", "acme", "--all", "-w", "{ws}"), "--all", ru=False),
     option_case("apply-without-yes", ("apply", "acme", "-w", "{ws}"), "--yes", ru=False),
@@ -370,7 +374,7 @@ OPTIONS = [
     option_case("tenant-add-webhook-url", ("tenant", "add", "x", "--provider", "bitrix24", "--url",
                                            "https://p.bitrix24.ru/rest/1/secretsecret", "--token-env", "X",
                                            "-w", "{ws}"), "webhook", ru=False),
-    option_case("no-workspace", ("tenant", "list", "-w", "{dir}/nowhere"), "nowhere", ru=False),
+    option_case("no-workspace", ("tenant", "list", "-w", "{dir}/nowhere"), "nowhere"),
     option_case("spec-bad-lang", ("spec", "render", "-b", "{bp}", "--lang", "de", "-o", "{dir}/s.md"), "'de'",
                 ru=False),
 ]
