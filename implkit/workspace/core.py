@@ -63,6 +63,8 @@ ENV_VAR = "IMPLKIT_WORKSPACE"
 VERSION = 1
 PROVIDERS = ("amocrm", "bitrix24")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# The keys of a tenant entry. blueprints/schema/workspace.schema.json must list the same (a test holds
+# them equal): implkit.yaml is validated against the schema, so a key missing there is refused.
 TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit"}
 
 _CONFIG_HEADER = """\
