@@ -193,7 +193,8 @@ def explain_error(error: ValidationError) -> Iterator[tuple[tuple, str]]:
         yield path, say(_MESSAGES, "other", rule=rule, detail=error.message)
 
 
-_LIMIT_RULES = {"minProperties": "min_properties", "maxProperties": "max_properties","minItems": "min_items", "maxItems": "max_items", "minimum": "minimum", "maximum": "maximum",
+_LIMIT_RULES = {"minProperties": "min_properties", "maxProperties": "max_properties",
+                "minItems": "min_items", "maxItems": "max_items", "minimum": "minimum", "maximum": "maximum",
                 "exclusiveMinimum": "exclusive_minimum", "exclusiveMaximum": "exclusive_maximum",
                 "minLength": "min_length", "maxLength": "max_length"}
 

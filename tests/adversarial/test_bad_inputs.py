@@ -64,8 +64,10 @@ def blueprint_case(id: str, text: str, marker: str | None, *says: str, command: 
     return Case(id, argv, {"bp.yaml": text}, at, says, ru, caps or {})
 
 
-def billion_laughs(levels: int = 9, width: int = 10) -> str:
-    text = "apiVersion: implkit/v1\nkind: Blueprint\nlol0: &l0 [" + ", ".join(["lol"] * width) + "]\n"
+def billion_laughs(levels: int = 9, width: int = 10,
+                   head: str = "apiVersion: implkit/v1\nkind: Blueprint\n") -> str:
+    """Ten lols, ten of those, ... `levels` times: 10**10 nodes once expanded, from a dozen short lines."""
+    text = head + "lol0: &l0 [" + ", ".join(["lol"] * width) + "]\n"
     for i in range(1, levels + 1):
         text += f"lol{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * width) + "]\n"
     return text
@@ -127,8 +129,10 @@ REFERENCES = [
     blueprint_case("integration-stage-without-pipeline", bp("pipeline: sales, stage: new", "stage: new",
                                                             INTEGRATIONS),
                    "settings: {stage", "integration.web_form.site.settings.stage"),
-    blueprint_case("integration-maps-unknown-field", bp("comment: field.leads.budget", "comment: field.leads.nope", INTEGRATIONS),
-                   "comment: field.leads.nope", "integration.web_form.site.settings.mapping.comment", "field.leads.nope"),
+    blueprint_case("integration-maps-unknown-field",
+                   bp("comment: field.leads.budget", "comment: field.leads.nope", INTEGRATIONS),
+                   "comment: field.leads.nope", "integration.web_form.site.settings.mapping.comment",
+                   "field.leads.nope"),
     blueprint_case("notify-unknown-role", bp("      - {key: done, name: Выполнено}",
                                              "      - {key: done, name: Выполнено}\n    automations:\n"
                                              "      - {on: enter, stage: done, do: notify, params: {to: role.boss}}"),
@@ -240,7 +244,8 @@ SYNTAX = [
     blueprint_case("local-tag", bp("name: Сервис", "name: !secret x"), "!secret", "!secret"),
     blueprint_case("bad-escape", bp("name: Сервис", 'name: "\\q"'), '"\\q"', "bp.yaml", ru=False),
     Case("not-utf8", ("blueprint", "validate", "{dir}/bp.yaml"),
-         {"bp.yaml": BASE.encode("utf-8").replace("Сервис".encode(), b"\xff\xfe")}, ("bp.yaml", line_of(BASE, "Сервис")),
+         {"bp.yaml": BASE.encode("utf-8").replace("Сервис".encode(), b"\xff\xfe")},
+         ("bp.yaml", line_of(BASE, "Сервис")),
          ("UTF-8",)),
     Case("missing-file", ("blueprint", "validate", "{dir}/nowhere.yaml"), {}, None, ("nowhere.yaml",)),
     Case("directory-not-file", ("blueprint", "show", "{dir}/folder"), {"folder/x": "1"}, None, ("folder",), ru=False),
@@ -331,9 +336,7 @@ WORKSPACE = [
     Case("ws-malformed-yaml", ("tenant", "list", "-w", "{ws}"),
          {"ws/implkit.yaml": WS_HEAD + acme("    audit: {thresholds: {D03: 1}\n")},
          ("ws/implkit.yaml", (WS_HEAD + acme()).count("\n") + 2), ("implkit.yaml",)),  # the end: '}' never came
-    ws_case("ws-yaml-bomb", "x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-        f"y{i}: &b{i} [" + ", ".join([f"*{'a' if i == 0 else f'b{i - 1}'}"] * 10) + "]\n" for i in range(8)),
-        "*b3", "implkit.yaml", head="version: 1\n"),
+    ws_case("ws-yaml-bomb", billion_laughs(8, head=""), "*l4", "implkit.yaml", head="version: 1\n"),
     ws_case("ws-deep-nesting", "x: " + "[" * 5000 + "]" * 5000 + "\n", "x:", "implkit.yaml", head="version: 1\n"),
 ]
 
@@ -430,7 +433,8 @@ def answers_case(id: str, text: str, marker: str | None, *says: str, ru: bool = 
 
 
 ANSWER_FILES = [
-    answers_case("answers-malformed", ANSWERS.replace("sellers: 8", "sellers: [8"), "  has_head_of_sales", "answers.yaml",
+    answers_case("answers-malformed", ANSWERS.replace("sellers: 8", "sellers: [8"), "  has_head_of_sales",
+                 "answers.yaml",
                  ru=True),
     answers_case("answers-unknown-question", ANSWERS + "  favourite_colour: red\n", "favourite_colour",
                  "favourite_colour"),
@@ -443,9 +447,7 @@ ANSWER_FILES = [
     answers_case("answers-unknown-top-key", ANSWERS + "extra: 1\n", "extra", "extra"),
     answers_case("answers-wrong-questionnaire", ANSWERS.replace("questionnaire: 1", "questionnaire: 7"),
                  "questionnaire", "questionnaire"),
-    answers_case("answers-bomb", "x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-        f"y{i}: &b{i} [" + ", ".join([f"*{'a' if i == 0 else f'b{i - 1}'}"] * 10) + "]\n" for i in range(8)),
-        "*b3", "answers.yaml", ru=True),
+    answers_case("answers-bomb", billion_laughs(8, head=""), "*l4", "answers.yaml", ru=True),
     answers_case("answers-deep", "x: " + "[" * 5000 + "]" * 5000 + "\n", "x:", "answers.yaml", ru=True),
     answers_case("answers-empty", "", None, "answers.yaml"),
     Case("answers-missing", ("blueprint", "compose", "--answers", "{dir}/none.yaml", "-o", "{dir}/out.yaml"), {},
@@ -467,9 +469,8 @@ CHECK_FILES = [
                "sql:", "sql"),
     check_case("check-threshold-text", CHECK.replace("threshold: {max_count: 0}", "threshold: {max_count: lots}"),
                "threshold", "max_count"),
-    check_case("check-bomb", "x: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-        f"y{i}: &b{i} [" + ", ".join([f"*{'a' if i == 0 else f'b{i - 1}'}"] * 10) + "]\n" for i in range(8)),
-        "*b3", "D03.yaml", "узлов"),  # the YAML part in Russian; the check files' headline is the audit's
+    # the YAML part in Russian; the check files' headline is the audit engine's
+    check_case("check-bomb", billion_laughs(8, head=""), "*l4", "D03.yaml", "узлов"),
     check_case("check-deep", "x: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", "x:", "D03.yaml", "вложенность"),
     check_case("check-empty", "", None, "D03.yaml"),
 ]
