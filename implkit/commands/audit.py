@@ -182,6 +182,10 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     if by_manager:
         _writable_folder(by_manager)
     settings = _audit_settings(entry)
+    if settings.get("thresholds"):  # a threshold for a check that does not exist would be ignored silently
+        from implkit.audit import load_checks
+
+        ws.check_audit_ids(tenant, [c.id for c in load_checks(checks_dir)])
     blueprint = None
     if entry.blueprint:
         from implkit.blueprint import load_blueprint

@@ -15,6 +15,35 @@ from typing import Any
 import click
 
 
+_MESSAGES = {
+    "rate": {"ru": "--rate-limit: нужно положительное конечное число запросов в секунду (например 7 или 0.5), "
+                   "а не {value!r}",
+             "en": "--rate-limit: expected a positive, finite number of requests per second (e.g. 7 or 0.5), "
+                   "not {value!r}"},
+}
+
+
+class RateLimit(click.ParamType):
+    """Requests per second: a positive, finite number. click's FloatRange lets nan and inf through
+    (every comparison with nan is false), and a limiter fed either never sends or never waits."""
+
+    name = "rps"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        import math
+
+        from implkit.errors import InputError
+        from implkit.lang import say
+
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = math.nan
+        if not math.isfinite(rate) or rate <= 0:
+            raise InputError(say(_MESSAGES, "rate", value=str(value)))
+        return rate
+
+
 def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add `--workspace DIR` to a command (passed as the `workspace` keyword)."""
     return click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=True, dir_okay=True),
@@ -63,7 +92,7 @@ def tenant() -> None:
 @click.option("--client-secret-env", metavar="VAR", help="Environment variable holding the OAuth client secret.")
 @click.option("--redirect-uri", default="", help="OAuth redirect URI registered for the integration.")
 @click.option("--blueprint", type=click.Path(dir_okay=False), help="The blueprint this tenant is configured from.")
-@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="RPS",
+@click.option("--rate-limit", type=RateLimit(), metavar="RPS",
               help="Requests per second to stay under (default: the provider's documented limit).")
 @click.option("--shares-account-with", "shares_with", metavar="TENANT",
               help="This is the same CRM account as TENANT (two blueprints on one account): allowed only when "

@@ -42,7 +42,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
-from implkit.model import OPTION_FIELD_TYPES, Blueprint, ManualStep
+from implkit.model import OPTION_FIELD_TYPES, Blueprint, ManualStep, name_identity
 from implkit.plan.changes import (
     CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, UnmanagedItem,
     canonical_json, interrupted_creations,
@@ -74,7 +74,7 @@ class Resource:
 
 
 def _norm(name: str) -> str:
-    return " ".join(str(name).split()).casefold()
+    return name_identity(name)
 
 
 # --- desired ---------------------------------------------------------------------------

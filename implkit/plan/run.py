@@ -194,28 +194,74 @@ def export(provider: Provider, *, name: str | None = None) -> Blueprint:
 # --- saved plans ----------------------------------------------------------------------------
 
 
+_PLAN_MESSAGES = {
+    "no_file": {"ru": "{file}: нет такого файла плана", "en": "{file}: no such plan file"},
+    "damaged": {"ru": "файл плана повреждён", "en": "the plan file is damaged"},
+    "not_json": {"ru": "не JSON ({reason}): файл обрезан или испорчен; сделайте план заново",
+                 "en": "not JSON ({reason}): the file is truncated or corrupted; make the plan again"},
+    "not_plan": {"ru": "не файл плана implkit (нет kind: {kind})", "en": "not an implkit plan file (no kind: {kind})"},
+    "version": {"ru": "версия формата плана {found!r}, а эта версия implkit читает {expected}; сделайте план заново",
+                "en": "plan schema version {found!r} is not {expected}; make the plan again with this implkit"},
+    "checksum": {"ru": "содержимое не совпадает с контрольной суммой: файл изменён после `implkit plan -o`; "
+                       "сделайте план заново",
+                 "en": "the content does not match its checksum: the file was changed after `implkit plan -o`; "
+                       "make the plan again"},
+    "structure": {"ru": "не хватает или испорчено: {detail}", "en": "missing or malformed: {detail}"},
+}
+
+
+def _plan_checksum(data: dict) -> str:
+    """sha256 of the plan file's content without its checksum, as canonical JSON."""
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
 def write_plan_file(path: str | Path, plan: Plan, desired: Blueprint) -> None:
-    data = {"kind": PLAN_FILE_KIND, **plan.to_json_dict(), "desired": desired.to_dict()}
+    # The checksum makes any edit (a fingerprint, a change, the blueprint) read as damage (exit 3), never as
+    # a stale plan (exit 1, "the tenant changed"), which would send the user looking at the wrong thing.
+    data = json.loads(json.dumps({"kind": PLAN_FILE_KIND, **plan.to_json_dict(), "desired": desired.to_dict()},
+                                 ensure_ascii=False))
+    data["checksum"] = _plan_checksum(data)
     atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", mode=0o600)  # the account's setup
 
 
 def read_plan_file(path: str | Path) -> tuple[Plan, Blueprint]:
+    """The saved plan and its blueprint; a file that is not exactly what `plan -o` wrote is InputError (exit 3)."""
+    from implkit.errors import Location, Problem
+    from implkit.lang import say
+
     name = str(path)
+
+    def damaged(message: str, line: int = 1, column: int = 1, key: str = "") -> InputError:
+        return InputError(say(_PLAN_MESSAGES, "damaged"), [Problem(Location(name, line, column, key), message)])
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{name}: no such plan file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{name}: not a plan file ({exc})") from None
+        raise InputError(say(_PLAN_MESSAGES, "no_file", file=name)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged(say(_PLAN_MESSAGES, "not_json", reason=type(exc).__name__)) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+        raise damaged(say(_PLAN_MESSAGES, "not_json", reason=getattr(exc, "msg", str(exc))), line, column) from None
+
+    def line_of(key: str) -> int:
+        found = text.find(f'"{key}"')
+        return text.count("\n", 0, found) + 1 if found >= 0 else 1
+
     if not isinstance(data, dict) or data.get("kind") != PLAN_FILE_KIND:
-        raise InputError(f"{name}: not an implkit plan file (no kind: {PLAN_FILE_KIND})")
+        raise damaged(say(_PLAN_MESSAGES, "not_plan", kind=PLAN_FILE_KIND), line_of("kind"), 1, "kind")
     if data.get("schema_version") != PLAN_SCHEMA_VERSION:
-        raise InputError(f"{name}: plan schema version {data.get('schema_version')!r} is not "
-                         f"{PLAN_SCHEMA_VERSION}; make the plan again with this implkit")
+        raise damaged(say(_PLAN_MESSAGES, "version", found=data.get("schema_version"), expected=PLAN_SCHEMA_VERSION),
+                      line_of("schema_version"), 1, "schema_version")
+    if data.get("checksum") != _plan_checksum(data):
+        raise damaged(say(_PLAN_MESSAGES, "checksum"), line_of("checksum"), 1, "checksum")
     try:
         return Plan.from_json_dict(data), Blueprint.from_dict(data["desired"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{name}: the plan file is damaged ({type(exc).__name__}: {exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise damaged(say(_PLAN_MESSAGES, "structure", detail=f"{type(exc).__name__}: {exc}")) from None
 
 
 # --- last applied -------------------------------------------------------------------------------

@@ -24,17 +24,29 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jsonschema import Draft202012Validator
 from ruamel.yaml.comments import CommentedMap
 
-from implkit.errors import InputError, Location, Problem
+from implkit.errors import InputError, Problem
 from implkit.files import private_dir
+from implkit import lang as language
+from implkit.lang import say
+from implkit.schemas import (
+    dotted_path,
+    explain_schema_errors,
+    load_schema,
+    non_finite_problems,
+    problem_at,
+    sort_problems,
+)
 from implkit.workspace.credentials import (
     KEYRING_SERVICE,
     CredentialSource,
@@ -44,7 +56,7 @@ from implkit.workspace.credentials import (
 )
 from implkit.workspace.lock import LockInfo, TenantLock
 from implkit.workspace.state import StateStore
-from implkit.yamlio import atomic_write, dump_yaml, load_yaml, location_of, to_plain
+from implkit.yamlio import atomic_write, dump_yaml, load_yaml, to_plain
 
 CONFIG_NAME = "implkit.yaml"
 DATA_DIR = ".implkit"
@@ -52,7 +64,10 @@ ENV_VAR = "IMPLKIT_WORKSPACE"
 VERSION = 1
 PROVIDERS = ("amocrm", "bitrix24")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit", "shares_account_with"}
+# The keys of a tenant entry. blueprints/schema/workspace.schema.json must list the same (a test holds
+# them equal): implkit.yaml is validated against the schema, so a key missing there is refused.
+TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit",
+               "shares_account_with"}
 
 _CONFIG_HEADER = """\
 # implkit workspace. Tenants and where their credentials come from — never the secrets
@@ -134,8 +149,7 @@ class Workspace:
         path = Path(path).expanduser()
         config_path = path if path.name == CONFIG_NAME and not path.is_dir() else path / CONFIG_NAME
         if not config_path.is_file():
-            raise InputError(f"{config_path}: no implkit workspace here; create one with `implkit init "
-                             f"{config_path.parent}`")
+            raise InputError(say(_MESSAGES, "no_workspace", file=config_path, folder=config_path.parent))
         config = load_yaml(config_path)
         ws = cls(config_path.parent.resolve(), config if isinstance(config, CommentedMap) else CommentedMap())
         ws._validate(config)
@@ -154,60 +168,35 @@ class Workspace:
         for folder in (start, *start.parents):
             if (folder / CONFIG_NAME).is_file():
                 return cls.load(folder)
-        raise InputError(f"no implkit workspace found in {start} or above; run `implkit init` there, "
-                         f"pass --workspace DIR, or set {ENV_VAR}")
+        raise InputError(say(_MESSAGES, "none_found", start=start, env=ENV_VAR))
 
     def _validate(self, config: Any) -> None:
-        file = str(self.config_path)
-        problems: list[Problem] = []
-        if not isinstance(config, dict):
-            raise InputError("invalid workspace file", [Problem(Location(file, 1, 1), "expected a mapping")])
-        if config.get("version") != VERSION:
-            problems.append(Problem(location_of(config, ("version",), file),
-                                    f"unsupported version {config.get('version')!r} (expected {VERSION})"))
-        tenants = config.get("tenants")
-        if tenants is None:
-            config["tenants"] = CommentedMap()
-        elif not isinstance(tenants, dict):
-            problems.append(Problem(location_of(config, ("tenants",), file), "expected a mapping of tenants"))
-        else:
-            for name, entry in tenants.items():
-                problems.extend(self._tenant_problems(str(name), entry, config))
+        problems = config_problems(config, str(self.config_path))
         if problems:
-            raise InputError("invalid workspace file", problems)
+            raise InputError(say(_MESSAGES, "invalid_file", file=self.config_path), problems)
+        language.use_workspace(config.get("lang"))
+        if config.get("tenants") is None:
+            config["tenants"] = CommentedMap()
 
-    def _tenant_problems(self, name: str, entry: Any, config: Any) -> list[Problem]:
+    def _unknown_tenant(self, name: str) -> InputError:
+        """Exit 3 at implkit.yaml's `tenants:`, listing the names it holds."""
+        known = ", ".join(self.tenant_names()) or say(_MESSAGES, "no_tenants")
+        where = problem_at(self._config, None, str(self.config_path), dotted_path, ("tenants",),
+                           say(_MESSAGES, "known_tenants", known=known))
+        return InputError(say(_MESSAGES, "unknown_tenant", name=name, file=self.config_path), [where])
+
+    def check_audit_ids(self, name: str, known: Iterable[str]) -> None:
+        """Refuse (InputError at implkit.yaml:line:col) a tenant's audit threshold for a check that does not exist."""
+        thresholds = ((self._config.get("tenants") or {}).get(name) or {}).get("audit", {}) or {}
+        thresholds = thresholds.get("thresholds") or {}
+        known = set(known)
         file = str(self.config_path)
-        path = ("tenants", name)
-        if not TENANT_NAME.match(name):
-            return [Problem(location_of(config, path, file),
-                            "tenant names are lower-case letters, digits, '.', '_' and '-'")]
-        if not isinstance(entry, dict):
-            return [Problem(location_of(config, path, file), "expected a mapping")]
-        problems = [Problem(location_of(config, (*path, key), file), f"unknown key {key!r}")
-                    for key in entry if key not in TENANT_KEYS]
-        if entry.get("provider") not in PROVIDERS:
-            problems.append(Problem(location_of(config, (*path, "provider"), file),
-                                    f"provider must be one of {', '.join(PROVIDERS)}"))
-        try:
-            check_url(str(entry.get("url", "")), str(entry.get("provider", "")))
-        except InputError as exc:
-            problems.append(Problem(location_of(config, (*path, "url"), file), str(exc)))
-        creds = entry.get("credentials")
-        if not isinstance(creds, dict) or len(set(creds) & {"env", "file", "keyring"}) != 1:
-            problems.append(Problem(location_of(config, (*path, "credentials"), file),
-                                    "credentials must name exactly one of env, file, keyring"))
-        shares = entry.get("shares_account_with")
-        if shares is not None and (str(shares) == name or str(shares) not in (config.get("tenants") or {})):
-            problems.append(Problem(location_of(config, (*path, "shares_account_with"), file),
-                                    f"shares_account_with names {shares!r}, which is not another tenant here"))
-        if entry.get("audit") is not None and not isinstance(entry.get("audit"), dict):
-            problems.append(Problem(location_of(config, (*path, "audit"), file), "audit must be a mapping"))
-        rate = entry.get("rate_limit")
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
-            problems.append(Problem(location_of(config, (*path, "rate_limit"), file),
-                                    "rate_limit must be a positive number of requests per second"))
-        return problems
+        path = ("tenants", name, "audit", "thresholds")
+        problems = [problem_at(self._config, None, file, dotted_path, (*path, check_id),
+                               say(_MESSAGES, "unknown_check", check=check_id, known=", ".join(sorted(known))))
+                    for check_id in thresholds if str(check_id) not in known]
+        if problems:
+            raise InputError(say(_MESSAGES, "invalid_file", file=self.config_path), problems)
 
     # ---- tenants -------------------------------------------------------------------------------
 
@@ -221,8 +210,7 @@ class Workspace:
         """The tenant called `name`; an unknown name is InputError (exit 3) listing the known ones."""
         entries = self._config.get("tenants") or {}
         if name not in entries:
-            known = ", ".join(self.tenant_names()) or "none yet — add one with `implkit tenant add`"
-            raise InputError(f"unknown tenant {name!r} in {self.config_path} (known: {known})")
+            raise self._unknown_tenant(name)
         entry = entries[name]
         oauth = entry.get("oauth") or {}
         blueprint = entry.get("blueprint")
@@ -463,6 +451,7 @@ class Workspace:
             self._validate(fresh)
             self._config = fresh
             yield
+            self._validate(self._config)  # what would be written must load again: else nothing is written
             self._save()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -499,6 +488,54 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     config["tenants"] = CommentedMap()
     atomic_write(config_path, _CONFIG_HEADER + dump_yaml(config))
     return Workspace.load(root)
+
+
+# ---- implkit.yaml validation ----------------------------------------------------------------------
+
+_MESSAGES = {
+    "invalid_file": {"ru": "{file}: недопустимый файл рабочей папки", "en": "{file}: invalid workspace file"},
+    "no_workspace": {"ru": "{file}: здесь нет рабочей папки implkit; создайте её: `implkit init {folder}`",
+                     "en": "{file}: no implkit workspace here; create one with `implkit init {folder}`"},
+    "none_found": {"ru": "рабочая папка implkit не найдена ни в {start}, ни выше; выполните там `implkit init`, "
+                         "укажите --workspace ПАПКА или задайте {env}",
+                   "en": "no implkit workspace found in {start} or above; run `implkit init` there, "
+                         "pass --workspace DIR, or set {env}"},
+    "unknown_tenant": {"ru": "нет клиента (tenant) {name!r} в {file}", "en": "unknown tenant {name!r} in {file}"},
+    "known_tenants": {"ru": "известны: {known}", "en": "known: {known}"},
+    "no_tenants": {"ru": "пока ни одного — добавьте: `implkit tenant add`",
+                   "en": "none yet — add one with `implkit tenant add`"},
+    "shares_unknown": {"ru": "shares_account_with называет {shares!r}, но такого другого тенанта здесь нет",
+                       "en": "shares_account_with names {shares!r}, which is not another tenant here"},
+    "unknown_check": {"ru": "нет проверки {check!r} (известны: {known})",
+                      "en": "no check {check!r} (known: {known})"},
+}
+
+
+def config_problems(config: Any, file: str) -> list[Problem]:
+    """Every problem of a loaded implkit.yaml: blueprints/schema/workspace.schema.json, numbers that are
+    .nan / .inf, and each tenant's URL rules (`check_url`)."""
+    if config is None:
+        config = CommentedMap()
+    data = to_plain(config)
+    problems = explain_schema_errors(_config_validator(), config, data, file)
+    problems += non_finite_problems(config, data, file)
+    tenants = data.get("tenants") if isinstance(data, dict) else None
+    for name, entry in (tenants or {}).items() if isinstance(tenants, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("url"), str) and entry.get("url"):
+            try:
+                check_url(entry["url"], str(entry.get("provider", "")))
+            except InputError as exc:
+                problems.append(problem_at(config, data, file, dotted_path, ("tenants", name, "url"), str(exc)))
+        shares = entry.get("shares_account_with") if isinstance(entry, dict) else None
+        if shares is not None and (str(shares) == str(name) or str(shares) not in tenants):
+            problems.append(problem_at(config, data, file, dotted_path, ("tenants", name, "shares_account_with"),
+                                       say(_MESSAGES, "shares_unknown", shares=shares)))
+    return sort_problems(problems)
+
+
+@cache
+def _config_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("workspace"))
 
 
 # ---- URL rules -------------------------------------------------------------------------------------

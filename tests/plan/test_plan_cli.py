@@ -220,6 +220,9 @@ def test_bad_plan_files_and_option_mixes_are_bad_input(served, tmp_path):
     assert "schema version" in served.cli("apply", "acme", "--plan", tmp_path / "future.json", "--yes").output
     data["schema_version"] = 1
     data["tenant"] = "someone-else"
+    from implkit.plan.run import _plan_checksum
+
+    data["checksum"] = _plan_checksum(data)  # a plan genuinely made for another tenant, not an edited one
     (tmp_path / "theirs.json").write_text(json.dumps(data))
     theirs = served.cli("apply", "acme", "--plan", tmp_path / "theirs.json", "--yes")
     assert theirs.exit_code == 3 and "someone-else" in theirs.output
