@@ -161,7 +161,7 @@ def audit() -> None:
 @click.option("--period", "period_days", type=click.IntRange(1, 3660), default=30, show_default=True,
               help="Analytics period: the last N days before the snapshot time.")
 @click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
-              help="Language of the report (default: $IMPLKIT_LANG, else ru).")
+              help="Language of the report (default: implkit --lang, $IMPLKIT_LANG, lang in implkit.yaml, else ru).")
 @click.option("--list", "list_only", is_flag=True, help="List every check: supported or not, and why.")
 @click.option("--checks-dir", type=click.Path(file_okay=False, exists=True),
               help="Read the checks from this folder instead of the shipped audits/.")
@@ -170,15 +170,17 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         checks_dir: str | None) -> int:
     """Audit TENANT's snapshot: every check's failing records, counts, shares, budget at risk, and
     the sales analytics; each run is kept in the tenant's history."""
-    lang = lang or (os.environ.get("IMPLKIT_LANG") if os.environ.get("IMPLKIT_LANG") in ("ru", "en") else "ru")
+    from implkit import lang as language
+
     if list_only:
-        return _list(fmt, lang, checks_dir)
+        return _list(fmt, lang or language.current(), checks_dir)
     if not tenant:
         raise click.UsageError("name a TENANT (or pass --list)")
     from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, AuditOptions, run_audit
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
+    lang = lang or language.current()  # --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else ru
     if by_manager:
         _writable_folder(by_manager)
     settings = _audit_settings(entry)
