@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS sync_cursors (
     records INTEGER NOT NULL DEFAULT 0
 );
 
+-- records to read again by id after the streams: a new link event names them (a link need not change the
+-- record's updated_at). `at`: the newest such event. Emptied as they are read; kept across a killed sync.
+CREATE TABLE IF NOT EXISTS sync_refresh (
+    entity TEXT NOT NULL, id INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (entity, id)
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT,
     is_active INTEGER NOT NULL, is_admin INTEGER NOT NULL DEFAULT 0,
@@ -246,6 +252,27 @@ class Snapshot:
                 fields["since"] = since
             self._save_cursor(db, cursor, **fields)
 
+    def pending_refresh(self, *, fresh_tables: set[str], before: int) -> dict[str, set[int]]:
+        """Records queued by link events, by table. Those of a table read whole in this sync, by an event
+        older than `before` (when that read began), already show the change: they are dropped here."""
+        with self.transaction() as db:
+            marks = ",".join("?" * len(fresh_tables)) or "NULL"
+            db.execute(f"DELETE FROM sync_refresh WHERE entity IN ({marks}) AND at < ?", [*fresh_tables, before])
+            queued: dict[str, set[int]] = {}
+            for entity, record_id in db.execute("SELECT entity, id FROM sync_refresh"):
+                queued.setdefault(entity, set()).add(record_id)
+        return queued
+
+    def write_refreshed(self, table: str, rows: list[dict[str, Any]], ids: Iterable[int]) -> None:
+        """Store records read again by id and take them (found or not: deleted) off the queue, atomically."""
+        ids = list(ids)
+        with self.transaction() as db:
+            if rows:
+                WRITERS[table](db, rows)
+            for chunk in _chunks(ids, 500):
+                db.execute(f"DELETE FROM sync_refresh WHERE entity = ? AND id IN ({','.join('?' * len(chunk))})",
+                           [table, *chunk])
+
     def delete(self, entity: str, ids: Iterable[int]) -> int:
         """Remove records the CRM reports deleted (with everything hanging off them)."""
         ids = list(ids)
@@ -419,6 +446,18 @@ def _write_notes(db: sqlite3.Connection, rows: list[dict]) -> None:
 
 
 def _write_events(db: sqlite3.Connection, rows: list[dict]) -> None:
+    # A link event seen for the first time queues the records it names (`refresh`: [(table, id)]) to be
+    # read again; one read again before (the same event on a later page or pass) queues nothing.
+    linking = [r for r in rows if r.get("refresh")]
+    if linking:
+        known = set()
+        for chunk in _chunks([r["id"] for r in linking], 500):
+            known |= {i for (i,) in db.execute(
+                f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+        db.executemany("INSERT INTO sync_refresh VALUES (?, ?, ?) ON CONFLICT (entity, id) DO UPDATE"
+                       " SET at = max(at, excluded.at)",
+                       [(table, record_id, r["created_at"]) for r in linking if r["id"] not in known
+                        for table, record_id in r["refresh"]])
     db.executemany(
         "INSERT OR REPLACE INTO events VALUES (:id, :type, :entity_type, :entity_id, :created_by, :created_at,"
         " :pipeline_before, :status_before, :pipeline_after, :status_after)",
