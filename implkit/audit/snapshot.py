@@ -296,6 +296,14 @@ class Snapshot:
     def counts(self) -> dict[str, int]:
         return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RECORD_TABLES}
 
+    def contents(self) -> dict[str, list[tuple]]:
+        """Every data table's rows, sorted: two snapshots of one account at one moment compare equal
+        whichever way they were filled (an incremental run against a fresh full one). Sync bookkeeping
+        (meta, cursors, the refresh queue) is left out."""
+        tables = [*RECORD_TABLES, "lead_contacts", "channels", "field_values"]
+        with self._lock:
+            return {t: sorted((tuple(row) for row in self.db.execute(f"SELECT * FROM {t}")), key=repr) for t in tables}
+
     def query(self, sql: str, params: dict | tuple = ()) -> list[sqlite3.Row]:
         return self.db.execute(sql, params).fetchall()
 
