@@ -273,6 +273,15 @@ class Snapshot:
                 db.execute(f"DELETE FROM sync_refresh WHERE entity = ? AND id IN ({','.join('?' * len(chunk))})",
                            [table, *chunk])
 
+    def derive(self) -> None:
+        """Columns the CRM derives from other records without touching the record's `updated_at`
+        (amoCRM's `closest_task_at` moves when a task is added or done): computed here from the
+        snapshot's own tables after each sync, so an incremental snapshot equals a full one and both
+        CRMs have them."""
+        with self.transaction() as db:
+            db.execute("UPDATE leads SET closest_task_at = (SELECT min(t.complete_till) FROM tasks t"
+                       " WHERE t.entity_type = 'leads' AND t.entity_id = leads.id AND t.is_completed = 0)")
+
     def delete(self, entity: str, ids: Iterable[int]) -> int:
         """Remove records the CRM reports deleted (with everything hanging off them)."""
         ids = list(ids)
@@ -466,11 +475,34 @@ def _write_events(db: sqlite3.Connection, rows: list[dict]) -> None:
                        " SET at = max(at, excluded.at)",
                        [(table, record_id, r["created_at"]) for r in linking if r["id"] not in known
                         for table, record_id in r["refresh"]])
+    _chain_stages(db, rows)
     db.executemany(
         "INSERT OR REPLACE INTO events VALUES (:id, :type, :entity_type, :entity_id, :created_by, :created_at,"
         " :pipeline_before, :status_before, :pipeline_after, :status_after)",
         [{"created_by": None, "pipeline_before": None, "status_before": None, "pipeline_after": None,
           "status_after": None, **r} for r in rows])
+
+
+def _chain_stages(db: sqlite3.Connection, rows: list[dict]) -> None:
+    """A stage entry that names only where the deal went (`chain`: Bitrix24's stage history) gets where
+    it came from: the deal's previous entry, earlier on this page or already in the snapshot. Kept
+    here, not in the reader's memory, so that an incremental or resumed pass fills it as a full one does.
+    Entries of one second are ordered by id length, then id (`stagehistory:9` before `stagehistory:10`)."""
+    last: dict[int, tuple] = {}
+    for row in rows:
+        if not row.get("chain"):
+            continue
+        entity = row["entity_id"]
+        if entity not in last:
+            found = db.execute(
+                "SELECT pipeline_after, status_after FROM events WHERE entity_type = :kind AND entity_id = :entity"
+                " AND type = 'lead_status_changed' AND (created_at < :at OR (created_at = :at AND"
+                " (length(id) < length(:id) OR (length(id) = length(:id) AND id < :id))))"
+                " ORDER BY created_at DESC, length(id) DESC, id DESC LIMIT 1",
+                {"kind": row["entity_type"], "entity": entity, "at": row["created_at"], "id": row["id"]}).fetchone()
+            last[entity] = tuple(found) if found else (None, None)
+        row["pipeline_before"], row["status_before"] = last[entity]
+        last[entity] = (row.get("pipeline_after"), row.get("status_after"))
 
 
 WRITERS = {

@@ -148,6 +148,7 @@ def sync_snapshot(reader: RecordsReader, snapshot: Snapshot, *, full: bool = Fal
 
     summary.refreshed = _refresh_linked(reader, snapshot, summary.streams, cap, progress)
     summary.deleted = _reconcile_deletions(snapshot, now=cap) + _sweep_deletions(reader, snapshot, progress)
+    snapshot.derive()
     snapshot.set_meta(snapshot_at=summary.snapshot_at, last_sync_requests=requests())
     with snapshot.transaction() as db:
         db.execute("DELETE FROM meta WHERE key = 'sync_started_at'")

@@ -88,7 +88,6 @@ class B24Records:
     offset: str = DEFAULT_OFFSET
     _stages: dict[str, int] = field(default_factory=dict)  # STATUS_ID → snapshot stage id
     _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # entity → FIELD_NAME → row
-    _last_stage: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
     _server_time: float | None = None  # the portal's clock at the first answer read
 
     crm = "bitrix24"
@@ -335,12 +334,12 @@ def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
     owner = int(item.get("OWNER_ID") or 0)
     pipeline = _int(item.get("CATEGORY_ID")) or 0
     stage = reader._stages.get(str(item.get("STAGE_ID") or ""))
-    before = reader._last_stage.get(owner, (None, None))
-    reader._last_stage[owner] = (pipeline, stage)
+    # An entry says only where the deal went; where it came from is its previous entry, which the
+    # snapshot fills in (`chain`) whether that entry is on this page or was read by an earlier pass.
     return {"id": f"stagehistory:{item['ID']}", "seq": int(item["ID"]), "type": "lead_status_changed",
             "entity_type": "lead", "entity_id": owner, "created_by": None,
-            "created_at": ts(item.get("CREATED_TIME")) or 0, "pipeline_before": before[0],
-            "status_before": before[1], "pipeline_after": pipeline, "status_after": stage}
+            "created_at": ts(item.get("CREATED_TIME")) or 0, "chain": True,
+            "pipeline_after": pipeline, "status_after": stage}
 
 
 ROW_MAPPERS = {"companies": company_row, "contacts": contact_row, "leads": deal_row, "tasks": activity_row,
