@@ -284,6 +284,12 @@ def generate(seed: int, deals: int = 60, now: int = 1_800_000_000) -> MessyAccou
                 task.result = rng.choice(N.TASK_RESULTS) if rng.random() < 0.8 else None
             tasks.append(task)
         deal_list.append(deal)
+    # however small the account, each kind of mess happens at least once
+    if deal_list and not any(d.future_updated_at for d in deal_list):
+        deal_list[0].future_updated_at = now + rng.randint(1, 400) * DAY
+    late = [d for d in deal_list if d.card is not None and d.card_linked_at == d.created]
+    if deal_list and late and not any(d.card_linked_at not in (None, d.created) for d in deal_list):
+        late[-1].card_linked_at = when(late[-1].created + HOUR)
     for _ in range(max(1, deals // 20)):  # reminders not attached to anything
         set_at = when(start)
         tasks.append(Task(len(tasks), None, owner(), set_at, set_at + rng.randint(HOUR, 5 * DAY)))
