@@ -142,7 +142,11 @@ def main() -> int:
                            args.deals)
     args.seed = 7 if args.seed is None else args.seed
     tmp = Path(tempfile.mkdtemp(prefix="implkit-audit-accuracy-"))
-    sandbox = Sandbox(tmp / "sandbox.db", integration_rps=10_000, account_rps=10_000)
+    from implkit.sandbox.app import Clock
+
+    clock = Clock()
+    clock.freeze(args.now)  # the account's clock (Date) is the seed's "now": the sync takes its time from it
+    sandbox = Sandbox(tmp / "sandbox.db", integration_rps=10_000, account_rps=10_000, clock=clock)
     account = sandbox.create_account("acme")
     summary = seed_account(sandbox.store, account, contacts=args.contacts, seed=args.seed, now=args.now)
     truth = summary.ground_truth

@@ -85,7 +85,8 @@ def _future_date(portal, deal: int, at: int) -> None:
     API itself never takes DATE_MODIFY on write: docs/sandbox.md)."""
     with portal.sandbox.store.transaction() as db:
         db.execute("UPDATE b24_crm SET date_modify = ?, data = json_set(data, '$.DATE_MODIFY', ?) "
-                   "WHERE account_id = ? AND entity_type_id = 2 AND id = ?", (iso(at), iso(at), portal.account_id, deal))
+                   "WHERE account_id = ? AND entity_type_id = 2 AND id = ?",
+                   (iso(at), iso(at), portal.account_id, deal))
 
 
 def test_an_edit_after_a_future_dated_deal_reaches_the_snapshot(small, tmp_path):
