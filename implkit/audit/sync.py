@@ -72,6 +72,7 @@ class RecordsReader(Protocol):
 class StreamSummary:
     name: str
     mode: str  # full | incremental | resumed | dictionary
+    whole: bool = False  # this sync read the stream whole (a full pass, or the rest of a resumed one)
     pages: int = 0
     records: int = 0
 
@@ -181,7 +182,7 @@ def _sync_stream(reader: RecordsReader, snapshot: Snapshot, stream: Any, progres
     else:
         mode, since, page = "full", None, 1
         snapshot.start_pass(stream.name, mode="full", since=None)
-    summary = StreamSummary(stream.name, mode)
+    summary = StreamSummary(stream.name, mode, whole=mode == "full" or (mode == "resumed" and cursor["mode"] == "full"))
     # The next page is requested as soon as this one's cursor is known, and this one is written while
     # it is in flight: the rate limit, not the local work, bounds the sync. Cursors still advance in order.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sync-{stream.name}") as fetcher:
@@ -255,12 +256,13 @@ def _refresh_linked(reader: RecordsReader, snapshot: Snapshot, streams: list[Str
                     progress: Progress) -> int:
     """Read again the records whose links changed (queued in `sync_refresh` by new link events).
 
-    A record read whole in this sync's own full pass already shows every link made before the sync
-    started; only later link events need it read again."""
+    A record read in this sync's own full pass (resumed or not: every page was read after the sync
+    first started) already shows every link made before that start; only later link events need it
+    read again."""
     read_ids = getattr(reader, "read_ids", None)
     if read_ids is None:
         return 0
-    fresh = {s.name for s in streams if s.mode == "full"}
+    fresh = {s.name for s in streams if s.whole}
     refreshed = 0
     for table, ids in snapshot.pending_refresh(fresh_tables=fresh, before=cap).items():
         for chunk in _chunks(sorted(ids), REFRESH_CHUNK):

@@ -8,6 +8,8 @@ the deal's `updated_at`, deletions.
 
 from __future__ import annotations
 
+import pytest
+
 from implkit.audit.checks import load_checks
 from implkit.audit.engine import AuditOptions, run_checks
 from implkit.audit.snapshot import Snapshot
@@ -156,3 +158,36 @@ def test_a_deleted_future_dated_record_is_removed(tmp_path):
                                 "created_at": 30}])
         assert _reconcile_deletions(snap, now=100) == 1
         assert [i for (i,) in snap.query("SELECT id FROM leads")] == [2]
+
+
+def test_a_resumed_full_sync_reads_no_record_again_for_links_older_than_its_start(sync_rig, tmp_path):
+    """Every lead created with its contact leaves an `entity_linked` event: a first sync, killed and
+    resumed, must not read them all again by id (each page was read after the sync first started)."""
+    http = sync_rig.http(rate=6.0)
+    contacts = [c["id"] for part in range(2) for c in http.post(
+        "/api/v4/contacts", json=[{"name": f"К {part}.{i}"} for i in range(200)])["_embedded"]["contacts"]]
+    for chunk in (contacts[:200], contacts[200:]):  # 400 leads: two pages, at two seconds
+        http.post("/api/v4/leads", json=[{"name": "x", "_embedded": {"contacts": [{"id": c}]}} for c in chunk])
+        sync_rig.clock.advance(10)
+    sync_rig.clock.advance(HOUR)
+
+    class DiesOnTheSecondLeadsPage(AmoRecords):
+        pages = 0
+
+        def read_page(self, stream, *, since, page):
+            if stream.name == "leads":
+                type(self).pages += 1
+                if type(self).pages == 2:
+                    raise KeyboardInterrupt
+            return super().read_page(stream, since=since, page=page)
+
+    with Snapshot(tmp_path / "snap.sqlite") as snap:
+        reader = DiesOnTheSecondLeadsPage(http)
+        reader.parallel_streams = 1
+        with pytest.raises(KeyboardInterrupt):
+            sync_snapshot(reader, snap, clock=sync_rig.clock.now)
+        summary = _sync(sync_rig, http, snap)
+        assert {s.name: s.mode for s in summary.streams}["leads"] == "resumed"
+        assert summary.refreshed == 0
+        assert snap.query("SELECT count(*) FROM lead_contacts")[0][0] == 400
+        _same_as_a_fresh_full_sync(sync_rig, http, snap, tmp_path)
