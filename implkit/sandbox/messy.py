@@ -42,8 +42,9 @@ HOUR, DAY = 3600, 86400
 HISTORY_DAYS = 45
 OPEN_STAGES = 4  # ordinary stages per pipeline (amoCRM's default pipeline has four; Bitrix24's default five)
 
-DETERMINISTIC = ("D01", "D02", "D08", "D11", "D12", "D14", "T01", "T02", "T03", "C05", "C06", "C10")
-REPORTED = ("C01", "C02", "D09")
+DETERMINISTIC = ("D01", "D02", "D06", "D07", "D08", "D11", "D12", "D14", "T01", "T02", "T03", "C05", "C06", "C10")
+REPORTED = ("C01", "C02", "D03", "D09")
+FIRST_RESPONSE, TOUCH_WINDOW, MIN_TOUCHES, STALE_DAYS = 15 * 60, DAY, 3, 7  # the checks' default parameters
 UNSUPPORTED = {
     "bitrix24": {"D08": "a Bitrix24 deal has no loss-reason field (failure stages stand for reasons)",
                  "T02": "a CRM activity has no result text in the REST API",
@@ -263,13 +264,19 @@ def generate(seed: int, deals: int = 60, now: int = 1_800_000_000) -> MessyAccou
                 pipeline, stage = 1 - pipeline, rng.randrange(2)
             else:
                 stage = max(0, min(OPEN_STAGES - 1, stage + (1 if rng.random() < 0.8 else -1)))
-            deal.moves.append((at, pipeline, stage))
+            if (pipeline, stage) != deal.moves[-1][1:]:  # a "move" to where it stands is no move
+                deal.moves.append((at, pipeline, stage))
         if fate < 0.4:
             at = when(at + 10 * 60, now - HOUR)
             won = rng.random() < 0.6
             deal.moves.append((at, pipeline, "won" if won else "lost"))
             deal.loss_reason = not won and rng.random() < 0.75
-        deal.calls = sorted(when(created + 60) for _ in range(rng.randint(0, 3)))
+        # calls: some managers ring within minutes, some the next day, some a few times on day one
+        calls = [created + rng.randint(60, 600)] if rng.random() < 0.5 else []
+        calls += [when(created + 60) for _ in range(rng.randint(0, 2))]
+        if rng.random() < 0.3:
+            calls += [created + rng.randint(600, DAY - 60) for _ in range(rng.randint(2, 3))]
+        deal.calls = sorted(c for c in calls if c < now - 60)
         deal.edits = sorted((when(created + 60), owner()) for _ in range(rng.randint(0, 2)))
         if rng.random() < 0.06:
             deal.future_updated_at = now + rng.randint(1, 400) * DAY
@@ -339,6 +346,16 @@ def ground_truth(account: MessyAccount, ids: dict[str, dict[int, int]], crm: str
         "C06": ("contacts", [c.key for c in account.cards if c.invalid]),
         "C10": ("contacts", [linked_card(d).key for d in account.deals if linked_card(d) is not None
                              and has_company(d) and not linked_card(d).company_linked]),
+        # calls are the only touches in these facts: the first one late (or none), fewer than three on day one
+        "D06": ("leads", [d.key for d in account.deals if d.created <= now - FIRST_RESPONSE
+                          and min([c for c in d.calls if c >= d.created] or [now]) - d.created > FIRST_RESPONSE]),
+        "D07": ("leads", [d.key for d in account.deals if d.created <= now - TOUCH_WINDOW
+                          and sum(d.created <= c < d.created + TOUCH_WINDOW for c in d.calls) < MIN_TOUCHES]),
+        # nobody did anything on it for a week: no move, call, task done or link (edits of the budget and
+        # the import's stamp are not the manager's work on the deal)
+        "D03": ("leads", [d.key for d in open_deals if max(
+            [d.created, *(m[0] for m in d.moves), *d.calls, *(t.done_at for t in tasks_of.get(d.key, []) if t.done_at),
+             *(at for at in (d.card_linked_at, d.company_linked_at) if at)]) <= now - STALE_DAYS * DAY]),
         "D09": ("leads", [d.key for d in account.deals if d.price == 0
                           and (d.state[1] == "won" or (d.is_open and d.state[1] >= 2))]),
     }
@@ -363,6 +380,7 @@ def ground_truth(account: MessyAccount, ids: dict[str, dict[int, int]], crm: str
                   "ids": sorted({i for p, g in zip([p for p in account.people if len(p.cards) > 1], groups)
                                  if p.email is not None for i in g})}
     return {"seed": account.seed, "now": now, "crm": crm, "defects": out,
+            "facts_of": {kind: {str(v): k for k, v in ids[kind].items()} for kind in ("deals", "cards", "tasks")},
             "deterministic": [c for c in DETERMINISTIC if c not in UNSUPPORTED.get(crm, {})],
             "reported": list(REPORTED), "unsupported": UNSUPPORTED.get(crm, {})}
 

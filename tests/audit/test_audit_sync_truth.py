@@ -191,3 +191,20 @@ def test_a_resumed_full_sync_reads_no_record_again_for_links_older_than_its_star
         assert summary.refreshed == 0
         assert snap.query("SELECT count(*) FROM lead_contacts")[0][0] == 400
         _same_as_a_fresh_full_sync(sync_rig, http, snap, tmp_path)
+
+
+def test_a_call_logged_as_a_note_is_one_touch_not_two(sync_rig, tmp_path):
+    """amoCRM logs a call note and an `outgoing_call` event naming it (§7.7 `[{note: {id}}]`): D07 counts
+    touches, so the sync keeps the note and leaves the mirroring event out."""
+    http = sync_rig.http(rate=6.0)
+    deal = _leads(http, 1)[0]
+    for _ in range(2):
+        http.post("/api/v4/leads/notes", json=[{"entity_id": deal, "note_type": "call_out",
+                                                "params": {"uniq": "a", "duration": 30, "source": "t", "phone": "1"}}])
+        sync_rig.clock.advance(60)
+    events = http.get("/api/v4/events", {"filter[type][]": "outgoing_call"})["_embedded"]["events"]
+    assert len(events) == 2 and all(e["value_after"][0]["note"]["id"] for e in events)
+    with Snapshot(tmp_path / "snap.sqlite") as snap:
+        _sync(sync_rig, http, snap)
+        assert snap.query("SELECT count(*) FROM touches WHERE lead_id = ?", (deal,))[0][0] == 2
+        assert snap.query("SELECT count(*) FROM events WHERE type = 'outgoing_call'")[0][0] == 0

@@ -46,6 +46,9 @@ EVENT_TYPES = ("lead_status_changed", "outgoing_call", "outgoing_chat_message", 
                "lead_restored", "contact_restored", "company_restored",
                "entity_linked", "entity_unlinked")
 LINK_EVENTS = ("entity_linked", "entity_unlinked")
+# A call or SMS logged as a note also leaves an event naming that note (§7.7: note-type events carry
+# `[{note: {id}}]`); the note stream already holds the touch, so such an event would count it twice.
+NOTE_MIRRORS = ("incoming_call", "outgoing_call", "incoming_sms", "outgoing_sms")
 PLURAL = {"lead": "leads", "contact": "contacts", "company": "companies"}
 INN_NAMES = ("инн", "inn")
 
@@ -132,7 +135,7 @@ class AmoRecords:
         data = self.http.get(stream.path, params)  # pairs: repeated keys such as filter[type][] survive
         items = list(((data or {}).get("_embedded") or {}).get(stream.embedded) or [])
         has_next = bool(((data or {}).get("_links") or {}).get("next"))
-        rows = [self.to_row(stream, item) for item in items]
+        rows = [self.to_row(stream, item) for item in items if not _mirrors_a_note(item)]
         marks = [row.get(stream.mark_field) for row in rows if row.get(stream.mark_field) is not None]
         return PageResult(rows, has_next, max(marks) if marks else None)
 
@@ -169,6 +172,11 @@ class AmoRecords:
                 if field_id is not None and texts:
                     fields[int(field_id)] = "; ".join(texts)
         return phones, emails, inn, fields
+
+
+def _mirrors_a_note(item: Mapping[str, Any]) -> bool:
+    return item.get("type") in NOTE_MIRRORS and any(
+        isinstance(v, Mapping) and isinstance(v.get("note"), Mapping) for v in item.get("value_after") or ())
 
 
 def _http_date(value: str | None) -> float | None:
