@@ -17,6 +17,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from implkit.audit import report_duplicates as duplicate_groups
 from implkit.audit.engine import AuditRun, CheckResult
 
 FORMATS = ("table", "json", "md", "html")
@@ -33,6 +34,7 @@ def build_report(run: AuditRun, *, tenant: str, web_url: str | None, analytics: 
     ran = [r for r in run.results if r.ran]
     return {
         "tenant": tenant,
+        "lang": lang,
         "snapshot_at": run.snapshot_at,
         "snapshot_at_iso": _iso(run.snapshot_at),
         "summary": {
@@ -125,11 +127,8 @@ def render_table(report: dict[str, Any]) -> str:
             ids = ", ".join(f"{e['entity']}:{e['id']}" if e["entity"] != f["entity"] else str(e["id"])
                             for e in f["examples"])
             lines.append(f"  {f['id']} e.g. {ids}")
-        dup = (f.get("details") or {})
-        if "compared_pairs" in dup:
-            lines.append(f"  {f['id']} {dup['groups']} groups, {dup['compared_pairs']} pairs compared in "
-                         f"{dup['blocks']} blocks (largest {dup['largest_block']}), "
-                         f"{len(dup['oversized_blocks'])} oversized blocks skipped")
+        if f.get("count") and duplicate_groups.has_groups(f):
+            lines.extend(duplicate_groups.text_lines(f, report.get("lang", "en")))
     return "\n".join(lines) + "\n"
 
 
@@ -146,6 +145,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                 + (f", {f['share']:.1%} of {f['population']}" if f.get("share") is not None else "")
                 + (f", budget at risk {f['budget_at_risk']}" if f["budget_at_risk"] else "") + ".", "",
                 f"*Why:* {f['why']}", "", f"*Fix:* {f['fix']}", ""]
+        if duplicate_groups.has_groups(f):
+            out += duplicate_groups.markdown_lines(f, report.get("lang", "en"))
+            continue
         for e in f["examples"]:
             label = f"{e['entity']} {e['id']}"
             out.append(f"- [{label}]({e['link']})" if e["link"] else f"- {label}")
@@ -206,7 +208,8 @@ def render_html(report: dict[str, Any]) -> str:
         for ex in f["examples"]:
             label = e(f"{ex['entity']} {ex['id']}") + (f" — {e(ex['responsible'])}" if ex.get("responsible") else "")
             parts.append(f"<li><a href=\"{e(ex['link'])}\">{label}</a></li>" if ex["link"] else f"<li>{label}</li>")
-        parts.append("</ul></details>")
+        parts.append("</ul>" + (duplicate_groups.html_block(f, report.get("lang", "en"))
+                                 if duplicate_groups.has_groups(f) else "") + "</details>")
     analytics = report.get("analytics")
     if analytics:
         parts.append(f"<h2>Analytics</h2><p class=muted>{e(analytics['method'])}</p>")
