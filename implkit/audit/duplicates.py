@@ -295,15 +295,17 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
             link = _contact_link(a, b, names, channels, verdict)
             if link:
                 links.append(link)
-    # 5. clusters, strongest links first
+    # 5. a record whose name alone points at two people who cannot be one is ambiguous: no name-only link
+    links = _drop_ambiguous(links, verdict, channels)
+    # 6. clusters, strongest links first
     clusters = _Clusters(lambda x, y: verdict(x, y)[0] == CONFLICT,
-                         lambda x, y: verdict(x, y)[0] in (EXACT, SIMILAR))
+                         lambda x, y: verdict(x, y)[0] in (EXACT, SIMILAR) and not _disagree(x, y, channels))
     accepted: list[Link] = []
     for link in sorted(links, key=lambda l: (-l.confidence, l.a, l.b)):
         if clusters.union(link.a, link.b, link.confidence >= STRONG):
             accepted.append(link)
     res.groups = _groups(res, snapshot, clusters, accepted, info, channels, names)
-    # 6. shared lines: a channel key whose records belong to more than one person
+    # 7. shared lines: a channel key whose records belong to more than one person
     for (kind, key), ids in sorted(channel_blocks.items()):
         people: dict[int, list[int]] = defaultdict(list)
         for i in ids:
@@ -327,14 +329,30 @@ def _contact_link(a: int, b: int, names, channels, verdict) -> Link | None:
     if shared or level not in (EXACT, SIMILAR):
         return None
     # a name alone, inside one company: only if the two cards hold no channels that disagree
-    ca, cb = channels.get(a, set()), channels.get(b, set())
-    for kind in ("phone", "email"):
-        ka = {k for c, k in ca if c == kind}
-        kb = {k for c, k in cb if c == kind}
-        if ka and kb:
-            return None
+    if _disagree(a, b, channels):
+        return None
     return Link(min(a, b), max(a, b), ["company", f"name:{level} ({reason})"],
                 CONFIDENCE[("company_name", level)])
+
+
+def _disagree(a: int, b: int, channels) -> bool:
+    """Both cards hold phones (or e-mails) and none of them is shared: namesakes, not one person."""
+    ca, cb = channels.get(a, set()), channels.get(b, set())
+    if ca & cb:
+        return False
+    return any({k for c, k in ca if c == kind} and {k for c, k in cb if c == kind} for kind in ("phone", "email"))
+
+
+def _drop_ambiguous(links: list[Link], verdict, channels) -> list[Link]:
+    name_only: dict[int, list[int]] = defaultdict(list)
+    for link in links:
+        if link.evidence[0] == "company":
+            name_only[link.a].append(link.b)
+            name_only[link.b].append(link.a)
+    ambiguous = {r for r, partners in name_only.items() if any(
+        verdict(x, y)[0] == CONFLICT or _disagree(x, y, channels)
+        for i, x in enumerate(partners) for y in partners[i + 1:])}
+    return [link for link in links if not (link.evidence[0] == "company" and {link.a, link.b} & ambiguous)]
 
 
 def _generic(email: str) -> bool:

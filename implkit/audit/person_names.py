@@ -36,7 +36,7 @@ _CYR = dict(zip(
 # Spelling variants of one Cyrillic sound in Latin, collapsed (order matters: longest first).
 _FOLDS = [("shch", "sch"), ("kh", "h"), ("x", "ks"), ("w", "v"), ("j", "y"), ("ph", "f"), ("tz", "ts"),
           ("ck", "k"), ("iy", "i"), ("yi", "i"), ("ey", "ei"), ("ye", "e"), ("ie", "e"), ("iya", "ia"),
-          ("ya", "ia"), ("yu", "iu"), ("ju", "iu"), ("yo", "e")]
+          ("ya", "ia"), ("yu", "iu"), ("ju", "iu"), ("yo", "e"), ("ii", "i")]  # ii: passport (ICAO) -ий, -ия
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
