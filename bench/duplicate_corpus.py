@@ -283,9 +283,14 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         twin = person(None, male=src["male"], first=next(f for f in (N.MALE_FIRST if src["male"] else N.FEMALE_FIRST)
                                                          if f[0] == src["first"]), surname=src["surname"])
         twin["company"] = company
+        # «different channels» means the same kinds of channel, each its own: a namesake with only an
+        # e-mail next to one with only a phone could be one person (no evidence tells), so it is not planted
+        twin["phone"] = phone() if src["phone"] or not src["email"] else None
+        twin["email"] = email_for(twin) if src["email"] else None
+        if not src["phone"] and not src["email"]:
+            src["phone"] = phone()
         if company is not None:  # a name-only copy could be either of them: not planted (module docstring)
             src["namesake_in_company"] = twin["namesake_in_company"] = True
-        twin["phone"] = twin["phone"] or phone()
         corpus.count("hard negative: namesake")
     households = []
     for _ in range(max(1, n_people // 40)):  # relatives on one home phone
@@ -346,7 +351,7 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         p = rng.choice(candidates)
         copies = min(budget, rng.choice([1, 1, 1, 2]))
         avoid_initials = "home" in p
-        previous_email = p["email"]
+        previous = None  # how the previous copy was linked: a chain hangs on a copy that shares a channel
         for c in range(copies):
             what, name = variant_name(p, avoid_initials)
             shares = []
@@ -354,7 +359,8 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
                 shares.append("phone")
             if p["email"]:
                 shares.append("email")
-            options = (shares + (["both"] if len(shares) == 2 else []) + (["chain"] if c == 1 and len(shares) == 2 else [])
+            chain = c == 1 and len(shares) == 2 and previous in ("phone", "email", "both")
+            options = (shares + (["both"] if len(shares) == 2 else []) + (["chain"] if chain else [])
                        + (["nothing"] if p["company"] is not None and not p.get("namesake_in_company") else []))
             mode = rng.choice(options) if options else None
             if mode is None:
@@ -377,9 +383,9 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
                 phones.append(format_phone(p["office"], rng.randrange(len(PHONE_STYLES))))
             record(p, name, phones, emails, p["company"] if mode == "nothing" or rng.random() < 0.7 else None,
                    f"copy: {what} / shares {mode}")
+            previous = mode
         budget -= copies
         candidates.remove(p)
-    _ = previous_email
     return corpus
 
 

@@ -198,7 +198,7 @@ class _Clusters:
     def __init__(self, conflict, compatible):
         self.parent: dict[int, int] = {}
         self.members: dict[int, list[int]] = {}
-        self.conflict = conflict        # (a, b) -> bool: a and b cannot be one
+        self.conflict = conflict        # (a, b, members) -> bool: a and b cannot be one group of members
         self.compatible = compatible    # (a, b) -> bool: a and b positively agree
 
     def find(self, x: int) -> int:
@@ -214,7 +214,7 @@ class _Clusters:
         if ra == rb:
             return False
         ma, mb = self.members.get(ra, [ra]), self.members.get(rb, [rb])
-        if any(self.conflict(x, y) for x in ma for y in mb):
+        if any(self.conflict(x, y, ma + mb) for x in ma for y in mb):
             return False
         if not strong and not (len(ma) == 1 and all(self.compatible(ma[0], y) for y in mb)
                                or len(mb) == 1 and all(self.compatible(mb[0], x) for x in ma)):
@@ -298,8 +298,17 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
     # 5. a record whose name alone points at two people who cannot be one is ambiguous: no name-only link
     links = _drop_ambiguous(links, verdict, channels)
     # 6. clusters, strongest links first
-    clusters = _Clusters(lambda x, y: verdict(x, y)[0] == CONFLICT,
-                         lambda x, y: verdict(x, y)[0] in (EXACT, SIMILAR) and not _disagree(x, y, channels))
+    def conflict(x: int, y: int, members: list[int]) -> bool:
+        level, reason = verdict(x, y)
+        if level != CONFLICT:
+            return False
+        # two copies, each with its own typo of the surname, are both one slip from a third record:
+        # a surname difference bridged by a member alike to both is no contradiction
+        return reason != "different surnames" or not any(
+            verdict(x, z)[0] in (EXACT, SIMILAR) and verdict(y, z)[0] in (EXACT, SIMILAR)
+            for z in members if z not in (x, y))
+
+    clusters = _Clusters(conflict, lambda x, y: verdict(x, y)[0] in (EXACT, SIMILAR) and not _disagree(x, y, channels))
     accepted: list[Link] = []
     for link in sorted(links, key=lambda l: (-l.confidence, l.a, l.b)):
         if clusters.union(link.a, link.b, link.confidence >= STRONG):
@@ -492,7 +501,7 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
     inn = {i: r[7] for i, r in rows.items() if r[8]}
     names = {i: _company_skeleton(r[0]) for i, r in rows.items()}
 
-    def conflict(a: int, b: int) -> bool:
+    def conflict(a: int, b: int, members: list[int] = ()) -> bool:
         if a in inn and b in inn:
             return inn[a] != inn[b] or (a in kpp and b in kpp and kpp[a] != kpp[b])
         return False

@@ -27,28 +27,34 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import fuzz
-from rapidfuzz.distance import Levenshtein
+from rapidfuzz.distance import OSA
 
+# Cyrillic → the canonical Latin skeleton directly (й → i, я → ia, ю → iu: what passports write).
 _CYR = dict(zip(
     "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r", "s", "t",
-     "u", "f", "h", "ts", "ch", "sh", "sch", "", "y", "", "e", "yu", "ya"]))
-# Spelling variants of one Cyrillic sound in Latin, collapsed (order matters: longest first).
+    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o", "p", "r", "s", "t",
+     "u", "f", "h", "ts", "ch", "sh", "sch", "", "y", "", "e", "iu", "ia"]))
+_CYRILLIC = re.compile("[а-яё]")
+# Latin spellings of one Cyrillic sound, folded to the same skeleton (longest first). Applied to Latin
+# input only: on a transliterated Cyrillic word they would fire across letters (Копылов's «ыл»).
 _FOLDS = [("shch", "sch"), ("kh", "h"), ("x", "ks"), ("w", "v"), ("j", "y"), ("ph", "f"), ("tz", "ts"),
           ("ck", "k"), ("iy", "i"), ("yi", "i"), ("ey", "ei"), ("ye", "e"), ("ie", "e"), ("iya", "ia"),
-          ("ya", "ia"), ("yu", "iu"), ("ju", "iu"), ("yo", "e"), ("ii", "i")]  # ii: passport (ICAO) -ий, -ия
+          ("ya", "ia"), ("yu", "iu"), ("ju", "iu"), ("yo", "e")]
 _TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
 @lru_cache(maxsize=200_000)
 def skeleton(word: str) -> str:
     """A token folded to a Latin skeleton: `Щербаков`, `Shcherbakov` and `Scherbakov` agree."""
-    text = "".join(_CYR.get(ch, ch) for ch in word.lower())
-    for a, b in _FOLDS:
-        text = text.replace(a, b)
-    if text.endswith("y") and len(text) > 2:
-        text = text[:-1] + "i"
-    return text
+    text = word.lower()
+    if _CYRILLIC.search(text):
+        text = "".join(_CYR.get(ch, ch) for ch in text)
+    else:
+        for a, b in _FOLDS:
+            text = text.replace(a, b)
+        if text.endswith("y") and len(text) > 2:
+            text = text[:-1] + "i"
+    return text.replace("ii", "i")  # -ий, -ия as passports write them (Дмитрий: dmitrii) and as people do
 
 
 # (full name, gender, diminutives). Common Russian first names; the diminutives are those people
@@ -190,7 +196,7 @@ class PersonName:
     first_raw: str               # the first-name token's skeleton ('' if none)
     first_initial: str           # one letter when only an initial was written
     surname: str                 # skeleton ('' if none)
-    patronymic: str              # skeleton ('' if none; one letter if an initial)
+    patronymic: str              # skeleton ('' if none; the initial's skeleton and a dot if an initial)
     gender: str                  # m | f | ''
     tokens: tuple[str, ...]      # every token's skeleton, for names the parser could not place
     ambiguous: bool              # no token is a known first name: the order is a guess
@@ -209,15 +215,17 @@ class PersonName:
 @lru_cache(maxsize=200_000)
 def parse_name(name_key: str) -> PersonName:
     """Parse a name already normalised by `normalize.name_key` (lower case, ё→е, no punctuation)."""
-    tokens = [skeleton(t) for t in _TOKEN.findall(name_key)]
-    tokens = [t for t in tokens if t]
-    initials = [t for t in tokens if len(t) == 1]
-    words = [t for t in tokens if len(t) > 1]
+    raw = _TOKEN.findall(name_key)
+    # an initial is one letter as typed («Ю.»), whatever its skeleton's length («iu»)
+    initials = [skeleton(t) for t in raw if len(t) == 1 and skeleton(t)]
+    words = [skeleton(t) for t in raw if len(t) > 1 and skeleton(t)]
+    tokens = [skeleton(t) for t in raw if skeleton(t)]
     patronymic, first_raw, first, surname = "", "", (), ""
     gender = ""
     rest: list[str] = []
     for w in words:
-        if not patronymic and len(w) > 5 and w.endswith(_PATRONYMIC_MALE + _PATRONYMIC_FEMALE) \
+        # «Ильич» is short; with three words, the one ending like a patronymic is one
+        if not patronymic and (len(w) > 5 or len(words) > 2) and w.endswith(_PATRONYMIC_MALE + _PATRONYMIC_FEMALE) \
                 and w not in FIRST_FORMS:
             patronymic = w
             gender = "f" if w.endswith(_PATRONYMIC_FEMALE) else "m"
@@ -240,7 +248,7 @@ def parse_name(name_key: str) -> PersonName:
             first_initial = initials[0]
             initials = initials[1:]
         if initials and not patronymic:
-            patronymic = initials[0]
+            patronymic = initials[0] + "."  # the dot marks an initial
     if first:
         genders = {FIRST_GENDER[c] for c in first}
         if len(genders) == 1:
@@ -271,9 +279,13 @@ def compare_names(a: PersonName, b: PersonName) -> tuple[str, str]:
         if a.surname != b.surname:
             if _gender_pair(a.surname, b.surname):
                 return CONFLICT, "surname forms of two genders"
-            if not _typo(a.surname, b.surname):
+            if _typo(a.surname, b.surname):
+                level, _ = SIMILAR, reasons.append("surname typo")
+            elif fuzz.ratio(a.surname, b.surname) >= 75:
+                # two slips apart (two copies, each with its own typo): not proof, not a contradiction
+                level, _ = PARTIAL, reasons.append("surnames alike")
+            else:
                 return CONFLICT, "different surnames"
-            level, _ = SIMILAR, reasons.append("surname typo")
     elif a.surname or b.surname:
         level = PARTIAL  # «Иван» and «Иван Петров»: one card says too little
         reasons.append("surname on one side only")
@@ -290,29 +302,30 @@ def compare_names(a: PersonName, b: PersonName) -> tuple[str, str]:
         else:
             return CONFLICT, "different first names"
     elif fa or fb:
-        ia = fa[:1] if fa else a.first_initial
-        ib = fb[:1] if fb else b.first_initial
-        if ia and ib and ia != ib:
+        ia, ib = _first_forms(a) or {a.first_initial}, _first_forms(b) or {b.first_initial}
+        if all(ia) and all(ib) and not any(x.startswith(y) or y.startswith(x) for x in ia for y in ib):
             return CONFLICT, "different first-name initials"
-        if not (ia and ib):
+        if not (all(ia) and all(ib)):
             level = PARTIAL
             reasons.append("first name on one side only")
         else:
             level, _ = _down(level, SIMILAR), reasons.append("initial")
-    elif a.first_initial and b.first_initial and a.first_initial != b.first_initial:
+    elif a.first_initial and b.first_initial and not (a.first_initial.startswith(b.first_initial)
+                                                       or b.first_initial.startswith(a.first_initial)):
         return CONFLICT, "different first-name initials"
     if not (a.surname and b.surname):
         level = PARTIAL
     # patronymic
     pa, pb = a.patronymic, b.patronymic
     if pa and pb:
-        if len(pa) == 1 or len(pb) == 1:
-            if pa[0] != pb[0]:
+        if pa.endswith(".") or pb.endswith("."):  # an initial: «И.» agrees with «Игоревич»
+            ia, ib = pa.rstrip("."), pb.rstrip(".")
+            if not (ia.startswith(ib) or ib.startswith(ia)):
                 return CONFLICT, "different patronymics"
             if pa != pb:
                 level, _ = _down(level, SIMILAR), reasons.append("patronymic initial")
         elif pa != pb:
-            if not _typo(pa, pb):
+            if not _typo(pa, pb, strict=True):  # Фёдорович / Егорович: two fathers, not a slip
                 return CONFLICT, "different patronymics"
             level, _ = _down(level, SIMILAR), reasons.append("patronymic typo")
     elif pa or pb:
@@ -341,6 +354,11 @@ def _first(p: PersonName) -> str:
     return p.first[0] if len(p.first) == 1 and p.first_raw == p.first[0] else p.first_raw
 
 
+def _first_forms(p: PersonName) -> set[str]:
+    """The first name as written and the full names it may stand for («Катя»: katia, ekaterina)."""
+    return {f for f in (p.first_raw, *p.first) if f}
+
+
 def _down(level: str, to: str) -> str:
     order = (EXACT, SIMILAR, PARTIAL)
     return order[max(order.index(level), order.index(to))]
@@ -353,7 +371,7 @@ def _gender_pair(x: str, y: str) -> bool:
             or (short.endswith("oi") and long_ == short[:-2] + "aia"))
 
 
-def _typo(x: str, y: str) -> bool:
-    """One slip of the keyboard in a word (two in a long one)."""
-    limit = 1 if max(len(x), len(y)) < 8 else 2
-    return Levenshtein.distance(x, y, score_cutoff=limit) <= limit
+def _typo(x: str, y: str, strict: bool = False) -> bool:
+    """One slip of the keyboard in a word (two in a long one); a swap of two letters is one slip."""
+    limit = 1 if strict or max(len(x), len(y)) < 8 else 2
+    return OSA.distance(x, y, score_cutoff=limit) <= limit
