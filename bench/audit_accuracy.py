@@ -70,7 +70,7 @@ def main() -> int:
         details = run.result(check_id).details
         print(f"{check_id}: {details['groups']} groups, {details['compared_pairs']:,} pairs compared in "
               f"{details['blocks']} blocks (largest {details['largest_block']}), "
-              f"{len(details['oversized_blocks'])} oversized blocks skipped")
+              f"{len(details['truncated_blocks'])} big blocks compared by sorted neighbourhood")
     not_scored = sorted(r.check.id for r in run.results if r.check.id not in truth["defects"])
     print(f"not planted by the seeder (nothing to score): {', '.join(not_scored)}")
     return 1 if worst else 0

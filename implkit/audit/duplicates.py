@@ -238,10 +238,15 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
             " AND valid = 1 AND key IS NOT NULL GROUP BY kind, key HAVING count(DISTINCT entity_id) > 1)"
             " ORDER BY kind, key, entity_id"):
         channel_blocks[(kind, key)].append(record_id)
-    # 2. company blocks: contacts of one company (only companies with two or more named contacts)
+    # 2. company blocks, for links on the name alone. Such a link needs two cards whose channels don't
+    # disagree, so one of the two has no phone: only companies with a named contact without a phone
+    # are blocked (on a real account, a small share; the blocks themselves are never capped)
     company_rows = db.execute(
         "SELECT company_id, id, name_key FROM contacts WHERE name_key != '' AND company_id IN"
-        " (SELECT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
+        " (SELECT c.company_id FROM contacts c WHERE c.company_id IS NOT NULL AND c.name_key != ''"
+        "   AND NOT EXISTS (SELECT 1 FROM channels ch WHERE ch.entity_type = 'contacts' AND ch.entity_id = c.id"
+        "                    AND ch.kind = 'phone' AND ch.valid = 1 AND ch.key IS NOT NULL))"
+        " AND company_id IN (SELECT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
         "  GROUP BY company_id HAVING count(*) > 1) ORDER BY company_id").fetchall()
     name_blocks: dict[tuple, list[int]] = defaultdict(list)
     names: dict[int, PersonName] = {}
@@ -407,20 +412,29 @@ def _first_first(p: Any) -> str:
     return " ".join(reversed(str(p).split()))
 
 
-def _contact_info(snapshot: Snapshot, ids: set[int]) -> dict[int, tuple]:
-    """id → (name_key, responsible, company_id, created_at, open deals, deals, channels)."""
-    out: dict[int, tuple] = {}
+def _contact_info(snapshot: Snapshot, ids: set[int]) -> dict[int, list]:
+    """id → [name_key, responsible, company_id, created_at]; `_add_keep_facts` appends the rest."""
+    out: dict[int, list] = {}
+    for chunk in _chunks(sorted(ids), 500):
+        for row in snapshot.db.execute(
+                f"SELECT id, name_key, responsible_user_id, company_id, created_at FROM contacts"
+                f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            out[row[0]] = list(row[1:])
+    return out
+
+
+def _add_keep_facts(snapshot: Snapshot, ids: list[int], info: dict[int, list]) -> None:
+    """Open deals, deals and channels of the grouped records only (what KEEP_RULE weighs)."""
     for chunk in _chunks(sorted(ids), 500):
         marks = ",".join("?" * len(chunk))
-        for row in snapshot.db.execute(
-                f"SELECT c.id, c.name_key, c.responsible_user_id, c.company_id, c.created_at,"
+        for record_id, open_deals, deals, n_channels in snapshot.db.execute(
+                f"SELECT c.id,"
                 f" (SELECT count(*) FROM lead_contacts lc JOIN leads l ON l.id = lc.lead_id"
                 f"   WHERE lc.contact_id = c.id AND l.is_open = 1),"
                 f" (SELECT count(*) FROM lead_contacts lc WHERE lc.contact_id = c.id),"
                 f" (SELECT count(*) FROM channels ch WHERE ch.entity_type = 'contacts' AND ch.entity_id = c.id)"
                 f" FROM contacts c WHERE c.id IN ({marks})", chunk):
-            out[row[0]] = tuple(row[1:])
-    return out
+            info[record_id][4:] = [open_deals, deals, n_channels]
 
 
 def _channels_of(snapshot: Snapshot, entity: str, ids: set[int]) -> Iterable[tuple[int, str, str]]:
@@ -435,6 +449,7 @@ def _groups(res: Resolution, snapshot: Snapshot, clusters: _Clusters, accepted: 
     by_root: dict[int, list[Link]] = defaultdict(list)
     for link in accepted:
         by_root[clusters.find(link.a)].append(link)
+    _add_keep_facts(snapshot, [i for root in by_root for i in clusters.members.get(root, [root])], info)
     groups = []
     for root, links in by_root.items():
         records = sorted(clusters.members.get(root, [root]))
@@ -442,7 +457,7 @@ def _groups(res: Resolution, snapshot: Snapshot, clusters: _Clusters, accepted: 
         group = Group(res.entity, records, keep, sorted(links, key=lambda l: (l.a, l.b)),
                       min(l.confidence for l in links),
                       responsible={i: res.responsible.get(i) for i in records})
-        group.agree = _agreement(records, channels, names, info, res.entity)
+        group.agree = _agreement(records, channels, links, info, res.entity)
         groups.append(group)
     groups.sort(key=lambda g: g.keep)
     return groups
@@ -455,7 +470,7 @@ def _keep_order(record_id: int, info: dict[int, tuple]) -> tuple:
     return (-open_deals, -deals, -completeness, created_at, record_id)
 
 
-def _agreement(records: list[int], channels, names, info, entity: str) -> dict[str, list[int]]:
+def _agreement(records: list[int], channels, links: list[Link], info, entity: str) -> dict[str, list[int]]:
     """Per kind of evidence, the records of the group that agree with another member on it: what C01 (phone),
     C02 (e-mail), C03 (name) and C04 list out of the same groups."""
     agree: dict[str, set[int]] = defaultdict(set)
@@ -468,6 +483,8 @@ def _agreement(records: list[int], channels, names, info, entity: str) -> dict[s
                 ka, kb = info[a][0], info[b][0]
                 if ka and kb and fuzz.token_sort_ratio(ka, kb) >= 90:
                     agree["name"].update((a, b))
+    if entity == "contacts":  # records joined on the name alone (same company) are C03's too
+        agree["name"].update(i for link in links if link.evidence[0] == "company" for i in (link.a, link.b))
     return {k: sorted(v) for k, v in agree.items()}
 
 
@@ -500,6 +517,7 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
     res.responsible = {i: r[1] for i, r in rows.items()}
     inn = {i: r[7] for i, r in rows.items() if r[8]}
     names = {i: _company_skeleton(r[0]) for i, r in rows.items()}
+    numbers = {i: _numbers(key) for i, key in names.items()}
 
     def conflict(a: int, b: int, members: list[int] = ()) -> bool:
         if a in inn and b in inn:
@@ -525,18 +543,29 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
                                  "no_kpp": by_kpp.get("", [])})
         for k in filled or [""]:
             members = by_kpp[k] + (by_kpp.get("", []) if k and len(filled) == 1 else [])
-            # an empty KPP joins the one KPP there is; with several KPPs it is ambiguous and stays apart
+            # an empty KPP joins the one KPP there is
             members = sorted(set(members))
             for x in members[1:]:
                 kpp_note = f"kpp:{k}" if k else "kpp:empty"
                 links.append(Link(members[0], x, [f"inn:{value}", kpp_note], CONFIDENCE[("inn", None)]))
+        if len(filled) > 1:
+            # with several KPPs (head office and branches) an empty KPP joins the unit whose name it
+            # carries, if exactly one is clearly it; else it stays apart
+            for x in by_kpp.get("", []):
+                scores = sorted(((fuzz.token_sort_ratio(names[x], names[y]), y) for k in filled for y in by_kpp[k]),
+                                reverse=True)
+                if scores and scores[0][0] >= min_score and (len(scores) == 1 or scores[1][0] < min_score):
+                    links.append(Link(min(x, scores[0][1]), max(x, scores[0][1]),
+                                      [f"inn:{value}", "kpp:empty", f"name:{scores[0][0]:.0f}"], 0.9))
     # 2. names, only where the INN is missing or invalid on at least one side
+    # blocks: each word's first four letters, with the name's numbers (they must agree anyway:
+    # «Филиал 12» and «Филиал 13» score high but are different)
     name_blocks: dict[str, list[int]] = defaultdict(list)
     for i, key in names.items():
         if key:
             for token in set(key.split()):
                 if len(token) >= 3 and not token.isdigit():
-                    name_blocks[token[:4]].append(i)
+                    name_blocks[token[:4] + " " + " ".join(numbers[i])].append(i)
     for token, ids in sorted(name_blocks.items()):
         if len(ids) < 2 or all(i in inn for i in ids):
             continue
@@ -544,8 +573,6 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
             if a in inn and b in inn:
                 continue
             ka, kb = names[a], names[b]
-            if _numbers(ka) != _numbers(kb):
-                continue  # «Филиал 12» and «Филиал 13» score high but are different
             score = fuzz.token_sort_ratio(ka, kb)
             if score >= min_score:
                 level = EXACT if score == 100 else SIMILAR
