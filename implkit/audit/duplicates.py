@@ -244,8 +244,9 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
     company_rows = db.execute(
         "SELECT company_id, id, name_key FROM contacts WHERE name_key != '' AND company_id IN"
         " (SELECT c.company_id FROM contacts c WHERE c.company_id IS NOT NULL AND c.name_key != ''"
-        "   AND NOT EXISTS (SELECT 1 FROM channels ch WHERE ch.entity_type = 'contacts' AND ch.entity_id = c.id"
-        "                    AND ch.kind = 'phone' AND ch.valid = 1 AND ch.key IS NOT NULL))"
+        # NOT IN a list built once (a correlated NOT EXISTS took minutes on an un-ANALYZEd snapshot)
+        "   AND c.id NOT IN (SELECT entity_id FROM channels WHERE entity_type = 'contacts' AND kind = 'phone'"
+        "                    AND valid = 1 AND key IS NOT NULL))"
         " AND company_id IN (SELECT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
         "  GROUP BY company_id HAVING count(*) > 1) ORDER BY company_id").fetchall()
     name_blocks: dict[tuple, list[int]] = defaultdict(list)
