@@ -175,7 +175,11 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
     for e in rng.sample(range(n_entities), max(1, n_entities // 30)):
         base = corpus.companies[entity_company[e]]
         region = rng.choice([r for r in REGIONS if r not in base["core"]])
-        corpus.companies.append({"name": f"{base['form']} «{base['core'].split()[0]} {region}»", "inn": inn(),
+        similar = f"{base['core'].split()[0]} {region}"
+        if similar in used_cores:  # that is another entity's very name, not a similar one
+            continue
+        used_cores.add(similar)
+        corpus.companies.append({"name": f"{base['form']} «{similar}»", "inn": inn(),
                                  "kpp": None, "phones": [], "core": base["core"], "form": base["form"]})
         corpus.entity.append(n_entities + len(corpus.companies))
         corpus.count("hard negative: similar company name, other INN")
