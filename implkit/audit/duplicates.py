@@ -622,7 +622,22 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 # --- what each check reads ------------------------------------------------------------------------
 
-def check_result(snapshot: Snapshot, entity: str, parameters: dict[str, Any]) -> tuple[list[tuple[int, int | None]],
+RULES = {"contacts": ("phone", "email", "name", "shared_line"), "companies": ("company",)}
+
+
+def _bad_parameter(source: str, path: tuple, message: str) -> None:
+    """A check file asking for what the pass does not do is bad input: exit 3 at its file:line:col."""
+    from implkit.errors import InputError, Location, Problem
+
+    location = Location(source or "<check>")
+    if source:
+        from implkit.yamlio import load_yaml, location_of
+
+        location = location_of(load_yaml(source), path, source)
+    raise InputError("invalid check file", [Problem(location, message)])
+
+
+def check_result(snapshot: Snapshot, entity: str, parameters: dict[str, Any], source: str = "") -> tuple[list[tuple[int, int | None]],
                                                                                        int, dict[str, Any]]:
     """(failing (id, responsible) pairs, population, details) of one duplicate check, from the one pass.
 
@@ -630,6 +645,11 @@ def check_result(snapshot: Snapshot, entity: str, parameters: dict[str, Any]) ->
     records agree on that evidence, each record listed once with the group's keep; shared_line (C11) —
     channels on several people."""
     rule = parameters.get("rule", "phone")
+    allowed = RULES.get(entity)
+    if allowed is None or rule not in allowed:
+        _bad_parameter(source, ("parameters", "rule") if allowed else ("entity",),
+                       f"unknown rule {rule!r} for {entity}: expected one of {', '.join(allowed)}" if allowed
+                       else f"the duplicates built-in has no pass for {entity} (contacts or companies)")
     res = resolve(snapshot, entity, window=int(parameters.get("window", 10)),
                   full_block=int(parameters.get("full_block", 40)),
                   min_company_score=float(parameters.get("min_score", 92)) if entity == "companies" else 92)

@@ -211,7 +211,7 @@ def _duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: in
     """C01–C04, C11: one view each of the one entity-resolution pass (implkit.audit.duplicates)."""
     from implkit.audit.duplicates import check_result
 
-    failing, population, details = check_result(snapshot, check.entity, check.parameters)
+    failing, population, details = check_result(snapshot, check.entity, check.parameters, check.source)
     # every record of a group fails (the group is the finding), with its owner for the worklists
     return [RecordRef(check.entity, i, 0, owner) for i, owner in failing], population, details
 

@@ -120,3 +120,19 @@ def test_a_record_is_never_in_two_groups(make_snapshot):
             for i in g["records"]:
                 assert seen.setdefault(i, tuple(g["records"])) == tuple(g["records"]), f"record {i} in two groups"
     assert 3 not in seen.get(1, ()), "Олег and Игорь in one group"
+
+
+def test_an_unknown_duplicate_rule_is_bad_input_at_its_line(make_snapshot, tmp_path):
+    from implkit.audit.checks import load_check
+    from implkit.errors import InputError
+
+    source = Path(__file__).resolve().parents[2] / "audits" / "C01.yaml"
+    bad = tmp_path / "C01.yaml"
+    bad.write_text(source.read_text(encoding="utf-8").replace("rule: phone", "rule: fone"), encoding="utf-8")
+    line = next(n for n, text in enumerate(bad.read_text(encoding="utf-8").splitlines(), 1) if "rule: fone" in text)
+    snap = make_snapshot({"contacts": [{"id": 1, "name": "Иван", "phones": ["+79123456789"]}]})
+    with pytest.raises(InputError) as caught:
+        run_checks(snap, [load_check(bad)], AuditOptions())
+    problem = caught.value.problems[0]
+    assert (problem.location.file, problem.location.line) == (str(bad), line)
+    assert "phone, email, name, shared_line" in problem.message
