@@ -321,24 +321,20 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         if p["company"] is not None:
             staff.setdefault(p["company"], []).append(p)
     for company, members in staff.items():
-        if len(members) >= 2 and rng.random() < 0.35:
-            line = office_phone()
-            on_line = _distinct_names(rng.sample(members, min(len(members), rng.randint(2, 5))))
-            if not on_line:
+        for kind, share, most, slot, channel in (("phone", 0.35, 5, "office", office_phone),
+                                                  ("email", 0.2, 4, "generic",
+                                                   lambda: f"{rng.choice(GENERIC)}@{domains[company]}")):
+            if len(members) < 2 or rng.random() >= share:
                 continue
-            for p in on_line:
-                p["office"] = line
-            corpus.shared_lines.append({"kind": "phone", "national": line, "people": sorted(p["id"] for p in on_line)})
-            corpus.count("hard negative: office line on colleagues")
-        if len(members) >= 2 and rng.random() < 0.2:
-            box = f"{rng.choice(GENERIC)}@{domains[company]}"
-            on_box = _distinct_names(rng.sample(members, min(len(members), rng.randint(2, 4))))
-            if not on_box:
+            on_it = _distinct_names(rng.sample(members, min(len(members), rng.randint(2, most))))
+            if not on_it:
                 continue
-            for p in on_box:
-                p["generic"] = box
-            corpus.shared_lines.append({"kind": "email", "address": box, "people": sorted(p["id"] for p in on_box)})
-            corpus.count("hard negative: generic mailbox on colleagues")
+            value = channel()
+            for p in on_it:
+                p[slot] = value
+            corpus.shared_lines.append({"kind": kind, "national" if kind == "phone" else "address": value,
+                                        "people": sorted(p["id"] for p in on_it)})
+            corpus.count(f"hard negative: {'office line' if kind == 'phone' else 'generic mailbox'} on colleagues")
     for head, other in households:
         corpus.shared_lines.append({"kind": "phone", "national": head["home"], "people": sorted([head["id"], other["id"]])})
 

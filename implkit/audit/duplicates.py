@@ -283,18 +283,11 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
 
     links: list[Link] = []
     seen: set[tuple[int, int]] = set()
-    # 4. candidate pairs, evidence per pair
-    for (kind, key), ids in channel_blocks.items():
-        for a, b in _pairs(res, f"{kind}:{key}", ids, names, window, full_block):
-            if (a, b) in seen:
-                continue
-            seen.add((a, b))
-            link = _contact_link(a, b, names, channels, verdict)
-            if link:
-                links.append(link)
-    for block_key, ids in name_blocks.items():
-        for a, b in _pairs(res, f"company:{block_key[0]}:{block_key[1]}:{block_key[2]}", ids, names, window,
-                           full_block):
+    # 4. candidate pairs, evidence per pair (a pair found in two blocks is judged once)
+    blocks = [(f"{kind}:{key}", ids) for (kind, key), ids in channel_blocks.items()] + \
+        [(f"company:{c}:{part}:{value}", ids) for (c, part, value), ids in name_blocks.items()]
+    for block, ids in blocks:
+        for a, b in _pairs(res, block, ids, names, window, full_block):
             if (a, b) in seen:
                 continue
             seen.add((a, b))
