@@ -502,14 +502,15 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
             digits = "".join(_DIGITS.findall(value or ""))
             if len(digits) == 9:
                 kpp[record_id] = digits
-    rows = {r[0]: tuple(r[1:]) for r in db.execute(
-        "SELECT c.id, c.name_key, c.responsible_user_id, NULL, c.created_at,"
-        " (SELECT count(*) FROM leads l WHERE l.company_id = c.id AND l.is_open = 1),"
-        " (SELECT count(*) FROM leads l WHERE l.company_id = c.id),"
-        " (c.inn_valid + (SELECT count(*) FROM channels ch WHERE ch.entity_type = 'companies'"
-        "   AND ch.entity_id = c.id)), c.inn, c.inn_valid FROM companies c")}
+    # [name_key, owner, -, created_at, open deals, deals, completeness, inn, inn_valid]; the three keep
+    # facts are read below for grouped companies only
+    rows = {r[0]: [*r[1:5], 0, 0, 0, *r[5:]] for r in db.execute(
+        "SELECT id, name_key, responsible_user_id, NULL, created_at, inn, inn_valid FROM companies")}
     res.responsible = {i: r[1] for i, r in rows.items()}
     inn = {i: r[7] for i, r in rows.items() if r[8]}
+    inn_ids: dict[str, list[int]] = defaultdict(list)
+    for i, value in inn.items():
+        inn_ids[value].append(i)
     names = {i: _company_skeleton(r[0]) for i, r in rows.items()}
     numbers = {i: _numbers(key) for i, key in names.items()}
 
@@ -522,9 +523,7 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
     # 1. the INN decides: valid INNs shared by two or more companies, grouped in SQLite
     for (value,) in db.execute("SELECT inn FROM companies WHERE inn_valid = 1 GROUP BY inn"
                                " HAVING count(*) > 1 ORDER BY inn"):
-        ids = sorted(i for i, r in rows.items() if r[7] == value and r[8]) if len(rows) < 5000 else \
-            [r[0] for r in db.execute("SELECT id FROM companies WHERE inn = ? AND inn_valid = 1 ORDER BY id",
-                                      (value,))]
+        ids = sorted(inn_ids[value])
         res.blocks += 1
         res.largest_block = max(res.largest_block, len(ids))
         res.compared_pairs += len(ids) - 1
@@ -575,10 +574,19 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
     clusters = _Clusters(conflict, lambda x, y: not conflict(x, y))
     accepted = [link for link in sorted(links, key=lambda l: (-l.confidence, l.a, l.b))
                 if clusters.union(link.a, link.b, link.confidence >= STRONG)]
-    info = {i: r for i, r in rows.items()}
+    info = rows
     by_root: dict[int, list[Link]] = defaultdict(list)
     for link in accepted:
         by_root[clusters.find(link.a)].append(link)
+    grouped = sorted(i for root in by_root for i in clusters.members.get(root, [root]))
+    for chunk in _chunks(grouped, 500):
+        for record_id, *facts in db.execute(
+                f"SELECT c.id, (SELECT count(*) FROM leads l WHERE l.company_id = c.id AND l.is_open = 1),"
+                f" (SELECT count(*) FROM leads l WHERE l.company_id = c.id),"
+                f" (c.inn_valid + (SELECT count(*) FROM channels ch WHERE ch.entity_type = 'companies'"
+                f"   AND ch.entity_id = c.id)) FROM companies c WHERE c.id IN ({','.join('?' * len(chunk))})",
+                chunk):
+            info[record_id][4:7] = facts
     for root, group_links in by_root.items():
         records = sorted(clusters.members.get(root, [root]))
         keep = min(records, key=lambda i: _keep_order(i, info))
