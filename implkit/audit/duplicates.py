@@ -659,8 +659,7 @@ def check_result(snapshot: Snapshot, entity: str, parameters: dict[str, Any], so
         kinds = parameters.get("kinds", ["phone", "email"])
         shared = [s for s in res.shared if s.kind in kinds]
         ids = sorted({i for s in shared for person in s.people for i in person})
-        details = {**res.summary(), "shared_channels": [s.as_dict() for s in shared],
-                   "duplicate_groups": []}
+        details = {**res.summary(), "groups": len(shared), "shared_channels": [s.as_dict() for s in shared]}
         return [(i, res.responsible.get(i)) for i in ids], population, details
     agree_kind = {"phone": "phone", "email": "email", "name": "name", "company": None}[rule]
     chosen = []

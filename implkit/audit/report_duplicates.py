@@ -27,6 +27,19 @@ MESSAGES = {
            "owners": "ответственные", "keep_rule": "Какую запись оставить: {rule}."},
 }
 LEVELS_RU = {"certain": "точно", "probable": "вероятно", "possible": "возможно"}
+# Evidence as the pass writes it (implkit.audit.duplicates, person_names), word by word in Russian.
+EVIDENCE_RU = [("phone:", "телефон "), ("email:", "e-mail "), ("inn:missing on one side", "ИНН нет у одной"),
+               ("inn:", "ИНН "), ("kpp:empty", "КПП пуст"), ("kpp:", "КПП "), ("company", "одна компания"),
+               ("name:exact", "имя совпадает"), ("name:similar", "имя похоже"), ("name:partial", "имя неполное"),
+               ("name:", "название "), ("same name", "то же имя"), ("same words", "те же слова"),
+               ("surname typo", "опечатка в фамилии"), ("surnames alike", "фамилии похожи"),
+               ("diminutive", "уменьшительное имя"), ("first-name variant", "вариант имени"),
+               ("patronymic initial", "инициал отчества"), ("patronymic typo", "опечатка в отчестве"),
+               ("patronymic on one side only", "отчество только в одной"),
+               ("surname on one side only", "фамилия только в одной"),
+               ("first name on one side only", "имя только в одной"), ("initial", "инициал"),
+               ("a name is empty", "имя пустое"), ("initials only", "только инициалы"),
+               ("the words of one name inside the other", "одно имя внутри другого"), ("words alike", "слова похожи")]
 
 
 def has_groups(finding: dict[str, Any]) -> bool:
@@ -42,9 +55,18 @@ def _level(group: dict[str, Any], lang: str) -> str:
     return LEVELS_RU.get(group["level"], group["level"]) if lang == "ru" else group["level"]
 
 
-def _evidence(link: dict[str, Any]) -> str:
+def _evidence(link: dict[str, Any], lang: str = "en") -> str:
     a, b = link["records"]
-    return f"{a}–{b}: " + "; ".join(link["evidence"])
+    items = link["evidence"]
+    if lang == "ru":
+        items = [_ru(item) for item in items]
+    return f"{a}–{b}: " + "; ".join(items)
+
+
+def _ru(item: str) -> str:
+    for en, ru in EVIDENCE_RU:
+        item = item.replace(en, ru)
+    return item
 
 
 def text_lines(finding: dict[str, Any], lang: str = "en", indent: str = "  ") -> list[str]:
@@ -57,7 +79,7 @@ def text_lines(finding: dict[str, Any], lang: str = "en", indent: str = "  ") ->
     for g in d.get("duplicate_groups") or []:
         lines.append(indent * 2 + t["group"].format(keep=g["keep"], merge=", ".join(map(str, g["merge"])),
                                                     level=_level(g, lang), confidence=g["confidence"]))
-        lines.extend(indent * 3 + _evidence(link) for link in g["evidence"])
+        lines.extend(indent * 3 + _evidence(link, lang) for link in g["evidence"])
     for s in d.get("shared_channels") or []:
         lines.append(indent * 2 + _shared(s, t))
     for b in d.get("branches") or []:
@@ -81,7 +103,7 @@ def markdown_lines(finding: dict[str, Any], lang: str = "en", link=None) -> list
     for g in d.get("duplicate_groups") or []:
         out.append("- " + t["group"].format(keep=ref(g["keep"]), merge=", ".join(ref(i) for i in g["merge"]),
                                             level=_level(g, lang), confidence=g["confidence"]))
-        out.extend(f"  - {_evidence(link_)}" for link_ in g["evidence"])
+        out.extend(f"  - {_evidence(link_, lang)}" for link_ in g["evidence"])
     for s in d.get("shared_channels") or []:
         out.append("- " + _shared(s, t))
     for b in d.get("branches") or []:
@@ -99,7 +121,7 @@ def html_block(finding: dict[str, Any], lang: str = "en") -> str:
     if groups:
         parts.append("<table><tr><th>keep</th><th>merge</th><th>level</th><th>evidence</th></tr>")
         for g in groups:
-            evidence = "<br>".join(e(_evidence(link)) for link in g["evidence"])
+            evidence = "<br>".join(e(_evidence(link, lang)) for link in g["evidence"])
             parts.append(f"<tr><td>{g['keep']}</td><td>{e(', '.join(map(str, g['merge'])))}</td>"
                          f"<td>{e(_level(g, lang))} ({g['confidence']:.2f})</td><td>{evidence}</td></tr>")
         parts.append("</table>")

@@ -103,6 +103,7 @@ def test_checks_and_formats_agree_on_groups_and_keep(make_snapshot):
     assert '"keep": 3' in render(report, "json")
     ru = render(build_report(run, tenant="t", web_url=None, analytics=None, trend=None, lang="ru"), "table")
     assert "оставить 3, объединить 1, 2" in ru
+    assert "1–2: телефон +79123456789; имя совпадает (то же имя)" in ru
 
 
 def test_a_record_is_never_in_two_groups(make_snapshot):
