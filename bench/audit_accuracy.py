@@ -223,7 +223,7 @@ def report(run, truth) -> int:
             continue
         print(f"{check_id}: {details['groups']} groups, {details['compared_pairs']:,} pairs compared in "
               f"{details['blocks']} blocks (largest {details['largest_block']}), "
-              f"{len(details['oversized_blocks'])} oversized blocks skipped")
+              f"{len(details['truncated_blocks'])} big blocks compared by sorted neighbourhood")
     not_scored = sorted(r.check.id for r in run.results if r.check.id not in truth["defects"] and r.ran)
     print(f"not planted by the seeder (nothing to score): {', '.join(not_scored)}")
     for r in run.results:

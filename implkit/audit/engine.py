@@ -392,21 +392,12 @@ Builtin = Callable[[Snapshot, Check, AuditOptions, int], tuple[list[RecordRef], 
 
 
 def _duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    from implkit.audit.duplicates import find_duplicates_by_rules
+    """C01–C04, C14: one view each of the one entity-resolution pass (implkit.audit.duplicates)."""
+    from implkit.audit.duplicates import check_result
 
-    params = check.parameters
-    rules = params.get("rule", "phone")
-    report = find_duplicates_by_rules(snapshot, check.entity, rules if isinstance(rules, list) else [rules],
-                                      max_block=int(params.get("max_block", 20)),
-                                      min_score=float(params.get("min_score", 90)))
-    population = snapshot.db.execute(f"SELECT count(*) FROM {check.entity}").fetchone()[0]
-    # every member of a group fails (the group is the finding); the details say which one to keep
-    failing = [RecordRef(check.entity, i) for i in sorted(i for g in report.groups for i in g.members)]
-    details = {**report.summary(),
-               "duplicate_rate": round(len(report.extra_records) / population, 4) if population else None,
-               "duplicate_groups": [{"rule": g.rule, "key": g.key, "keep": g.keep, "merge": g.merge}
-                                    for g in report.groups]}
-    return failing, population, details
+    failing, population, details = check_result(snapshot, check.entity, check.parameters, check.source)
+    # every record of a group fails (the group is the finding), with its owner for the worklists
+    return [RecordRef(check.entity, i, 0, owner) for i, owner in failing], population, details
 
 
 def _required_fields(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
