@@ -92,7 +92,8 @@ def test_checks_and_formats_agree_on_groups_and_keep(make_snapshot):
     evidence = groups["C01"][0]["evidence"]
     assert {tuple(link["records"]) for link in evidence} == {(1, 2), (2, 3)}
     assert any(e.startswith("phone:+79123456789") for e in evidence[0]["evidence"])
-    report = build_report(run, tenant="t", web_url=None, analytics=None, trend=None, users={1: "Анна", 2: "Борис"})
+    report = build_report(run, tenant="t", web_url=None, analytics=None, trend=None, users={1: "Анна", 2: "Борис"},
+                          lang="en")
     c01 = next(f for f in report["findings"] if f["id"] == "C01")
     assert c01["by_manager"] == {"Анна": 1, "Борис": 1}
     for fmt, keep in (("table", "keep 3, merge 1, 2"), ("md", "keep 3, merge 1, 2"), ("html", "<td>3</td><td>1, 2</td>")):
