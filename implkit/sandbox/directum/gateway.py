@@ -66,14 +66,17 @@ class DirectumGateway:
         if not match:
             raise err.NotFound("No Directum RX instance in this path.")
         instance = inst.instance_by_name(self.store, match.group("instance"))
-        if instance is None or match.group("service") != instance["settings"].get("service", "Integration"):
+        # IIS matches paths without regard to case: the vendor's import tool is configured with
+        # http://localhost:80/integration/odata (fixtures/directum/importdata_ConfigSettings.xml)
+        if instance is None or match.group("service").lower() != instance["settings"].get("service",
+                                                                                          "Integration").lower():
             raise err.NotFound("The requested resource was not found.")
         context["account_id"] = instance["id"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         login = self._authenticate(instance["id"], headers)
         context["client"] = login
         rest = unquote(match.group("rest") or "")
-        if not rest.startswith("/odata"):
+        if not rest.lower().startswith("/odata"):
             raise err.NotFound("The requested resource was not found.")
         rest = rest[len("/odata"):].strip("/")
         if scope["method"] not in ("GET", "HEAD"):

@@ -56,28 +56,37 @@ TYPES: dict[str, EntityType] = {t.name: t for t in (
         ("BIC", S, 50), ("CorrespondentAccount", S, 34), ("SWIFT", S, 11), ("IsSystem", B, None))),
     EntityType("Person", "Parties", "counterparty", base="Counterparty", properties=(
         ("LastName", S, None), ("FirstName", S, None), ("MiddleName", S, None), ("ShortName", S, 254),
-        ("DateOfBirth", DT, None), ("Sex", S, None), ("INILA", S, None))),
+        ("DateOfBirth", DT, None), ("Sex", S, None), ("INILA", S, None), ("IdentitySeries", S, None),
+        ("IdentityNumber", S, None), ("IdentityDateOfIssue", DT, None), ("IdentityExpirationDate", DT, None),
+        ("IdentityAuthority", S, None), ("IdentityAuthorityCode", S, None), ("BirthPlace", S, None)),
+        navigation=(("Citizenship", "Country"),)),
     EntityType("Contact", "Parties", "contact", properties=(
         ("Id", I64, None), ("Name", S, 750), ("Status", S, None), ("Department", S, None), ("JobTitle", S, None),
         ("Phone", S, None), ("Fax", S, None), ("Email", S, None), ("Homepage", S, None), ("Note", S, None),
         ("SigningReason", S, None)),
         navigation=(("Company", "CompanyBase"), ("Person", "Person"))),
     EntityType("CounterpartyKind", "Parties", "kind", properties=(
-        ("Id", I64, None), ("Name", S, None), ("Status", S, None), ("Sid", S, 36))),
+        ("Id", I64, None), ("Name", S, None), ("Status", S, None), ("Sid", S, 36), ("Note", S, None))),
     EntityType("City", "Commons", "city", properties=(("Id", I64, None), ("Name", S, None), ("Status", S, None)),
-               navigation=(("Region", "Region"),)),
+               navigation=(("Region", "Region"), ("Country", "Country"))),
     EntityType("Region", "Commons", "region", properties=(
-        ("Id", I64, None), ("Name", S, None), ("Code", S, None), ("Status", S, None))),
+        ("Id", I64, None), ("Name", S, None), ("Code", S, 10), ("Status", S, None)),
+        navigation=(("Country", "Country"),)),
+    EntityType("Country", "Commons", "country", properties=(
+        ("Id", I64, None), ("Name", S, None), ("Code", S, 3), ("Status", S, None))),
     EntityType("Employee", "Company", "employee", properties=(
-        ("Id", I64, None), ("Name", S, None), ("Email", S, None), ("Phone", S, None),
-        ("PersonnelNumber", S, None), ("Status", S, None))),
+        ("Id", I64, None), ("Name", S, 750), ("Email", S, None), ("Phone", S, None), ("Description", S, None),
+        ("Note", S, 1000), ("PersonnelNumber", S, 25), ("ExternalId", S, None),
+        ("NeedNotifyExpiredAssignments", B, None), ("NeedNotifyNewAssignments", B, None),
+        ("NeedNotifyAssignmentsSummary", B, None), ("Status", S, None)),
+        navigation=(("Person", "Person"),)),
 )}
 
 # entity set -> declared type (a set holds rows of that type and of every type derived from it)
 SETS: dict[str, str] = {
     "ICounterparties": "Counterparty", "ICompanies": "Company", "IBanks": "Bank", "IPersons": "Person",
     "IContacts": "Contact", "IEmployees": "Employee", "ICounterpartyKinds": "CounterpartyKind",
-    "ICities": "City", "IRegions": "Region",
+    "ICities": "City", "IRegions": "Region", "ICountries": "Country",
 }
 CONCRETE = tuple(name for name, t in TYPES.items() if not t.abstract)
 
