@@ -49,7 +49,7 @@ CONFIG_NAME = "implkit.yaml"
 DATA_DIR = ".implkit"
 ENV_VAR = "IMPLKIT_WORKSPACE"
 VERSION = 1
-PROVIDERS = ("amocrm", "bitrix24")
+PROVIDERS = ("amocrm", "bitrix24", "directum")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit"}
 
