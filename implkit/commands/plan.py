@@ -244,8 +244,9 @@ def export(tenant: str, out: str, name: str | None, workspace_dir: str | None) -
 
     with _tenant_session(workspace_dir, tenant, "export") as (_ws, _tenant, provider, _state):
         blueprint = export_of(provider, name=name or tenant)
+        reference = provider.metadata_comment() if _tenant.provider == "directum" else ""
     header = (f"# Exported by implkit from tenant {tenant} (account {blueprint.company or ''}).\n"
-              "# `implkit plan` with this file against the same tenant shows no changes.\n")
+              "# `implkit plan` with this file against the same tenant shows no changes.\n" + reference)
     atomic_write(out, header + dump_yaml(blueprint.to_dict()))
     _stderr(f"Wrote {out}: {len(blueprint.pipelines)} pipeline(s), {len(blueprint.fields)} field(s), "
             f"{len(blueprint.roles)} role(s).")

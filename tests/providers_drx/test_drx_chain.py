@@ -70,6 +70,16 @@ def test_directum_tenant_end_to_end(served, tmp_path):
     outputs.append(drift.output)
     assert drift.exit_code == 0, drift.output
 
+    exported = tmp_path / "exported.yaml"
+    done = cli("export", "rx", "-o", exported)
+    outputs.append(done.output + exported.read_text(encoding="utf-8"))
+    assert done.exit_code == 0, done.output
+    text = exported.read_text(encoding="utf-8")
+    assert "#   ICompanies (Sungero.IntegrationService.Models.Generated.Parties.ICompanyDto):" in text
+    assert "TRRC" in text and "pipelines" not in text
+    replanned = cli("plan", "rx", "-b", exported, "--json")
+    assert json.loads(replanned.output)["changes"] == []
+
     synced = cli("sync", "rx")
     outputs.append(synced.output)
     assert synced.exit_code == 0, synced.output

@@ -47,6 +47,24 @@ class DirectumProvider:
                                  "Integration Service root (https://HOST/Integration)?")
         return LiveConfig(account=self.account())
 
+    def metadata_comment(self) -> str:
+        """What `$metadata` exposes (entity sets, their types and properties, customer overrides included)
+        as YAML comments for an exported blueprint: for reference, since the blueprint schema has no
+        place for a CRM's compiled structure and none of it can be applied."""
+        if self.metadata is None:
+            self.read_config()
+        lines = ["# Directum RX entity sets as $metadata declares them (for reference: structure is made in DDS;",
+                 "# a type in a customer layer's namespace is an override):"]
+        for name in sorted(self.metadata.sets):
+            lines.append(f"#   {name} ({self.metadata.sets[name]}):")
+            props = ", ".join(self.metadata.properties.get(name, []))
+            while props:
+                cut = props[:96].rfind(", ") if len(props) > 96 else len(props)
+                cut = cut if cut > 0 else len(props)
+                lines.append(f"#     {props[:cut]}")
+                props = props[cut + 2:] if cut < len(props) else ""
+        return "\n".join(lines) + "\n"
+
     def blueprint_problems(self, blueprint: Blueprint) -> list[tuple[tuple, str]]:
         return []
 
