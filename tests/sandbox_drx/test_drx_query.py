@@ -168,3 +168,15 @@ def test_override_moves_the_type_and_adds_properties():
             sandbox.create_directum("bad", overrides={"Deal": {}})
         with pytest.raises(ValueError):
             sandbox.create_directum("Bad Name")
+
+
+def test_date_filters_compare_with_and_without_offsets(drx):
+    ids = inst.insert(drx.sandbox.store, drx.created["id"], [
+        ("Person", {"Name": "A", "Status": "Active", "DateOfBirth": "1990-05-01T00:00:00+03:00"}, {}),
+        ("Person", {"Name": "B", "Status": "Active", "DateOfBirth": "2001-01-01T00:00:00Z"}, {}),
+        ("Person", {"Name": "C", "Status": "Active", "DateOfBirth": None}, {})])
+    assert _ids(drx.get("/odata/IPersons", params={"$filter": "DateOfBirth lt 2000-01-01"})) == [ids[0]]
+    assert _ids(drx.get("/odata/IPersons", params={"$filter": "DateOfBirth ge 2000-01-01T00:00:00Z"})) == [ids[1]]
+    assert _ids(drx.get("/odata/IPersons", params={"$filter": "DateOfBirth eq null"})) == [ids[2]]
+    assert drx.get("/odata/IPersons", params={"$filter": "DateOfBirth lt 2000-13-01"}).status_code == 400
+    assert drx.get("/odata/IPersons", params={"$filter": "DateOfBirth lt 'x'"}).status_code == 400

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from implkit.sandbox.directum.errors import BadRequest, invalid_property
@@ -174,10 +174,12 @@ class FilterParser:
 
 
 def _parse_date(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is taken as UTC, so every value compares."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise BadRequest(f"'{text}' is not a valid date.") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 NUMERIC = {"Edm.Int64", "Edm.Int32", "Edm.Decimal", "Edm.Double"}
