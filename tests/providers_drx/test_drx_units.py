@@ -103,3 +103,34 @@ def test_audit_list_has_a_directum_column(run_cli):
     rows = {r["id"]: r for r in json.loads(run_cli("audit", "--list", "--format", "json").output)}
     assert rows["X07"]["directum"]["supported"] and not rows["X07"]["supported"]
     assert not rows["D01"]["directum"]["supported"] and "no deals" in rows["D01"]["directum"]["why_unsupported"]
+
+
+def test_records_reader_pages_by_id_on_a_drxintegration_root():
+    """An installation served as /DrxIntegration, registered with a trailing /odata: every row once,
+    a page exactly full ends on the service's 204, and each request carries the Id filter."""
+    from implkit.errors import ImplkitError
+    from implkit.providers.directum import open_records
+    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox.directum import instance as inst
+
+    with Sandbox() as sandbox:
+        created = sandbox.create_directum("drx", service="DrxIntegration", max_entities=5)
+        inst.insert(sandbox.store, created["id"], [("Company", {"Name": f"C{i}", "Status": "Active"}, {})
+                                                   for i in range(6)])
+        with serve_in_thread(sandbox) as root:
+            reader = open_records(f"{root}/directum/drx/DrxIntegration/odata",
+                                  f"{created['login']}:{created['password']}")
+            pages = list(reader.api.read_all("ICompanies", page=3))
+            assert [len(p) for p in pages] == [3, 3]
+            assert reader.requests_sent() == 3                      # the third answered 204
+            rows = [r for page in reader.read("counterparties") for r in page]
+            assert [r["name"] for r in rows] == [f"C{i}" for i in range(6)] and rows[0]["type"] == "company"
+            reader.close()
+            logged = sandbox.store.query("SELECT path, status FROM request_log ORDER BY seq")
+            assert all("Id+gt+" in r["path"] or "Id%20gt%20" in r["path"] for r in logged)
+            assert [r["status"] for r in logged][:3] == [200, 200, 204]
+            wrong = open_records(f"{root}/directum/drx/DrxIntegration", f"{created['login']}:wrong")
+            with pytest.raises(ImplkitError) as error:
+                list(wrong.read("employees"))
+            assert "401" in str(error.value) and "wrong" not in str(error.value)
+            wrong.close()
