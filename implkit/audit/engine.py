@@ -453,8 +453,17 @@ def _blueprint_drift(snapshot: Snapshot, check: Check, options: AuditOptions, no
     return blueprint_drift(snapshot, options.blueprint)
 
 
+def _directum_duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
+    """X01–X05: one of Directum's own duplicate definitions (implkit/audit/directum.py); the groups are the evidence."""
+    from implkit.audit.directum import duplicate_groups
+
+    ids, groups, population = duplicate_groups(snapshot.db, str(check.parameters.get("rule")))
+    return [RecordRef(check.entity, i) for i in ids], population, {"groups": len(groups), "duplicate_groups": groups}
+
+
 BUILTINS: dict[str, Builtin] = {
     "duplicates": _duplicates,
+    "directum_duplicates": _directum_duplicates,
     "required_fields": _required_fields,
     "rights_drift": _rights_drift,
     "blueprint_drift": _blueprint_drift,

@@ -156,6 +156,11 @@ CREATE VIEW IF NOT EXISTS touches AS
      WHERE g.entity_type = 'companies';
 """
 
+# Directum RX tenants keep their counterparty directory in tables of their own (audit/directum_schema.py)
+from implkit.audit.directum_schema import DIRECTUM_SCHEMA  # noqa: E402
+
+SCHEMA += DIRECTUM_SCHEMA
+
 # Snapshot tables per synced entity (what `delete` removes and `counts` reports).
 RECORD_TABLES = ("users", "roles", "pipelines", "stages", "loss_reasons", "custom_fields",
                  "leads", "contacts", "companies", "tasks", "notes", "events")

@@ -79,9 +79,11 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     from implkit.providers.amocrm.records import AmoRecords
 
     ws, entry = _tenant(workspace_dir, tenant)
+    if entry.provider == "directum":
+        return _sync_directum(ws, entry, tenant)
     if entry.provider not in ("amocrm", "bitrix24"):
-        raise InputError(f"tenant {tenant!r}: sync supports amoCRM and Bitrix24 tenants; {entry.provider} is not "
-                         "implemented yet")
+        raise InputError(f"tenant {tenant!r}: sync supports amoCRM, Bitrix24 and Directum tenants; {entry.provider} "
+                         "is not implemented yet")
     if entry.provider == "bitrix24":
         from implkit.providers.bitrix24 import open_records, tenant_connection
 
@@ -117,6 +119,27 @@ def _configuration_comparison(ws: Any, tenant: str) -> Any:
     from implkit.commands.plan import configuration_comparison
 
     return configuration_comparison(ws, tenant)
+
+def _sync_directum(ws, entry, tenant: str) -> int:
+    """Directum RX: a full read every time (counterparties carry no modification date), keyset-paged by Id."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.directum import sync_directum
+    from implkit.audit.snapshot import Snapshot
+    from implkit.providers.directum import open_records, tenant_connection
+
+    auth, rate = tenant_connection(entry, ws.credentials(tenant))
+    reader = open_records(entry.url, auth, rate=rate)
+    with ws.lock(tenant, "sync", timeout=300), Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
+        try:
+            summary = sync_directum(reader, snapshot, progress=_stderr)
+        finally:
+            reader.close()
+    click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests "
+               f"(full read: Directum counterparties carry no modification date, so every sync reads everything, "
+               f"keyset-paged by Id)")
+    for stream in summary.streams:
+        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
+    return EXIT_OK
 
 
 class _AuditGroup(click.Group):
@@ -237,18 +260,22 @@ def _list(fmt: str, lang: str, checks_dir: str | None) -> int:
 
     rows = list_checks("amocrm", checks_dir, lang)
     bitrix = {r["id"]: r for r in list_checks("bitrix24", checks_dir, lang)}
+    directum = {r["id"]: r for r in list_checks("directum", checks_dir, lang)}
     if fmt == "json":
         for row in rows:
             row["bitrix24"] = {"supported": bitrix[row["id"]]["supported"],
                                "why_unsupported": bitrix[row["id"]]["why_unsupported"]}
+            row["directum"] = {"supported": directum[row["id"]]["supported"],
+                               "why_unsupported": directum[row["id"]]["why_unsupported"]}
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
     click.echo(tabulate([[r["id"], r["severity"], r["entity"], "yes" if r["supported"] else "no",
                           "yes" if bitrix[r["id"]]["supported"] else "no",
+                          "yes" if directum[r["id"]]["supported"] else "no",
                           r["title"] + (f" — amoCRM: {r['why_unsupported']}" if r["why_unsupported"] else "")
                           + (f" (needs {r['needs']})" if r["needs"] else "")]
                          for r in rows],
-                        headers=["check", "severity", "entity", "amoCRM", "Bitrix24", "title"],
+                        headers=["check", "severity", "entity", "amoCRM", "Bitrix24", "Directum", "title"],
                         tablefmt="github" if fmt == "md" else "simple"))
     return EXIT_OK
 

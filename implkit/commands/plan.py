@@ -47,11 +47,13 @@ def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Ite
 def _open_provider(ws: Any, name: str, tenant: Any) -> Any:
     from implkit.providers import open_provider
 
-    if tenant.provider not in ("amocrm", "bitrix24"):
-        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM and Bitrix24 tenants; {tenant.provider} "
-                         "is not implemented yet")
+    if tenant.provider not in ("amocrm", "bitrix24", "directum"):
+        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM, Bitrix24 and Directum tenants; "
+                         f"{tenant.provider} is not implemented yet")
     credentials = ws.credentials(name)
-    if tenant.provider == "bitrix24":
+    if tenant.provider == "directum":
+        from implkit.providers.directum import tenant_connection
+    elif tenant.provider == "bitrix24":
         from implkit.providers.bitrix24 import tenant_connection
     else:
         from implkit.providers.amocrm import tenant_connection
@@ -147,7 +149,16 @@ def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str
     if out:
         write_plan_file(out, result, desired)
         _stderr(f"Saved the plan to {out}; apply exactly it with `implkit apply {names[0]} --plan {out}`.")
+    if result.manual and _structure_by_hand(workspace_dir, names[0]):
+        return EXIT_CHANGES      # nothing to apply, but the manual rows are outstanding work
     return result.exit_code()
+
+
+def _structure_by_hand(workspace_dir: str | None, name: str) -> bool:
+    """Whether TENANT's CRM takes no structure over its API (Directum RX): its plan is all manual rows."""
+    from implkit.workspace import Workspace
+
+    return Workspace.discover(workspace_dir).tenant(name).provider == "directum"
 
 
 # --- apply ------------------------------------------------------------------------------------
@@ -220,6 +231,11 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
     if result is None:
         click.echo("Apply cancelled; nothing was written.")
         return EXIT_FAILURE
+    if _structure_by_hand(workspace_dir, names[0]):
+        from implkit.providers.directum.client import WHY_NOTHING_WRITTEN
+
+        click.echo(f"{WHY_NOTHING_WRITTEN} {len(shown.manual)} manual step(s): `implkit plan {names[0]}` lists them.")
+        return EXIT_OK
     click.echo(result.summary() if shown.changes else "No changes to apply.")
     return EXIT_OK
 
@@ -257,8 +273,9 @@ def export(tenant: str, out: str, name: str | None, workspace_dir: str | None) -
 
     with _tenant_session(workspace_dir, tenant, "export") as (_ws, _tenant, provider, _state):
         blueprint = export_of(provider, name=name or tenant)
+        reference = provider.metadata_comment() if _tenant.provider == "directum" else ""
     header = (f"# Exported by implkit from tenant {tenant} (account {blueprint.company or ''}).\n"
-              "# `implkit plan` with this file against the same tenant shows no changes.\n")
+              "# `implkit plan` with this file against the same tenant shows no changes.\n" + reference)
     atomic_write(out, header + dump_yaml(blueprint.to_dict()))
     _stderr(f"Wrote {out}: {len(blueprint.pipelines)} pipeline(s), {len(blueprint.fields)} field(s), "
             f"{len(blueprint.roles)} role(s).")

@@ -81,9 +81,10 @@ def tenant() -> None:
 
 @tenant.command("add")
 @click.argument("name")
-@click.option("--provider", type=click.Choice(["amocrm", "bitrix24"]), required=True, help="The CRM.")
+@click.option("--provider", type=click.Choice(["amocrm", "bitrix24", "directum"]), required=True, help="The CRM.")
 @click.option("--url", required=True,
-              help="Account URL: https://SUBDOMAIN.amocrm.ru, https://PORTAL.bitrix24.ru; http only on loopback.")
+              help="Account URL: https://SUBDOMAIN.amocrm.ru, https://PORTAL.bitrix24.ru, https://HOST/Integration "
+                   "(Directum RX); http only on loopback.")
 @click.option("--token-env", metavar="VAR", help="Read the token from this environment variable at run time.")
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="PATH",
               help="Token file (mode 0600). If it does not exist, the token is asked for and the file created.")
@@ -162,11 +163,17 @@ def _ask_secret(provider: str, *, oauth: bool = False) -> str:
         what = 'OAuth tokens as JSON {"access_token": ..., "refresh_token": ..., "expires_at": ...}'
     elif provider == "bitrix24":
         what = "webhook (USER_ID/SECRET or the webhook URL)"
+    elif provider == "directum":
+        what = "Integration Service LOGIN:PASSWORD"
     else:
         what = "token"
     value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
     if not value:
         raise InputError("empty token")
+    if provider == "directum":
+        from implkit.providers.directum import parse_credential
+
+        parse_credential(value)       # InputError (nothing stored) unless it is LOGIN:PASSWORD
     if oauth:
         import json
 

@@ -62,7 +62,7 @@ CONFIG_NAME = "implkit.yaml"
 DATA_DIR = ".implkit"
 ENV_VAR = "IMPLKIT_WORKSPACE"
 VERSION = 1
-PROVIDERS = ("amocrm", "bitrix24")
+PROVIDERS = ("amocrm", "bitrix24", "directum")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 # The keys of a tenant entry. blueprints/schema/workspace.schema.json must list the same (a test holds
 # them equal): implkit.yaml is validated against the schema, so a key missing there is refused.
