@@ -30,7 +30,8 @@ def render(blueprint_path: str, answers_path: str | None, lang: str, fmt: str | 
     from implkit.spec import write_spec
 
     written = write_spec(blueprint_path, output, fmt=fmt, lang=lang, answers_path=answers_path,
-                         integrator=integrator, date=_parse_date(date_text), crm=crm)
+                         integrator=integrator, date=_parse_date(date_text), crm=crm,
+                         warn=lambda message: click.echo(f"warning: {message}", err=True))
     click.echo(str(written))
     return 0
 

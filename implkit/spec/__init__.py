@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from pathlib import Path
+from typing import Callable
 
 from implkit.blueprint.manual import CRMS
 from implkit.errors import InputError
@@ -46,8 +47,13 @@ def format_for(output: str | os.PathLike, fmt: str | None = None) -> str:
 
 def render_spec(blueprint: Blueprint, fmt: str, *, lang: str = "ru", assessment: Assessment | None = None,
                 date: _dt.date | None = None, integrator: str = "", crms: tuple[str, ...] = CRMS,
-                source: str = "blueprint", from_answers: bool = False) -> bytes:
-    """The spec of `blueprint` in `fmt` ("md", "html" or "docx") and `lang` ("ru" or "en")."""
+                source: str = "blueprint", from_answers: bool = False, answers: dict | None = None,
+                answered: frozenset[str] | None = None, warn: Callable[[str], None] | None = None) -> bytes:
+    """The spec of `blueprint` in `fmt` ("md", "html" or "docx") and `lang` ("ru" or "en").
+
+    `answers` (question id → value) override the blueprint's company facts
+    (implkit.spec.facts); each conflict is passed to `warn` and noted in the spec.
+    """
     from implkit.spec.context import SpecOptions, build_context
     from implkit.spec.render import render_text
 
@@ -56,7 +62,15 @@ def render_spec(blueprint: Blueprint, fmt: str, *, lang: str = "ru", assessment:
     if fmt not in FORMATS:
         raise InputError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     date = date or _dt.date.today()
-    context = build_context(blueprint, assessment, SpecOptions(lang, date, integrator, crms, source, from_answers))
+    from implkit.spec.context import conflict_messages
+    from implkit.spec.facts import resolve
+
+    facts = resolve(blueprint, assessment, answers, answered)
+    if warn is not None:
+        for message in conflict_messages(facts, lang):
+            warn(message)
+    options = SpecOptions(lang, date, integrator, crms, source, from_answers, answers, answered)
+    context = build_context(blueprint, assessment, options, facts)
     if fmt == "md":
         return render_text(context, "md", lang).encode("utf-8")
     html = render_text(context, "html", lang)
@@ -64,13 +78,14 @@ def render_spec(blueprint: Blueprint, fmt: str, *, lang: str = "ru", assessment:
         return html.encode("utf-8")
     from implkit.spec.docx import to_docx
 
-    title = f"{blueprint.company} — {blueprint.name} {blueprint.version}".strip(" —")
+    title = f"{facts.company.value or ''} — {blueprint.name} {blueprint.version}".strip(" —")
     return to_docx(html, title=title, author=integrator or "implkit", date=date, lang=lang)
 
 
 def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, fmt: str | None = None,
                lang: str = "ru", answers_path: str | os.PathLike | None = None, integrator: str = "",
-               date: _dt.date | None = None, crm: str | None = None) -> Path:
+               date: _dt.date | None = None, crm: str | None = None,
+               warn: Callable[[str], None] | None = None) -> Path:
     """Render the spec of the blueprint file to `output`; every input is checked before anything is written."""
     from implkit.blueprint import load_blueprint
     from implkit.yamlio import atomic_write
@@ -82,16 +97,21 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
         raise InputError(f"--crm: unknown CRM {crm!r}; expected one of {', '.join(CRMS)}")
     blueprint = load_blueprint(blueprint_path)
     answers = None
+    answered = None
     if answers_path is not None:
-        from implkit.sizing.answers import load_answers
+        from implkit.sizing.answers import read_answers
 
-        answers = load_answers(answers_path)
+        answers_file = read_answers(answers_path)
+        answers = answers_file.answers
+        # What the file states; the rest took the questionnaire's defaults, which are assumptions.
+        stated = answers_file.tree.get("answers") if isinstance(answers_file.tree, dict) else None
+        answered = frozenset(str(k) for k in (stated or {}))
     assessment = assess_for(blueprint, answers)
     if crm is None and answers and answers.get("target_crm") in CRMS:
         crm = answers["target_crm"]  # the questionnaire named the target CRM
     data = render_spec(blueprint, fmt, lang=lang, assessment=assessment, date=date, integrator=integrator,
                        crms=(crm,) if crm else CRMS, source=str(blueprint_path),
-                       from_answers=answers is not None)
+                       from_answers=answers is not None, answers=answers, answered=answered, warn=warn)
     atomic_write(output, data)
     return Path(output)
 

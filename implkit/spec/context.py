@@ -11,16 +11,18 @@ Decimals, keys) so the templates format them with the language's filters.
 from __future__ import annotations
 
 import datetime as _dt
+from decimal import ROUND_CEILING, Decimal
 from dataclasses import dataclass
 from typing import Any
 
 from implkit.blueprint.manual import (
-    CRM_NAMES, describe_action, describe_trigger, distribution_rules, manual_steps, settings_text,
+    CRM_NAMES, describe_action, describe_trigger, distribution_rules, manual_steps,
 )
-from implkit.decomposition import Decomposition, DecompositionError, from_analytics
+from implkit.decomposition import Decomposition, DecompositionError, ceil_div, from_analytics
 from implkit.errors import InputError, Location, Problem
 from implkit.model import ENTITIES, RIGHT_ACTIONS, SELLER_GROUPS, Blueprint, Pipeline, thaw
 from implkit.sizing import Assessment
+from implkit.spec.facts import Conflict, Facts, resolve
 
 
 @dataclass(frozen=True)
@@ -31,21 +33,28 @@ class SpecOptions:
     crms: tuple[str, ...] = ("amocrm", "bitrix24")  # whose manual checklist to print
     source: str = "blueprint.yaml"  # the blueprint's file name, for error locations
     from_answers: bool = False  # the assessment comes from questionnaire answers (not only the seller count)
+    answers: dict | None = None  # the questionnaire answers (question id → value), when given
+    answered: frozenset[str] | None = None  # the ids the answers file states (the rest took defaults)
 
 
-def build_context(blueprint: Blueprint, assessment: Assessment | None, options: SpecOptions) -> dict[str, Any]:
+def build_context(blueprint: Blueprint, assessment: Assessment | None, options: SpecOptions,
+                  facts: Facts | None = None) -> dict[str, Any]:
     lang = options.lang
+    facts = facts or resolve(blueprint, assessment, options.answers, options.answered)
+    analytics = _analytics(blueprint, facts, options)
     return {
         "lang": lang,
         "meta": {
-            "company": blueprint.company,
+            "company": facts.company.value,
+            "company_assumed": facts.company.assumed,
             "name": blueprint.name,
             "version": blueprint.version,
             "date": options.date,
             "integrator": options.integrator,
             "crms": [CRM_NAMES[c] for c in options.crms],
         },
-        "sizing": _sizing(blueprint, assessment, lang, options.from_answers),
+        "sizing": _sizing(blueprint, assessment, lang, options.from_answers, facts),
+        "facts": _facts(facts, lang),
         "roadmap": _roadmap(blueprint),
         "pipelines": [_pipeline(blueprint, p, lang) for p in blueprint.pipelines],
         "loss_reasons": [lr.name for lr in blueprint.loss_reasons],
@@ -54,8 +63,9 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "groups": [g.name for g in blueprint.groups],
         "rights": _rights(blueprint),
         "right_actions": list(RIGHT_ACTIONS),
-        "integrations": _integrations(blueprint, lang),
-        "analytics": _analytics(blueprint, assessment, options),
+        "integrations": _integrations(blueprint, lang, facts),
+        "analytics": analytics,
+        "assumptions": _assumptions(facts, analytics["decomposition"]),
         "manual": [
             {"crm": CRM_NAMES[crm],
              "steps": [{"title": s.title, "details": s.details or ""} for s in manual_steps(blueprint, crm, lang)]}
@@ -67,7 +77,8 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
 # --- 2. goals and sizing ---------------------------------------------------------
 
 
-def _sizing(blueprint: Blueprint, assessment: Assessment | None, lang: str, from_answers: bool) -> dict[str, Any]:
+def _sizing(blueprint: Blueprint, assessment: Assessment | None, lang: str, from_answers: bool,
+            facts: Facts) -> dict[str, Any]:
     """The feature table: stars and reasons from the assessment, scope from the blueprint.
 
     Without an assessment (no answers and no seller count in the blueprint) the
@@ -82,19 +93,116 @@ def _sizing(blueprint: Blueprint, assessment: Assessment | None, lang: str, from
                  "stars": None if column is None else r.stars[column],
                  "adjusted": False, "matrix_stars": None, "reasons": [], "in_scope": r.key in in_blueprint}
                 for r in load_matrix().rows]
-        sellers, group, notes = blueprint.sellers, blueprint.group, []
+        notes = []
     else:
         rows = [{"key": f.key, "name": f.name(lang), "stars": f.stars, "matrix_stars": f.matrix_stars,
                  "adjusted": f.stars != f.matrix_stars, "reasons": [r.text(lang) for r in f.reasons],
                  "in_scope": f.key in in_blueprint}
                 for f in assessment.features]
-        sellers, group, notes = assessment.sellers, assessment.group, [n.text(lang) for n in assessment.notes]
+        notes = [n.text(lang) for n in assessment.notes]
+    names = {r["key"]: r["name"] for r in rows}
     return {
-        "sellers": sellers, "group": group, "from_answers": from_answers and assessment is not None, "features": rows, "notes": notes,
+        "sellers": facts.sellers.value, "sellers_assumed": facts.sellers.assumed,
+        "group": facts.group.value, "group_label": group_label(facts.group.value),
+        "from_answers": from_answers and assessment is not None, "features": rows, "notes": notes,
         "in_scope": [r["name"] for r in rows if r["in_scope"]],
-        # Left out on purpose: features the matrix rates for this group that the blueprint does not take.
-        "out_of_scope": [{"name": r["name"], "stars": r["stars"]} for r in rows if not r["in_scope"]],
+        # Left out: why, without attributing to the client a decision the client did not state.
+        "out_of_scope": [{"name": r["name"], "stars": r["stars"], "why": _why_out(r, facts)}
+                         for r in rows if not r["in_scope"]],
+        "differences": [{"name": names.get(d.key, d.key), "change": d.change, "stars": d.stars,
+                         "reasons": [reason.text(lang) for reason in d.reasons]}
+                        for d in facts.feature_differences],
     }
+
+
+def _why_out(row: dict[str, Any], facts: Facts) -> str:
+    """not_relevant | optional | deferred (the client said so) | undecided (recommended, nobody decided)."""
+    if not row["stars"]:
+        return "not_relevant"
+    if row["key"] in facts.deferred:
+        return "deferred"
+    return "optional" if row["stars"] == 1 else "undecided"
+
+
+def group_label(group: str | None) -> str | None:
+    """A matrix group by its seller bounds ("11–30"), as implkit labels groups everywhere (DESIGN.md)."""
+    if not group:
+        return None
+    from implkit.sizing.matrix import load_matrix
+
+    found = next((g for g in load_matrix().groups if g.label == group), None)
+    return f"{found.min}–{found.max}" if found else group
+
+
+def _facts(facts: Facts, lang: str) -> dict[str, Any]:
+    """The single-source rule and its conflicts, for section 2."""
+    return {
+        "from_answers": facts.from_answers,
+        "preset": facts.preset,
+        "conflicts": [_conflict(c, lang) for c in facts.conflicts],
+    }
+
+
+def _conflict(conflict: Conflict, lang: str) -> dict[str, Any]:
+    def shown(value: Any) -> Any:
+        if conflict.key == "channels":
+            return [channel_label(v, lang) for v in value]
+        if conflict.key == "group":
+            return group_label(value)
+        return value
+
+    return {"key": conflict.key, "blueprint": shown(conflict.blueprint), "client": shown(conflict.client)}
+
+
+def channel_label(value: str, lang: str) -> str:
+    """A questionnaire lead channel ("email") by its label in `lang`."""
+    from implkit.sizing.questionnaire import load_questionnaire
+
+    question = next(q for q in load_questionnaire().questions if q.id == "lead_channels")
+    return next((o.label(lang) for o in question.options if o.value == value), value)
+
+
+def conflict_messages(facts: Facts, lang: str) -> list[str]:
+    """One line per conflict, for stderr (the spec words the same in its section 2)."""
+    from implkit.sizing.matrix import load_matrix
+    from implkit.spec import formatting
+
+    labels = _CONFLICT_LABELS[lang]
+    features = {r.key: (r.name_ru if lang == "ru" else r.name_en) for r in load_matrix().rows}
+
+    def text(key: str, value: Any) -> str:
+        if isinstance(value, list):
+            return ", ".join(map(str, value))
+        if key in ("revenue_month", "avg_check"):
+            return formatting.money(value, lang)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return formatting.number(value, lang)
+        return str(value)
+
+    lines = []
+    for c in facts.conflicts:
+        shown = _conflict(c, lang)
+        lines.append(labels["line"].format(what=labels[c.key], blueprint=text(c.key, shown["blueprint"]),
+                                           client=text(c.key, shown["client"])))
+    for d in facts.feature_differences:
+        lines.append(labels["feature_" + d.change].format(feature=features.get(d.key, d.key)))
+    return lines
+
+
+_CONFLICT_LABELS = {
+    "ru": {"line": "{what}: в конфигурации «{blueprint}», в ответах заказчика «{client}» — в ТЗ взяты ответы",
+           "company": "заказчик", "sellers": "число продавцов", "group": "группа матрицы",
+           "revenue_month": "план выручки в месяц", "avg_check": "средний чек", "working_days": "рабочих дней в месяце",
+           "channels": "каналы заявок",
+           "feature_add": "функция «{feature}»: рекомендуется для группы из ответов, но её нет в конфигурации",
+           "feature_drop": "функция «{feature}»: есть в конфигурации, но для группы из ответов не рекомендуется"},
+    "en": {"line": "{what}: the blueprint says “{blueprint}”, the client's answers say “{client}”; the spec uses the answers",
+           "company": "client", "sellers": "number of sellers", "group": "matrix group",
+           "revenue_month": "monthly revenue plan", "avg_check": "average check", "working_days": "working days a month",
+           "channels": "lead channels",
+           "feature_add": "feature “{feature}”: recommended for the answers' group but not in the blueprint",
+           "feature_drop": "feature “{feature}”: in the blueprint but not recommended for the answers' group"},
+}
 
 
 # --- 3. roadmap --------------------------------------------------------------------
@@ -142,7 +250,7 @@ def _pipeline(blueprint: Blueprint, pipeline: Pipeline, lang: str) -> dict[str, 
         "automations": [
             {"stage": (pipeline.stage(a.stage).name if pipeline.stage(a.stage) else a.stage),
              "trigger": describe_trigger(a, lang), "action": describe_action(a, lang),
-             "params": settings_text(a.params, lang) if a.params else ""}
+             "params": labelled_settings(a.params, lang, blueprint) if a.params else ""}
             for a in pipeline.automations
         ],
     }
@@ -208,37 +316,80 @@ def _rights(blueprint: Blueprint) -> list[dict[str, Any]]:
 # --- 8. integrations -------------------------------------------------------------------------
 
 
-def _integrations(blueprint: Blueprint, lang: str) -> list[dict[str, Any]]:
+def _integrations(blueprint: Blueprint, lang: str, facts: Facts) -> list[dict[str, Any]]:
+    """The blueprint's integrations, then the lead channels the client named that none of them carries.
+
+    With answers, a lead-channel integration the client did not name is kept
+    but marked (status "not_named"): the integrator confirms or removes it.
+    """
+    from implkit.spec.facts import blueprint_channels
+
+    client_channels = set(facts.channels.value or ()) if facts.channels.source == "client" else None
     rows = []
     for integration in blueprint.integrations:
         settings = thaw(integration.settings) if integration.settings else {}
         pipeline = blueprint.pipeline(str(settings.get("pipeline", ""))) if isinstance(settings, dict) else None
         stage = pipeline.stage(str(settings.get("stage", ""))) if pipeline else None
         rest = {k: v for k, v in settings.items() if k not in ("pipeline", "stage")} if isinstance(settings, dict) else {}
+        channel = _channel_of(integration)
+        status = "configured"
+        if client_channels is not None and channel is not None and channel not in client_channels:
+            status = "not_named"
         rows.append({
             "kind": integration.kind,
             "name": integration.name,
             "pipeline": pipeline.name if pipeline else None,
             "stage": stage.name if stage else None,
-            "settings": settings_text(rest, lang) if rest else "",
+            "settings": labelled_settings(rest, lang, blueprint) if rest else "",
+            "status": status,
         })
+    if client_channels is not None:
+        carried = set(blueprint_channels(blueprint))
+        for channel in facts.channels.value:
+            if channel not in carried:
+                rows.append({"kind": _CHANNEL_KIND.get(channel, "messenger"), "name": channel_label(channel, lang),
+                             "pipeline": None, "stage": None, "settings": "", "status": "added"})
     return rows
+
+
+_CHANNEL_KIND = {"website_forms": "web_form", "phone": "telephony", "email": "email"}
+
+
+def _channel_of(integration: Any) -> str | None:
+    from implkit.spec.facts import MESSENGER_CHANNELS
+
+    if integration.kind == "messenger":
+        key = integration.key if integration.key in MESSENGER_CHANNELS else integration.name.lower()
+        return key if key in MESSENGER_CHANNELS else None
+    return {"web_form": "website_forms", "telephony": "phone"}.get(integration.kind)
+
+
+def labelled_settings(settings: Any, lang: str, blueprint: Blueprint) -> str:
+    """Settings as "label: value; …" with every key and enum value by its human label (no raw keys)."""
+    from implkit.spec.labels import label_settings, object_names
+
+    return label_settings(thaw(settings), lang, object_names(blueprint, lang))
 
 
 # --- 9. analytics ------------------------------------------------------------------------------
 
 
-def _analytics(blueprint: Blueprint, assessment: Assessment | None, options: SpecOptions) -> dict[str, Any]:
+def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict[str, Any]:
     analytics = thaw(blueprint.analytics) if blueprint.analytics else {}
-    sellers = blueprint.sellers or (assessment.sellers if assessment else None)
+    # The plan the client gave (or the blueprint's, or the default working days) — one source: `facts`.
+    plan = {"revenue_month": facts.revenue_month.value, "avg_check": facts.avg_check.value,
+            "working_days": facts.working_days.value}
+    merged = dict(analytics)
+    merged["plan"] = plan if facts.revenue_month.known and facts.avg_check.known else None
+    sellers = facts.sellers.value
     try:
-        decomposition = from_analytics(analytics, sellers=sellers)
+        decomposition = from_analytics(merged, sellers=sellers)
     except DecompositionError as exc:
         raise InputError("the plan cannot be decomposed",
                          [Problem(Location(options.source, key=exc.key), exc.reason)]) from None
     roles = {r.key: r.name for r in blueprint.roles}
     return {
-        "decomposition": _decomposition(decomposition),
+        "decomposition": _decomposition(decomposition, facts),
         # Every optional key present (None when absent): the templates run with StrictUndefined.
         "kpi": [{key: k.get(key) for key in ("key", "name", "target", "unit", "period", "per", "description")}
                 for k in analytics.get("kpi") or ()],
@@ -250,24 +401,61 @@ def _analytics(blueprint: Blueprint, assessment: Assessment | None, options: Spe
     }
 
 
-def _decomposition(decomposition: Decomposition | None) -> dict[str, Any] | None:
+def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[str, Any] | None:
     if decomposition is None:
         return None
+    days = decomposition.working_days
+    sellers = decomposition.sellers
+    steps = [
+        {"name": s.name, "is_sale": s.is_sale, "conversion": s.conversion, "needed": s.needed,
+         "per_seller": s.per_seller, **norms(s.per_seller, days)}
+        for s in decomposition.steps
+    ]
     return {
         "revenue_month": decomposition.revenue_month,
         "avg_check": decomposition.avg_check,
-        "sellers": decomposition.sellers,
-        "working_days": decomposition.working_days,
+        "sellers": sellers,
+        "working_days": days,
         "sales": decomposition.sales,
         "overall_conversion": decomposition.overall_conversion,
-        "steps": [
-            {"name": s.name, "is_sale": s.is_sale, "conversion": s.conversion, "needed": s.needed,
-             "per_seller": s.per_seller, "per_day": s.per_day}
-            for s in decomposition.steps
-        ],
-        # Leading indicators: what each seller must do per working day at the steps before the sale.
-        "leading": [
-            {"name": s.name, "per_day": s.per_day, "per_seller": s.per_seller}
-            for s in decomposition.steps if not s.is_sale and s.per_seller is not None
-        ],
+        "revenue_per_seller": (ceil_div(decomposition.revenue_month, sellers) if sellers else None),
+        "assumed": {k: getattr(facts, k).assumed for k in ("revenue_month", "avg_check", "sellers", "working_days")},
+        "conversions_assumed": True,  # nothing measured them yet (see the assumptions table)
+        "steps": steps,
+        # Leading indicators: what each seller must do at the steps before the sale, per month, week, day.
+        "leading": [s for s in steps if not s["is_sale"] and s["per_seller"] is not None],
     }
+
+
+def norms(per_month: int | None, working_days: int | None) -> dict[str, Any]:
+    """A seller's monthly norm as weekly and daily rates that do not mislead.
+
+    The month is the norm (rounded up from the plan); the week (working days ÷ 5
+    weeks) and the day are averages rounded UP to one decimal, never to a whole
+    number: 7 a month over 21 days is 0.4 a day, not 1 (which would mean 21).
+    Under one a day, the rate is also given as "once every N working days",
+    N rounded DOWN so that the month's norm is still met (7 a month: every 3 days).
+    """
+    if per_month is None or not working_days:
+        return {"per_week": None, "per_day": None, "every_days": None}
+    month = Decimal(per_month)
+    per_day = _ceil_tenth(month / working_days)
+    per_week = _ceil_tenth(month * 5 / working_days)
+    every = int(Decimal(working_days) // month) if 0 < month <= working_days / 2 else None  # "every 1 day" says nothing
+    return {"per_week": per_week, "per_day": per_day, "every_days": every}
+
+
+def _ceil_tenth(value: Decimal) -> Decimal:
+    return (value * 10).to_integral_value(rounding=ROUND_CEILING) / 10
+
+
+def _assumptions(facts: Facts, decomposition: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every value nobody gave, in one table to confirm: company facts, then the funnel's conversions."""
+    rows = [{"key": key, "value": value.value, "source": value.source, "step": None}
+            for key, value in facts.assumptions()]
+    if decomposition:
+        for step in decomposition["steps"]:
+            if not step["is_sale"]:
+                rows.append({"key": "conversion", "value": step["conversion"], "source": facts.conversions_source,
+                             "step": step["name"]})
+    return rows

@@ -50,6 +50,33 @@ def number(value: int | float | Decimal | None, lang: str) -> str:
     return text
 
 
+def plural(n: int, forms: tuple[str, ...] | list[str], lang: str) -> str:
+    """The noun form that agrees with `n`: Russian (one, few, many), English (one, other).
+
+    Russian: 1, 21, 101 продавец; 2–4, 22–24 продавца; 0, 5–20, 11–14, 25 продавцов.
+    """
+    n = abs(int(n))
+    if lang != "ru":
+        return forms[0] if n == 1 else forms[-1]
+    if n % 10 == 1 and n % 100 != 11:
+        return forms[0]
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return forms[1]
+    return forms[2]
+
+
+def count(n: int | Decimal | None, forms: tuple[str, ...] | list[str], lang: str) -> str:
+    """A number with its agreeing noun: "21 рабочий день", "5 продавцов", "2 sellers"; a fraction takes
+    the genitive singular in Russian ("0,4 встречи") and the plural in English."""
+    if n is None:
+        return "—"
+    value = Decimal(str(n))
+    if value != value.to_integral_value():
+        form = forms[1] if lang == "ru" else forms[-1]
+        return f"{number(value, lang)}{NBSP}{form}"
+    return f"{number(value, lang)}{NBSP}{plural(int(value), forms, lang)}"
+
+
 def money(value: int | float | Decimal | None, lang: str) -> str:
     if value is None:
         return "—"

@@ -59,6 +59,7 @@ def _environment(fmt: str, lang: str) -> SandboxedEnvironment:
         "percent": functools.partial(formatting.percent, lang=lang),
         "num": functools.partial(formatting.number, lang=lang),
         "longdate": functools.partial(formatting.long_date, lang=lang),
+        "count": functools.partial(formatting.count, lang=lang),
         "names": _names,
         "pairs": _pairs,
         "lookup": _lookup,

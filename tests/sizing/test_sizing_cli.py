@@ -26,6 +26,7 @@ RU_TYPED = [
     "",  # working_days: default 21
     "",  # bi_tool: none
     "",  # target_crm: default amoCRM
+    "",  # deferred_features: none
 ]
 
 EN_TYPED = [
@@ -43,6 +44,7 @@ EN_TYPED = [
     "20",  # working days
     "Power BI",
     "2",  # Bitrix24
+    "-",  # deferred_features: none
 ]
 
 
@@ -66,6 +68,7 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
         "telephony_provider": "sipuni", "documents": ["contract", "invoice", "act"],
         "sales_processes": ["new_sales", "repeat_sales"], "average_check": 40000, "revenue_plan_month": 800000,
         "sales_cycle_days": 21, "working_days": 21, "bi_tool": "", "target_crm": "amocrm",
+        "deferred_features": [],
     }
     assert to_plain(load_yaml(out))["lang"] == "ru"
 

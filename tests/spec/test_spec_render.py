@@ -84,7 +84,8 @@ def test_group_without_sellers_takes_the_matrix_column(run_cli, tmp_path):
     assert render(run_cli, FIXTURES / "minimal-group.yaml", output, "--lang", "en").exit_code == 0
     text = output.read_text(encoding="utf-8")
     assert "| Telephony | ★★★ | no | — |" in text  # group 5-10 of the matrix
-    assert "| Lead | 25% | 16 | — | — |" in text  # 100 000 / 30 000 → 4 sales; 4 / 0.25 = 16; no sellers
+    # 100 000 / 30 000 → 4 sales; 4 / 0.25 = 16; no sellers: no per-seller norms
+    assert "| Lead | 25% (assumption) | 16 | — | — | — |" in text
 
 
 @pytest.mark.parametrize("fmt", ["md", "html", "docx"])
@@ -148,13 +149,15 @@ def test_worked_decomposition_in_the_spec(run_cli, tmp_path):
     text = output.read_text(encoding="utf-8")
     nbsp = "\u00a0"
     assert f"- **План выручки в месяц:** 800{nbsp}000{nbsp}₽" in text
-    rows = re.findall(r"^\| (Лид|Квалифицирован|Встреча|КП отправлено|Продажа \(оплата\)) \| ([^|]+) \| (\d+) \| (\d+) \| (\d+) \|$",
+    assert f"- **План выручки на продавца в месяц:** 200{nbsp}000{nbsp}₽" in text  # 800 000 / 4 sellers
+    rows = re.findall(r"^\| (Лид|Квалифицирован|Встреча|КП отправлено|Продажа \(оплата\)) \| ([^|]+) \| (\d+) \| (\d+) \| ([^|]+) \| ([^|]+) \|$",
                       text, re.M)
-    assert [(step, int(n), int(s), int(d)) for step, _, n, s, d in rows][:5] == [
-        ("Лид", 240, 60, 3), ("Квалифицирован", 144, 36, 2), ("Встреча", 72, 18, 1),
-        ("КП отправлено", 50, 13, 1), ("Продажа (оплата)", 20, 5, 1),
+    # month per seller = ceil(needed / 4); week = month × 5 / 21 and day = month / 21, both rounded UP to a tenth
+    assert [(step, int(n), int(s), w, d) for step, _, n, s, w, d in rows][:5] == [
+        ("Лид", 240, 60, "14,3", "2,9"), ("Квалифицирован", 144, 36, "8,6", "1,8"), ("Встреча", 72, 18, "4,3", "0,9"),
+        ("КП отправлено", 50, 13, "3,1", "0,7"), ("Продажа (оплата)", 20, 5, "1,2", f"0,3 (1 раз в 4{nbsp}рабочих дня)"),
     ]
-    assert f"| Встреча | 70{nbsp}% | 72 |" in text
+    assert f"| Встреча | 70{nbsp}% (допущение) | 72 |" in text
 
 
 def test_answers_drive_the_sizing_and_the_target_crm(run_cli, tmp_path):
