@@ -96,6 +96,13 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
     if crm is not None and crm not in CRMS:
         raise InputError(f"--crm: unknown CRM {crm!r}; expected one of {', '.join(CRMS)}")
     blueprint = load_blueprint(blueprint_path)
+    if warn is not None:
+        from implkit.blueprint.validate import duplicate_automation_warnings
+        from implkit.yamlio import load_yaml, to_plain
+
+        tree = load_yaml(blueprint_path)
+        for problem in duplicate_automation_warnings(tree, to_plain(tree), str(blueprint_path)):
+            warn(str(problem))
     answers = None
     answered = None
     if answers_path is not None:

@@ -66,12 +66,71 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "integrations": _integrations(blueprint, lang, facts),
         "analytics": analytics,
         "assumptions": _assumptions(facts, analytics["decomposition"]),
-        "manual": [
-            {"crm": CRM_NAMES[crm],
-             "steps": [{"title": s.title, "details": s.details or ""} for s in manual_steps(blueprint, crm, lang)]}
-            for crm in options.crms
-        ],
+        "manual": [{"crm": CRM_NAMES[crm], "steps": manual_checklist(blueprint, crm, lang)} for crm in options.crms],
     }
+
+
+# --- 10. manual checklist --------------------------------------------------------
+
+# Features whose derived per-integration steps ("Мессенджер: подключить «WhatsApp»") are the same
+# work as a blueprint's own step for the feature ("Подключить мессенджеры…"): the first own step absorbs them.
+_CONNECT_FEATURES = ("messengers", "telephony", "web_forms", "documents")
+_INCLUDES = {"ru": "Входит: ", "en": "Covers: "}
+
+
+def manual_checklist(blueprint: Blueprint, crm: str, lang: str) -> list[dict[str, str]]:
+    """The consultant's checklist with each step once.
+
+    A blueprint's own step and the steps derived for the same thing merge into
+    the own step (at the first derived step's place): connecting a feature's
+    integrations (the first own step of messengers, telephony, web_forms or
+    documents) and duplicate control (an own step whose key names duplicates).
+    """
+    from implkit.spec.labels import label_settings, object_names
+
+    names = object_names(blueprint, lang)
+    steps = manual_steps(blueprint, crm, lang, describe=lambda settings, l: label_settings(thaw(settings), l, names))
+    own = {s.key: s for s in blueprint.manual}
+    absorber: dict[str, str] = {}  # derived key → own key
+    claimed: set[str] = set()
+    for step in blueprint.manual:
+        if step.feature in _CONNECT_FEATURES and step.feature not in claimed:
+            claimed.add(step.feature)
+            for derived in steps:
+                if derived.key not in own and derived.key.startswith("integration.") and derived.feature == step.feature:
+                    absorber.setdefault(derived.key, step.key)
+        if "duplicate" in step.key:
+            for derived in steps:
+                if derived.key not in own and derived.key.endswith(".duplicate_control"):
+                    absorber.setdefault(derived.key, step.key)
+    covered: dict[str, list[str]] = {}
+    for derived_key, own_key in absorber.items():
+        covered.setdefault(own_key, []).append(_object_name(blueprint, derived_key, lang))
+    out: list[dict[str, str]] = []
+    emitted: set[str] = set()
+    for step in steps:
+        key = absorber.get(step.key, step.key)
+        if key in emitted:
+            continue
+        emitted.add(key)
+        chosen = own.get(key, step)
+        details = chosen.details or ""
+        if key in covered:
+            details = (details + " " if details else "") + _INCLUDES[lang] + ", ".join(covered[key]) + "."
+        out.append({"title": chosen.title, "details": details})
+    return out
+
+
+def _object_name(blueprint: Blueprint, key: str, lang: str) -> str:
+    """The quoted name of the object a derived step is about (an integration or a pipeline)."""
+    quote = ("«{}»" if lang == "ru" else "“{}”").format
+    for integration in blueprint.integrations:
+        if integration.address == key:
+            return quote(integration.name)
+    for pipeline in blueprint.pipelines:
+        if key.startswith(pipeline.address + "."):
+            return quote(pipeline.name)
+    return key
 
 
 # --- 2. goals and sizing ---------------------------------------------------------
