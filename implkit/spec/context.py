@@ -66,8 +66,36 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "integrations": _integrations(blueprint, lang, facts),
         "analytics": analytics,
         "assumptions": _assumptions(facts, analytics["decomposition"]),
+        "signoff": _signoff(blueprint, facts, options.answers),
         "manual": [{"crm": CRM_NAMES[crm], "steps": manual_checklist(blueprint, crm, lang)} for crm in options.crms],
     }
+
+
+# --- 12. approval and signatures ----------------------------------------------------
+
+_MARKETING_CHANNELS = ("website_forms", "vk", "instagram", "avito", "telegram", "whatsapp")
+
+
+def _signoff(blueprint: Blueprint, facts: Facts, answers: dict | None) -> list[str]:
+    """Who approves the spec, from what the implementation touches.
+
+    The owner and the integrator always; the head of sales when the company has
+    one (the answer, else a `head` role in the blueprint); marketing when leads
+    come from marketing channels; IT and security when telephony, an external
+    BI export or access restrictions are in scope.
+    """
+    who = ["owner"]
+    head = (answers or {}).get("has_head_of_sales")
+    if head or (head is None and any(r.key == "head" for r in blueprint.roles)):
+        who.append("head_of_sales")
+    channels = set(facts.channels.value or ())
+    if channels & set(_MARKETING_CHANNELS) or "external_analytics" in blueprint.features:
+        who.append("marketing")
+    kinds = {i.kind for i in blueprint.integrations}
+    if "phone" in channels or kinds & {"telephony", "bi"} or "access_restrictions" in blueprint.features:
+        who.append("it_security")
+    who.append("integrator")
+    return who
 
 
 # --- 10. manual checklist --------------------------------------------------------

@@ -71,7 +71,7 @@ def test_minimal_blueprint_renders_every_section(run_cli, tmp_path, fmt, lang):
     assert result.exit_code == 0, result.output
     if fmt == "docx":
         headings = [p.text for p in docx.Document(str(output)).paragraphs if p.style.name == "Heading 1"]
-        assert len(headings) == 11
+        assert len(headings) == 12
         return
     text = output.read_text(encoding="utf-8")
     nothing = "Не предусмотрено." if lang == "ru" else "Not in scope."
@@ -115,7 +115,7 @@ def test_contents_of_every_section(run_cli, tmp_path):
     assert render(run_cli, FIXTURES / "b2b.yaml", output).exit_code == 0
     text = output.read_text(encoding="utf-8")
     headings = re.findall(r"^## (.+)$", text, re.M)
-    assert [h.split(" ", 1)[0] for h in headings] == [f"{n}." for n in range(1, 12)]
+    assert [h.split(" ", 1)[0] for h in headings] == [f"{n}." for n in range(1, 13)]
     # 1 title page
     assert "- **Заказчик:** ООО «Ромашка»" in text
     assert "b2b-test 1.2.0" in text and "15 января 2026 г." in text and INTEGRATOR in text
