@@ -27,6 +27,8 @@ RU_TYPED = [
     "",  # bi_tool: none
     "",  # target_crm: default amoCRM
     "",  # deferred_features: none
+    "",  # curator: default
+    "",  # crm_discipline_bonus: default no
 ]
 
 EN_TYPED = [
@@ -45,6 +47,8 @@ EN_TYPED = [
     "Power BI",
     "2",  # Bitrix24
     "-",  # deferred_features: none
+    "3",  # curator: the integrator
+    "no",  # crm_discipline_bonus
 ]
 
 
@@ -68,7 +72,7 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
         "telephony_provider": "sipuni", "documents": ["contract", "invoice", "act"],
         "sales_processes": ["new_sales", "repeat_sales"], "average_check": 40000, "revenue_plan_month": 800000,
         "sales_cycle_days": 21, "working_days": 21, "bi_tool": "", "target_crm": "amocrm",
-        "deferred_features": [],
+        "deferred_features": [], "curator": "client_employee", "crm_discipline_bonus": False,
     }
     assert to_plain(load_yaml(out))["lang"] == "ru"
 

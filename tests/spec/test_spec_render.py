@@ -234,7 +234,7 @@ def test_docx_has_word_headings_and_real_tables(run_cli, tmp_path):
     headings = [(p.style.name, p.text) for p in document.paragraphs if p.style.name.startswith(("Heading", "Title"))]
     assert headings[0] == ("Title", "Техническое задание на внедрение CRM")
     assert ("Heading 1", "4. Воронки продаж") in headings
-    assert ("Heading 1", "7. Роли, группы и права доступа") in headings
+    assert ("Heading 1", "7. Роли, права, куратор и регламент работы в CRM") in headings
     assert ("Heading 2", "Воронка «Продажи» (основная)") in headings
     tables = [[[cell.text for cell in row.cells] for row in t.rows] for t in document.tables]
     pipeline = next(t for t in tables if t[0][:2] == ["№", "Этап"])
