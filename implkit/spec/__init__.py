@@ -113,6 +113,7 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
         # What the file states; the rest took the questionnaire's defaults, which are assumptions.
         stated = answers_file.tree.get("answers") if isinstance(answers_file.tree, dict) else None
         answered = frozenset(str(k) for k in (stated or {}))
+        _check_start(answers_file)
     assessment = assess_for(blueprint, answers)
     if crm is None and answers and answers.get("target_crm") in CRMS:
         crm = answers["target_crm"]  # the questionnaire named the target CRM
@@ -121,6 +122,22 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
                        from_answers=answers is not None, answers=answers, answered=answered, warn=warn)
     atomic_write(output, data)
     return Path(output)
+
+
+def _check_start(answers_file) -> None:  # noqa: ANN001
+    """`project_start` must be a date (the questionnaire types it as text): bad input with its place."""
+    from implkit.errors import Location, Problem
+    from implkit.yamlio import location_of
+
+    text = str(answers_file.answers.get("project_start") or "").strip()
+    if not text:
+        return
+    try:
+        _dt.date.fromisoformat(text)
+    except ValueError:
+        where = location_of(answers_file.tree, ("answers", "project_start"), answers_file.path)
+        raise InputError(f"{answers_file.path}: project_start is not a date",
+                         [Problem(where, f"{text!r} is not a date in the form YYYY-MM-DD")]) from None
 
 
 def assess_for(blueprint: Blueprint, answers: dict | None) -> Assessment | None:

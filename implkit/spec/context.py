@@ -43,9 +43,13 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
     facts = facts or resolve(blueprint, assessment, options.answers, options.answered)
     analytics = _analytics(blueprint, facts, options)
     curator = _curator(blueprint, options.answers, options.answered, lang)
+    roadmap = _roadmap(blueprint, options)
     assumptions = _assumptions(facts, analytics["decomposition"])
     if curator["assumed"]:
         assumptions.append({"key": "curator", "value": curator["who"], "source": "default", "step": None})
+    if roadmap["start_assumed"]:
+        assumptions.append({"key": "project_start", "value": roadmap["start"], "source": "default", "step": None})
+    assumptions.append({"key": "durations", "value": roadmap["weeks_total"], "source": "default", "step": None})
     return {
         "lang": lang,
         "meta": {
@@ -59,7 +63,8 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         },
         "sizing": _sizing(blueprint, assessment, lang, options.from_answers, facts),
         "facts": _facts(facts, lang),
-        "roadmap": _roadmap(blueprint),
+        "roadmap": roadmap,
+        "training": _training(blueprint, facts, options.answers),
         "pipelines": [_pipeline(blueprint, p, lang) for p in blueprint.pipelines],
         "loss_reasons": [lr.name for lr in blueprint.loss_reasons],
         "fields": _fields(blueprint),
@@ -383,8 +388,32 @@ _CONFLICT_LABELS = {
 # --- 3. roadmap --------------------------------------------------------------------
 
 
-def _roadmap(blueprint: Blueprint) -> dict[str, Any]:
-    """The facts the roadmap stages name; the stages themselves are worded per language."""
+# Default stage durations in weeks (None: ongoing) and who leads each stage, in the order of the
+# roadmap's stages in templates/<lang>.j2. Assumptions until the client confirms them.
+STAGE_WEEKS = (1, 2, 1, 1, 4, 1, None)
+STAGE_OWNERS = (("integrator", "owner"), ("integrator",), ("integrator", "marketing"), ("integrator", "head_of_sales"),
+                ("curator",), ("integrator", "head_of_sales"), ("head_of_sales",))
+
+
+def project_start(answers: dict | None, answered: frozenset[str] | None, date: _dt.date) -> tuple[_dt.date, bool]:
+    """The start date: the client's answer, else the Monday after the document's date (an assumption)."""
+    text = str((answers or {}).get("project_start") or "").strip()
+    if text and (answered is None or "project_start" in answered):
+        try:
+            return _dt.date.fromisoformat(text), False
+        except ValueError:
+            raise InputError(f"project_start: {text!r} is not a date in the form YYYY-MM-DD") from None
+    return date + _dt.timedelta(days=7 - date.weekday()), True
+
+
+def _roadmap(blueprint: Blueprint, options: SpecOptions) -> dict[str, Any]:
+    """The facts the roadmap stages name, and each stage's dates; the stages themselves are worded per language."""
+    start, assumed = project_start(options.answers, options.answered, options.date)
+    schedule, current = [], start
+    for weeks, owners in zip(STAGE_WEEKS, STAGE_OWNERS):
+        end = current + _dt.timedelta(days=weeks * 7 - 3) if weeks else None  # a stage ends on a Friday
+        schedule.append({"start": current, "end": end, "weeks": weeks, "owners": list(owners)})
+        current = current + _dt.timedelta(days=weeks * 7) if weeks else current
     return {
         "pipelines": [p.name for p in blueprint.pipelines],
         "field_count": len(blueprint.fields),
@@ -393,7 +422,21 @@ def _roadmap(blueprint: Blueprint) -> dict[str, Any]:
         "documents": [i.name for i in blueprint.integrations if i.kind == "document"],
         "automation_count": sum(len(p.automations) for p in blueprint.pipelines),
         "has_plan": bool(blueprint.analytics and thaw(blueprint.analytics).get("plan")),
+        "start": start, "start_assumed": assumed, "schedule": schedule,
+        "weeks_total": sum(w for w in STAGE_WEEKS if w),
     }
+
+
+def _training(blueprint: Blueprint, facts: Facts, answers: dict | None) -> list[dict[str, Any]]:
+    """Who is trained in what: the owner, the head of sales (when there is one), the sellers, the curator."""
+    head = (answers or {}).get("has_head_of_sales")
+    rows = [{"who": "owner", "hours": 1}]
+    if head or (head is None and any(r.key == "head" for r in blueprint.roles)):
+        rows.append({"who": "head_of_sales", "hours": 2})
+    rows.append({"who": "sellers", "hours": 4, "count": facts.sellers.value,
+                 "channels": [channel_label(c, "ru") for c in facts.channels.value or ()]})
+    rows.append({"who": "curator", "hours": 2})
+    return rows
 
 
 # --- 4. pipelines, 6. automations ----------------------------------------------------
@@ -518,6 +561,10 @@ def _integrations(blueprint: Blueprint, lang: str, facts: Facts) -> list[dict[st
             "settings": labelled_settings(rest, lang, blueprint) if rest else "",
             "status": status,
         })
+    one_c = facts.one_c or "none"
+    if one_c != "none":
+        rows.append({"kind": "accounting", "name": "1С", "pipeline": None, "stage": None,
+                     "settings": "", "status": "one_c_" + one_c})
     if client_channels is not None:
         carried = set(blueprint_channels(blueprint))
         for channel in facts.channels.value:

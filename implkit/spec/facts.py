@@ -83,6 +83,7 @@ class Facts:
     feature_differences: tuple[FeatureDifference, ...] = ()
     deferred: frozenset[str] = field(default_factory=frozenset)  # features the client chose to defer
     conversions_source: str = "blueprint"
+    one_c: str = "none"  # the direction of the exchange with 1C the client named
 
     def assumptions(self) -> list[tuple[str, Value]]:
         """(key, value) of every assumed company fact, in the order the spec lists them."""
@@ -177,4 +178,5 @@ def resolve(blueprint: Blueprint, assessment: Assessment | None, answers: dict[s
                  from_answers=from_answers, preset=preset, conflicts=tuple(conflicts),
                  feature_differences=tuple(differences),
                  deferred=frozenset(answers.get("deferred_features") or ()),
-                 conversions_source=bp_source)
+                 conversions_source=bp_source,
+                 one_c=str(answers.get("one_c") or "none"))

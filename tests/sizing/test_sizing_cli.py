@@ -29,6 +29,8 @@ RU_TYPED = [
     "",  # deferred_features: none
     "",  # curator: default
     "",  # crm_discipline_bonus: default no
+    "",  # project_start: none
+    "",  # one_c: default none
 ]
 
 EN_TYPED = [
@@ -49,6 +51,8 @@ EN_TYPED = [
     "-",  # deferred_features: none
     "3",  # curator: the integrator
     "no",  # crm_discipline_bonus
+    "2026-02-02",  # project_start
+    "4",  # one_c: both ways
 ]
 
 
@@ -73,6 +77,7 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
         "sales_processes": ["new_sales", "repeat_sales"], "average_check": 40000, "revenue_plan_month": 800000,
         "sales_cycle_days": 21, "working_days": 21, "bi_tool": "", "target_crm": "amocrm",
         "deferred_features": [], "curator": "client_employee", "crm_discipline_bonus": False,
+        "project_start": "", "one_c": "none",
     }
     assert to_plain(load_yaml(out))["lang"] == "ru"
 

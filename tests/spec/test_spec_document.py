@@ -99,3 +99,58 @@ def test_sign_off_follows_the_blueprint_and_answers(run_cli, tmp_path):
     assert "Руководитель отдела продаж" not in signoff
     assert "| Маркетинг |" in signoff  # website forms and WhatsApp are marketing channels
     assert "| ИТ и информационная безопасность |" in signoff  # telephony is in the blueprint
+
+
+# --- roadmap dates, training, 1C -------------------------------------------------------------
+
+
+def answers_file(tmp_path, extra: str):
+    path = tmp_path / "answers.yaml"
+    path.write_text((FIXTURES / "answers-no-phone.yaml").read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return path
+
+
+def test_roadmap_dates_from_the_clients_start(run_cli, tmp_path):
+    path = answers_file(tmp_path, '  project_start: "2026-02-02"\n  one_c: both\n')
+    text = render(run_cli, tmp_path, "md", "--answers", path).read_text(encoding="utf-8")
+    roadmap = text[text.index("## 3."):text.index("## 4.")]
+    assert "Старт — 2 февраля 2026 г.; длительности этапов — типовые (допущение;" in roadmap
+    assert "(допущение: заказчик не назвал дату" not in roadmap
+    rows = re.findall(r"^\| ([^|]+) \| ([^|]+) \| ([^|]+) \|", roadmap, re.M)
+    dates = [d.replace("\\", "") for _, d, _ in rows[2:9]]  # after the header and the --- line
+    # 1 + 2 + 1 + 1 + 4 + 1 weeks, each stage Monday → Friday, then management ongoing
+    assert dates == ["02.02.2026 — 06.02.2026 (1\u00a0неделя)", "09.02.2026 — 20.02.2026 (2\u00a0недели)",
+                     "23.02.2026 — 27.02.2026 (1\u00a0неделя)", "02.03.2026 — 06.03.2026 (1\u00a0неделя)",
+                     "09.03.2026 — 03.04.2026 (4\u00a0недели)", "06.04.2026 — 10.04.2026 (1\u00a0неделя)",
+                     "с 13.04.2026, постоянно"]
+    assumptions = text[text.index("### Допущения"):text.index("## 3.")]
+    assert "Дата начала внедрения" not in assumptions
+    assert "| Длительности этапов дорожной карты | типовые, всего 10\u00a0недель |" in assumptions
+    # 1C both ways, from the answers
+    assert "| Учётная система | 1С: обмен в обе стороны" in text
+
+
+def test_roadmap_start_not_given_is_an_assumption(run_cli, tmp_path):
+    text = render(run_cli, tmp_path, "md").read_text(encoding="utf-8")  # dated Thursday 2026-01-15
+    assert "Старт — 19 января 2026 г. (допущение: заказчик не назвал дату; понедельник после даты ТЗ); " in text
+    assert "| Дата начала внедрения | 19 января 2026 г. | значение анкеты по умолчанию | ☐ |" in text
+    assert "Учётная система" not in text  # nobody asked for 1C
+
+
+def test_training_plan_follows_the_team(run_cli, tmp_path):
+    text = render(run_cli, tmp_path, "md", "--answers", FIXTURES / "answers-no-phone.yaml").read_text(encoding="utf-8")
+    training = text[text.index("### План обучения"):text.index("## 4.")]
+    who = re.findall(r"^\| ([^|]+) \| [^|]+ \| [^|]+ \| ([^|]+) \|$", training, re.M)[2:]
+    # no head of sales in the answers; 4 sellers
+    assert who == [("Собственник / директор", "1\u00a0час"), ("Продавцы (4\u00a0продавца)", "4\u00a0часа"),
+                   ("Куратор CRM", "2\u00a0часа")]
+
+
+def test_bad_start_date_names_the_answers_file_line(run_cli, tmp_path):
+    path = answers_file(tmp_path, "  project_start: 2 февраля\n")
+    line = len(path.read_text(encoding="utf-8").splitlines())
+    output = tmp_path / "spec.md"
+    result = run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--answers", path, "-o", output)
+    assert result.exit_code == 3
+    assert f"answers.yaml:{line}:" in result.output and "YYYY-MM-DD" in result.output
+    assert not output.exists()
