@@ -120,7 +120,7 @@ def test_contents_of_every_section(run_cli, tmp_path):
     assert "- **Заказчик:** ООО «Ромашка»" in text
     assert "b2b-test 1.2.0" in text and "15 января 2026 г." in text and INTEGRATOR in text
     # 2 sizing from the blueprint's seller count: matrix group 2-5, reasons printed
-    assert "| Телефония | ★★☆ | да | Матрица, группа 2-5: рекомендуется |" in text
+    assert "| Телефония | ★★☆ | да | Матрица, группа 3–5 продавцов: рекомендуется |" in text
     assert "| Несколько воронок | — | не актуально для отдела такого размера |" in text
     # 3 roadmap: the curator's daily data-quality check
     assert "Куратор ежедневно проверяет качество данных" in text
