@@ -610,8 +610,11 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
         raise InputError("the plan cannot be decomposed",
                          [Problem(Location(options.source, key=exc.key), exc.reason)]) from None
     roles = {r.key: r.name for r in blueprint.roles}
+    decomposed = _decomposition(decomposition, facts)
     return {
-        "decomposition": _decomposition(decomposition, facts),
+        "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms],
+        "effect": _effect(decomposed, facts),
+        "decomposition": decomposed,
         # Every optional key present (None when absent): the templates run with StrictUndefined.
         "kpi": [{key: k.get(key) for key in ("key", "name", "target", "unit", "period", "per", "description")}
                 for k in analytics.get("kpi") or ()],
@@ -621,6 +624,35 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
             for r in analytics.get("reports") or ()
         ],
     }
+
+
+# The CRM's own reports a sales team is run on, as the seeds list them for amoCRM (sales analysis,
+# summary, employees, event feed, calls, goals) and their Bitrix24 counterparts; worded per language.
+BUILTIN_REPORTS = ("sales_analysis", "summary", "employees", "events", "calls", "goals")
+
+
+def builtin_reports(crm: str, blueprint: Blueprint) -> list[str]:
+    """The CRM's built-in reports to set up; calls only with telephony in the blueprint."""
+    telephony = any(i.kind == "telephony" for i in blueprint.integrations) or "telephony" in blueprint.features
+    return [r for r in BUILTIN_REPORTS if r != "calls" or telephony]
+
+
+def _effect(decomposition: dict[str, Any] | None, facts: Facts) -> list[dict[str, Any]]:
+    """Implementation-effect indicators: the value before (the client's answer, else measured by a
+    baseline audit before go-live) and the target (from the plan decomposition and the work rules)."""
+    first = decomposition["steps"][0] if decomposition and len(decomposition["steps"]) > 1 else None
+    sale = decomposition["steps"][-1] if decomposition else None
+    cycle = facts.sales_cycle_days.value if facts.sales_cycle_days.source == "client" else None
+    return [
+        {"key": "contacts_per_seller", "before": None, "target": first["per_seller"] if first else None},
+        {"key": "overdue_contacts", "before": None, "target": 0, "checks": "D02, T01"},
+        {"key": "sales_cycle", "before": cycle, "target": cycle},
+        {"key": "contacts_per_sale", "before": None,
+         "target": (ceil_div(first["needed"], sale["needed"]) if first and sale and sale["needed"] else None)},
+        {"key": "sales_per_seller", "before": None, "target": sale["per_seller"] if sale else None},
+        {"key": "revenue_per_seller", "before": None,
+         "target": decomposition["revenue_per_seller"] if decomposition else None},
+    ]
 
 
 def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[str, Any] | None:

@@ -80,3 +80,37 @@ def test_curator_not_given_is_an_assumption(run_cli, tmp_path):
     assert re.search(r"^\| \d+ \| CRM curator \| a dedicated employee of the client \| questionnaire default \| ☐ \|$",
                      text, re.M)
     assert "CRM discipline in the bonus" not in text
+
+
+def test_builtin_reports_per_target_crm(run_cli, tmp_path):
+    """amoCRM's six reports the seeds list (calls only with telephony); Bitrix24's counterparts when it is the target."""
+    from implkit.spec.context import BUILTIN_REPORTS, builtin_reports
+
+    assert builtin_reports("amocrm", blueprint()) == list(BUILTIN_REPORTS)
+    assert "calls" not in builtin_reports("amocrm", blueprint(FIXTURES / "minimal.yaml"))
+    output = tmp_path / "spec.md"
+    assert run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--crm", "amocrm", "--date", "2026-01-15",
+                   "-o", output).exit_code == 0
+    text = output.read_text(encoding="utf-8")
+    table = text[text.index("| Отчёт (amoCRM) |"):text.index("### Показатели эффекта внедрения")]
+    names = re.findall(r"^\| ([^|]+) \| [^|]+ \| [^|]+ \|$", table, re.M)[2:]
+    assert names == ["Анализ продаж", "Сводный отчёт", "Отчёт по сотрудникам", "Лента событий", "Отчёт по звонкам", "Цели"]
+    assert "Отчёт (Битрикс24)" not in text
+
+
+def test_effect_indicators_before_and_target(run_cli, tmp_path):
+    output = tmp_path / "spec.md"
+    result = run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--answers", FIXTURES / "answers-no-phone.yaml",
+                     "--date", "2026-01-15", "-o", output)
+    assert result.exit_code == 0, result.output
+    text = output.read_text(encoding="utf-8")
+    rows = dict((name, (before, target)) for name, before, target in
+                re.findall(r"^\| ([^|]+) \| ([^|]+) \| ([^|]+) \| [^|]+ \|$",
+                           text[text.index("### Показатели эффекта внедрения"):text.index("## 10.")], re.M))
+    # 800 000 / 40 000 = 20 sales; 240 leads (the worked example); 4 sellers; the answered 14-day cycle
+    assert rows["Контактов (новых заявок) на продавца в месяц"] == ("замер до запуска", "60")
+    assert rows["Заявок на одну продажу"] == ("замер до запуска", "12")
+    assert rows["Продаж на продавца в месяц"] == ("замер до запуска", "5")
+    assert rows["Выручка на продавца в месяц"] == ("замер до запуска", "200\u00a0000\u00a0₽")
+    assert rows["Цикл сделки"] == ("14\u00a0дней", "14\u00a0дней")
+    assert rows["Просроченных контактов (задач)"] == ("замер до запуска", "0")
