@@ -44,6 +44,10 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
     analytics = _analytics(blueprint, facts, options)
     curator = _curator(blueprint, options.answers, options.answered, lang)
     roadmap = _roadmap(blueprint, options)
+    integrations = _integrations(blueprint, lang, facts)
+    # The roadmap connects the channels the integrations table keeps (the client's, when answered).
+    roadmap["channels"] = [i["name"] for i in integrations
+                           if i["kind"] in ("messenger", "telephony", "web_form", "email") and i["status"] != "not_named"]
     assumptions = _assumptions(facts, analytics["decomposition"])
     if curator["assumed"]:
         assumptions.append({"key": "curator", "value": curator["who"], "source": "default", "step": None})
@@ -72,7 +76,7 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "groups": [g.name for g in blueprint.groups],
         "rights": _rights(blueprint),
         "right_actions": list(RIGHT_ACTIONS),
-        "integrations": _integrations(blueprint, lang, facts),
+        "integrations": integrations,
         "analytics": analytics,
         "assumptions": assumptions,
         "signoff": _signoff(blueprint, facts, options.answers),
@@ -612,6 +616,7 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
     roles = {r.key: r.name for r in blueprint.roles}
     decomposed = _decomposition(decomposition, facts)
     return {
+        "kpi_assumed": facts.preset is not None and bool(analytics.get("kpi")),
         "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms],
         "effect": _effect(decomposed, facts),
         "decomposition": decomposed,

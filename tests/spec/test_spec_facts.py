@@ -186,3 +186,12 @@ def test_count_groups_digits_and_agrees():
     assert count(0.4, ("встреча", "встречи", "встреч"), "ru") == f"0,4{NBSP}встречи"
     assert count(1, ("seller", "sellers"), "en") == f"1{NBSP}seller"
     assert count(1500, ("seller", "sellers"), "en") == f"1,500{NBSP}sellers"
+
+
+def test_roadmap_connects_the_clients_channels(run_cli, tmp_path):
+    _, text = render(run_cli, tmp_path, ANSWERS)
+    row = next(line for line in text.splitlines() if line.startswith("| 2. Первое приближение: каналы |"))
+    channels = re.search(r"Подключение каналов заявок: ([^;]+);", row).group(1)
+    assert channels == ("WhatsApp, IP-телефония (Mango Office / UIS / Sipuni), Заявка с сайта, Обратный звонок, "
+                        "Электронная почта")  # Telegram was not named by the client; e-mail was
+    assert "Цели KPI — типовые значения пресета (допущение)" in text
