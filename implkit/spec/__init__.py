@@ -48,7 +48,8 @@ def format_for(output: str | os.PathLike, fmt: str | None = None) -> str:
 def render_spec(blueprint: Blueprint, fmt: str, *, lang: str = "ru", assessment: Assessment | None = None,
                 date: _dt.date | None = None, integrator: str = "", crms: tuple[str, ...] = CRMS,
                 source: str = "blueprint", from_answers: bool = False, answers: dict | None = None,
-                answered: frozenset[str] | None = None, warn: Callable[[str], None] | None = None) -> bytes:
+                answered: frozenset[str] | None = None, warn: Callable[[str], None] | None = None,
+                measured=None) -> bytes:  # noqa: ANN001 (implkit.spec.measured.Measured)
     """The spec of `blueprint` in `fmt` ("md", "html" or "docx") and `lang` ("ru" or "en").
 
     `answers` (question id → value) override the blueprint's company facts
@@ -65,11 +66,11 @@ def render_spec(blueprint: Blueprint, fmt: str, *, lang: str = "ru", assessment:
     from implkit.spec.context import conflict_messages
     from implkit.spec.facts import resolve
 
-    facts = resolve(blueprint, assessment, answers, answered)
+    facts = resolve(blueprint, assessment, answers, answered, measured)
     if warn is not None:
         for message in conflict_messages(facts, lang):
             warn(message)
-    options = SpecOptions(lang, date, integrator, crms, source, from_answers, answers, answered)
+    options = SpecOptions(lang, date, integrator, crms, source, from_answers, answers, answered, measured)
     context = build_context(blueprint, assessment, options, facts)
     if fmt == "md":
         return render_text(context, "md", lang).encode("utf-8")
@@ -85,7 +86,8 @@ def render_spec(blueprint: Blueprint, fmt: str, *, lang: str = "ru", assessment:
 def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, fmt: str | None = None,
                lang: str = "ru", answers_path: str | os.PathLike | None = None, integrator: str = "",
                date: _dt.date | None = None, crm: str | None = None,
-               warn: Callable[[str], None] | None = None) -> Path:
+               warn: Callable[[str], None] | None = None,
+               measure: Callable[[Blueprint], object] | None = None) -> Path:
     """Render the spec of the blueprint file to `output`; every input is checked before anything is written."""
     from implkit.blueprint import load_blueprint
     from implkit.yamlio import atomic_write
@@ -96,6 +98,8 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
     if crm is not None and crm not in CRMS:
         raise InputError(f"--crm: unknown CRM {crm!r}; expected one of {', '.join(CRMS)}")
     blueprint = load_blueprint(blueprint_path)
+    # The measured funnel (spec render --measured-from): the command reads the tenant's snapshot.
+    measured = measure(blueprint) if measure is not None else None
     if warn is not None:
         from implkit.blueprint.validate import duplicate_automation_warnings
         from implkit.yamlio import load_yaml, to_plain
@@ -119,7 +123,8 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
         crm = answers["target_crm"]  # the questionnaire named the target CRM
     data = render_spec(blueprint, fmt, lang=lang, assessment=assessment, date=date, integrator=integrator,
                        crms=(crm,) if crm else CRMS, source=str(blueprint_path),
-                       from_answers=answers is not None, answers=answers, answered=answered, warn=warn)
+                       from_answers=answers is not None, answers=answers, answered=answered, warn=warn,
+                       measured=measured)
     atomic_write(output, data)
     return Path(output)
 

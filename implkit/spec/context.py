@@ -35,12 +35,13 @@ class SpecOptions:
     from_answers: bool = False  # the assessment comes from questionnaire answers (not only the seller count)
     answers: dict | None = None  # the questionnaire answers (question id → value), when given
     answered: frozenset[str] | None = None  # the ids the answers file states (the rest took defaults)
+    measured: Any = None  # implkit.spec.measured.Measured: the tenant's measured funnel, when asked for
 
 
 def build_context(blueprint: Blueprint, assessment: Assessment | None, options: SpecOptions,
                   facts: Facts | None = None) -> dict[str, Any]:
     lang = options.lang
-    facts = facts or resolve(blueprint, assessment, options.answers, options.answered)
+    facts = facts or resolve(blueprint, assessment, options.answers, options.answered, options.measured)
     analytics = _analytics(blueprint, facts, options)
     curator = _curator(blueprint, options.answers, options.answered, lang)
     roadmap = _roadmap(blueprint, options)
@@ -607,6 +608,10 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
             "working_days": facts.working_days.value}
     merged = dict(analytics)
     merged["plan"] = plan if facts.revenue_month.known and facts.avg_check.known else None
+    measured = facts.measured
+    if measured is not None:  # measured conversions replace the assumed ones, step by step
+        merged["funnel"] = [{**step, "conversion": measured.conversion(str(step.get("key", ""))) or step.get("conversion")}
+                            for step in analytics.get("funnel") or ()]
     sellers = facts.sellers.value
     try:
         decomposition = from_analytics(merged, sellers=sellers)
@@ -647,7 +652,7 @@ def _effect(decomposition: dict[str, Any] | None, facts: Facts) -> list[dict[str
     baseline audit before go-live) and the target (from the plan decomposition and the work rules)."""
     first = decomposition["steps"][0] if decomposition and len(decomposition["steps"]) > 1 else None
     sale = decomposition["steps"][-1] if decomposition else None
-    cycle = facts.sales_cycle_days.value if facts.sales_cycle_days.source == "client" else None
+    cycle = facts.sales_cycle_days.value if facts.sales_cycle_days.source in ("client", "measured") else None
     return [
         {"key": "contacts_per_seller", "before": None, "target": first["per_seller"] if first else None},
         {"key": "overdue_contacts", "before": None, "target": 0, "checks": "D02, T01"},
@@ -665,9 +670,11 @@ def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[st
         return None
     days = decomposition.working_days
     sellers = decomposition.sellers
+    measured = facts.measured
+    measured_keys = {m.key for m in measured.steps if m.conversion is not None} if measured else set()
     steps = [
         {"name": s.name, "is_sale": s.is_sale, "conversion": s.conversion, "needed": s.needed,
-         "per_seller": s.per_seller, **norms(s.per_seller, days)}
+         "per_seller": s.per_seller, "measured": s.key in measured_keys, **norms(s.per_seller, days)}
         for s in decomposition.steps
     ]
     return {
@@ -679,11 +686,31 @@ def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[st
         "overall_conversion": decomposition.overall_conversion,
         "revenue_per_seller": (ceil_div(decomposition.revenue_month, sellers) if sellers else None),
         "assumed": {k: getattr(facts, k).assumed for k in ("revenue_month", "avg_check", "sellers", "working_days")},
-        "conversions_assumed": True,  # nothing measured them yet (see the assumptions table)
+        "measured": _measured(measured),
         "steps": steps,
         # Leading indicators: what each seller must do at the steps before the sale, per month, week, day.
         "leading": [s for s in steps if not s["is_sale"] and s["per_seller"] is not None],
     }
+
+
+def _measured(measured: Any) -> dict[str, Any] | None:
+    """What the spec says about the measurement: tenant, period, deals, and the steps left assumed and why."""
+    if measured is None:
+        return None
+    return {
+        "tenant": measured.tenant, "pipeline": measured.pipeline, "days": measured.days, "deals": measured.deals,
+        "won": measured.won,
+        "start": _dt.datetime.fromtimestamp(measured.start, _dt.timezone.utc).date(),
+        "end": _dt.datetime.fromtimestamp(measured.end - 1, _dt.timezone.utc).date(),
+        "kept": [{"name": m.name, "entered": m.entered, "reason": m.reason} for m in measured.steps if m.conversion is None],
+        "min_deals": _min_deals(),
+    }
+
+
+def _min_deals() -> int:
+    from implkit.spec.measured import MIN_DEALS
+
+    return MIN_DEALS
 
 
 def norms(per_month: int | None, working_days: int | None) -> dict[str, Any]:
@@ -714,7 +741,7 @@ def _assumptions(facts: Facts, decomposition: dict[str, Any] | None) -> list[dic
             for key, value in facts.assumptions()]
     if decomposition:
         for step in decomposition["steps"]:
-            if not step["is_sale"]:
+            if not step["is_sale"] and not step["measured"]:
                 rows.append({"key": "conversion", "value": step["conversion"], "source": facts.conversions_source,
                              "step": step["name"]})
     return rows

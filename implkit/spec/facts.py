@@ -84,6 +84,7 @@ class Facts:
     deferred: frozenset[str] = field(default_factory=frozenset)  # features the client chose to defer
     conversions_source: str = "blueprint"
     one_c: str = "none"  # the direction of the exchange with 1C the client named
+    measured: Any = None  # implkit.spec.measured.Measured, from `spec render --measured-from`
 
     def assumptions(self) -> list[tuple[str, Value]]:
         """(key, value) of every assumed company fact, in the order the spec lists them."""
@@ -109,7 +110,7 @@ def blueprint_channels(blueprint: Blueprint) -> tuple[str, ...]:
 
 
 def resolve(blueprint: Blueprint, assessment: Assessment | None, answers: dict[str, Any] | None,
-            answered: frozenset[str] | None = None) -> Facts:
+            answered: frozenset[str] | None = None, measured: Any = None) -> Facts:
     """The company facts of the spec: the answers over the blueprint, each with its source.
 
     `answered` is the set of question ids the answers file states explicitly
@@ -148,10 +149,14 @@ def resolve(blueprint: Blueprint, assessment: Assessment | None, answers: dict[s
                       else bp_source, sellers.assumed)
     revenue = pick("revenue_month", "revenue_plan_month", plan.get("revenue_month"))
     check = pick("avg_check", "average_check", plan.get("avg_check"))
+    if measured is not None and measured.avg_check is not None and check.source != "client":
+        check = Value(measured.avg_check, "measured")  # measured beats a typical value, never the client's
     has_plan = revenue.known and check.known
     working_days = pick("working_days", "working_days", plan.get("working_days"),
                         default=DEFAULT_WORKING_DAYS if has_plan else None)
     cycle = pick("sales_cycle_days", "sales_cycle_days", None)
+    if measured is not None and measured.cycle_days is not None and cycle.source != "client":
+        cycle = Value(measured.cycle_days, "measured")
 
     bp_channels = blueprint_channels(blueprint)
     if "lead_channels" in answered and answers.get("lead_channels"):
@@ -179,4 +184,4 @@ def resolve(blueprint: Blueprint, assessment: Assessment | None, answers: dict[s
                  feature_differences=tuple(differences),
                  deferred=frozenset(answers.get("deferred_features") or ()),
                  conversions_source=bp_source,
-                 one_c=str(answers.get("one_c") or "none"))
+                 one_c=str(answers.get("one_c") or "none"), measured=measured)

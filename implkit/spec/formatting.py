@@ -94,6 +94,11 @@ def percent(share: Decimal | float | None, lang: str) -> str:
     return f"{text}{NBSP}%" if lang == "ru" else f"{text}%"
 
 
+def short_date(value: _dt.date, lang: str) -> str:
+    """"02.02.2026" / "2026-02-02": digits and separators only, so no format gives it a meaning."""
+    return value.strftime("%d.%m.%Y") if lang == "ru" else value.isoformat()
+
+
 def long_date(value: _dt.date, lang: str) -> str:
     if lang == "ru":
         return f"{value.day} {_MONTHS_RU[value.month - 1]} {value.year} г."

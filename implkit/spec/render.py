@@ -60,6 +60,8 @@ def _environment(fmt: str, lang: str) -> SandboxedEnvironment:
         "num": functools.partial(formatting.number, lang=lang),
         "longdate": functools.partial(formatting.long_date, lang=lang),
         "count": functools.partial(formatting.count, lang=lang),
+        # Markup: only digits and separators, nothing to escape (Markdown would escape "02." as a list number)
+        "shortdate": lambda value: Markup(formatting.short_date(value, lang)),
         "names": _names,
         "pairs": _pairs,
         "lookup": _lookup,
