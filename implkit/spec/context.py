@@ -81,6 +81,7 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "analytics": analytics,
         "assumptions": assumptions,
         "signoff": _signoff(blueprint, facts, options.answers),
+        "current": current_state(options.answers, options.answered, lang),
         "rules": work_rules(blueprint, facts, lang),
         "curator": curator,
         "manual": [{"crm": CRM_NAMES[crm], "steps": manual_checklist(blueprint, crm, lang)} for crm in options.crms],
@@ -167,6 +168,31 @@ def _curator(blueprint: Blueprint, answers: dict | None, answered: frozenset[str
 
 
 _CURATOR_RIGHTS = {"view": "all", "edit": "all", "add": "none", "delete": "none", "export": "none"}
+
+
+# --- 2. current state ------------------------------------------------------------------------
+
+# The answers that describe the company as it is today, in the order the spec lists them.
+CURRENT_STATE = ("industry", "has_head_of_sales", "segments", "products", "sales_processes", "lead_channels",
+                 "documents", "current_tools", "sales_cycle_days", "one_c")
+
+
+def current_state(answers: dict | None, answered: frozenset[str] | None, lang: str) -> list[dict[str, str]]:
+    """What the client told about the company today: (question, answer as the questionnaire shows it).
+
+    Only answers the client gave (a default is not a description of the company)."""
+    if not answers:
+        return []
+    from implkit.sizing.questionnaire import load_questionnaire
+
+    questions = {q.id: q for q in load_questionnaire().questions}
+    rows = []
+    for key in CURRENT_STATE:
+        value = answers.get(key)
+        if key not in questions or value in (None, "", []) or (answered is not None and key not in answered):
+            continue
+        rows.append({"key": key, "value": questions[key].show(value, lang)})
+    return rows
 
 
 # --- 12. approval and signatures ----------------------------------------------------

@@ -63,6 +63,7 @@ def _environment(fmt: str, lang: str) -> SandboxedEnvironment:
         # Markup: only digits and separators, nothing to escape (Markdown would escape "02." as a list number)
         "shortdate": lambda value: Markup(formatting.short_date(value, lang)),
         "names": _names,
+        "current_row": lambda row, names: (names.get(row["key"], row["key"]), row["value"]),
         "pairs": _pairs,
         "lookup": _lookup,
         "md_inline": _markdown_inline,  # used by _md.j2 only

@@ -31,6 +31,8 @@ RU_TYPED = [
     "",  # crm_discipline_bonus: default no
     "",  # project_start: none
     "",  # one_c: default none
+    "",  # products: none
+    "",  # current_tools: none
 ]
 
 EN_TYPED = [
@@ -53,6 +55,8 @@ EN_TYPED = [
     "no",  # crm_discipline_bonus
     "2026-02-02",  # project_start
     "4",  # one_c: both ways
+    "Office furniture",  # products
+    "Excel",  # current_tools
 ]
 
 
@@ -77,7 +81,7 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
         "sales_processes": ["new_sales", "repeat_sales"], "average_check": 40000, "revenue_plan_month": 800000,
         "sales_cycle_days": 21, "working_days": 21, "bi_tool": "", "target_crm": "amocrm",
         "deferred_features": [], "curator": "client_employee", "crm_discipline_bonus": False,
-        "project_start": "", "one_c": "none",
+        "project_start": "", "one_c": "none", "products": "", "current_tools": "",
     }
     assert to_plain(load_yaml(out))["lang"] == "ru"
 
@@ -109,7 +113,7 @@ def test_interactive_rerun_offers_the_earlier_answers_and_keeps_comments(run_cli
     out = tmp_path / "answers.yaml"
     out.write_text("# notes from the call\n" + (examples / "b2b-services.yaml").read_text(encoding="utf-8")
                    .replace("sellers: 8", "sellers: 8  # two more in spring"), encoding="utf-8")
-    result = run_cli("size", "-o", out, input="\n" * 20)  # Enter everywhere: accept every earlier answer
+    result = run_cli("size", "-o", out, input="\n" * 30)  # Enter everywhere: accept every earlier answer
     assert result.exit_code == 0, result.output
     assert "[ООО Ромашка Консалт]" in result.output
     text = out.read_text(encoding="utf-8")

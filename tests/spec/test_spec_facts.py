@@ -195,3 +195,21 @@ def test_roadmap_connects_the_clients_channels(run_cli, tmp_path):
     assert channels == ("WhatsApp, IP-телефония (Mango Office / UIS / Sipuni), Заявка с сайта, Обратный звонок, "
                         "Электронная почта")  # Telegram was not named by the client; e-mail was
     assert "Цели KPI — типовые значения пресета (допущение)" in text
+
+
+def test_current_state_is_what_the_client_said(run_cli, tmp_path):
+    answers = ANSWERS.replace("  target_crm", "  products: Консалтинг по логистике\n  current_tools: Excel и 1С\n"
+                                              "  one_c: to_crm\n  target_crm")
+    _, text = render(run_cli, tmp_path, answers)
+    current = section(text, "### Текущее состояние (со слов заказчика)")
+    assert "- **Что продаёт:** Консалтинг по логистике" in current
+    assert "- **Где ведутся клиенты сейчас:** Excel и 1С" in current
+    assert "- **Откуда приходят заявки:** Формы на сайте, WhatsApp, Телефон, Электронная почта" in current
+    assert "- **Обмен с 1С:** Из 1С в CRM: товары, цены, остатки, оплаты" in current
+    assert "Рабочих дней" not in current  # a default is not a description of the company
+
+
+def test_without_answers_the_current_state_is_left_to_the_interviews(run_cli, tmp_path):
+    _, text = render(run_cli, tmp_path, None)
+    assert section(text, "### Текущее состояние (со слов заказчика)").startswith(
+        "### Текущее состояние (со слов заказчика)\n\nАнкета заказчика не заполнялась")
