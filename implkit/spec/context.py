@@ -84,6 +84,7 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "current": current_state(options.answers, options.answered, lang),
         "rules": work_rules(blueprint, facts, lang),
         "curator": curator,
+        "motivation": motivation(analytics["decomposition"]) if curator["bonus"] else None,
         "manual": [{"crm": CRM_NAMES[crm], "steps": manual_checklist(blueprint, crm, lang)} for crm in options.crms],
     }
 
@@ -193,6 +194,26 @@ def current_state(answers: dict | None, answered: frozenset[str] | None, lang: s
             continue
         rows.append({"key": key, "value": questions[key].show(value, lang)})
     return rows
+
+
+# --- 9. motivation (when the client wants CRM discipline in the bonus) -----------------------
+
+# Example points per action (domain.md §2.4, derived; the client sets its own): a lead worked 1,
+# qualification 2, a meeting 5, a proposal 3, a sale 10; any other step 1.
+POINTS = {"lead": 1, "qualified": 2, "meeting": 5, "proposal": 3, "sale": 10}
+
+
+def motivation(decomposition: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The seller's monthly points norm from the decomposition's per-seller norms × points per action."""
+    if not decomposition or decomposition["sellers"] is None:
+        return None
+    rows = []
+    for step, key in zip(decomposition["steps"], decomposition["keys"]):
+        points = POINTS.get("sale" if step["is_sale"] else key, 1)
+        rows.append({"name": step["name"], "is_sale": step["is_sale"], "norm": step["per_seller"], "points": points,
+                     "total": step["per_seller"] * points})
+    # the threshold scheme (share of the norm → coefficient, domain.md §2.4) is worded in templates/<lang>.j2
+    return {"rows": rows, "norm": sum(r["total"] for r in rows)}
 
 
 # --- 12. approval and signatures ----------------------------------------------------
@@ -714,6 +735,7 @@ def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[st
         "assumed": {k: getattr(facts, k).assumed for k in ("revenue_month", "avg_check", "sellers", "working_days")},
         "measured": _measured(measured),
         "steps": steps,
+        "keys": [s.key for s in decomposition.steps],
         # Leading indicators: what each seller must do at the steps before the sale, per month, week, day.
         "leading": [s for s in steps if not s["is_sale"] and s["per_seller"] is not None],
     }

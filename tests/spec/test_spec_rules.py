@@ -114,3 +114,27 @@ def test_effect_indicators_before_and_target(run_cli, tmp_path):
     assert rows["Выручка на продавца в месяц"] == ("замер до запуска", "200\u00a0000\u00a0₽")
     assert rows["Цикл сделки"] == ("14\u00a0дней", "14\u00a0дней")
     assert rows["Просроченных контактов (задач)"] == ("замер до запуска", "0")
+
+
+def test_points_motivation_when_the_client_wants_it(run_cli, tmp_path):
+    """Per-seller monthly norms (the worked example: 60, 36, 18, 13, 5) × example points 1, 2, 5, 3, 10 = 311."""
+    answers = (FIXTURES / "answers-no-phone.yaml").read_text(encoding="utf-8") + "  crm_discipline_bonus: true\n"
+    path = tmp_path / "answers.yaml"
+    path.write_text(answers, encoding="utf-8")
+    output = tmp_path / "spec.md"
+    result = run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--answers", path, "--date", "2026-01-15",
+                     "-o", output)
+    assert result.exit_code == 0, result.output
+    text = output.read_text(encoding="utf-8")
+    section = text[text.index("### Мотивация: баллы за опережающие показатели"):text.index("### KPI")]
+    rows = re.findall(r"^\| ([^|]+) \| (\d*) \| (\d*) \| (\d+) \|$", section, re.M)
+    assert rows == [("Лид", "60", "1", "60"), ("Квалифицирован", "36", "2", "72"), ("Встреча", "18", "5", "90"),
+                    ("КП отправлено", "13", "3", "39"), ("Продажа (оплата)", "5", "10", "50"),
+                    ("Норма баллов в месяц", "", "", "311")]
+
+
+def test_no_motivation_section_unless_asked(run_cli, tmp_path):
+    output = tmp_path / "spec.md"
+    assert run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--answers", FIXTURES / "answers-no-phone.yaml",
+                   "-o", output).exit_code == 0
+    assert "### Мотивация" not in output.read_text(encoding="utf-8")
