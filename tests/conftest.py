@@ -22,3 +22,20 @@ def run_cli():
         return runner.invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A real PostgreSQL server for this test session (one per xdist worker), stopped at the end.
+
+    Skips with the reason where no server can be installed (see tests/pgcluster.py)."""
+    import pgcluster
+
+    reason = pgcluster.why_not()
+    if reason:
+        pytest.skip(f"no PostgreSQL server: {reason}")
+    cluster = pgcluster.start()
+    try:
+        yield cluster
+    finally:
+        pgcluster.stop(cluster)
