@@ -328,8 +328,20 @@ class Workspace:
     def backend(self) -> Any:
         """The state backend (implkit.workspace.backend): local, or PostgreSQL shared by every runner."""
         if self._backend is None:
-            self._backend = open_backend(self.state_config, namespace=self._config.get("id"))
+            self._backend = open_backend(self.state_config, namespace=self.workspace_id)
         return self._backend
+
+    @property
+    def workspace_id(self) -> str | None:
+        """implkit.yaml's `id` (it tells this workspace's tenants apart in a shared state backend)."""
+        value = self._config.get("id")
+        return str(value) if value else None
+
+    def set_state_config(self, config: StateConfig) -> None:
+        """Write implkit.yaml's `state:` (after `state migrate` has copied and verified every tenant)."""
+        with self._editing():
+            self._config["state"] = CommentedMap(config.to_config())
+        self._backend = None
 
     def state(self, name: str) -> StateStore:
         """The tenant's StateStore (created on first use) in the workspace's state backend."""
