@@ -143,7 +143,8 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
                            exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only)
     folder = ws.tenant_dir(tenant)
-    outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
+    kept_in = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
+    outcome = run_audit(folder / SNAPSHOT_FILE, kept_in, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
         atomic_write(output, outcome.text)
@@ -191,7 +192,8 @@ def history(tenant: str, workspace_dir: str | None, limit: int) -> int:
     from implkit.audit import HISTORY_FILE, history_table
 
     ws, _ = _tenant(workspace_dir, tenant)
-    runs, trend = history_table(Path(ws.tenant_dir(tenant)) / HISTORY_FILE, limit)
+    folder = Path(ws.tenant_dir(tenant))
+    runs, trend = history_table(ws.backend.history(tenant, folder) or folder / HISTORY_FILE, limit)
     if not runs:
         click.echo(f"{tenant}: no audits kept yet; run `implkit audit {tenant}`")
         return EXIT_OK

@@ -116,6 +116,8 @@ class Backend(Protocol):
 
     def has_state(self, tenant: str, tenant_dir: Path) -> bool: ...
 
+    def history(self, tenant: str, tenant_dir: Path) -> Any: ...
+
     def token_store(self, tenant: str, seed: Any) -> Any: ...
 
     def describe(self) -> str: ...
@@ -136,6 +138,9 @@ class LocalBackend:
 
     def has_state(self, tenant: str, tenant_dir: Path) -> bool:
         return (tenant_dir / "state.db").exists()
+
+    def history(self, tenant: str, tenant_dir: Path) -> Any:
+        return None  # the audit keeps its history file beside the snapshot
 
     def token_store(self, tenant: str, seed: Any) -> Any:
         return None  # rotated tokens go back to the tenant's token file or keyring entry

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import threading
 import uuid
@@ -149,6 +150,9 @@ class PostgresBackend:
     def lock(self, tenant: str, tenant_dir: Path) -> PgTenantLock:
         return PgTenantLock(self.url, schema_for(self.namespace, tenant), tenant, lease=self.lease)
 
+    def history(self, tenant: str, tenant_dir: Path) -> PgHistoryDb:
+        return PgHistoryDb(self.url, schema_for(self.namespace, tenant))
+
     def has_state(self, tenant: str, tenant_dir: Path) -> bool:
         db = connect(self.url)
         try:
@@ -171,6 +175,15 @@ class PostgresBackend:
 
     def close(self) -> None:
         pass
+
+
+def pg_dialect(sql: str) -> str:
+    """SQLite SQL as PostgreSQL runs it: `?` parameters, BEGIN IMMEDIATE, INTEGER PRIMARY KEY row ids,
+    64-bit integers (amounts and Unix times). The one place where the two dialects are bridged, so the
+    state and the audit history keep one set of statements for both backends."""
+    sql = sql.replace("?", "%s").replace("BEGIN IMMEDIATE", "BEGIN")
+    sql = re.sub(r"\bINTEGER PRIMARY KEY\b(?!\s*\()", "BIGSERIAL PRIMARY KEY", sql)
+    return re.sub(r"\bINTEGER\b", "BIGINT", sql)
 
 
 class PgStateStore(StateStore):
@@ -200,7 +213,7 @@ class PgStateStore(StateStore):
         return target
 
     def _x(self, sql: str, args: tuple = ()) -> Any:
-        return self._db.execute(sql.replace("?", "%s"), args)
+        return self._db.execute(pg_dialect(sql), args)
 
     def _begin(self) -> None:
         self._db.execute("BEGIN")
@@ -221,6 +234,33 @@ class PgStateStore(StateStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class PgHistoryDb:
+    """What implkit.audit.history.History needs of a sqlite3 connection, on the tenant's schema: the audit
+    history of every runner in one place (for trends and `audit diff` across runners)."""
+
+    def __init__(self, url: str, schema: str):
+        self._db = connect(url)
+        _ensure_schema(self._db, schema)
+
+    def execute(self, sql: str, args: Any = ()) -> Any:
+        return self._db.execute(pg_dialect(sql), tuple(args))
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(pg_dialect(sql), list(rows))
+
+    def executescript(self, script: str) -> None:
+        from implkit.workspace.state import _statements
+
+        with self._db.transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(hashtext('implkit-ddl'))")
+            for statement in _statements(script):
+                self._db.execute(pg_dialect(statement))
+
+    def close(self) -> None:
+        self._db.close()
 
 
 # ---- locks ------------------------------------------------------------------------------------------
