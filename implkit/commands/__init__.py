@@ -37,3 +37,34 @@ _break_stale_option = click.option(
 def break_stale_lock_option(command):
     """The lock options of every command that takes a tenant's lock: --break-stale-lock and --lock-timeout."""
     return _lock_timeout_option(_break_stale_option(command))
+
+
+def fleet_options(command):
+    """--tenants, --shard and --jobs for commands that run over many tenants (with --all)."""
+    command = click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None, metavar="N",
+                           help="Tenants run at once (default: up to 8). Each tenant keeps its own rate limit.")(command)
+    command = click.option("--shard", metavar="K/N", default=None,
+                           help="Only this job's share of the tenants: the sorted names dealt round robin to N "
+                                "jobs; K/N for K = 1..N covers each tenant once (a CI matrix).")(command)
+    return click.option("--tenants", "tenant_patterns", metavar="PATTERN", default=None,
+                        help="Only tenants matching these comma-separated shell patterns (e.g. 'shop-*'); "
+                             "implies --all.")(command)
+
+
+def fleet_names(all_names: list[str], name: str | None, all_: bool, patterns: str | None,
+                shard: str | None) -> list[str] | None:
+    """The tenants a command runs on: [name] for one tenant, the selection for --all/--tenants/--shard,
+    None when neither was asked for (the caller reports its own usage)."""
+    from implkit.errors import InputError
+    from implkit.workspace.fleet import select_tenants
+
+    many = all_ or patterns is not None or shard is not None
+    if name and many:
+        raise click.UsageError("name one TENANT, or select several with --all/--tenants/--shard, not both")
+    if name:
+        return [name]
+    if not many:
+        return None
+    if not all_names:
+        raise InputError("the workspace has no tenants; add one with `implkit tenant add`")
+    return select_tenants(all_names, patterns=patterns, shard=shard)

@@ -9,12 +9,13 @@ Results go to stdout (or `-o FILE`), progress to stderr.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from implkit.commands import break_stale_lock_option
+from implkit.commands import break_stale_lock_option, fleet_names, fleet_options
 from implkit.errors import EXIT_OK
 
 _workspace_option = click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
@@ -38,13 +39,55 @@ def _audit_settings(tenant: Any) -> dict[str, Any]:
 
 
 @click.command("sync")
-@click.argument("tenant")
+@click.argument("tenant", required=False)
 @_workspace_option
 @click.option("--full", is_flag=True, help="Forget the cursors and read everything again.")
+@click.option("--all", "all_", is_flag=True, help="Sync every tenant of the workspace (in parallel).")
+@fleet_options
 @break_stale_lock_option
-def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
+def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, tenant_patterns: str | None,
+         shard: str | None, jobs: int | None) -> int:
     """Pull TENANT's users, pipelines, leads, contacts, companies, tasks, notes and stage-change
-    events into its local snapshot. The next run reads only what changed; an interrupted run resumes."""
+    events into its local snapshot. The next run reads only what changed; an interrupted run resumes.
+    With --all (--tenants, --shard) many tenants at once: one line per tenant, the worst exit code."""
+    from implkit.commands.plan import _for_all
+    from implkit.workspace import Workspace
+
+    names = fleet_names(Workspace.discover(workspace_dir).tenant_names() if not tenant else [], tenant, all_,
+                        tenant_patterns, shard)
+    if names is None:
+        raise click.UsageError("name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)")
+    if not tenant:
+        return _for_all(names, lambda name: sync_one(workspace_dir, name, full, prefix=f"{name}: "), False,
+                        jobs=jobs)
+    done = sync_one(workspace_dir, tenant, full)
+    click.echo(f"{tenant}: {done.summary()}")
+    for stream in done.streams:
+        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
+    return EXIT_OK
+
+
+@dataclass(frozen=True)
+class Synced:
+    """One tenant's sync, as the fleet table shows it."""
+
+    records: int
+    pages: int
+    requests: int
+    retried: int
+    deleted: int
+    streams: tuple
+
+    def summary(self) -> str:
+        return (f"{self.records} records in {self.pages} pages, {self.requests} requests ({self.retried} retried), "
+                f"{self.deleted} deleted")
+
+    def exit_code(self) -> int:
+        return EXIT_OK
+
+
+def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, prefix: str = "") -> Synced:
+    """Sync one tenant under its lock (the lock also keeps two runners within one integration's rate limit)."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.snapshot import Snapshot
     from implkit.audit.sync import sync_snapshot
@@ -70,13 +113,11 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
         http = HttpClient(entry.url, auth=auth, rate=limiter)
         reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
-        summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url, progress=_stderr,
+        summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url,
+                                progress=lambda message: _stderr(prefix + message),
                                 requests=lambda: http.stats.total)
-    click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
-               f" ({http.stats.retries} retried), {summary.deleted} deleted")
-    for stream in summary.streams:
-        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
-    return EXIT_OK
+    return Synced(summary.records, summary.pages, summary.requests, http.stats.retries, summary.deleted,
+                  tuple(summary.streams))
 
 
 class _AuditGroup(click.Group):
