@@ -43,10 +43,11 @@ def _audit_settings(tenant: Any) -> dict[str, Any]:
 @_workspace_option
 @click.option("--full", is_flag=True, help="Forget the cursors and read everything again.")
 @click.option("--all", "all_", is_flag=True, help="Sync every tenant of the workspace (in parallel).")
+@click.option("--json", "as_json", is_flag=True, help="With --all: the per-tenant rows as JSON on stdout.")
 @fleet_options
 @break_stale_lock_option
-def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, tenant_patterns: str | None,
-         shard: str | None, jobs: int | None) -> int:
+def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, as_json: bool,
+         tenant_patterns: str | None, shard: str | None, jobs: int | None) -> int:
     """Pull TENANT's users, pipelines, leads, contacts, companies, tasks, notes and stage-change
     events into its local snapshot. The next run reads only what changed; an interrupted run resumes.
     With --all (--tenants, --shard) many tenants at once: one line per tenant, the worst exit code."""
@@ -58,7 +59,7 @@ def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, 
     if names is None:
         raise click.UsageError("name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)")
     if not tenant:
-        return _for_all(names, lambda name: sync_one(workspace_dir, name, full, prefix=f"{name}: "), False,
+        return _for_all(names, lambda name: sync_one(workspace_dir, name, full, prefix=f"{name}: "), as_json,
                         jobs=jobs)
     done = sync_one(workspace_dir, tenant, full)
     click.echo(f"{tenant}: {done.summary()}")

@@ -206,17 +206,26 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
 
 
 @click.command("drift")
-@click.argument("tenant")
+@click.argument("tenant", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON on stdout.")
+@click.option("--all", "all_", is_flag=True, help="Check every tenant of the workspace (in parallel).")
+@fleet_options
 @_workspace_option
 @break_stale_lock_option
-def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
+def drift(tenant: str | None, as_json: bool, all_: bool, tenant_patterns: str | None, shard: str | None,
+          jobs: int | None, workspace_dir: str | None) -> int:
     """What changed in TENANT by hand since the last apply: exit 0 none, 2 drift found."""
     from implkit.plan.run import drift as drift_of
     from implkit.plan.show import render_json, render_text
 
-    with _tenant_session(workspace_dir, tenant, "drift") as (_ws, _tenant, provider, state):
-        result = drift_of(provider, state, tenant=tenant)
+    def one(name: str):
+        with _tenant_session(workspace_dir, name, "drift") as (_ws, _tenant, provider, state):
+            return drift_of(provider, state, tenant=name)
+
+    names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
+    if not tenant:
+        return _for_all(names, one, as_json, jobs=jobs)
+    result = one(tenant)
     click.echo(render_json(result) if as_json else render_text(result), nl=False)
     return result.exit_code()
 

@@ -148,3 +148,21 @@ def test_overlapping_runs_are_stopped_by_the_locks_on_postgres(fleet, run_cli, p
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_sync_json_rows_and_drift_over_the_fleet(fleet, run_cli):
+    import json
+
+    ws, sandbox, names = fleet
+    rows = json.loads(run_cli("sync", "--tenants", "shop-1,acme", "--json", "--workspace", ws).stdout)
+    assert [(r["tenant"], r["exit"]) for r in rows] == [("acme", 0), ("shop-1", 0)]
+    assert all("records in" in r["result"] for r in rows)
+    from implkit.data import blueprints_dir
+
+    preset = sorted((blueprints_dir() / "presets").glob("*.yaml"))[0]
+    assert run_cli("apply", "shop-1", "--yes", "-b", preset, "--workspace", ws).exit_code == 0
+    clean = run_cli("drift", "--tenants", "shop-1", "--workspace", ws)
+    assert clean.exit_code == 0 and _rows(clean.stdout) == {"shop-1": "0"}
+    worst = run_cli("drift", "--all", "--jobs", "3", "--workspace", ws)  # the others were never applied: bad input
+    assert worst.exit_code == 3
+    assert _rows(worst.stdout) == {"acme": "3", "shop-1": "0", "shop-2": "3", "shop-3": "3"}
