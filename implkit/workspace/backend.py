@@ -118,6 +118,8 @@ class Backend(Protocol):
 
     def history(self, tenant: str, tenant_dir: Path) -> Any: ...
 
+    def purge(self, tenant: str) -> None: ...
+
     def token_store(self, tenant: str, seed: Any) -> Any: ...
 
     def describe(self) -> str: ...
@@ -141,6 +143,9 @@ class LocalBackend:
 
     def history(self, tenant: str, tenant_dir: Path) -> Any:
         return None  # the audit keeps its history file beside the snapshot
+
+    def purge(self, tenant: str) -> None:
+        pass  # everything lives in the tenant's folder, which `tenant remove --purge` deletes
 
     def token_store(self, tenant: str, seed: Any) -> Any:
         return None  # rotated tokens go back to the tenant's token file or keyring entry

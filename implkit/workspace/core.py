@@ -275,6 +275,7 @@ class Workspace:
                 raise InputError(f"tenant {name!r} is locked ({holder.holder}); unlock it first")
             del self._config["tenants"][name]
         if purge:
+            self.backend.purge(name)  # the shared backend's copy of its state, lock, tokens, audit history
             shutil.rmtree(tenant.dir, ignore_errors=True)
             if tenant.credentials.kind == "keyring":
                 keyring_delete(str(tenant.credentials.service), str(tenant.credentials.username))

@@ -173,6 +173,17 @@ class PostgresBackend:
             store.seed(seed)
         return store
 
+    def purge(self, tenant: str) -> None:
+        """Drop the tenant's schema: its state, lock, OAuth tokens and audit history (tenant remove --purge)."""
+        from psycopg import sql
+
+        db = connect(self.url)
+        try:
+            db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                sql.Identifier(schema_for(self.namespace, tenant))))
+        finally:
+            db.close()
+
     def close(self) -> None:
         pass
 

@@ -78,3 +78,17 @@ def test_a_refused_connection_never_shows_the_password(workspace, token_file, mo
     assert "Wr0ngPassw0rdXyz" not in str(err.value) and "implkit:***@127.0.0.1" in str(err.value)
     assert "password authentication failed" in str(err.value)
     assert ws.backend.describe().count("***") == 1 and "Wr0ngPassw0rdXyz" not in ws.backend.describe()
+
+
+def test_purge_removes_the_shared_copy_too(workspace, token_file, backend_env, run_cli):
+    backend_env(workspace)
+    ws = Workspace.load(workspace)
+    _add(ws, token_file, "acme", "beta")
+    for name in ("acme", "beta"):
+        with ws.state(name) as store:
+            store.record("pipeline.sales", 1)
+    removed = run_cli("tenant", "remove", "acme", "--purge", "--workspace", workspace)
+    assert removed.exit_code == 0, removed.output
+    ws = Workspace.load(workspace)
+    assert not ws.backend.has_state("acme", workspace / ".implkit" / "tenants" / "acme")
+    assert ws.backend.has_state("beta", ws.tenant("beta").dir)  # the other tenant is untouched
