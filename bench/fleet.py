@@ -102,13 +102,15 @@ def main() -> None:
         lanes[lanes.index(min(lanes))] += r / args.allowed
     print(f"tenants {args.tenants}, jobs {args.jobs}, sync requests {sum(requests.values())} "
           f"({min(requests.values())}–{max(requests.values())} a tenant)")
-    print(f"  sum of single-tenant times (sync + audit):    {total_single:8.1f} s")
-    print(f"  fleet wall time with --jobs {args.jobs:<3}:             {wall:8.1f} s   "
-          f"({total_single / wall:.1f}× faster than one at a time)")
-    print(f"  rate-limit bound, {args.jobs:>3} lanes at {args.allowed}/s:       {max(lanes):8.1f} s   "
-          f"(wall ÷ bound {wall / max(lanes):.2f})")
-    print(f"  rate-limit bound, all {args.tenants:>3} accounts at once:  {slowest_bound:8.1f} s   "
-          "(the slowest tenant's requests at its own limit)")
+    rows = [
+        ("sum of single-tenant times (sync + audit)", total_single, ""),
+        (f"fleet wall time with --jobs {args.jobs}", wall, f"{total_single / wall:.1f}x faster than one at a time"),
+        (f"rate-limit bound, {args.jobs} lanes at {args.allowed}/s", max(lanes), f"wall / bound {wall / max(lanes):.2f}"),
+        (f"rate-limit bound, all {args.tenants} accounts at once", slowest_bound,
+         "the slowest tenant's requests at its own limit"),
+    ]
+    for label, seconds, note in rows:
+        print(f"  {label:<46} {seconds:8.1f} s   {note}")
     sandbox.close()
 
 
