@@ -341,8 +341,22 @@ class PgTenantLock(TenantLock):
             self._db.execute("DELETE FROM lock WHERE id = %s", (info.id,))
 
     def renew(self, info: LockInfo) -> bool:
+        import psycopg
+
         with self._guard:
-            return self._db.execute("UPDATE lock SET renewed_at = now() WHERE id = %s", (info.id,)).rowcount == 1
+            try:
+                return self._db.execute("UPDATE lock SET renewed_at = now() WHERE id = %s",
+                                        (info.id,)).rowcount == 1
+            except psycopg.Error as exc:
+                # A dropped connection: reconnect for the next beat (the lease allows three missed ones),
+                # and report it as the missed renewal TenantLock's heartbeat already tolerates.
+                try:
+                    self._db.close()
+                    self._db = connect(self.url)
+                    _ensure_schema(self._db, self.schema)
+                except Exception:
+                    pass
+                raise OSError(f"lease renewal failed ({type(exc).__name__})") from None
 
     def _stale_reason(self, holder: LockInfo, break_stale: bool) -> str | None:
         # The lease is the database's business (an expired row is no lock at all). Before it runs out, only

@@ -392,3 +392,17 @@ def test_lock_timeout_option_waits_then_names_the_holder(any_ws, run_cli):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_pg_lease_renewal_survives_a_dropped_connection(pg_ws):
+    import psycopg
+
+    lock = pg_ws.lock_for("acme")
+    mine = lock.try_acquire("apply")
+    with psycopg.connect(lock.url, autocommit=True) as admin:  # the server drops the holder's connection
+        pid = lock._db.info.backend_pid
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(OSError, match="lease renewal failed"):
+        lock.renew(mine)
+    assert lock.renew(mine) is True  # the next beat goes through on a new connection
+    assert pg_ws.lock_info("acme").id == mine.id
