@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from implkit.errors import InputError
-from implkit.workspace import AccountMismatch, StateStore
+from implkit.workspace import AccountMismatch
 
 
 @pytest.fixture
