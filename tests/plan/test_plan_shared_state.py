@@ -17,7 +17,7 @@ import time
 
 import pytest
 from plan_rig import ROOT, writes
-from test_plan_cli import Served
+from test_plan_cli import FIXTURE, Served
 from test_plan_sandbox import configuration
 
 
@@ -73,5 +73,20 @@ def test_second_runner_is_refused_then_takes_over_after_the_lease(tmp_path, run_
             kinds = {(tuple(address.split(".")[0::2]), str(remote)) for address, remote in bindings.items()}
             assert len(kinds) == len(bindings) > 0
         assert not (s.ws / ".implkit" / "tenants" / "acme" / "state.db").exists()  # nothing went to SQLite
+
+        # The request log agrees: both runs together created exactly what one clean apply of the same blueprint
+        # creates on a fresh account (a duplicate would add entities, a lost binding would re-create some).
+        s.sandbox.create_account("ref")
+        token = tmp_path / "ref.token"
+        token.write_text(s.sandbox.token("ref") + "\n")
+        token.chmod(0o600)
+        added = s.run_cli("tenant", "add", "ref", "--workspace", s.ws, "--provider", "amocrm",
+                          "--url", s.url.replace("/acme", "/ref"), "--token-file", token, "--blueprint", FIXTURE)
+        assert added.exit_code == 0, added.output
+        assert s.cli("apply", "ref", "--yes").exit_code == 0
+
+        def created(log):
+            return sum(r["entities_written"] or 0 for r in log if r["method"] == "POST" and r["status"] < 300)
+        assert created(s.log()) == created(s.sandbox.request_log("ref")) > 0
     finally:
         s.close()
