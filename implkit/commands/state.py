@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from implkit.commands import break_stale_lock_option
 from implkit.commands.workspace import open_workspace, workspace_option
 
 
@@ -25,6 +26,7 @@ def state() -> None:
 @click.option("--lock-lease", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="postgres: how long a crashed runner's lock outlives it (default 120).")
 @workspace_option
+@break_stale_lock_option
 def migrate(to: str, url_env: str | None, url_keyring: str | None, key_env: str | None,
             lock_lease: float | None, workspace: str | None) -> int:
     """Copy every tenant's state to another backend, read it back to verify, then switch implkit.yaml.

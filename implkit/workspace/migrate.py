@@ -31,6 +31,9 @@ from implkit.errors import ConflictError, InputError
 from implkit.workspace.backend import StateConfig, open_backend
 
 
+LOCK_WAIT = 300.0  # seconds to wait for a running command's lock on a tenant (--lock-timeout overrides)
+
+
 @dataclass(frozen=True)
 class Moved:
     tenant: str
@@ -85,10 +88,10 @@ def migrate(ws: Any, to: StateConfig) -> list[Moved]:
         plans: list[tuple[str, Any, dict[str, Any], str]] = []
         for name in names:  # every check before any write
             tenant_dir = ws.tenant_dir(name)
-            held.enter_context(ws.lock(name, "state migrate"))
+            held.enter_context(ws.lock(name, "state migrate", timeout=LOCK_WAIT))
             target_lock = target.lock(name, tenant_dir)
             held.callback(target_lock.close)
-            held.enter_context(target_lock.hold("state migrate"))
+            held.enter_context(target_lock.hold("state migrate", timeout=LOCK_WAIT))
             if not source.has_state(name, tenant_dir):
                 moved.append(Moved(name, "no state", 0, 0))
                 continue

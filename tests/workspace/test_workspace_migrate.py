@@ -146,3 +146,26 @@ def test_missing_url_variable_writes_nothing(ws, run_cli, monkeypatch):
     result = run_cli("state", "migrate", "--to", "postgres", "--workspace", ws.root)
     assert result.exit_code == 3 and "IMPLKIT_STATE_URL" in result.output
     assert "state:" not in (ws.root / "implkit.yaml").read_text()
+
+
+def test_migrate_waits_for_a_running_command_then_gives_up_naming_it(ws, run_cli):
+    import subprocess
+    import sys
+    import textwrap
+
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import sys, time
+        from implkit.workspace import Workspace
+        with Workspace.load(sys.argv[1]).lock("beta", "apply"):
+            print("locked", flush=True)
+            time.sleep(60)
+    """), str(ws.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        refused = run_cli("state", "migrate", "--to", "postgres", "--lock-timeout", "0.2", "--workspace", ws.root)
+        assert refused.exit_code == 1 and f"pid {holder.pid}" in refused.output and "'beta'" in refused.output
+        assert "state:" not in (ws.root / "implkit.yaml").read_text()
+        assert Workspace.load(ws.root).lock_info("acme") is None  # the locks it had taken were released
+    finally:
+        holder.kill()
+        holder.wait()
