@@ -45,12 +45,20 @@ LEASE = 300.0  # seconds without renewal after which another host's lock is stal
 
 # `--break-stale-lock` for the commands of this process (set by the CLI option, reset when the command ends)
 _break_stale = False
+# `--lock-timeout SECONDS` for the commands of this process: how long to wait for a held lock (None: the caller's)
+_lock_timeout: float | None = None
 
 
 def set_break_stale(enabled: bool) -> None:
     """Whether locks taken in this process break a stale lock instead of refusing (the CLI's flag)."""
     global _break_stale
     _break_stale = bool(enabled)
+
+
+def set_lock_timeout(seconds: float | None) -> None:
+    """How long locks taken in this process wait for another run (the CLI's --lock-timeout; 0 = not at all)."""
+    global _lock_timeout
+    _lock_timeout = None if seconds is None else max(0.0, float(seconds))
 
 
 @dataclass(frozen=True)
@@ -203,6 +211,8 @@ class TenantLock:
                 on_break: Callable[[LockInfo, str], None] | None = None) -> LockInfo:
         if break_stale is None:
             break_stale = _break_stale
+        if _lock_timeout is not None:
+            wait, timeout = True, _lock_timeout
         deadline = None if timeout is None else self._clock() + timeout
         delay = POLL_FIRST
         announced: str | None = None
@@ -213,7 +223,7 @@ class TenantLock:
             holder = self.read()
             if holder is None:
                 continue  # released between our attempt and the read: try again at once
-            reason = holder.stale_reason()
+            reason = self._stale_reason(holder, break_stale)
             if reason is not None:
                 if not break_stale:
                     raise StaleLock(self.tenant, holder)
@@ -229,6 +239,10 @@ class TenantLock:
                 (on_wait or _tell_stderr(self.tenant))(holder)
             self._sleep(delay)
             delay = min(POLL_MAX, delay * 2)
+
+    def _stale_reason(self, holder: LockInfo, break_stale: bool) -> str | None:
+        """Why `holder` is provably gone (None: it may still run). A backend with its own lease overrides it."""
+        return holder.stale_reason()
 
     def _break(self, stale: LockInfo) -> bool:
         """Remove `stale`'s lock file, and only it: True when it was removed.
@@ -255,6 +269,9 @@ class TenantLock:
             return True
         finally:
             aside.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Nothing to release for a lock file (a database-backed lock closes its connection)."""
 
     def unlock(self, *, force: bool = False) -> LockInfo | None:
         """Break the lock: allowed when stale (or held on another host) — a live local holder needs force."""
