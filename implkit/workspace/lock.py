@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from implkit.files import private_file
 from implkit.errors import ConflictError
 
 POLL_FIRST = 0.05
@@ -152,7 +153,7 @@ class TenantLock:
                       since=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       renewed=time.time(), lease=self.lease)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{me.id}.tmp")
+        tmp = private_file(self.path.with_name(f".{self.path.name}.{me.id}.tmp"))  # who holds it: 0600
         tmp.write_text(json.dumps(asdict(me)), encoding="utf-8")
         try:
             os.link(tmp, self.path)  # atomic, and fails if the lock exists
@@ -174,7 +175,7 @@ class TenantLock:
         if current is None or current.id != info.id:
             return False
         renewed = LockInfo(**{**asdict(current), "renewed": time.time()})
-        tmp = self.path.with_name(f".{self.path.name}.{info.id}.renew")
+        tmp = private_file(self.path.with_name(f".{self.path.name}.{info.id}.renew"))
         tmp.write_text(json.dumps(asdict(renewed)), encoding="utf-8")
         os.replace(tmp, self.path)
         return True

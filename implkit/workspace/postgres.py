@@ -190,10 +190,11 @@ class PostgresBackend:
 
 def pg_dialect(sql: str) -> str:
     """SQLite SQL as PostgreSQL runs it: `?` parameters, BEGIN IMMEDIATE, INTEGER PRIMARY KEY row ids,
-    64-bit integers (amounts and Unix times). The one place where the two dialects are bridged, so the
+    64-bit integers (amounts and Unix times), BLOB as BYTEA. The one place where the two dialects are bridged, so the
     state and the audit history keep one set of statements for both backends."""
     sql = sql.replace("?", "%s").replace("BEGIN IMMEDIATE", "BEGIN")
     sql = re.sub(r"\bINTEGER PRIMARY KEY\b(?!\s*\()", "BIGSERIAL PRIMARY KEY", sql)
+    sql = re.sub(r"\bBLOB\b", "BYTEA", sql)  # e.g. the history's packed failing ids
     return re.sub(r"\bINTEGER\b", "BIGINT", sql)
 
 

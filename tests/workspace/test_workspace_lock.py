@@ -41,6 +41,20 @@ def test_lock_records_its_holder_and_is_released(any_ws):
     assert any_ws.lock_info("acme") is None
 
 
+def test_a_held_lock_file_is_private_to_its_owner(ws):
+    """The lock names a user, a host and a command: 0600 like every tenant file (issue 15)."""
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        with ws.lock("acme", "apply"):
+            path = ws.lock_for("acme").path
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(previous)
+
+
 def test_no_wait_fails_naming_the_holder(any_ws):
     with any_ws.lock("acme", "apply"):
         with pytest.raises(LockHeld) as err:
