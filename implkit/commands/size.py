@@ -17,8 +17,7 @@ def size(answers_file: str | None, lang: str | None, output: str | None) -> int:
     """Size a company: ask the questionnaire (or read --answers), print the seller group
     and every feature's relevance (★★★ essential, ★★ recommended, ★ optional) with the reason.
 
-    Seller groups (upper bound inclusive): 1-2 (1..2), 2-5 (3..5), 5-10 (6..10),
-    10-30 (11..30), 30-100 (31..100); more than 100 sellers use the last group,
+    Seller groups: 1–2, 3–5, 6–10, 11–30, 31–100; more than 100 sellers use the last group,
     with a note. Exit 3 on a bad or missing answer, listing every problem.
     """
     from implkit.sizing.session import run_size

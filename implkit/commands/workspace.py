@@ -8,6 +8,7 @@ the current folder work the same everywhere.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,12 @@ def _ask_secret(provider: str, *, oauth: bool = False) -> str:
         what = "Integration Service LOGIN:PASSWORD"
     else:
         what = "token"
-    value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
+    if sys.stdin is not None and not sys.stdin.isatty():
+        # Piped (`implkit sandbox token … | implkit tenant add …`): read the pipe itself. getpass would
+        # read the controlling terminal instead, or warn (GetPassWarning) and echo when there is none.
+        value = sys.stdin.readline().strip()
+    else:
+        value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
     if not value:
         raise InputError("empty token")
     if provider == "directum":

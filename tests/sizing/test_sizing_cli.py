@@ -71,7 +71,7 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
     assert "Как называется компания?" in result.output
     assert "Какая у вас IP-телефония?" in result.output
     assert "✗ Введите целое число, например 8" in result.output
-    assert "Группа по числу продавцов: 5-10 (8 чел.)" in result.stdout
+    assert "Группа по числу продавцов: 6–10 (8 чел.)" in result.stdout
     assert "Несколько воронок" in result.stdout and "★★★" in result.stdout
     answers = load_answers(out)
     assert answers == {
@@ -93,7 +93,7 @@ def test_interactive_in_english_honours_the_condition(run_cli, tmp_path):
     assert "What is the company called?" in result.output
     assert "Which IP telephony provider" not in result.output
     assert "Как называется" not in result.output
-    assert "Seller group: 2-5 (4 sellers)" in result.stdout
+    assert "Seller group: 3–5 (4 sellers)" in result.stdout
     assert "Up to 5 sellers and no head of sales" in result.stdout
     answers = load_answers(out)
     assert answers["telephony_provider"] is None and "telephony_provider" not in out.read_text(encoding="utf-8")
@@ -133,8 +133,8 @@ def test_interactive_input_running_out_writes_nothing(run_cli, tmp_path):
 
 @pytest.mark.parametrize(("sellers", "code", "group"), [
     (0, 3, None), (-1, 3, None), ("ten", 3, None),
-    (1, 0, "1-2"), (2, 0, "1-2"), (3, 0, "2-5"), (5, 0, "2-5"), (6, 0, "5-10"), (10, 0, "5-10"),
-    (11, 0, "10-30"), (30, 0, "10-30"), (31, 0, "30-100"), (100, 0, "30-100"), (101, 0, "30-100"),
+    (1, 0, "1–2"), (2, 0, "1–2"), (3, 0, "3–5"), (5, 0, "3–5"), (6, 0, "6–10"), (10, 0, "6–10"),
+    (11, 0, "11–30"), (30, 0, "11–30"), (31, 0, "31–100"), (100, 0, "31–100"), (101, 0, "31–100"),
 ])
 def test_seller_boundaries_through_the_cli(run_cli, write_answers_file, answers, sellers, code, group):
     answers["sellers"] = sellers
@@ -147,6 +147,16 @@ def test_seller_boundaries_through_the_cli(run_cli, write_answers_file, answers,
     else:
         assert f"Seller group: {group} ({sellers} sellers)" in result.stdout
         assert ("the matrix ends at 100" in result.stdout) is (sellers > 100)
+        # one labelling: a group is shown by its bounds, never by the overlapping column names
+        assert not {"2-5", "5-10", "10-30", "30-100"} & set(result.stdout.replace("(", " ").replace(")", " ").split())
+
+
+@pytest.mark.parametrize(("sellers", "words"), [(101, "101 продавец"), (102, "102 продавца"), (111, "111 продавцов")])
+def test_beyond_the_matrix_note_agrees_in_russian(run_cli, write_answers_file, answers, sellers, words):
+    answers["sellers"] = sellers
+    result = run_cli("size", "--answers", write_answers_file(answers, lang="en"), "--lang", "ru")
+    assert result.exit_code == 0, result.output
+    assert f"{words}: матрица заканчивается на 100 — использована последняя группа «31–100»" in result.stdout
 
 
 def test_answers_mode_lists_every_problem_and_writes_nothing(run_cli, write_answers_file, answers, tmp_path):
@@ -215,7 +225,7 @@ def test_answers_mode_rewrites_its_own_file_keeping_comments(run_cli, write_answ
                     "# none yet", "# decided"):
         assert comment in text
     assert "segments: []" in text and "bi_tool: ''" in text  # defaults made explicit
-    assert "Seller group: 30-100 (150 sellers)" in result.stdout  # the file's lang without --lang
+    assert "Seller group: 31–100 (150 sellers)" in result.stdout  # the file's lang without --lang
     assert "Note: 150 sellers: the matrix ends at 100" in result.stdout
 
 
@@ -237,7 +247,7 @@ def test_answers_mode_without_output_writes_nothing(run_cli, examples, tmp_path,
     result = run_cli("size", "--answers", examples / "b2b-services.yaml")
     assert result.exit_code == 0
     assert list(tmp_path.iterdir()) == []
-    assert "Группа по числу продавцов: 5-10" in result.stdout
+    assert "Группа по числу продавцов: 6–10" in result.stdout
 
 
 @pytest.mark.parametrize("args", [
