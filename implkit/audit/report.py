@@ -333,7 +333,15 @@ def render_table(report: dict[str, Any]) -> str:
             left = _left_out(f, lang)
             lines.append(f"  {f['id']} {msg('eg', lang)} {ids}" + (f" ({left})" if left else ""))
         lines += [f"  {line}" for line in _details(f, "table", lang)]
+    lines += ["", *_diff_section(report, "table")]
     return "\n".join(lines) + "\n"
+
+
+def _diff_section(report: dict[str, Any], fmt: str) -> list[str]:
+    from implkit.audit.diff import diff_html, diff_lines
+
+    lang = report.get("lang", "ru")
+    return [diff_html(report.get("diff"), lang)] if fmt == "html" else diff_lines(report.get("diff"), fmt, lang)
 
 
 def _label(e: dict[str, Any]) -> str:
@@ -376,6 +384,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         if left:
             out.append(f"- … {left}")
         out += [*_details(f, "md", lang), ""]
+    out += _diff_section(report, "md")
     analytics = report.get("analytics")
     if analytics:
         out += [f"## {msg('analytics', lang)}", "", f"{msg('method', lang)}: {analytics['method']}.", ""]
@@ -425,6 +434,7 @@ def render_html(report: dict[str, Any]) -> str:
         cls = "fail" if f["status"] == "fail" else "pass" if f["status"] == "pass" else "muted"
         parts.append("<tr class=\"%s\">" % cls + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>")
     parts.append("</table>")
+    parts += _diff_section(report, "html")
     for f in report["findings"]:
         if not f.get("count"):
             continue

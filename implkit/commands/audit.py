@@ -114,7 +114,7 @@ class _AuditGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT")
+        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT")
 
 
 @click.group("audit", cls=_AuditGroup)
@@ -125,6 +125,7 @@ def audit() -> None:
     implkit audit TENANT [--format table|json|md|html] [-o FILE] [--fail-on warning|error] [--checks ID,...]
     implkit audit --list
     implkit audit history TENANT
+    implkit audit diff TENANT [--format table|md|json|csv|html]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
     2 findings over threshold (warnings only with --fail-on warning), 1 no snapshot or runtime
@@ -268,3 +269,47 @@ def history(tenant: str, workspace_dir: str | None, limit: int) -> int:
     click.echo(tabulate(rows, headers=headers, tablefmt="simple"))
     click.echo("(! = over threshold)")
     return EXIT_OK
+
+
+def _lang(lang: str | None) -> str:
+    """--lang, else $IMPLKIT_LANG, else Russian (as the audit run)."""
+    return lang or (os.environ.get("IMPLKIT_LANG") if os.environ.get("IMPLKIT_LANG") in ("ru", "en") else "ru")
+
+
+@audit.command("diff")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True, help="json and csv list every id; table, md and html the first few per check.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
+              help="Language (default: $IMPLKIT_LANG, else ru).")
+@click.option("--checks-dir", type=click.Path(file_okay=False, exists=True),
+              help="The checks folder the audits used (for each check's record type).")
+def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, lang: str | None,
+         checks_dir: str | None) -> int:
+    """Per check, the failing records that are new, fixed and still open in TENANT's last audit against
+    the one before it. Exit 2 when there is anything new, 0 otherwise."""
+    from implkit.audit import HISTORY_FILE, load_checks
+    from implkit.audit.diff import audit_diff, render_diff
+    from implkit.audit.history import History
+    from implkit.yamlio import atomic_write
+
+    lang = _lang(lang)
+    ws, _ = _tenant(workspace_dir, tenant)
+    path = Path(ws.tenant_dir(tenant)) / HISTORY_FILE
+    if path.is_file():
+        history = History(path)
+        try:
+            result = audit_diff(history, check_entities={c.id: c.entity for c in load_checks(checks_dir)})
+        finally:
+            history.close()
+    else:
+        result = {"before": None, "after": None, "checks": []}
+    text = render_diff(result, fmt, lang, tenant)
+    if output:
+        atomic_write(output, text)
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+    return 2 if result.get("totals", {}).get("new") else EXIT_OK
