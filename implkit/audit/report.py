@@ -62,6 +62,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fix": {"ru": "Что сделать", "en": "Fix"},
     "analytics": {"ru": "Аналитика", "en": "Analytics"},
     "method": {"ru": "Метод", "en": "Method"},
+    "method_text": {"ru": "когорта — сделки, созданные за период; этап достигнут, если сделка вошла в него или в любой "
+                          "следующий (включая успех), по событиям смены этапа; цикл — по сделкам, закрытым за период",
+                    "en": "cohort: deals created in the period; reached(stage) = entered it or any later stage (won "
+                          "included), from stage-change events; cycle: deals closed in the period"},
+    "funnel_columns": {"ru": "этап|достигли|конверсия", "en": "stage|reached|conversion"},
+    "plan_of": {"ru": "План и факт — {pipeline}", "en": "Plan vs actual — {pipeline}"},
+    "plan_columns_full": {"ru": "шаг|нужно|на продавца|в день|факт|факт на продавца|выполнено|как считали",
+                          "en": "step|needed|per seller|per day|actual|actual per seller|done|counted by"},
+    "basis_stage": {"ru": "этап шага", "en": "the step's stage"},
+    "basis_key": {"ru": "этап с ключом шага", "en": "the stage with the step's key"},
+    "basis_cohort": {"ru": "все сделки, созданные за период", "en": "every deal created in the period"},
+    "basis_sale": {"ru": "выигранные сделки", "en": "won deals"},
+    "basis_none": {"ru": "шаг не связан с этапом (нужен stage в analytics.funnel)",
+                   "en": "the step has no stage (set stage in analytics.funnel)"},
+    "plan_error": {"ru": "План не разложить: {error}", "en": "The plan cannot be decomposed: {error}"},
     "cohort_line": {"ru": "Когорта {cohort}, выиграно {won}, проиграно {lost}, конверсия в продажу {win_rate}, "
                           "средний чек {average_check}.",
                     "en": "Cohort {cohort}, won {won}, lost {lost}, win rate {win_rate}, average check "
@@ -78,9 +93,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cycle_few": {"ru": "Закрытых сделок меньше {n}: по медиане не судить.",
                   "en": "Fewer than {n} closed deals: do not judge by the median."},
     "response_line": {"ru": "Медиана первого ответа: {minutes} мин.", "en": "Response median {minutes} min."},
-    "plan_vs_actual": {"ru": "План и факт", "en": "Plan vs actual"},
-    "plan_columns": {"ru": "шаг|нужно|на продавца|в день|факт|факт на продавца",
-                     "en": "step|needed|per seller|per day|actual|actual per seller"},
     "chart_severity": {"ru": "Нарушения по важности", "en": "Findings by severity"},
     "chart_funnel": {"ru": "Воронка", "en": "Funnel"},
     "chart_load": {"ru": "Загрузка менеджеров", "en": "Manager load"},
@@ -387,16 +399,40 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += _diff_section(report, "md")
     analytics = report.get("analytics")
     if analytics:
-        out += [f"## {msg('analytics', lang)}", "", f"{msg('method', lang)}: {analytics['method']}.", ""]
+        out += [f"## {msg('analytics', lang)}", "", f"{msg('method', lang)}: {msg('method_text', lang)}.", ""]
         for p in analytics["pipelines"]:
             out += [f"### {p['name']}", "",
                     msg("cohort_line", lang, cohort=p["cohort"], won=p["won"], lost=p["lost"],
-                        win_rate=_pct(p["win_rate"]), average_check=p["average_check"]),
+                        win_rate=_pct(p["win_rate"]), average_check=_cell(p["average_check"])),
                     *_cycle_lines(p, lang), "",
                     tabulate([[st["stage"], st["reached"], _pct(st["conversion_from_previous"])]
-                              for st in p["funnel"]], headers=["stage", "reached", "conversion"],
+                              for st in p["funnel"]], headers=msg("funnel_columns", lang).split("|"),
                              tablefmt="github"), ""]
+        for title, rows in plan_tables(analytics.get("plan"), lang):
+            out += [f"### {title}", ""]
+            out += [tabulate(rows, headers=msg("plan_columns_full", lang).split("|"), tablefmt="github")
+                    if rows else "", ""]
     return "\n".join(out) + "\n"
+
+
+def _cell(value: Any) -> str:
+    """A figure as a report prints it: a missing one is «—», never `None`."""
+    return "—" if value is None or value == "" else str(value)
+
+
+def plan_tables(plan: dict[str, Any] | None, lang: str) -> list[tuple[str, list[list[str]]]]:
+    """Plan versus actual, one table per compared pipeline: (title, rows); rows empty with an error title."""
+    if not plan:
+        return []
+    if plan.get("error"):
+        return [(msg("plan_error", lang, error=plan["error"]), [])]
+    out = []
+    for p in plan.get("pipelines") or [{"name": "", "steps": plan.get("steps") or []}]:
+        rows = [[_cell(st["name"] or st["key"]), _cell(st["needed"]), _cell(st["per_seller"]), _cell(st["per_day"]),
+                 _cell(st["actual"]), _cell(st["actual_per_seller"]), _pct(st.get("done_share")),
+                 msg("basis_" + st.get("basis", "none"), lang)] for st in p["steps"]]
+        out.append((msg("plan_of", lang, pipeline=p["name"]), rows))
+    return out
 
 
 def _pct(value: float | None) -> str:
@@ -450,22 +486,20 @@ def render_html(report: dict[str, Any]) -> str:
                      + "</details>")
     analytics = report.get("analytics")
     if analytics:
-        parts.append(f"<h2>Analytics</h2><p class=muted>{e(analytics['method'])}</p>")
+        parts.append(f"<h2>{e(msg('analytics', lang))}</h2><p class=muted>{e(msg('method_text', lang))}</p>")
         for p in analytics["pipelines"]:
             parts.append(f"<h3>{e(p['name'])}</h3><p>" + e(" ".join([
                 msg("cohort_line", lang, cohort=p["cohort"], won=p["won"], lost=p["lost"],
-                    win_rate=_pct(p["win_rate"]), average_check=p["average_check"]),
-                *_cycle_lines(p, lang), msg("response_line", lang, minutes=p["response_minutes"]["median"])]))
+                    win_rate=_pct(p["win_rate"]), average_check=_cell(p["average_check"])),
+                *_cycle_lines(p, lang), msg("response_line", lang, minutes=_cell(p["response_minutes"]["median"]))]))
                 + "</p>")
-        plan = analytics.get("plan")
-        if plan and plan.get("steps"):
-            parts.append(f"<h3>{e(msg('plan_vs_actual', lang))}</h3><table><tr>"
-                         + "".join(f"<th>{e(c)}</th>" for c in msg("plan_columns", lang).split("|")) + "</tr>")
-            for st in plan["steps"]:
-                parts.append("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in (
-                    st["name"] or st["key"], st["needed"], st["per_seller"], st["per_day"], st["actual"],
-                    st["actual_per_seller"])) + "</tr>")
-            parts.append("</table>")
+        for title, rows in plan_tables(analytics.get("plan"), lang):
+            parts.append(f"<h3>{e(title)}</h3>")
+            if rows:
+                parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in
+                                                     msg("plan_columns_full", lang).split("|")) + "</tr>")
+                parts += ["<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in rows]
+                parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
