@@ -100,6 +100,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
                                 requests=lambda: http.stats.total)
     click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
                f" ({http.stats.retries} retried), {summary.deleted} deleted")
+    _first_baseline(ws, entry, tenant)
     for stream in summary.streams:
         click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
     return EXIT_OK
@@ -126,6 +127,8 @@ def audit() -> None:
     implkit audit --list
     implkit audit history TENANT
     implkit audit diff TENANT [--format table|md|json|csv|html]
+    implkit audit effect TENANT [--baseline NAME|DATE] [--from D --to D | --period 30d | --month YYYY-MM]
+    implkit audit baseline TENANT [--name NAME]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
     2 findings over threshold (warnings only with --fail-on warning), 1 no snapshot or runtime
@@ -313,3 +316,95 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
     else:
         click.echo(text, nl=False)
     return 2 if result.get("totals", {}).get("new") else EXIT_OK
+
+
+def _tenant_tz(entry: Any, tz: str | None) -> Any:
+    """--tz, else the tenant's `audit.timezone` in implkit.yaml, else Europe/Moscow."""
+    from implkit.audit.effect import zone
+
+    return zone(tz or (entry.audit or {}).get("timezone"))
+
+
+def _first_baseline(ws: Any, entry: Any, tenant: str) -> None:
+    """Keep "before the implementation" the first time a tenant is synced."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.effect import FIRST_SYNC, kept_baselines, take_baseline
+    from implkit.audit.snapshot import Snapshot
+
+    folder = ws.tenant_dir(tenant)
+    if kept_baselines(folder):
+        return
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        take_baseline(snapshot, folder, name=FIRST_SYNC, tz=_tenant_tz(entry, None))
+    _stderr(f"kept baseline {FIRST_SYNC!r} (the 30 days before this first sync) for `implkit audit effect`")
+
+
+@audit.command("baseline")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--name", help="Name of the baseline (default: the snapshot's date).")
+@click.option("--period", "period", default="30d", show_default=True, help="Days before the snapshot time: 30d, 4w.")
+@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
+def baseline_command(tenant: str, workspace_dir: str | None, name: str | None, period: str, tz: str | None) -> int:
+    """Keep TENANT's indicators now as a baseline that `implkit audit effect` compares with."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.effect import parse_days, take_baseline
+    from implkit.audit.snapshot import Snapshot
+
+    ws, entry = _tenant(workspace_dir, tenant)
+    zone = _tenant_tz(entry, tz)
+    days = parse_days(period)
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        from implkit.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        kept = take_baseline(snapshot, folder, name=name, days=days, tz=zone)
+    click.echo(f"{tenant}: baseline {kept['name']!r} kept")
+    return EXIT_OK
+
+
+@audit.command("effect")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--baseline", "baseline_ref", help="A kept baseline's name, or a date YYYY-MM-DD (the same-length "
+                                                 "period before it). Default: the earliest kept baseline.")
+@click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD, tenant time zone).")
+@click.option("--to", "date_to", help="Last day of the period, included.")
+@click.option("--period", "period", help="The last N days up to the snapshot: 30d, 4w.")
+@click.option("--month", help="A calendar month: YYYY-MM.")
+@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, date_from: str | None,
+           date_to: str | None, period: str | None, month: str | None, tz: str | None, fmt: str,
+           output: str | None, lang: str | None) -> int:
+    """The implementation's effect: TENANT's indicators (contacts per seller, overdue tasks, sales cycle,
+    contacts per sale, sales and their sum per seller, conversion, complete data) before and now."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.effect import baseline, effect_report, indicators, render_effect, resolve_period
+    from implkit.audit.snapshot import Snapshot
+    from implkit.errors import RuntimeFailure
+    from implkit.yamlio import atomic_write
+
+    lang = _lang(lang)
+    ws, entry = _tenant(workspace_dir, tenant)
+    zone = _tenant_tz(entry, tz)
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        now_period = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
+                                    month=month)
+        before = baseline(snapshot, folder, baseline_ref, days=now_period.days, tz=zone)
+        now = indicators(snapshot, now_period)
+    text = render_effect(effect_report(tenant, before, now, zone), fmt, lang)
+    if output:
+        atomic_write(output, text)
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+    return EXIT_OK
