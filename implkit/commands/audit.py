@@ -79,6 +79,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     from implkit.providers.amocrm.records import AmoRecords
 
     ws, entry = _tenant(workspace_dir, tenant)
+    local_zone = _tenant_tz(entry, None, ws, tenant)  # a bad audit.timezone stops the sync before it writes
     if entry.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {tenant!r}: sync supports amoCRM and Bitrix24 tenants; {entry.provider} is not "
                          "implemented yet")
@@ -100,7 +101,7 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
                                 requests=lambda: http.stats.total)
     click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
                f" ({http.stats.retries} retried), {summary.deleted} deleted")
-    _first_baseline(ws, entry, tenant)
+    _first_baseline(ws, tenant, local_zone)
     for stream in summary.streams:
         click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
     return EXIT_OK
@@ -318,14 +319,25 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
     return 2 if result.get("totals", {}).get("new") else EXIT_OK
 
 
-def _tenant_tz(entry: Any, tz: str | None) -> Any:
-    """--tz, else the tenant's `audit.timezone` in implkit.yaml, else Europe/Moscow."""
+def _tenant_tz(entry: Any, tz: str | None, ws: Any = None, tenant: str = "") -> Any:
+    """--tz, else the tenant's `audit.timezone` in implkit.yaml (a bad one named with file:line:col), else
+    Europe/Moscow."""
     from implkit.audit.effect import zone
+    from implkit.errors import InputError, Problem
 
-    return zone(tz or (entry.audit or {}).get("timezone"))
+    if tz:
+        return zone(tz)
+    setting = (entry.audit or {}).get("timezone")
+    try:
+        return zone(setting)
+    except InputError as exc:
+        from implkit.yamlio import load_yaml, location_of
+
+        where = location_of(load_yaml(ws.config_path), ("tenants", tenant, "audit", "timezone"), str(ws.config_path))
+        raise InputError("invalid audit settings", [Problem(where, str(exc))]) from None
 
 
-def _first_baseline(ws: Any, entry: Any, tenant: str) -> None:
+def _first_baseline(ws: Any, tenant: str, local_zone: Any) -> None:
     """Keep "before the implementation" the first time a tenant is synced."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import FIRST_SYNC, kept_baselines, take_baseline
@@ -335,7 +347,7 @@ def _first_baseline(ws: Any, entry: Any, tenant: str) -> None:
     if kept_baselines(folder):
         return
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
-        take_baseline(snapshot, folder, name=FIRST_SYNC, tz=_tenant_tz(entry, None))
+        take_baseline(snapshot, folder, name=FIRST_SYNC, tz=local_zone)
     _stderr(f"kept baseline {FIRST_SYNC!r} (the 30 days before this first sync) for `implkit audit effect`")
 
 
@@ -352,7 +364,7 @@ def baseline_command(tenant: str, workspace_dir: str | None, name: str | None, p
     from implkit.audit.snapshot import Snapshot
 
     ws, entry = _tenant(workspace_dir, tenant)
-    zone = _tenant_tz(entry, tz)
+    zone = _tenant_tz(entry, tz, ws, tenant)
     days = parse_days(period)
     folder = ws.tenant_dir(tenant)
     if not (folder / SNAPSHOT_FILE).is_file():
@@ -392,7 +404,7 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
 
     lang = _lang(lang)
     ws, entry = _tenant(workspace_dir, tenant)
-    zone = _tenant_tz(entry, tz)
+    zone = _tenant_tz(entry, tz, ws, tenant)
     folder = ws.tenant_dir(tenant)
     if not (folder / SNAPSHOT_FILE).is_file():
         raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")

@@ -245,3 +245,89 @@ def test_bad_periods_are_bad_input(kwargs, message):
 def test_unknown_time_zone_is_bad_input():
     with pytest.raises(InputError, match="time zone"):
         zone("Mars/Olympus")
+
+
+# --- the commands -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def workspace(tmp_path):
+    from audit_support import build_snapshot
+
+    from implkit.workspace import CredentialSource, init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    ws.add_tenant("acme", provider="amocrm", url="http://127.0.0.1:9/amocrm/acme",
+                  credentials=CredentialSource("env", var="ACME_TOKEN"))
+    build_snapshot(ws.tenant_dir("acme") / "snapshot.sqlite", {
+        "leads": [{"id": 1, "status_id": 142, "price": 900, "created_at": "now-5d", "closed_at": "now-1d"},
+                  {"id": 2, "created_at": "now-2d"}],
+        "notes": [{"id": 5, "entity_type": "leads", "entity_id": 1, "note_type": "call_out", "created_at": "now-3d"}],
+    }).close()
+    return tmp_path / "ws", ws
+
+
+def test_baseline_and_effect_commands(run_cli, workspace):
+    root, ws = workspace
+    where = ("--workspace", root)
+    none = run_cli("audit", "effect", "acme", *where)
+    assert none.exit_code == 1 and "implkit audit baseline" in none.output
+    kept = run_cli("audit", "baseline", "acme", *where, "--name", "before")
+    assert kept.exit_code == 0 and (ws.tenant_dir("acme") / "baselines" / "before.json").is_file()
+    assert run_cli("audit", "baseline", "acme", *where, "--name", "before").exit_code == 3  # never overwritten
+    ru = run_cli("audit", "effect", "acme", *where)
+    assert ru.exit_code == 0 and "Эффект внедрения: acme" in ru.output and "Контактов с клиентами всего" in ru.output
+    assert "без изменений" in ru.output and "Europe/Moscow" in ru.output
+    en = run_cli("audit", "effect", "acme", *where, "--lang", "en", "--format", "json", "--tz", "UTC")
+    data = json.loads(en.output)
+    rows = {r["key"]: r for r in data["rows"]}
+    assert rows["contacts_total"]["now"] == 1 and rows["sales_sum_per_seller"]["now"] == 450.0  # 900 / 2 sellers
+    assert all(r["verdict"] == "same" for r in data["rows"] if r["before"] is not None)
+    for fmt in ("md", "html", "csv"):
+        out = run_cli("audit", "effect", "acme", *where, "--format", fmt, "--month", "2023-11").output
+        assert "None" not in out and "Контактов" in out
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--baseline", "nope"), "neither a kept baseline"),
+    (("--period", "30d", "--month", "2026-11"), "choose one period"),
+    (("--tz", "Mars/Olympus"), "time zone"),
+    (("--from", "2026-11-01"), "go together"),
+])
+def test_effect_bad_input_exits_3(run_cli, workspace, args, message):
+    root, _ = workspace
+    run_cli("audit", "baseline", "acme", "--workspace", root)
+    result = run_cli("audit", "effect", "acme", "--workspace", root, *args)
+    assert result.exit_code == 3 and message in result.output and "Traceback" not in result.output
+
+
+def test_a_bad_time_zone_setting_is_named_with_its_location(run_cli, workspace):
+    root, ws = workspace
+    text = ws.config_path.read_text(encoding="utf-8")
+    ws.config_path.write_text(text.replace("    provider: amocrm", "    provider: amocrm\n    audit: {timezone: Moon/Base}"),
+                              encoding="utf-8")
+    result = run_cli("audit", "baseline", "acme", "--workspace", root)
+    assert result.exit_code == 3 and "implkit.yaml:" in result.output and "Moon/Base" in result.output
+    assert not (ws.tenant_dir("acme") / "baselines").exists()
+
+
+def test_the_first_sync_keeps_a_baseline(run_cli, tmp_path):
+    seed = pytest.importorskip("implkit.sandbox.seed")
+    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.workspace import CredentialSource, init_workspace
+
+    sandbox = Sandbox(tmp_path / "sandbox.db")
+    seed.seed_account(sandbox.store, sandbox.create_account("shop"), contacts=20, seed=2)
+    with serve_in_thread(sandbox) as root:
+        ws = init_workspace(tmp_path / "ws")
+        ws.add_tenant("shop", provider="amocrm", url=root + sandbox.base_url("shop"),
+                      credentials=CredentialSource("env", var="SHOP_TOKEN"))
+        env = {"SHOP_TOKEN": sandbox.token("shop")}
+        first = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
+        assert first.exit_code == 0 and "first-sync" in first.stderr
+        kept = ws.tenant_dir("shop") / "baselines" / "first-sync.json"
+        before = kept.read_bytes()
+        again = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
+        assert again.exit_code == 0 and "first-sync" not in again.stderr and kept.read_bytes() == before
+    sandbox.close()
+    data = json.loads(before)
+    assert data["name"] == "first-sync" and data["figures"]["contacts_total"] > 0
