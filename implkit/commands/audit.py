@@ -130,6 +130,7 @@ def audit() -> None:
     implkit audit diff TENANT [--format table|md|json|csv|html]
     implkit audit effect TENANT [--baseline NAME|DATE] [--from D --to D | --period 30d | --month YYYY-MM]
     implkit audit baseline TENANT [--name NAME]
+    implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
     2 findings over threshold (warnings only with --fail-on warning), 1 no snapshot or runtime
@@ -166,25 +167,14 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         return _list(fmt, lang, checks_dir)
     if not tenant:
         raise click.UsageError("name a TENANT (or pass --list)")
-    from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, AuditOptions, run_audit
+    from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, run_audit
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     if by_manager:
         _writable_folder(by_manager)
-    settings = _audit_settings(entry)
-    blueprint = None
-    if entry.blueprint:
-        from implkit.blueprint import load_blueprint
-
-        blueprint = load_blueprint(entry.blueprint)
-    only = tuple(c.strip().upper() for c in (check_ids or "").split(",") if c.strip())
     folder = ws.tenant_dir(tenant)
-    options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
-                           exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only,
-                           parameters=_check_parameters(settings, ws.config_path, tenant),
-                           bindings=_bindings(folder), settings_file=str(ws.config_path),
-                           settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
+    options = _audit_options(ws, entry, tenant, check_ids)
     outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
@@ -198,6 +188,24 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         written = write_worklists(outcome.report, by_manager)
         _stderr(f"wrote {len(written)} worklists to {by_manager}")
     return outcome.run.exit_code(fail_on)
+
+
+def _audit_options(ws: Any, entry: Any, tenant: str, check_ids: str | None) -> Any:
+    """The tenant's audit options: its settings in implkit.yaml, its blueprint and state bindings."""
+    from implkit.audit import AuditOptions
+
+    settings = _audit_settings(entry)
+    blueprint = None
+    if entry.blueprint:
+        from implkit.blueprint import load_blueprint
+
+        blueprint = load_blueprint(entry.blueprint)
+    only = tuple(c.strip().upper() for c in (check_ids or "").split(",") if c.strip())
+    return AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
+                        exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only,
+                        parameters=_check_parameters(settings, ws.config_path, tenant),
+                        bindings=_bindings(ws.tenant_dir(tenant)), settings_file=str(ws.config_path),
+                        settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
 
 
 def _writable_folder(folder: str) -> None:
@@ -419,4 +427,82 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
         _stderr(f"wrote {output}")
     else:
         click.echo(text, nl=False)
+    return EXIT_OK
+
+
+def _task_writer(ws: Any, entry: Any, tenant: str) -> tuple[Any, Any]:
+    """(writer, HTTP client) for the tenant's CRM, on its shared rate limiter."""
+    from implkit.audit.assign import AmoTaskWriter, B24TodoWriter
+
+    if entry.provider == "bitrix24":
+        from implkit.providers.bitrix24 import open_records, tenant_connection
+
+        credential, rate = tenant_connection(entry, ws.credentials(tenant))
+        api = open_records(entry.url, credential, rate=rate).api
+        return B24TodoWriter(api), api.http
+    from implkit.http import HttpClient
+    from implkit.providers.amocrm import tenant_connection
+
+    auth, limiter = tenant_connection(entry, ws.credentials(tenant))
+    http = HttpClient(entry.url, auth=auth, rate=limiter)
+    return AmoTaskWriter(http), http
+
+
+@audit.command("assign")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--checks", "check_ids", help="Only these check ids, comma-separated (e.g. D08,T01).")
+@click.option("--due", default="2d", show_default=True, help="Deadline of the tasks from now: 2d, 1w.")
+@click.option("--yes", is_flag=True, help="Create (and close) the tasks; without it only the plan is shown.")
+@click.option("--close-fixed", is_flag=True, help="Close the tasks of findings the audit no longer reports.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+@break_stale_lock_option
+def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: str, yes: bool, close_fixed: bool,
+           fmt: str, lang: str | None) -> int:
+    """Turn TENANT's findings into CRM tasks on the responsible users, one per record and check, with the
+    check's how-to-fix text. A plan first: exit 2 when there is something to create or close, 0 when not;
+    --yes writes it (exit 0). Tasks already made for a finding are not made again."""
+    import time
+
+    from implkit.audit import SNAPSHOT_FILE, load_checks
+    from implkit.audit.assign import ASSIGNMENTS_FILE, AssignmentStore, apply_plan, msg, plan_assignments, render_plan
+    from implkit.audit.effect import parse_days
+    from implkit.audit.engine import run_checks
+    from implkit.audit.snapshot import Snapshot
+    from implkit.errors import InputError, RuntimeFailure
+
+    lang = _lang(lang)
+    days = parse_days(due, "--due")
+    ws, entry = _tenant(workspace_dir, tenant)
+    if entry.provider not in ("amocrm", "bitrix24"):
+        raise InputError(f"tenant {tenant!r}: assign supports amoCRM and Bitrix24 tenants, not {entry.provider}")
+    options = _audit_options(ws, entry, tenant, check_ids)
+    checks = load_checks()
+    unknown = sorted(set(options.only) - {c.id for c in checks})
+    if unknown:
+        raise InputError(f"unknown check id(s): {', '.join(unknown)} (see `implkit audit --list`)")
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with ws.lock(tenant, "assign", timeout=300):
+        store = AssignmentStore(folder / ASSIGNMENTS_FILE)
+        try:
+            with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+                plan = plan_assignments(run_checks(snapshot, checks, options), snapshot, store, lang=lang,
+                                        close_fixed=close_fixed)
+            click.echo(render_plan(plan, lang, fmt), nl=False)
+            if not yes:
+                if plan.has_changes:
+                    _stderr(msg("hint", lang))
+                return 2 if plan.has_changes else EXIT_OK
+            if not plan.has_changes:
+                return EXIT_OK
+            writer, http = _task_writer(ws, entry, tenant)
+            now = int(time.time())
+            with http:
+                created, closed = apply_plan(plan, store, writer, due=now + days * 86400, at=now, lang=lang)
+        finally:
+            store.close()
+    _stderr(msg("applied", lang, create=created, close=closed))
     return EXIT_OK
