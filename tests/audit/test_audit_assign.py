@@ -173,3 +173,52 @@ def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
         store.close()
     finally:
         portal.close()
+
+
+def test_assign_command_plan_then_yes_then_nothing(run_cli, tmp_path):
+    """The command a curator types against a served sandbox: exit 2 with a plan, --yes writes, a rerun is 0."""
+    seed = pytest.importorskip("implkit.sandbox.seed")
+    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.workspace import CredentialSource, init_workspace
+
+    sandbox = Sandbox(tmp_path / "sandbox.db")
+    seed.seed_account(sandbox.store, sandbox.create_account("shop"), contacts=40, seed=2)
+    with serve_in_thread(sandbox) as root:
+        ws = init_workspace(tmp_path / "ws")
+        ws.add_tenant("shop", provider="amocrm", url=root + sandbox.base_url("shop"),
+                      credentials=CredentialSource("env", var="SHOP_TOKEN"))
+        token = sandbox.token("shop")
+        env = {"SHOP_TOKEN": token}
+        where = ("--workspace", tmp_path / "ws")
+        assert run_cli("sync", "shop", *where, env=env).exit_code == 0
+        writes = lambda: [r for r in sandbox.request_log("shop") if r["method"] in ("POST", "PATCH")]  # noqa: E731
+        before = len(writes())
+        plan = run_cli("audit", "assign", "shop", *where, "--checks", "D08,T01", env=env)
+        assert plan.exit_code == 2 and "создать" in plan.stdout and "--yes" in plan.stderr
+        assert len(writes()) == before  # a plan writes nothing
+        applied = run_cli("audit", "assign", "shop", *where, "--checks", "D08,T01", "--yes", "--lang", "en", env=env)
+        assert applied.exit_code == 0 and "Tasks created:" in applied.stderr
+        made = [r for r in writes()[before:] if r["path"].endswith("/api/v4/tasks")]
+        assert len(made) == 1 and made[0]["entities_written"] == plan.stdout.count("создать")
+        again = run_cli("audit", "assign", "shop", *where, "--checks", "D08,T01", env=env)
+        assert again.exit_code == 0 and "создать" not in again.stdout
+        assert token not in plan.output + applied.output + again.output
+    sandbox.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--due", "soon"), "--due"),
+    (("--checks", "Z99"), "unknown check"),
+])
+def test_assign_bad_input_exits_3_and_writes_nothing(run_cli, tmp_path, args, message):
+    from audit_support import build_snapshot
+
+    from implkit.workspace import CredentialSource, init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    ws.add_tenant("acme", provider="amocrm", url="http://127.0.0.1:9/amocrm/acme",
+                  credentials=CredentialSource("env", var="ACME_TOKEN"))
+    build_snapshot(ws.tenant_dir("acme") / "snapshot.sqlite", {"leads": [{"id": 1, "status_id": 143}]}).close()
+    result = run_cli("audit", "assign", "acme", "--workspace", tmp_path / "ws", *args)
+    assert result.exit_code == 3 and message in result.output
+    assert not (ws.tenant_dir("acme") / "assignments.sqlite").exists()
