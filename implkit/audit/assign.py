@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from implkit.audit.engine import AuditRun
+from implkit.audit.report import word
 
 ASSIGNMENTS_FILE = "assignments.sqlite"
 OWNER_ENTITIES = ("leads", "contacts", "companies")
@@ -65,10 +66,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "applied": {"ru": "Создано задач: {create}, закрыто: {close}.", "en": "Tasks created: {create}, closed: {close}."},
     "hint": {"ru": "Ничего не записано; чтобы создать задачи: --yes.", "en": "Nothing written; to create the tasks: --yes."},
 }
-ENTITY_NAMES = {"ru": {"leads": "сделка", "contacts": "контакт", "companies": "компания", "tasks": "задача",
-                       "users": "пользователь", "custom_fields": "поле"},
-                "en": {"leads": "deal", "contacts": "contact", "companies": "company", "tasks": "task",
-                       "users": "user", "custom_fields": "field"}}
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
@@ -151,7 +148,7 @@ def plan_assignments(run: AuditRun, snapshot: Any, store: AssignmentStore, *, la
             if check.id in HIDDEN_BY_A_TASK:
                 reason = "hidden"
             name, active = users.get(ref.responsible_user_id, (None, False))
-            what = msg("what", lang, entity=ENTITY_NAMES[lang].get(ref.entity, ref.entity), id=ref.id) + (
+            what = msg("what", lang, entity=word(ref.entity, lang), id=ref.id) + (
                 msg("value", lang, value=ref.value) if ref.value not in (None, "") else "")
             item = Assignment(check.id, ref.entity, ref.id, owner_entity, owner_id, ref.responsible_user_id, name,
                               msg("text", lang, check=check.id, title=title, what=what, fix=fix))
@@ -282,12 +279,12 @@ def render_plan(plan: AssignPlan, lang: str, fmt: str = "table") -> str:
         return json.dumps({"create": [item(a) for a in plan.create], "close": plan.close,
                            "already_open": plan.already_open, "skipped": [item(a) for a in plan.skipped]},
                           ensure_ascii=False, indent=2) + "\n"
-    rows = [[msg("create", lang), a.check_id, f"{a.entity}:{a.record_id}", a.responsible or "", _short(a.text)]
-            for a in plan.create]
-    rows += [[msg("close", lang), r["check_id"], f"{r['entity']}:{r['record_id']}", "", r["task_id"]]
-             for r in plan.close]
-    rows += [[msg("skip", lang), a.check_id, f"{a.entity}:{a.record_id}", a.responsible or "", a.reason]
-             for a in plan.skipped]
+    rows = [[msg("create", lang), a.check_id, f"{word(a.entity, lang)}:{a.record_id}", a.responsible or "",
+             _short(a.text)] for a in plan.create]
+    rows += [[msg("close", lang), r["check_id"], f"{word(r['entity'], lang)}:{r['record_id']}", "",
+              r["task_id"]] for r in plan.close]
+    rows += [[msg("skip", lang), a.check_id, f"{word(a.entity, lang)}:{a.record_id}", a.responsible or "",
+              a.reason] for a in plan.skipped]
     out = [tabulate(rows, headers=msg("columns", lang).split("|"), tablefmt="simple")] if rows else []
     out.append(msg("summary", lang, create=len(plan.create), close=len(plan.close), open=plan.already_open,
                    skip=len(plan.skipped)))

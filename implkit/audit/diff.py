@@ -113,8 +113,16 @@ def changed(diff: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in diff.get("checks", ()) if c["new"]["count"] or c["fixed"]["count"] or c["note"]]
 
 
+def _localised(label: str, lang: str) -> str:
+    """`tasks:5` → `задача:5` in a Russian report (a bare id stays as it is)."""
+    from implkit.audit.report import word
+
+    entity, sep, record_id = label.partition(":")
+    return f"{word(entity, lang)}:{record_id}" if sep and re.fullmatch(r"[a-z_]+", entity) else label
+
+
 def _ids(cell: dict[str, Any], lang: str, limit: int | None = SHOWN_IDS) -> str:
-    ids = cell["ids"] if limit is None else cell["ids"][:limit]
+    ids = [_localised(i, lang) for i in (cell["ids"] if limit is None else cell["ids"][:limit])]
     text = ", ".join(ids)
     if limit is not None and cell["count"] > limit:
         text += ", " + msg("more", lang, n=cell["count"] - limit)
@@ -168,6 +176,8 @@ def render_diff(diff: dict[str, Any], fmt: str, lang: str, tenant: str) -> str:
     if fmt == "json":
         return json.dumps({"tenant": tenant, "lang": lang, **diff}, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
+        from implkit.audit.report import word
+
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(msg("csv_columns", lang).split("|"))
@@ -177,7 +187,7 @@ def render_diff(diff: dict[str, Any], fmt: str, lang: str, tenant: str) -> str:
                     entity, sep, record_id = label.partition(":")
                     if not sep or not re.fullmatch(r"[a-z_]+", entity):  # a bare id of the check's own entity
                         entity, record_id = c.get("entity") or "", label
-                    writer.writerow([c["id"], msg(change, lang), entity, record_id])
+                    writer.writerow([c["id"], msg(change, lang), word(entity, lang), record_id])
         return out.getvalue()
     if fmt == "html":
         return (f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{html.escape(tenant)}"

@@ -403,7 +403,8 @@ def render_effect(report: dict[str, Any], fmt: str, lang: str) -> str:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(msg("csv_columns", lang).split("|"))
         for r in report["rows"]:
-            writer.writerow([r["key"], _label(r, lang), "" if r["before"] is None else r["before"],
+            key = r["key"].replace("step:", "этап:") if lang == "ru" else r["key"]
+            writer.writerow([key, _label(r, lang), "" if r["before"] is None else r["before"],
                              "" if r["now"] is None else r["now"], "" if r["change"] is None else r["change"],
                              msg(r["verdict"], lang)])
         return out.getvalue()

@@ -98,6 +98,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     "chart_load": {"ru": "Загрузка менеджеров", "en": "Manager load"},
     "chart_trend": {"ru": "Динамика (нарушений за прогон)", "en": "Trend (failing records per run)"},
     "findings": {"ru": "Нарушения", "en": "Findings"},
+    "no_data": {"ru": "нет данных", "en": "no data"},
+    "no_history": {"ru": "истории ещё нет", "en": "no history yet"},
+}
+# Words a report shows for codes (severity, status, record type); JSON and CSV keep the codes themselves.
+WORDS: dict[str, dict[str, str]] = {
+    "ru": {"error": "ошибка", "warning": "предупреждение", "info": "информация",
+           "fail": "СВЕРХ ПОРОГА", "pass": "в норме", "unsupported": "не поддерживается", "skipped": "пропущена",
+           "leads": "сделка", "contacts": "контакт", "companies": "компания", "tasks": "задача", "users": "пользователь",
+           "custom_fields": "поле", "config": "настройка"},
+    "en": {"fail": "FAIL"},
 }
 HEADERS = {"ru": ["проверка", "важность", "статус", "записей", "доля", "бюджет под риском", "название"],
            "en": ["check", "severity", "status", "count", "share", "budget at risk", "title"]}
@@ -107,6 +117,11 @@ CSV_HEADERS = {"ru": ("проверка", "название проверки", "
                       "название", "ответственный", "id ответственного", "бюджет", "значение", "родительская запись",
                       "ссылка на родительскую запись"),
                "en": CSV_COLUMNS}
+
+
+def word(code: Any, lang: str) -> str:
+    """A code as the report's language says it (the code itself where there is no word for it)."""
+    return WORDS.get(lang, {}).get(code, code) if isinstance(code, str) else str(code)
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
@@ -259,10 +274,23 @@ def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 def render_csv(report: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADERS.get(report.get("lang", "ru"), CSV_COLUMNS))
+    lang = report.get("lang", "ru")
+    writer.writerow(CSV_HEADERS.get(lang, CSV_COLUMNS))
     for row in csv_rows(report) if rows is None else rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k in CSV_COLUMNS])
+        writer.writerow([_csv_value(k, row.get(k), lang) for k in CSV_COLUMNS])
     return out.getvalue()
+
+
+def _csv_value(column: str, value: Any, lang: str) -> Any:
+    """Codes (severity, status, record type, a parent's type) in the report's language; the rest as is."""
+    if value is None:
+        return ""
+    if column in ("severity", "status", "entity"):
+        return word(value, lang)
+    if column == "parent" and isinstance(value, str) and ":" in value:
+        entity, _, record_id = value.partition(":")
+        return f"{word(entity, lang)}:{record_id}"
+    return value
 
 
 def write_worklists(report: dict[str, Any], folder: str | Path) -> list[Path]:
@@ -316,13 +344,14 @@ def _left_out(finding: dict[str, Any], lang: str) -> str | None:
 
 
 def _rows(report: dict[str, Any]) -> list[list[Any]]:
+    lang = report.get("lang", "ru")
     rows = []
     for f in report["findings"]:
         if f["status"] in ("unsupported", "skipped"):
-            rows.append([f["id"], f["severity"], f["status"], "", "", "", f["title"]])
+            rows.append([f["id"], word(f["severity"], lang), word(f["status"], lang), "", "", "", f["title"]])
             continue
         share = f"{f['share']:.1%}" if f.get("share") is not None else ""
-        rows.append([f["id"], f["severity"], f["status"].upper() if f["status"] == "fail" else f["status"],
+        rows.append([f["id"], word(f["severity"], lang), word(f["status"], lang),
                      f["count"], share, f["budget_at_risk"] or "", f["title"]])
     return rows
 
@@ -340,7 +369,7 @@ def render_table(report: dict[str, Any]) -> str:
              "", _summary(report)]
     for f in report["findings"]:
         if f["status"] == "fail" and f.get("examples"):
-            ids = ", ".join(f"{e['entity']}:{e['id']}" if e["entity"] != f["entity"] else str(e["id"])
+            ids = ", ".join(f"{word(e['entity'], lang)}:{e['id']}" if e["entity"] != f["entity"] else str(e["id"])
                             for e in f["examples"])
             left = _left_out(f, lang)
             lines.append(f"  {f['id']} {msg('eg', lang)} {ids}" + (f" ({left})" if left else ""))
@@ -356,11 +385,11 @@ def _diff_section(report: dict[str, Any], fmt: str) -> list[str]:
     return [diff_html(report.get("diff"), lang)] if fmt == "html" else diff_lines(report.get("diff"), fmt, lang)
 
 
-def _label(e: dict[str, Any]) -> str:
+def _label(e: dict[str, Any], lang: str = "en") -> str:
     name = f" «{e['name']}»" if e.get("name") else ""
     value = f" — {e['value']}" if e.get("value") not in (None, "") else ""
     who = f" ({e['responsible']})" if e.get("responsible") else ""
-    return f"{e['entity']} {e['id']}{name}{value}{who}"
+    return f"{word(e['entity'], lang)} {e['id']}{name}{value}{who}"
 
 
 def _cycle_lines(p: dict[str, Any], lang: str) -> list[str]:
@@ -390,7 +419,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 + (f", {msg('budget_at_risk', lang)} {f['budget_at_risk']}" if f["budget_at_risk"] else "") + ".", "",
                 f"*{msg('why', lang)}:* {f['why']}", "", f"*{msg('fix', lang)}:* {f['fix']}", ""]
         for e in f["examples"]:
-            label = _label(e)
+            label = _label(e, lang)
             out.append(f"- [{label}]({e['link']})" if e["link"] else f"- {label}")
         left = _left_out(f, lang)
         if left:
@@ -460,7 +489,7 @@ def render_html(report: dict[str, Any]) -> str:
              f"<h1>{e(title)}</h1>",
              f"<p>{e(_summary(report))}</p>",
              "<div class=charts>",
-             _chart(msg("chart_severity", lang), _severity_svg(report)),
+             _chart(msg("chart_severity", lang), _severity_svg(report, lang)),
              _chart(msg("chart_funnel", lang), _funnel_svg(report)),
              _chart(msg("chart_load", lang), _load_svg(report)),
              _chart(msg("chart_trend", lang), _trend_svg(report)),
@@ -477,7 +506,7 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append(f"<details><summary><b>{e(f['id'])}</b> {e(f['title'])} — {f['count']}</summary>"
                      f"<p>{e(f['why'])}</p><p><i>{e(f['fix'])}</i></p><ul>")
         for ex in f["examples"]:
-            label = e(_label(ex))
+            label = e(_label(ex, lang))
             parts.append(f"<li><a href=\"{e(ex['link'])}\">{label}</a></li>" if ex["link"] else f"<li>{label}</li>")
         left = _left_out(f, lang)
         if left:
@@ -508,10 +537,10 @@ def _chart(title: str, svg: str) -> str:
     return f"<div class=chart><h3>{html.escape(title)}</h3>{svg}</div>"
 
 
-def _bars(items: list[tuple[str, float, str]], width: int = 360) -> str:
+def _bars(items: list[tuple[str, float, str]], width: int = 360, lang: str = "en") -> str:
     """Horizontal bars: (label, value, colour)."""
     if not items:
-        return "<p class=muted>no data</p>"
+        return f"<p class=muted>{msg('no_data', lang)}</p>"
     top = max(v for _, v, _ in items) or 1
     row = 22
     out = [f"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{row * len(items) + 4}\" "
@@ -528,27 +557,28 @@ def _bars(items: list[tuple[str, float, str]], width: int = 360) -> str:
     return "".join(out)
 
 
-def _severity_svg(report: dict[str, Any]) -> str:
+def _severity_svg(report: dict[str, Any], lang: str = "en") -> str:
     counts = Counter()
     for f in report["findings"]:
         if f["status"] == "fail":
             counts[f["severity"]] += f["count"]
-    return _bars([(sev, counts[sev], SEVERITY_COLOURS[sev]) for sev in ("error", "warning", "info")])
+    return _bars([(word(sev, lang), counts[sev], SEVERITY_COLOURS[sev]) for sev in ("error", "warning", "info")],
+                 lang=lang)
 
 
 def _funnel_svg(report: dict[str, Any]) -> str:
     analytics = report.get("analytics") or {}
     pipelines = analytics.get("pipelines") or []
     if not pipelines:
-        return "<p class=muted>no data</p>"
+        return f"<p class=muted>{msg('no_data', report.get('lang', 'ru'))}</p>"
     main = max(pipelines, key=lambda p: p["cohort"])
-    return _bars([(st["stage"], st["reached"], "#2e7d32" if st["kind"] == "won" else "#1976d2")
+    return _bars(lang=report.get("lang", "ru"), items=[(st["stage"], st["reached"], "#2e7d32" if st["kind"] == "won" else "#1976d2")
                   for st in main["funnel"]])
 
 
 def _load_svg(report: dict[str, Any]) -> str:
     managers = (report.get("analytics") or {}).get("managers") or []
-    return _bars([(m["name"], m["open_deals"], "#6a1b9a") for m in managers[:12]])
+    return _bars([(m["name"], m["open_deals"], "#6a1b9a") for m in managers[:12]], lang=report.get("lang", "ru"))
 
 
 def _trend_svg(report: dict[str, Any]) -> str:
@@ -557,7 +587,7 @@ def _trend_svg(report: dict[str, Any]) -> str:
         for point in series:
             totals[point["run"]] += point["count"] or 0
     if not totals:
-        return "<p class=muted>no history yet</p>"
+        return f"<p class=muted>{msg('no_history', report.get('lang', 'ru'))}</p>"
     runs = sorted(totals)
     width, height = 360, 120
     top = max(totals.values()) or 1
