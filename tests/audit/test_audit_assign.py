@@ -74,8 +74,7 @@ def test_amocrm_tasks_once_per_finding_and_closed_when_fixed(sync_rig, tmp_path)
     assert created == len(expected) and closed == 0
     assert len(posts) == math.ceil(len(expected) / 50) and len(log) == len(posts)  # nothing else was written
     assert sum(r["entities_written"] or 0 for r in posts) == len(expected)
-    tasks = {t["id"]: t for t in http.get("/api/v4/tasks", params={"limit": 250, "filter[is_completed]": 0})
-             ["_embedded"]["tasks"]}
+    tasks = {int(r["task_id"]): http.get(f"/api/v4/tasks/{r['task_id']}") for r in store.open_tasks()}
     for row in store.open_tasks():
         task = tasks[int(row["task_id"])]
         entity, card, user = expected[(row["check_id"], row["entity"], row["record_id"])]
