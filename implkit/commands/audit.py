@@ -130,6 +130,7 @@ def audit() -> None:
     implkit audit diff TENANT [--format table|md|json|csv|html]
     implkit audit effect TENANT [--baseline NAME|DATE] [--from D --to D | --period 30d | --month YYYY-MM]
     implkit audit baseline TENANT [--name NAME]
+    implkit audit activity TENANT [--from D --to D | --period 7d | --month YYYY-MM]
     implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
@@ -505,4 +506,47 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
         finally:
             store.close()
     _stderr(msg("applied", lang, create=created, close=closed))
+    return EXIT_OK
+
+
+@audit.command("activity")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD, tenant time zone).")
+@click.option("--to", "date_to", help="Last day of the period, included.")
+@click.option("--period", "period", help="The last N days up to the snapshot: 7d, 2w (default 30d).")
+@click.option("--month", help="A calendar month: YYYY-MM.")
+@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None,
+             period: str | None, month: str | None, tz: str | None, fmt: str, output: str | None,
+             lang: str | None) -> int:
+    """Employee activity per manager and day: calls in (answered, missed) and out, notes, e-mails, tasks
+    created and closed, stage moves."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.activity import employee_activity, render_activity
+    from implkit.audit.effect import resolve_period
+    from implkit.audit.snapshot import Snapshot
+    from implkit.errors import RuntimeFailure
+    from implkit.yamlio import atomic_write
+
+    lang = _lang(lang)
+    ws, entry = _tenant(workspace_dir, tenant)
+    zone = _tenant_tz(entry, tz, ws, tenant)
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        chosen = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
+                                month=month)
+        report = employee_activity(snapshot, chosen, zone)
+    text = render_activity(report, fmt, lang, tenant)
+    if output:
+        atomic_write(output, text)
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
     return EXIT_OK
