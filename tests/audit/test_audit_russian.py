@@ -55,7 +55,7 @@ def test_a_russian_audit_report_has_no_english_words(audited, fmt):
     assert len(english_words(english)) > 20  # the check itself sees English
 
 
-def test_diff_effect_and_assign_speak_russian(audited):
+def test_diff_effect_activity_and_assign_speak_russian(audited):
     from implkit.audit.assign import AssignmentStore, plan_assignments, render_plan
     from implkit.audit.diff import audit_diff, render_diff
     from implkit.audit.effect import effect_report, indicators, render_effect, resolve_period, zone
@@ -74,6 +74,11 @@ def test_diff_effect_and_assign_speak_russian(audited):
         now = indicators(snap, resolve_period(snap.snapshot_at, zone(None)))
         texts += [render_effect(effect_report("acme", now, now, zone(None)), fmt, "ru")
                   for fmt in ("table", "md", "html", "csv")]
+        from implkit.audit.activity import employee_activity, render_activity
+
+        days = employee_activity(snap, resolve_period(snap.snapshot_at, zone(None), period="400d"), zone(None))
+        assert days["rows"]
+        texts += [render_activity(days, fmt, "ru", "acme") for fmt in ("table", "md", "html", "csv")]
         store = AssignmentStore(tmp_path / "a.sqlite")
         plan = plan_assignments(run_checks(snap, load_checks(), AuditOptions(only=only)), snap, store)
         store.close()
