@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 _debug = False
 
+_MESSAGES = {"error": {"ru": "ошибка: {text}", "en": "error: {text}"}}
+
 
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use, and whose errors map to DESIGN.md's codes."""
@@ -87,9 +89,11 @@ def run(invoke) -> int:  # noqa: ANN001
         click.echo("Aborted.", err=True)
         return EXIT_FAILURE
     except ImplkitError as exc:
+        from implkit.lang import say
+
         if _debug:
             traceback.print_exc()
-        click.echo(f"error: {_redacted(exc)}", err=True)
+        click.echo(say(_MESSAGES, "error", text=_redacted(exc)), err=True)
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -114,7 +118,10 @@ def _redacted(exc: BaseException) -> str:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="implkit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def cli(debug: bool) -> None:
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
+              help="Language of messages and errors (default: $IMPLKIT_LANG, else ru). A command's own "
+                   "--lang (size, spec, demo) still decides its output.")
+def cli(debug: bool, lang: str | None) -> None:
     """implkit: size a company, compose its CRM blueprint, render the spec,
     apply it to amoCRM or Bitrix24, and audit the data.
 
@@ -123,6 +130,9 @@ def cli(debug: bool) -> None:
     """
     global _debug
     _debug = debug
+    from implkit import lang as language
+
+    language.use(lang)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,6 +39,16 @@ FEATURES = (
 SELLER_GROUPS = ("1-2", "2-5", "5-10", "10-30", "30-100")
 
 
+def name_identity(name: object) -> str:
+    """What two names must differ in to be told apart: whitespace runs collapsed and trimmed, case folded.
+
+    A person reading the CRM cannot tell «Продажи» from «продажи » either, and
+    plan/apply adopts a live object by this identity after a lost answer, so
+    the blueprint validator refuses two objects of one scope that share it.
+    """
+    return " ".join(str(name).split()).casefold()
+
+
 @dataclass(frozen=True)
 class Stage:
     key: str

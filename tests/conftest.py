@@ -22,3 +22,10 @@ def run_cli():
         return runner.invoke(cli, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch):
+    """Most tests read implkit's messages in English (IMPLKIT_LANG=en); the Russian default is what
+    tests/adversarial checks, by clearing this."""
+    monkeypatch.setenv("IMPLKIT_LANG", "en")

@@ -16,7 +16,9 @@ def test_the_demo_runs_the_whole_chain_on_both_crms(run_cli, tmp_path):
     for name in ("answers.yaml", "blueprint.yaml", "spec.html", "spec.docx",
                  "audit-demo-amo.html", "audit-demo-b24.html"):
         assert (out / name).stat().st_size > 0, name
-    assert result.output.count("No changes. The tenant matches the blueprint.") == 2  # re-plan on each CRM
+    # re-plan on each CRM: nothing to change (the seeded accounts keep stages the blueprint does not
+    # describe, which plan lists and leaves alone)
+    assert sum(1 for line in result.output.splitlines() if line.startswith("No changes.")) == 2
     assert "429" not in result.output
 
 

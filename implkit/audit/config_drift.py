@@ -1,8 +1,12 @@
-"""Configuration checks against the tenant's blueprint (U01 rights drift, F02 configuration drift).
+"""Configuration checks (F02 configuration drift, U01 rights drift): what `implkit drift` reports.
 
-Both compare what the snapshot holds (users, roles, pipelines, stages,
-fields, loss reasons) with the blueprint by *name*, as a curator would read
-them; the failing "records" are users (U01) or blueprint addresses (F02).
+The audit does not compare configuration itself. `implkit sync` asks the plan layer for its
+comparison of the tenant (`implkit.plan.run.config_comparison`: exactly `drift` once something
+was applied, the plan against the blueprint before) and stores that Plan in the snapshot's meta
+(`config_comparison`), as of the sync. F02 counts every difference it shows except roles' (drift,
+objects gone, objects inside managed pipelines or lists the blueprint does not describe, and
+before a first apply what apply would create or change); U01 counts the roles' (rights changed
+by hand). So the audit, `plan` and `drift` can never disagree: there is one comparison.
 """
 
 from __future__ import annotations
@@ -13,67 +17,55 @@ from typing import Any
 from implkit.audit.snapshot import Snapshot
 from implkit.model import Blueprint
 
-# Neutral right levels (model.RIGHT_LEVELS) ↔ amoCRM letters.
-LEVEL_LETTER = {"all": "A", "group": "G", "own": "M", "none": "D"}
+META_KEY = "config_comparison"
+RIGHTS_KINDS = frozenset({"role"})
 
 
-def rights_drift(snapshot: Snapshot, blueprint: Blueprint | None) -> tuple[list, int, dict[str, Any]]:
+class NoComparison(Exception):
+    """The snapshot holds no configuration comparison (the check is skipped, with this reason)."""
+
+
+def store_comparison(snapshot: Snapshot, plan: Any) -> None:
+    """Keep `plan` (an `implkit.plan.changes.Plan`, passed in by the command layer: the audit does not
+    import the plan layer) as the snapshot's configuration comparison: its differences, one row each,
+    and the addresses it compared."""
+    from dataclasses import asdict
+
+    value = {"mode": plan.mode, "tenant": plan.tenant, "account_id": plan.account_id,
+             "blueprint": {"name": plan.blueprint_name, "version": plan.blueprint_version},
+             "discrepancies": [asdict(d) for d in plan.discrepancies()],
+             "compared": sorted({a for a, _ in plan.bindings} | {d.address for d in plan.discrepancies()})}
+    snapshot.set_meta(**{META_KEY: json.dumps(value, ensure_ascii=False, sort_keys=True)})
+
+
+def clear_comparison(snapshot: Snapshot) -> None:
+    with snapshot.transaction() as db:
+        db.execute("DELETE FROM meta WHERE key = ?", (META_KEY,))
+
+
+def load_comparison(snapshot: Snapshot) -> dict[str, Any]:
+    text = snapshot.get_meta(META_KEY)
+    if not text:
+        raise NoComparison("the snapshot holds no configuration comparison: run `implkit sync` on a tenant "
+                           "with a blueprint")
+    return json.loads(text)
+
+
+def _counted(snapshot: Snapshot, rights: bool) -> tuple[list, int, dict[str, Any]]:
     from implkit.audit.engine import RecordRef
 
-    roles = {r.name.strip().lower(): r for r in (blueprint.roles if blueprint else ())}
-    remote_roles = {rid: name for rid, name in snapshot.db.execute("SELECT id, name FROM roles")}
-    failing, differences = [], {}
-    population = 0
-    for user_id, role_id, rights_json in snapshot.db.execute(
-            "SELECT id, role_id, rights FROM users WHERE is_active = 1 AND is_admin = 0 ORDER BY id"):
-        population += 1
-        role_name = remote_roles.get(role_id)
-        expected = roles.get((role_name or "").strip().lower())
-        if expected is None:
-            failing.append(RecordRef("users", user_id))
-            differences[str(user_id)] = [f"role {role_name!r} is not in the blueprint" if role_name
-                                         else "the user has no role"]
-            continue
-        rights = json.loads(rights_json or "{}")
-        diffs = [f"{entity}.{action}: {rights.get(entity, {}).get(action)} ≠ {LEVEL_LETTER.get(level, level)}"
-                 for entity, actions in expected.rights_dict().items()
-                 for action, level in actions.items()
-                 if rights.get(entity, {}).get(action) != LEVEL_LETTER.get(level, level)]
-        if diffs:
-            failing.append(RecordRef("users", user_id))
-            differences[str(user_id)] = diffs
-    return failing, population, {"differences": differences}
+    comparison = load_comparison(snapshot)
+    rows = [d for d in comparison["discrepancies"] if (d["kind"] in RIGHTS_KINDS) == rights]
+    population = sum(1 for a in comparison["compared"] if (a.split(".", 1)[0] in RIGHTS_KINDS) == rights)
+    failing = [RecordRef("config", d["address"]) for d in rows]
+    return failing, population, {"mode": comparison["mode"], "differences": rows}
 
 
 def blueprint_drift(snapshot: Snapshot, blueprint: Blueprint | None) -> tuple[list, int, dict[str, Any]]:
-    from implkit.audit.engine import RecordRef
+    """F02: every configuration difference `drift` shows, roles aside."""
+    return _counted(snapshot, rights=False)
 
-    assert blueprint is not None
-    missing: list[str] = []
-    extra: list[str] = []
-    pipelines = {name.strip().lower(): pid for pid, name in snapshot.db.execute("SELECT id, name FROM pipelines")}
-    expected = 0
-    for pipeline in blueprint.pipelines:
-        expected += 1 + len(pipeline.stages)
-        pid = pipelines.get(pipeline.name.strip().lower())
-        if pid is None:
-            missing.append(pipeline.address)
-            missing.extend(s.address(pipeline.key) for s in pipeline.stages)
-            continue
-        live = {name.strip().lower(): name for (name,) in snapshot.db.execute(
-            "SELECT name FROM stages WHERE pipeline_id = ? AND kind = 'open'", (pid,))}
-        wanted = {s.name.strip().lower() for s in pipeline.stages}
-        missing.extend(s.address(pipeline.key) for s in pipeline.stages if s.name.strip().lower() not in live)
-        extra.extend(f"{pipeline.address}.stage?{live[n]}" for n in sorted(set(live) - wanted))
-    fields = {(e, n.strip().lower()) for e, n in snapshot.db.execute("SELECT entity_type, name FROM custom_fields")}
-    for f in blueprint.fields:
-        expected += 1
-        if (f.entity, f.name.strip().lower()) not in fields:
-            missing.append(f.address)
-    reasons = {n.strip().lower() for (n,) in snapshot.db.execute("SELECT name FROM loss_reasons")}
-    for lr in blueprint.loss_reasons:
-        expected += 1
-        if lr.name.strip().lower() not in reasons:
-            missing.append(lr.address)
-    failing = [RecordRef("config", address) for address in missing + extra]
-    return failing, expected, {"missing": missing, "extra": extra}
+
+def rights_drift(snapshot: Snapshot, blueprint: Blueprint | None) -> tuple[list, int, dict[str, Any]]:
+    """U01: the roles whose rights `drift` shows changed (or gone, or undescribed)."""
+    return _counted(snapshot, rights=True)

@@ -1,261 +1,678 @@
-"""Duplicate detection that never compares all pairs.
+"""Duplicates as one entity-resolution pass: one person (or legal entity), one group, one record to keep.
 
-Staged as splink and dedupe users ask for: first the exact passes on keys
-normalised when the record entered the snapshot (E.164 phone, lower-cased
-e-mail, INN digits) — O(n) grouping; then fuzzy names, compared with
-rapidfuzz only *inside* blocks of records that already agree on something
-strict (the same company; the same name signature). Blocks are capped: a
-placeholder phone or a shared office number used by hundreds of records is
-reported as a shared value, never expanded into a giant block. The number
-of compared pairs is counted and reported.
+Staged as splink and dedupe users ask for (anchors.md §4.5–4.7):
 
-Each group is reported once, with the rule that matched, the record to keep
-(the one with the most deals, then the oldest) and the records to merge.
+1. **Blocking on exact keys, in SQL.** Phones (E.164) and e-mails
+   (lower-cased) normalised when the record entered the snapshot; only keys
+   shared by two or more records leave SQLite. For names, contacts of one
+   company are blocked by surname (and by first name) skeletons. There is no
+   "skip blocks over N": a block too big to compare all pairs is compared by
+   *sorted neighbourhood* (each record against its `window` neighbours in
+   name order, two orders) and reported as truncated, so results never jump
+   with the account's size.
+2. **Evidence combined per pair.** A shared channel plus a compatible name
+   is a link; a shared channel with clearly different names (other first
+   name, other gender) is a *shared line* (an office number, info@…), never
+   a link; a name alone links only inside one company and only when the two
+   records have no channels that disagree (namesakes with their own phones
+   are two people). Generic mailboxes (info@, office@…) link only with a
+   matching name.
+3. **Clustering with a conflict guard.** Links are applied strongest first;
+   two clusters join only if no two of their records have conflicting names
+   (or, for companies, two valid INNs or two KPPs of one INN). A weak link
+   joins only a name compatible with every record of the other cluster, so
+   chains of weak evidence do not grow groups.
+
+Each group carries its records, the record to keep, every accepted link
+with its evidence, and a confidence (the weakest link of the chain).
+
+The record to keep (`KEEP_RULE`): the one with open deals, then with most
+linked deals, then the most complete card (channels, name, company), then
+the oldest, then the lowest id.
+
+Companies: a valid INN decides. Same INN and the same or an empty KPP is one
+legal entity; the same INN with different KPPs is a branch (reported as
+possible, never merged); two different valid INNs are never duplicates
+whatever the names. Names (legal forms and quotes stripped, transliterated)
+decide only when the INN is missing or invalid on at least one side.
+
+The pass runs once per snapshot state and every duplicate check (C01–C04,
+C14) reads it, so no two checks disagree about a group or its keep.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any, Iterable
 
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
+from implkit.audit.person_names import (CONFLICT, EXACT, PARTIAL, SIMILAR, PersonName, compare_names, parse_name,
+                                        skeleton)
 from implkit.audit.snapshot import Snapshot
 
+KEEP_RULE = "open deals, then most deals, then most complete card, then oldest, then lowest id"
+# Mailbox names that belong to a function, not a person: shared by design.
+GENERIC_MAILBOXES = frozenset("""
+info office sales mail contact contacts support admin hello zakaz order orders buh buhgalteria
+accounting reception secretary manager managers hr job jobs team priem sekretar post kontakt
+kontakty shop market marketing pr press director dir general ceo service help noreply no-reply
+""".split())
+# Link confidence by evidence; a group's confidence is its weakest accepted link.
+CONFIDENCE = {
+    ("channel", EXACT): 0.99, ("channel", SIMILAR): 0.95, ("channel", PARTIAL): 0.8,
+    ("company_name", EXACT): 0.85, ("company_name", SIMILAR): 0.7,
+    ("inn", None): 1.0, ("org_name", EXACT): 0.85, ("org_name", SIMILAR): 0.75,
+}
+STRONG = 0.8  # links at least this sure chain transitively; weaker ones must agree with every member
+
+
+def level_of(confidence: float) -> str:
+    return "certain" if confidence >= 0.95 else "probable" if confidence >= STRONG else "possible"
+
 
 @dataclass
-class DuplicateGroup:
-    rule: str  # phone | email | name | inn | company_name
-    key: str
+class Link:
+    a: int
+    b: int
+    evidence: list[str]          # e.g. ["phone:+79123456789", "name:similar (diminutive)"]
+    confidence: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"records": [self.a, self.b], "evidence": self.evidence, "confidence": self.confidence}
+
+
+@dataclass
+class Group:
+    entity: str
+    records: list[int]
     keep: int
-    merge: list[int]
+    links: list[Link]
+    confidence: float
+    agree: dict[str, list[int]] = field(default_factory=dict)  # phone|email|name|company → records agreeing
+    responsible: dict[int, int | None] = field(default_factory=dict)
 
     @property
-    def members(self) -> list[int]:
-        return [self.keep, *self.merge]
+    def merge(self) -> list[int]:
+        return [i for i in self.records if i != self.keep]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"records": self.records, "keep": self.keep, "merge": self.merge,
+                "confidence": self.confidence, "level": level_of(self.confidence),
+                "evidence": [link.as_dict() for link in self.links],
+                "responsible": {str(k): v for k, v in self.responsible.items()}}
 
 
 @dataclass
-class DuplicateReport:
-    rule: str
+class SharedChannel:
+    """One phone or e-mail on several people: never a merge, listed so the curator knows."""
+    kind: str
+    key: str
+    generic: bool
+    people: list[list[int]]  # each person: the records of one group (or one record)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "key": self.key, "generic": self.generic, "people": self.people}
+
+
+@dataclass
+class Resolution:
     entity: str
-    groups: list[DuplicateGroup] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+    shared: list[SharedChannel] = field(default_factory=list)
+    branches: list[dict[str, Any]] = field(default_factory=list)  # companies: one INN, different KPPs
     compared_pairs: int = 0
     blocks: int = 0
     largest_block: int = 0
-    oversized: list[tuple[str, int]] = field(default_factory=list)  # (key, size): shared / placeholder values
-    shared_office_numbers: int = 0  # company phones also on contacts: office lines, never a duplicate key
+    truncated: list[dict[str, Any]] = field(default_factory=list)  # blocks compared by sorted neighbourhood
+    responsible: dict[int, int | None] = field(default_factory=dict)
 
-    @property
-    def extra_records(self) -> list[int]:
-        return sorted(i for g in self.groups for i in g.merge)
+    def group_of(self) -> dict[int, Group]:
+        return {i: g for g in self.groups for i in g.records}
 
-    def summary(self) -> dict:
-        return {"rule": self.rule, "groups": len(self.groups), "extra_records": len(self.extra_records),
-                "compared_pairs": self.compared_pairs, "blocks": self.blocks, "largest_block": self.largest_block,
-                "oversized_blocks": [{"key": k, "size": n} for k, n in self.oversized],
-                "shared_office_numbers": self.shared_office_numbers}
-
-
-def find_duplicates(snapshot: Snapshot, entity: str, rule: str, *, max_block: int = 20,
-                    min_score: float = 90) -> DuplicateReport:
-    """Duplicate groups of `entity` ("contacts" | "companies") by `rule`."""
-    report = DuplicateReport(rule, entity)
-    if rule in ("phone", "email"):
-        # A contact's phone that is also a company's phone is an office line shared by colleagues,
-        # not a personal identifier: it makes no group (it is listed among the shared values).
-        office = ("AND NOT EXISTS (SELECT 1 FROM channels o WHERE o.entity_type = 'companies' AND o.kind = 'phone'"
-                  " AND o.key = c.key)" if entity == "contacts" and rule == "phone" else "")
-        rows = snapshot.db.execute(
-            f"SELECT key, entity_id FROM channels c WHERE entity_type = ? AND kind = ? AND valid = 1"
-            f" AND key IS NOT NULL {office} ORDER BY key", (entity, rule))
-        _exact(report, snapshot, rows, max_block)
-        if office:
-            report.shared_office_numbers = snapshot.db.execute(
-                "SELECT count(DISTINCT c.key) FROM channels c JOIN channels o ON o.key = c.key"
-                " AND o.entity_type = 'companies' AND o.kind = 'phone'"
-                " WHERE c.entity_type = 'contacts' AND c.kind = 'phone' AND c.valid = 1").fetchone()[0]
-    elif rule == "inn":
-        rows = snapshot.db.execute("SELECT inn, id FROM companies WHERE length(inn) IN (10, 12) ORDER BY inn")
-        _exact(report, snapshot, rows, max_block)
-    elif rule == "name":
-        _fuzzy(report, snapshot, _person_blocks(snapshot, entity), min_score, max_block)
-    elif rule == "company_name":
-        _fuzzy(report, snapshot, _company_blocks(snapshot), min_score, max_block)
-    else:
-        raise ValueError(f"unknown duplicate rule {rule!r}")
-    report.groups.sort(key=lambda g: g.keep)
-    return report
+    def summary(self) -> dict[str, Any]:
+        return {"groups": len(self.groups), "extra_records": sum(len(g.records) - 1 for g in self.groups),
+                "compared_pairs": self.compared_pairs, "blocks": self.blocks,
+                "largest_block": self.largest_block, "truncated_blocks": self.truncated,
+                "keep_rule": KEEP_RULE}
 
 
-def _exact(report: DuplicateReport, snapshot: Snapshot, rows: Iterable, max_block: int) -> None:
-    """Group rows already sorted by key; one group per key shared by 2..max_block distinct records."""
-    current_key, members = None, set()
-    groups: list[tuple[str, list[int]]] = []
+# --- the pass, once per snapshot state ------------------------------------------------------------
 
-    def close() -> None:
-        if current_key is None:
-            return
-        size = len(members)
-        report.blocks += 1
-        report.largest_block = max(report.largest_block, size)
-        if size > max_block:
-            report.oversized.append((current_key, size))
-        elif size > 1:
-            groups.append((current_key, sorted(members)))
-            report.compared_pairs += size - 1  # each member is matched to the key once
-
-    for key, record_id in rows:
-        if key != current_key:
-            close()
-            current_key, members = key, set()
-        members.add(record_id)
-    close()
-    keep_order = _keep_order(snapshot, report.entity, [i for _, m in groups for i in m])
-    for key, ids in groups:
-        keep = min(ids, key=keep_order.__getitem__)
-        report.groups.append(DuplicateGroup(report.rule, key, keep, [i for i in ids if i != keep]))
+_cache: dict[tuple, Resolution] = {}
+_cache_lock = threading.Lock()
+_key_locks: dict[tuple, threading.Lock] = {}
 
 
-def _person_blocks(snapshot: Snapshot, entity: str) -> dict[str, list[tuple[int, str]]]:
-    """Block keys per person (domain.md C03): the same company, or a shared phone or e-mail.
-
-    A name alone is no block: two different people called «Вера Островская» are common, and a
-    name-only rule reports them; people who are one client share a company or a channel.
-    """
-    # Only keys shared by two or more records become blocks: SQLite groups, Python never holds the
-    # million singletons.
-    blocks: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    if entity == "contacts":
-        for record_id, key, company_id in snapshot.db.execute(
-                "SELECT id, name_key, company_id FROM contacts WHERE name_key != '' AND company_id IN"
-                " (SELECT company_id FROM contacts WHERE company_id IS NOT NULL GROUP BY company_id"
-                "  HAVING count(*) > 1)"):
-            blocks[f"company:{company_id}"].append((record_id, key))
-    for kind, channel_key, record_id, key in snapshot.db.execute(
-            f"SELECT DISTINCT ch.kind, ch.key, e.id, e.name_key FROM channels ch JOIN {entity} e ON e.id = ch.entity_id"
-            " WHERE ch.entity_type = ? AND ch.valid = 1 AND e.name_key != '' AND (ch.kind, ch.key) IN"
-            " (SELECT kind, key FROM channels WHERE entity_type = ? AND valid = 1 AND key IS NOT NULL"
-            "  GROUP BY kind, key HAVING count(DISTINCT entity_id) > 1)", (entity, entity)):
-        blocks[f"{kind}:{channel_key}"].append((record_id, key))
-    return blocks
-
-
-def _company_blocks(snapshot: Snapshot) -> dict[str, list[tuple[int, str]]]:
-    blocks: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    for record_id, key in snapshot.db.execute("SELECT id, name_key FROM companies WHERE name_key != ''"):
-        blocks["name:" + _signature(key)].append((record_id, key))
-    return blocks
+def resolve(snapshot: Snapshot, entity: str, *, window: int = 10, full_block: int = 40,
+            min_company_score: float = 92) -> Resolution:
+    """The resolution of `entity` ("contacts" | "companies"), computed once per snapshot state: the checks
+    run on parallel read connections, the first computes, the others wait and reuse it."""
+    key = (*_state(snapshot), entity, window, full_block, min_company_score)
+    with _cache_lock:
+        if key in _cache:
+            return _cache[key]
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        if entity == "contacts":
+            result = _resolve_contacts(snapshot, window, full_block)
+        elif entity == "companies":
+            result = _resolve_companies(snapshot, window, full_block, min_company_score)
+        else:
+            raise ValueError(f"no duplicate resolution for {entity!r}")
+        with _cache_lock:
+            if len(_cache) >= 8:  # a process audits a few snapshots at most; don't hold old ones
+                _cache.pop(next(iter(_cache)))
+            _cache[key] = result
+            _key_locks.pop(key, None)
+        return result
 
 
-def _signature(key: str) -> str:
-    """First three letters of each name token, sorted (so swapped names meet); numbers whole (they must agree)."""
-    return " ".join(sorted(token if token.isdigit() else token[:3] for token in key.split()))
+def _state(snapshot: Snapshot) -> tuple:
+    """What identifies the snapshot's content: its file (and WAL) as last written, and its sync time."""
+    path = str(snapshot.path)
+    marks = []
+    for p in (path, path + "-wal"):
+        try:
+            st = os.stat(p)
+            marks.append((st.st_mtime_ns, st.st_size))
+        except OSError:
+            marks.append(None)
+    if not snapshot.path.is_file():
+        marks.append(id(snapshot))
+    return path, snapshot.snapshot_at, tuple(marks)
 
 
-def _fuzzy(report: DuplicateReport, snapshot: Snapshot, blocks: dict[str, list[tuple[int, str]]],
-           min_score: float, max_block: int) -> None:
-    """Compare names with token-sort ratio inside each block; join matching pairs into clusters."""
-    parent: dict[int, int] = {}
+# --- contacts -------------------------------------------------------------------------------------
 
-    def find(x: int) -> int:
-        while parent.get(x, x) != x:
-            parent[x] = parent.get(parent[x], parent[x])
-            x = parent[x]
-        return x
+class _Clusters:
+    """Union-find whose unions are refused when the two sides conflict."""
 
-    def union(a: int, b: int) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
+    def __init__(self, conflict, compatible):
+        self.parent: dict[int, int] = {}
+        self.members: dict[int, list[int]] = {}
+        self.conflict = conflict        # (a, b, members) -> bool: a and b cannot be one group of members
+        self.compatible = compatible    # (a, b) -> bool: a and b positively agree
 
-    key_of: dict[int, str] = {}
-    for block_key, members in blocks.items():
-        size = len(members)
-        if size < 2:
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent.get(root, root) != root:
+            root = self.parent[root]
+        while self.parent.get(x, x) != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int, strong: bool) -> bool:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return False
+        ma, mb = self.members.get(ra, [ra]), self.members.get(rb, [rb])
+        if any(self.conflict(x, y, ma + mb) for x in ma for y in mb):
+            return False
+        if not strong and not (len(ma) == 1 and all(self.compatible(ma[0], y) for y in mb)
+                               or len(mb) == 1 and all(self.compatible(mb[0], x) for x in ma)):
+            return False
+        if len(ma) < len(mb):
+            ra, rb, ma, mb = rb, ra, mb, ma
+        self.parent[rb] = ra
+        self.members[ra] = ma + mb
+        self.members.pop(rb, None)
+        return True
+
+
+def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resolution:
+    res = Resolution("contacts")
+    db = snapshot.db
+    # 1. channel blocks: keys shared by two or more contacts, grouped in SQLite
+    channel_blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for kind, key, record_id in db.execute(
+            "SELECT DISTINCT kind, key, entity_id FROM channels WHERE entity_type = 'contacts' AND valid = 1"
+            " AND key IS NOT NULL AND (kind, key) IN (SELECT kind, key FROM channels WHERE entity_type = 'contacts'"
+            " AND valid = 1 AND key IS NOT NULL GROUP BY kind, key HAVING count(DISTINCT entity_id) > 1)"
+            " ORDER BY kind, key, entity_id"):
+        channel_blocks[(kind, key)].append(record_id)
+    # 2. company blocks, for links on the name alone. Such a link needs two cards whose channels don't
+    # disagree, so one of the two has no phone: only companies with a named contact without a phone
+    # are blocked (on a real account, a small share; the blocks themselves are never capped)
+    company_rows = db.execute(
+        "SELECT company_id, id, name_key FROM contacts WHERE name_key != '' AND company_id IN"
+        " (SELECT c.company_id FROM contacts c WHERE c.company_id IS NOT NULL AND c.name_key != ''"
+        # NOT IN a list built once (a correlated NOT EXISTS took minutes on an un-ANALYZEd snapshot)
+        "   AND c.id NOT IN (SELECT entity_id FROM channels WHERE entity_type = 'contacts' AND kind = 'phone'"
+        "                    AND valid = 1 AND key IS NOT NULL))"
+        " AND company_id IN (SELECT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
+        "  GROUP BY company_id HAVING count(*) > 1) ORDER BY company_id").fetchall()
+    name_blocks: dict[tuple, list[int]] = defaultdict(list)
+    names: dict[int, PersonName] = {}
+    for company_id, record_id, key in company_rows:
+        person = parse_name(key)
+        names[record_id] = person
+        # blocking keys: the surname skeleton's first four letters and the first name's canonical form;
+        # a typo must leave one of the two intact to be found, as with dedupe's predicate blocks
+        if person.surname:
+            name_blocks[(company_id, "s", person.surname[:4])].append(record_id)
+        first = person.first[0] if person.first else person.first_raw
+        if first:
+            name_blocks[(company_id, "f", first)].append(record_id)
+    name_blocks = {k: v for k, v in name_blocks.items() if len(v) > 1}
+    # 3. the records involved: their names, channels, owners
+    involved = {i for ids in channel_blocks.values() for i in ids} | {i for ids in name_blocks.values() for i in ids}
+    info = _contact_info(snapshot, involved)
+    for record_id, (key, *_rest) in info.items():
+        if record_id not in names:
+            names[record_id] = parse_name(key)
+    res.responsible = {i: row[1] for i, row in info.items()}
+    channels: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    for record_id, kind, key in _channels_of(snapshot, "contacts", involved):
+        channels[record_id].add((kind, key))
+
+    verdicts: dict[tuple[int, int], tuple[str, str]] = {}
+
+    def verdict(a: int, b: int) -> tuple[str, str]:
+        pair = (a, b) if a < b else (b, a)
+        if pair not in verdicts:
+            verdicts[pair] = compare_names(names[a], names[b])
+        return verdicts[pair]
+
+    links: list[Link] = []
+    seen: set[tuple[int, int]] = set()
+    # 4. candidate pairs, evidence per pair (a pair found in two blocks is judged once)
+    blocks = [(f"{kind}:{key}", ids) for (kind, key), ids in channel_blocks.items()] + \
+        [(f"company:{c}:{part}:{value}", ids) for (c, part, value), ids in name_blocks.items()]
+    for block, ids in blocks:
+        for a, b in _pairs(res, block, ids, names, window, full_block):
+            if (a, b) in seen:
+                continue
+            seen.add((a, b))
+            link = _contact_link(a, b, names, channels, verdict)
+            if link:
+                links.append(link)
+    # 5. a record whose name alone points at two people who cannot be one is ambiguous: no name-only link
+    links = _drop_ambiguous(links, verdict, channels)
+    # 6. clusters, strongest links first
+    def conflict(x: int, y: int, members: list[int]) -> bool:
+        level, reason = verdict(x, y)
+        if level != CONFLICT:
+            return False
+        # two copies, each with its own typo of the surname, are both one slip from a third record:
+        # a surname difference bridged by a member alike to both is no contradiction
+        return reason != "different surnames" or not any(
+            verdict(x, z)[0] in (EXACT, SIMILAR) and verdict(y, z)[0] in (EXACT, SIMILAR)
+            for z in members if z not in (x, y))
+
+    clusters = _Clusters(conflict, lambda x, y: verdict(x, y)[0] in (EXACT, SIMILAR) and not _disagree(x, y, channels))
+    accepted: list[Link] = []
+    for link in sorted(links, key=lambda l: (-l.confidence, l.a, l.b)):
+        if clusters.union(link.a, link.b, link.confidence >= STRONG):
+            accepted.append(link)
+    res.groups = _groups(res, snapshot, clusters, accepted, info, channels, names)
+    # 7. shared lines: a channel key whose records belong to more than one person
+    for (kind, key), ids in sorted(channel_blocks.items()):
+        people: dict[int, list[int]] = defaultdict(list)
+        for i in ids:
+            people[clusters.find(i)].append(i)
+        if len(people) > 1:
+            res.shared.append(SharedChannel(kind, key, kind == "email" and _generic(key),
+                                            sorted(sorted(p) for p in people.values())))
+    return res
+
+
+def _contact_link(a: int, b: int, names, channels, verdict) -> Link | None:
+    shared = sorted(channels.get(a, set()) & channels.get(b, set()))
+    level, reason = verdict(a, b)
+    if level == CONFLICT:
+        return None
+    personal = [c for c in shared if not (c[0] == "email" and _generic(c[1]))]
+    if personal or (shared and level in (EXACT, SIMILAR)):
+        confidence = CONFIDENCE[("channel", level)]
+        evidence = [f"{k}:{v}" for k, v in shared] + [f"name:{level} ({reason})"]
+        return Link(min(a, b), max(a, b), evidence, confidence)
+    if shared or level not in (EXACT, SIMILAR):
+        return None
+    # a name alone, inside one company: only if the two cards hold no channels that disagree
+    if _disagree(a, b, channels):
+        return None
+    return Link(min(a, b), max(a, b), ["company", f"name:{level} ({reason})"],
+                CONFIDENCE[("company_name", level)])
+
+
+def _disagree(a: int, b: int, channels) -> bool:
+    """Both cards hold phones (or e-mails) and none of them is shared: namesakes, not one person."""
+    ca, cb = channels.get(a, set()), channels.get(b, set())
+    if ca & cb:
+        return False
+    return any({k for c, k in ca if c == kind} and {k for c, k in cb if c == kind} for kind in ("phone", "email"))
+
+
+def _drop_ambiguous(links: list[Link], verdict, channels) -> list[Link]:
+    name_only: dict[int, list[int]] = defaultdict(list)
+    for link in links:
+        if link.evidence[0] == "company":
+            name_only[link.a].append(link.b)
+            name_only[link.b].append(link.a)
+    ambiguous = {r for r, partners in name_only.items() if any(
+        verdict(x, y)[0] == CONFLICT or _disagree(x, y, channels)
+        for i, x in enumerate(partners) for y in partners[i + 1:])}
+    return [link for link in links if not (link.evidence[0] == "company" and {link.a, link.b} & ambiguous)]
+
+
+def _generic(email: str) -> bool:
+    local = email.split("@", 1)[0]
+    return local in GENERIC_MAILBOXES or local.rstrip("0123456789") in GENERIC_MAILBOXES
+
+
+def _pairs(res: Resolution, block: str, ids: list[int], names: dict[int, Any], window: int,
+           full_block: int) -> Iterable[tuple[int, int]]:
+    """Candidate pairs of one block: every pair if the block is small; else sorted neighbourhood."""
+    ids = sorted(set(ids))
+    size = len(ids)
+    if size < 2:
+        return
+    res.blocks += 1
+    res.largest_block = max(res.largest_block, size)
+    if size <= full_block:
+        res.compared_pairs += size * (size - 1) // 2
+        for x in range(size - 1):
+            for y in range(x + 1, size):
+                yield ids[x], ids[y]
+        return
+    pairs: set[tuple[int, int]] = set()
+    for order in (_surname_first, _first_first):
+        ranked = sorted(ids, key=lambda i: (order(names[i]), i))
+        for x in range(size - 1):
+            for y in range(x + 1, min(size, x + 1 + window)):
+                a, b = ranked[x], ranked[y]
+                pairs.add((a, b) if a < b else (b, a))
+    res.compared_pairs += len(pairs)
+    res.truncated.append({"block": block, "size": size, "compared_pairs": len(pairs),
+                          "method": f"sorted neighbourhood, window {window}"})
+    yield from sorted(pairs)
+
+
+def _surname_first(p: Any) -> str:
+    return p.canonical if isinstance(p, PersonName) else p
+
+
+def _first_first(p: Any) -> str:
+    if isinstance(p, PersonName):
+        return " ".join(filter(None, (p.first[0] if p.first else p.first_raw, p.surname)))
+    return " ".join(reversed(str(p).split()))
+
+
+def _contact_info(snapshot: Snapshot, ids: set[int]) -> dict[int, list]:
+    """id → [name_key, responsible, company_id, created_at]; `_add_keep_facts` appends the rest."""
+    out: dict[int, list] = {}
+    for chunk in _chunks(sorted(ids), 500):
+        for row in snapshot.db.execute(
+                f"SELECT id, name_key, responsible_user_id, company_id, created_at FROM contacts"
+                f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            out[row[0]] = list(row[1:])
+    return out
+
+
+def _add_keep_facts(snapshot: Snapshot, ids: list[int], info: dict[int, list]) -> None:
+    """Open deals, deals and channels of the grouped records only (what KEEP_RULE weighs)."""
+    for chunk in _chunks(sorted(ids), 500):
+        marks = ",".join("?" * len(chunk))
+        for record_id, open_deals, deals, n_channels in snapshot.db.execute(
+                f"SELECT c.id,"
+                f" (SELECT count(*) FROM lead_contacts lc JOIN leads l ON l.id = lc.lead_id"
+                f"   WHERE lc.contact_id = c.id AND l.is_open = 1),"
+                f" (SELECT count(*) FROM lead_contacts lc WHERE lc.contact_id = c.id),"
+                f" (SELECT count(*) FROM channels ch WHERE ch.entity_type = 'contacts' AND ch.entity_id = c.id)"
+                f" FROM contacts c WHERE c.id IN ({marks})", chunk):
+            info[record_id][4:] = [open_deals, deals, n_channels]
+
+
+def _channels_of(snapshot: Snapshot, entity: str, ids: set[int]) -> Iterable[tuple[int, str, str]]:
+    for chunk in _chunks(sorted(ids), 500):
+        yield from snapshot.db.execute(
+            f"SELECT entity_id, kind, key FROM channels WHERE entity_type = ? AND valid = 1 AND key IS NOT NULL"
+            f" AND entity_id IN ({','.join('?' * len(chunk))})", [entity, *chunk])
+
+
+def _groups(res: Resolution, snapshot: Snapshot, clusters: _Clusters, accepted: list[Link],
+            info: dict[int, tuple], channels, names) -> list[Group]:
+    by_root: dict[int, list[Link]] = defaultdict(list)
+    for link in accepted:
+        by_root[clusters.find(link.a)].append(link)
+    _add_keep_facts(snapshot, [i for root in by_root for i in clusters.members.get(root, [root])], info)
+    groups = []
+    for root, links in by_root.items():
+        records = sorted(clusters.members.get(root, [root]))
+        keep = min(records, key=lambda i: _keep_order(i, info))
+        group = Group(res.entity, records, keep, sorted(links, key=lambda l: (l.a, l.b)),
+                      min(l.confidence for l in links),
+                      responsible={i: res.responsible.get(i) for i in records})
+        group.agree = _agreement(records, channels, links, info, res.entity)
+        groups.append(group)
+    groups.sort(key=lambda g: g.keep)
+    return groups
+
+
+def _keep_order(record_id: int, info: dict[int, tuple]) -> tuple:
+    """KEEP_RULE as a sort key (smallest first)."""
+    name_key, _resp, company_id, created_at, open_deals, deals, n_channels = info[record_id][:7]
+    completeness = n_channels + (1 if name_key else 0) + (1 if company_id else 0)
+    return (-open_deals, -deals, -completeness, created_at, record_id)
+
+
+def _agreement(records: list[int], channels, links: list[Link], info, entity: str) -> dict[str, list[int]]:
+    """Per kind of evidence, the records of the group that agree with another member on it: what C01 (phone),
+    C02 (e-mail), C03 (name) and C04 list out of the same groups."""
+    agree: dict[str, set[int]] = defaultdict(set)
+    for x, a in enumerate(records):
+        for b in records[x + 1:]:
+            common = channels.get(a, set()) & channels.get(b, set())
+            for kind, _key in common:
+                agree[kind].update((a, b))
+            if entity == "contacts":
+                ka, kb = info[a][0], info[b][0]
+                if ka and kb and fuzz.token_sort_ratio(ka, kb) >= 90:
+                    agree["name"].update((a, b))
+    if entity == "contacts":  # records joined on the name alone (same company) are C03's too
+        agree["name"].update(i for link in links if link.evidence[0] == "company" for i in (link.a, link.b))
+    return {k: sorted(v) for k, v in agree.items()}
+
+
+# --- companies ------------------------------------------------------------------------------------
+
+_DIGITS = re.compile(r"\d+")
+
+
+def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_score: float) -> Resolution:
+    res = Resolution("companies")
+    db = snapshot.db
+    # SQLite's lower() folds ASCII only: the field's name is compared in Python
+    kpp_fields = [i for i, code, name in db.execute(
+        "SELECT id, code, name FROM custom_fields WHERE entity_type = 'companies'")
+        if (code or "").upper() == "KPP" or (name or "").strip().lower() in ("кпп", "kpp")]
+    kpp: dict[int, str] = {}
+    if kpp_fields:
+        for record_id, value in db.execute(
+                f"SELECT entity_id, value FROM field_values WHERE entity_type = 'companies'"
+                f" AND field_id IN ({','.join('?' * len(kpp_fields))})", kpp_fields):
+            digits = "".join(_DIGITS.findall(value or ""))
+            if len(digits) == 9:
+                kpp[record_id] = digits
+    # [name_key, owner, -, created_at, open deals, deals, completeness, inn, inn_valid]; the three keep
+    # facts are read below for grouped companies only
+    rows = {r[0]: [*r[1:5], 0, 0, 0, *r[5:]] for r in db.execute(
+        "SELECT id, name_key, responsible_user_id, NULL, created_at, inn, inn_valid FROM companies")}
+    res.responsible = {i: r[1] for i, r in rows.items()}
+    inn = {i: r[7] for i, r in rows.items() if r[8]}
+    inn_ids: dict[str, list[int]] = defaultdict(list)
+    for i, value in inn.items():
+        inn_ids[value].append(i)
+    names = {i: _company_skeleton(r[0]) for i, r in rows.items()}
+    numbers = {i: _numbers(key) for i, key in names.items()}
+
+    def conflict(a: int, b: int, members: list[int] = ()) -> bool:
+        if a in inn and b in inn:
+            return inn[a] != inn[b] or (a in kpp and b in kpp and kpp[a] != kpp[b])
+        return False
+
+    links: list[Link] = []
+    # 1. the INN decides: valid INNs shared by two or more companies, grouped in SQLite
+    for (value,) in db.execute("SELECT inn FROM companies WHERE inn_valid = 1 GROUP BY inn"
+                               " HAVING count(*) > 1 ORDER BY inn"):
+        ids = sorted(inn_ids[value])
+        res.blocks += 1
+        res.largest_block = max(res.largest_block, len(ids))
+        res.compared_pairs += len(ids) - 1
+        by_kpp: dict[str, list[int]] = defaultdict(list)
+        for i in ids:
+            by_kpp[kpp.get(i, "")].append(i)
+        filled = sorted(k for k in by_kpp if k)
+        if len(filled) > 1:
+            res.branches.append({"inn": value, "kpp": {k: by_kpp[k] for k in filled},
+                                 "no_kpp": by_kpp.get("", [])})
+        for k in filled or [""]:
+            members = by_kpp[k] + (by_kpp.get("", []) if k and len(filled) == 1 else [])
+            # an empty KPP joins the one KPP there is
+            members = sorted(set(members))
+            for x in members[1:]:
+                kpp_note = f"kpp:{k}" if k else "kpp:empty"
+                links.append(Link(members[0], x, [f"inn:{value}", kpp_note], CONFIDENCE[("inn", None)]))
+        if len(filled) > 1:
+            # with several KPPs (head office and branches) an empty KPP joins the unit whose name it
+            # carries, if exactly one is clearly it; else it stays apart
+            for x in by_kpp.get("", []):
+                scores = sorted(((fuzz.token_sort_ratio(names[x], names[y]), y) for k in filled for y in by_kpp[k]),
+                                reverse=True)
+                if scores and scores[0][0] >= min_score and (len(scores) == 1 or scores[1][0] < min_score):
+                    links.append(Link(min(x, scores[0][1]), max(x, scores[0][1]),
+                                      [f"inn:{value}", "kpp:empty", f"name:{scores[0][0]:.0f}"], 0.9))
+    # 2. names, only where the INN is missing or invalid on at least one side
+    # blocks: each word's first four letters, with the name's numbers (they must agree anyway:
+    # «Филиал 12» and «Филиал 13» score high but are different)
+    name_blocks: dict[str, list[int]] = defaultdict(list)
+    for i, key in names.items():
+        if key:
+            for token in set(key.split()):
+                if len(token) >= 3 and not token.isdigit():
+                    name_blocks[token[:4] + " " + " ".join(numbers[i])].append(i)
+    for token, ids in sorted(name_blocks.items()):
+        if len(ids) < 2 or all(i in inn for i in ids):
             continue
-        report.blocks += 1
-        report.largest_block = max(report.largest_block, size)
-        if size > max_block:
-            report.oversized.append((block_key, size))
-            continue
-        report.compared_pairs += size * (size - 1) // 2
-        ids = [m[0] for m in members]
-        names = [m[1] for m in members]
-        numbers = [_numbers(n) for n in names]
-        for i in range(size - 1):
-            # one C-level pass of i against the rest of the block (rapidfuzz), not a Python loop per pair
-            for _, _, offset in process.extract(names[i], names[i + 1:], scorer=fuzz.token_sort_ratio,
-                                                score_cutoff=min_score, limit=None):
-                j = i + 1 + offset
-                # «Филиал 12» and «Филиал 13» score high but are different: numbers must agree
-                if ids[i] != ids[j] and numbers[i] == numbers[j]:
-                    union(ids[i], ids[j])
-                    key_of[ids[i]], key_of[ids[j]] = names[i], names[j]
-    clusters: dict[int, list[int]] = defaultdict(list)
-    for record_id in key_of:
-        clusters[find(record_id)].append(record_id)
-    keep_order = _keep_order(snapshot, report.entity, list(key_of))
-    for members in clusters.values():
-        if len(members) < 2:
-            continue
-        keep = min(members, key=keep_order.__getitem__)
-        report.groups.append(DuplicateGroup(report.rule, key_of[keep], keep,
-                                            sorted(i for i in members if i != keep)))
+        for a, b in _pairs(res, f"name:{token}", ids, names, window, full_block):
+            if a in inn and b in inn:
+                continue
+            ka, kb = names[a], names[b]
+            score = fuzz.token_sort_ratio(ka, kb)
+            if score >= min_score:
+                level = EXACT if score == 100 else SIMILAR
+                links.append(Link(a, b, [f"name:{level} ({score:.0f})", "inn:missing on one side"],
+                                  CONFIDENCE[("org_name", level)]))
+    clusters = _Clusters(conflict, lambda x, y: not conflict(x, y))
+    accepted = [link for link in sorted(links, key=lambda l: (-l.confidence, l.a, l.b))
+                if clusters.union(link.a, link.b, link.confidence >= STRONG)]
+    info = rows
+    by_root: dict[int, list[Link]] = defaultdict(list)
+    for link in accepted:
+        by_root[clusters.find(link.a)].append(link)
+    grouped = sorted(i for root in by_root for i in clusters.members.get(root, [root]))
+    for chunk in _chunks(grouped, 500):
+        for record_id, *facts in db.execute(
+                f"SELECT c.id, (SELECT count(*) FROM leads l WHERE l.company_id = c.id AND l.is_open = 1),"
+                f" (SELECT count(*) FROM leads l WHERE l.company_id = c.id),"
+                f" (c.inn_valid + (SELECT count(*) FROM channels ch WHERE ch.entity_type = 'companies'"
+                f"   AND ch.entity_id = c.id)) FROM companies c WHERE c.id IN ({','.join('?' * len(chunk))})",
+                chunk):
+            info[record_id][4:7] = facts
+    for root, group_links in by_root.items():
+        records = sorted(clusters.members.get(root, [root]))
+        keep = min(records, key=lambda i: _keep_order(i, info))
+        res.groups.append(Group("companies", records, keep, sorted(group_links, key=lambda l: (l.a, l.b)),
+                                min(l.confidence for l in group_links),
+                                agree={"inn": sorted({i for l in group_links if l.evidence[0].startswith("inn:")
+                                                      for i in (l.a, l.b)}),
+                                       "name": sorted({i for l in group_links if l.evidence[0].startswith("name:")
+                                                       for i in (l.a, l.b)})},
+                                responsible={i: res.responsible.get(i) for i in records}))
+    res.groups.sort(key=lambda g: g.keep)
+    return res
+
+
+_LEGAL_WORDS = frozenset({"ooo", "ao", "zao", "oao", "pao", "ip", "too", "llc", "ltd", "inc", "ano", "nko",
+                          "gup", "mup", "fgup", "llp", "jsc", "pjsc", "gmbh", "corp"})
+
+
+def _company_skeleton(name_key: str) -> str:
+    """A company name (legal form already stripped by `normalize.company_key`) folded to Latin, so
+    «Ромашка» and «Romashka LLC» meet; transliterated legal forms are stripped too."""
+    return " ".join(t for t in (skeleton(w) for w in (name_key or "").split())
+                    if t and t not in _LEGAL_WORDS)
 
 
 def _numbers(key: str) -> tuple[str, ...]:
     return tuple(sorted(_DIGITS.findall(key)))
 
 
-_DIGITS = re.compile(r"\d+")
+def _chunks(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
 
 
-def _keep_order(snapshot: Snapshot, entity: str, ids: list[int]) -> dict[int, tuple]:
-    """Sort key for choosing the record to keep: most linked deals first, then the oldest, then the lowest id."""
-    if not ids:
-        return {}
-    order: dict[int, tuple] = {}
-    link = ("SELECT count(*) FROM lead_contacts lc WHERE lc.contact_id = e.id" if entity == "contacts"
-            else "SELECT count(*) FROM leads l WHERE l.company_id = e.id")
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for record_id, deals, created_at in snapshot.db.execute(
-                f"SELECT e.id, ({link}), e.created_at FROM {entity} e WHERE e.id IN ({','.join('?' * len(chunk))})",
-                chunk):
-            order[record_id] = (-deals, created_at, record_id)
-    return order
+# --- what each check reads ------------------------------------------------------------------------
+
+RULES = {"contacts": ("phone", "email", "name", "shared_line"), "companies": ("company",)}
 
 
-def find_duplicates_by_rules(snapshot: Snapshot, entity: str, rules: list[str], *, max_block: int = 20,
-                             min_score: float = 90) -> DuplicateReport:
-    """Several rules in order (exact first); groups that share records are merged and reported once,
-    under the first rule that found them (splink's `match_key`)."""
-    reports = [find_duplicates(snapshot, entity, rule, max_block=max_block, min_score=min_score) for rule in rules]
-    if len(reports) == 1:
-        return reports[0]
-    merged = DuplicateReport("+".join(rules), entity)
-    owner: dict[int, DuplicateGroup] = {}
-    for report in reports:
-        merged.compared_pairs += report.compared_pairs
-        merged.blocks += report.blocks
-        merged.largest_block = max(merged.largest_block, report.largest_block)
-        merged.oversized.extend(report.oversized)
-        for group in report.groups:
-            existing = {id(owner[i]): owner[i] for i in group.members if i in owner}
-            if not existing:
-                target = DuplicateGroup(group.rule, group.key, group.keep, list(group.merge))
-                merged.groups.append(target)
-            else:
-                target, *others = existing.values()
-                for other in others:  # the new group bridges earlier ones: fold them into the first
-                    target.merge.extend([other.keep, *other.merge])
-                    merged.groups.remove(other)
-                target.merge.extend(i for i in group.members if i != target.keep)
-            target.merge = sorted(set(target.merge) - {target.keep})
-            for i in target.members:
-                owner[i] = target
-    merged.groups.sort(key=lambda g: g.keep)
-    return merged
+def _bad_parameter(source: str, path: tuple, message: str) -> None:
+    """A check file asking for what the pass does not do is bad input: exit 3 at its file:line:col."""
+    from implkit.errors import InputError, Location, Problem
+
+    location = Location(source or "<check>")
+    if source:
+        from implkit.yamlio import load_yaml, location_of
+
+        location = location_of(load_yaml(source), path, source)
+    raise InputError("invalid check file", [Problem(location, message)])
+
+
+def check_result(snapshot: Snapshot, entity: str, parameters: dict[str, Any], source: str = "") -> tuple[list[tuple[int, int | None]],
+                                                                                       int, dict[str, Any]]:
+    """(failing (id, responsible) pairs, population, details) of one duplicate check, from the one pass.
+
+    `rule`: phone (C01), email (C02), name (C03), company (C04, entity companies) — the groups in which
+    records agree on that evidence, each record listed once with the group's keep; shared_line (C14) —
+    channels on several people."""
+    rule = parameters.get("rule", "phone")
+    allowed = RULES.get(entity)
+    if allowed is None or rule not in allowed:
+        _bad_parameter(source, ("parameters", "rule") if allowed else ("entity",),
+                       f"unknown rule {rule!r} for {entity}: expected one of {', '.join(allowed)}" if allowed
+                       else f"the duplicates built-in has no pass for {entity} (contacts or companies)")
+    res = resolve(snapshot, entity, window=int(parameters.get("window", 10)),
+                  full_block=int(parameters.get("full_block", 40)),
+                  min_company_score=float(parameters.get("min_score", 92)) if entity == "companies" else 92)
+    population = snapshot.db.execute(f"SELECT count(*) FROM {entity}").fetchone()[0]
+    if rule == "shared_line":
+        kinds = parameters.get("kinds", ["phone", "email"])
+        shared = [s for s in res.shared if s.kind in kinds]
+        ids = sorted({i for s in shared for person in s.people for i in person})
+        details = {**res.summary(), "groups": len(shared), "shared_channels": [s.as_dict() for s in shared]}
+        return [(i, res.responsible.get(i)) for i in ids], population, details
+    agree_kind = {"phone": "phone", "email": "email", "name": "name", "company": None}[rule]
+    chosen = []
+    failing: set[int] = set()
+    for g in res.groups:
+        members = g.records if agree_kind is None else g.agree.get(agree_kind, [])
+        if members:
+            chosen.append(g)
+            failing.update(members)
+    extra = sum(len(g.records) - 1 for g in chosen)
+    details = {**res.summary(), "groups": len(chosen), "extra_records": extra,
+               "duplicate_rate": round(extra / population, 4) if population else None,
+               "duplicate_groups": [g.as_dict() for g in chosen]}
+    if entity == "companies":
+        details["branches"] = res.branches
+    return [(i, res.responsible.get(i)) for i in sorted(failing)], population, details

@@ -308,7 +308,12 @@ def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, e
         return CheckResult(check, "skipped", threshold=threshold,
                            reason="the tenant has no blueprint to compare against")
     if check.builtin:
-        failing, population, details = BUILTINS[check.builtin](readers.snapshot, check, options, now)
+        from implkit.audit.config_drift import NoComparison
+
+        try:
+            failing, population, details = BUILTINS[check.builtin](readers.snapshot, check, options, now)
+        except NoComparison as missing:  # F02/U01 on a snapshot synced without a configuration comparison
+            return CheckResult(check, "skipped", threshold=threshold, reason=str(missing))
     else:
         params = sql_parameters(check, now=now, exempt_stage_ids=exempt)
         db, guard = readers.sql
@@ -387,21 +392,12 @@ Builtin = Callable[[Snapshot, Check, AuditOptions, int], tuple[list[RecordRef], 
 
 
 def _duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    from implkit.audit.duplicates import find_duplicates_by_rules
+    """C01–C04, C14: one view each of the one entity-resolution pass (implkit.audit.duplicates)."""
+    from implkit.audit.duplicates import check_result
 
-    params = check.parameters
-    rules = params.get("rule", "phone")
-    report = find_duplicates_by_rules(snapshot, check.entity, rules if isinstance(rules, list) else [rules],
-                                      max_block=int(params.get("max_block", 20)),
-                                      min_score=float(params.get("min_score", 90)))
-    population = snapshot.db.execute(f"SELECT count(*) FROM {check.entity}").fetchone()[0]
-    # every member of a group fails (the group is the finding); the details say which one to keep
-    failing = [RecordRef(check.entity, i) for i in sorted(i for g in report.groups for i in g.members)]
-    details = {**report.summary(),
-               "duplicate_rate": round(len(report.extra_records) / population, 4) if population else None,
-               "duplicate_groups": [{"rule": g.rule, "key": g.key, "keep": g.keep, "merge": g.merge}
-                                    for g in report.groups]}
-    return failing, population, details
+    failing, population, details = check_result(snapshot, check.entity, check.parameters, check.source)
+    # every record of a group fails (the group is the finding), with its owner for the worklists
+    return [RecordRef(check.entity, i, 0, owner) for i, owner in failing], population, details
 
 
 def _required_fields(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
@@ -444,21 +440,30 @@ def _required_fields(snapshot: Snapshot, check: Check, options: AuditOptions, no
 
 
 def _rights_drift(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    """U01: users whose rights differ from their role in the blueprint (matched by role name)."""
+    """U01: roles whose rights `drift` shows changed (implkit.audit.config_drift)."""
     from implkit.audit.config_drift import rights_drift
 
     return rights_drift(snapshot, options.blueprint)
 
 
 def _blueprint_drift(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    """F02: pipelines, stages, fields and loss reasons of the blueprint missing or different in the tenant."""
+    """F02: every configuration difference `drift` shows, roles aside (implkit.audit.config_drift)."""
     from implkit.audit.config_drift import blueprint_drift
 
     return blueprint_drift(snapshot, options.blueprint)
 
 
+def _directum_duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
+    """X01–X05: one of Directum's own duplicate definitions (implkit/audit/directum.py); the groups are the evidence."""
+    from implkit.audit.directum import duplicate_groups
+
+    ids, groups, population = duplicate_groups(snapshot.db, str(check.parameters.get("rule")))
+    return [RecordRef(check.entity, i) for i in ids], population, {"groups": len(groups), "duplicate_groups": groups}
+
+
 BUILTINS: dict[str, Builtin] = {
     "duplicates": _duplicates,
+    "directum_duplicates": _directum_duplicates,
     "required_fields": _required_fields,
     "rights_drift": _rights_drift,
     "blueprint_drift": _blueprint_drift,

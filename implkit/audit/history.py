@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from implkit.audit.engine import AuditRun
+from implkit.files import private_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -68,7 +69,7 @@ def unpack_ids(blob: bytes) -> set[tuple[str, object]]:
 
 class History:
     def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)  # 0600 before SQLite opens it (its -wal/-shm inherit the mode)
         self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         self.db.executescript(SCHEMA)
 

@@ -32,6 +32,7 @@ from typing import Any, Callable
 
 from tabulate import tabulate
 
+from implkit.audit import report_duplicates as duplicate_groups
 from implkit.audit.engine import AuditRun, CheckResult
 
 FORMATS = ("table", "json", "csv", "md", "html")
@@ -322,11 +323,12 @@ DETAIL_RENDERERS: dict[str, Callable[[dict[str, Any], str, str], list[str]]] = {
 
 
 def _duplicates_details(finding: dict[str, Any], fmt: str, lang: str) -> list[str]:
-    dup = finding.get("details") or {}
-    if "compared_pairs" not in dup:
+    """The duplicate checks' groups (records, keep, evidence) and the pass's figures: implkit.audit.report_duplicates."""
+    if not finding.get("count") or not duplicate_groups.has_groups(finding):
         return []
-    return [f"{finding['id']} {dup['groups']} groups, {dup['compared_pairs']} pairs compared in {dup['blocks']} "
-            f"blocks (largest {dup['largest_block']}), {len(dup['oversized_blocks'])} oversized blocks skipped"]
+    if fmt == "md":
+        return duplicate_groups.markdown_lines(finding, lang)
+    return duplicate_groups.text_lines(finding, lang)  # html: render_html takes html_block instead
 
 
 DETAIL_RENDERERS["duplicates"] = _duplicates_details
@@ -418,6 +420,9 @@ def render_markdown(report: dict[str, Any]) -> str:
                 + (f", {f['share']:.1%} {msg('of', lang)} {f['population']}" if f.get("share") is not None else "")
                 + (f", {msg('budget_at_risk', lang)} {f['budget_at_risk']}" if f["budget_at_risk"] else "") + ".", "",
                 f"*{msg('why', lang)}:* {f['why']}", "", f"*{msg('fix', lang)}:* {f['fix']}", ""]
+        if duplicate_groups.has_groups(f):  # groups with their keep and evidence stand for the examples
+            out += [*_details(f, "md", lang), ""]
+            continue
         for e in f["examples"]:
             label = _label(e, lang)
             out.append(f"- [{label}]({e['link']})" if e["link"] else f"- {label}")
@@ -511,8 +516,9 @@ def render_html(report: dict[str, Any]) -> str:
         left = _left_out(f, lang)
         if left:
             parts.append(f"<li class=muted>… {e(left)}</li>")
-        parts.append("</ul>" + "".join(f"<p class=muted>{e(line)}</p>" for line in _details(f, "html", lang))
-                     + "</details>")
+        extra = (duplicate_groups.html_block(f, lang) if duplicate_groups.has_groups(f)
+                 else "".join(f"<p class=muted>{e(line)}</p>" for line in _details(f, "html", lang)))
+        parts.append("</ul>" + extra + "</details>")
     analytics = report.get("analytics")
     if analytics:
         parts.append(f"<h2>{e(msg('analytics', lang))}</h2><p class=muted>{e(msg('method_text', lang))}</p>")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from implkit.audit.normalize import company_key, email_key, inn_key, name_key, phone_key
+from implkit.files import private_file
 
 SCHEMA_VERSION = 1
 
@@ -36,6 +37,12 @@ CREATE TABLE IF NOT EXISTS sync_cursors (
     finished_at INTEGER,              -- when the last complete pass ended
     records INTEGER NOT NULL DEFAULT 0
 );
+
+-- records to read again by id after the streams: a new link event names them (a link need not change the
+-- record's updated_at). `at`: the newest such event. Emptied as they are read; kept across a killed sync.
+CREATE TABLE IF NOT EXISTS sync_refresh (
+    entity TEXT NOT NULL, id INTEGER NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (entity, id)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT,
@@ -149,6 +156,11 @@ CREATE VIEW IF NOT EXISTS touches AS
      WHERE g.entity_type = 'companies';
 """
 
+# Directum RX tenants keep their counterparty directory in tables of their own (audit/directum_schema.py)
+from implkit.audit.directum_schema import DIRECTUM_SCHEMA  # noqa: E402
+
+SCHEMA += DIRECTUM_SCHEMA
+
 # Snapshot tables per synced entity (what `delete` removes and `counts` reports).
 RECORD_TABLES = ("users", "roles", "pipelines", "stages", "loss_reasons", "custom_fields",
                  "leads", "contacts", "companies", "tasks", "notes", "events")
@@ -162,7 +174,8 @@ class Snapshot:
         """Open (creating or upgrading the schema), or with `reader=True` only open: the extra read
         connections of a parallel audit must not touch the schema under each other's queries."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not reader:
+            private_file(self.path)  # customer data: 0600 before SQLite opens it (its -wal/-shm inherit it)
         self.db = sqlite3.connect(str(self.path), timeout=30, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
@@ -257,6 +270,36 @@ class Snapshot:
                 fields["since"] = since
             self._save_cursor(db, cursor, **fields)
 
+    def pending_refresh(self, *, fresh_tables: set[str], before: int) -> dict[str, set[int]]:
+        """Records queued by link events, by table. Those of a table read whole in this sync, by an event
+        older than `before` (when that read began), already show the change: they are dropped here."""
+        with self.transaction() as db:
+            marks = ",".join("?" * len(fresh_tables)) or "NULL"
+            db.execute(f"DELETE FROM sync_refresh WHERE entity IN ({marks}) AND at < ?", [*fresh_tables, before])
+            queued: dict[str, set[int]] = {}
+            for entity, record_id in db.execute("SELECT entity, id FROM sync_refresh"):
+                queued.setdefault(entity, set()).add(record_id)
+        return queued
+
+    def write_refreshed(self, table: str, rows: list[dict[str, Any]], ids: Iterable[int]) -> None:
+        """Store records read again by id and take them (found or not: deleted) off the queue, atomically."""
+        ids = list(ids)
+        with self.transaction() as db:
+            if rows:
+                WRITERS[table](db, rows)
+            for chunk in _chunks(ids, 500):
+                db.execute(f"DELETE FROM sync_refresh WHERE entity = ? AND id IN ({','.join('?' * len(chunk))})",
+                           [table, *chunk])
+
+    def derive(self) -> None:
+        """Columns the CRM derives from other records without touching the record's `updated_at`
+        (amoCRM's `closest_task_at` moves when a task is added or done): computed here from the
+        snapshot's own tables after each sync, so an incremental snapshot equals a full one and both
+        CRMs have them."""
+        with self.transaction() as db:
+            db.execute("UPDATE leads SET closest_task_at = (SELECT min(t.complete_till) FROM tasks t"
+                       " WHERE t.entity_type = 'leads' AND t.entity_id = leads.id AND t.is_completed = 0)")
+
     def delete(self, entity: str, ids: Iterable[int]) -> int:
         """Remove records the CRM reports deleted (with everything hanging off them)."""
         ids = list(ids)
@@ -279,6 +322,14 @@ class Snapshot:
     # --- reading --------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         return {t: self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in RECORD_TABLES}
+
+    def contents(self) -> dict[str, list[tuple]]:
+        """Every data table's rows, sorted: two snapshots of one account at one moment compare equal
+        whichever way they were filled (an incremental run against a fresh full one). Sync bookkeeping
+        (meta, cursors, the refresh queue) is left out."""
+        tables = [*RECORD_TABLES, "lead_contacts", "channels", "field_values"]
+        with self._lock:
+            return {t: sorted((tuple(row) for row in self.db.execute(f"SELECT * FROM {t}")), key=repr) for t in tables}
 
     def query(self, sql: str, params: dict | tuple = ()) -> list[sqlite3.Row]:
         return self.db.execute(sql, params).fetchall()
@@ -430,11 +481,46 @@ def _write_notes(db: sqlite3.Connection, rows: list[dict]) -> None:
 
 
 def _write_events(db: sqlite3.Connection, rows: list[dict]) -> None:
+    # A link event seen for the first time queues the records it names (`refresh`: [(table, id)]) to be
+    # read again; one read again before (the same event on a later page or pass) queues nothing.
+    linking = [r for r in rows if r.get("refresh")]
+    if linking:
+        known = set()
+        for chunk in _chunks([r["id"] for r in linking], 500):
+            known |= {i for (i,) in db.execute(
+                f"SELECT id FROM events WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
+        db.executemany("INSERT INTO sync_refresh VALUES (?, ?, ?) ON CONFLICT (entity, id) DO UPDATE"
+                       " SET at = max(at, excluded.at)",
+                       [(table, record_id, r["created_at"]) for r in linking if r["id"] not in known
+                        for table, record_id in r["refresh"]])
+    _chain_stages(db, rows)
     db.executemany(
         "INSERT OR REPLACE INTO events VALUES (:id, :type, :entity_type, :entity_id, :created_by, :created_at,"
         " :pipeline_before, :status_before, :pipeline_after, :status_after)",
         [{"created_by": None, "pipeline_before": None, "status_before": None, "pipeline_after": None,
           "status_after": None, **r} for r in rows])
+
+
+def _chain_stages(db: sqlite3.Connection, rows: list[dict]) -> None:
+    """A stage entry that names only where the deal went (`chain`: Bitrix24's stage history) gets where
+    it came from: the deal's previous entry, earlier on this page or already in the snapshot. Kept
+    here, not in the reader's memory, so that an incremental or resumed pass fills it as a full one does.
+    Entries of one second are ordered by id length, then id (`stagehistory:9` before `stagehistory:10`)."""
+    last: dict[int, tuple] = {}
+    for row in rows:
+        if not row.get("chain"):
+            continue
+        entity = row["entity_id"]
+        if entity not in last:
+            found = db.execute(
+                "SELECT pipeline_after, status_after FROM events WHERE entity_type = :kind AND entity_id = :entity"
+                " AND type = 'lead_status_changed' AND (created_at < :at OR (created_at = :at AND"
+                " (length(id) < length(:id) OR (length(id) = length(:id) AND id < :id))))"
+                " ORDER BY created_at DESC, length(id) DESC, id DESC LIMIT 1",
+                {"kind": row["entity_type"], "entity": entity, "at": row["created_at"], "id": row["id"]}).fetchone()
+            last[entity] = tuple(found) if found else (None, None)
+        row["pipeline_before"], row["status_before"] = last[entity]
+        last[entity] = (row.get("pipeline_after"), row.get("status_after"))
 
 
 WRITERS = {

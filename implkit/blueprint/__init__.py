@@ -62,8 +62,9 @@ def _load_checked(file: str, text: str | None) -> dict[str, Any]:
     tree = load_yaml(file, text=text)
     problems = check_data(tree, file)
     if problems:
-        noun = "problem" if len(problems) == 1 else "problems"
-        raise InputError(f"{file}: {len(problems)} {noun} in the blueprint", problems)
+        from implkit.schemas import headline
+
+        raise InputError(headline(file, len(problems), blueprint=True), problems)
     return to_plain(tree)
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 from implkit.model import Automation, Blueprint, Integration, ManualStep, Pipeline, thaw
 
-CRMS = ("amocrm", "bitrix24")
+CRMS = ("amocrm", "bitrix24")   # the spec's default checklists; Directum: manual_directum.py
 LANGS = ("ru", "en")
-CRM_NAMES = {"amocrm": "amoCRM", "bitrix24": "Bitrix24"}
+CRM_NAMES = {"amocrm": "amoCRM", "bitrix24": "Bitrix24", "directum": "Directum RX"}
 
 # Automation vocabulary, shared with the spec (which lays out the same automations as a table).
 TRIGGERS = {
@@ -148,10 +148,13 @@ _LEAD_SOURCES = ("messenger", "telephony", "web_form")
 
 def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en") -> list[ManualStep]:
     """Everything in `blueprint` that `crm`'s API cannot configure, in a stable order, in `lang`."""
-    if crm not in CRMS:
-        raise ValueError(f"unknown CRM {crm!r}: expected one of {', '.join(CRMS)}")
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}: expected one of {', '.join(LANGS)}")
+    if crm == "directum":     # no structure over its API: every object is a step (manual_directum.py)
+        from implkit.blueprint.manual_directum import directum_steps
+        return directum_steps(blueprint, lang)
+    if crm not in CRMS:
+        raise ValueError(f"unknown CRM {crm!r}: expected one of {', '.join(CRMS)}, directum")
     text = _Texts(crm, lang)
     steps: list[ManualStep] = []
     if crm == "amocrm":

@@ -79,10 +79,12 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
     from implkit.providers.amocrm.records import AmoRecords
 
     ws, entry = _tenant(workspace_dir, tenant)
+    if entry.provider == "directum":
+        return _sync_directum(ws, entry, tenant)
     local_zone = _tenant_tz(entry, None, ws, tenant)  # a bad audit.timezone stops the sync before it writes
     if entry.provider not in ("amocrm", "bitrix24"):
-        raise InputError(f"tenant {tenant!r}: sync supports amoCRM and Bitrix24 tenants; {entry.provider} is not "
-                         "implemented yet")
+        raise InputError(f"tenant {tenant!r}: sync supports amoCRM, Bitrix24 and Directum tenants; {entry.provider} "
+                         "is not implemented yet")
     if entry.provider == "bitrix24":
         from implkit.providers.bitrix24 import open_records, tenant_connection
 
@@ -97,11 +99,46 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
         http = HttpClient(entry.url, auth=auth, rate=limiter)
         reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
+        comparison = _configuration_comparison(ws, tenant)  # before any write: a bad blueprint writes nothing
         summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url, progress=_stderr,
                                 requests=lambda: http.stats.total)
+        from implkit.audit.config_drift import clear_comparison, store_comparison
+
+        if comparison is None:
+            clear_comparison(snapshot)
+        else:
+            store_comparison(snapshot, comparison)
     click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
                f" ({http.stats.retries} retried), {summary.deleted} deleted")
     _first_baseline(ws, tenant, local_zone)
+    for stream in summary.streams:
+        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
+    return EXIT_OK
+
+
+def _configuration_comparison(ws: Any, tenant: str) -> Any:
+    """What F02/U01 will report: the plan layer's comparison (= `drift`), made as the sync starts."""
+    from implkit.commands.plan import configuration_comparison
+
+    return configuration_comparison(ws, tenant)
+
+def _sync_directum(ws, entry, tenant: str) -> int:
+    """Directum RX: a full read every time (counterparties carry no modification date), keyset-paged by Id."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.directum import sync_directum
+    from implkit.audit.snapshot import Snapshot
+    from implkit.providers.directum import open_records, tenant_connection
+
+    auth, rate = tenant_connection(entry, ws.credentials(tenant))
+    reader = open_records(entry.url, auth, rate=rate)
+    with ws.lock(tenant, "sync", timeout=300), Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
+        try:
+            summary = sync_directum(reader, snapshot, progress=_stderr)
+        finally:
+            reader.close()
+    click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests "
+               f"(full read: Directum counterparties carry no modification date, so every sync reads everything, "
+               f"keyset-paged by Id)")
     for stream in summary.streams:
         click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
     return EXIT_OK
@@ -154,7 +191,7 @@ def audit() -> None:
 @click.option("--period", "period_days", type=click.IntRange(1, 3660), default=30, show_default=True,
               help="Analytics period: the last N days before the snapshot time.")
 @click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
-              help="Language of the report (default: $IMPLKIT_LANG, else ru).")
+              help="Language of the report (default: implkit --lang, $IMPLKIT_LANG, lang in implkit.yaml, else ru).")
 @click.option("--list", "list_only", is_flag=True, help="List every check: supported or not, and why.")
 @click.option("--checks-dir", type=click.Path(file_okay=False, exists=True),
               help="Read the checks from this folder instead of the shipped audits/.")
@@ -163,23 +200,29 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         checks_dir: str | None) -> int:
     """Audit TENANT's snapshot: every check's failing records, counts, shares, budget at risk, and
     the sales analytics; each run is kept in the tenant's history."""
-    lang = lang or (os.environ.get("IMPLKIT_LANG") if os.environ.get("IMPLKIT_LANG") in ("ru", "en") else "ru")
+    from implkit import lang as language
+
     if list_only:
-        return _list(fmt, lang, checks_dir)
+        return _list(fmt, lang or language.current(), checks_dir)
     if not tenant:
         raise click.UsageError("name a TENANT (or pass --list)")
     from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, run_audit
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
+    lang = lang or language.current()  # --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else ru
     if by_manager:
         _writable_folder(by_manager)
+    if _audit_settings(entry).get("thresholds"):  # a threshold for a check that does not exist would be ignored
+        from implkit.audit import load_checks
+
+        ws.check_audit_ids(tenant, [c.id for c in load_checks(checks_dir)])
     folder = ws.tenant_dir(tenant)
     options = _audit_options(ws, entry, tenant, check_ids)
     outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
-        atomic_write(output, outcome.text)
+        atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
         _stderr(f"wrote {output}")
     else:
         click.echo(outcome.text, nl=False)
@@ -231,18 +274,22 @@ def _list(fmt: str, lang: str, checks_dir: str | None) -> int:
 
     rows = list_checks("amocrm", checks_dir, lang)
     bitrix = {r["id"]: r for r in list_checks("bitrix24", checks_dir, lang)}
+    directum = {r["id"]: r for r in list_checks("directum", checks_dir, lang)}
     if fmt == "json":
         for row in rows:
             row["bitrix24"] = {"supported": bitrix[row["id"]]["supported"],
                                "why_unsupported": bitrix[row["id"]]["why_unsupported"]}
+            row["directum"] = {"supported": directum[row["id"]]["supported"],
+                               "why_unsupported": directum[row["id"]]["why_unsupported"]}
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
     click.echo(tabulate([[r["id"], r["severity"], r["entity"], "yes" if r["supported"] else "no",
                           "yes" if bitrix[r["id"]]["supported"] else "no",
+                          "yes" if directum[r["id"]]["supported"] else "no",
                           r["title"] + (f" — amoCRM: {r['why_unsupported']}" if r["why_unsupported"] else "")
                           + (f" (needs {r['needs']})" if r["needs"] else "")]
                          for r in rows],
-                        headers=["check", "severity", "entity", "amoCRM", "Bitrix24", "title"],
+                        headers=["check", "severity", "entity", "amoCRM", "Bitrix24", "Directum", "title"],
                         tablefmt="github" if fmt == "md" else "simple"))
     return EXIT_OK
 
@@ -285,8 +332,11 @@ def history(tenant: str, workspace_dir: str | None, limit: int) -> int:
 
 
 def _lang(lang: str | None) -> str:
-    """--lang, else $IMPLKIT_LANG, else Russian (as the audit run)."""
-    return lang or (os.environ.get("IMPLKIT_LANG") if os.environ.get("IMPLKIT_LANG") in ("ru", "en") else "ru")
+    """The command's --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else Russian; call it
+    once the workspace is loaded."""
+    from implkit import lang as language
+
+    return lang or language.current()
 
 
 @audit.command("diff")
@@ -308,8 +358,8 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
     from implkit.audit.history import History
     from implkit.yamlio import atomic_write
 
-    lang = _lang(lang)
     ws, _ = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
     path = Path(ws.tenant_dir(tenant)) / HISTORY_FILE
     if path.is_file():
         history = History(path)
@@ -411,8 +461,8 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
     from implkit.errors import RuntimeFailure
     from implkit.yamlio import atomic_write
 
-    lang = _lang(lang)
     ws, entry = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
     zone = _tenant_tz(entry, tz, ws, tenant)
     folder = ws.tenant_dir(tenant)
     if not (folder / SNAPSHOT_FILE).is_file():
@@ -473,9 +523,9 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     from implkit.audit.snapshot import Snapshot
     from implkit.errors import InputError, RuntimeFailure
 
-    lang = _lang(lang)
     days = parse_days(due, "--due")
     ws, entry = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
     if entry.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {tenant!r}: assign supports amoCRM and Bitrix24 tenants, not {entry.provider}")
     options = _audit_options(ws, entry, tenant, check_ids)
@@ -533,8 +583,8 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
     from implkit.errors import RuntimeFailure
     from implkit.yamlio import atomic_write
 
-    lang = _lang(lang)
     ws, entry = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
     zone = _tenant_tz(entry, tz, ws, tenant)
     folder = ws.tenant_dir(tenant)
     if not (folder / SNAPSHOT_FILE).is_file():

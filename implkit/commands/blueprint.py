@@ -21,12 +21,12 @@ def blueprint() -> None:
 def validate(file: str) -> int:
     """Check FILE against the schema and the cross-references; list every problem as FILE:LINE:COL."""
     from implkit.blueprint import validate_file
+    from implkit.schemas import headline
     from implkit.errors import InputError
 
     problems = validate_file(file)
     if problems:
-        noun = "problem" if len(problems) == 1 else "problems"
-        raise InputError(f"{file}: {len(problems)} {noun}", problems)
+        raise InputError(headline(file, len(problems)), problems)
     click.echo(f"ok: {file} is a valid blueprint")
     return 0
 

@@ -30,22 +30,11 @@ def _stderr(message: str) -> None:
 @contextmanager
 def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Iterator[tuple[Any, Any, Any, Any]]:
     """(workspace, tenant, provider, state) with the tenant's lock held for the block."""
-    from implkit.providers import open_provider
     from implkit.workspace import Workspace
 
     ws = Workspace.discover(workspace_dir)
     tenant = ws.tenant(name)
-    if tenant.provider not in ("amocrm", "bitrix24"):
-        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM and Bitrix24 tenants; {tenant.provider} "
-                         "is not implemented yet")
-    credentials = ws.credentials(name)
-    if tenant.provider == "bitrix24":
-        from implkit.providers.bitrix24 import tenant_connection
-    else:
-        from implkit.providers.amocrm import tenant_connection
-    # one budget per account URL in this process (apply --all runs tenants in parallel threads)
-    auth, rate = tenant_connection(tenant, credentials)
-    provider = open_provider(tenant.provider, tenant.url, auth, rate=rate)
+    provider = _open_provider(ws, name, tenant)
     with ws.lock(name, operation, timeout=300):
         state = ws.state(name)
         try:
@@ -53,6 +42,43 @@ def _tenant_session(workspace_dir: str | None, name: str, operation: str) -> Ite
         finally:
             state.close()
             provider.close()
+
+
+def _open_provider(ws: Any, name: str, tenant: Any) -> Any:
+    from implkit.providers import open_provider
+
+    if tenant.provider not in ("amocrm", "bitrix24", "directum"):
+        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM, Bitrix24 and Directum tenants; "
+                         f"{tenant.provider} is not implemented yet")
+    credentials = ws.credentials(name)
+    if tenant.provider == "directum":
+        from implkit.providers.directum import tenant_connection
+    elif tenant.provider == "bitrix24":
+        from implkit.providers.bitrix24 import tenant_connection
+    else:
+        from implkit.providers.amocrm import tenant_connection
+    # one budget per account URL in this process (apply --all runs tenants in parallel threads)
+    auth, rate = tenant_connection(tenant, credentials)
+    return open_provider(tenant.provider, tenant.url, auth, rate=rate)
+
+
+def configuration_comparison(ws: Any, name: str) -> Any:
+    """For `sync` (which holds the tenant's lock): the comparison the audit's F02/U01 report,
+    `implkit.plan.run.config_comparison` (= `drift` once applied); None for a tenant without a blueprint."""
+    from implkit.plan.run import config_comparison
+
+    tenant = ws.tenant(name)
+    if not tenant.blueprint:
+        return None
+    desired, _path = _desired(None, tenant)
+    provider = _open_provider(ws, name, tenant)
+    state = ws.state(name)
+    try:
+        return config_comparison(provider, desired, state, tenant=name, manual=_manual(desired, tenant.provider),
+                                 neighbours=ws.neighbours(name))
+    finally:
+        state.close()
+        provider.close()
 
 
 def _desired(blueprint_path: str | None, tenant: Any) -> tuple[Any, str]:
@@ -90,10 +116,10 @@ def _tenant_names(ws_dir: str | None, name: str | None, all_: bool) -> list[str]
 def plan_one(workspace_dir: str | None, name: str, blueprint_path: str | None, prune: bool):
     from implkit.plan.run import make_plan
 
-    with _tenant_session(workspace_dir, name, "plan") as (_ws, tenant, provider, state):
+    with _tenant_session(workspace_dir, name, "plan") as (ws, tenant, provider, state):
         desired, source = _desired(blueprint_path, tenant)
         result = make_plan(provider, desired, state, tenant=name, prune=prune,
-                           manual=_manual(desired, tenant.provider), source=source)
+                           manual=_manual(desired, tenant.provider), source=source, neighbours=ws.neighbours(name))
         return result, desired
 
 
@@ -123,7 +149,16 @@ def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str
     if out:
         write_plan_file(out, result, desired)
         _stderr(f"Saved the plan to {out}; apply exactly it with `implkit apply {names[0]} --plan {out}`.")
+    if result.manual and _structure_by_hand(workspace_dir, names[0]):
+        return EXIT_CHANGES      # nothing to apply, but the manual rows are outstanding work
     return result.exit_code()
+
+
+def _structure_by_hand(workspace_dir: str | None, name: str) -> bool:
+    """Whether TENANT's CRM takes no structure over its API (Directum RX): its plan is all manual rows."""
+    from implkit.workspace import Workspace
+
+    return Workspace.discover(workspace_dir).tenant(name).provider == "directum"
 
 
 # --- apply ------------------------------------------------------------------------------------
@@ -152,14 +187,14 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
             return True
         return click.confirm("Apply these changes?", default=False, err=True)
 
-    with _tenant_session(workspace_dir, name, "apply") as (_ws, tenant, provider, state):
+    with _tenant_session(workspace_dir, name, "apply") as (ws, tenant, provider, state):
         source = None
         if saved is None:
             desired, source = _desired(blueprint_path, tenant)
         shown, result = apply_blueprint(
             provider, desired, state, tenant=name, prune=prune, allow_destroy=allow_destroy,
             manual=_manual(desired, tenant.provider), saved=saved, confirm=confirm,
-            progress=lambda m: _stderr(f"[{name}] {m}"), source=source)
+            progress=lambda m: _stderr(f"[{name}] {m}"), source=source, neighbours=ws.neighbours(name))
     return shown, result
 
 
@@ -196,6 +231,11 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
     if result is None:
         click.echo("Apply cancelled; nothing was written.")
         return EXIT_FAILURE
+    if _structure_by_hand(workspace_dir, names[0]):
+        from implkit.providers.directum.client import WHY_NOTHING_WRITTEN
+
+        click.echo(f"{WHY_NOTHING_WRITTEN} {len(shown.manual)} manual step(s): `implkit plan {names[0]}` lists them.")
+        return EXIT_OK
     click.echo(result.summary() if shown.changes else "No changes to apply.")
     return EXIT_OK
 
@@ -213,8 +253,8 @@ def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
     from implkit.plan.run import drift as drift_of
     from implkit.plan.show import render_json, render_text
 
-    with _tenant_session(workspace_dir, tenant, "drift") as (_ws, _tenant, provider, state):
-        result = drift_of(provider, state, tenant=tenant)
+    with _tenant_session(workspace_dir, tenant, "drift") as (ws, _tenant, provider, state):
+        result = drift_of(provider, state, tenant=tenant, neighbours=ws.neighbours(tenant))
     click.echo(render_json(result) if as_json else render_text(result), nl=False)
     return result.exit_code()
 
@@ -233,8 +273,9 @@ def export(tenant: str, out: str, name: str | None, workspace_dir: str | None) -
 
     with _tenant_session(workspace_dir, tenant, "export") as (_ws, _tenant, provider, _state):
         blueprint = export_of(provider, name=name or tenant)
+        reference = provider.metadata_comment() if _tenant.provider == "directum" else ""
     header = (f"# Exported by implkit from tenant {tenant} (account {blueprint.company or ''}).\n"
-              "# `implkit plan` with this file against the same tenant shows no changes.\n")
+              "# `implkit plan` with this file against the same tenant shows no changes.\n" + reference)
     atomic_write(out, header + dump_yaml(blueprint.to_dict()))
     _stderr(f"Wrote {out}: {len(blueprint.pipelines)} pipeline(s), {len(blueprint.fields)} field(s), "
             f"{len(blueprint.roles)} role(s).")

@@ -302,3 +302,100 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
         finally:
             serving.__exit__(None, None, None)
     return 0
+
+
+# --- Directum RX instances: `implkit sandbox directum ...` -----------------------------------------------------
+# A subgroup of its own, as for Bitrix24. The instance's login and password are written only to a file
+# the user names (mode 600), never printed.
+
+def _directum_instance(store, db: str, name: str) -> dict:
+    from implkit.sandbox.directum.instance import instance_by_name
+
+    instance = instance_by_name(store, name)
+    if instance is None:
+        raise InputError("unknown sandbox instance", [Problem(Location(db, key="instance"),
+                                                              f"no Directum instance {name!r} in this database")])
+    return instance
+
+
+@sandbox.group("directum")
+def directum() -> None:
+    """Directum RX instances: create, seed, serve (http://HOST:PORT/directum/INSTANCE/Integration stands for
+    https://HOST/Integration, the Integration Service)."""
+
+
+@directum.command("create")
+@click.argument("instance")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file (created if missing).")
+@click.option("--service", type=click.Choice(["Integration", "DrxIntegration"]), default="Integration",
+              show_default=True, help="The service-name segment of the installation's URL.")
+@click.option("--max-entities", default=1000, show_default=True, type=click.IntRange(1),
+              help="The server's cap on an unfiltered read (400 above it).")
+@click.option("--credentials-file", required=True, type=click.Path(dir_okay=False),
+              help="Write LOGIN:PASSWORD of the service user here (mode 600): the password is never printed.")
+def drx_create(instance: str, db: str, service: str, max_entities: int, credentials_file: str | None) -> int:
+    """Create an instance: the Administrator employee and the service user «Integration Service»."""
+    from implkit.sandbox.directum.instance import create_instance
+    from implkit.sandbox.store import Store
+
+    try:
+        created = create_instance(Store(db), instance, service=service, max_entities=max_entities)
+    except ValueError as error:
+        raise InputError("cannot create the instance", [Problem(Location(db, key="instance"), str(error))]) from None
+    _write_secret(credentials_file, f"{created['login']}:{created['password']}")
+    click.echo(f"created Directum instance {instance} (id {created['id']}); base path {created['base_path']}; "
+               f"login {created['login']!r}, LOGIN:PASSWORD written to {credentials_file}")
+    return 0
+
+
+@directum.command("seed")
+@click.argument("instance")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
+@click.option("--companies", default=60, show_default=True, type=click.IntRange(15), help="How many clean companies.")
+@click.option("--persons", default=20, show_default=True, type=click.IntRange(0), help="How many clean persons.")
+@click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
+@click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
+def drx_seed(instance: str, db: str, companies: int, persons: int, seed_value: int, ground_truth: str | None) -> int:
+    """Fill INSTANCE with counterparties, contacts and planted data-quality defects."""
+    from implkit.sandbox.directum.seed import seed_instance, summary
+
+    store = _store(db)
+    found = _directum_instance(store, db, instance)
+    try:
+        truth = seed_instance(store, found["id"], companies=companies, persons=persons, seed=seed_value,
+                              ground_truth_path=ground_truth)
+    except ValueError as error:     # the instance already has counterparties
+        raise InputError("cannot seed the instance", [Problem(Location(db, key=instance), str(error))]) from None
+    click.echo(f"seeded {instance}: {summary(truth)}")
+    return 0
+
+
+@directum.command("serve")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
+@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+def drx_serve(db: str, port: int) -> int:
+    """Serve the database's instances (and its amoCRM accounts and Bitrix24 portals) on 127.0.0.1 until Ctrl+C."""
+    import threading
+
+    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox.directum.instance import list_instances
+
+    _store(db)
+    with Sandbox(db) as box:
+        try:
+            serving = serve_in_thread(box, "127.0.0.1", port)
+            url = serving.__enter__()
+        except RuntimeError:
+            raise RuntimeFailure(f"could not listen on 127.0.0.1:{port}") from None
+        try:
+            click.echo(f"sandbox listening on {url}  (database: {db})")
+            for entry in list_instances(box.store):
+                click.echo(f"  {entry['name']}: {url}{entry['base_path']}   (append /odata/... as to https://HOST/Integration)")
+            click.echo("stop with Ctrl+C")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                pass
+        finally:
+            serving.__exit__(None, None, None)
+    return 0

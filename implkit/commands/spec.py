@@ -22,7 +22,8 @@ def spec() -> None:
 @click.option("--format", "fmt", metavar="md|html|docx", help="Output format (default: from the extension of -o).")
 @click.option("--integrator", default="", metavar="NAME", help="Who implements the CRM (printed on the title page).")
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Date on the title page (default: today).")
-@click.option("--crm", metavar="amocrm|bitrix24", help="Target CRM for the manual checklist (default: both).")
+@click.option("--crm", metavar="amocrm|bitrix24|directum",
+              help="Target CRM for the manual checklist (default: amoCRM and Bitrix24).")
 @click.option("-o", "--output", required=True, metavar="FILE", help="Where to write the spec.")
 def render(blueprint_path: str, answers_path: str | None, lang: str, fmt: str | None, integrator: str,
            date_text: str | None, crm: str | None, output: str) -> int:

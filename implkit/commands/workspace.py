@@ -15,6 +15,35 @@ from typing import Any
 import click
 
 
+_MESSAGES = {
+    "rate": {"ru": "--rate-limit: нужно положительное конечное число запросов в секунду (например 7 или 0.5), "
+                   "а не {value!r}",
+             "en": "--rate-limit: expected a positive, finite number of requests per second (e.g. 7 or 0.5), "
+                   "not {value!r}"},
+}
+
+
+class RateLimit(click.ParamType):
+    """Requests per second: a positive, finite number. click's FloatRange lets nan and inf through
+    (every comparison with nan is false), and a limiter fed either never sends or never waits."""
+
+    name = "rps"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        import math
+
+        from implkit.errors import InputError
+        from implkit.lang import say
+
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = math.nan
+        if not math.isfinite(rate) or rate <= 0:
+            raise InputError(say(_MESSAGES, "rate", value=str(value)))
+        return rate
+
+
 def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add `--workspace DIR` to a command (passed as the `workspace` keyword)."""
     return click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=True, dir_okay=True),
@@ -52,9 +81,10 @@ def tenant() -> None:
 
 @tenant.command("add")
 @click.argument("name")
-@click.option("--provider", type=click.Choice(["amocrm", "bitrix24"]), required=True, help="The CRM.")
+@click.option("--provider", type=click.Choice(["amocrm", "bitrix24", "directum"]), required=True, help="The CRM.")
 @click.option("--url", required=True,
-              help="Account URL: https://SUBDOMAIN.amocrm.ru, https://PORTAL.bitrix24.ru; http only on loopback.")
+              help="Account URL: https://SUBDOMAIN.amocrm.ru, https://PORTAL.bitrix24.ru, https://HOST/Integration "
+                   "(Directum RX); http only on loopback.")
 @click.option("--token-env", metavar="VAR", help="Read the token from this environment variable at run time.")
 @click.option("--token-file", type=click.Path(dir_okay=False), metavar="PATH",
               help="Token file (mode 0600). If it does not exist, the token is asked for and the file created.")
@@ -63,12 +93,15 @@ def tenant() -> None:
 @click.option("--client-secret-env", metavar="VAR", help="Environment variable holding the OAuth client secret.")
 @click.option("--redirect-uri", default="", help="OAuth redirect URI registered for the integration.")
 @click.option("--blueprint", type=click.Path(dir_okay=False), help="The blueprint this tenant is configured from.")
-@click.option("--rate-limit", type=click.FloatRange(min=0, min_open=True), metavar="RPS",
+@click.option("--rate-limit", type=RateLimit(), metavar="RPS",
               help="Requests per second to stay under (default: the provider's documented limit).")
+@click.option("--shares-account-with", "shares_with", metavar="TENANT",
+              help="This is the same CRM account as TENANT (two blueprints on one account): allowed only when "
+                   "declared, and then neither tenant's --prune deletes what the other manages.")
 @workspace_option
 def add(name: str, provider: str, url: str, token_env: str | None, token_file: str | None, use_keyring: bool,
         client_id: str | None, client_secret_env: str | None, redirect_uri: str, blueprint: str | None,
-        rate_limit: float | None, workspace: str | None) -> int:
+        rate_limit: float | None, shares_with: str | None, workspace: str | None) -> int:
     """Register the CRM account NAME. The token is never written into implkit.yaml."""
     from implkit.errors import InputError
     from implkit.workspace import CredentialSource, check_url
@@ -82,6 +115,7 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
     ws = open_workspace(workspace)
     check_url(url, provider)
     _precheck(ws, name)  # everything that can be refused is refused before a secret is stored
+    ws.check_account_free(name, provider, url, shares_with)
     if token_env:
         source = CredentialSource("env", var=token_env)
         if not os.environ.get(token_env):
@@ -102,7 +136,7 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
         keyring_set(str(source.service), str(source.username), _ask_secret(provider, oauth=bool(client_id)))
     tenant_ = ws.add_tenant(name, provider=provider, url=url, credentials=source, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri,
-                            blueprint=blueprint, rate_limit=rate_limit)
+                            blueprint=blueprint, rate_limit=rate_limit, shares_account_with=shares_with)
     click.echo(f"added tenant {tenant_.name} ({tenant_.provider}, {tenant_.url}); "
                f"credentials: {tenant_.credentials.describe()}")
     return 0
@@ -129,11 +163,17 @@ def _ask_secret(provider: str, *, oauth: bool = False) -> str:
         what = 'OAuth tokens as JSON {"access_token": ..., "refresh_token": ..., "expires_at": ...}'
     elif provider == "bitrix24":
         what = "webhook (USER_ID/SECRET or the webhook URL)"
+    elif provider == "directum":
+        what = "Integration Service LOGIN:PASSWORD"
     else:
         what = "token"
     value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
     if not value:
         raise InputError("empty token")
+    if provider == "directum":
+        from implkit.providers.directum import parse_credential
+
+        parse_credential(value)       # InputError (nothing stored) unless it is LOGIN:PASSWORD
     if oauth:
         import json
 

@@ -29,7 +29,9 @@ from implkit.errors import InputError, RuntimeFailure
 from implkit.http import WriteOutcomeUnknown
 from implkit.model import Blueprint, ManualStep
 from implkit.plan import diff
-from implkit.plan.changes import CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView
+from implkit.plan.changes import (
+    CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView, creating_marker, interrupted_creations,
+)
 from implkit.providers.base import KINDS, Operation, Provider
 
 Progress = Callable[[str], None]
@@ -70,7 +72,8 @@ def refuse_destructive(plan: Plan, allow_destroy: bool) -> None:
 
 def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tenant: str = "", prune: bool = False,
              allow_destroy: bool = False, manual: Iterable[ManualStep] = (), first_plan: Plan | None = None,
-             progress: Progress = lambda _m: None, max_rounds: int = 5) -> ApplyResult:
+             progress: Progress = lambda _m: None, max_rounds: int = 5,
+             protected: frozenset[tuple[str, str]] = frozenset()) -> ApplyResult:
     """Apply `desired` (starting from `first_plan` if given), re-planning after each unknown write outcome."""
     manual = tuple(manual)
     result = ApplyResult()
@@ -82,7 +85,7 @@ def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tena
         if plan_ is None:
             live = provider.read_config()
             plan_ = diff.plan(desired, StateView(ids=state.ids()), live, provider.capabilities, tenant=tenant,
-                              prune=prune, manual=manual)
+                              prune=prune, manual=manual, protected=protected)
             stalled = stalled + 1 if remaining is not None and len(plan_.changes) >= remaining else 0
             if stalled >= max_rounds:
                 raise RuntimeFailure(
@@ -98,6 +101,9 @@ def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tena
             progress(f"the outcome of a write is unknown ({unknown}); re-reading the tenant to reconcile")
             plan_ = None
             continue
+        # the tenant now matches the plan, leftovers of interrupted creations included: nothing is pending
+        for address in sorted(interrupted_creations(state.ids())):
+            state.forget(creating_marker(address))
         result.requests = provider.requests_sent() - start
         return result
 
@@ -142,8 +148,15 @@ def execute(plan: Plan, provider: Provider, state: StateAccess, *, progress: Pro
         creates = [c for c in by_kind.get((kind, CREATE), []) + replaced if c.address not in created_now]
         if creates:
             ops = [_op(c, children=_children(plan, c) if kind == "pipeline" else ()) for c in creates]
+            # write-ahead: a pipeline may get default stages from the CRM before its own are written; if
+            # this run is cut short, the marker tells the next plan those stages are ours to finish
+            markers = [creating_marker(c.address) for c in creates if kind == "pipeline"]
+            for marker in markers:
+                state.record(marker, "pending")
             progress(f"creating {len(ops)} {kind}(s)")
             provider.create(kind, ops, resolve, record_created)
+            for marker in markers:
+                state.forget(marker)
         updates = by_kind.get((kind, UPDATE), [])
         if updates:
             progress(f"updating {len(updates)} {kind}(s)")

@@ -26,6 +26,20 @@ DELETE = "delete"
 REPLACE = "replace"  # delete + re-create (a field's type changed): always destructive
 ACTIONS = (CREATE, UPDATE, DELETE, REPLACE)
 
+# A state row `creating.<pipeline address>` is written before a pipeline is created and removed once
+# its stages are written: while it is there, the stages the CRM gave the fresh pipeline by default
+# are leftovers of an interrupted creation, which the next plan finishes (see diff.py).
+CREATING_PREFIX = "creating."
+
+
+def creating_marker(address: str) -> str:
+    return CREATING_PREFIX + address
+
+
+def interrupted_creations(ids: Mapping[str, str]) -> set[str]:
+    """Addresses of pipelines whose creation was started and not seen through (markers in state)."""
+    return {a[len(CREATING_PREFIX):] for a in ids if a.startswith(CREATING_PREFIX)}
+
 
 @dataclass(frozen=True)
 class AttrDiff:
@@ -48,6 +62,7 @@ class Change:
     diffs: tuple[AttrDiff, ...] = ()  # update/replace: each attribute that changes, old -> new
     destructive: str | None = None  # why data would be lost; apply needs --allow-destroy
     adopted: bool = False  # matched by name to an object implkit had not recorded
+    note: str | None = None  # why this change is proposed when the blueprint alone does not say it
 
     def attr(self, name: str, default: Any = None) -> Any:
         return dict(self.attrs).get(name, default)
@@ -63,6 +78,29 @@ class DriftItem:
     remote_id: str | None
     diffs: tuple[AttrDiff, ...] = ()  # before = last applied, after = live
     gone: bool = False  # deleted in the CRM
+
+
+@dataclass(frozen=True)
+class UnmanagedItem:
+    """A live object inside a container the blueprint manages (a stage of a managed pipeline, a loss
+    reason of a managed list) that the blueprint does not describe: left alone, deleted only by `--prune`."""
+
+    address: str
+    kind: str
+    name: str
+    remote_id: str | None
+    parent: str | None = None  # the managed container's address (None: a top-level list)
+    prunable: bool = True  # False: the CRM's API cannot delete it (removed by hand, or described)
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One way the tenant differs from what implkit manages: the unit F02/U01 count, from a Plan."""
+
+    address: str
+    kind: str
+    name: str
+    what: str  # create | update | replace | delete | drift | gone | unmanaged
 
 
 @dataclass(frozen=True)
@@ -97,6 +135,7 @@ class Plan:
     bindings: tuple[tuple[str, str], ...] = ()
     fingerprint: str = ""  # of the live configuration and state ids the plan was computed from
     mode: str = "normal"  # normal | drift (drift-only view: no changes proposed)
+    unmanaged: tuple[UnmanagedItem, ...] = ()  # in managed containers, not in the blueprint, not deleted
 
     # --- counts and the exit code, from this one value --------------------------------
     def count(self, action: str) -> int:
@@ -116,9 +155,19 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
+        """What the exit code reports. plan: apply would write something (objects left alone without
+        --prune are listed, not counted: exit 0 keeps meaning "apply sends no write"). drift: the
+        tenant differs from what implkit manages, unmanaged objects in managed containers included."""
         if self.mode == "drift":
-            return bool(self.drift)
+            return bool(self.drift or self.unmanaged)
         return bool(self.changes)
+
+    def discrepancies(self) -> tuple[Discrepancy, ...]:
+        """Every difference this plan shows, one row each: what the audit's F02 and U01 count."""
+        rows = [Discrepancy(c.address, c.kind, c.name, c.action) for c in self.changes]
+        rows += [Discrepancy(d.address, d.kind, d.name, "gone" if d.gone else "drift") for d in self.drift]
+        rows += [Discrepancy(u.address, u.kind, u.name, "unmanaged") for u in self.unmanaged]
+        return tuple(rows)
 
     @property
     def destructive(self) -> tuple[Change, ...]:
@@ -130,10 +179,16 @@ class Plan:
 
     def summary(self) -> str:
         if self.mode == "drift":
-            if not self.drift:
+            if not self.drift and not self.unmanaged:
                 return "No drift. The tenant matches what implkit last applied."
-            return f"{len(self.drift)} object(s) changed outside implkit."
+            text = f"{len(self.drift)} object(s) changed outside implkit"
+            return text + (f", {len(self.unmanaged)} not described in the blueprint." if self.unmanaged else ".")
         if not self.changes:
+            if self.unmanaged:
+                prunable = sum(1 for u in self.unmanaged if u.prunable)
+                which = "them" if prunable == len(self.unmanaged) else f"{prunable} of them"
+                return (f"No changes. {len(self.unmanaged)} object(s) not described in the blueprint are left "
+                        f"alone (--prune deletes {which}).")
             return "No changes. The tenant matches the blueprint."
         return (f"{self.to_create} to create, {self.to_update} to update, "
                 f"{self.to_delete} to delete, {len(self.manual)} manual")
@@ -149,10 +204,12 @@ class Plan:
             "prune": self.prune,
             "fingerprint": self.fingerprint,
             "summary": {"create": self.to_create, "update": self.to_update, "delete": self.to_delete,
-                        "manual": len(self.manual), "drift": len(self.drift),
+                        "manual": len(self.manual), "drift": len(self.drift), "unmanaged": len(self.unmanaged),
                         "has_changes": self.has_changes, "text": self.summary()},
             "changes": [_change_json(c) for c in self.changes],
             "drift": [_drift_json(d) for d in self.drift],
+            "unmanaged": [{"address": u.address, "kind": u.kind, "name": u.name, "remote_id": u.remote_id,
+                           "parent": u.parent, "prunable": u.prunable} for u in self.unmanaged],
             "manual": [{"address": m.address, "title": m.title, "details": m.details, "feature": m.feature}
                        for m in self.manual],
             "bindings": dict(self.bindings),
@@ -174,7 +231,7 @@ class Plan:
                        attrs=tuple((k, _freeze(v)) for k, v in c.get("attrs", {}).items()),
                        diffs=tuple(AttrDiff(d["attr"], _freeze(d["before"]), _freeze(d["after"]))
                                    for d in c.get("diffs", ())),
-                       destructive=c.get("destructive"), adopted=bool(c.get("adopted")))
+                       destructive=c.get("destructive"), adopted=bool(c.get("adopted")), note=c.get("note"))
                 for c in data["changes"]),
             drift=tuple(
                 DriftItem(address=d["address"], kind=d["kind"], name=d["name"], remote_id=d.get("remote_id"),
@@ -184,6 +241,8 @@ class Plan:
                 for d in data["drift"]),
             manual=tuple(ManualRow(m["address"], m["title"], m.get("details"), m.get("feature"))
                          for m in data["manual"]),
+            unmanaged=tuple(UnmanagedItem(u["address"], u["kind"], u["name"], u.get("remote_id"), u.get("parent"),
+                                          bool(u.get("prunable", True))) for u in data.get("unmanaged", ())),
             bindings=tuple(sorted(data.get("bindings", {}).items())),
         )
 
@@ -192,7 +251,7 @@ def _change_json(c: Change) -> dict[str, Any]:
     return {"action": c.action, "address": c.address, "kind": c.kind, "name": c.name,
             "remote_id": c.remote_id, "parent": c.parent, "attrs": {k: _thaw(v) for k, v in c.attrs},
             "diffs": [{"attr": d.attr, "before": _thaw(d.before), "after": _thaw(d.after)} for d in c.diffs],
-            "destructive": c.destructive, "adopted": c.adopted}
+            "destructive": c.destructive, "adopted": c.adopted, "note": c.note}
 
 
 def _drift_json(d: DriftItem) -> dict[str, Any]:

@@ -42,9 +42,10 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
-from implkit.model import OPTION_FIELD_TYPES, Blueprint, ManualStep
+from implkit.model import OPTION_FIELD_TYPES, Blueprint, ManualStep, name_identity
 from implkit.plan.changes import (
-    CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, canonical_json,
+    CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, UnmanagedItem,
+    canonical_json, interrupted_creations,
 )
 from implkit.providers.base import (
     KINDS, STAGE_LOST, STAGE_NORMAL, STAGE_WON, Capabilities, LiveConfig, LivePipeline,
@@ -73,7 +74,7 @@ class Resource:
 
 
 def _norm(name: str) -> str:
-    return " ".join(str(name).split()).casefold()
+    return name_identity(name)
 
 
 # --- desired ---------------------------------------------------------------------------
@@ -198,6 +199,7 @@ class _Matching:
     by_address: dict[str, Resource] = field(default_factory=dict)  # desired address -> live resource
     adopted: set[str] = field(default_factory=set)
     claimed: set[tuple[str, str]] = field(default_factory=set)  # (kind, remote id)
+    reused: set[str] = field(default_factory=set)  # desired stages given a leftover default stage
 
     def claim(self, address: str, live: Resource, *, adopted: bool) -> None:
         self.by_address[address] = live
@@ -207,7 +209,10 @@ class _Matching:
             self.adopted.add(address)
 
 
-def _match(desired: list[Resource], live: list[Resource], ids: dict[str, str]) -> _Matching:
+def _match(desired: list[Resource], live: list[Resource], ids: dict[str, str],
+           reserved: frozenset[tuple[str, str]] = frozenset()) -> _Matching:
+    """`reserved`: objects another tenant of a shared account manages; found by this tenant's own state
+    id they are still its (both bound them), but never adopted by name."""
     m = _Matching()
     live_by_kind: dict[str, list[Resource]] = {}
     for r in live:
@@ -240,7 +245,8 @@ def _match(desired: list[Resource], live: list[Resource], ids: dict[str, str]) -
             scope = scope_of(d)
             if kind == "stage" and scope is None:
                 continue
-            free = [r for r in pool if (kind, r.remote_id) not in m.claimed and r.scope == (scope or "")]
+            free = [r for r in pool if (kind, r.remote_id) not in m.claimed and (kind, r.remote_id) not in reserved
+                    and r.scope == (scope or "")]
             hit = next((r for code in d.match_codes for r in free if r.attrs.get("code") == code), None)
             if hit is None:
                 hit = next((r for r in free if _norm(r.name) == _norm(d.name)), None)
@@ -256,7 +262,7 @@ def _address_index(m: _Matching, live: list[Resource], ids: dict[str, str]) -> d
     """(kind, remote id) -> address: this run's matches, then state's, then a synthetic `#id`."""
     index: dict[tuple[str, str], str] = {}
     for address, rid in ids.items():
-        kind = _kind_of(address)
+        kind = kind_of(address)
         if kind:
             index.setdefault((kind, rid), address)
     for address, r in m.by_address.items():
@@ -264,7 +270,8 @@ def _address_index(m: _Matching, live: list[Resource], ids: dict[str, str]) -> d
     return index
 
 
-def _kind_of(address: str) -> str | None:
+def kind_of(address: str) -> str | None:
+    """The kind an address names (`pipeline.sales.stage.new` → stage); None for anything else."""
     head = address.split(".", 1)[0]
     if head == "pipeline":
         return "stage" if ".stage." in address else "pipeline"
@@ -340,15 +347,20 @@ def stage_sorts(live_sorts: Sequence[int | None], caps: Capabilities, upper: int
 
 def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilities, *,
          tenant: str = "", prune: bool = False, manual: Iterable[ManualStep] = (),
-         mode: str = "normal") -> Plan:
-    """Compute the Plan. Pure: the same inputs always give an equal Plan."""
+         mode: str = "normal", protected: frozenset[tuple[str, str]] = frozenset()) -> Plan:
+    """Compute the Plan. Pure: the same inputs always give an equal Plan.
+
+    `protected`: (kind, remote id) of objects another tenant sharing the account manages: never
+    deleted by prune, never listed as undescribed."""
     ids = dict(state.ids)
     want = desired_resources(desired, caps)
     have = live_resources(live)
-    m = _match(want, have, ids)
+    m = _match(want, have, ids, reserved=protected)
+    m.claimed |= protected  # another tenant's (shared account): never pruned, never listed as undescribed
+    leftovers = _finish_interrupted_creations(want, have, m, interrupted_creations(ids))
     pipeline_addr = {r.remote_id: a for a, r in m.by_address.items() if r.kind == "pipeline"}
     for address, rid in ids.items():
-        if _kind_of(address) == "pipeline":
+        if kind_of(address) == "pipeline":
             pipeline_addr.setdefault(rid, address)
     index = _address_index(m, have, ids)
     _translate(have, index, pipeline_addr)
@@ -389,11 +401,15 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
                 why = "options removed (values holding them are lost): " + ", ".join(removed)
         changes.append(Change(action, d.address, d.kind, d.name, remote_id=hit.remote_id, parent=d.parent,
                               attrs=_frozen(d.attrs), diffs=diffs, destructive=why,
-                              adopted=d.address in m.adopted))
+                              adopted=d.address in m.adopted,
+                              note=LEFTOVER_REUSED if d.address in m.reused else None))
     # adoption with nothing to change is still worth telling: no row, but a binding
+    changes.extend(_leftover_deletions(leftovers, m))
     if prune:
         changes.extend(_deletions(have, m, caps))
     changes.sort(key=_change_order)
+    deleted = {(c.kind, c.remote_id) for c in changes if c.action == DELETE}
+    unmanaged = [u for u in _unmanaged(have, m, want, caps) if (u.kind, u.remote_id) not in deleted]
 
     manual_rows.extend(ManualRow(_manual_address(s), s.title, s.details, s.feature)
                        for s in manual if _manual_address(s) not in satisfied)
@@ -405,6 +421,7 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
         manual=tuple(manual_rows),
         bindings=tuple(sorted((a, r.remote_id) for a, r in m.by_address.items())),
         fingerprint=live_fingerprint(live, ids),
+        unmanaged=tuple(unmanaged),
     )
 
 
@@ -468,6 +485,81 @@ def _assign_stage_sorts(want: list[Resource], m: _Matching, live: LiveConfig, ca
                              for s in stages], caps, upper)
         for s, value in zip(stages, sorts):
             s.attrs["sort"] = value
+
+
+LEFTOVER_REUSED = "a default stage the CRM gave the pipeline when an interrupted apply created it: reused"
+LEFTOVER_DELETED = ("a default stage the CRM gave the pipeline when an interrupted apply created it: "
+                    "removed to finish that creation")
+
+
+def _finish_interrupted_creations(want: list[Resource], have: list[Resource], m: _Matching,
+                                  pipelines: set[str]) -> list[Resource]:
+    """Finish what an interrupted pipeline creation started; returns the leftover stages to delete.
+
+    A CRM that gives a fresh pipeline default stages (Bitrix24's `crm.category.add`) leaves them
+    behind when the answer to the creation is lost or the run dies before the stages are written.
+    For a pipeline state marks as being created, its unclaimed ordinary stages are those defaults:
+    they are reused, in order, for the blueprint's stages that found no live stage (as the
+    uninterrupted creation does: same requests, same ids), and the rest are deleted without
+    `--prune`, since implkit created them. Reuse rather than delete-all-then-create: fewer writes,
+    and a deal that already landed in a default stage stays in a managed one.
+
+    A main pipeline may have been taken over rather than created (Bitrix24's default pipeline 0,
+    which cannot be replaced): its stages predate implkit, and are finished only when the provider
+    says the pipeline holds no record, as the uninterrupted creation decides. Otherwise they stay,
+    and the plan lists them as not described by the blueprint.
+    """
+    leftovers: list[Resource] = []
+    for paddr in sorted(pipelines):
+        pipeline = m.by_address.get(paddr)
+        if pipeline is None:
+            continue  # the creation never reached the CRM: the plan creates the pipeline afresh
+        lp = pipeline.raw
+        if lp.in_use or (lp.is_main and lp.in_use is None):
+            continue
+        spare = sorted((r for r in have if r.kind == "stage" and r.scope == pipeline.remote_id
+                        and ("stage", r.remote_id) not in m.claimed),
+                       key=lambda r: (r.attrs.get("sort") or 0, int_or(r.remote_id)))
+        missing = [d for d in want if d.kind == "stage" and d.parent == paddr and d.address not in m.by_address]
+        for d, r in zip(missing, spare):
+            m.claim(d.address, r, adopted=True)
+            m.reused.add(d.address)
+        for r in spare[len(missing):]:
+            m.claimed.add((r.kind, r.remote_id))  # deleted below, not again by prune
+            leftovers.append(r)
+    return leftovers
+
+
+def _unmanaged(have: list[Resource], m: _Matching, want: list[Resource], caps: Capabilities) -> list[UnmanagedItem]:
+    """Live objects inside a container the blueprint manages that no desired object claimed.
+
+    Containers: a pipeline the blueprint's pipeline matched (its ordinary stages; the won/lost
+    stages are the pipeline's own attributes), and the loss-reason list once the blueprint
+    describes any loss reason. A select field's options are not here: the blueprint's list is
+    the whole list, so an extra option is already an update that removes it.
+    """
+    pipelines = {r.remote_id: a for a, r in m.by_address.items() if r.kind == "pipeline"}
+    managed_lists = {d.kind for d in want if d.kind == "loss_reason"}
+    out = []
+    for r in have:
+        if (r.kind, r.remote_id) in m.claimed:
+            continue
+        prunable = r.deletable and r.kind in caps.deletable
+        if r.kind == "stage" and r.scope in pipelines:
+            out.append(UnmanagedItem(r.address, r.kind, r.name, r.remote_id, pipelines[r.scope], prunable))
+        elif r.kind in managed_lists:
+            out.append(UnmanagedItem(r.address, r.kind, r.name, r.remote_id, None, prunable))
+    return out
+
+
+def _leftover_deletions(leftovers: list[Resource], m: _Matching) -> list[Change]:
+    out = []
+    for r in leftovers:
+        parent = next((a for a, x in m.by_address.items() if x.kind == "pipeline" and x.remote_id == r.scope), None)
+        out.append(Change(DELETE, r.address, r.kind, r.name, remote_id=r.remote_id, parent=parent,
+                          attrs=_frozen({k: v for k, v in r.attrs.items() if v is not None}),
+                          note=LEFTOVER_DELETED))
+    return out
 
 
 def _deletions(have: list[Resource], m: _Matching, caps: Capabilities) -> list[Change]:

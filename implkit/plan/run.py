@@ -67,6 +67,33 @@ def check_account(store: Any, live: LiveConfig) -> None:
             "as its own tenant)")
 
 
+def protected_ids(store: Any, live: LiveConfig, neighbours: Iterable[Any]) -> frozenset[tuple[str, str]]:
+    """Refuse (exit 3) a tenant whose account another tenant's state is bound to, unless the two are
+    declared as sharing it; return the objects the sharing tenants manage, which prune never deletes.
+
+    `neighbours`: `implkit.workspace.core.Neighbour`s (name, bound account id, shares, state ids).
+    """
+    from implkit.workspace.state import AccountMismatch
+
+    account = str(live.account.id)
+    protected: set[tuple[str, str]] = set()
+    for n in neighbours:
+        if n.account_id is None or str(n.account_id) != account:
+            continue
+        if not n.shares:
+            raise AccountMismatch(
+                f"tenant {n.name!r} is already bound to CRM account {account}, which this tenant's credentials "
+                f"reach too; two tenants on one account would delete each other's objects with --prune. "
+                f"Refusing; if two blueprints really share the account, declare it on this tenant "
+                f"(shares_account_with: {n.name} in implkit.yaml, or `tenant add ... --shares-account-with "
+                f"{n.name}`)")
+        for address, rid in n.ids.items():
+            kind = diff.kind_of(address)
+            if kind:
+                protected.add((kind, str(rid)))
+    return frozenset(protected)
+
+
 def check_blueprint(provider: Provider, desired: Blueprint, source: str | None) -> None:
     """What the CRM cannot take as written (amoCRM: `add` only all/none...) → InputError naming file:line:col."""
     problems_of = getattr(provider, "blueprint_problems", None)
@@ -96,25 +123,28 @@ def check_blueprint(provider: Provider, desired: Blueprint, source: str | None) 
 
 
 def make_plan(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "", prune: bool = False,
-              manual: Iterable[ManualStep] = (), mode: str = "normal", source: str | None = None) -> Plan:
+              manual: Iterable[ManualStep] = (), mode: str = "normal", source: str | None = None,
+              neighbours: Iterable[Any] = ()) -> Plan:
     check_blueprint(provider, desired, source)
     live = provider.read_config()
     check_account(store, live)
+    protected = protected_ids(store, live, neighbours)
     return diff.plan(desired, state_view(store), live, provider.capabilities, tenant=tenant, prune=prune,
-                     manual=manual, mode=mode)
+                     manual=manual, mode=mode, protected=protected)
 
 
 def apply_blueprint(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "", prune: bool = False,
                     allow_destroy: bool = False, manual: Iterable[ManualStep] = (), saved: Plan | None = None,
                     confirm: Callable[[Plan], bool] | None = None, progress: Progress = lambda _m: None,
-                    source: str | None = None) -> tuple[Plan, ApplyResult | None]:
+                    source: str | None = None, neighbours: Iterable[Any] = ()) -> tuple[Plan, ApplyResult | None]:
     """Plan, confirm, then converge. Returns (the plan shown, the result; None when declined)."""
     manual = tuple(manual)
     check_blueprint(provider, desired, source)
     live = provider.read_config()
     check_account(store, live)
+    protected = protected_ids(store, live, neighbours)
     current = diff.plan(desired, state_view(store), live, provider.capabilities, tenant=tenant, prune=prune,
-                        manual=manual)
+                        manual=manual, protected=protected)
     if saved is not None:
         if saved.account_id != current.account_id:
             raise InputError(f"the saved plan is for account {saved.account_id}, this tenant reaches "
@@ -129,17 +159,32 @@ def apply_blueprint(provider: Provider, desired: Blueprint, store: Any, *, tenan
     if current.changes and hasattr(store, "backup"):
         store.backup()
     result = converge(provider, desired, StoreAccess(store), tenant=tenant, prune=prune,
-                      allow_destroy=allow_destroy, manual=manual, first_plan=current, progress=progress)
+                      allow_destroy=allow_destroy, manual=manual, first_plan=current, progress=progress,
+                      protected=protected)
     _record_applied(store, desired)
     return current, result
 
 
-def drift(provider: Provider, store: Any, *, tenant: str = "") -> Plan:
+def drift(provider: Provider, store: Any, *, tenant: str = "", neighbours: Iterable[Any] = ()) -> Plan:
     """The tenant against the last applied blueprint: what changed by hand (exit 2 when anything did)."""
     last = store.last_applied()
     if last is None:
         raise InputError(f"nothing has been applied to tenant {tenant!r} yet, so there is nothing to drift from")
-    return make_plan(provider, _blueprint_from_text(last.blueprint), store, tenant=tenant, mode="drift")
+    return make_plan(provider, _blueprint_from_text(last.blueprint), store, tenant=tenant, mode="drift",
+                     neighbours=neighbours)
+
+
+def config_comparison(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "",
+                      manual: Iterable[ManualStep] = (), neighbours: Iterable[Any] = ()) -> Plan:
+    """The comparison the audit's F02/U01 report, made by the same function `drift` and `plan` use.
+
+    Once something has been applied: exactly `drift` (what changed since, and what sits in managed
+    containers undescribed). Before that: the plan against the tenant's blueprint (what apply would
+    create or change, and the same undescribed objects), since there is nothing to drift from yet.
+    """
+    if store.last_applied() is not None:
+        return drift(provider, store, tenant=tenant, neighbours=neighbours)
+    return make_plan(provider, desired, store, tenant=tenant, manual=manual, neighbours=neighbours)
 
 
 def export(provider: Provider, *, name: str | None = None) -> Blueprint:
@@ -149,28 +194,74 @@ def export(provider: Provider, *, name: str | None = None) -> Blueprint:
 # --- saved plans ----------------------------------------------------------------------------
 
 
+_PLAN_MESSAGES = {
+    "no_file": {"ru": "{file}: нет такого файла плана", "en": "{file}: no such plan file"},
+    "damaged": {"ru": "файл плана повреждён", "en": "the plan file is damaged"},
+    "not_json": {"ru": "не JSON ({reason}): файл обрезан или испорчен; сделайте план заново",
+                 "en": "not JSON ({reason}): the file is truncated or corrupted; make the plan again"},
+    "not_plan": {"ru": "не файл плана implkit (нет kind: {kind})", "en": "not an implkit plan file (no kind: {kind})"},
+    "version": {"ru": "версия формата плана {found!r}, а эта версия implkit читает {expected}; сделайте план заново",
+                "en": "plan schema version {found!r} is not {expected}; make the plan again with this implkit"},
+    "checksum": {"ru": "содержимое не совпадает с контрольной суммой: файл изменён после `implkit plan -o`; "
+                       "сделайте план заново",
+                 "en": "the content does not match its checksum: the file was changed after `implkit plan -o`; "
+                       "make the plan again"},
+    "structure": {"ru": "не хватает или испорчено: {detail}", "en": "missing or malformed: {detail}"},
+}
+
+
+def _plan_checksum(data: dict) -> str:
+    """sha256 of the plan file's content without its checksum, as canonical JSON."""
+    body = {k: v for k, v in data.items() if k != "checksum"}
+    return "sha256:" + hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
 def write_plan_file(path: str | Path, plan: Plan, desired: Blueprint) -> None:
-    data = {"kind": PLAN_FILE_KIND, **plan.to_json_dict(), "desired": desired.to_dict()}
-    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    # The checksum makes any edit (a fingerprint, a change, the blueprint) read as damage (exit 3), never as
+    # a stale plan (exit 1, "the tenant changed"), which would send the user looking at the wrong thing.
+    data = json.loads(json.dumps({"kind": PLAN_FILE_KIND, **plan.to_json_dict(), "desired": desired.to_dict()},
+                                 ensure_ascii=False))
+    data["checksum"] = _plan_checksum(data)
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n", mode=0o600)  # the account's setup
 
 
 def read_plan_file(path: str | Path) -> tuple[Plan, Blueprint]:
+    """The saved plan and its blueprint; a file that is not exactly what `plan -o` wrote is InputError (exit 3)."""
+    from implkit.errors import Location, Problem
+    from implkit.lang import say
+
     name = str(path)
+
+    def damaged(message: str, line: int = 1, column: int = 1, key: str = "") -> InputError:
+        return InputError(say(_PLAN_MESSAGES, "damaged"), [Problem(Location(name, line, column, key), message)])
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InputError(f"{name}: no such plan file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{name}: not a plan file ({exc})") from None
+        raise InputError(say(_PLAN_MESSAGES, "no_file", file=name)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged(say(_PLAN_MESSAGES, "not_json", reason=type(exc).__name__)) from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        line, column = getattr(exc, "lineno", 1), getattr(exc, "colno", 1)
+        raise damaged(say(_PLAN_MESSAGES, "not_json", reason=getattr(exc, "msg", str(exc))), line, column) from None
+
+    def line_of(key: str) -> int:
+        found = text.find(f'"{key}"')
+        return text.count("\n", 0, found) + 1 if found >= 0 else 1
+
     if not isinstance(data, dict) or data.get("kind") != PLAN_FILE_KIND:
-        raise InputError(f"{name}: not an implkit plan file (no kind: {PLAN_FILE_KIND})")
+        raise damaged(say(_PLAN_MESSAGES, "not_plan", kind=PLAN_FILE_KIND), line_of("kind"), 1, "kind")
     if data.get("schema_version") != PLAN_SCHEMA_VERSION:
-        raise InputError(f"{name}: plan schema version {data.get('schema_version')!r} is not "
-                         f"{PLAN_SCHEMA_VERSION}; make the plan again with this implkit")
+        raise damaged(say(_PLAN_MESSAGES, "version", found=data.get("schema_version"), expected=PLAN_SCHEMA_VERSION),
+                      line_of("schema_version"), 1, "schema_version")
+    if data.get("checksum") != _plan_checksum(data):
+        raise damaged(say(_PLAN_MESSAGES, "checksum"), line_of("checksum"), 1, "checksum")
     try:
         return Plan.from_json_dict(data), Blueprint.from_dict(data["desired"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{name}: the plan file is damaged ({type(exc).__name__}: {exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise damaged(say(_PLAN_MESSAGES, "structure", detail=f"{type(exc).__name__}: {exc}")) from None
 
 
 # --- last applied -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ def render_text(plan: Plan, *, show_unchanged: bool = False) -> str:
     lines: list[str] = [_header(plan), ""]
     if plan.mode == "drift":
         lines += _drift_block(plan, title="Objects changed outside implkit since the last apply:")
+        lines += _unmanaged_block(plan)
         lines.append(plan.summary())
         return "\n".join(lines) + "\n"
     if plan.changes or plan.manual:
@@ -36,6 +37,7 @@ def render_text(plan: Plan, *, show_unchanged: bool = False) -> str:
     if plan.drift:
         lines += _drift_block(plan, title="Objects changed outside implkit since the last apply "
                                           "(the changes above restore the blueprint):")
+    lines += _unmanaged_block(plan)
     if plan.manual:
         lines.append(f"Manual steps: the CRM's API cannot do these ({len(plan.manual)}):")
         for row in plan.manual:
@@ -65,10 +67,12 @@ def _header(plan: Plan) -> str:
 def _change_block(c: Change, show_unchanged: bool) -> list[str]:
     symbol = SYMBOLS[c.action]
     rid = f" (id {c.remote_id})" if c.remote_id else ""
-    adopted = " — found by name, adopted" if c.adopted else ""
+    adopted = " — found by name, adopted" if c.adopted and not c.note else ""  # a note says how it was found
     lines = [f"# {c.address} {VERBS[c.action]}{rid}{adopted}", f"{symbol} {c.kind} {_value(c.name)}"]
     if c.destructive:
         lines.append(f"    ! destroys data: {c.destructive}")
+    if c.note:
+        lines.append(f"    ({c.note})")
     if c.action == CREATE:
         lines += [f"    + {k}: {_value(v)}" for k, v in c.attrs if v is not None and v != ()]
     elif c.action == DELETE:
@@ -96,6 +100,19 @@ def _drift_block(plan: Plan, title: str) -> list[str]:
             continue
         lines.append(f"  ~ {d.address}{rid}")
         lines += [f"      {x.attr}: {_value(x.before)} (last applied) → {_value(x.after)} (now)" for x in d.diffs]
+    lines.append("")
+    return lines
+
+
+def _unmanaged_block(plan: Plan) -> list[str]:
+    if not plan.unmanaged:
+        return []
+    lines = [f"Not described in the blueprint ({len(plan.unmanaged)}): inside objects implkit manages, "
+             "left alone; `apply --prune` deletes them:"]
+    for u in plan.unmanaged:
+        rid = f" (id {u.remote_id})" if u.remote_id else ""
+        by_hand = "" if u.prunable else " — the CRM's API cannot delete it: remove it by hand, or describe it"
+        lines.append(f"  ? {u.address} {_value(u.name)}{rid}{by_hand}")
     lines.append("")
     return lines
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from implkit.providers.base import Provider
 
-CRMS = ("amocrm", "bitrix24")
+CRMS = ("amocrm", "bitrix24", "directum")
 
 
 def open_provider(crm: str, base_url: str, auth: Any, *, transport: Any = None, rate: Any = None,
@@ -29,6 +29,11 @@ def open_provider(crm: str, base_url: str, auth: Any, *, transport: Any = None, 
         from implkit.providers.bitrix24 import open_bitrix24
 
         return open_bitrix24(base_url, auth, transport=transport, rate=rate, max_retries=max_retries,
+                             on_request=on_request, **http_options)
+    if crm == "directum":  # base_url: the Integration Service root (https://HOST/Integration); auth: BasicAuth
+        from implkit.providers.directum import open_directum
+
+        return open_directum(base_url, auth, transport=transport, rate=rate, max_retries=max_retries,
                              on_request=on_request, **http_options)
     raise ValueError(f"no provider for {crm!r}: expected one of {', '.join(CRMS)}")
 

@@ -60,6 +60,9 @@ class LivePipeline:
     is_main: bool
     stages: tuple[LiveStage, ...] = ()
     is_archive: bool = False
+    # whether any record (deal, lead) sits in the pipeline; None when the provider did not look. Bitrix24
+    # reads it for the default pipeline, which apply may take over and whose stages it may then reuse.
+    in_use: bool | None = None
 
 
 @dataclass(frozen=True)

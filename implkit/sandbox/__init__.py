@@ -58,6 +58,9 @@ class Sandbox:
         from implkit.sandbox.bitrix24.gateway import Bitrix24Gateway
         self.bitrix24 = Bitrix24Gateway(self.app)       # Bitrix24 portals under /bitrix24/{portal}
         self.app.mount("/bitrix24", self.bitrix24)
+        from implkit.sandbox.directum.gateway import DirectumGateway
+        self.directum = DirectumGateway(self.app)       # Directum RX instances under /directum/{instance}
+        self.app.mount("/directum", self.directum)
 
     @property
     def clock(self):
@@ -116,6 +119,12 @@ class Sandbox:
     def portal_id(self, name: str) -> int:
         from implkit.sandbox.bitrix24 import operations
         return operations.portal_id(self.bitrix24, name)
+
+    # -- Directum RX instances (implkit/sandbox/directum/instance.py) ----------------------------
+    def create_directum(self, name: str, **options: Any) -> dict[str, Any]:
+        """A new instance at /directum/{name}/Integration: {id, name, base_path, login, password}."""
+        from implkit.sandbox.directum.instance import create_instance
+        return create_instance(self.store, name, created_at=self.clock.now(), **options)
 
     def close(self) -> None:
         self.store.close()

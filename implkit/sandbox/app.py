@@ -18,6 +18,7 @@ never a token).
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import re
 import threading
@@ -165,6 +166,7 @@ class SandboxApp:
             # log before the last byte leaves, so a client that got its answer finds it in the log
             if message["type"] == "http.response.start":
                 context["status"] = message["status"]
+                message = dated(message, self.clock.now())
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 await self._log_once(scope, context)
             await send(message)
@@ -224,6 +226,15 @@ class SandboxApp:
                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
                        (context["account_id"], self.clock.now(), scope["method"], _logged_path(scope),
                         context["status"], context["client"], context["written"]))
+
+
+def dated(message: dict, now: float) -> dict:
+    """An `http.response.start` carrying `Date` from the sandbox's clock (RFC 9110 §6.6.1: a server with a
+    clock sends it; amoCRM's nginx and Bitrix24's do). Clients read the server's time from it (the audit
+    sync caps its marks there), so it must be the frozen or advanced clock, not the host's."""
+    headers = [(k, v) for k, v in message.get("headers") or () if k.lower() != b"date"]
+    headers.append((b"date", email.utils.formatdate(now, usegmt=True).encode("latin-1")))
+    return {**message, "headers": headers}
 
 
 def _logged_path(scope) -> str:

@@ -41,7 +41,8 @@ def make_server(app, host: str = "127.0.0.1", port: int = 0, *, log_level: str =
     # Keep idle connections open as long as nginx (in front of the real APIs) does by default, 75 s:
     # uvicorn's 5 s races a client's own 5 s pool expiry and drops requests sent on a closing socket.
     config = uvicorn.Config(app, host=host, port=port, http=DroppableH11Protocol, lifespan="off",
-                            log_level=log_level, access_log=False, timeout_keep_alive=75)
+                            log_level=log_level, access_log=False, timeout_keep_alive=75,
+                            date_header=False)  # the gateways send Date from the sandbox's clock (app.dated)
     return uvicorn.Server(config)
 
 

@@ -464,6 +464,25 @@ CREATE TABLE IF NOT EXISTS b24_timeline_comments (
     data TEXT NOT NULL,
     PRIMARY KEY (account_id, id)
 );
+
+-- Directum RX instances (accounts.crm = 'directum'); see implkit/sandbox/directum/. `tbl` is the
+-- entity table (counterparty: companies, persons and banks share ids, as ICounterparties(id) needs;
+-- contact, employee, ...); `data` the row's structural properties, `refs` its navigation ids.
+CREATE TABLE IF NOT EXISTS drx_records (
+    account_id INTEGER NOT NULL,
+    tbl TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    type TEXT NOT NULL,                          -- Company | Person | Bank | Contact | Employee | ...
+    data TEXT NOT NULL,
+    refs TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (account_id, tbl, id)
+);
+CREATE TABLE IF NOT EXISTS drx_logins (
+    account_id INTEGER NOT NULL,
+    login TEXT NOT NULL,
+    password TEXT NOT NULL,                      -- a local emulator, not a vault
+    PRIMARY KEY (account_id, login)
+);
 """
 
 

@@ -27,6 +27,8 @@ from jsonschema import Draft202012Validator
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from implkit.errors import InputError, Location, Problem
+from implkit.lang import count_noun, say
+from implkit.schemas import explain_error
 from implkit.sizing import conditions
 from implkit.sizing.questionnaire import Question, Questionnaire, answers_schema_path, load_questionnaire
 from implkit.yamlio import atomic_write, dump_yaml, load_yaml, location_of, to_plain
@@ -35,6 +37,22 @@ NEW_FILE_HEADER = (
     "implkit sizing answers: `implkit size --answers FILE` reads them.\n"
     "Comments are kept when implkit rewrites this file."
 )
+
+
+_MESSAGES = {
+    "empty": {"ru": "{file}: файл пуст", "en": "{file}: the file is empty"},
+    "empty_hint": {"ru": "ожидаются `questionnaire:`, `lang:` и `answers:`",
+                   "en": "expected `questionnaire:`, `lang:` and `answers:`"},
+    "do_not_hold": {"ru": "{file}: ответы не годятся", "en": "{file}: the answers do not hold up"},
+    "headline": {"ru": "{file}: {count} в ответах", "en": "{file}: {count} in the answers"},
+    "missing_answer": {"ru": "нет ответа", "en": "missing answer"},
+    "missing": {"ru": "отсутствует", "en": "missing"},
+    "unknown_question": {"ru": "неизвестный вопрос", "en": "unknown question"},
+    "unknown_key": {"ru": "неизвестный ключ", "en": "unknown key"},
+    "did_you_mean": {"ru": "; может быть, {near!r}?", "en": "; did you mean {near!r}?"},
+    "version": {"ru": "ответы на анкету версии {found!r}, а эта версия implkit задаёт анкету версии {expected}",
+                "en": "answers to questionnaire version {found!r}; this implkit asks version {expected}"},
+}
 
 
 @dataclass(frozen=True)
@@ -61,8 +79,8 @@ def read_answers(path) -> AnswersFile:  # noqa: ANN001
     file = str(path)
     tree = load_yaml(file)
     if tree is None:
-        raise InputError(f"{file}: the file is empty",
-                         [Problem(Location(file, 1, 1), "expected `questionnaire:`, `lang:` and `answers:`")])
+        raise InputError(say(_MESSAGES, "empty", file=file),
+                         [Problem(Location(file, 1, 1), say(_MESSAGES, "empty_hint"))])
     return AnswersFile(file, tree, _lang_of(tree), validate_answers(tree, file))
 
 
@@ -78,7 +96,7 @@ def validate_answers(tree: Any, file: str, questionnaire: Questionnaire | None =
     problems = _schema_problems(tree, data, file, questionnaire)
     answers = data.get("answers") if isinstance(data, dict) else None
     if not isinstance(answers, dict):
-        raise InputError(f"{file}: the answers do not hold up", problems)
+        raise InputError(say(_MESSAGES, "do_not_hold", file=file), problems)
     # ids whose answer the schema already refused (or that are missing): conditions on them are unknowable
     unreliable = {p.location.key.split(".")[1] for p in problems if p.location.key.startswith("answers.")}
     values: dict[str, Any] = {}
@@ -106,8 +124,8 @@ def validate_answers(tree: Any, file: str, questionnaire: Questionnaire | None =
                 problems.append(Problem(where, f"missing answer (asked because {conditions.describe(question.when)})"))
     if problems:
         problems.sort(key=lambda p: (p.location.line or 0, p.location.column or 0, p.location.key))
-        count = len(problems)
-        raise InputError(f"{file}: {count} problem{'s' if count > 1 else ''} in the answers", problems)
+        count = count_noun(len(problems), ("проблема", "проблемы", "проблем"), ("problem", "problems"))
+        raise InputError(say(_MESSAGES, "headline", file=file, count=count), problems)
     return values
 
 
@@ -135,19 +153,19 @@ def _schema_problems(tree: Any, data: Any, file: str, questionnaire: Questionnai
         if error.validator == "required":
             for key in error.validator_value:
                 if isinstance(instance, dict) and key not in instance:
-                    add((*path, key), "missing answer" if path == ("answers",) else "missing")
+                    add((*path, key), say(_MESSAGES, "missing_answer" if path == ("answers",) else "missing"))
         elif error.validator == "additionalProperties" and isinstance(instance, dict):
             known = list(error.schema.get("properties", {}))
             for key in instance:
                 if key not in known:
                     near = difflib.get_close_matches(str(key), known, n=1)
-                    what = "unknown question" if path == ("answers",) else "unknown key"
-                    add((*path, key), f"{what}{f'; did you mean {near[0]!r}?' if near else ''}")
+                    what = say(_MESSAGES, "unknown_question" if path == ("answers",) else "unknown_key")
+                    add((*path, key), what + (say(_MESSAGES, "did_you_mean", near=near[0]) if near else ""))
         elif path == ("questionnaire",) and error.validator == "const":
-            add(path, f"answers to questionnaire version {instance!r}; this implkit asks version "
-                      f"{questionnaire.version}")
-        else:
-            add(path, error.message)
+            add(path, say(_MESSAGES, "version", found=instance, expected=questionnaire.version))
+        else:  # the shared explainer: jsonschema's own English never reaches a Russian reader
+            for where, message in explain_error(error):
+                add(where, message)
     return problems
 
 

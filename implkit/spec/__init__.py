@@ -78,8 +78,8 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
     fmt = format_for(output, fmt)
     if lang not in LANGS:
         raise InputError(f"--lang: unknown language {lang!r}; expected one of {', '.join(LANGS)}")
-    if crm is not None and crm not in CRMS:
-        raise InputError(f"--crm: unknown CRM {crm!r}; expected one of {', '.join(CRMS)}")
+    if crm is not None and crm not in (*CRMS, "directum"):    # Directum only on request (templates/directum.j2)
+        raise InputError(f"--crm: unknown CRM {crm!r}; expected one of {', '.join(CRMS)}, directum")
     blueprint = load_blueprint(blueprint_path)
     answers = None
     if answers_path is not None:

@@ -24,16 +24,29 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from jsonschema import Draft202012Validator
 from ruamel.yaml.comments import CommentedMap
 
-from implkit.errors import InputError, Location, Problem
+from implkit.errors import InputError, Problem
+from implkit.files import private_dir
+from implkit import lang as language
+from implkit.lang import say
+from implkit.schemas import (
+    dotted_path,
+    explain_schema_errors,
+    load_schema,
+    non_finite_problems,
+    problem_at,
+    sort_problems,
+)
 from implkit.workspace.credentials import (
     KEYRING_SERVICE,
     CredentialSource,
@@ -43,15 +56,18 @@ from implkit.workspace.credentials import (
 )
 from implkit.workspace.lock import LockInfo, TenantLock
 from implkit.workspace.state import StateStore
-from implkit.yamlio import atomic_write, dump_yaml, load_yaml, location_of, to_plain
+from implkit.yamlio import atomic_write, dump_yaml, load_yaml, to_plain
 
 CONFIG_NAME = "implkit.yaml"
 DATA_DIR = ".implkit"
 ENV_VAR = "IMPLKIT_WORKSPACE"
 VERSION = 1
-PROVIDERS = ("amocrm", "bitrix24")
+PROVIDERS = ("amocrm", "bitrix24", "directum")
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit"}
+# The keys of a tenant entry. blueprints/schema/workspace.schema.json must list the same (a test holds
+# them equal): implkit.yaml is validated against the schema, so a key missing there is refused.
+TENANT_KEYS = {"provider", "url", "credentials", "oauth", "blueprint", "rate_limit", "audit",
+               "shares_account_with"}
 
 _CONFIG_HEADER = """\
 # implkit workspace. Tenants and where their credentials come from — never the secrets
@@ -65,6 +81,26 @@ _GITIGNORE = """\
 *.token.json
 .env
 """
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """Another tenant of the workspace, as `plan`/`apply` need it to tell whether it reaches the same account."""
+
+    name: str
+    account_id: str | None  # what its state is bound to (None before its first apply)
+    shares: bool  # declared as sharing the account with the tenant asked about
+    ids: Mapping[str, str]  # its state: address -> remote id (objects it manages)
+
+
+def account_key(url: str) -> str:
+    """A URL reduced to the account it names: host lower-cased, no scheme, `www.`, default port or
+    trailing slash (`https://Acme.amocrm.ru/` and `http://acme.amocrm.ru` are one account)."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower().rstrip(".")
+    host = host[4:] if host.startswith("www.") else host
+    port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
+    return f"{host}{port}{parts.path.rstrip('/').lower()}"
 
 
 @dataclass(frozen=True)
@@ -83,6 +119,9 @@ class Tenant:
     rate_limit: float | None = None
     # The curator's per-tenant audit settings (thresholds, exempt stages), read by implkit.audit.
     audit: dict[str, Any] = field(default_factory=dict, hash=False)
+    # Another tenant of this workspace declared to be the same CRM account (two blueprints, one account):
+    # allowed only when declared, and then neither prunes what the other's state binds.
+    shares_account_with: str | None = None
 
     @property
     def state_path(self) -> Path:
@@ -110,8 +149,7 @@ class Workspace:
         path = Path(path).expanduser()
         config_path = path if path.name == CONFIG_NAME and not path.is_dir() else path / CONFIG_NAME
         if not config_path.is_file():
-            raise InputError(f"{config_path}: no implkit workspace here; create one with `implkit init "
-                             f"{config_path.parent}`")
+            raise InputError(say(_MESSAGES, "no_workspace", file=config_path, folder=config_path.parent))
         config = load_yaml(config_path)
         ws = cls(config_path.parent.resolve(), config if isinstance(config, CommentedMap) else CommentedMap())
         ws._validate(config)
@@ -130,56 +168,35 @@ class Workspace:
         for folder in (start, *start.parents):
             if (folder / CONFIG_NAME).is_file():
                 return cls.load(folder)
-        raise InputError(f"no implkit workspace found in {start} or above; run `implkit init` there, "
-                         f"pass --workspace DIR, or set {ENV_VAR}")
+        raise InputError(say(_MESSAGES, "none_found", start=start, env=ENV_VAR))
 
     def _validate(self, config: Any) -> None:
-        file = str(self.config_path)
-        problems: list[Problem] = []
-        if not isinstance(config, dict):
-            raise InputError("invalid workspace file", [Problem(Location(file, 1, 1), "expected a mapping")])
-        if config.get("version") != VERSION:
-            problems.append(Problem(location_of(config, ("version",), file),
-                                    f"unsupported version {config.get('version')!r} (expected {VERSION})"))
-        tenants = config.get("tenants")
-        if tenants is None:
-            config["tenants"] = CommentedMap()
-        elif not isinstance(tenants, dict):
-            problems.append(Problem(location_of(config, ("tenants",), file), "expected a mapping of tenants"))
-        else:
-            for name, entry in tenants.items():
-                problems.extend(self._tenant_problems(str(name), entry, config))
+        problems = config_problems(config, str(self.config_path))
         if problems:
-            raise InputError("invalid workspace file", problems)
+            raise InputError(say(_MESSAGES, "invalid_file", file=self.config_path), problems)
+        language.use_workspace(config.get("lang"))
+        if config.get("tenants") is None:
+            config["tenants"] = CommentedMap()
 
-    def _tenant_problems(self, name: str, entry: Any, config: Any) -> list[Problem]:
+    def _unknown_tenant(self, name: str) -> InputError:
+        """Exit 3 at implkit.yaml's `tenants:`, listing the names it holds."""
+        known = ", ".join(self.tenant_names()) or say(_MESSAGES, "no_tenants")
+        where = problem_at(self._config, None, str(self.config_path), dotted_path, ("tenants",),
+                           say(_MESSAGES, "known_tenants", known=known))
+        return InputError(say(_MESSAGES, "unknown_tenant", name=name, file=self.config_path), [where])
+
+    def check_audit_ids(self, name: str, known: Iterable[str]) -> None:
+        """Refuse (InputError at implkit.yaml:line:col) a tenant's audit threshold for a check that does not exist."""
+        thresholds = ((self._config.get("tenants") or {}).get(name) or {}).get("audit", {}) or {}
+        thresholds = thresholds.get("thresholds") or {}
+        known = set(known)
         file = str(self.config_path)
-        path = ("tenants", name)
-        if not TENANT_NAME.match(name):
-            return [Problem(location_of(config, path, file),
-                            "tenant names are lower-case letters, digits, '.', '_' and '-'")]
-        if not isinstance(entry, dict):
-            return [Problem(location_of(config, path, file), "expected a mapping")]
-        problems = [Problem(location_of(config, (*path, key), file), f"unknown key {key!r}")
-                    for key in entry if key not in TENANT_KEYS]
-        if entry.get("provider") not in PROVIDERS:
-            problems.append(Problem(location_of(config, (*path, "provider"), file),
-                                    f"provider must be one of {', '.join(PROVIDERS)}"))
-        try:
-            check_url(str(entry.get("url", "")), str(entry.get("provider", "")))
-        except InputError as exc:
-            problems.append(Problem(location_of(config, (*path, "url"), file), str(exc)))
-        creds = entry.get("credentials")
-        if not isinstance(creds, dict) or len(set(creds) & {"env", "file", "keyring"}) != 1:
-            problems.append(Problem(location_of(config, (*path, "credentials"), file),
-                                    "credentials must name exactly one of env, file, keyring"))
-        if entry.get("audit") is not None and not isinstance(entry.get("audit"), dict):
-            problems.append(Problem(location_of(config, (*path, "audit"), file), "audit must be a mapping"))
-        rate = entry.get("rate_limit")
-        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0):
-            problems.append(Problem(location_of(config, (*path, "rate_limit"), file),
-                                    "rate_limit must be a positive number of requests per second"))
-        return problems
+        path = ("tenants", name, "audit", "thresholds")
+        problems = [problem_at(self._config, None, file, dotted_path, (*path, check_id),
+                               say(_MESSAGES, "unknown_check", check=check_id, known=", ".join(sorted(known))))
+                    for check_id in thresholds if str(check_id) not in known]
+        if problems:
+            raise InputError(say(_MESSAGES, "invalid_file", file=self.config_path), problems)
 
     # ---- tenants -------------------------------------------------------------------------------
 
@@ -193,8 +210,7 @@ class Workspace:
         """The tenant called `name`; an unknown name is InputError (exit 3) listing the known ones."""
         entries = self._config.get("tenants") or {}
         if name not in entries:
-            known = ", ".join(self.tenant_names()) or "none yet — add one with `implkit tenant add`"
-            raise InputError(f"unknown tenant {name!r} in {self.config_path} (known: {known})")
+            raise self._unknown_tenant(name)
         entry = entries[name]
         oauth = entry.get("oauth") or {}
         blueprint = entry.get("blueprint")
@@ -213,11 +229,50 @@ class Workspace:
             redirect_uri=str(oauth.get("redirect_uri") or ""),
             blueprint=blueprint_path, rate_limit=float(rate) if rate is not None else None,
             audit=to_plain(entry.get("audit") or {}),
+            shares_account_with=str(entry["shares_account_with"]) if entry.get("shares_account_with") else None,
         )
+
+    def check_account_free(self, name: str, provider: str, url: str, shares_with: str | None = None) -> None:
+        """Refuse (InputError, exit 3) a tenant whose URL names the account of another tenant, unless it is
+        declared as sharing that account (`shares_with`): two tenants on one account, each unaware of the
+        other, would each `--prune` what the other created."""
+        if shares_with is not None and shares_with not in self.tenant_names():
+            raise InputError(f"--shares-account-with {shares_with!r}: no such tenant in {self.config_path}")
+        key = account_key(url)
+        for other in self.tenants():
+            if other.name == name or other.provider != provider or account_key(other.url) != key:
+                continue
+            if shares_with == other.name or other.shares_account_with == name:
+                continue
+            raise InputError(
+                f"tenant {other.name!r} already reaches this account ({other.url}); a second tenant on one CRM "
+                f"account would delete the first one's objects with --prune. Use tenant {other.name!r}, or, if "
+                f"two blueprints really share the account, add it with --shares-account-with {other.name}")
+
+    def shares_account(self, a: str, b: str) -> bool:
+        """Whether tenants `a` and `b` are declared (either way round) as one CRM account."""
+        ta, tb = self.tenant(a), self.tenant(b)
+        return ta.shares_account_with == b or tb.shares_account_with == a
+
+    def neighbours(self, name: str) -> list[Neighbour]:
+        """Every other tenant of the same CRM with a state: its bound account and the ids it manages."""
+        me = self.tenant(name)
+        out = []
+        for other in self.tenants():
+            if other.name == name or other.provider != me.provider or not other.state_path.is_file():
+                continue
+            store = StateStore(other.state_path)
+            try:
+                out.append(Neighbour(other.name, store.account_id, self.shares_account(name, other.name),
+                                     {a: str(r) for a, r in store.get_ids().items()}))
+            finally:
+                store.close()
+        return out
 
     def add_tenant(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
                    client_id: str | None = None, client_secret_env: str | None = None, redirect_uri: str = "",
-                   blueprint: str | os.PathLike | None = None, rate_limit: float | None = None) -> Tenant:
+                   blueprint: str | os.PathLike | None = None, rate_limit: float | None = None,
+                   shares_account_with: str | None = None) -> Tenant:
         """Register a tenant (InputError if the name is taken or anything is invalid; nothing written then)."""
         if not TENANT_NAME.match(name):
             raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
@@ -225,18 +280,20 @@ class Workspace:
         with self._editing():
             self._add_entry(name, provider=provider, url=url, credentials=credentials, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri, blueprint=blueprint,
-                            rate_limit=rate_limit)
+                            rate_limit=rate_limit, shares_account_with=shares_account_with)
         return self.tenant(name)
 
     def _add_entry(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
                    client_id: str | None, client_secret_env: str | None, redirect_uri: str,
-                   blueprint: str | os.PathLike | None, rate_limit: float | None) -> None:
+                   blueprint: str | os.PathLike | None, rate_limit: float | None,
+                   shares_account_with: str | None = None) -> None:
         if name in (self._config.get("tenants") or {}):
             raise InputError(f"tenant {name!r} already exists in {self.config_path}; "
                              f"remove it first with `implkit tenant remove {name}`")
         if provider not in PROVIDERS:
             raise InputError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
         url = check_url(url, provider)
+        self.check_account_free(name, provider, url, shares_account_with)
         if rate_limit is not None and rate_limit <= 0:
             raise InputError("--rate-limit must be a positive number of requests per second")
         entry = CommentedMap()
@@ -255,6 +312,8 @@ class Workspace:
             entry["blueprint"] = _relative(Path(blueprint), self.root)
         if rate_limit is not None:
             entry["rate_limit"] = rate_limit
+        if shares_account_with:
+            entry["shares_account_with"] = shares_account_with
         if self._config.get("tenants") is None:
             self._config["tenants"] = CommentedMap()
         self._config["tenants"][name] = entry
@@ -304,8 +363,9 @@ class Workspace:
     def tenant_dir(self, name: str) -> Path:
         """`.implkit/tenants/NAME/` (created): the tenant's state, lock, snapshot and plans live here."""
         path = self.tenant(name).dir
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return path
+        private_dir(self.data_dir)
+        private_dir(path.parent)
+        return private_dir(path)
 
     def state(self, name: str) -> StateStore:
         """The tenant's StateStore (created on first use)."""
@@ -370,6 +430,7 @@ class Workspace:
                 "redirect_uri": t.redirect_uri},
             "blueprint": str(t.blueprint) if t.blueprint else None,
             "rate_limit": t.rate_limit,
+            "shares_account_with": t.shares_account_with,
             "state": state,
             "lock": None if holder is None else {
                 "operation": holder.operation, "holder": f"{holder.user}@{holder.host}", "pid": holder.pid,
@@ -382,7 +443,7 @@ class Workspace:
     def _editing(self) -> Iterator[None]:
         """Read-modify-write implkit.yaml under an exclusive lock, from its current content on disk,
         so two `tenant add` runs at once both land. Nothing is written if the block raises."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         fd = os.open(self.data_dir / "workspace.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -390,6 +451,7 @@ class Workspace:
             self._validate(fresh)
             self._config = fresh
             yield
+            self._validate(self._config)  # what would be written must load again: else nothing is written
             self._save()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -411,8 +473,8 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     if root.exists() and not root.is_dir():
         raise InputError(f"{root}: not a folder")
     root.mkdir(parents=True, exist_ok=True)
-    (root / DATA_DIR / "tenants").mkdir(parents=True, exist_ok=True)
-    os.chmod(root / DATA_DIR, 0o700)
+    private_dir(root / DATA_DIR)
+    private_dir(root / DATA_DIR / "tenants")
     gitignore = root / ".gitignore"
     if gitignore.exists():
         existing = gitignore.read_text(encoding="utf-8")
@@ -426,6 +488,54 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     config["tenants"] = CommentedMap()
     atomic_write(config_path, _CONFIG_HEADER + dump_yaml(config))
     return Workspace.load(root)
+
+
+# ---- implkit.yaml validation ----------------------------------------------------------------------
+
+_MESSAGES = {
+    "invalid_file": {"ru": "{file}: недопустимый файл рабочей папки", "en": "{file}: invalid workspace file"},
+    "no_workspace": {"ru": "{file}: здесь нет рабочей папки implkit; создайте её: `implkit init {folder}`",
+                     "en": "{file}: no implkit workspace here; create one with `implkit init {folder}`"},
+    "none_found": {"ru": "рабочая папка implkit не найдена ни в {start}, ни выше; выполните там `implkit init`, "
+                         "укажите --workspace ПАПКА или задайте {env}",
+                   "en": "no implkit workspace found in {start} or above; run `implkit init` there, "
+                         "pass --workspace DIR, or set {env}"},
+    "unknown_tenant": {"ru": "нет клиента (tenant) {name!r} в {file}", "en": "unknown tenant {name!r} in {file}"},
+    "known_tenants": {"ru": "известны: {known}", "en": "known: {known}"},
+    "no_tenants": {"ru": "пока ни одного — добавьте: `implkit tenant add`",
+                   "en": "none yet — add one with `implkit tenant add`"},
+    "shares_unknown": {"ru": "shares_account_with называет {shares!r}, но такого другого тенанта здесь нет",
+                       "en": "shares_account_with names {shares!r}, which is not another tenant here"},
+    "unknown_check": {"ru": "нет проверки {check!r} (известны: {known})",
+                      "en": "no check {check!r} (known: {known})"},
+}
+
+
+def config_problems(config: Any, file: str) -> list[Problem]:
+    """Every problem of a loaded implkit.yaml: blueprints/schema/workspace.schema.json, numbers that are
+    .nan / .inf, and each tenant's URL rules (`check_url`)."""
+    if config is None:
+        config = CommentedMap()
+    data = to_plain(config)
+    problems = explain_schema_errors(_config_validator(), config, data, file)
+    problems += non_finite_problems(config, data, file)
+    tenants = data.get("tenants") if isinstance(data, dict) else None
+    for name, entry in (tenants or {}).items() if isinstance(tenants, dict) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("url"), str) and entry.get("url"):
+            try:
+                check_url(entry["url"], str(entry.get("provider", "")))
+            except InputError as exc:
+                problems.append(problem_at(config, data, file, dotted_path, ("tenants", name, "url"), str(exc)))
+        shares = entry.get("shares_account_with") if isinstance(entry, dict) else None
+        if shares is not None and (str(shares) == str(name) or str(shares) not in tenants):
+            problems.append(problem_at(config, data, file, dotted_path, ("tenants", name, "shares_account_with"),
+                                       say(_MESSAGES, "shares_unknown", shares=shares)))
+    return sort_problems(problems)
+
+
+@cache
+def _config_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("workspace"))
 
 
 # ---- URL rules -------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from implkit.errors import InputError
+from implkit.files import private_file
 
 SCHEMA_VERSION = 1
 
@@ -100,8 +101,7 @@ class StateStore:
     """One tenant's state database. Safe to share between threads; every write is durable on return."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = private_file(path)  # 0600 before SQLite opens it: its -wal/-shm inherit the mode
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")

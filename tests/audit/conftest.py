@@ -27,3 +27,10 @@ def sync_rig(tmp_path):
     rig = SyncRig(tmp_path)
     yield rig
     rig.close()
+
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch):
+    """The audit's tests were written for the Russian default and ask for English with `--lang en`
+    where they read English; this overrides the suite-wide IMPLKIT_LANG=en of tests/conftest.py."""
+    monkeypatch.delenv("IMPLKIT_LANG", raising=False)

@@ -70,10 +70,13 @@ def test_amocrm_tasks_once_per_finding_and_closed_when_fixed(sync_rig, tmp_path)
     now = int(sync_rig.clock.now())
     created, closed = apply_plan(plan, store, AmoTaskWriter(http), due=now + 2 * 86400, at=now)
     log = sync_rig.log(before)
-    posts = [r for r in log if r["method"] == "POST" and r["path"].endswith("/api/v4/tasks")]
+    # a 429 (the account's rate limit, refused before any write) may be retried; nothing else is sent
+    assert {r["status"] for r in log} <= {200, 429}
+    posts = [r for r in log if r["status"] == 200]
     assert created == len(expected) and closed == 0
-    assert len(posts) == math.ceil(len(expected) / 50) and len(log) == len(posts)  # nothing else was written
-    assert sum(r["entities_written"] or 0 for r in posts) == len(expected)
+    assert all(r["method"] == "POST" and r["path"].endswith("/api/v4/tasks") for r in log)
+    assert len(posts) == math.ceil(len(expected) / 50)
+    assert sum(r["entities_written"] or 0 for r in log) == len(expected)
     tasks = {int(r["task_id"]): http.get(f"/api/v4/tasks/{r['task_id']}") for r in store.open_tasks()}
     for row in store.open_tasks():
         task = tasks[int(row["task_id"])]
@@ -99,7 +102,7 @@ def test_amocrm_tasks_once_per_finding_and_closed_when_fixed(sync_rig, tmp_path)
     assert not closing.create
     before = sync_rig.log()[-1]["seq"]
     apply_plan(closing, store, AmoTaskWriter(http), due=now, at=now)
-    patches = [r for r in sync_rig.log(before) if r["method"] == "PATCH"]
+    patches = [r for r in sync_rig.log(before) if r["method"] == "PATCH" and r["status"] == 200]
     assert len(patches) == 1 and patches[0]["path"].endswith("/api/v4/tasks")
     task = http.get(f"/api/v4/tasks/{closing.close[0]['task_id']}")
     assert task["is_completed"] is True
@@ -139,7 +142,9 @@ def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
         created, _ = apply_plan(plan, store, B24TodoWriter(reader.api), due=truth["now"] + 86400, at=truth["now"])
         log = portal.log(before)
         assert created == len(expected)
-        assert [r["path"].rsplit("/", 1)[-1] for r in log] == ["batch"] * math.ceil(len(expected) / 50)
+        # refused requests (the portal's rate limit) are retried; the ones answered are the batches
+        assert [r["path"].rsplit("/", 1)[-1] for r in log if r["status"] == 200] == \
+            ["batch"] * math.ceil(len(expected) / 50)
         for row in store.open_tasks():
             activity = portal.call("crm.activity.get", {"id": int(row["task_id"])})["result"]
             entity, card, user = expected[(row["check_id"], row["entity"], row["record_id"])]
@@ -166,7 +171,7 @@ def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
         assert {(r["check_id"], r["record_id"]) for r in closing.close} == {("D02", d02["record_id"])} | overdue_done
         before = portal.last_seq()
         apply_plan(closing, store, B24TodoWriter(reader.api), due=truth["now"], at=truth["now"])
-        assert [r["path"].rsplit("/", 1)[-1] for r in portal.log(before)] == ["batch"]
+        assert [r["path"].rsplit("/", 1)[-1] for r in portal.log(before) if r["status"] == 200] == ["batch"]
         activity = portal.call("crm.activity.get", {"id": int(d02["task_id"])})["result"]
         assert activity["COMPLETED"] == "Y"
         store.close()

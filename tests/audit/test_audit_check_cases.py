@@ -60,6 +60,8 @@ def test_check_case(make_snapshot, check_id, case):
     if "groups" in case:
         got_groups = [{"keep": g["keep"], "merge": g["merge"]} for g in result.details["duplicate_groups"]]
         assert got_groups == case["groups"]
+    if "shared" in case:  # C14: per shared channel, the people on it (each a list of records)
+        assert [s["people"] for s in result.details["shared_channels"]] == case["shared"]
 
 
 def test_every_supported_check_has_cases():

@@ -32,7 +32,7 @@ def workspace(tmp_path):
 
 
 def test_errors_over_threshold_exit_2_and_name_records(run_cli, workspace):
-    result = run_cli("audit", "acme", "--workspace", workspace)
+    result = run_cli("audit", "acme", "--workspace", workspace, env={"IMPLKIT_LANG": None})  # the default
     assert result.exit_code == 2
     assert "D08" in result.output and "СВЕРХ ПОРОГА" in result.output
     assert "D08 например 1" in result.output  # Russian by default
@@ -125,7 +125,7 @@ def test_a_malformed_check_file_exits_3_with_its_location(run_cli, workspace, tm
     shutil.copytree(audits_dir(), folder)
     path = folder / "D08.yaml"
     path.write_text(mutation(path.read_text(encoding="utf-8")), encoding="utf-8")
-    result = run_cli("audit", "acme", "--workspace", workspace, "--checks-dir", folder)
+    result = run_cli("audit", "acme", "--workspace", workspace, "--checks-dir", folder, env={"IMPLKIT_LANG": "en"})
     assert result.exit_code == 3
     assert f"{path}{where}" in result.output
     assert message in result.output

@@ -34,7 +34,8 @@ def workspace(tmp_path):
 
 
 def test_csv_lists_every_failing_record_with_name_owner_budget_and_link(run_cli, workspace):
-    result = run_cli("audit", "acme", "--workspace", workspace, "--format", "csv", "--checks", "D08,T01")
+    result = run_cli("audit", "acme", "--workspace", workspace, "--format", "csv", "--checks", "D08,T01",
+                     env={"IMPLKIT_LANG": None})  # the default language
     assert result.exit_code == 2, result.output
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0][:7] == ["проверка", "название проверки", "важность", "статус проверки", "тип записи", "id",

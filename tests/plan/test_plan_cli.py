@@ -220,6 +220,9 @@ def test_bad_plan_files_and_option_mixes_are_bad_input(served, tmp_path):
     assert "schema version" in served.cli("apply", "acme", "--plan", tmp_path / "future.json", "--yes").output
     data["schema_version"] = 1
     data["tenant"] = "someone-else"
+    from implkit.plan.run import _plan_checksum
+
+    data["checksum"] = _plan_checksum(data)  # a plan genuinely made for another tenant, not an edited one
     (tmp_path / "theirs.json").write_text(json.dumps(data))
     theirs = served.cli("apply", "acme", "--plan", tmp_path / "theirs.json", "--yes")
     assert theirs.exit_code == 3 and "someone-else" in theirs.output
@@ -232,6 +235,6 @@ def test_drift_before_any_apply_and_a_tenant_without_blueprint_are_bad_input(ser
     never = served.cli("drift", "acme")
     assert never.exit_code == 3 and "nothing has been applied" in never.output
     assert served.cli("tenant", "add", "bare", "--provider", "amocrm", "--url", served.url,
-                      "--token-file", served.token_file).exit_code == 0
+                      "--token-file", served.token_file, "--shares-account-with", "acme").exit_code == 0
     bare = served.cli("plan", "bare")
     assert bare.exit_code == 3 and "-b FILE" in bare.output

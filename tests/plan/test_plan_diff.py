@@ -233,3 +233,87 @@ def test_the_words_printed_and_the_exit_code_always_agree():
         quiet = "No changes." in text or "No drift." in text
         assert quiet == (p.exit_code() == 0), text
         assert (p.exit_code() == 0) == (not render_json(p).count('"has_changes": true'))
+
+
+# --- undescribed objects, interrupted creations, shared accounts -------------------------------
+
+
+def _with_extra(live: LiveConfig, *stages: LiveStage, reasons=()) -> LiveConfig:
+    from implkit.providers.base import LiveLossReason
+
+    p = live.pipelines[0]
+    return replace(live, pipelines=(replace(p, stages=p.stages[:3] + stages + p.stages[3:]),),
+                   loss_reasons=tuple(LiveLossReason(rid, name) for rid, name in reasons))
+
+
+def test_a_stage_and_a_loss_reason_the_blueprint_does_not_describe_are_listed_not_changed():
+    live = _with_extra(applied_live(), LiveStage("13", "Руками", 40), reasons=[("70", "Дорого"), ("71", "Спам")])
+    p = plan(blueprint(), StateView(IDS, blueprint()), live, CAPS, tenant="acme")
+    assert p.changes == ()
+    assert [(u.address, u.prunable) for u in p.unmanaged] == [("pipeline.sales.stage.#13", True),
+                                                              ("loss_reason.#71", False)]
+    assert p.exit_code() == 0  # plan: apply would write nothing
+    assert "Not described in the blueprint (2)" in render_text(p)
+    assert "--prune deletes 1 of them" in p.summary()
+    d = plan(blueprint(), StateView(IDS, blueprint()), live, CAPS, tenant="acme", mode="drift")
+    assert d.exit_code() == 2 and [u.address for u in d.unmanaged] == [u.address for u in p.unmanaged]
+    assert [x.what for x in d.discrepancies()] == ["unmanaged", "unmanaged"]
+    pruned = plan(blueprint(), StateView(IDS, blueprint()), live, CAPS, prune=True)
+    assert [c.address for c in pruned.changes if c.action == DELETE] == ["pipeline.sales.stage.#13"]
+    assert [u.address for u in pruned.unmanaged] == ["loss_reason.#71"]  # the API cannot delete it
+    again = Plan.from_json_dict(p.to_json_dict())
+    assert again.unmanaged == p.unmanaged
+
+
+def test_loss_reasons_are_a_managed_list_only_when_the_blueprint_describes_one():
+    live = _with_extra(applied_live(), reasons=[("71", "Спам")])
+    p = plan(blueprint(loss_reasons=[]), StateView(IDS), live, CAPS)
+    assert p.unmanaged == ()
+
+
+def test_an_interrupted_creation_reuses_the_default_stages_and_removes_the_rest():
+    from implkit.plan.changes import creating_marker
+    from implkit.plan.diff import LEFTOVER_DELETED, LEFTOVER_REUSED
+
+    live = applied_live()
+    p0 = live.pipelines[0]
+    defaults = (LiveStage("51", "Новая", 10), LiveStage("52", "Подготовка документов", 20),
+                LiveStage("53", "В работе", 30))
+    fresh = replace(live, pipelines=(replace(p0, id="5", is_main=False, stages=defaults + p0.stages[3:]),))
+    bp = blueprint(pipelines=[{**BP["pipelines"][0], "is_main": False}])
+    ids = {"pipeline.sales": "5", creating_marker("pipeline.sales"): "pending"}
+    p = plan(bp, StateView(ids), fresh, CAPS)
+    rows = [(c.action, c.address, c.remote_id, c.note) for c in p.changes if c.kind == "stage"]
+    assert rows == [("update", "pipeline.sales.stage.new", "51", LEFTOVER_REUSED),
+                    ("update", "pipeline.sales.stage.qual", "52", LEFTOVER_REUSED),
+                    ("delete", "pipeline.sales.stage.#53", "53", LEFTOVER_DELETED)]
+    assert not p.destructive and p.unmanaged == ()
+    # without the marker the same stages are somebody's: left alone and listed
+    q = plan(bp, StateView({"pipeline.sales": "5"}), fresh, CAPS)
+    assert [c.action for c in q.changes if c.kind == "stage"] == ["create", "create"]
+    assert [u.remote_id for u in q.unmanaged] == ["51", "52", "53"]
+
+
+def test_a_taken_over_main_pipeline_is_finished_only_when_it_holds_no_deal():
+    from implkit.plan.changes import creating_marker
+
+    live = applied_live()
+    p0 = live.pipelines[0]
+    defaults = (LiveStage("51", "Новая", 10), LiveStage("52", "В работе", 20))
+    ids = {"pipeline.sales": "1", creating_marker("pipeline.sales"): "pending"}
+    for in_use, finished in ((True, False), (None, False), (False, True)):
+        taken = replace(live, pipelines=(replace(p0, stages=defaults + p0.stages[3:], in_use=in_use),))
+        p = plan(blueprint(), StateView(ids), taken, CAPS)
+        reused = [c.remote_id for c in p.changes if c.note]
+        assert (reused == ["51", "52"]) is finished, (in_use, reused)
+
+
+def test_objects_another_tenant_of_the_account_manages_are_never_adopted_pruned_or_listed():
+    live = _with_extra(applied_live(), LiveStage("13", "Их этап", 40))
+    theirs = frozenset({("stage", "13"), ("field", "21")})
+    ids = {a: r for a, r in IDS.items() if a != "field.leads.source"}
+    p = plan(blueprint(), StateView(ids), live, CAPS, prune=True, protected=theirs)
+    assert "pipeline.sales.stage.#13" not in {c.address for c in p.changes}
+    assert [c.action for c in p.changes if c.address == "field.leads.source"] == ["create"]  # not adopted
+    assert not [c for c in p.changes if c.remote_id in ("13", "21")]
+    assert p.unmanaged == ()

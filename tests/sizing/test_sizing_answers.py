@@ -95,7 +95,7 @@ def test_several_bad_answers_are_all_listed_with_file_line_col(write_answers_fil
     ]
     got = [(p.location.key, p.location.line, p.location.column) for p in error.value.problems]
     assert got == expected
-    assert f"{path}:6:3: answers.sellers: 'ten' is not of type 'integer'" in text
+    assert f"{path}:6:3: answers.sellers: expected a whole number, got text 'ten'" in text
     assert "did you mean 'sellers'?" in text
     assert error.value.exit_code == 3
 
@@ -152,7 +152,7 @@ def test_another_questionnaire_version_is_refused(write_answers_file, answers):
 @pytest.mark.parametrize(("text", "message"), [
     ("", "the file is empty"),
     ("questionnaire: 1\nanswers: [1\n", "invalid YAML"),
-    ("- 1\n- 2\n", "is not of type 'object'"),
+    ("- 1\n- 2\n", "expected a mapping, got a list"),
     ("questionnaire: 1\nlang: de\nanswers: {}\nextra: 1\n", "unknown key"),
 ])
 def test_malformed_files_are_bad_input(write_answers_file, text, message):

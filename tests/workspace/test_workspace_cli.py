@@ -237,11 +237,11 @@ def test_audit_settings_are_kept_for_the_curator(workspace, token_file):
     config.write_text(
         "version: 1\ntenants:\n  acme:\n    provider: amocrm\n    url: https://acme.amocrm.ru\n"
         f"    credentials: {{file: {token_file}}}\n"
-        "    audit: {thresholds: {stale_leads: 0.1}, exempt_stages: [pipeline.sales.stage.won]}\n")
+        "    audit: {thresholds: {D03: 0.1}, exempt_stages: [pipeline.sales.stage.won]}\n")
     tenant = Workspace.load(workspace).tenant("acme")
-    assert tenant.audit == {"thresholds": {"stale_leads": 0.1}, "exempt_stages": ["pipeline.sales.stage.won"]}
+    assert tenant.audit == {"thresholds": {"D03": 0.1}, "exempt_stages": ["pipeline.sales.stage.won"]}
     config.write_text(config.read_text().replace("audit: {thresholds", "audit: [1]\n    x: {thresholds"))
-    with pytest.raises(Exception, match="audit must be a mapping"):
+    with pytest.raises(Exception, match="tenants.acme.audit: expected a mapping, got a list"):
         Workspace.load(workspace)
 
 

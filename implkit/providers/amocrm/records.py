@@ -16,10 +16,19 @@ Stream kinds:
   same pass — page-number paging would silently skip its neighbour.
 - `paged` — tasks (`filter[updated_at]`, ordered by id) and events
   (`filter[created_at]`, append-only): a fixed filter per pass, pages by number.
+
+Also offered to the sync: `server_time()` — the account's clock, from the
+`Date` header of `GET /api/v4/account` (the mark of an incremental pass never
+passes it); `read_ids()` — leads or contacts read again by id
+(`filter[id][]`), for the records named by `entity_linked` /
+`entity_unlinked` events: a link made through `/link` or `_embedded` need not
+change a record's `updated_at` (§7.5, §7.7: the event's value is
+`[{link: {entity: {type, id}}}]`, and the event sits on either side).
 """
 
 from __future__ import annotations
 
+import email.utils
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -29,10 +38,18 @@ from implkit.providers.amocrm.mapping import LIST_LIMIT
 EVENTS_LIMIT = 100  # §6: events answer at most 100 a page
 FIELDS_LIMIT = 50  # §6: custom fields answer at most 50 a page
 RECORD_ENTITIES = ("leads", "contacts", "companies")
-# Events the audit uses: stage changes (D04, D15, conversion), calls and messages (D06, D07), deletions.
+# Events the audit uses: stage changes (D04, D15, conversion), calls and messages (D06, D07), deletions
+# and restores, link changes (records to read again).
 EVENT_TYPES = ("lead_status_changed", "outgoing_call", "outgoing_chat_message", "outgoing_sms",
                "incoming_call", "incoming_chat_message", "incoming_sms",
-               "lead_deleted", "contact_deleted", "company_deleted", "task_deleted")
+               "lead_deleted", "contact_deleted", "company_deleted", "task_deleted",
+               "lead_restored", "contact_restored", "company_restored",
+               "entity_linked", "entity_unlinked")
+LINK_EVENTS = ("entity_linked", "entity_unlinked")
+# A call or SMS logged as a note also leaves an event naming that note (§7.7: note-type events carry
+# `[{note: {id}}]`); the note stream already holds the touch, so such an event would count it twice.
+NOTE_MIRRORS = ("incoming_call", "outgoing_call", "incoming_sms", "outgoing_sms")
+PLURAL = {"lead": "leads", "contact": "contacts", "company": "companies"}
 INN_NAMES = ("инн", "inn")
 
 
@@ -62,6 +79,7 @@ class AmoRecords:
 
     http: HttpClient
     _fields: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _server_time: float | None = None
 
     crm = "amocrm"
     # Streams the sync may read at once: all share the HttpClient's rate limiter, so this hides the
@@ -92,8 +110,21 @@ class AmoRecords:
         return dictionaries + records
 
     def account(self) -> dict[str, Any]:
-        data = self.http.get("/api/v4/account") or {}
+        reply = self.http.request("GET", "/api/v4/account")
+        self._server_time = _http_date(reply.headers.get("date"))
+        data = reply.data or {}
         return {"id": data.get("id"), "name": data.get("name"), "subdomain": data.get("subdomain")}
+
+    def server_time(self) -> float | None:
+        """The account's clock when it answered `account()` (its `Date` header), None without one."""
+        return self._server_time
+
+    def read_ids(self, table: str, ids: list[int]) -> list[dict[str, Any]]:
+        """Leads or contacts read again by id (a link of theirs changed); the missing ones were deleted."""
+        stream = next(s for s in self.streams if s.name == table)
+        params = [("limit", LIST_LIMIT), *stream.params, *(("filter[id][]", i) for i in ids)]
+        data = self.http.get(stream.path, params)
+        return [self.to_row(stream, item) for item in ((data or {}).get("_embedded") or {}).get(stream.embedded) or []]
 
     def read_page(self, stream: Stream, *, since: int | None, page: int) -> PageResult:
         params: list[tuple[str, Any]] = [("page", page), ("limit", stream.limit), *stream.params]
@@ -104,7 +135,7 @@ class AmoRecords:
         data = self.http.get(stream.path, params)  # pairs: repeated keys such as filter[type][] survive
         items = list(((data or {}).get("_embedded") or {}).get(stream.embedded) or [])
         has_next = bool(((data or {}).get("_links") or {}).get("next"))
-        rows = [self.to_row(stream, item) for item in items]
+        rows = [self.to_row(stream, item) for item in items if not _mirrors_a_note(item)]
         marks = [row.get(stream.mark_field) for row in rows if row.get(stream.mark_field) is not None]
         return PageResult(rows, has_next, max(marks) if marks else None)
 
@@ -141,6 +172,18 @@ class AmoRecords:
                 if field_id is not None and texts:
                     fields[int(field_id)] = "; ".join(texts)
         return phones, emails, inn, fields
+
+
+def _mirrors_a_note(item: Mapping[str, Any]) -> bool:
+    return item.get("type") in NOTE_MIRRORS and any(
+        isinstance(v, Mapping) and isinstance(v.get("note"), Mapping) for v in item.get("value_after") or ())
+
+
+def _http_date(value: str | None) -> float | None:
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _text(value: Mapping[str, Any]) -> str:
@@ -240,7 +283,23 @@ def event_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
     if row["type"] == "lead_status_changed":
         before, after = _lead_status(item.get("value_before")), _lead_status(item.get("value_after"))
         row.update(pipeline_before=before[0], status_before=before[1], pipeline_after=after[0], status_after=after[1])
+    if row["type"] in LINK_EVENTS:
+        row["refresh"] = link_refresh(item)
     return row
+
+
+def link_refresh(item: Mapping[str, Any]) -> list[tuple[str, int]]:
+    """The snapshot record holding a changed link: the lead of a lead–contact or lead–company link (its
+    contacts and company), the contact of a contact–company link (its company)."""
+    sides = {item.get("entity_type"): item.get("entity_id")}
+    for value in (item.get("value_after") or []) + (item.get("value_before") or []):
+        linked = ((value or {}).get("link") or {}).get("entity") or {}
+        if linked.get("type") and linked.get("id") is not None:
+            sides.setdefault(linked["type"], linked["id"])
+    for holder in ("lead", "contact"):
+        if sides.get(holder) is not None and len(sides) > 1:
+            return [(PLURAL[holder], int(sides[holder]))]
+    return []
 
 
 def _lead_status(values: Any) -> tuple[int | None, int | None]:

@@ -33,6 +33,8 @@ from implkit.providers.bitrix24 import mapping as b24
 from implkit.providers.bitrix24.transport import MAX_BATCH, PAGE, B24Error, Bitrix24Api, Command
 
 USERS_CHAIN = 10  # users read with the configuration: 10 chained pages (500) in the same batch
+DEFAULT_IN_USE = "deals_in_default"
+DEFAULT_DEALS = {"filter": {"CATEGORY_ID": 0}, "select": ["ID"], "start": -1}  # one page at most: presence
 
 
 class Bitrix24Provider:
@@ -62,6 +64,8 @@ class Bitrix24Provider:
             *(Command(f"uf_{e}", f"{b24.ENTITY_METHODS[e]}.userfield.list",
                       {"order": {"SORT": "ASC", "ID": "ASC"}, "filter": {"LANG": b24.READ_LANG}}) for e in ENTITIES),
             Command("departments", "department.get", {"sort": "ID", "order": "ASC", "start": 0}),
+            # does a deal sit in the default pipeline? (its stages are reused only while none does)
+            Command(DEFAULT_IN_USE, "crm.deal.list", DEFAULT_DEALS),
         ]
         for i in range(USERS_CHAIN):
             cursor = 0 if i == 0 else f"$result[u{i - 1}][{PAGE - 1}][ID]"
@@ -74,6 +78,9 @@ class Bitrix24Provider:
         categories = (answer.results.get("categories") or {}).get("categories") or []
         statuses = list(answer.results.get("statuses") or [])
         pipelines = b24.pipelines_from(categories, statuses)
+        if DEFAULT_IN_USE not in answer.errors:
+            in_use = bool(answer.results.get(DEFAULT_IN_USE))
+            pipelines = tuple(replace(p, in_use=in_use) if p.id == "0" else p for p in pipelines)
         self._codes = {str(s["ID"]): str(s.get("STATUS_ID") or "") for s in statuses}
         fields: list[LiveField] = []
         for entity in ENTITIES:
@@ -253,10 +260,9 @@ class Bitrix24Provider:
                          {"filter": {"ENTITY_ID": b24.stage_entity(pid)}, "order": {"SORT": "ASC"}})
                  for i, pid in pipeline_ids.items()]
         if "0" in pipeline_ids.values():
-            reads.append(Command("deals_in_default", "crm.deal.list",
-                                 {"filter": {"CATEGORY_ID": 0}, "select": ["ID"], "start": -1}))
+            reads.append(Command(DEFAULT_IN_USE, "crm.deal.list", DEFAULT_DEALS))
         listing = self.api.batch(reads)
-        default_in_use = bool(listing.results.get("deals_in_default"))
+        default_in_use = bool(listing.results.get(DEFAULT_IN_USE))
         stage_commands: list[Command] = []
         confirm: dict[str, Operation] = {}
         for i, pid in pipeline_ids.items():

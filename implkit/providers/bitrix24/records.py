@@ -25,8 +25,19 @@ Neutral conventions of the snapshot (docs/snapshot.md): a deal's stage is
 the stage's numeric row id, except success stages → 142 and failure stages
 → 143 (`is_open` = not won/lost); a pipeline lists one lost stage, its
 first failure stage. Activities are the snapshot's tasks (what D01/T01 look
-at). Deleted records: no documented "deleted since" list for these
-methods; `sync --full` re-reads everything.
+at).
+
+Deleted records: these list methods have no "deleted since" filter, and the
+REST events (`ONCRMDEALDELETE`…) reach only a handler registered before the
+deletion. `live_ids()` sweeps every list for its ids alone — `select: ["ID"]`,
+`start=-1`, 50 chained pages in one `batch`: 2,500 ids a request, so
+ceil((n + 1) / 2,500) requests for n records (41 per 100,000) — and the sync
+removes what the portal no longer lists. Activities are swept once for both
+the tasks and the notes (calls) they feed.
+
+The server's clock (`server_time()`): `time.start` of the first answer of
+the sync (the users' list), so the sync's marks are compared with the
+portal's timestamps, never with ours.
 """
 
 from __future__ import annotations
@@ -77,8 +88,7 @@ class B24Records:
     offset: str = DEFAULT_OFFSET
     _stages: dict[str, int] = field(default_factory=dict)  # STATUS_ID → snapshot stage id
     _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # entity → FIELD_NAME → row
-    _last_stage: dict[int, tuple[int | None, int | None]] = field(default_factory=dict)
-    _pass_started: dict[str, float] = field(default_factory=dict)  # stream → the portal's time at its first page
+    _server_time: float | None = None  # the portal's clock at the first answer read
 
     crm = "bitrix24"
     # streams the sync may read side by side: a batch takes the portal seconds to run, so two or three in
@@ -135,23 +145,41 @@ class B24Records:
         page_ = self.api.chain_page(stream.method, params, after_id=after, items_key=stream.items_key)
         rows, finished = page_.rows, page_.finished
         out = [self.to_row(stream, row) for row in rows]
+        # Rows come by id, not by modification time: a row edited behind the cursor during the pass is only
+        # known to be newer than the sync's start. The sync never keeps a mark past that moment
+        # (`server_time()`), so the next pass reads such a row again.
         marks = [r.get(stream.mark_field) for r in out if r.get(stream.mark_field) is not None]
-        high_water = max(marks) if marks else None
-        started = self._pass_started.setdefault(stream.name, page_.started) if stream.mark else None
-        if high_water is not None and started is not None:
-            # Rows come by id, not by modification time: a row edited after its page was read (behind the
-            # cursor) is only known to be newer than this pass's first request. The mark never passes that
-            # moment, so the next pass reads such a row again.
-            high_water = min(high_water, int(started))
-        if finished:
-            self._pass_started.pop(stream.name, None)
         last = int(rows[-1]["ID"]) if rows else after
-        return PageResult(out, not finished, high_water, next_page=last + 1)
+        return PageResult(out, not finished, max(marks) if marks else None, next_page=last + 1)
+
+    def server_time(self) -> float | None:
+        return self._server_time
+
+    def live_ids(self) -> dict[str, set[int]]:
+        """Every id the portal lists now, by snapshot table (module docstring: the deletion sweep)."""
+        by_method: dict[str, set[int]] = {}
+        by_table: dict[str, set[int]] = {}
+        for stream in self.streams:
+            if stream.kind != "paged" or not stream.mark:  # stage history: append-only, nothing to remove
+                continue
+            if stream.method not in by_method:  # notes are calls among the activities: one sweep serves both
+                by_method[stream.method] = {int(r["ID"]) for page in self.api.export_chain(
+                    stream.method, {"select": ["ID"]}) for r in page}
+            by_table[stream.table] = by_method[stream.method]
+        return by_table
 
     def _dictionary(self, stream: Stream) -> list[dict[str, Any]]:
         if stream.name == "users":
-            rows = [r for page in self.api.export_chain("user.get", filter_key="FILTER",
-                                                        order={"sort": "ID", "order": "ASC"}) for r in page]
+            rows, after, first = [], 0, None
+            while True:  # export_chain's loop, keeping the portal's time of the sync's first answer
+                page = self.api.chain_page("user.get", after_id=after, filter_key="FILTER",
+                                           order={"sort": "ID", "order": "ASC"})
+                first = page.started if first is None else first
+                rows += page.rows
+                if page.finished or not page.rows:
+                    break
+                after = int(page.rows[-1]["ID"])
+            self._server_time = first
             self._learn_offset(rows)
             return [user_row(r) for r in rows]
         if stream.name == "pipelines":
@@ -310,12 +338,12 @@ def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
     owner = int(item.get("OWNER_ID") or 0)
     pipeline = _int(item.get("CATEGORY_ID")) or 0
     stage = reader._stages.get(str(item.get("STAGE_ID") or ""))
-    before = reader._last_stage.get(owner, (None, None))
-    reader._last_stage[owner] = (pipeline, stage)
+    # An entry says only where the deal went; where it came from is its previous entry, which the
+    # snapshot fills in (`chain`) whether that entry is on this page or was read by an earlier pass.
     return {"id": f"stagehistory:{item['ID']}", "seq": int(item["ID"]), "type": "lead_status_changed",
             "entity_type": "lead", "entity_id": owner, "created_by": None,
-            "created_at": ts(item.get("CREATED_TIME")) or 0, "pipeline_before": before[0],
-            "status_before": before[1], "pipeline_after": pipeline, "status_after": stage}
+            "created_at": ts(item.get("CREATED_TIME")) or 0, "chain": True,
+            "pipeline_after": pipeline, "status_after": stage}
 
 
 ROW_MAPPERS = {"companies": company_row, "contacts": contact_row, "leads": deal_row, "tasks": activity_row,

@@ -121,6 +121,7 @@ class Bitrix24Gateway:
         name, rest = (match.group("portal"), match.group("rest") or "/") if match else ("", "/")
         request = Request(scope, receive)
         context: dict[str, Any] = {"account_id": None, "status": DROPPED, "client": None, "written": 0}
+        send = _dated_send(send, self.now)
         if name in (OAUTH_SERVER, CONTROL):   # not a portal: nothing to log against
             response = await (self._oauth_server(request, rest) if name == OAUTH_SERVER
                               else control(self, request, rest))
@@ -412,3 +413,12 @@ async def _drop(scope) -> None:
         raise ConnectionDropped()
     transport.abort()
     await asyncio.sleep(0)
+
+
+def _dated_send(send, now):
+    """Every answer carries `Date` from the sandbox's clock, as the amoCRM gateway's do."""
+    from implkit.sandbox.app import dated
+
+    async def dated_send(message) -> None:
+        await send(dated(message, now()) if message["type"] == "http.response.start" else message)
+    return dated_send

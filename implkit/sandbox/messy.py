@@ -1,0 +1,566 @@
+"""Messy accounts: data filled in the way people fill a CRM, with ground truth from the people and events.
+
+`implkit.sandbox.seed` plants each defect as exactly what one check looks for; an audit scored on it
+learns only that the checks agree with their own author. This generator works the other way round: it
+first decides *what happened* — who the people are, which company they work for, which deal was
+created, moved, touched, linked, re-assigned or closed and when, which task was set, done or forgotten,
+which manager left — and only then writes that history into a CRM, the way people write it:
+
+- some records come through an integration (tidy: `+79123456789`, "Имя Фамилия"), others are typed by
+  hand (`8 (912) 345-67-89`, `89123456789`, "ПЕТРОВ иван", " Ivan.Petrov@Mail.RU "), some people twice;
+- office phones are typed on the employees' cards, not on the company card (colleagues then share a
+  number and are *not* duplicates);
+- contacts and companies are linked to a deal later, through `/link`, which does not touch the deal;
+- deals are edited by several users, moved back and forth and between pipelines, stages are renamed;
+- an import leaves some deals with an `updated_at` in the future;
+- a manager leaves (is deactivated) while still owning deals, contacts and tasks.
+
+`generate(seed, deals, now)` returns the facts (`MessyAccount`); a writer puts them into a CRM and
+returns the CRM ids of every fact (`write_amocrm` here, through the emulator's own API handlers —
+the code an HTTP request reaches — with the sandbox clock set to each event's moment;
+`implkit.sandbox.bitrix24.messy.write_bitrix24` through the portal's store, as its seeder does).
+`ground_truth(account, ids, crm)` then says, per check, which records are really defective *from the
+facts* (a task is overdue because it was due before `now` and nobody did it; two cards are one person
+because the generator made one person), in the shape `implkit.audit.accuracy` scores.
+
+Checks scored here (`DETERMINISTIC`) have a yes/no answer in the facts. `REPORTED` ones are printed
+but depend on a definition the facts only approximate (what counts as a touch, a duplicate, the stage
+a budget is due from after a rename); `UNSUPPORTED` says why a check has no truth on a CRM.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from implkit.sandbox import names as N
+from implkit.sandbox.seed import format_phone
+
+HOUR, DAY = 3600, 86400
+HISTORY_DAYS = 45
+OPEN_STAGES = 4  # ordinary stages per pipeline (amoCRM's default pipeline has four; Bitrix24's default five)
+
+DETERMINISTIC = ("D01", "D02", "D06", "D07", "D08", "D11", "D12", "D14", "T01", "T02", "T03", "C05", "C06", "C10")
+REPORTED = ("C01", "C02", "D03", "D09")
+FIRST_RESPONSE, TOUCH_WINDOW, MIN_TOUCHES, STALE_DAYS = 15 * 60, DAY, 3, 7  # the checks' default parameters
+UNSUPPORTED = {
+    "bitrix24": {"D08": "a Bitrix24 deal has no loss-reason field (failure stages stand for reasons)",
+                 "T02": "a CRM activity has no result text in the REST API",
+                 "T03": "a CRM activity always belongs to a record"},
+    "amocrm": {},
+}
+
+
+@dataclass
+class User:
+    key: int
+    first: str
+    last: str
+    active: bool = True  # at `now`: a deactivated manager left during the history
+
+
+@dataclass
+class Company:
+    key: int
+    name: str
+    office: int  # the office's national number
+    office_on_card: bool  # the company card holds it (else only the employees' cards do)
+    owner: int
+    created: int
+
+
+@dataclass
+class Card:
+    """One contact record of a person: a person entered twice has two cards."""
+    key: int
+    person: int
+    by_hand: bool
+    name: str
+    phones: list[str]
+    emails: list[str]
+    company_linked: bool
+    owner: int
+    created: int
+    invalid: bool = False  # a channel typed wrong (the generator's own fact, not a parser's verdict)
+
+
+@dataclass
+class Person:
+    key: int
+    first: str
+    last: str
+    patronymic: str
+    mobile: int | None
+    email: str | None
+    company: int | None
+    cards: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Task:
+    key: int
+    deal: int | None
+    owner: int
+    created: int
+    due: int
+    done_at: int | None = None
+    result: str | None = None
+
+
+@dataclass
+class Deal:
+    key: int
+    title: str
+    owner: int
+    created: int
+    price: int
+    card: int | None
+    card_linked_at: int | None  # the creation moment, a later /link, or never
+    company: int | None
+    company_linked_at: int | None
+    moves: list[tuple[int, int, Any]] = field(default_factory=list)  # (at, pipeline, stage index | won | lost)
+    loss_reason: bool = False
+    calls: list[int] = field(default_factory=list)
+    edits: list[tuple[int, int]] = field(default_factory=list)  # (at, user): price edits by several users
+    future_updated_at: int | None = None  # an import wrote this updated_at
+
+    @property
+    def state(self) -> tuple[int, Any]:
+        _, pipeline, stage = self.moves[-1]
+        return pipeline, stage
+
+    @property
+    def is_open(self) -> bool:
+        return self.state[1] not in ("won", "lost")
+
+
+@dataclass
+class MessyAccount:
+    seed: int
+    now: int
+    users: list[User]
+    companies: list[Company]
+    people: list[Person]
+    cards: list[Card]
+    deals: list[Deal]
+    tasks: list[Task]
+    renames: list[tuple[int, int, int, str]]  # (at, pipeline, stage index, new name)
+    deactivated_at: dict[int, int]  # user key -> when
+
+    def card(self, key: int) -> Card:
+        return self.cards[key]
+
+
+# --- generation -------------------------------------------------------------------------------------
+
+def generate(seed: int, deals: int = 60, now: int = 1_800_000_000) -> MessyAccount:
+    rng = random.Random(seed)
+    start = now - HISTORY_DAYS * DAY
+
+    def when(after: int, before: int = now - HOUR) -> int:
+        return rng.randint(after, max(after, before))
+
+    users = []
+    for key in range(max(4, deals // 15)):
+        male = rng.random() < 0.55
+        first = rng.choice(N.MALE_FIRST)[0] if male else rng.choice(N.FEMALE_FIRST)[0]
+        last = rng.choice(N.SURNAMES)
+        users.append(User(key, first, last if male else N.feminine(last)))
+    leaver = users[-1]
+    deactivated_at = {leaver.key: when(now - 5 * DAY)}
+    leaver.active = False
+
+    def owner() -> int:  # the leaver owned his share until he left
+        return rng.randrange(len(users))
+
+    companies = []
+    for key in range(max(2, deals // 3)):
+        core = rng.choice(N.COMPANY_PREFIXES) + rng.choice(N.COMPANY_ROOTS)
+        companies.append(Company(key, f"{rng.choice(N.LEGAL_FORMS[:3])} «{core}»",
+                                 rng.choice(N.CITY_CODES) * 10_000_000 + rng.randrange(2_000_000, 9_999_999),
+                                 rng.random() < 0.5, owner(), when(start - 200 * DAY, start)))
+
+    people, cards, used = [], [], set()
+
+    def mobile() -> int:
+        while True:
+            number = rng.choice(N.MOBILE_CODES) * 10_000_000 + rng.randrange(10_000_000)
+            if number not in used:
+                used.add(number)
+                return number
+
+    def add_card(person: Person, by_hand: bool, created: int) -> Card:
+        company = companies[person.company] if person.company is not None else None
+        phones, emails, invalid = [], [], False
+        if person.mobile is not None:
+            if by_hand and rng.random() < 0.08:  # a digit lost while typing
+                phones.append(format_phone(person.mobile, rng.randrange(8))[:-1])
+                invalid = True
+            else:
+                phones.append(format_phone(person.mobile, rng.randrange(8)) if by_hand else f"+7{person.mobile}")
+        if company is not None and not company.office_on_card and rng.random() < 0.6:
+            phones.append(format_phone(company.office, rng.randrange(8)))  # the office line, on the person
+        if person.email is not None:
+            if by_hand and rng.random() < 0.05:
+                emails.append(person.email.replace("@", "."))
+                invalid = True
+            elif by_hand:
+                emails.append(rng.choice([str.upper, str.title, lambda s: f" {s} ", str])(person.email))
+            else:
+                emails.append(person.email)
+        if by_hand:
+            name = rng.choice([f"{person.last} {person.first}", f"{person.last.upper()} {person.first}",
+                               f"{person.first.lower()} {person.last.lower()}",
+                               f"{person.last} {person.first} {person.patronymic}", person.first])
+        else:
+            name = f"{person.first} {person.last}"
+        card = Card(len(cards), person.key, by_hand, name, phones, emails,
+                    company is not None and (not by_hand or rng.random() < 0.6), owner(), created, invalid)
+        cards.append(card)
+        person.cards.append(card.key)
+        return card
+
+    for key in range(max(3, deals)):
+        male = rng.random() < 0.5
+        if male:
+            first, patronymic, _, _ = rng.choice(N.MALE_FIRST)
+            last = rng.choice(N.SURNAMES)
+        else:
+            first, _ = rng.choice(N.FEMALE_FIRST)
+            last, patronymic = N.feminine(rng.choice(N.SURNAMES)), rng.choice(N.MALE_FIRST)[2]
+        channels = rng.random()
+        person = Person(key, first, last, patronymic,
+                        mobile() if channels < 0.85 else None,
+                        f"{N.translit(first)}.{N.translit(last)}{key}@{rng.choice(N.EMAIL_DOMAINS)}"
+                        if 0.3 < channels < 0.9 or channels >= 0.95 else None,
+                        rng.randrange(len(companies)) if rng.random() < 0.6 else None)
+        people.append(person)
+        employer = companies[person.company].created + HOUR if person.company is not None else 0
+        created = when(max(start - 100 * DAY, employer), now - 2 * DAY)
+        add_card(person, rng.random() < 0.5, created)
+        if rng.random() < 0.07:  # entered again by hand by a colleague who did not search first
+            add_card(person, True, when(created, now - DAY))
+
+    deal_list, tasks = [], []
+    for key in range(deals):
+        person = rng.choice(people)
+        card = cards[rng.choice(person.cards)]
+        created = when(max(start, card.created), now - 3 * HOUR)
+        b2b = person.company is not None and rng.random() < 0.8
+        link = rng.random()
+        card_linked_at = created if link < 0.7 else (when(created + HOUR) if link < 0.9 else None)
+        company_linked_at = (created if rng.random() < 0.6 else when(created + HOUR)) if b2b else None
+        pipeline = 0 if rng.random() < 0.8 else 1
+        deal = Deal(key, f"{rng.choice(N.PRODUCTS)} — {person.last}", owner(), created,
+                    0 if rng.random() < 0.1 else rng.randint(5, 900) * 1000, card.key, card_linked_at,
+                    person.company if b2b else None, company_linked_at, [(created, pipeline, 0)])
+        at, stage = created, 0
+        fate = rng.random()
+        for _ in range(rng.randint(0, 4)):  # forward mostly, sometimes back, sometimes to the other pipeline
+            at = when(at + 10 * 60, now - 2 * HOUR)
+            if rng.random() < 0.08:
+                pipeline, stage = 1 - pipeline, rng.randrange(2)
+            else:
+                stage = max(0, min(OPEN_STAGES - 1, stage + (1 if rng.random() < 0.8 else -1)))
+            if (pipeline, stage) != deal.moves[-1][1:]:  # a "move" to where it stands is no move
+                deal.moves.append((at, pipeline, stage))
+        if fate < 0.4:
+            at = when(at + 10 * 60, now - HOUR)
+            won = rng.random() < 0.6
+            deal.moves.append((at, pipeline, "won" if won else "lost"))
+            deal.loss_reason = not won and rng.random() < 0.75
+        # calls: some managers ring within minutes, some the next day, some a few times on day one
+        calls = [created + rng.randint(60, 600)] if rng.random() < 0.5 else []
+        calls += [when(created + 60) for _ in range(rng.randint(0, 2))]
+        if rng.random() < 0.3:
+            calls += [created + rng.randint(600, DAY - 60) for _ in range(rng.randint(2, 3))]
+        deal.calls = sorted(c for c in calls if c < now - 60)
+        deal.edits = sorted((when(created + 60), owner()) for _ in range(rng.randint(0, 2)))
+        if rng.random() < 0.06:
+            deal.future_updated_at = now + rng.randint(1, 400) * DAY
+        closed_at = deal.moves[-1][0] if not deal.is_open else None
+        for _ in range(rng.randint(0, 3)):
+            set_at = when(created + 60, (closed_at or now) - 60)
+            due = set_at + rng.randint(-2 * DAY, 10 * DAY)
+            done = rng.random() < (0.85 if closed_at else 0.45)
+            task = Task(len(tasks), key, deal.owner if rng.random() < 0.85 else owner(), set_at, max(due, set_at + 600))
+            if done:
+                task.done_at = when(set_at + 60, closed_at or now - 60)
+                task.result = rng.choice(N.TASK_RESULTS) if rng.random() < 0.8 else None
+            tasks.append(task)
+        deal_list.append(deal)
+    # however small the account, each kind of mess happens at least once
+    if deal_list and not any(d.future_updated_at for d in deal_list):
+        deal_list[0].future_updated_at = now + rng.randint(1, 400) * DAY
+    late = [d for d in deal_list if d.card is not None and d.card_linked_at == d.created]
+    if deal_list and late and not any(d.card_linked_at not in (None, d.created) for d in deal_list):
+        late[-1].card_linked_at = when(late[-1].created + HOUR)
+    for _ in range(max(1, deals // 20)):  # reminders not attached to anything
+        set_at = when(start)
+        tasks.append(Task(len(tasks), None, owner(), set_at, set_at + rng.randint(HOUR, 5 * DAY)))
+
+    renames = [(when(start), 0, 1, "Квалификация лида"), (when(start), 1, 2, "Счёт отправлен")]
+    return MessyAccount(seed, now, users, companies, people, cards, deal_list, tasks, renames, deactivated_at)
+
+
+# --- ground truth from the facts ----------------------------------------------------------------------
+
+def ground_truth(account: MessyAccount, ids: dict[str, dict[int, int]], crm: str) -> dict[str, Any]:
+    """Per check: the CRM ids the facts say are defective at `now` (shape of `implkit.audit.accuracy`).
+
+    `ids` maps each fact to its CRM id: {"users", "companies", "cards", "deals", "tasks"} → {key: id}."""
+    now = account.now
+    active = {u.key for u in account.users if u.active}
+    open_tasks = [t for t in account.tasks if t.done_at is None]
+    tasks_of: dict[int, list[Task]] = {}
+    for t in account.tasks:
+        if t.deal is not None:
+            tasks_of.setdefault(t.deal, []).append(t)
+
+    def linked_card(d: Deal) -> Card | None:
+        return account.card(d.card) if d.card is not None and d.card_linked_at is not None else None
+
+    def has_company(d: Deal) -> bool:
+        return d.company is not None and d.company_linked_at is not None
+
+    def ref(kind: str, keys) -> list[int]:  # a fact the CRM cannot hold (a Bitrix24 reminder) is not there
+        return sorted({ids[kind][k] for k in keys if k in ids[kind]})
+
+    open_deals = [d for d in account.deals if d.is_open]
+    closed = [d for d in account.deals if not d.is_open]
+    defects: dict[str, Any] = {
+        "D01": ("leads", [d.key for d in open_deals if not any(t.done_at is None for t in tasks_of.get(d.key, []))]),
+        "D02": ("leads", [d.key for d in open_deals if any(t.done_at is None and t.due < now
+                                                          for t in tasks_of.get(d.key, []))]),
+        "D08": ("leads", [d.key for d in closed if d.state[1] == "lost" and not d.loss_reason]),
+        # past the pipeline's first stage (or closed) with neither a contact nor a company
+        "D11": ("leads", [d.key for d in account.deals if linked_card(d) is None and not has_company(d)
+                          and (not d.is_open or d.state[1] > 0)]),
+        "D14": ("leads", [d.key for d in closed if any(t.done_at is None for t in tasks_of.get(d.key, []))]),
+        "T01": ("tasks", [t.key for t in open_tasks if t.due < now]),
+        "T02": ("tasks", [t.key for t in account.tasks if t.done_at is not None and not t.result]),
+        "T03": ("tasks", [t.key for t in account.tasks if t.deal is None]),
+        "C05": ("contacts", [c.key for c in _cards_on_open_deals(account) if not c.phones and not c.emails]),
+        "C06": ("contacts", [c.key for c in account.cards if c.invalid]),
+        "C10": ("contacts", [linked_card(d).key for d in account.deals if linked_card(d) is not None
+                             and has_company(d) and not linked_card(d).company_linked]),
+        # calls are the only touches in these facts: the first one late (or none), fewer than three on day one
+        "D06": ("leads", [d.key for d in account.deals if d.created <= now - FIRST_RESPONSE
+                          and min([c for c in d.calls if c >= d.created] or [now]) - d.created > FIRST_RESPONSE]),
+        "D07": ("leads", [d.key for d in account.deals if d.created <= now - TOUCH_WINDOW
+                          and sum(d.created <= c < d.created + TOUCH_WINDOW for c in d.calls) < MIN_TOUCHES]),
+        # nobody did anything on it for a week: no move, call, task done or link (edits of the budget and
+        # the import's stamp are not the manager's work on the deal)
+        "D03": ("leads", [d.key for d in open_deals if max(
+            [d.created, *(m[0] for m in d.moves), *d.calls, *(t.done_at for t in tasks_of.get(d.key, []) if t.done_at),
+             *(at for at in (d.card_linked_at, d.company_linked_at) if at)]) <= now - STALE_DAYS * DAY]),
+        "D09": ("leads", [d.key for d in account.deals if d.price == 0
+                          and (d.state[1] == "won" or (d.is_open and d.state[1] >= 2))]),
+    }
+    kinds = {"leads": "deals", "contacts": "cards", "tasks": "tasks"}
+    out: dict[str, Any] = {}
+    for check, (entity, keys) in defects.items():
+        if check in UNSUPPORTED.get(crm, {}):
+            continue
+        out[check] = {"kind": "facts", "entity": entity, "ids": ref(kinds[entity], keys)}
+    out["C05"]["linked_to_open_leads"] = out["C05"]["ids"]
+    out["D12"] = {"kind": "facts", "entity": "leads", "by_entity": {
+        "leads": ref("deals", [d.key for d in open_deals if d.owner not in active]),
+        "contacts": ref("cards", [c.key for c in account.cards if c.owner not in active]),
+        "companies": ref("companies", [c.key for c in account.companies if c.owner not in active]),
+        "tasks": ref("tasks", [t.key for t in open_tasks if t.owner not in active])}}
+    # duplicates: cards of one person (the facts know who is who); office-line colleagues are not
+    groups = [sorted(ids["cards"][k] for k in p.cards) for p in account.people if len(p.cards) > 1]
+    out["C01"] = {"kind": "facts", "entity": "contacts", "groups": groups,
+                  "ids": sorted({i for p, g in zip([p for p in account.people if len(p.cards) > 1], groups)
+                                 if p.mobile is not None for i in g})}
+    out["C02"] = {"kind": "facts", "entity": "contacts", "groups": groups,
+                  "ids": sorted({i for p, g in zip([p for p in account.people if len(p.cards) > 1], groups)
+                                 if p.email is not None for i in g})}
+    return {"seed": account.seed, "now": now, "crm": crm, "defects": out,
+            "facts_of": {kind: {str(v): k for k, v in ids[kind].items()} for kind in ("deals", "cards", "tasks")},
+            "deterministic": [c for c in DETERMINISTIC if c not in UNSUPPORTED.get(crm, {})],
+            "reported": list(REPORTED), "unsupported": UNSUPPORTED.get(crm, {})}
+
+
+def _cards_on_open_deals(account: MessyAccount) -> list[Card]:
+    return [account.card(d.card) for d in account.deals
+            if d.is_open and d.card is not None and d.card_linked_at is not None]
+
+
+def timeline(account: MessyAccount) -> list[tuple[int, int, str, Any]]:
+    """Every write the history implies, in time order: (at, order, what, fact). The writers replay it."""
+    events: list[tuple[int, int, str, Any]] = []
+    for c in account.companies:
+        events.append((c.created, 0, "company", c))
+    for c in account.cards:
+        events.append((c.created, 1, "card", c))
+    for d in account.deals:
+        events.append((d.created, 2, "deal", d))
+        for at, pipeline, stage in d.moves[1:]:
+            events.append((at, 3, "move", (d, pipeline, stage)))
+        if d.card_linked_at is not None and d.card_linked_at != d.created:
+            events.append((d.card_linked_at, 3, "link_card", d))
+        if d.company_linked_at is not None and d.company_linked_at != d.created:
+            events.append((d.company_linked_at, 3, "link_company", d))
+        for at in d.calls:
+            events.append((at, 4, "call", d))
+        for at, user in d.edits:
+            events.append((at, 4, "edit", (d, user)))
+    for t in account.tasks:
+        events.append((t.created, 5, "task", t))
+        if t.done_at is not None:
+            events.append((t.done_at, 6, "task_done", t))
+    for at, pipeline, stage, name in account.renames:
+        events.append((at, 7, "rename", (pipeline, stage, name)))
+    for user, at in account.deactivated_at.items():
+        events.append((at, 8, "deactivate", user))
+    for d in account.deals:  # an import stamped a future updated_at halfway through the deal's life
+        if d.future_updated_at is not None:
+            events.append((d.created + (account.now - d.created) // 2, 9, "future", d))
+    events.sort(key=lambda e: (e[0], e[1]))
+    return events
+
+
+# --- amoCRM ---------------------------------------------------------------------------------------------
+
+def write_amocrm(store, account_id: int, account: MessyAccount, *, base: str = "http://sandbox",
+                 until: int | None = None, ids: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Replay the history into an amoCRM account made by `bootstrap_account`, through the emulator's API
+    handlers (`AmoAccount`, what an HTTP request reaches), each write at its moment and by its user.
+    Configuration a person sets up in the interface (users, the second pipeline, loss reasons, a user
+    leaving) goes to the store, as the seeder does. Returns the CRM id of every fact.
+
+    In two halves if wanted: `until=T` writes what happened before T and returns the ids so far; a
+    second call with those `ids` writes the rest — a sync in between sees the account as it was at T."""
+    from implkit.sandbox.amocrm.models import AmoAccount
+
+    if ids is None:
+        ids = _configure_amocrm(store, account_id, account)
+    config = ids["_config"]
+    pipelines, stages, reason, done = config["pipelines"], config["stages"], config["reason"], config["until"]
+    config["until"] = until
+
+    def api(at: int, user: int | None = None) -> AmoAccount:
+        return AmoAccount(store, account_id, base, at, user_id=ids["users"].get(user) if user is not None else None)
+
+    def channels(card: Card) -> list[dict]:
+        out = []
+        if card.phones:
+            out.append({"field_code": "PHONE", "values": [{"value": v, "enum_code": "WORK"} for v in card.phones]})
+        if card.emails:
+            out.append({"field_code": "EMAIL", "values": [{"value": v, "enum_code": "WORK"} for v in card.emails]})
+        return out
+
+    def status(pipeline: int, stage: Any) -> dict:
+        if stage == "won":
+            return {"pipeline_id": pipelines[pipeline], "status_id": 142}
+        if stage == "lost":
+            return {"pipeline_id": pipelines[pipeline], "status_id": 143}
+        return {"pipeline_id": pipelines[pipeline], "status_id": stages[pipelines[pipeline]][stage]}
+
+    for at, _, what, fact in timeline(account):
+        if (done is not None and at < done) or (until is not None and at >= until):
+            continue
+        if what == "company":
+            body = {"name": fact.name, "responsible_user_id": ids["users"][fact.owner], "created_at": at}
+            if fact.office_on_card:
+                body["custom_fields_values"] = [{"field_code": "PHONE", "values": [
+                    {"value": format_phone(fact.office, 0), "enum_code": "WORK"}]}]
+            ids["companies"][fact.key] = api(at, fact.owner).add_records("companies", [body])[0]["id"]
+        elif what == "card":
+            person = account.people[fact.person]
+            body = {"name": fact.name, "responsible_user_id": ids["users"][fact.owner],
+                    "custom_fields_values": channels(fact) or None}
+            if fact.company_linked:
+                body["_embedded"] = {"companies": [{"id": ids["companies"][person.company]}]}
+            ids["cards"][fact.key] = api(at, fact.owner).add_records("contacts", [
+                {k: v for k, v in body.items() if v is not None}])[0]["id"]
+        elif what == "deal":
+            embedded = {}
+            if fact.card_linked_at == fact.created:
+                embedded["contacts"] = [{"id": ids["cards"][fact.card], "is_main": True}]
+            if fact.company_linked_at == fact.created:
+                embedded["companies"] = [{"id": ids["companies"][fact.company]}]
+            body = {"name": fact.title, "price": fact.price, "responsible_user_id": ids["users"][fact.owner],
+                    **status(*fact.moves[0][1:]), **({"_embedded": embedded} if embedded else {})}
+            ids["deals"][fact.key] = api(at, fact.owner).add_records("leads", [body])[0]["id"]
+        elif what == "move":
+            deal, pipeline, stage = fact
+            body = {"id": ids["deals"][deal.key], **status(pipeline, stage)}
+            if stage == "lost" and deal.loss_reason:
+                body["loss_reason_id"] = reason
+            api(at, deal.owner).update_records("leads", [body])
+        elif what in ("link_card", "link_company"):
+            target = ({"to_entity_id": ids["cards"][fact.card], "to_entity_type": "contacts",
+                       "metadata": {"is_main": True}} if what == "link_card" else
+                      {"to_entity_id": ids["companies"][fact.company], "to_entity_type": "companies"})
+            api(at, fact.owner).link("leads", [target], ids["deals"][fact.key])
+        elif what == "call":
+            api(at, fact.owner).add_notes("leads", [{"entity_id": ids["deals"][fact.key], "note_type": "call_out",
+                                                     "params": {"uniq": f"call-{fact.key}-{at}", "duration": 60,
+                                                                "source": "messy", "phone": "+79000000000"}}])
+        elif what == "edit":
+            deal, user = fact
+            api(at, user).update_records("leads", [{"id": ids["deals"][deal.key], "price": deal.price,
+                                                    "updated_by": ids["users"][user]}])
+        elif what == "task":
+            body = {"text": "Перезвонить клиенту", "complete_till": fact.due,
+                    "responsible_user_id": ids["users"][fact.owner]}
+            if fact.deal is not None:
+                body.update(entity_id=ids["deals"][fact.deal], entity_type="leads")
+            ids["tasks"][fact.key] = api(at, fact.owner).add_tasks([body])[0]["id"]
+        elif what == "task_done":
+            body = {"id": ids["tasks"][fact.key], "is_completed": True}
+            if fact.result:
+                body["result"] = {"text": fact.result}
+            api(at, fact.owner).update_tasks([body])
+        elif what == "rename":
+            pipeline, stage, name = fact
+            api(at).update_status(pipelines[pipeline], stages[pipelines[pipeline]][stage], {"name": name})
+        elif what == "deactivate":
+            with store.transaction() as db:
+                db.execute("UPDATE users SET is_active=0, rights=json_set(rights, '$.is_active', json('false')) "
+                           "WHERE account_id=? AND id=?", (account_id, ids["users"][fact]))
+        elif what == "future":
+            api(at).update_records("leads", [{"id": ids["deals"][fact.key], "updated_at": fact.future_updated_at}])
+    return ids
+
+
+def _configure_amocrm(store, account_id: int, account: MessyAccount) -> dict[str, dict]:
+    """What a person sets up in the interface first: the managers, a second pipeline, a loss reason."""
+    from implkit.sandbox.amocrm.models import create_pipeline_rows
+
+    ids: dict[str, dict] = {"users": {}, "companies": {}, "cards": {}, "deals": {}, "tasks": {}}
+    first_user = (store.query("SELECT max(id) FROM users")[0][0] or 0) + 1
+    for u in account.users:
+        ids["users"][u.key] = first_user + u.key
+        rights = {"leads": {"view": "A", "edit": "A", "add": "A", "delete": "D", "export": "D"},
+                  "is_admin": False, "is_free": False, "is_active": True, "group_id": None, "role_id": None}
+        store.bulk_insert("users", [{"account_id": account_id, "id": first_user + u.key,
+                                     "name": f"{u.first} {u.last}",
+                                     "email": f"{N.translit(u.first)}.{u.key}@messy.example", "lang": "ru",
+                                     "is_active": 1, "is_admin": 0, "is_free": 0, "group_id": 0, "role_id": None,
+                                     "rights": rights}])
+    with store.transaction() as db:
+        main = db.execute("SELECT id FROM pipelines WHERE account_id=? AND is_main=1", (account_id,)).fetchone()[0]
+        second = create_pipeline_rows(db, account_id, "Повторные продажи", sort=2, is_main=False, is_unsorted_on=True,
+                                      statuses=[{"name": s, "sort": 20 + 10 * i} for i, s in
+                                                enumerate(["Новый запрос", "Расчёт", "КП отправлено", "Счёт"])])
+        reason = (db.execute("SELECT max(id) FROM loss_reasons").fetchone()[0] or 0) + 1
+        db.execute("INSERT INTO loss_reasons (account_id, id, name, sort, created_at, updated_at) "
+                   "VALUES (?, ?, 'Дорого', 10, ?, ?)", (account_id, reason, account.now - 400 * DAY,
+                                                          account.now - 400 * DAY))
+    pipelines = [main, second]
+    stages = {p: [r[0] for r in store.query(
+        "SELECT id FROM statuses WHERE account_id=? AND pipeline_id=? AND type=0 AND id NOT IN (142, 143) "
+        "ORDER BY sort, id", (account_id, p))][:OPEN_STAGES] for p in pipelines}
+
+    ids["_config"] = {"pipelines": pipelines, "stages": stages, "reason": reason, "until": None}
+    return ids
+
+
+def dumps(truth: dict[str, Any]) -> str:
+    return json.dumps(truth, ensure_ascii=False, indent=1)
