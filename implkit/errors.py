@@ -25,7 +25,7 @@ class Location:
     key: str = ""
 
     def __str__(self) -> str:
-        where = self.file
+        where = str(self.file)
         if self.line is not None:
             where += f":{self.line}"
             if self.column is not None:

@@ -62,7 +62,8 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
     with Snapshot(snapshot_path) as snapshot:
         run = run_checks(snapshot, checks, options)
         stages = StageResolver(snapshot, options)
-        analytics = sales_analytics(
+        # Directum RX has no deals module (reference directum-rx.md): no funnel, no sales analytics
+        analytics = None if options.crm == "directum" else sales_analytics(
             snapshot, default_period(run.snapshot_at, period_days), blueprint=options.blueprint,
             working_days=working_days,
             stage_ids=lambda refs, key: stages.ids(refs, Location(options.blueprint_file or "blueprint", key=key)))

@@ -140,7 +140,8 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
         raise InputError(f"parameters for unknown check id(s) {', '.join(unknown)}",
                          [Problem(stages.setting_location("parameters", unknown[0]), "no such check")])
     # every stage reference is resolved before any check runs: one that names no stage stops the audit
-    selected = [stages.resolve_check(c) for c in selected]
+    # (a check the CRM cannot run names no stage of it: it is reported unsupported, not resolved)
+    selected = [c if c.unsupported_reason(options.crm) else stages.resolve_check(c) for c in selected]
     workers = min(workers or os.cpu_count() or 1, 4, len(selected) or 1)
     local = threading.local()
     opened: list[Any] = []

@@ -21,7 +21,7 @@ Steps the blueprint lists itself (`manual:`) are passed through as written.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 from implkit.model import Automation, Blueprint, Integration, ManualStep, Pipeline, thaw
 
@@ -146,8 +146,13 @@ _TITLES = {
 _LEAD_SOURCES = ("messenger", "telephony", "web_form")
 
 
-def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en") -> list[ManualStep]:
-    """Everything in `blueprint` that `crm`'s API cannot configure, in a stable order, in `lang`."""
+def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en",
+                 describe: Callable[[Any, str], str] | None = None) -> list[ManualStep]:
+    """Everything in `blueprint` that `crm`'s API cannot configure, in a stable order, in `lang`.
+
+    `describe(settings, lang)` words settings in the details; the spec passes one that prints
+    human labels instead of keys (implkit.spec.labels), the plan keeps `settings_text`.
+    """
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}: expected one of {', '.join(LANGS)}")
     if crm == "directum":     # no structure over its API: every object is a step (manual_directum.py)
@@ -155,7 +160,7 @@ def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en") -> list[Manua
         return directum_steps(blueprint, lang)
     if crm not in CRMS:
         raise ValueError(f"unknown CRM {crm!r}: expected one of {', '.join(CRMS)}, directum")
-    text = _Texts(crm, lang)
+    text = _Texts(crm, lang, describe or settings_text)
     steps: list[ManualStep] = []
     if crm == "amocrm":
         steps += [text.step("group", g.address, "base", name=g.name) for g in blueprint.groups]
@@ -235,7 +240,7 @@ def _pipeline_steps(pipeline: Pipeline, text: "_Texts") -> list[ManualStep]:
         stage_name = stage.name if stage else automation.stage
         details = [text.where("automation", stage=stage_name)]
         if automation.params:
-            details.append(settings_text(automation.params, text.lang))
+            details.append(text.describe(automation.params, text.lang))
         steps.append(text.step(
             "automation", automation.address(pipeline.key), "digital_pipeline",
             details=" ".join(details), pipeline=pipeline.name, stage=stage_name,
@@ -257,7 +262,7 @@ def _integration_step(blueprint: Blueprint, integration: Integration, text: "_Te
         where = _quote(pipeline.name, text.lang) + (f" → {_quote(stage.name, text.lang)}" if stage else "")
         details.append(("Новые заявки: " if text.lang == "ru" else "New leads: ") + where + ".")
     if settings:
-        details.append(settings_text(settings, text.lang))
+        details.append(text.describe(settings, text.lang))
     return text.step("integration", integration.address, feature, details=" ".join(details),
                      kind=ru if text.lang == "ru" else en, name=integration.name)
 
@@ -265,9 +270,10 @@ def _integration_step(blueprint: Blueprint, integration: Integration, text: "_Te
 class _Texts:
     """Titles and details of one CRM in one language."""
 
-    def __init__(self, crm: str, lang: str):
+    def __init__(self, crm: str, lang: str, describe: Callable[[Any, str], str] = settings_text):
         self.crm = crm
         self.lang = lang
+        self.describe = describe
 
     def where(self, topic: str, **values: str) -> str:
         return _pick(_WHERE[topic].get(self.crm), self.lang, "").format(**values)

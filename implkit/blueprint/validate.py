@@ -346,3 +346,40 @@ def _check_integrations(report: Reporter, data: dict, pipelines: list[tuple[int,
 
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:
     return sort_problems(list(problems))
+
+
+# --- warnings (not errors: the blueprint stays valid) ------------------------------------------
+
+_SAME_EVENT = {"create": "enter"}  # a deal created in a stage also enters it
+
+
+def duplicate_automation_warnings(tree: Any, data: Any, file: str) -> list[Problem]:
+    """Two automations of one stage that fire on the same event and do the same thing.
+
+    Same event: the same trigger, where "created in the stage" counts as "entered
+    it". Same thing: the same action and task type, with conditions that overlap
+    (one has none, or both have the same). A client would get two tasks or two
+    messages for one lead, e.g. "call about the site form" and "contact the client".
+    """
+    warnings: list[Problem] = []
+    for p_index, pipeline in _items(data.get("pipelines") if isinstance(data, dict) else None):
+        seen: list[tuple[int, dict]] = []
+        for a_index, automation in _items(pipeline.get("automations")):
+            params = automation.get("params") if isinstance(automation.get("params"), dict) else {}
+            for o_index, other in seen:
+                other_params = other.get("params") if isinstance(other.get("params"), dict) else {}
+                conditions = (params.get("condition"), other_params.get("condition"))
+                if (other.get("stage") == automation.get("stage")
+                        and _SAME_EVENT.get(other.get("on"), other.get("on"))
+                        == _SAME_EVENT.get(automation.get("on"), automation.get("on"))
+                        and other.get("do") == automation.get("do")
+                        and other_params.get("task_type") == params.get("task_type")
+                        and (None in conditions or conditions[0] == conditions[1])):
+                    path = ("pipelines", p_index, "automations", a_index)
+                    first = other.get("key") or f"automations[{o_index}]"
+                    warnings.append(Problem(location_of(tree, path, file),
+                                            f"fires on the same event and does the same as {first!r} "
+                                            f"(stage {automation.get('stage')!r}, {automation.get('do')}): "
+                                            "one lead would get it twice"))
+            seen.append((a_index, automation))
+    return warnings

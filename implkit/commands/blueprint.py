@@ -27,6 +27,12 @@ def validate(file: str) -> int:
     problems = validate_file(file)
     if problems:
         raise InputError(headline(file, len(problems)), problems)
+    from implkit.blueprint.validate import duplicate_automation_warnings
+    from implkit.yamlio import load_yaml, to_plain
+
+    tree = load_yaml(file)
+    for warning in duplicate_automation_warnings(tree, to_plain(tree), file):
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"ok: {file} is a valid blueprint")
     return 0
 

@@ -24,16 +24,64 @@ def spec() -> None:
 @click.option("--date", "date_text", metavar="YYYY-MM-DD", help="Date on the title page (default: today).")
 @click.option("--crm", metavar="amocrm|bitrix24|directum",
               help="Target CRM for the manual checklist (default: amoCRM and Bitrix24).")
+@click.option("--measured-from", "tenant", metavar="TENANT",
+              help="Take the funnel's conversions, average check and cycle from TENANT's latest audit snapshot.")
+@click.option("--period", "period_days", type=click.IntRange(1, 3660), default=30, show_default=True,
+              help="With --measured-from: the deals created in the last N days before the snapshot.")
+@click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
+              help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
 @click.option("-o", "--output", required=True, metavar="FILE", help="Where to write the spec.")
 def render(blueprint_path: str, answers_path: str | None, lang: str, fmt: str | None, integrator: str,
-           date_text: str | None, crm: str | None, output: str) -> int:
+           date_text: str | None, crm: str | None, tenant: str | None, period_days: int,
+           workspace_dir: str | None, output: str) -> int:
     """Render the spec as Markdown, HTML (one self-contained file) or Word; Russian by default."""
     from implkit.spec import write_spec
 
+    measure = None
+    if tenant:
+        def measure(blueprint):  # noqa: ANN001, ANN202 — called once the blueprint is loaded and checked
+            return _measure(blueprint, tenant, workspace_dir, period_days)
+
     written = write_spec(blueprint_path, output, fmt=fmt, lang=lang, answers_path=answers_path,
-                         integrator=integrator, date=_parse_date(date_text), crm=crm)
+                         integrator=integrator, date=_parse_date(date_text), crm=crm,
+                         warn=lambda message: click.echo(f"warning: {message}", err=True), measure=measure)
     click.echo(str(written))
     return 0
+
+
+def _measure(blueprint, tenant: str, workspace_dir: str | None, period_days: int):  # noqa: ANN001, ANN202
+    """The blueprint's funnel measured on TENANT's latest snapshot; prints what was measured on stderr."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.analytics import default_period, sales_analytics
+    from implkit.audit.snapshot import Snapshot
+    from implkit.errors import RuntimeFailure
+    from implkit.spec.measured import measure
+    from implkit.workspace import Workspace
+
+    ws = Workspace.discover(workspace_dir)
+    ws.tenant(tenant)  # an unknown tenant is bad input (exit 3)
+    path = ws.tenant_dir(tenant) / SNAPSHOT_FILE
+    if not path.exists():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    snapshot = Snapshot(path, reader=True)
+    try:
+        if not snapshot.snapshot_at:
+            raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+        analytics = sales_analytics(snapshot, default_period(snapshot.snapshot_at, period_days))
+    finally:
+        snapshot.close()
+    measured = measure(analytics, blueprint, tenant)
+    if measured is None:
+        raise RuntimeFailure(f"tenant {tenant!r}: the snapshot has no pipeline to measure")
+    start = _dt.datetime.fromtimestamp(measured.start, _dt.timezone.utc).date()
+    end = _dt.datetime.fromtimestamp(measured.end - 1, _dt.timezone.utc).date()
+    click.echo(f"measured: {tenant}, pipeline {measured.pipeline!r}, deals created {start}..{end} "
+               f"({measured.days} days): {measured.deals} deals, {measured.won} won", err=True)
+    for step in measured.steps:
+        shown = (f"{float(step.conversion) * 100:.1f}%" if step.conversion is not None
+                 else f"not measured ({step.reason}), the assumption stands")
+        click.echo(f"  {step.name}: {step.entered if step.entered is not None else '-'} deals, {shown}", err=True)
+    return measured
 
 
 def _parse_date(text: str | None) -> _dt.date | None:

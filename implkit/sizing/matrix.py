@@ -180,6 +180,7 @@ def assess(answers: Mapping[str, Any]) -> Assessment:
     sellers = _checked_sellers(answers["sellers"])
     group = seller_group(sellers)
     column = SELLER_GROUPS.index(group)
+    bounds = next(f"{g.min}–{g.max}" for g in matrix.groups if g.label == group)  # "11–30", not the label "10-30"
     shown = _shown_answers(answers)
     features = []
     for row in matrix.rows:
@@ -187,8 +188,8 @@ def assess(answers: Mapping[str, Any]) -> Assessment:
         stars = matrix_stars
         reasons = [Reason(
             "matrix",
-            f"Матрица, группа {group}: {matrix.legend_text(matrix_stars, 'ru')}",
-            f"Matrix, group {group}: {matrix.legend_text(matrix_stars, 'en')}",
+            f"Матрица, группа {bounds} продавцов: {matrix.legend_text(matrix_stars, 'ru')}",
+            f"Matrix, group of {bounds} sellers: {matrix.legend_text(matrix_stars, 'en')}",
         )]
         for rule in matrix.adjustments:
             if rule.feature == row.key and conditions.references(rule.when) <= answers.keys() \

@@ -11,16 +11,18 @@ Decimals, keys) so the templates format them with the language's filters.
 from __future__ import annotations
 
 import datetime as _dt
+from decimal import ROUND_CEILING, Decimal
 from dataclasses import dataclass
 from typing import Any
 
 from implkit.blueprint.manual import (
-    CRM_NAMES, describe_action, describe_trigger, distribution_rules, manual_steps, settings_text,
+    CRM_NAMES, describe_action, describe_trigger, distribution_rules, manual_steps,
 )
-from implkit.decomposition import Decomposition, DecompositionError, from_analytics
+from implkit.decomposition import Decomposition, DecompositionError, ceil_div, from_analytics
 from implkit.errors import InputError, Location, Problem
 from implkit.model import ENTITIES, RIGHT_ACTIONS, SELLER_GROUPS, Blueprint, Pipeline, thaw
 from implkit.sizing import Assessment
+from implkit.spec.facts import Conflict, Facts, resolve
 
 
 @dataclass(frozen=True)
@@ -31,22 +33,43 @@ class SpecOptions:
     crms: tuple[str, ...] = ("amocrm", "bitrix24")  # whose manual checklist to print
     source: str = "blueprint.yaml"  # the blueprint's file name, for error locations
     from_answers: bool = False  # the assessment comes from questionnaire answers (not only the seller count)
+    answers: dict | None = None  # the questionnaire answers (question id → value), when given
+    answered: frozenset[str] | None = None  # the ids the answers file states (the rest took defaults)
+    measured: Any = None  # implkit.spec.measured.Measured: the tenant's measured funnel, when asked for
 
 
-def build_context(blueprint: Blueprint, assessment: Assessment | None, options: SpecOptions) -> dict[str, Any]:
+def build_context(blueprint: Blueprint, assessment: Assessment | None, options: SpecOptions,
+                  facts: Facts | None = None) -> dict[str, Any]:
     lang = options.lang
+    facts = facts or resolve(blueprint, assessment, options.answers, options.answered, options.measured)
+    analytics = _analytics(blueprint, facts, options)
+    curator = _curator(blueprint, options.answers, options.answered, lang)
+    roadmap = _roadmap(blueprint, options)
+    integrations = _integrations(blueprint, lang, facts)
+    # The roadmap connects the channels the integrations table keeps (the client's, when answered).
+    roadmap["channels"] = [i["name"] for i in integrations
+                           if i["kind"] in ("messenger", "telephony", "web_form", "email") and i["status"] != "not_named"]
+    assumptions = _assumptions(facts, analytics["decomposition"])
+    if curator["assumed"]:
+        assumptions.append({"key": "curator", "value": curator["who"], "source": "default", "step": None})
+    if roadmap["start_assumed"]:
+        assumptions.append({"key": "project_start", "value": roadmap["start"], "source": "default", "step": None})
+    assumptions.append({"key": "durations", "value": roadmap["weeks_total"], "source": "default", "step": None})
     return {
         "lang": lang,
         "meta": {
-            "company": blueprint.company,
+            "company": facts.company.value,
+            "company_assumed": facts.company.assumed,
             "name": blueprint.name,
             "version": blueprint.version,
             "date": options.date,
             "integrator": options.integrator,
             "crms": [CRM_NAMES[c] for c in options.crms],
         },
-        "sizing": _sizing(blueprint, assessment, lang, options.from_answers),
-        "roadmap": _roadmap(blueprint),
+        "sizing": _sizing(blueprint, assessment, lang, options.from_answers, facts),
+        "facts": _facts(facts, lang),
+        "roadmap": roadmap,
+        "training": _training(blueprint, facts, options.answers),
         "pipelines": [_pipeline(blueprint, p, lang) for p in blueprint.pipelines],
         "loss_reasons": [lr.name for lr in blueprint.loss_reasons],
         "fields": _fields(blueprint),
@@ -54,20 +77,240 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "groups": [g.name for g in blueprint.groups],
         "rights": _rights(blueprint),
         "right_actions": list(RIGHT_ACTIONS),
-        "integrations": _integrations(blueprint, lang),
-        "analytics": _analytics(blueprint, assessment, options),
-        "manual": [
-            {"crm": CRM_NAMES[crm],
-             "steps": [{"title": s.title, "details": s.details or ""} for s in manual_steps(blueprint, crm, lang)]}
-            for crm in options.crms
-        ],
+        "integrations": integrations,
+        "analytics": analytics,
+        "assumptions": assumptions,
+        "signoff": _signoff(blueprint, facts, options.answers),
+        "current": current_state(options.answers, options.answered, lang),
+        "rules": work_rules(blueprint, facts, lang),
+        "curator": curator,
+        "motivation": motivation(analytics["decomposition"]) if curator["bonus"] else None,
+        "manual": [{"crm": CRM_NAMES[crm], "steps": manual_checklist(blueprint, crm, lang)} for crm in options.crms],
     }
+
+
+# --- 7. work rules and the curator ------------------------------------------------------
+
+def audit_checks(lang: str) -> dict[str, dict[str, Any]]:
+    """The curator's checks (audits/*.yaml) by id: title in `lang` and parameters.
+
+    Read as data (the audit layer is not imported: the spec sits beside it)."""
+    from implkit.data import audits_dir
+    from implkit.yamlio import load_yaml, to_plain
+
+    checks = {}
+    for path in sorted(audits_dir().glob("*.yaml")):
+        data = to_plain(load_yaml(path))
+        if isinstance(data, dict) and data.get("id"):
+            checks[data["id"]] = {"title": (data.get("title") or {}).get(lang, data["id"]),
+                                  "parameters": data.get("parameters") or {}}
+    return checks
+
+
+def work_rules(blueprint: Blueprint, facts: Facts, lang: str) -> list[dict[str, Any]]:
+    """The CRM work rules (регламент) this blueprint needs, each with the audit checks that verify it.
+
+    A rule is listed only when the blueprint has what it is about: lead channels
+    for the response time, required fields for the stage rule, loss reasons for
+    the loss rule, a company INN field for requisites, and so on. `values` feed
+    the wording (minutes, days) from the checks' own parameters or the KPI.
+    """
+    checks = audit_checks(lang)
+    analytics = thaw(blueprint.analytics) if blueprint.analytics else {}
+    kpi = {k.get("key"): k for k in analytics.get("kpi") or ()}
+    response = (kpi.get("response_time") or {}).get("target") or checks.get("D05", {}).get("parameters", {}).get("minutes", 15)
+    stale_days = checks.get("D03", {}).get("parameters", {}).get("days", 7)
+    required_stages = sum(1 for p in blueprint.pipelines for s in p.stages if s.required_fields)
+    has_channels = bool(facts.channels.value) or bool(blueprint.integrations)
+    company_fields = {f.key for f in blueprint.fields_of("companies")}
+    rules = []
+
+    def rule(key: str, ids: tuple[str, ...], **values: Any) -> None:
+        rules.append({"key": key, "checks": [{"id": i, "title": checks[i]["title"]} for i in ids if i in checks],
+                      **values})
+
+    if has_channels:
+        rule("first_response", ("D05", "D06"), minutes=response)
+    rule("next_task", ("D01", "D02", "T01"))
+    rule("task_result", ("T02", "T03"))
+    if required_stages:
+        rule("required_fields", ("D10",), stages=required_stages)
+    rule("client_card", ("D11", "C05", "C01", "C02", "D13"))
+    rule("no_stale", ("D03", "D04"), days=stale_days)
+    if blueprint.loss_reasons:
+        rule("loss_reason", ("D08",))
+    if facts.revenue_month.known:
+        rule("budget", ("D09",))
+    if "inn" in company_fields:
+        rule("requisites", ("C08", "C10"))
+    rule("closed_tasks", ("D14",))
+    return rules
+
+
+CURATORS = ("client_employee", "head_of_sales", "integrator")
+
+
+def _curator(blueprint: Blueprint, answers: dict | None, answered: frozenset[str] | None,
+             lang: str) -> dict[str, Any]:
+    """Who the curator is (the answer, else an assumption), the role's rights and the checks it runs."""
+    given = (answers or {}).get("curator") if answered is None or "curator" in answered else None
+    who = given if given in CURATORS else "client_employee"
+    role = next((r for r in blueprint.roles if r.key == "curator"), None)
+    return {
+        "who": who,
+        "assumed": given not in CURATORS,
+        "in_blueprint": role is not None,
+        "role_name": role.name if role else None,
+        # The curator reads everything and corrects data, but neither deletes nor exports the base.
+        "rights": ([{"entity": e, "levels": [_CURATOR_RIGHTS[a] for a in RIGHT_ACTIONS]} for e in ENTITIES]
+                   + [{"entity": "tasks", "levels": [None, "all", None, "none", None]}]) if role is None else [],
+        "bonus": bool((answers or {}).get("crm_discipline_bonus")),
+    }
+
+
+_CURATOR_RIGHTS = {"view": "all", "edit": "all", "add": "none", "delete": "none", "export": "none"}
+
+
+# --- 2. current state ------------------------------------------------------------------------
+
+# The answers that describe the company as it is today, in the order the spec lists them.
+CURRENT_STATE = ("industry", "has_head_of_sales", "segments", "products", "sales_processes", "lead_channels",
+                 "documents", "current_tools", "sales_cycle_days", "one_c")
+
+
+def current_state(answers: dict | None, answered: frozenset[str] | None, lang: str) -> list[dict[str, str]]:
+    """What the client told about the company today: (question, answer as the questionnaire shows it).
+
+    Only answers the client gave (a default is not a description of the company)."""
+    if not answers:
+        return []
+    from implkit.sizing.questionnaire import load_questionnaire
+
+    questions = {q.id: q for q in load_questionnaire().questions}
+    rows = []
+    for key in CURRENT_STATE:
+        value = answers.get(key)
+        if key not in questions or value in (None, "", []) or (answered is not None and key not in answered):
+            continue
+        rows.append({"key": key, "value": questions[key].show(value, lang)})
+    return rows
+
+
+# --- 9. motivation (when the client wants CRM discipline in the bonus) -----------------------
+
+# Example points per action (domain.md §2.4, derived; the client sets its own): a lead worked 1,
+# qualification 2, a meeting 5, a proposal 3, a sale 10; any other step 1.
+POINTS = {"lead": 1, "qualified": 2, "meeting": 5, "proposal": 3, "sale": 10}
+
+
+def motivation(decomposition: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The seller's monthly points norm from the decomposition's per-seller norms × points per action."""
+    if not decomposition or decomposition["sellers"] is None:
+        return None
+    rows = []
+    for step, key in zip(decomposition["steps"], decomposition["keys"]):
+        points = POINTS.get("sale" if step["is_sale"] else key, 1)
+        rows.append({"name": step["name"], "is_sale": step["is_sale"], "norm": step["per_seller"], "points": points,
+                     "total": step["per_seller"] * points})
+    # the threshold scheme (share of the norm → coefficient, domain.md §2.4) is worded in templates/<lang>.j2
+    return {"rows": rows, "norm": sum(r["total"] for r in rows)}
+
+
+# --- 12. approval and signatures ----------------------------------------------------
+
+_MARKETING_CHANNELS = ("website_forms", "vk", "instagram", "avito", "telegram", "whatsapp")
+
+
+def _signoff(blueprint: Blueprint, facts: Facts, answers: dict | None) -> list[str]:
+    """Who approves the spec, from what the implementation touches.
+
+    The owner and the integrator always; the head of sales when the company has
+    one (the answer, else a `head` role in the blueprint); marketing when leads
+    come from marketing channels; IT and security when telephony, an external
+    BI export or access restrictions are in scope.
+    """
+    who = ["owner"]
+    head = (answers or {}).get("has_head_of_sales")
+    if head or (head is None and any(r.key == "head" for r in blueprint.roles)):
+        who.append("head_of_sales")
+    channels = set(facts.channels.value or ())
+    if channels & set(_MARKETING_CHANNELS) or "external_analytics" in blueprint.features:
+        who.append("marketing")
+    kinds = {i.kind for i in blueprint.integrations}
+    if "phone" in channels or kinds & {"telephony", "bi"} or "access_restrictions" in blueprint.features:
+        who.append("it_security")
+    who.append("integrator")
+    return who
+
+
+# --- 10. manual checklist --------------------------------------------------------
+
+# Features whose derived per-integration steps ("Мессенджер: подключить «WhatsApp»") are the same
+# work as a blueprint's own step for the feature ("Подключить мессенджеры…"): the first own step absorbs them.
+_CONNECT_FEATURES = ("messengers", "telephony", "web_forms", "documents")
+_INCLUDES = {"ru": "Входит: ", "en": "Covers: "}
+
+
+def manual_checklist(blueprint: Blueprint, crm: str, lang: str) -> list[dict[str, str]]:
+    """The consultant's checklist with each step once.
+
+    A blueprint's own step and the steps derived for the same thing merge into
+    the own step (at the first derived step's place): connecting a feature's
+    integrations (the first own step of messengers, telephony, web_forms or
+    documents) and duplicate control (an own step whose key names duplicates).
+    """
+    from implkit.spec.labels import label_settings, object_names
+
+    names = object_names(blueprint, lang)
+    steps = manual_steps(blueprint, crm, lang, describe=lambda settings, l: label_settings(thaw(settings), l, names))
+    own = {s.key: s for s in blueprint.manual}
+    absorber: dict[str, str] = {}  # derived key → own key
+    claimed: set[str] = set()
+    for step in blueprint.manual:
+        if step.feature in _CONNECT_FEATURES and step.feature not in claimed:
+            claimed.add(step.feature)
+            for derived in steps:
+                if derived.key not in own and derived.key.startswith("integration.") and derived.feature == step.feature:
+                    absorber.setdefault(derived.key, step.key)
+        if "duplicate" in step.key:
+            for derived in steps:
+                if derived.key not in own and derived.key.endswith(".duplicate_control"):
+                    absorber.setdefault(derived.key, step.key)
+    covered: dict[str, list[str]] = {}
+    for derived_key, own_key in absorber.items():
+        covered.setdefault(own_key, []).append(_object_name(blueprint, derived_key, lang))
+    out: list[dict[str, str]] = []
+    emitted: set[str] = set()
+    for step in steps:
+        key = absorber.get(step.key, step.key)
+        if key in emitted:
+            continue
+        emitted.add(key)
+        chosen = own.get(key, step)
+        details = chosen.details or ""
+        if key in covered:
+            details = (details + " " if details else "") + _INCLUDES[lang] + ", ".join(covered[key]) + "."
+        out.append({"title": chosen.title, "details": details})
+    return out
+
+
+def _object_name(blueprint: Blueprint, key: str, lang: str) -> str:
+    """The quoted name of the object a derived step is about (an integration or a pipeline)."""
+    quote = ("«{}»" if lang == "ru" else "“{}”").format
+    for integration in blueprint.integrations:
+        if integration.address == key:
+            return quote(integration.name)
+    for pipeline in blueprint.pipelines:
+        if key.startswith(pipeline.address + "."):
+            return quote(pipeline.name)
+    return key
 
 
 # --- 2. goals and sizing ---------------------------------------------------------
 
 
-def _sizing(blueprint: Blueprint, assessment: Assessment | None, lang: str, from_answers: bool) -> dict[str, Any]:
+def _sizing(blueprint: Blueprint, assessment: Assessment | None, lang: str, from_answers: bool,
+            facts: Facts) -> dict[str, Any]:
     """The feature table: stars and reasons from the assessment, scope from the blueprint.
 
     Without an assessment (no answers and no seller count in the blueprint) the
@@ -82,26 +325,147 @@ def _sizing(blueprint: Blueprint, assessment: Assessment | None, lang: str, from
                  "stars": None if column is None else r.stars[column],
                  "adjusted": False, "matrix_stars": None, "reasons": [], "in_scope": r.key in in_blueprint}
                 for r in load_matrix().rows]
-        sellers, group, notes = blueprint.sellers, blueprint.group, []
+        notes = []
     else:
         rows = [{"key": f.key, "name": f.name(lang), "stars": f.stars, "matrix_stars": f.matrix_stars,
                  "adjusted": f.stars != f.matrix_stars, "reasons": [r.text(lang) for r in f.reasons],
                  "in_scope": f.key in in_blueprint}
                 for f in assessment.features]
-        sellers, group, notes = assessment.sellers, assessment.group, [n.text(lang) for n in assessment.notes]
+        notes = [n.text(lang) for n in assessment.notes]
+    names = {r["key"]: r["name"] for r in rows}
     return {
-        "sellers": sellers, "group": group, "from_answers": from_answers and assessment is not None, "features": rows, "notes": notes,
+        "sellers": facts.sellers.value, "sellers_assumed": facts.sellers.assumed,
+        "group": facts.group.value, "group_label": group_label(facts.group.value),
+        "from_answers": from_answers and assessment is not None, "features": rows, "notes": notes,
         "in_scope": [r["name"] for r in rows if r["in_scope"]],
-        # Left out on purpose: features the matrix rates for this group that the blueprint does not take.
-        "out_of_scope": [{"name": r["name"], "stars": r["stars"]} for r in rows if not r["in_scope"]],
+        # Left out: why, without attributing to the client a decision the client did not state.
+        "out_of_scope": [{"name": r["name"], "stars": r["stars"], "why": _why_out(r, facts)}
+                         for r in rows if not r["in_scope"]],
+        "differences": [{"name": names.get(d.key, d.key), "change": d.change, "stars": d.stars,
+                         "reasons": [reason.text(lang) for reason in d.reasons]}
+                        for d in facts.feature_differences],
     }
+
+
+def _why_out(row: dict[str, Any], facts: Facts) -> str:
+    """not_relevant | optional | deferred (the client said so) | undecided (recommended, nobody decided)."""
+    if not row["stars"]:
+        return "not_relevant"
+    if row["key"] in facts.deferred:
+        return "deferred"
+    return "optional" if row["stars"] == 1 else "undecided"
+
+
+def group_label(group: str | None) -> str | None:
+    """A matrix group by its seller bounds ("11–30"), as implkit labels groups everywhere (DESIGN.md)."""
+    if not group:
+        return None
+    from implkit.sizing.matrix import load_matrix
+
+    found = next((g for g in load_matrix().groups if g.label == group), None)
+    return f"{found.min}–{found.max}" if found else group
+
+
+def _facts(facts: Facts, lang: str) -> dict[str, Any]:
+    """The single-source rule and its conflicts, for section 2."""
+    return {
+        "from_answers": facts.from_answers,
+        "preset": facts.preset,
+        "conflicts": [_conflict(c, lang) for c in facts.conflicts],
+    }
+
+
+def _conflict(conflict: Conflict, lang: str) -> dict[str, Any]:
+    def shown(value: Any) -> Any:
+        if conflict.key == "channels":
+            return [channel_label(v, lang) for v in value]
+        if conflict.key == "group":
+            return group_label(value)
+        return value
+
+    return {"key": conflict.key, "blueprint": shown(conflict.blueprint), "client": shown(conflict.client)}
+
+
+def channel_label(value: str, lang: str) -> str:
+    """A questionnaire lead channel ("email") by its label in `lang`."""
+    from implkit.sizing.questionnaire import load_questionnaire
+
+    question = next(q for q in load_questionnaire().questions if q.id == "lead_channels")
+    return next((o.label(lang) for o in question.options if o.value == value), value)
+
+
+def conflict_messages(facts: Facts, lang: str) -> list[str]:
+    """One line per conflict, for stderr (the spec words the same in its section 2)."""
+    from implkit.sizing.matrix import load_matrix
+    from implkit.spec import formatting
+
+    labels = _CONFLICT_LABELS[lang]
+    features = {r.key: (r.name_ru if lang == "ru" else r.name_en) for r in load_matrix().rows}
+
+    def text(key: str, value: Any) -> str:
+        if isinstance(value, list):
+            return ", ".join(map(str, value))
+        if key in ("revenue_month", "avg_check"):
+            return formatting.money(value, lang)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return formatting.number(value, lang)
+        return str(value)
+
+    lines = []
+    for c in facts.conflicts:
+        shown = _conflict(c, lang)
+        lines.append(labels["line"].format(what=labels[c.key], blueprint=text(c.key, shown["blueprint"]),
+                                           client=text(c.key, shown["client"])))
+    for d in facts.feature_differences:
+        lines.append(labels["feature_" + d.change].format(feature=features.get(d.key, d.key)))
+    return lines
+
+
+_CONFLICT_LABELS = {
+    "ru": {"line": "{what}: в конфигурации «{blueprint}», в ответах заказчика «{client}» — в ТЗ взяты ответы",
+           "company": "заказчик", "sellers": "число продавцов", "group": "группа матрицы",
+           "revenue_month": "план выручки в месяц", "avg_check": "средний чек", "working_days": "рабочих дней в месяце",
+           "channels": "каналы заявок",
+           "feature_add": "функция «{feature}»: рекомендуется для группы из ответов, но её нет в конфигурации",
+           "feature_drop": "функция «{feature}»: есть в конфигурации, но для группы из ответов не рекомендуется"},
+    "en": {"line": "{what}: the blueprint says “{blueprint}”, the client's answers say “{client}”; the spec uses the answers",
+           "company": "client", "sellers": "number of sellers", "group": "matrix group",
+           "revenue_month": "monthly revenue plan", "avg_check": "average check", "working_days": "working days a month",
+           "channels": "lead channels",
+           "feature_add": "feature “{feature}”: recommended for the answers' group but not in the blueprint",
+           "feature_drop": "feature “{feature}”: in the blueprint but not recommended for the answers' group"},
+}
 
 
 # --- 3. roadmap --------------------------------------------------------------------
 
 
-def _roadmap(blueprint: Blueprint) -> dict[str, Any]:
-    """The facts the roadmap stages name; the stages themselves are worded per language."""
+# Default stage durations in weeks (None: ongoing) and who leads each stage, in the order of the
+# roadmap's stages in templates/<lang>.j2. Assumptions until the client confirms them.
+STAGE_WEEKS = (1, 2, 1, 1, 4, 1, None)
+STAGE_OWNERS = (("integrator", "owner"), ("integrator",), ("integrator", "marketing"), ("integrator", "head_of_sales"),
+                ("curator",), ("integrator", "head_of_sales"), ("head_of_sales",))
+
+
+def project_start(answers: dict | None, answered: frozenset[str] | None, date: _dt.date) -> tuple[_dt.date, bool]:
+    """The start date: the client's answer, else the Monday after the document's date (an assumption)."""
+    text = str((answers or {}).get("project_start") or "").strip()
+    if text and (answered is None or "project_start" in answered):
+        try:
+            return _dt.date.fromisoformat(text), False
+        except ValueError:
+            raise InputError(f"project_start: {text!r} is not a date in the form YYYY-MM-DD") from None
+    return date + _dt.timedelta(days=7 - date.weekday()), True
+
+
+def _roadmap(blueprint: Blueprint, options: SpecOptions) -> dict[str, Any]:
+    """The facts the roadmap stages name, and each stage's dates; the stages themselves are worded per language."""
+    start, assumed = project_start(options.answers, options.answered, options.date)
+    schedule, current = [], start
+    for weeks, owners in zip(STAGE_WEEKS, STAGE_OWNERS):
+        end = current + _dt.timedelta(days=weeks * 7 - 3) if weeks else None  # a stage ends on a Friday
+        schedule.append({"start": current, "end": end, "weeks": weeks, "owners": list(owners)})
+        current = current + _dt.timedelta(days=weeks * 7) if weeks else current
     return {
         "pipelines": [p.name for p in blueprint.pipelines],
         "field_count": len(blueprint.fields),
@@ -110,7 +474,21 @@ def _roadmap(blueprint: Blueprint) -> dict[str, Any]:
         "documents": [i.name for i in blueprint.integrations if i.kind == "document"],
         "automation_count": sum(len(p.automations) for p in blueprint.pipelines),
         "has_plan": bool(blueprint.analytics and thaw(blueprint.analytics).get("plan")),
+        "start": start, "start_assumed": assumed, "schedule": schedule,
+        "weeks_total": sum(w for w in STAGE_WEEKS if w),
     }
+
+
+def _training(blueprint: Blueprint, facts: Facts, answers: dict | None) -> list[dict[str, Any]]:
+    """Who is trained in what: the owner, the head of sales (when there is one), the sellers, the curator."""
+    head = (answers or {}).get("has_head_of_sales")
+    rows = [{"who": "owner", "hours": 1}]
+    if head or (head is None and any(r.key == "head" for r in blueprint.roles)):
+        rows.append({"who": "head_of_sales", "hours": 2})
+    rows.append({"who": "sellers", "hours": 4, "count": facts.sellers.value,
+                 "channels": [channel_label(c, "ru") for c in facts.channels.value or ()]})
+    rows.append({"who": "curator", "hours": 2})
+    return rows
 
 
 # --- 4. pipelines, 6. automations ----------------------------------------------------
@@ -142,7 +520,7 @@ def _pipeline(blueprint: Blueprint, pipeline: Pipeline, lang: str) -> dict[str, 
         "automations": [
             {"stage": (pipeline.stage(a.stage).name if pipeline.stage(a.stage) else a.stage),
              "trigger": describe_trigger(a, lang), "action": describe_action(a, lang),
-             "params": settings_text(a.params, lang) if a.params else ""}
+             "params": labelled_settings(a.params, lang, blueprint) if a.params else ""}
             for a in pipeline.automations
         ],
     }
@@ -208,37 +586,92 @@ def _rights(blueprint: Blueprint) -> list[dict[str, Any]]:
 # --- 8. integrations -------------------------------------------------------------------------
 
 
-def _integrations(blueprint: Blueprint, lang: str) -> list[dict[str, Any]]:
+def _integrations(blueprint: Blueprint, lang: str, facts: Facts) -> list[dict[str, Any]]:
+    """The blueprint's integrations, then the lead channels the client named that none of them carries.
+
+    With answers, a lead-channel integration the client did not name is kept
+    but marked (status "not_named"): the integrator confirms or removes it.
+    """
+    from implkit.spec.facts import blueprint_channels
+
+    client_channels = set(facts.channels.value or ()) if facts.channels.source == "client" else None
     rows = []
     for integration in blueprint.integrations:
         settings = thaw(integration.settings) if integration.settings else {}
         pipeline = blueprint.pipeline(str(settings.get("pipeline", ""))) if isinstance(settings, dict) else None
         stage = pipeline.stage(str(settings.get("stage", ""))) if pipeline else None
         rest = {k: v for k, v in settings.items() if k not in ("pipeline", "stage")} if isinstance(settings, dict) else {}
+        channel = _channel_of(integration)
+        status = "configured"
+        if client_channels is not None and channel is not None and channel not in client_channels:
+            status = "not_named"
         rows.append({
             "kind": integration.kind,
             "name": integration.name,
             "pipeline": pipeline.name if pipeline else None,
             "stage": stage.name if stage else None,
-            "settings": settings_text(rest, lang) if rest else "",
+            "settings": labelled_settings(rest, lang, blueprint) if rest else "",
+            "status": status,
         })
+    one_c = facts.one_c or "none"
+    if one_c != "none":
+        rows.append({"kind": "accounting", "name": "1С", "pipeline": None, "stage": None,
+                     "settings": "", "status": "one_c_" + one_c})
+    if client_channels is not None:
+        carried = set(blueprint_channels(blueprint))
+        for channel in facts.channels.value:
+            if channel not in carried:
+                rows.append({"kind": _CHANNEL_KIND.get(channel, "messenger"), "name": channel_label(channel, lang),
+                             "pipeline": None, "stage": None, "settings": "", "status": "added"})
     return rows
+
+
+_CHANNEL_KIND = {"website_forms": "web_form", "phone": "telephony", "email": "email"}
+
+
+def _channel_of(integration: Any) -> str | None:
+    from implkit.spec.facts import MESSENGER_CHANNELS
+
+    if integration.kind == "messenger":
+        key = integration.key if integration.key in MESSENGER_CHANNELS else integration.name.lower()
+        return key if key in MESSENGER_CHANNELS else None
+    return {"web_form": "website_forms", "telephony": "phone"}.get(integration.kind)
+
+
+def labelled_settings(settings: Any, lang: str, blueprint: Blueprint) -> str:
+    """Settings as "label: value; …" with every key and enum value by its human label (no raw keys)."""
+    from implkit.spec.labels import label_settings, object_names
+
+    return label_settings(thaw(settings), lang, object_names(blueprint, lang))
 
 
 # --- 9. analytics ------------------------------------------------------------------------------
 
 
-def _analytics(blueprint: Blueprint, assessment: Assessment | None, options: SpecOptions) -> dict[str, Any]:
+def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict[str, Any]:
     analytics = thaw(blueprint.analytics) if blueprint.analytics else {}
-    sellers = blueprint.sellers or (assessment.sellers if assessment else None)
+    # The plan the client gave (or the blueprint's, or the default working days) — one source: `facts`.
+    plan = {"revenue_month": facts.revenue_month.value, "avg_check": facts.avg_check.value,
+            "working_days": facts.working_days.value}
+    merged = dict(analytics)
+    merged["plan"] = plan if facts.revenue_month.known and facts.avg_check.known else None
+    measured = facts.measured
+    if measured is not None:  # measured conversions replace the assumed ones, step by step
+        merged["funnel"] = [{**step, "conversion": measured.conversion(str(step.get("key", ""))) or step.get("conversion")}
+                            for step in analytics.get("funnel") or ()]
+    sellers = facts.sellers.value
     try:
-        decomposition = from_analytics(analytics, sellers=sellers)
+        decomposition = from_analytics(merged, sellers=sellers)
     except DecompositionError as exc:
         raise InputError("the plan cannot be decomposed",
                          [Problem(Location(options.source, key=exc.key), exc.reason)]) from None
     roles = {r.key: r.name for r in blueprint.roles}
+    decomposed = _decomposition(decomposition, facts)
     return {
-        "decomposition": _decomposition(decomposition),
+        "kpi_assumed": facts.preset is not None and bool(analytics.get("kpi")),
+        "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms],
+        "effect": _effect(decomposed, facts),
+        "decomposition": decomposed,
         # Every optional key present (None when absent): the templates run with StrictUndefined.
         "kpi": [{key: k.get(key) for key in ("key", "name", "target", "unit", "period", "per", "description")}
                 for k in analytics.get("kpi") or ()],
@@ -250,24 +683,113 @@ def _analytics(blueprint: Blueprint, assessment: Assessment | None, options: Spe
     }
 
 
-def _decomposition(decomposition: Decomposition | None) -> dict[str, Any] | None:
+# The CRM's own reports a sales team is run on, as the seeds list them for amoCRM (sales analysis,
+# summary, employees, event feed, calls, goals) and their Bitrix24 counterparts; worded per language.
+BUILTIN_REPORTS = ("sales_analysis", "summary", "employees", "events", "calls", "goals")
+
+
+def builtin_reports(crm: str, blueprint: Blueprint) -> list[str]:
+    """The CRM's built-in reports to set up; calls only with telephony in the blueprint."""
+    telephony = any(i.kind == "telephony" for i in blueprint.integrations) or "telephony" in blueprint.features
+    return [r for r in BUILTIN_REPORTS if r != "calls" or telephony]
+
+
+def _effect(decomposition: dict[str, Any] | None, facts: Facts) -> list[dict[str, Any]]:
+    """Implementation-effect indicators: the value before (the client's answer, else measured by a
+    baseline audit before go-live) and the target (from the plan decomposition and the work rules)."""
+    first = decomposition["steps"][0] if decomposition and len(decomposition["steps"]) > 1 else None
+    sale = decomposition["steps"][-1] if decomposition else None
+    cycle = facts.sales_cycle_days.value if facts.sales_cycle_days.source in ("client", "measured") else None
+    return [
+        {"key": "contacts_per_seller", "before": None, "target": first["per_seller"] if first else None},
+        {"key": "overdue_contacts", "before": None, "target": 0, "checks": "D02, T01"},
+        {"key": "sales_cycle", "before": cycle, "target": cycle},
+        {"key": "contacts_per_sale", "before": None,
+         "target": (ceil_div(first["needed"], sale["needed"]) if first and sale and sale["needed"] else None)},
+        {"key": "sales_per_seller", "before": None, "target": sale["per_seller"] if sale else None},
+        {"key": "revenue_per_seller", "before": None,
+         "target": decomposition["revenue_per_seller"] if decomposition else None},
+    ]
+
+
+def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[str, Any] | None:
     if decomposition is None:
         return None
+    days = decomposition.working_days
+    sellers = decomposition.sellers
+    measured = facts.measured
+    measured_keys = {m.key for m in measured.steps if m.conversion is not None} if measured else set()
+    steps = [
+        {"name": s.name, "is_sale": s.is_sale, "conversion": s.conversion, "needed": s.needed,
+         "per_seller": s.per_seller, "measured": s.key in measured_keys, **norms(s.per_seller, days)}
+        for s in decomposition.steps
+    ]
     return {
         "revenue_month": decomposition.revenue_month,
         "avg_check": decomposition.avg_check,
-        "sellers": decomposition.sellers,
-        "working_days": decomposition.working_days,
+        "sellers": sellers,
+        "working_days": days,
         "sales": decomposition.sales,
         "overall_conversion": decomposition.overall_conversion,
-        "steps": [
-            {"name": s.name, "is_sale": s.is_sale, "conversion": s.conversion, "needed": s.needed,
-             "per_seller": s.per_seller, "per_day": s.per_day}
-            for s in decomposition.steps
-        ],
-        # Leading indicators: what each seller must do per working day at the steps before the sale.
-        "leading": [
-            {"name": s.name, "per_day": s.per_day, "per_seller": s.per_seller}
-            for s in decomposition.steps if not s.is_sale and s.per_seller is not None
-        ],
+        "revenue_per_seller": (ceil_div(decomposition.revenue_month, sellers) if sellers else None),
+        "assumed": {k: getattr(facts, k).assumed for k in ("revenue_month", "avg_check", "sellers", "working_days")},
+        "measured": _measured(measured),
+        "steps": steps,
+        "keys": [s.key for s in decomposition.steps],
+        # Leading indicators: what each seller must do at the steps before the sale, per month, week, day.
+        "leading": [s for s in steps if not s["is_sale"] and s["per_seller"] is not None],
     }
+
+
+def _measured(measured: Any) -> dict[str, Any] | None:
+    """What the spec says about the measurement: tenant, period, deals, and the steps left assumed and why."""
+    if measured is None:
+        return None
+    return {
+        "tenant": measured.tenant, "pipeline": measured.pipeline, "days": measured.days, "deals": measured.deals,
+        "won": measured.won,
+        "start": _dt.datetime.fromtimestamp(measured.start, _dt.timezone.utc).date(),
+        "end": _dt.datetime.fromtimestamp(measured.end - 1, _dt.timezone.utc).date(),
+        "kept": [{"name": m.name, "entered": m.entered, "reason": m.reason} for m in measured.steps if m.conversion is None],
+        "min_deals": _min_deals(),
+    }
+
+
+def _min_deals() -> int:
+    from implkit.spec.measured import MIN_DEALS
+
+    return MIN_DEALS
+
+
+def norms(per_month: int | None, working_days: int | None) -> dict[str, Any]:
+    """A seller's monthly norm as weekly and daily rates that do not mislead.
+
+    The month is the norm (rounded up from the plan); the week (working days ÷ 5
+    weeks) and the day are averages rounded UP to one decimal, never to a whole
+    number: 7 a month over 21 days is 0.4 a day, not 1 (which would mean 21).
+    Under one a day, the rate is also given as "once every N working days",
+    N rounded DOWN so that the month's norm is still met (7 a month: every 3 days).
+    """
+    if per_month is None or not working_days:
+        return {"per_week": None, "per_day": None, "every_days": None}
+    month = Decimal(per_month)
+    per_day = _ceil_tenth(month / working_days)
+    per_week = _ceil_tenth(month * 5 / working_days)
+    every = int(Decimal(working_days) // month) if 0 < month <= working_days / 2 else None  # "every 1 day" says nothing
+    return {"per_week": per_week, "per_day": per_day, "every_days": every}
+
+
+def _ceil_tenth(value: Decimal) -> Decimal:
+    return (value * 10).to_integral_value(rounding=ROUND_CEILING) / 10
+
+
+def _assumptions(facts: Facts, decomposition: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every value nobody gave, in one table to confirm: company facts, then the funnel's conversions."""
+    rows = [{"key": key, "value": value.value, "source": value.source, "step": None}
+            for key, value in facts.assumptions()]
+    if decomposition:
+        for step in decomposition["steps"]:
+            if not step["is_sale"] and not step["measured"]:
+                rows.append({"key": "conversion", "value": step["conversion"], "source": facts.conversions_source,
+                             "step": step["name"]})
+    return rows

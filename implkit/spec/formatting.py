@@ -50,6 +50,33 @@ def number(value: int | float | Decimal | None, lang: str) -> str:
     return text
 
 
+def plural(n: int, forms: tuple[str, ...] | list[str], lang: str) -> str:
+    """The noun form that agrees with `n`: Russian (one, few, many), English (one, other).
+
+    Russian: 1, 21, 101 продавец; 2–4, 22–24 продавца; 0, 5–20, 11–14, 25 продавцов.
+    """
+    n = abs(int(n))
+    if lang != "ru":
+        return forms[0] if n == 1 else forms[-1]
+    if n % 10 == 1 and n % 100 != 11:
+        return forms[0]
+    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+        return forms[1]
+    return forms[2]
+
+
+def count(n: int | Decimal | None, forms: tuple[str, ...] | list[str], lang: str) -> str:
+    """A number with its agreeing noun: "21 рабочий день", "5 продавцов", "2 sellers"; a fraction takes
+    the genitive singular in Russian ("0,4 встречи") and the plural in English."""
+    if n is None:
+        return "—"
+    value = Decimal(str(n))
+    if value != value.to_integral_value():
+        form = forms[1] if lang == "ru" else forms[-1]
+        return f"{number(value, lang)}{NBSP}{form}"
+    return f"{number(value, lang)}{NBSP}{plural(int(value), forms, lang)}"
+
+
 def money(value: int | float | Decimal | None, lang: str) -> str:
     if value is None:
         return "—"
@@ -65,6 +92,11 @@ def percent(share: Decimal | float | None, lang: str) -> str:
     value = (Decimal(str(share)) * 100).quantize(Decimal("0.1")).normalize()
     text = number(value, lang)
     return f"{text}{NBSP}%" if lang == "ru" else f"{text}%"
+
+
+def short_date(value: _dt.date, lang: str) -> str:
+    """"02.02.2026" / "2026-02-02": digits and separators only, so no format gives it a meaning."""
+    return value.strftime("%d.%m.%Y") if lang == "ru" else value.isoformat()
 
 
 def long_date(value: _dt.date, lang: str) -> str:

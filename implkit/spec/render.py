@@ -59,7 +59,11 @@ def _environment(fmt: str, lang: str) -> SandboxedEnvironment:
         "percent": functools.partial(formatting.percent, lang=lang),
         "num": functools.partial(formatting.number, lang=lang),
         "longdate": functools.partial(formatting.long_date, lang=lang),
+        "count": functools.partial(formatting.count, lang=lang),
+        # Markup: only digits and separators, nothing to escape (Markdown would escape "02." as a list number)
+        "shortdate": lambda value: Markup(formatting.short_date(value, lang)),
         "names": _names,
+        "current_row": lambda row, names: (names.get(row["key"], row["key"]), row["value"]),
         "pairs": _pairs,
         "lookup": _lookup,
         "md_inline": _markdown_inline,  # used by _md.j2 only

@@ -100,5 +100,5 @@ def test_sync_killed_at_each_point_converges(chaos, preset, tmp_path, crm):
     sizes = chaos.count_requests(tmp_path / "count", crm, 1, 20, desired)
     for k in chaos.kill_points(sizes["sync"], 3):
         out = chaos.kill_case(tmp_path / f"kill-{k}", crm, 1, 20, k, "sync", path, desired, twin, 10)
-        assert not any(reason.startswith("not killed") for reason in out.failures)
+        assert not any(reason.startswith("not killed") for reason in out.failures), (k, out.failures)
         assert out.converged and out.snapshot_diff == {}, (k, out.snapshot_diff, out.failures)

@@ -17,7 +17,7 @@ from implkit.yamlio import load_yaml, to_plain
 QUESTION_IDS = (
     "company_name", "industry", "sellers", "has_head_of_sales", "segments", "lead_channels", "telephony_provider",
     "documents", "sales_processes", "average_check", "revenue_plan_month", "sales_cycle_days", "working_days",
-    "bi_tool", "target_crm",
+    "bi_tool", "target_crm", "deferred_features", "curator", "crm_discipline_bonus", "project_start", "one_c", "products", "current_tools",
 )
 
 

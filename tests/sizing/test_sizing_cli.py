@@ -26,6 +26,13 @@ RU_TYPED = [
     "",  # working_days: default 21
     "",  # bi_tool: none
     "",  # target_crm: default amoCRM
+    "",  # deferred_features: none
+    "",  # curator: default
+    "",  # crm_discipline_bonus: default no
+    "",  # project_start: none
+    "",  # one_c: default none
+    "",  # products: none
+    "",  # current_tools: none
 ]
 
 EN_TYPED = [
@@ -43,6 +50,13 @@ EN_TYPED = [
     "20",  # working days
     "Power BI",
     "2",  # Bitrix24
+    "-",  # deferred_features: none
+    "3",  # curator: the integrator
+    "no",  # crm_discipline_bonus
+    "2026-02-02",  # project_start
+    "4",  # one_c: both ways
+    "Office furniture",  # products
+    "Excel",  # current_tools
 ]
 
 
@@ -66,6 +80,8 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
         "telephony_provider": "sipuni", "documents": ["contract", "invoice", "act"],
         "sales_processes": ["new_sales", "repeat_sales"], "average_check": 40000, "revenue_plan_month": 800000,
         "sales_cycle_days": 21, "working_days": 21, "bi_tool": "", "target_crm": "amocrm",
+        "deferred_features": [], "curator": "client_employee", "crm_discipline_bonus": False,
+        "project_start": "", "one_c": "none", "products": "", "current_tools": "",
     }
     assert to_plain(load_yaml(out))["lang"] == "ru"
 
@@ -97,7 +113,7 @@ def test_interactive_rerun_offers_the_earlier_answers_and_keeps_comments(run_cli
     out = tmp_path / "answers.yaml"
     out.write_text("# notes from the call\n" + (examples / "b2b-services.yaml").read_text(encoding="utf-8")
                    .replace("sellers: 8", "sellers: 8  # two more in spring"), encoding="utf-8")
-    result = run_cli("size", "-o", out, input="\n" * 20)  # Enter everywhere: accept every earlier answer
+    result = run_cli("size", "-o", out, input="\n" * 30)  # Enter everywhere: accept every earlier answer
     assert result.exit_code == 0, result.output
     assert "[ООО Ромашка Консалт]" in result.output
     text = out.read_text(encoding="utf-8")

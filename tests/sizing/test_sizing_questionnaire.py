@@ -75,6 +75,8 @@ def test_every_question_has_text_in_both_languages_and_types_as_briefed():
         "segments": "text_list", "lead_channels": "multi_choice", "telephony_provider": "choice",
         "documents": "multi_choice", "sales_processes": "multi_choice", "average_check": "money",
         "revenue_plan_month": "money", "sales_cycle_days": "integer", "working_days": "integer", "bi_tool": "text", "target_crm": "choice",
+        "deferred_features": "multi_choice", "curator": "choice", "crm_discipline_bonus": "yes_no",
+        "project_start": "text", "one_c": "choice", "products": "text", "current_tools": "text",
     }
     assert all(question.text_ru and question.text_en for question in load_questionnaire().questions)
     assert [o.value for o in q("lead_channels").options] == [

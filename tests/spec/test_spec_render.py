@@ -71,7 +71,7 @@ def test_minimal_blueprint_renders_every_section(run_cli, tmp_path, fmt, lang):
     assert result.exit_code == 0, result.output
     if fmt == "docx":
         headings = [p.text for p in docx.Document(str(output)).paragraphs if p.style.name == "Heading 1"]
-        assert len(headings) == 11
+        assert len(headings) == 12
         return
     text = output.read_text(encoding="utf-8")
     nothing = "Не предусмотрено." if lang == "ru" else "Not in scope."
@@ -84,7 +84,8 @@ def test_group_without_sellers_takes_the_matrix_column(run_cli, tmp_path):
     assert render(run_cli, FIXTURES / "minimal-group.yaml", output, "--lang", "en").exit_code == 0
     text = output.read_text(encoding="utf-8")
     assert "| Telephony | ★★★ | no | — |" in text  # group 5-10 of the matrix
-    assert "| Lead | 25% | 16 | — | — |" in text  # 100 000 / 30 000 → 4 sales; 4 / 0.25 = 16; no sellers
+    # 100 000 / 30 000 → 4 sales; 4 / 0.25 = 16; no sellers: no per-seller norms
+    assert "| Lead | 25% (assumption) | 16 | — | — | — |" in text
 
 
 @pytest.mark.parametrize("fmt", ["md", "html", "docx"])
@@ -114,12 +115,12 @@ def test_contents_of_every_section(run_cli, tmp_path):
     assert render(run_cli, FIXTURES / "b2b.yaml", output).exit_code == 0
     text = output.read_text(encoding="utf-8")
     headings = re.findall(r"^## (.+)$", text, re.M)
-    assert [h.split(" ", 1)[0] for h in headings] == [f"{n}." for n in range(1, 12)]
+    assert [h.split(" ", 1)[0] for h in headings] == [f"{n}." for n in range(1, 13)]
     # 1 title page
     assert "- **Заказчик:** ООО «Ромашка»" in text
     assert "b2b-test 1.2.0" in text and "15 января 2026 г." in text and INTEGRATOR in text
     # 2 sizing from the blueprint's seller count: matrix group 2-5, reasons printed
-    assert "| Телефония | ★★☆ | да | Матрица, группа 2-5: рекомендуется |" in text
+    assert "| Телефония | ★★☆ | да | Матрица, группа 3–5 продавцов: рекомендуется |" in text
     assert "| Несколько воронок | — | не актуально для отдела такого размера |" in text
     # 3 roadmap: the curator's daily data-quality check
     assert "Куратор ежедневно проверяет качество данных" in text
@@ -148,13 +149,15 @@ def test_worked_decomposition_in_the_spec(run_cli, tmp_path):
     text = output.read_text(encoding="utf-8")
     nbsp = "\u00a0"
     assert f"- **План выручки в месяц:** 800{nbsp}000{nbsp}₽" in text
-    rows = re.findall(r"^\| (Лид|Квалифицирован|Встреча|КП отправлено|Продажа \(оплата\)) \| ([^|]+) \| (\d+) \| (\d+) \| (\d+) \|$",
+    assert f"- **План выручки на продавца в месяц:** 200{nbsp}000{nbsp}₽" in text  # 800 000 / 4 sellers
+    rows = re.findall(r"^\| (Лид|Квалифицирован|Встреча|КП отправлено|Продажа \(оплата\)) \| ([^|]+) \| (\d+) \| (\d+) \| ([^|]+) \| ([^|]+) \|$",
                       text, re.M)
-    assert [(step, int(n), int(s), int(d)) for step, _, n, s, d in rows][:5] == [
-        ("Лид", 240, 60, 3), ("Квалифицирован", 144, 36, 2), ("Встреча", 72, 18, 1),
-        ("КП отправлено", 50, 13, 1), ("Продажа (оплата)", 20, 5, 1),
+    # month per seller = ceil(needed / 4); week = month × 5 / 21 and day = month / 21, both rounded UP to a tenth
+    assert [(step, int(n), int(s), w, d) for step, _, n, s, w, d in rows][:5] == [
+        ("Лид", 240, 60, "14,3", "2,9"), ("Квалифицирован", 144, 36, "8,6", "1,8"), ("Встреча", 72, 18, "4,3", "0,9"),
+        ("КП отправлено", 50, 13, "3,1", "0,7"), ("Продажа (оплата)", 20, 5, "1,2", f"0,3 (1 раз в 4{nbsp}рабочих дня)"),
     ]
-    assert f"| Встреча | 70{nbsp}% | 72 |" in text
+    assert f"| Встреча | 70{nbsp}% (допущение) | 72 |" in text
 
 
 def test_answers_drive_the_sizing_and_the_target_crm(run_cli, tmp_path):
@@ -231,7 +234,7 @@ def test_docx_has_word_headings_and_real_tables(run_cli, tmp_path):
     headings = [(p.style.name, p.text) for p in document.paragraphs if p.style.name.startswith(("Heading", "Title"))]
     assert headings[0] == ("Title", "Техническое задание на внедрение CRM")
     assert ("Heading 1", "4. Воронки продаж") in headings
-    assert ("Heading 1", "7. Роли, группы и права доступа") in headings
+    assert ("Heading 1", "7. Роли, права, куратор и регламент работы в CRM") in headings
     assert ("Heading 2", "Воронка «Продажи» (основная)") in headings
     tables = [[[cell.text for cell in row.cells] for row in t.rows] for t in document.tables]
     pipeline = next(t for t in tables if t[0][:2] == ["№", "Этап"])
