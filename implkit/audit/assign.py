@@ -102,7 +102,9 @@ class AssignmentStore:
     """The tasks implkit made for findings, per tenant."""
 
     def __init__(self, path: str | Path):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        from implkit.files import private_file
+
+        private_file(path)  # 0600 before SQLite opens it (its -wal/-shm inherit the mode)
         self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
         self.db.executescript(SCHEMA)
 

@@ -287,10 +287,12 @@ def take_baseline(snapshot: Snapshot, tenant_dir: str | Path, *, name: str | Non
     path = baselines_dir(tenant_dir) / f"{name}.json"
     if path.exists() and not overwrite:
         raise InputError(f"baseline {name!r} already exists ({path}); choose another --name")
+    from implkit.files import FILE_MODE, private_dir
+
     data = {"name": name, "taken_at": now, "tz": tz.key, "kind": "kept",
             **indicators(snapshot, Period(now - days * DAY, now), at=now)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n")
+    private_dir(path.parent)  # sales figures per seller: private like the snapshot
+    atomic_write(path, json.dumps(data, ensure_ascii=False, indent=1) + "\n", mode=FILE_MODE)
     return data
 
 

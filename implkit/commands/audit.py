@@ -371,7 +371,7 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
         result = {"before": None, "after": None, "checks": []}
     text = render_diff(result, fmt, lang, tenant)
     if output:
-        atomic_write(output, text)
+        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
         _stderr(f"wrote {output}")
     else:
         click.echo(text, nl=False)
@@ -474,7 +474,7 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
         now = indicators(snapshot, now_period)
     text = render_effect(effect_report(tenant, before, now, zone), fmt, lang)
     if output:
-        atomic_write(output, text)
+        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
         _stderr(f"wrote {output}")
     else:
         click.echo(text, nl=False)
@@ -595,7 +595,7 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
         report = employee_activity(snapshot, chosen, zone)
     text = render_activity(report, fmt, lang, tenant)
     if output:
-        atomic_write(output, text)
+        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
         _stderr(f"wrote {output}")
     else:
         click.echo(text, nl=False)
