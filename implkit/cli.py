@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "spec": ("implkit.commands.spec", "spec", "Render the technical specification (ТЗ) from a blueprint."),
     "init": ("implkit.commands.workspace", "init", "Create a workspace (implkit.yaml and .implkit/)."),
     "tenant": ("implkit.commands.workspace", "tenant", "Add, list, show, remove and unlock tenants."),
+    "state": ("implkit.commands.state", "state", "Move the tenants' state between backends (local, postgres)."),
     "plan": ("implkit.commands.plan", "plan", "Show what apply would change on a tenant."),
     "apply": ("implkit.commands.plan", "apply", "Apply a blueprint (or a saved plan) to a tenant."),
     "drift": ("implkit.commands.plan", "drift", "Plan against the last applied blueprint: what changed by hand."),

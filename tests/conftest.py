@@ -29,3 +29,20 @@ def english_messages(monkeypatch):
     """Most tests read implkit's messages in English (IMPLKIT_LANG=en); the Russian default is what
     tests/adversarial checks, by clearing this."""
     monkeypatch.setenv("IMPLKIT_LANG", "en")
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """A real PostgreSQL server for this test session (one per xdist worker), stopped at the end.
+
+    Skips with the reason where no server can be installed (see tests/pgcluster.py)."""
+    import pgcluster
+
+    reason = pgcluster.why_not()
+    if reason:
+        pytest.skip(f"no PostgreSQL server: {reason}")
+    cluster = pgcluster.start()
+    try:
+        yield cluster
+    finally:
+        pgcluster.stop(cluster)

@@ -99,11 +99,11 @@ def list_checks(crm: str = "amocrm", checks_dir: str | Path | None = None, lang:
     return rows
 
 
-def history_table(history_path: str | Path, limit: int = 10) -> tuple[list[dict[str, Any]], dict[str, list]]:
+def history_table(history_path: str | Path | Any, limit: int = 10) -> tuple[list[dict[str, Any]], dict[str, list]]:
     """(runs, check id → results per run) for the last `limit` audits."""
     from implkit.audit.history import History
 
-    if not Path(history_path).is_file():
+    if isinstance(history_path, (str, Path)) and not Path(history_path).is_file():
         return [], {}
     history = History(history_path)
     try:

@@ -68,9 +68,15 @@ def unpack_ids(blob: bytes) -> set[tuple[str, object]]:
 
 
 class History:
-    def __init__(self, path: str | Path):
-        private_file(path)  # 0600 before SQLite opens it (its -wal/-shm inherit the mode)
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+    def __init__(self, path: str | Path | Any):
+        """`path`: the SQLite file; or a connection the workspace's shared state backend gives (the same
+        statements run on it: implkit.workspace.postgres.PgHistoryDb)."""
+        if isinstance(path, (str, Path)):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)  # 0600 before SQLite opens it (its -wal/-shm inherit the mode)
+            self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
+        else:
+            self.db = path
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:
@@ -81,10 +87,11 @@ class History:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             cursor = self.db.execute(
-                "INSERT INTO runs (at, snapshot_at, checks, failed_errors, failed_warnings) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO runs (at, snapshot_at, checks, failed_errors, failed_warnings) VALUES (?, ?, ?, ?, ?) "
+                "RETURNING id",
                 (at, run.snapshot_at, len(run.results), sum(r.check.severity == "error" for r in failed),
                  sum(r.check.severity == "warning" for r in failed)))
-            run_id = cursor.lastrowid
+            run_id = cursor.fetchone()[0]
             self.db.executemany(
                 "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, r.check.id, r.check.identity, r.check.severity, r.status,

@@ -10,12 +10,13 @@ Results go to stdout (or `-o FILE`), progress to stderr.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from implkit.commands import break_stale_lock_option
+from implkit.commands import break_stale_lock_option, fleet_names, fleet_options
 from implkit.errors import EXIT_OK
 
 _workspace_option = click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
@@ -64,13 +65,56 @@ def _bindings(folder: Path) -> dict[str, Any]:
 
 
 @click.command("sync")
-@click.argument("tenant")
+@click.argument("tenant", required=False)
 @_workspace_option
 @click.option("--full", is_flag=True, help="Forget the cursors and read everything again.")
+@click.option("--all", "all_", is_flag=True, help="Sync every tenant of the workspace (in parallel).")
+@click.option("--json", "as_json", is_flag=True, help="With --all: the per-tenant rows as JSON on stdout.")
+@fleet_options
 @break_stale_lock_option
-def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
+def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, as_json: bool,
+         tenant_patterns: str | None, shard: str | None, jobs: int | None) -> int:
     """Pull TENANT's users, pipelines, leads, contacts, companies, tasks, notes and stage-change
-    events into its local snapshot. The next run reads only what changed; an interrupted run resumes."""
+    events into its local snapshot. The next run reads only what changed; an interrupted run resumes.
+    With --all (--tenants, --shard) many tenants at once: one line per tenant, the worst exit code."""
+    from implkit.commands.plan import _for_all
+    from implkit.workspace import Workspace
+
+    names = fleet_names(Workspace.discover(workspace_dir).tenant_names() if not tenant else [], tenant, all_,
+                        tenant_patterns, shard)
+    if names is None:
+        raise click.UsageError("name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)")
+    if not tenant:
+        return _for_all(names, lambda name: sync_one(workspace_dir, name, full, prefix=f"{name}: "), as_json,
+                        jobs=jobs)
+    done = sync_one(workspace_dir, tenant, full)
+    click.echo(f"{tenant}: {done.summary()}")
+    for stream in done.streams:
+        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
+    return EXIT_OK
+
+
+@dataclass(frozen=True)
+class Synced:
+    """One tenant's sync, as the fleet table shows it."""
+
+    records: int
+    pages: int
+    requests: int
+    retried: int
+    deleted: int
+    streams: tuple
+
+    def summary(self) -> str:
+        return (f"{self.records} records in {self.pages} pages, {self.requests} requests ({self.retried} retried), "
+                f"{self.deleted} deleted")
+
+    def exit_code(self) -> int:
+        return EXIT_OK
+
+
+def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, prefix: str = "") -> Synced:
+    """Sync one tenant under its lock (the lock also keeps two runners within one integration's rate limit)."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.snapshot import Snapshot
     from implkit.audit.sync import sync_snapshot
@@ -100,7 +144,8 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
         reader = AmoRecords(http)
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
         comparison = _configuration_comparison(ws, tenant)  # before any write: a bad blueprint writes nothing
-        summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url, progress=_stderr,
+        summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url,
+                                progress=lambda message: _stderr(prefix + message),
                                 requests=lambda: http.stats.total)
         from implkit.audit.config_drift import clear_comparison, store_comparison
 
@@ -108,12 +153,9 @@ def sync(tenant: str, workspace_dir: str | None, full: bool) -> int:
             clear_comparison(snapshot)
         else:
             store_comparison(snapshot, comparison)
-    click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests"
-               f" ({http.stats.retries} retried), {summary.deleted} deleted")
     _first_baseline(ws, tenant, local_zone)
-    for stream in summary.streams:
-        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
-    return EXIT_OK
+    return Synced(summary.records, summary.pages, summary.requests, http.stats.retries, summary.deleted,
+                  tuple(summary.streams))
 
 
 def _configuration_comparison(ws: Any, tenant: str) -> Any:
@@ -122,7 +164,8 @@ def _configuration_comparison(ws: Any, tenant: str) -> Any:
 
     return configuration_comparison(ws, tenant)
 
-def _sync_directum(ws, entry, tenant: str) -> int:
+
+def _sync_directum(ws, entry, tenant: str) -> Synced:
     """Directum RX: a full read every time (counterparties carry no modification date), keyset-paged by Id."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.directum import sync_directum
@@ -136,12 +179,9 @@ def _sync_directum(ws, entry, tenant: str) -> int:
             summary = sync_directum(reader, snapshot, progress=_stderr)
         finally:
             reader.close()
-    click.echo(f"{tenant}: {summary.records} records in {summary.pages} pages, {summary.requests} requests "
-               f"(full read: Directum counterparties carry no modification date, so every sync reads everything, "
-               f"keyset-paged by Id)")
-    for stream in summary.streams:
-        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
-    return EXIT_OK
+    _stderr(f"{tenant}: full read: Directum counterparties carry no modification date, so every sync reads "
+            "everything, keyset-paged by Id")
+    return Synced(summary.records, summary.pages, summary.requests, 0, 0, tuple(summary.streams))
 
 
 class _AuditGroup(click.Group):
@@ -219,7 +259,8 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         ws.check_audit_ids(tenant, [c.id for c in load_checks(checks_dir)])
     folder = ws.tenant_dir(tenant)
     options = _audit_options(ws, entry, tenant, check_ids)
-    outcome = run_audit(folder / SNAPSHOT_FILE, folder / HISTORY_FILE, tenant=tenant, options=options, fmt=fmt,
+    kept_in = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
+    outcome = run_audit(folder / SNAPSHOT_FILE, kept_in, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
     if output:
         atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
@@ -307,7 +348,8 @@ def history(tenant: str, workspace_dir: str | None, limit: int) -> int:
     from implkit.audit import HISTORY_FILE, history_table
 
     ws, _ = _tenant(workspace_dir, tenant)
-    runs, trend = history_table(Path(ws.tenant_dir(tenant)) / HISTORY_FILE, limit)
+    folder = Path(ws.tenant_dir(tenant))
+    runs, trend = history_table(ws.backend.history(tenant, folder) or folder / HISTORY_FILE, limit)
     if not runs:
         click.echo(f"{tenant}: no audits kept yet; run `implkit audit {tenant}`")
         return EXIT_OK
@@ -360,8 +402,9 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
 
     ws, _ = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
-    path = Path(ws.tenant_dir(tenant)) / HISTORY_FILE
-    if path.is_file():
+    folder = Path(ws.tenant_dir(tenant))
+    path = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
+    if not isinstance(path, (str, Path)) or path.is_file():
         history = History(path)
         try:
             result = audit_diff(history, check_entities={c.id: c.entity for c in load_checks(checks_dir)})

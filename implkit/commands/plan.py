@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import click
 
-from implkit.commands import break_stale_lock_option
+from implkit.commands import break_stale_lock_option, fleet_names, fleet_options
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
 
 _workspace_option = click.option("--workspace", "-w", "workspace_dir", type=click.Path(file_okay=False),
@@ -97,16 +97,14 @@ def _manual(blueprint: Any, crm: str) -> list:
     return manual_steps(blueprint, crm, "en")
 
 
-def _tenant_names(ws_dir: str | None, name: str | None, all_: bool) -> list[str]:
-    if all_ == bool(name):
-        raise click.UsageError("name one TENANT, or pass --all")
-    if name:
-        return [name]
+def _tenant_names(ws_dir: str | None, name: str | None, all_: bool, patterns: str | None = None,
+                  shard: str | None = None) -> list[str]:
     from implkit.workspace import Workspace
 
-    names = Workspace.discover(ws_dir).tenant_names()
-    if not names:
-        raise InputError("the workspace has no tenants; add one with `implkit tenant add`")
+    names = fleet_names(Workspace.discover(ws_dir).tenant_names() if not name else [], name, all_, patterns,
+                        shard)
+    if names is None:
+        raise click.UsageError("name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)")
     return names
 
 
@@ -131,19 +129,21 @@ def plan_one(workspace_dir: str | None, name: str, blueprint_path: str | None, p
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan`.")
 @click.option("--prune", is_flag=True, help="Also delete objects the blueprint does not describe.")
 @click.option("--all", "all_", is_flag=True, help="Plan every tenant of the workspace (in parallel).")
+@fleet_options
 @_workspace_option
 @break_stale_lock_option
 def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str | None, prune: bool,
-         all_: bool, workspace_dir: str | None) -> int:
+         all_: bool, tenant_patterns: str | None, shard: str | None, jobs: int | None,
+         workspace_dir: str | None) -> int:
     """Show what apply would change on TENANT: exit 0 no changes, 2 changes, 1 error, 3 bad input."""
     from implkit.plan.run import write_plan_file
     from implkit.plan.show import render_json, render_text
 
-    names = _tenant_names(workspace_dir, tenant, all_)
-    if all_:
+    names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
+    if not tenant:
         if out:
             raise click.UsageError("-o/--out saves one tenant's plan; it cannot be combined with --all")
-        return _for_all(names, lambda n: plan_one(workspace_dir, n, blueprint_path, prune)[0], as_json)
+        return _for_all(names, lambda n: plan_one(workspace_dir, n, blueprint_path, prune)[0], as_json, jobs=jobs)
     result, desired = plan_one(workspace_dir, names[0], blueprint_path, prune)
     click.echo(render_json(result) if as_json else render_text(result), nl=False)
     if out:
@@ -209,13 +209,15 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
 @click.option("--allow-destroy", is_flag=True,
               help="Allow changes that lose data (field type changes, deleted fields, stages, options).")
 @click.option("--all", "all_", is_flag=True, help="Apply to every tenant of the workspace (in parallel; needs --yes).")
+@fleet_options
 @_workspace_option
 @break_stale_lock_option
 def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None, yes: bool, prune: bool,
-          allow_destroy: bool, all_: bool, workspace_dir: str | None) -> int:
+          allow_destroy: bool, all_: bool, tenant_patterns: str | None, shard: str | None, jobs: int | None,
+          workspace_dir: str | None) -> int:
     """Apply a blueprint (or a saved plan) to TENANT. Re-running finishes an interrupted apply."""
-    names = _tenant_names(workspace_dir, tenant, all_)
-    if all_:
+    names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
+    if not tenant:
         if not yes:
             raise InputError("apply --all needs --yes (no confirmation per tenant)")
         if plan_file:
@@ -225,7 +227,7 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
             shown, result = apply_one(workspace_dir, n, blueprint_path=blueprint_path, plan_file=None, yes=True,
                                       prune=prune, allow_destroy=allow_destroy, quiet=True)
             return shown, result
-        return _for_all(names, run, False, applying=True)
+        return _for_all(names, run, False, applying=True, jobs=jobs)
     shown, result = apply_one(workspace_dir, names[0], blueprint_path=blueprint_path, plan_file=plan_file,
                               yes=yes, prune=prune, allow_destroy=allow_destroy)
     if result is None:
@@ -244,17 +246,26 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
 
 
 @click.command("drift")
-@click.argument("tenant")
+@click.argument("tenant", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON on stdout.")
+@click.option("--all", "all_", is_flag=True, help="Check every tenant of the workspace (in parallel).")
+@fleet_options
 @_workspace_option
 @break_stale_lock_option
-def drift(tenant: str, as_json: bool, workspace_dir: str | None) -> int:
+def drift(tenant: str | None, as_json: bool, all_: bool, tenant_patterns: str | None, shard: str | None,
+          jobs: int | None, workspace_dir: str | None) -> int:
     """What changed in TENANT by hand since the last apply: exit 0 none, 2 drift found."""
     from implkit.plan.run import drift as drift_of
     from implkit.plan.show import render_json, render_text
 
-    with _tenant_session(workspace_dir, tenant, "drift") as (ws, _tenant, provider, state):
-        result = drift_of(provider, state, tenant=tenant, neighbours=ws.neighbours(tenant))
+    def one(name: str):
+        with _tenant_session(workspace_dir, name, "drift") as (ws, _tenant, provider, state):
+            return drift_of(provider, state, tenant=name, neighbours=ws.neighbours(name))
+
+    names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
+    if not tenant:
+        return _for_all(names, one, as_json, jobs=jobs)
+    result = one(tenant)
     click.echo(render_json(result) if as_json else render_text(result), nl=False)
     return result.exit_code()
 
@@ -285,8 +296,9 @@ def export(tenant: str, out: str, name: str | None, workspace_dir: str | None) -
 # --- every tenant -----------------------------------------------------------------------------
 
 
-def _for_all(names: list[str], work, as_json: bool, applying: bool = False) -> int:
-    """Run `work(name)` for every tenant in parallel; print a summary table; the worst exit code wins."""
+def _for_all(names: list[str], work, as_json: bool, applying: bool = False, jobs: int | None = None) -> int:
+    """Run `work(name)` for every tenant in parallel (`jobs` at once, default up to 8); print a summary
+    table; the worst exit code wins."""
     import json
 
     from tabulate import tabulate
@@ -302,7 +314,10 @@ def _for_all(names: list[str], work, as_json: bool, applying: bool = False) -> i
             return {"tenant": name, "exit": EXIT_OK, "result": text}
         return {"tenant": name, "exit": value.exit_code(), "result": value.summary()}
 
-    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+    if not names:  # an empty shard (more CI jobs than tenants) has nothing to do
+        click.echo("[]" if as_json else "no tenants in this selection")
+        return EXIT_OK
+    with ThreadPoolExecutor(max_workers=min(jobs or 8, len(names))) as pool:
         rows = list(pool.map(one, names))
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))

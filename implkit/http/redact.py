@@ -60,6 +60,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}"), MASK),
     # Bitrix24 incoming webhook: /rest/<user id>/<secret>/ (the secret is the credential).
     (re.compile(r"(/rest/\d+/)[A-Za-z0-9]{4,}(?=/|$|\?|\s)"), r"\1" + MASK),
+    # A password in a URL's user info: postgresql://user:PASSWORD@host/db (the shared state backend's URL).
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^/\s:@]*:)[^@/\s]+@"), r"\1" + MASK + "@"),
 )
 
 _registered: set[str] = set()

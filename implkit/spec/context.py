@@ -669,7 +669,9 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
     decomposed = _decomposition(decomposition, facts)
     return {
         "kpi_assumed": facts.preset is not None and bool(analytics.get("kpi")),
-        "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms],
+        # Directum RX has no deals module and so no sales reports of its own (templates/directum.j2 says so)
+        "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms
+                            if crm != "directum"],
         "effect": _effect(decomposed, facts),
         "decomposition": decomposed,
         # Every optional key present (None when absent): the templates run with StrictUndefined.

@@ -54,6 +54,7 @@ from implkit.workspace.credentials import (
     keyring_delete,
     resolve,
 )
+from implkit.workspace.backend import StateConfig, open_backend, state_problems
 from implkit.workspace.lock import LockInfo, TenantLock
 from implkit.workspace.state import StateStore
 from implkit.yamlio import atomic_write, dump_yaml, load_yaml, to_plain
@@ -140,6 +141,7 @@ class Workspace:
         self.config_path = root / CONFIG_NAME
         self.data_dir = root / DATA_DIR
         self._config = config
+        self._backend: Any = None
 
     # ---- loading -------------------------------------------------------------------------------
 
@@ -331,6 +333,7 @@ class Workspace:
                 raise InputError(f"tenant {name!r} is locked ({holder.holder}); unlock it first")
             del self._config["tenants"][name]
         if purge:
+            self.backend.purge(name)  # the shared backend's copy of its state, lock, tokens, audit history
             shutil.rmtree(tenant.dir, ignore_errors=True)
             if tenant.credentials.kind == "keyring":
                 keyring_delete(str(tenant.credentials.service), str(tenant.credentials.username))
@@ -357,8 +360,17 @@ class Workspace:
     def credentials(self, name: str, *, environ: Mapping[str, str] | None = None) -> Credentials:
         """Resolve the tenant's secret from its env var, token file or keyring (InputError if missing/unsafe)."""
         tenant = self.tenant(name)
-        return resolve(tenant.credentials, tenant=name, environ=environ, client_id=tenant.client_id,
-                       client_secret_env=tenant.client_secret_env, redirect_uri=tenant.redirect_uri)
+        creds = resolve(tenant.credentials, tenant=name, environ=environ, client_id=tenant.client_id,
+                        client_secret_env=tenant.client_secret_env, redirect_uri=tenant.redirect_uri)
+        if creds.tokens is not None and creds.tokens.refresh_token:
+            # A shared backend keeps the rotated pair (the credential source only seeds it): every runner
+            # then refreshes from the same, current refresh token.
+            shared = self.backend.token_store(name, creds.tokens)
+            if shared is not None:
+                import dataclasses
+
+                creds = dataclasses.replace(creds, tokens=shared.load() or creds.tokens, store=shared)
+        return creds
 
     def tenant_dir(self, name: str) -> Path:
         """`.implkit/tenants/NAME/` (created): the tenant's state, lock, snapshot and plans live here."""
@@ -367,12 +379,36 @@ class Workspace:
         private_dir(path.parent)
         return private_dir(path)
 
+    @property
+    def state_config(self) -> StateConfig:
+        """implkit.yaml's `state:` (local SQLite when absent)."""
+        return StateConfig.from_config(self._config.get("state"))
+
+    @property
+    def backend(self) -> Any:
+        """The state backend (implkit.workspace.backend): local, or PostgreSQL shared by every runner."""
+        if self._backend is None:
+            self._backend = open_backend(self.state_config, namespace=self.workspace_id)
+        return self._backend
+
+    @property
+    def workspace_id(self) -> str | None:
+        """implkit.yaml's `id` (it tells this workspace's tenants apart in a shared state backend)."""
+        value = self._config.get("id")
+        return str(value) if value else None
+
+    def set_state_config(self, config: StateConfig) -> None:
+        """Write implkit.yaml's `state:` (after `state migrate` has copied and verified every tenant)."""
+        with self._editing():
+            self._config["state"] = CommentedMap(config.to_config())
+        self._backend = None
+
     def state(self, name: str) -> StateStore:
-        """The tenant's StateStore (created on first use)."""
-        return StateStore(self.tenant_dir(name) / "state.db")
+        """The tenant's StateStore (created on first use) in the workspace's state backend."""
+        return self.backend.state(name, self.tenant_dir(name))
 
     def lock_for(self, name: str) -> TenantLock:
-        return TenantLock(self.tenant(name).lock_path, name)
+        return self.backend.lock(name, self.tenant(name).dir)
 
     @contextmanager
     def lock(self, name: str, operation: str, *, wait: bool = True, timeout: float | None = None,
@@ -382,16 +418,28 @@ class Workspace:
         wait=False raises LockHeld (exit 1) naming the holder; a dead holder's lock raises StaleLock, or is
         broken (and said so on stderr) with break_stale (default: the CLI's --break-stale-lock)."""
         self.tenant_dir(name)
-        with self.lock_for(name).hold(operation, wait=wait, timeout=timeout, on_wait=on_wait,
-                                      break_stale=break_stale) as info:
-            yield info
+        lock = self.lock_for(name)
+        try:
+            with lock.hold(operation, wait=wait, timeout=timeout, on_wait=on_wait,
+                           break_stale=break_stale) as info:
+                yield info
+        finally:
+            lock.close()
 
     def lock_info(self, name: str) -> LockInfo | None:
-        return self.lock_for(name).read()
+        lock = self.lock_for(name)
+        try:
+            return lock.read()
+        finally:
+            lock.close()
 
     def unlock(self, name: str, *, force: bool = False) -> LockInfo | None:
         """Remove a stale lock (or, with force, any lock); return what was removed, None if unlocked."""
-        return self.lock_for(name).unlock(force=force)
+        lock = self.lock_for(name)
+        try:
+            return lock.unlock(force=force)
+        finally:
+            lock.close()
 
     # ---- reporting -----------------------------------------------------------------------------
 
@@ -411,7 +459,7 @@ class Workspace:
         except ImplkitError as exc:
             credential.update(present=False, problem=str(exc))
         state: dict[str, Any] | None = None
-        if t.state_path.exists():
+        if self.backend.has_state(name, t.dir):
             store = self.state(name)
             try:
                 applied = store.last_applied()
@@ -519,6 +567,8 @@ def config_problems(config: Any, file: str) -> list[Problem]:
     data = to_plain(config)
     problems = explain_schema_errors(_config_validator(), config, data, file)
     problems += non_finite_problems(config, data, file)
+    if isinstance(config, dict):
+        problems += state_problems(config, file)  # the state backend's own rules (implkit.workspace.backend)
     tenants = data.get("tenants") if isinstance(data, dict) else None
     for name, entry in (tenants or {}).items() if isinstance(tenants, dict) else ():
         if isinstance(entry, dict) and isinstance(entry.get("url"), str) and entry.get("url"):

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from implkit.files import private_file
 from implkit.errors import ConflictError
 
 POLL_FIRST = 0.05
@@ -45,12 +46,20 @@ LEASE = 300.0  # seconds without renewal after which another host's lock is stal
 
 # `--break-stale-lock` for the commands of this process (set by the CLI option, reset when the command ends)
 _break_stale = False
+# `--lock-timeout SECONDS` for the commands of this process: how long to wait for a held lock (None: the caller's)
+_lock_timeout: float | None = None
 
 
 def set_break_stale(enabled: bool) -> None:
     """Whether locks taken in this process break a stale lock instead of refusing (the CLI's flag)."""
     global _break_stale
     _break_stale = bool(enabled)
+
+
+def set_lock_timeout(seconds: float | None) -> None:
+    """How long locks taken in this process wait for another run (the CLI's --lock-timeout; 0 = not at all)."""
+    global _lock_timeout
+    _lock_timeout = None if seconds is None else max(0.0, float(seconds))
 
 
 @dataclass(frozen=True)
@@ -144,7 +153,7 @@ class TenantLock:
                       since=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                       renewed=time.time(), lease=self.lease)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{me.id}.tmp")
+        tmp = private_file(self.path.with_name(f".{self.path.name}.{me.id}.tmp"))  # who holds it: 0600
         tmp.write_text(json.dumps(asdict(me)), encoding="utf-8")
         try:
             os.link(tmp, self.path)  # atomic, and fails if the lock exists
@@ -166,7 +175,7 @@ class TenantLock:
         if current is None or current.id != info.id:
             return False
         renewed = LockInfo(**{**asdict(current), "renewed": time.time()})
-        tmp = self.path.with_name(f".{self.path.name}.{info.id}.renew")
+        tmp = private_file(self.path.with_name(f".{self.path.name}.{info.id}.renew"))
         tmp.write_text(json.dumps(asdict(renewed)), encoding="utf-8")
         os.replace(tmp, self.path)
         return True
@@ -203,6 +212,8 @@ class TenantLock:
                 on_break: Callable[[LockInfo, str], None] | None = None) -> LockInfo:
         if break_stale is None:
             break_stale = _break_stale
+        if _lock_timeout is not None:
+            wait, timeout = True, _lock_timeout
         deadline = None if timeout is None else self._clock() + timeout
         delay = POLL_FIRST
         announced: str | None = None
@@ -213,7 +224,7 @@ class TenantLock:
             holder = self.read()
             if holder is None:
                 continue  # released between our attempt and the read: try again at once
-            reason = holder.stale_reason()
+            reason = self._stale_reason(holder, break_stale)
             if reason is not None:
                 if not break_stale:
                     raise StaleLock(self.tenant, holder)
@@ -229,6 +240,10 @@ class TenantLock:
                 (on_wait or _tell_stderr(self.tenant))(holder)
             self._sleep(delay)
             delay = min(POLL_MAX, delay * 2)
+
+    def _stale_reason(self, holder: LockInfo, break_stale: bool) -> str | None:
+        """Why `holder` is provably gone (None: it may still run). A backend with its own lease overrides it."""
+        return holder.stale_reason()
 
     def _break(self, stale: LockInfo) -> bool:
         """Remove `stale`'s lock file, and only it: True when it was removed.
@@ -255,6 +270,9 @@ class TenantLock:
             return True
         finally:
             aside.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Nothing to release for a lock file (a database-backed lock closes its connection)."""
 
     def unlock(self, *, force: bool = False) -> LockInfo | None:
         """Break the lock: allowed when stale (or held on another host) — a live local holder needs force."""

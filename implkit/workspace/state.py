@@ -100,21 +100,32 @@ def _now() -> str:
 class StateStore:
     """One tenant's state database. Safe to share between threads; every write is durable on return."""
 
+    backend = "local"
+
     def __init__(self, path: str | os.PathLike):
         self.path = private_file(path)  # 0600 before SQLite opens it: its -wal/-shm inherit the mode
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._create(_SCHEMA)
+        os.chmod(self.path, 0o600)
+
+    def _create(self, schema: str) -> None:
+        """Create the tables and mint the lineage (once): the same for every backend."""
         with self._write():
-            for statement in _statements(_SCHEMA):
-                self._db.execute(statement)
+            for statement in _statements(schema):
+                self._x(statement)
             if self._meta("lineage") is None:
                 self._set_meta("lineage", str(uuid.uuid4()))
                 self._set_meta("serial", "0")
                 self._set_meta("schema_version", str(SCHEMA_VERSION))
                 self._set_meta("created_at", _now())
-        os.chmod(self.path, 0o600)
+
+    @property
+    def where(self) -> str:
+        """Where this state lives, for messages (never a secret)."""
+        return str(self.path)
 
     # ---- identity ------------------------------------------------------------------------------
 
@@ -151,22 +162,22 @@ class StateStore:
     def get_ids(self) -> dict[str, Any]:
         """address → remote id, for every object implkit created or adopted."""
         with self._lock:
-            return dict(self._db.execute("SELECT address, remote_id FROM objects ORDER BY address"))
+            return dict(self._x("SELECT address, remote_id FROM objects ORDER BY address"))
 
     def fingerprints(self) -> dict[str, str | None]:
         """address → fingerprint of the remote object at its last apply."""
         with self._lock:
-            return dict(self._db.execute("SELECT address, fingerprint FROM objects ORDER BY address"))
+            return dict(self._x("SELECT address, fingerprint FROM objects ORDER BY address"))
 
     def entries(self) -> list[StateEntry]:
         with self._lock:
-            rows = self._db.execute(
+            rows = self._x(
                 "SELECT address, remote_id, fingerprint, serial, updated_at FROM objects ORDER BY address")
             return [StateEntry(*row) for row in rows]
 
     def get(self, address: str) -> StateEntry | None:
         with self._lock:
-            row = self._db.execute("SELECT address, remote_id, fingerprint, serial, updated_at FROM objects "
+            row = self._x("SELECT address, remote_id, fingerprint, serial, updated_at FROM objects "
                                    "WHERE address = ?", (address,)).fetchone()
         return StateEntry(*row) if row else None
 
@@ -177,31 +188,31 @@ class StateStore:
         if remote_id is None or remote_id == "":
             raise ValueError(f"empty remote id for {address}")
         with self._write():
-            previous = self._db.execute("SELECT remote_id, fingerprint FROM objects WHERE address = ?",
+            previous = self._x("SELECT remote_id, fingerprint FROM objects WHERE address = ?",
                                         (address,)).fetchone()
             if previous is not None and previous == (remote_id, fingerprint):
                 return  # nothing changes: no serial bump, so a no-op apply leaves the state as it was
             serial = self._bump()
-            self._db.execute("INSERT INTO history (serial, action, address, remote_id, fingerprint, at) "
+            self._x("INSERT INTO history (serial, action, address, remote_id, fingerprint, at) "
                              "VALUES (?, 'record', ?, ?, ?, ?)",
-                             (serial, address, *(previous or (None, None)), _now()))
-            self._db.execute(
+                             (serial, address, *self._enc_row(previous), _now()))
+            self._x(
                 "INSERT INTO objects (address, remote_id, fingerprint, serial, updated_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT(address) DO UPDATE SET remote_id = excluded.remote_id, "
                 "fingerprint = excluded.fingerprint, serial = excluded.serial, updated_at = excluded.updated_at",
-                (address, remote_id, fingerprint, serial, _now()))
+                (address, self._enc(remote_id), fingerprint, serial, _now()))
 
     def forget(self, address: str) -> bool:
         """Drop an address (its object was deleted or pruned); return whether it was there."""
         with self._write():
-            previous = self._db.execute("SELECT remote_id, fingerprint FROM objects WHERE address = ?",
+            previous = self._x("SELECT remote_id, fingerprint FROM objects WHERE address = ?",
                                         (address,)).fetchone()
             if previous is None:
                 return False
             serial = self._bump()
-            self._db.execute("INSERT INTO history (serial, action, address, remote_id, fingerprint, at) "
-                             "VALUES (?, 'forget', ?, ?, ?, ?)", (serial, address, *previous, _now()))
-            self._db.execute("DELETE FROM objects WHERE address = ?", (address,))
+            self._x("INSERT INTO history (serial, action, address, remote_id, fingerprint, at) "
+                             "VALUES (?, 'forget', ?, ?, ?, ?)", (serial, address, *self._enc_row(previous), _now()))
+            self._x("DELETE FROM objects WHERE address = ?", (address,))
             return True
 
     def history(self, address: str | None = None) -> list[dict[str, Any]]:
@@ -212,7 +223,7 @@ class StateStore:
             sql += " WHERE address = ?"
             args = (address,)
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+            rows = self._x(sql + " ORDER BY id", args).fetchall()
         keys = ("serial", "action", "address", "remote_id", "fingerprint", "at")
         return [dict(zip(keys, row)) for row in rows]
 
@@ -220,7 +231,7 @@ class StateStore:
 
     def last_applied(self) -> AppliedVersion | None:
         with self._lock:
-            row = self._db.execute("SELECT version, hash, blueprint, serial, applied_at FROM applied "
+            row = self._x("SELECT version, hash, blueprint, serial, applied_at FROM applied "
                                    "ORDER BY id DESC LIMIT 1").fetchone()
         return AppliedVersion(*row) if row else None
 
@@ -228,12 +239,12 @@ class StateStore:
         """Record that this blueprint (version, content hash, full text) is now applied."""
         with self._write():
             serial = self._bump()
-            self._db.execute("INSERT INTO applied (version, hash, blueprint, serial, applied_at) "
+            self._x("INSERT INTO applied (version, hash, blueprint, serial, applied_at) "
                              "VALUES (?, ?, ?, ?, ?)", (version, hash, blueprint_text, serial, _now()))
 
     def applied_versions(self) -> list[AppliedVersion]:
         with self._lock:
-            rows = self._db.execute("SELECT version, hash, blueprint, serial, applied_at FROM applied "
+            rows = self._x("SELECT version, hash, blueprint, serial, applied_at FROM applied "
                                     "ORDER BY id").fetchall()
         return [AppliedVersion(*row) for row in rows]
 
@@ -263,18 +274,68 @@ class StateStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- internals -----------------------------------------------------------------------------
+    # ---- the whole state as data (migration between backends, JSON backups) --------------------
+
+    def dump(self) -> dict[str, Any]:
+        """Everything this state holds, as plain data (no secret is ever in it)."""
+        with self._lock:
+            meta = dict(self._x("SELECT key, value FROM meta ORDER BY key"))
+            objects = [list(row) for row in self._x(
+                "SELECT address, remote_id, fingerprint, serial, updated_at FROM objects ORDER BY address")]
+            applied = [list(row) for row in self._x(
+                "SELECT version, hash, blueprint, serial, applied_at FROM applied ORDER BY id")]
+            history = [list(row) for row in self._x(
+                "SELECT serial, action, address, remote_id, fingerprint, at FROM history ORDER BY id")]
+        return {"meta": meta, "objects": objects, "applied": applied, "history": history}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Replace this state with `data` (from `dump()`, of any backend) in one transaction."""
+        with self._write():
+            for table in ("meta", "objects", "applied", "history"):
+                self._x(f"DELETE FROM {table}")
+            for key, value in data["meta"].items():
+                self._set_meta(key, value)
+            for address, remote_id, fingerprint, serial, updated_at in data["objects"]:
+                self._x("INSERT INTO objects (address, remote_id, fingerprint, serial, updated_at) "
+                        "VALUES (?, ?, ?, ?, ?)", (address, self._enc(remote_id), fingerprint, serial, updated_at))
+            for row in data["applied"]:
+                self._x("INSERT INTO applied (version, hash, blueprint, serial, applied_at) VALUES (?, ?, ?, ?, ?)",
+                        tuple(row))
+            for serial, action, address, remote_id, fingerprint, at in data["history"]:
+                self._x("INSERT INTO history (serial, action, address, remote_id, fingerprint, at) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (serial, action, address, self._enc(remote_id), fingerprint, at))
+
+    # ---- internals (what a backend overrides: the connection, transactions, remote id encoding) --
+
+    def _x(self, sql: str, args: tuple = ()) -> Any:
+        """Execute one statement; returns a cursor."""
+        return self._db.execute(sql, args)
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _end(self, *, failed: bool) -> None:
+        self._db.execute("ROLLBACK" if failed else "COMMIT")
+
+    def _enc(self, remote_id: Any) -> Any:
+        """A remote id as a statement parameter (SQLite keeps ints and strings apart by itself)."""
+        return remote_id
+
+    def _enc_row(self, previous: tuple | None) -> tuple:
+        remote_id, fingerprint = previous or (None, None)
+        return (None if remote_id is None else self._enc(remote_id)), fingerprint
 
     def _write(self) -> _Transaction:
         return _Transaction(self)
 
     def _meta(self, key: str) -> str | None:
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            row = self._x("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+        self._x("INSERT INTO meta (key, value) VALUES (?, ?) "
                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 
     def _bump(self) -> int:
@@ -292,14 +353,14 @@ class _Transaction:
     def __enter__(self) -> None:
         self.store._lock.acquire()
         try:
-            self.store._db.execute("BEGIN IMMEDIATE")
+            self.store._begin()
         except BaseException:
             self.store._lock.release()
             raise
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         try:
-            self.store._db.execute("ROLLBACK" if exc_type else "COMMIT")
+            self.store._end(failed=exc_type is not None)
         finally:
             self.store._lock.release()
 

@@ -68,13 +68,10 @@ def test_bitrix24_converges_under_faults_and_its_snapshot_is_exact(chaos, preset
     out = chaos.faults_case(tmp_path / "case", "bitrix24", "light", 2, 20, 25, desired, twin)
     assert out.faults_served > 0
     assert out.converged and out.snapshot_diff == {}
-    # nothing pending without --prune, no field/role/pipeline duplicated or missing: only the stray stages
-    # of issue 15 (xfail below) remain
-    assert [row for row in out.stray if not row.startswith(("plan --prune: delete stage", "extra stage "))] == []
+    # nothing pending, no field/role/pipeline/stage duplicated, missing or left over (issue 15's stray stages)
+    assert out.stray == []
 
 
-@pytest.mark.xfail(reason="issue 15: a lost Bitrix24 pipeline creation leaves the portal's default stages "
-                          "(being fixed on the 'integrity' branch)", strict=False)
 def test_bitrix24_leaves_no_stray_stages_under_faults(chaos, preset, tmp_path):
     path, desired = preset
     twin = chaos.twin_view(tmp_path / "twin", "bitrix24", 2, 20, desired)

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import assessment_with
+from blueprint_support import assessment_with
 
 from implkit.blueprint import parse_blueprint
 from implkit.blueprint.compose import compose, load_modules, merge_modules, select_features, slugify

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import assessment_with
+from blueprint_support import assessment_with
 
 from implkit.blueprint import parse_blueprint
 from implkit.blueprint.compose import compose

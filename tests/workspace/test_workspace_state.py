@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,12 +13,12 @@ import textwrap
 import pytest
 
 from implkit.errors import InputError
-from implkit.workspace import AccountMismatch, StateStore
+from implkit.workspace import AccountMismatch
 
 
 @pytest.fixture
-def state(tmp_path):
-    store = StateStore(tmp_path / "t" / "state.db")
+def state(stores):
+    store = stores.open("t")
     yield store
     store.close()
 
@@ -53,12 +54,12 @@ def test_history_keeps_every_previous_value(state):
     assert [h["serial"] for h in history] == [1, 2, 3]
 
 
-def test_lineage_is_stable_per_state_and_unique_between_states(tmp_path):
-    first = StateStore(tmp_path / "a.db")
+def test_lineage_is_stable_per_state_and_unique_between_states(stores):
+    first = stores.open("a")
     lineage = first.lineage
     first.close()
-    again = StateStore(tmp_path / "a.db")
-    other = StateStore(tmp_path / "b.db")
+    again = stores.open("a")
+    other = stores.open("b")
     assert again.lineage == lineage and len(lineage) == 36
     assert other.lineage != lineage
     again.close()
@@ -90,10 +91,15 @@ def test_backup_is_a_consistent_copy(state):
     state.record("a", 1)
     path = state.backup()
     state.record("b", 2)
-    assert path.name == "state.db.bak" and path.stat().st_mode & 0o777 == 0o600
-    rows = sqlite3.connect(path).execute("SELECT address FROM objects").fetchall()
-    assert rows == [("a",)]
-    assert state.path.stat().st_mode & 0o777 == 0o600
+    assert path.stat().st_mode & 0o777 == 0o600
+    if state.backend == "local":
+        assert path.name == "state.db.bak"
+        rows = sqlite3.connect(path).execute("SELECT address FROM objects").fetchall()
+        assert rows == [("a",)]
+        assert state.path.stat().st_mode & 0o777 == 0o600
+    else:  # the shared state's backup is a JSON copy in the tenant's local folder
+        assert path.name == "state.json.bak"
+        assert [row[0] for row in json.loads(path.read_text())["objects"]] == ["a"]
 
 
 def test_bad_records_are_refused(state):
@@ -104,13 +110,11 @@ def test_bad_records_are_refused(state):
     assert state.serial == 0
 
 
-def test_each_record_survives_kill_9(tmp_path):
+def test_each_record_survives_kill_9(stores):
     """An apply killed after N creates resumes knowing all N (each record is committed on return)."""
-    db = tmp_path / "state.db"
     code = textwrap.dedent(f"""
         import os, signal
-        from implkit.workspace.state import StateStore
-        s = StateStore({str(db)!r})
+        s = {stores.code("t")}
         s.bind_account(99)
         for i in range(5):
             s.record(f"pipeline.p{{i}}", 1000 + i, f"fp{{i}}")
@@ -118,25 +122,23 @@ def test_each_record_survives_kill_9(tmp_path):
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert proc.returncode == -signal.SIGKILL
-    reopened = StateStore(db)
+    reopened = stores.open("t")
     assert reopened.get_ids() == {f"pipeline.p{i}": 1000 + i for i in range(5)}
     assert reopened.account_id == "99" and reopened.serial == 6
     reopened.close()
 
 
-def test_two_processes_recording_at_once_lose_nothing(tmp_path):
-    db = tmp_path / "state.db"
-    StateStore(db).close()
+def test_two_processes_recording_at_once_lose_nothing(stores):
+    stores.open("t").close()
     code = textwrap.dedent("""
         import sys
-        from implkit.workspace.state import StateStore
-        s = StateStore(sys.argv[1])
+        s = %s
         for i in range(40):
-            s.record(f"{sys.argv[2]}.{i}", i)
-    """)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(db), name]) for name in ("a", "b")]
+            s.record(f"{sys.argv[1]}.{i}", i)
+    """) % stores.code("t")
+    procs = [subprocess.Popen([sys.executable, "-c", code, name]) for name in ("a", "b")]
     assert [p.wait() for p in procs] == [0, 0]
-    final = StateStore(db)
+    final = stores.open("t")
     assert len(final.get_ids()) == 80 and final.serial == 80
     final.close()
 
