@@ -71,16 +71,20 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
         web_url = snapshot.get_meta("web_url")
         crm = snapshot.get_meta("crm") or options.crm
         records = lookup_records(snapshot, run)
-    trend = None
+    trend = diff = None
     if history_path is not None:
+        from implkit.audit.diff import audit_diff
+
         history = History(history_path)
         try:
             history.record(run, at=int(clock()))
             trend = history.trend()
+            diff = audit_diff(history, check_entities={c.id: c.entity for c in checks})
         finally:
             history.close()
     report = build_report(run, tenant=tenant, web_url=web_url, analytics=analytics, trend=trend, lang=lang,
                           users=users, crm=crm, records=records)
+    report["diff"] = diff  # new / fixed / still open since the previous audit (implkit.audit.diff)
     return AuditOutcome(render(report, fmt), run, report)
 
 

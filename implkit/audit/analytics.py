@@ -198,9 +198,15 @@ def manager_load(snapshot: Snapshot, now: int, period: Period, users: dict) -> l
 def plan_vs_actual(snapshot: Snapshot, period: Period, pipelines: list[dict[str, Any]],
                    blueprint: Blueprint | None, working_days: int | None,
                    stage_ids: Callable[[Any, str], list[int]] | None = None) -> dict[str, Any] | None:
-    """The blueprint's plan decomposed (round up at every step) against the cohort's actual counts.
-    A funnel step with a `stage` (its blueprint address) is counted on that stage by id; a step without
-    one falls back to a stage of the same name."""
+    """The blueprint's plan decomposed (round up at every step) against the cohort's actual counts,
+    per pipeline, each step matched by a stable reference, never by a display name across pipelines.
+
+    A step's actual (`basis`): `stage` — the step's `stage` (blueprint address or CRM id) resolved to
+    stage ids, counted in the pipeline those ids belong to; `key` — no `stage`, but the blueprint has a
+    stage whose key is the step's key (resolved through the tenant's bindings the same way); `cohort` —
+    the first step with neither: every deal created in the period is a lead; `sale` — won deals;
+    `none` — nothing to count it on (shown as «—», never a guess). The pipelines compared are those the
+    resolved stages belong to; with no stage anywhere, every active pipeline on its own."""
     if blueprint is None or not blueprint.analytics:
         return None
     from implkit.decomposition import DecompositionError, from_analytics
@@ -217,38 +223,48 @@ def plan_vs_actual(snapshot: Snapshot, period: Period, pipelines: list[dict[str,
     if decomposition is None:
         return None
     days = decomposition.working_days
-    reached_by_name: dict[str, int] = {}
-    won = 0
-    for p in pipelines:
-        won += p["won"]
-        for step in p["funnel"]:
-            reached_by_name[step["stage"].strip().lower()] = reached_by_name.get(step["stage"].strip().lower(), 0) \
-                + step["reached"]
-    reached_by_id: dict[int, int] = {}
-    for p in pipelines:
-        for step in p["funnel"]:
-            reached_by_id[step["stage_id"]] = reached_by_id.get(step["stage_id"], 0) + step["reached"]
-    stage_of = {str(f.get("key", "")): (index, f.get("stage"))
-                for index, f in enumerate(analytics.get("funnel") or ()) if isinstance(f, dict)}
-    rows = []
+    steps_in = [f if isinstance(f, dict) else {} for f in analytics.get("funnel") or ()]
+    index_of = {str(f.get("key", "")): i for i, f in enumerate(steps_in)}
+    pipeline_of = {st["stage_id"]: p["id"] for p in pipelines for st in p["funnel"]}
+    resolved: dict[str, tuple[str, list[int]]] = {}  # step key -> (basis, stage ids)
     for step in decomposition.steps:
-        index, stage = stage_of.get(step.key, (None, None))
-        if step.is_sale:
-            actual = won
-        elif stage and stage_ids is not None:
-            ids = stage_ids([stage], f"blueprint analytics.funnel[{index}].stage")
-            actual = sum(reached_by_id.get(i, 0) for i in ids)
-        else:
-            actual = reached_by_name.get((step.name or step.key).strip().lower())
-        per_seller = round(actual / sellers, 2) if actual is not None and sellers else None
-        rows.append({"key": step.key, "name": step.name, "conversion": str(step.conversion) if step.conversion
-                     else None, "needed": step.needed, "per_seller": step.per_seller, "per_day": step.per_day,
-                     "actual": actual, "actual_per_seller": per_seller,
-                     "actual_per_day": round(per_seller / days, 2) if per_seller is not None and days else None,
-                     "done_share": _ratio(actual, step.needed) if actual is not None else None})
+        index = index_of.get(step.key)
+        if step.is_sale or index is None or stage_ids is None:
+            continue
+        stage = steps_in[index].get("stage")
+        if stage not in (None, ""):
+            resolved[step.key] = ("stage", stage_ids([stage], f"blueprint analytics.funnel[{index}].stage"))
+        elif blueprint.pipelines and any(p.stage(step.key) for p in blueprint.pipelines):
+            refs = [f"{p.key}.{step.key}" for p in blueprint.pipelines if p.stage(step.key)]
+            resolved[step.key] = ("key", stage_ids(refs, f"blueprint analytics.funnel[{index}].key"))
+    wanted = [pid for ids in (ids for _, ids in resolved.values()) for pid in (pipeline_of.get(i) for i in ids)
+              if pid is not None]
+    compared = [p for p in pipelines if p["id"] in set(wanted)] or list(pipelines)
+    per_pipeline = []
+    for p in compared:
+        reached = {st["stage_id"]: st["reached"] for st in p["funnel"]}
+        rows = []
+        for position, step in enumerate(decomposition.steps):
+            if step.is_sale:
+                basis, actual = "sale", p["won"]
+            elif step.key in resolved:
+                basis, ids = resolved[step.key]
+                actual = sum(reached[i] for i in ids if i in reached)
+            elif position == 0:
+                basis, actual = "cohort", p["cohort"]
+            else:
+                basis, actual = "none", None
+            per_seller = round(actual / sellers, 2) if actual is not None and sellers else None
+            rows.append({"key": step.key, "name": step.name or step.key, "basis": basis,
+                         "conversion": str(step.conversion) if step.conversion else None,
+                         "needed": step.needed, "per_seller": step.per_seller, "per_day": step.per_day,
+                         "actual": actual, "actual_per_seller": per_seller,
+                         "actual_per_day": round(per_seller / days, 2) if per_seller is not None and days else None,
+                         "done_share": _ratio(actual, step.needed) if actual is not None else None})
+        per_pipeline.append({"id": p["id"], "name": p["name"], "steps": rows})
     sale = decomposition.steps[-1]
     per_manager: dict[Any, dict[str, Any]] = {}
-    for p in pipelines:
+    for p in compared:
         for m in p["managers"]:
             entry = per_manager.setdefault(m["user_id"], {"user_id": m["user_id"], "name": m["name"], "won": 0,
                                                           "won_budget": 0})
@@ -258,8 +274,10 @@ def plan_vs_actual(snapshot: Snapshot, period: Period, pipelines: list[dict[str,
         entry["target_sales"] = sale.per_seller
         entry["done_share"] = _ratio(entry["won"], sale.per_seller)
         entry["won_per_day"] = round(entry["won"] / days, 2) if days else None
+    main = max(per_pipeline, key=lambda e: next(p["cohort"] for p in compared if p["id"] == e["id"])) \
+        if per_pipeline else {"steps": []}
     return {"revenue_month": str(decomposition.revenue_month), "avg_check": str(decomposition.avg_check),
-            "sellers": sellers, "working_days": days, "steps": rows,
+            "sellers": sellers, "working_days": days, "steps": main["steps"], "pipelines": per_pipeline,
             "per_manager": sorted(per_manager.values(), key=lambda e: -e["won_budget"]),
             "note": "actuals are the cohort of the report's period; compare with a one-month period"}
 

@@ -63,6 +63,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fix": {"ru": "Что сделать", "en": "Fix"},
     "analytics": {"ru": "Аналитика", "en": "Analytics"},
     "method": {"ru": "Метод", "en": "Method"},
+    "method_text": {"ru": "когорта — сделки, созданные за период; этап достигнут, если сделка вошла в него или в любой "
+                          "следующий (включая успех), по событиям смены этапа; цикл — по сделкам, закрытым за период",
+                    "en": "cohort: deals created in the period; reached(stage) = entered it or any later stage (won "
+                          "included), from stage-change events; cycle: deals closed in the period"},
+    "funnel_columns": {"ru": "этап|достигли|конверсия", "en": "stage|reached|conversion"},
+    "plan_of": {"ru": "План и факт — {pipeline}", "en": "Plan vs actual — {pipeline}"},
+    "plan_columns_full": {"ru": "шаг|нужно|на продавца|в день|факт|факт на продавца|выполнено|как считали",
+                          "en": "step|needed|per seller|per day|actual|actual per seller|done|counted by"},
+    "basis_stage": {"ru": "этап шага", "en": "the step's stage"},
+    "basis_key": {"ru": "этап с ключом шага", "en": "the stage with the step's key"},
+    "basis_cohort": {"ru": "все сделки, созданные за период", "en": "every deal created in the period"},
+    "basis_sale": {"ru": "выигранные сделки", "en": "won deals"},
+    "basis_none": {"ru": "шаг не связан с этапом (нужен stage в analytics.funnel)",
+                   "en": "the step has no stage (set stage in analytics.funnel)"},
+    "plan_error": {"ru": "План не разложить: {error}", "en": "The plan cannot be decomposed: {error}"},
     "cohort_line": {"ru": "Когорта {cohort}, выиграно {won}, проиграно {lost}, конверсия в продажу {win_rate}, "
                           "средний чек {average_check}.",
                     "en": "Cohort {cohort}, won {won}, lost {lost}, win rate {win_rate}, average check "
@@ -79,14 +94,21 @@ MESSAGES: dict[str, dict[str, str]] = {
     "cycle_few": {"ru": "Закрытых сделок меньше {n}: по медиане не судить.",
                   "en": "Fewer than {n} closed deals: do not judge by the median."},
     "response_line": {"ru": "Медиана первого ответа: {minutes} мин.", "en": "Response median {minutes} min."},
-    "plan_vs_actual": {"ru": "План и факт", "en": "Plan vs actual"},
-    "plan_columns": {"ru": "шаг|нужно|на продавца|в день|факт|факт на продавца",
-                     "en": "step|needed|per seller|per day|actual|actual per seller"},
     "chart_severity": {"ru": "Нарушения по важности", "en": "Findings by severity"},
     "chart_funnel": {"ru": "Воронка", "en": "Funnel"},
     "chart_load": {"ru": "Загрузка менеджеров", "en": "Manager load"},
     "chart_trend": {"ru": "Динамика (нарушений за прогон)", "en": "Trend (failing records per run)"},
     "findings": {"ru": "Нарушения", "en": "Findings"},
+    "no_data": {"ru": "нет данных", "en": "no data"},
+    "no_history": {"ru": "истории ещё нет", "en": "no history yet"},
+}
+# Words a report shows for codes (severity, status, record type); JSON and CSV keep the codes themselves.
+WORDS: dict[str, dict[str, str]] = {
+    "ru": {"error": "ошибка", "warning": "предупреждение", "info": "информация",
+           "fail": "СВЕРХ ПОРОГА", "pass": "в норме", "unsupported": "не поддерживается", "skipped": "пропущена",
+           "leads": "сделка", "contacts": "контакт", "companies": "компания", "tasks": "задача", "users": "пользователь",
+           "custom_fields": "поле", "config": "настройка"},
+    "en": {"fail": "FAIL"},
 }
 HEADERS = {"ru": ["проверка", "важность", "статус", "записей", "доля", "бюджет под риском", "название"],
            "en": ["check", "severity", "status", "count", "share", "budget at risk", "title"]}
@@ -96,6 +118,11 @@ CSV_HEADERS = {"ru": ("проверка", "название проверки", "
                       "название", "ответственный", "id ответственного", "бюджет", "значение", "родительская запись",
                       "ссылка на родительскую запись"),
                "en": CSV_COLUMNS}
+
+
+def word(code: Any, lang: str) -> str:
+    """A code as the report's language says it (the code itself where there is no word for it)."""
+    return WORDS.get(lang, {}).get(code, code) if isinstance(code, str) else str(code)
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
@@ -248,10 +275,23 @@ def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
 def render_csv(report: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADERS.get(report.get("lang", "ru"), CSV_COLUMNS))
+    lang = report.get("lang", "ru")
+    writer.writerow(CSV_HEADERS.get(lang, CSV_COLUMNS))
     for row in csv_rows(report) if rows is None else rows:
-        writer.writerow(["" if row.get(k) is None else row.get(k) for k in CSV_COLUMNS])
+        writer.writerow([_csv_value(k, row.get(k), lang) for k in CSV_COLUMNS])
     return out.getvalue()
+
+
+def _csv_value(column: str, value: Any, lang: str) -> Any:
+    """Codes (severity, status, record type, a parent's type) in the report's language; the rest as is."""
+    if value is None:
+        return ""
+    if column in ("severity", "status", "entity"):
+        return word(value, lang)
+    if column == "parent" and isinstance(value, str) and ":" in value:
+        entity, _, record_id = value.partition(":")
+        return f"{word(entity, lang)}:{record_id}"
+    return value
 
 
 def write_worklists(report: dict[str, Any], folder: str | Path) -> list[Path]:
@@ -306,13 +346,14 @@ def _left_out(finding: dict[str, Any], lang: str) -> str | None:
 
 
 def _rows(report: dict[str, Any]) -> list[list[Any]]:
+    lang = report.get("lang", "ru")
     rows = []
     for f in report["findings"]:
         if f["status"] in ("unsupported", "skipped"):
-            rows.append([f["id"], f["severity"], f["status"], "", "", "", f["title"]])
+            rows.append([f["id"], word(f["severity"], lang), word(f["status"], lang), "", "", "", f["title"]])
             continue
         share = f"{f['share']:.1%}" if f.get("share") is not None else ""
-        rows.append([f["id"], f["severity"], f["status"].upper() if f["status"] == "fail" else f["status"],
+        rows.append([f["id"], word(f["severity"], lang), word(f["status"], lang),
                      f["count"], share, f["budget_at_risk"] or "", f["title"]])
     return rows
 
@@ -330,19 +371,27 @@ def render_table(report: dict[str, Any]) -> str:
              "", _summary(report)]
     for f in report["findings"]:
         if f["status"] == "fail" and f.get("examples"):
-            ids = ", ".join(f"{e['entity']}:{e['id']}" if e["entity"] != f["entity"] else str(e["id"])
+            ids = ", ".join(f"{word(e['entity'], lang)}:{e['id']}" if e["entity"] != f["entity"] else str(e["id"])
                             for e in f["examples"])
             left = _left_out(f, lang)
             lines.append(f"  {f['id']} {msg('eg', lang)} {ids}" + (f" ({left})" if left else ""))
         lines += [f"  {line}" for line in _details(f, "table", lang)]
+    lines += ["", *_diff_section(report, "table")]
     return "\n".join(lines) + "\n"
 
 
-def _label(e: dict[str, Any]) -> str:
+def _diff_section(report: dict[str, Any], fmt: str) -> list[str]:
+    from implkit.audit.diff import diff_html, diff_lines
+
+    lang = report.get("lang", "ru")
+    return [diff_html(report.get("diff"), lang)] if fmt == "html" else diff_lines(report.get("diff"), fmt, lang)
+
+
+def _label(e: dict[str, Any], lang: str = "en") -> str:
     name = f" «{e['name']}»" if e.get("name") else ""
     value = f" — {e['value']}" if e.get("value") not in (None, "") else ""
     who = f" ({e['responsible']})" if e.get("responsible") else ""
-    return f"{e['entity']} {e['id']}{name}{value}{who}"
+    return f"{word(e['entity'], lang)} {e['id']}{name}{value}{who}"
 
 
 def _cycle_lines(p: dict[str, Any], lang: str) -> list[str]:
@@ -375,24 +424,49 @@ def render_markdown(report: dict[str, Any]) -> str:
             out += [*_details(f, "md", lang), ""]
             continue
         for e in f["examples"]:
-            label = _label(e)
+            label = _label(e, lang)
             out.append(f"- [{label}]({e['link']})" if e["link"] else f"- {label}")
         left = _left_out(f, lang)
         if left:
             out.append(f"- … {left}")
         out += [*_details(f, "md", lang), ""]
+    out += _diff_section(report, "md")
     analytics = report.get("analytics")
     if analytics:
-        out += [f"## {msg('analytics', lang)}", "", f"{msg('method', lang)}: {analytics['method']}.", ""]
+        out += [f"## {msg('analytics', lang)}", "", f"{msg('method', lang)}: {msg('method_text', lang)}.", ""]
         for p in analytics["pipelines"]:
             out += [f"### {p['name']}", "",
                     msg("cohort_line", lang, cohort=p["cohort"], won=p["won"], lost=p["lost"],
-                        win_rate=_pct(p["win_rate"]), average_check=p["average_check"]),
+                        win_rate=_pct(p["win_rate"]), average_check=_cell(p["average_check"])),
                     *_cycle_lines(p, lang), "",
                     tabulate([[st["stage"], st["reached"], _pct(st["conversion_from_previous"])]
-                              for st in p["funnel"]], headers=["stage", "reached", "conversion"],
+                              for st in p["funnel"]], headers=msg("funnel_columns", lang).split("|"),
                              tablefmt="github"), ""]
+        for title, rows in plan_tables(analytics.get("plan"), lang):
+            out += [f"### {title}", ""]
+            out += [tabulate(rows, headers=msg("plan_columns_full", lang).split("|"), tablefmt="github")
+                    if rows else "", ""]
     return "\n".join(out) + "\n"
+
+
+def _cell(value: Any) -> str:
+    """A figure as a report prints it: a missing one is «—», never `None`."""
+    return "—" if value is None or value == "" else str(value)
+
+
+def plan_tables(plan: dict[str, Any] | None, lang: str) -> list[tuple[str, list[list[str]]]]:
+    """Plan versus actual, one table per compared pipeline: (title, rows); rows empty with an error title."""
+    if not plan:
+        return []
+    if plan.get("error"):
+        return [(msg("plan_error", lang, error=plan["error"]), [])]
+    out = []
+    for p in plan.get("pipelines") or [{"name": "", "steps": plan.get("steps") or []}]:
+        rows = [[_cell(st["name"] or st["key"]), _cell(st["needed"]), _cell(st["per_seller"]), _cell(st["per_day"]),
+                 _cell(st["actual"]), _cell(st["actual_per_seller"]), _pct(st.get("done_share")),
+                 msg("basis_" + st.get("basis", "none"), lang)] for st in p["steps"]]
+        out.append((msg("plan_of", lang, pipeline=p["name"]), rows))
+    return out
 
 
 def _pct(value: float | None) -> str:
@@ -420,7 +494,7 @@ def render_html(report: dict[str, Any]) -> str:
              f"<h1>{e(title)}</h1>",
              f"<p>{e(_summary(report))}</p>",
              "<div class=charts>",
-             _chart(msg("chart_severity", lang), _severity_svg(report)),
+             _chart(msg("chart_severity", lang), _severity_svg(report, lang)),
              _chart(msg("chart_funnel", lang), _funnel_svg(report)),
              _chart(msg("chart_load", lang), _load_svg(report)),
              _chart(msg("chart_trend", lang), _trend_svg(report)),
@@ -430,13 +504,14 @@ def render_html(report: dict[str, Any]) -> str:
         cls = "fail" if f["status"] == "fail" else "pass" if f["status"] == "pass" else "muted"
         parts.append("<tr class=\"%s\">" % cls + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>")
     parts.append("</table>")
+    parts += _diff_section(report, "html")
     for f in report["findings"]:
         if not f.get("count"):
             continue
         parts.append(f"<details><summary><b>{e(f['id'])}</b> {e(f['title'])} — {f['count']}</summary>"
                      f"<p>{e(f['why'])}</p><p><i>{e(f['fix'])}</i></p><ul>")
         for ex in f["examples"]:
-            label = e(_label(ex))
+            label = e(_label(ex, lang))
             parts.append(f"<li><a href=\"{e(ex['link'])}\">{label}</a></li>" if ex["link"] else f"<li>{label}</li>")
         left = _left_out(f, lang)
         if left:
@@ -446,22 +521,20 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append("</ul>" + extra + "</details>")
     analytics = report.get("analytics")
     if analytics:
-        parts.append(f"<h2>Analytics</h2><p class=muted>{e(analytics['method'])}</p>")
+        parts.append(f"<h2>{e(msg('analytics', lang))}</h2><p class=muted>{e(msg('method_text', lang))}</p>")
         for p in analytics["pipelines"]:
             parts.append(f"<h3>{e(p['name'])}</h3><p>" + e(" ".join([
                 msg("cohort_line", lang, cohort=p["cohort"], won=p["won"], lost=p["lost"],
-                    win_rate=_pct(p["win_rate"]), average_check=p["average_check"]),
-                *_cycle_lines(p, lang), msg("response_line", lang, minutes=p["response_minutes"]["median"])]))
+                    win_rate=_pct(p["win_rate"]), average_check=_cell(p["average_check"])),
+                *_cycle_lines(p, lang), msg("response_line", lang, minutes=_cell(p["response_minutes"]["median"]))]))
                 + "</p>")
-        plan = analytics.get("plan")
-        if plan and plan.get("steps"):
-            parts.append(f"<h3>{e(msg('plan_vs_actual', lang))}</h3><table><tr>"
-                         + "".join(f"<th>{e(c)}</th>" for c in msg("plan_columns", lang).split("|")) + "</tr>")
-            for st in plan["steps"]:
-                parts.append("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in (
-                    st["name"] or st["key"], st["needed"], st["per_seller"], st["per_day"], st["actual"],
-                    st["actual_per_seller"])) + "</tr>")
-            parts.append("</table>")
+        for title, rows in plan_tables(analytics.get("plan"), lang):
+            parts.append(f"<h3>{e(title)}</h3>")
+            if rows:
+                parts.append("<table><tr>" + "".join(f"<th>{e(c)}</th>" for c in
+                                                     msg("plan_columns_full", lang).split("|")) + "</tr>")
+                parts += ["<tr>" + "".join(f"<td>{e(v)}</td>" for v in row) + "</tr>" for row in rows]
+                parts.append("</table>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -470,10 +543,10 @@ def _chart(title: str, svg: str) -> str:
     return f"<div class=chart><h3>{html.escape(title)}</h3>{svg}</div>"
 
 
-def _bars(items: list[tuple[str, float, str]], width: int = 360) -> str:
+def _bars(items: list[tuple[str, float, str]], width: int = 360, lang: str = "en") -> str:
     """Horizontal bars: (label, value, colour)."""
     if not items:
-        return "<p class=muted>no data</p>"
+        return f"<p class=muted>{msg('no_data', lang)}</p>"
     top = max(v for _, v, _ in items) or 1
     row = 22
     out = [f"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{row * len(items) + 4}\" "
@@ -490,27 +563,28 @@ def _bars(items: list[tuple[str, float, str]], width: int = 360) -> str:
     return "".join(out)
 
 
-def _severity_svg(report: dict[str, Any]) -> str:
+def _severity_svg(report: dict[str, Any], lang: str = "en") -> str:
     counts = Counter()
     for f in report["findings"]:
         if f["status"] == "fail":
             counts[f["severity"]] += f["count"]
-    return _bars([(sev, counts[sev], SEVERITY_COLOURS[sev]) for sev in ("error", "warning", "info")])
+    return _bars([(word(sev, lang), counts[sev], SEVERITY_COLOURS[sev]) for sev in ("error", "warning", "info")],
+                 lang=lang)
 
 
 def _funnel_svg(report: dict[str, Any]) -> str:
     analytics = report.get("analytics") or {}
     pipelines = analytics.get("pipelines") or []
     if not pipelines:
-        return "<p class=muted>no data</p>"
+        return f"<p class=muted>{msg('no_data', report.get('lang', 'ru'))}</p>"
     main = max(pipelines, key=lambda p: p["cohort"])
-    return _bars([(st["stage"], st["reached"], "#2e7d32" if st["kind"] == "won" else "#1976d2")
+    return _bars(lang=report.get("lang", "ru"), items=[(st["stage"], st["reached"], "#2e7d32" if st["kind"] == "won" else "#1976d2")
                   for st in main["funnel"]])
 
 
 def _load_svg(report: dict[str, Any]) -> str:
     managers = (report.get("analytics") or {}).get("managers") or []
-    return _bars([(m["name"], m["open_deals"], "#6a1b9a") for m in managers[:12]])
+    return _bars([(m["name"], m["open_deals"], "#6a1b9a") for m in managers[:12]], lang=report.get("lang", "ru"))
 
 
 def _trend_svg(report: dict[str, Any]) -> str:
@@ -519,7 +593,7 @@ def _trend_svg(report: dict[str, Any]) -> str:
         for point in series:
             totals[point["run"]] += point["count"] or 0
     if not totals:
-        return "<p class=muted>no history yet</p>"
+        return f"<p class=muted>{msg('no_history', report.get('lang', 'ru'))}</p>"
     runs = sorted(totals)
     width, height = 360, 120
     top = max(totals.values()) or 1

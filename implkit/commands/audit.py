@@ -125,6 +125,7 @@ def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, prefix: str 
     ws, entry = _tenant(workspace_dir, tenant)
     if entry.provider == "directum":
         return _sync_directum(ws, entry, tenant)
+    local_zone = _tenant_tz(entry, None, ws, tenant)  # a bad audit.timezone stops the sync before it writes
     if entry.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {tenant!r}: sync supports amoCRM, Bitrix24 and Directum tenants; {entry.provider} "
                          "is not implemented yet")
@@ -152,6 +153,7 @@ def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, prefix: str 
             clear_comparison(snapshot)
         else:
             store_comparison(snapshot, comparison)
+    _first_baseline(ws, tenant, local_zone)
     return Synced(summary.records, summary.pages, summary.requests, http.stats.retries, summary.deleted,
                   tuple(summary.streams))
 
@@ -191,7 +193,7 @@ class _AuditGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT")
+        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT")
 
 
 @click.group("audit", cls=_AuditGroup)
@@ -202,6 +204,11 @@ def audit() -> None:
     implkit audit TENANT [--format table|json|md|html] [-o FILE] [--fail-on warning|error] [--checks ID,...]
     implkit audit --list
     implkit audit history TENANT
+    implkit audit diff TENANT [--format table|md|json|csv|html]
+    implkit audit effect TENANT [--baseline NAME|DATE] [--from D --to D | --period 30d | --month YYYY-MM]
+    implkit audit baseline TENANT [--name NAME]
+    implkit audit activity TENANT [--from D --to D | --period 7d | --month YYYY-MM]
+    implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
     2 findings over threshold (warnings only with --fail-on warning), 1 no snapshot or runtime
@@ -239,30 +246,19 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         return _list(fmt, lang or language.current(), checks_dir)
     if not tenant:
         raise click.UsageError("name a TENANT (or pass --list)")
-    from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, AuditOptions, run_audit
+    from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, run_audit
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = lang or language.current()  # --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else ru
     if by_manager:
         _writable_folder(by_manager)
-    settings = _audit_settings(entry)
-    if settings.get("thresholds"):  # a threshold for a check that does not exist would be ignored silently
+    if _audit_settings(entry).get("thresholds"):  # a threshold for a check that does not exist would be ignored
         from implkit.audit import load_checks
 
         ws.check_audit_ids(tenant, [c.id for c in load_checks(checks_dir)])
-    blueprint = None
-    if entry.blueprint:
-        from implkit.blueprint import load_blueprint
-
-        blueprint = load_blueprint(entry.blueprint)
-    only = tuple(c.strip().upper() for c in (check_ids or "").split(",") if c.strip())
     folder = ws.tenant_dir(tenant)
-    options = AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
-                           exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only,
-                           parameters=_check_parameters(settings, ws.config_path, tenant),
-                           bindings=_bindings(folder), settings_file=str(ws.config_path),
-                           settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
+    options = _audit_options(ws, entry, tenant, check_ids)
     kept_in = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
     outcome = run_audit(folder / SNAPSHOT_FILE, kept_in, tenant=tenant, options=options, fmt=fmt,
                         checks_dir=checks_dir, period_days=period_days, lang=lang)
@@ -277,6 +273,24 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         written = write_worklists(outcome.report, by_manager)
         _stderr(f"wrote {len(written)} worklists to {by_manager}")
     return outcome.run.exit_code(fail_on)
+
+
+def _audit_options(ws: Any, entry: Any, tenant: str, check_ids: str | None) -> Any:
+    """The tenant's audit options: its settings in implkit.yaml, its blueprint and state bindings."""
+    from implkit.audit import AuditOptions
+
+    settings = _audit_settings(entry)
+    blueprint = None
+    if entry.blueprint:
+        from implkit.blueprint import load_blueprint
+
+        blueprint = load_blueprint(entry.blueprint)
+    only = tuple(c.strip().upper() for c in (check_ids or "").split(",") if c.strip())
+    return AuditOptions(crm=entry.provider, thresholds=dict(settings.get("thresholds") or {}),
+                        exempt_stages=tuple(settings.get("exempt_stages") or ()), blueprint=blueprint, only=only,
+                        parameters=_check_parameters(settings, ws.config_path, tenant),
+                        bindings=_bindings(ws.tenant_dir(tenant)), settings_file=str(ws.config_path),
+                        settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
 
 
 def _writable_folder(folder: str) -> None:
@@ -356,4 +370,276 @@ def history(tenant: str, workspace_dir: str | None, limit: int) -> int:
         rows.append([check_id, *cells])
     click.echo(tabulate(rows, headers=headers, tablefmt="simple"))
     click.echo("(! = over threshold)")
+    return EXIT_OK
+
+
+def _lang(lang: str | None) -> str:
+    """The command's --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else Russian; call it
+    once the workspace is loaded."""
+    from implkit import lang as language
+
+    return lang or language.current()
+
+
+@audit.command("diff")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True, help="json and csv list every id; table, md and html the first few per check.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
+              help="Language (default: $IMPLKIT_LANG, else ru).")
+@click.option("--checks-dir", type=click.Path(file_okay=False, exists=True),
+              help="The checks folder the audits used (for each check's record type).")
+def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, lang: str | None,
+         checks_dir: str | None) -> int:
+    """Per check, the failing records that are new, fixed and still open in TENANT's last audit against
+    the one before it. Exit 2 when there is anything new, 0 otherwise."""
+    from implkit.audit import HISTORY_FILE, load_checks
+    from implkit.audit.diff import audit_diff, render_diff
+    from implkit.audit.history import History
+    from implkit.yamlio import atomic_write
+
+    ws, _ = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
+    folder = Path(ws.tenant_dir(tenant))
+    path = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
+    if not isinstance(path, (str, Path)) or path.is_file():
+        history = History(path)
+        try:
+            result = audit_diff(history, check_entities={c.id: c.entity for c in load_checks(checks_dir)})
+        finally:
+            history.close()
+    else:
+        result = {"before": None, "after": None, "checks": []}
+    text = render_diff(result, fmt, lang, tenant)
+    if output:
+        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+    return 2 if result.get("totals", {}).get("new") else EXIT_OK
+
+
+def _tenant_tz(entry: Any, tz: str | None, ws: Any = None, tenant: str = "") -> Any:
+    """--tz, else the tenant's `audit.timezone` in implkit.yaml (a bad one named with file:line:col), else
+    Europe/Moscow."""
+    from implkit.audit.effect import zone
+    from implkit.errors import InputError, Problem
+
+    if tz:
+        return zone(tz)
+    setting = (entry.audit or {}).get("timezone")
+    try:
+        return zone(setting)
+    except InputError as exc:
+        from implkit.yamlio import load_yaml, location_of
+
+        where = location_of(load_yaml(ws.config_path), ("tenants", tenant, "audit", "timezone"), str(ws.config_path))
+        raise InputError("invalid audit settings", [Problem(where, str(exc))]) from None
+
+
+def _first_baseline(ws: Any, tenant: str, local_zone: Any) -> None:
+    """Keep "before the implementation" the first time a tenant is synced."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.effect import FIRST_SYNC, kept_baselines, take_baseline
+    from implkit.audit.snapshot import Snapshot
+
+    folder = ws.tenant_dir(tenant)
+    if kept_baselines(folder):
+        return
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        take_baseline(snapshot, folder, name=FIRST_SYNC, tz=local_zone)
+    _stderr(f"kept baseline {FIRST_SYNC!r} (the 30 days before this first sync) for `implkit audit effect`")
+
+
+@audit.command("baseline")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--name", help="Name of the baseline (default: the snapshot's date).")
+@click.option("--period", "period", default="30d", show_default=True, help="Days before the snapshot time: 30d, 4w.")
+@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
+def baseline_command(tenant: str, workspace_dir: str | None, name: str | None, period: str, tz: str | None) -> int:
+    """Keep TENANT's indicators now as a baseline that `implkit audit effect` compares with."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.effect import parse_days, take_baseline
+    from implkit.audit.snapshot import Snapshot
+
+    ws, entry = _tenant(workspace_dir, tenant)
+    zone = _tenant_tz(entry, tz, ws, tenant)
+    days = parse_days(period)
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        from implkit.errors import RuntimeFailure
+
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        kept = take_baseline(snapshot, folder, name=name, days=days, tz=zone)
+    click.echo(f"{tenant}: baseline {kept['name']!r} kept")
+    return EXIT_OK
+
+
+@audit.command("effect")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--baseline", "baseline_ref", help="A kept baseline's name, or a date YYYY-MM-DD (the same-length "
+                                                 "period before it). Default: the earliest kept baseline.")
+@click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD, tenant time zone).")
+@click.option("--to", "date_to", help="Last day of the period, included.")
+@click.option("--period", "period", help="The last N days up to the snapshot: 30d, 4w.")
+@click.option("--month", help="A calendar month: YYYY-MM.")
+@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, date_from: str | None,
+           date_to: str | None, period: str | None, month: str | None, tz: str | None, fmt: str,
+           output: str | None, lang: str | None) -> int:
+    """The implementation's effect: TENANT's indicators (contacts per seller, overdue tasks, sales cycle,
+    contacts per sale, sales and their sum per seller, conversion, complete data) before and now."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.effect import baseline, effect_report, indicators, render_effect, resolve_period
+    from implkit.audit.snapshot import Snapshot
+    from implkit.errors import RuntimeFailure
+    from implkit.yamlio import atomic_write
+
+    ws, entry = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
+    zone = _tenant_tz(entry, tz, ws, tenant)
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        now_period = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
+                                    month=month)
+        before = baseline(snapshot, folder, baseline_ref, days=now_period.days, tz=zone)
+        now = indicators(snapshot, now_period)
+    text = render_effect(effect_report(tenant, before, now, zone), fmt, lang)
+    if output:
+        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+    return EXIT_OK
+
+
+def _task_writer(ws: Any, entry: Any, tenant: str) -> tuple[Any, Any]:
+    """(writer, HTTP client) for the tenant's CRM, on its shared rate limiter."""
+    from implkit.audit.assign import AmoTaskWriter, B24TodoWriter
+
+    if entry.provider == "bitrix24":
+        from implkit.providers.bitrix24 import open_records, tenant_connection
+
+        credential, rate = tenant_connection(entry, ws.credentials(tenant))
+        api = open_records(entry.url, credential, rate=rate).api
+        return B24TodoWriter(api), api.http
+    from implkit.http import HttpClient
+    from implkit.providers.amocrm import tenant_connection
+
+    auth, limiter = tenant_connection(entry, ws.credentials(tenant))
+    http = HttpClient(entry.url, auth=auth, rate=limiter)
+    return AmoTaskWriter(http), http
+
+
+@audit.command("assign")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--checks", "check_ids", help="Only these check ids, comma-separated (e.g. D08,T01).")
+@click.option("--due", default="2d", show_default=True, help="Deadline of the tasks from now: 2d, 1w.")
+@click.option("--yes", is_flag=True, help="Create (and close) the tasks; without it only the plan is shown.")
+@click.option("--close-fixed", is_flag=True, help="Close the tasks of findings the audit no longer reports.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+@break_stale_lock_option
+def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: str, yes: bool, close_fixed: bool,
+           fmt: str, lang: str | None) -> int:
+    """Turn TENANT's findings into CRM tasks on the responsible users, one per record and check, with the
+    check's how-to-fix text. A plan first: exit 2 when there is something to create or close, 0 when not;
+    --yes writes it (exit 0). Tasks already made for a finding are not made again."""
+    import time
+
+    from implkit.audit import SNAPSHOT_FILE, load_checks
+    from implkit.audit.assign import ASSIGNMENTS_FILE, AssignmentStore, apply_plan, msg, plan_assignments, render_plan
+    from implkit.audit.effect import parse_days
+    from implkit.audit.engine import run_checks
+    from implkit.audit.snapshot import Snapshot
+    from implkit.errors import InputError, RuntimeFailure
+
+    days = parse_days(due, "--due")
+    ws, entry = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
+    if entry.provider not in ("amocrm", "bitrix24"):
+        raise InputError(f"tenant {tenant!r}: assign supports amoCRM and Bitrix24 tenants, not {entry.provider}")
+    options = _audit_options(ws, entry, tenant, check_ids)
+    checks = load_checks()
+    unknown = sorted(set(options.only) - {c.id for c in checks})
+    if unknown:
+        raise InputError(f"unknown check id(s): {', '.join(unknown)} (see `implkit audit --list`)")
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with ws.lock(tenant, "assign", timeout=300):
+        store = AssignmentStore(folder / ASSIGNMENTS_FILE)
+        try:
+            with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+                plan = plan_assignments(run_checks(snapshot, checks, options), snapshot, store, lang=lang,
+                                        close_fixed=close_fixed)
+            click.echo(render_plan(plan, lang, fmt), nl=False)
+            if not yes:
+                if plan.has_changes:
+                    _stderr(msg("hint", lang))
+                return 2 if plan.has_changes else EXIT_OK
+            if not plan.has_changes:
+                return EXIT_OK
+            writer, http = _task_writer(ws, entry, tenant)
+            now = int(time.time())
+            with http:
+                created, closed = apply_plan(plan, store, writer, due=now + days * 86400, at=now, lang=lang)
+        finally:
+            store.close()
+    _stderr(msg("applied", lang, create=created, close=closed))
+    return EXIT_OK
+
+
+@audit.command("activity")
+@click.argument("tenant")
+@_workspace_option
+@click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD, tenant time zone).")
+@click.option("--to", "date_to", help="Last day of the period, included.")
+@click.option("--period", "period", help="The last N days up to the snapshot: 7d, 2w (default 30d).")
+@click.option("--month", help="A calendar month: YYYY-MM.")
+@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None,
+             period: str | None, month: str | None, tz: str | None, fmt: str, output: str | None,
+             lang: str | None) -> int:
+    """Employee activity per manager and day: calls in (answered, missed) and out, notes, e-mails, tasks
+    created and closed, stage moves."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.activity import employee_activity, render_activity
+    from implkit.audit.effect import resolve_period
+    from implkit.audit.snapshot import Snapshot
+    from implkit.errors import RuntimeFailure
+    from implkit.yamlio import atomic_write
+
+    ws, entry = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
+    zone = _tenant_tz(entry, tz, ws, tenant)
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        chosen = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
+                                month=month)
+        report = employee_activity(snapshot, chosen, zone)
+    text = render_activity(report, fmt, lang, tenant)
+    if output:
+        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
     return EXIT_OK

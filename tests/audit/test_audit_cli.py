@@ -34,7 +34,7 @@ def workspace(tmp_path):
 def test_errors_over_threshold_exit_2_and_name_records(run_cli, workspace):
     result = run_cli("audit", "acme", "--workspace", workspace, env={"IMPLKIT_LANG": None})  # the default
     assert result.exit_code == 2
-    assert "D08" in result.output and "FAIL" in result.output
+    assert "D08" in result.output and "СВЕРХ ПОРОГА" in result.output
     assert "D08 например 1" in result.output  # Russian by default
     english = run_cli("audit", "acme", "--workspace", workspace, "--lang", "en")
     assert "D08 e.g. 1" in english.output and "checks ran" in english.output
@@ -76,7 +76,7 @@ def test_html_report_is_one_self_contained_file(run_cli, workspace, tmp_path):
 def test_markdown_report(run_cli, workspace):
     result = run_cli("audit", "acme", "--workspace", workspace, "--format", "md", "--checks", "D08")
     assert result.output.startswith("# Аудит acme")
-    assert "[leads 1 (Анна)](https://acme.amocrm.ru/leads/detail/1)" in result.output
+    assert "[сделка 1 (Анна)](https://acme.amocrm.ru/leads/detail/1)" in result.output
 
 
 def test_tenant_overrides_apply(workspace):

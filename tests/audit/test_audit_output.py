@@ -47,8 +47,8 @@ def test_csv_lists_every_failing_record_with_name_owner_budget_and_link(run_cli,
     assert first[8] == "Анна" and first[10] == "2500"
     t01 = next(r for r in rows[1:] if r[0] == "T01")
     # a task has no page of its own: the link is its deal's card, the task id is in the row
-    assert t01[4:8] == ["tasks", "70", "https://acme.amocrm.ru/leads/detail/1", "Перезвонить"]
-    assert t01[12:] == ["leads:1", "https://acme.amocrm.ru/leads/detail/1"]
+    assert t01[4:8] == ["задача", "70", "https://acme.amocrm.ru/leads/detail/1", "Перезвонить"]
+    assert t01[12:] == ["сделка:1", "https://acme.amocrm.ru/leads/detail/1"]
     english = run_cli("audit", "acme", "--workspace", workspace, "--format", "csv", "--checks", "D08", "--lang", "en")
     assert english.stdout.splitlines()[0].startswith("check,title,severity,status,entity,id,link")
 
