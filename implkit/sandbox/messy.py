@@ -24,8 +24,9 @@ facts* (a task is overdue because it was due before `now` and nobody did it; two
 because the generator made one person), in the shape `implkit.audit.accuracy` scores.
 
 Checks scored here (`DETERMINISTIC`) have a yes/no answer in the facts. `REPORTED` ones are printed
-but depend on a definition the facts only approximate (what counts as a touch, a duplicate, the stage
-a budget is due from after a rename); `UNSUPPORTED` says why a check has no truth on a CRM.
+but depend on a definition the facts only approximate (what counts as a touch, a duplicate);
+`UNSUPPORTED` says why a check has no truth on a CRM. D09 is scored against the account's regulation
+(`BUDGET_FROM_STAGE`), which the truth hands to the audit as the tenant's setting, by stage id.
 """
 
 from __future__ import annotations
@@ -42,9 +43,14 @@ HOUR, DAY = 3600, 86400
 HISTORY_DAYS = 45
 OPEN_STAGES = 4  # ordinary stages per pipeline (amoCRM's default pipeline has four; Bitrix24's default five)
 
-DETERMINISTIC = ("D01", "D02", "D06", "D07", "D08", "D11", "D12", "D14", "T01", "T02", "T03", "C05", "C06", "C10")
-REPORTED = ("C01", "C02", "D03", "D09")
+DETERMINISTIC = ("D01", "D02", "D06", "D07", "D08", "D09", "D11", "D12", "D14", "T01", "T02", "T03", "C05", "C06",
+                 "C10")
+REPORTED = ("C01", "C02", "D03")
 FIRST_RESPONSE, TOUCH_WINDOW, MIN_TOUCHES, STALE_DAYS = 15 * 60, DAY, 3, 7  # the checks' default parameters
+# The account's regulation: a deal needs a budget from the third stage («КП отправлено») of either pipeline
+# on. A fact about this tenant, not a default of D09 (which knows won deals only): the truth hands the
+# stage's CRM id to the audit as the tenant's `audit.parameters.D09.from_stages` (`params` of D09).
+BUDGET_FROM_STAGE = 2
 UNSUPPORTED = {
     "bitrix24": {"D08": "a Bitrix24 deal has no loss-reason field (failure stages stand for reasons)",
                  "T02": "a CRM activity has no result text in the REST API",
@@ -357,7 +363,7 @@ def ground_truth(account: MessyAccount, ids: dict[str, dict[int, int]], crm: str
             [d.created, *(m[0] for m in d.moves), *d.calls, *(t.done_at for t in tasks_of.get(d.key, []) if t.done_at),
              *(at for at in (d.card_linked_at, d.company_linked_at) if at)]) <= now - STALE_DAYS * DAY]),
         "D09": ("leads", [d.key for d in account.deals if d.price == 0
-                          and (d.state[1] == "won" or (d.is_open and d.state[1] >= 2))]),
+                          and (d.state[1] == "won" or (d.is_open and d.state[1] >= BUDGET_FROM_STAGE))]),
     }
     kinds = {"leads": "deals", "contacts": "cards", "tasks": "tasks"}
     out: dict[str, Any] = {}
@@ -366,6 +372,9 @@ def ground_truth(account: MessyAccount, ids: dict[str, dict[int, int]], crm: str
             continue
         out[check] = {"kind": "facts", "entity": entity, "ids": ref(kinds[entity], keys)}
     out["C05"]["linked_to_open_leads"] = out["C05"]["ids"]
+    if "stages" in ids:  # the regulation, by the CRM's stage ids (what a tenant writes in implkit.yaml)
+        out["D09"]["params"] = {"pipelines": {str(p): {"offer_status_id": stages[BUDGET_FROM_STAGE]}
+                                              for p, stages in ids["stages"].items()}}
     out["D12"] = {"kind": "facts", "entity": "leads", "by_entity": {
         "leads": ref("deals", [d.key for d in open_deals if d.owner not in active]),
         "contacts": ref("cards", [c.key for c in account.cards if c.owner not in active]),
@@ -559,6 +568,7 @@ def _configure_amocrm(store, account_id: int, account: MessyAccount) -> dict[str
         "ORDER BY sort, id", (account_id, p))][:OPEN_STAGES] for p in pipelines}
 
     ids["_config"] = {"pipelines": pipelines, "stages": stages, "reason": reason, "until": None}
+    ids["stages"] = {index: stages[p] for index, p in enumerate(pipelines)}  # pipeline key -> stage ids by index
     return ids
 
 
