@@ -90,6 +90,10 @@ class Card:
     owner: int
     created: int
     invalid: bool = False  # a channel typed wrong (the generator's own fact, not a parser's verdict)
+    # which of the person's own channels this card carries written right (any format, case, spaces): the
+    # mobile and/or the office line typed on the card; the e-mail. A mistyped one is not here.
+    numbers: list[int] = field(default_factory=list)
+    addresses: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -199,23 +203,25 @@ def generate(seed: int, deals: int = 60, now: int = 1_800_000_000) -> MessyAccou
 
     def add_card(person: Person, by_hand: bool, created: int) -> Card:
         company = companies[person.company] if person.company is not None else None
-        phones, emails, invalid = [], [], False
+        phones, emails, invalid, numbers, addresses = [], [], False, [], []
         if person.mobile is not None:
             if by_hand and rng.random() < 0.08:  # a digit lost while typing
                 phones.append(format_phone(person.mobile, rng.randrange(8))[:-1])
                 invalid = True
             else:
                 phones.append(format_phone(person.mobile, rng.randrange(8)) if by_hand else f"+7{person.mobile}")
+                numbers.append(person.mobile)
         if company is not None and not company.office_on_card and rng.random() < 0.6:
             phones.append(format_phone(company.office, rng.randrange(8)))  # the office line, on the person
+            numbers.append(company.office)
         if person.email is not None:
             if by_hand and rng.random() < 0.05:
                 emails.append(person.email.replace("@", "."))
                 invalid = True
-            elif by_hand:
-                emails.append(rng.choice([str.upper, str.title, lambda s: f" {s} ", str])(person.email))
             else:
-                emails.append(person.email)
+                emails.append(rng.choice([str.upper, str.title, lambda s: f" {s} ", str])(person.email)
+                              if by_hand else person.email)
+                addresses.append(person.email)
         if by_hand:
             name = rng.choice([f"{person.last} {person.first}", f"{person.last.upper()} {person.first}",
                                f"{person.first.lower()} {person.last.lower()}",
@@ -223,7 +229,8 @@ def generate(seed: int, deals: int = 60, now: int = 1_800_000_000) -> MessyAccou
         else:
             name = f"{person.first} {person.last}"
         card = Card(len(cards), person.key, by_hand, name, phones, emails,
-                    company is not None and (not by_hand or rng.random() < 0.6), owner(), created, invalid)
+                    company is not None and (not by_hand or rng.random() < 0.6), owner(), created, invalid,
+                    numbers, addresses)
         cards.append(card)
         person.cards.append(card.key)
         return card
@@ -380,18 +387,33 @@ def ground_truth(account: MessyAccount, ids: dict[str, dict[int, int]], crm: str
         "contacts": ref("cards", [c.key for c in account.cards if c.owner not in active]),
         "companies": ref("companies", [c.key for c in account.companies if c.owner not in active]),
         "tasks": ref("tasks", [t.key for t in open_tasks if t.owner not in active])}}
-    # duplicates: cards of one person (the facts know who is who); office-line colleagues are not
-    groups = [sorted(ids["cards"][k] for k in p.cards) for p in account.people if len(p.cards) > 1]
-    out["C01"] = {"kind": "facts", "entity": "contacts", "groups": groups,
-                  "ids": sorted({i for p, g in zip([p for p in account.people if len(p.cards) > 1], groups)
-                                 if p.mobile is not None for i in g})}
-    out["C02"] = {"kind": "facts", "entity": "contacts", "groups": groups,
-                  "ids": sorted({i for p, g in zip([p for p in account.people if len(p.cards) > 1], groups)
-                                 if p.email is not None for i in g})}
+    # duplicates: cards of one person (the facts know who is who; colleagues on one office line are not),
+    # by the channel two or more of them carry: C01 a number written on each (the mobile or the office
+    # line typed on the person, in any format), C02 the person's address (any case, spaces). A channel
+    # typed wrong (a digit lost, '.' for '@') is not that channel: cards alike only through it are one
+    # person, but no phone or e-mail in the CRM says so — C01/C02 cannot show them (C03 may, on the name).
+    people_twice = [p for p in account.people if len(p.cards) > 1]
+    out["C01"] = _duplicates(account, ids, people_twice, lambda c: c.numbers)
+    out["C02"] = _duplicates(account, ids, people_twice, lambda c: c.addresses)
     return {"seed": account.seed, "now": now, "crm": crm, "defects": out,
             "facts_of": {kind: {str(v): k for k, v in ids[kind].items()} for kind in ("deals", "cards", "tasks")},
             "deterministic": [c for c in DETERMINISTIC if c not in UNSUPPORTED.get(crm, {})],
             "reported": list(REPORTED), "unsupported": UNSUPPORTED.get(crm, {})}
+
+
+def _duplicates(account: MessyAccount, ids: dict[str, dict[int, int]], people: list[Person], channels) -> dict:
+    """Truth of a duplicates check: the cards of one person sharing a channel of the given kind."""
+    groups, found = [], set()
+    for person in people:
+        carriers: dict[Any, list[int]] = {}
+        for key in person.cards:
+            for value in set(channels(account.card(key))):
+                carriers.setdefault(value, []).append(key)
+        shared = {k for keys in carriers.values() if len(keys) > 1 for k in keys}
+        if shared:
+            groups.append(sorted(ids["cards"][k] for k in person.cards))
+            found |= {ids["cards"][k] for k in shared}
+    return {"kind": "facts", "entity": "contacts", "groups": groups, "ids": sorted(found)}
 
 
 def _cards_on_open_deals(account: MessyAccount) -> list[Card]:
