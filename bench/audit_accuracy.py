@@ -124,6 +124,9 @@ def print_messy(seed: int, deals: int) -> int:
                   f"{score.precision:>9.3f} {score.recall:>7.3f}{note}")
             if not ok:
                 print(f"       {misses(run, truth, score.check_id)}")
+                lookalikes = truth["defects"][score.check_id].get("indistinguishable")
+                if lookalikes:  # two people no CRM data tells apart (implkit.sandbox.messy._lookalikes)
+                    print(f"       two people indistinguishable by the CRM's data (not a check error): {lookalikes}")
         for check_id, why in truth["unsupported"].items():
             result = run.result(check_id)
             print(f"{check_id:<6} unsupported on {crm}: {why} (audit says: {result.status})")
