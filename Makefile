@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m implkit demo --out demo-out
+	$(PY) -m implkit demo -o demo-out
 
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2

@@ -64,9 +64,21 @@ def minimum_writes(plan) -> int:
 
 
 def main(argv: list[str]) -> int:
+    import argparse
+
+    from implkit.errors import InputError
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("blueprint", nargs="?", type=Path,
+                        help="the blueprint to apply (default: the manufacturer preset, the 31–100 group)")
+    args = parser.parse_args(argv[1:])
     tmp = Path(tempfile.mkdtemp(prefix="implkit-bench-apply-"))
-    blueprint_path = Path(argv[1]) if len(argv) > 1 else default_blueprint(tmp)
-    desired = load_blueprint(blueprint_path)
+    blueprint_path = args.blueprint or default_blueprint(tmp)
+    try:
+        desired = load_blueprint(blueprint_path)
+    except InputError as error:   # a bad blueprint is the caller's input: its message, not a traceback
+        print(f"apply.py: {error}", file=sys.stderr)
+        return 3
     sandbox = Sandbox(tmp / "sandbox.db", integration_rps=10_000, account_rps=10_000)
     sandbox.create_account("bench")
     with serve_in_thread(sandbox) as root:

@@ -44,6 +44,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,10 +336,13 @@ def check(out: Outcome, tenant: Tenant, state, desired, twin: tuple[Counter, Cou
 
 # ---- the kill mode ----------------------------------------------------------------------------
 
+# argv: project root, K (0 = never killed), a file to write the number of answers to at exit ('' = none), CLI args.
+# The count and the kill use one hook, so the kill points spread over a counted run fall inside a killed one.
 CHILD = r"""
 import os, signal, sys
 sys.path.insert(0, sys.argv[1])
 die_after = int(sys.argv[2])
+count_file = sys.argv[3]
 from implkit.http import client as http_client
 seen = [0]
 original = http_client.HttpClient._account
@@ -349,29 +353,37 @@ def account(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)   # no cleanup, no finally: as kill -9 from outside
 http_client.HttpClient._account = account
 from implkit.cli import main
-sys.exit(main(sys.argv[3:]))
+try:
+    code = main(sys.argv[4:])
+finally:
+    if count_file:
+        with open(count_file, "w") as out:
+            out.write(str(seen[0]))
+sys.exit(code)
 """
 
 
 LAST_OUTPUT: list[str] = [""]
 
 
-def _cli(ws: Path, args: list[str], die_after: int = 0) -> int:
+def _cli(ws: Path, args: list[str], die_after: int = 0, count_file: Path | None = None) -> int:
     env = {**os.environ, "IMPLKIT_LANG": "en"}
     env.pop("IMPLKIT_WORKSPACE", None)
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(die_after), *args, "--workspace", str(ws)],
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(die_after), str(count_file or ""), *args,
+                           "--workspace", str(ws)],
                           capture_output=True, text=True, env=env, timeout=600)
     LAST_OUTPUT[0] = (proc.stdout + proc.stderr).strip()
     return proc.returncode
 
 
-def kill_case(tmp: Path, crm: str, seed: int, contacts: int, kill_at: int, command: str, desired_path: Path,
-              desired, twin: tuple[Counter, Counter], max_runs: int) -> Outcome:
-    """Serve the tenant over TCP, run `implkit <command>` killed at its `kill_at`-th answer, rerun to exit 0."""
-    from implkit.sandbox import serve_in_thread
-    from implkit.workspace.state import StateStore
+COMMANDS = {"apply": ["apply", NAME, "--yes", "--break-stale-lock"], "sync": ["sync", NAME, "--break-stale-lock"]}
 
-    out = Outcome(crm, f"kill {command} @{kill_at}", seed)
+
+@contextmanager
+def served(tmp: Path, crm: str, seed: int, contacts: int, desired_path: Path):
+    """A seeded tenant served over loopback TCP and a workspace whose tenant reaches it: (tenant, workspace)."""
+    from implkit.sandbox import serve_in_thread
+
     tenant = Tenant(tmp, crm, seed, contacts, frozen=False)
     # the kill mode is about interruption, not the rate: a generous server limit keeps it quick
     runtime_limits(tenant)
@@ -380,36 +392,44 @@ def kill_case(tmp: Path, crm: str, seed: int, contacts: int, kill_at: int, comma
             ws = workspace_for(tmp, tenant, root, desired_path)
             # the bench's own checks reach the same account id as the CLI (a portal's id is its host and path)
             tenant.base = tenant.base.replace("http://sandbox", root)
-            apply_args = ["apply", NAME, "--yes", "--break-stale-lock"]
-            sync_args = ["sync", NAME, "--break-stale-lock"]
-            if command == "sync" and _cli(ws, apply_args) != 0:  # the configuration first, undisturbed
-                raise RuntimeError(f"the undisturbed apply failed: {LAST_OUTPUT[0][-500:]}")
-            target = apply_args if command == "apply" else sync_args
-            killed = _cli(ws, target, die_after=kill_at)
-            if killed not in (-9, 137):
-                out.failures[f"not killed (exit {killed}): fewer than {kill_at} requests"] += 1
-            runs = 0
-            before = len(tenant.log())
-            for runs in range(1, max_runs + 1):
-                if _cli(ws, target) == 0:
-                    break
-                out.failures[f"{command} rerun failed: {LAST_OUTPUT[0][-160:]}"] += 1
-            else:
-                runs = 0
-            out.rerun_requests = len(tenant.log()) - before  # a resumed run needs less than a full one
-            if command == "apply":
-                out.apply_runs = runs
-                out.sync_runs = 1 if runs and _cli(ws, sync_args) == 0 else 0
-            else:
-                out.apply_runs, out.sync_runs = 1, runs
-            out.converged = bool(out.apply_runs and out.sync_runs)
-            state = StateStore(ws / ".implkit" / "tenants" / NAME / "state.db")
-            try:
-                check(out, tenant, state, desired, twin, tmp, ws / ".implkit" / "tenants" / NAME / "snapshot.sqlite")
-            finally:
-                state.close()
+            yield tenant, ws
     finally:
         tenant.close()
+
+
+def kill_case(tmp: Path, crm: str, seed: int, contacts: int, kill_at: int, command: str, desired_path: Path,
+              desired, twin: tuple[Counter, Counter], max_runs: int) -> Outcome:
+    """Serve the tenant over TCP, run `implkit <command>` killed at its `kill_at`-th answer, rerun to exit 0."""
+    from implkit.workspace.state import StateStore
+
+    out = Outcome(crm, f"kill {command} @{kill_at}", seed)
+    with served(tmp, crm, seed, contacts, desired_path) as (tenant, ws):
+        if command == "sync" and _cli(ws, COMMANDS["apply"]) != 0:  # the configuration first, undisturbed
+            raise RuntimeError(f"the undisturbed apply failed: {LAST_OUTPUT[0][-500:]}")
+        target = COMMANDS[command]
+        killed = _cli(ws, target, die_after=kill_at)
+        if killed not in (-9, 137):
+            out.failures[f"not killed (exit {killed}): fewer than {kill_at} requests"] += 1
+        runs = 0
+        before = len(tenant.log())
+        for runs in range(1, max_runs + 1):
+            if _cli(ws, target) == 0:
+                break
+            out.failures[f"{command} rerun failed: {LAST_OUTPUT[0][-160:]}"] += 1
+        else:
+            runs = 0
+        out.rerun_requests = len(tenant.log()) - before  # a resumed run needs less than a full one
+        if command == "apply":
+            out.apply_runs = runs
+            out.sync_runs = 1 if runs and _cli(ws, COMMANDS["sync"]) == 0 else 0
+        else:
+            out.apply_runs, out.sync_runs = 1, runs
+        out.converged = bool(out.apply_runs and out.sync_runs)
+        state = StateStore(ws / ".implkit" / "tenants" / NAME / "state.db")
+        try:
+            check(out, tenant, state, desired, twin, tmp, ws / ".implkit" / "tenants" / NAME / "snapshot.sqlite")
+        finally:
+            state.close()
     return out
 
 
@@ -440,28 +460,26 @@ def workspace_for(tmp: Path, tenant: Tenant, root: str, desired_path: Path) -> P
     return ws
 
 
-def count_requests(tmp: Path, crm: str, seed: int, contacts: int, desired) -> dict[str, int]:
-    """How many requests an undisturbed apply and sync take (the kill points are spread over them)."""
-    from implkit.audit.snapshot import Snapshot
-    from implkit.audit.sync import sync_snapshot
-    from implkit.plan.run import apply_blueprint
-    from implkit.workspace.state import StateStore
-
-    tenant = Tenant(tmp, crm, seed, contacts)
-    state = StateStore(tmp / "state.db")
-    try:
-        provider = tenant.provider()
-        apply_blueprint(provider, desired, state, tenant=NAME)
-        applied = provider.http.stats.total if hasattr(provider, "http") else 0
-        provider.close()
-        reader = tenant.reader()
-        with Snapshot(tmp / "s.sqlite") as snapshot:
-            summary = sync_snapshot(reader, snapshot, requests=lambda: 0)
-        http = reader.http if hasattr(reader, "http") else reader.api.http
-        return {"apply": max(applied, 2), "sync": max(http.stats.total, summary.pages, 2)}
-    finally:
-        state.close()
-        tenant.close()
+def count_requests(tmp: Path, crm: str, seed: int, contacts: int, desired_path: Path,
+                   commands: tuple[str, ...] = ("apply", "sync")) -> dict[str, int]:
+    """How many answers an undisturbed `implkit apply`, then `implkit sync`, take (the kill points are spread
+    over them): the same CLI commands on the same served tenant as `kill_case`, counted by the same hook that
+    kills. Library calls would count something else: the CLI's sync also compares the configuration with the
+    tenant's blueprint (a dozen GETs on amoCRM), which `sync_snapshot` alone does not do."""
+    counts: dict[str, int] = {}
+    with served(tmp, crm, seed, contacts, desired_path) as (tenant, ws):
+        for command in commands:
+            before = len(tenant.log())
+            count_file = tmp / f"{command}.answers"
+            code = _cli(ws, COMMANDS[command], count_file=count_file)
+            if code != 0:
+                raise RuntimeError(f"the undisturbed {command} failed (exit {code}): {LAST_OUTPUT[0][-500:]}")
+            counts[command] = int(count_file.read_text())
+            # the sandbox logs every request it answers: the hook must have seen each (no faults, no retries here)
+            logged = len(tenant.log()) - before
+            if counts[command] != logged:
+                raise RuntimeError(f"{command}: the CLI counted {counts[command]} answers, the sandbox logged {logged}")
+    return counts
 
 
 # ---- main -------------------------------------------------------------------------------------
@@ -548,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
                 fault_outcomes += [faults_case(root / f"{crm}-{seed}-{profile}", crm, profile, seed, args.contacts,
                                                args.max_runs, desired, twin) for profile in profiles]
             if args.mode in ("kill", "both"):
-                sizes = count_requests(root / f"{crm}-{seed}-count", crm, seed, args.contacts, desired)
+                sizes = count_requests(root / f"{crm}-{seed}-count", crm, seed, args.contacts, preset)
                 print(f"{crm} seed {seed}: an undisturbed apply takes {sizes['apply']} requests, "
                       f"a sync {sizes['sync']}; "
                       f"kill points apply {kill_points(sizes['apply'], args.kill_points)}, "

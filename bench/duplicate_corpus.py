@@ -604,3 +604,27 @@ def run_round(folder, contacts: int, seed: int, *, now: int = 1_800_000_000) -> 
                  {c: {k: v for k, v in d.items() if k in ("groups", "compared_pairs", "blocks", "largest_block")}
                   | {"truncated_blocks": len(d.get("truncated_blocks") or [])} for c, d in details.items()},
                  loaded - started, synced - loaded, audited - synced)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run as a script: generate one corpus and print what it holds (the benches import `generate`)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="bench/duplicates.py and bench/audit_accuracy.py use this corpus; "
+                                            "run directly, it prints what one corpus holds.")
+    parser.add_argument("--contacts", type=int, default=2500, help="contact records to write (default 2500)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same corpus; default 7)")
+    args = parser.parse_args(argv)
+    if args.contacts < 1:
+        parser.error("--contacts must be at least 1")
+    corpus = generate(contacts=args.contacts, seed=args.seed)
+    print(f"seed {corpus.seed}: {len(corpus.contacts)} contacts of {len(set(corpus.person))} people, "
+          f"{len(corpus.companies)} companies of {len(set(corpus.entity))} legal entities, "
+          f"{len(corpus.shared_lines)} shared lines")
+    print("variants: " + ", ".join(f"{k} {v}" for k, v in sorted(corpus.variants.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -60,11 +60,16 @@ def run_demo(out_dir: str, *, answers_file: str | None, contacts: int, lang: str
 
         amocrm_token = workspace / ".implkit" / f"{AMOCRM_TENANT}.token"
         _write_secret_file(amocrm_token, _seed_amocrm(sandbox, out, contacts))
+        # where the tenant's token comes from, as the command a user types (umask: the file is 0600)
+        click.echo(f"$ (umask 077; implkit sandbox token {AMOCRM_TENANT} --db {shlex.quote(str(out / 'sandbox.db'))}"
+                   f" > {shlex.quote(str(amocrm_token))})")
         _run_tenant_chain(AMOCRM_TENANT, "amocrm", f"{root_url}{sandbox.base_url(AMOCRM_TENANT)}", amocrm_token,
                           out, ws)
 
         bitrix24_webhook = workspace / ".implkit" / f"{BITRIX24_TENANT}.webhook"
         _write_secret_file(bitrix24_webhook, _seed_bitrix24(sandbox, out, contacts))
+        click.echo(f"$ implkit sandbox bitrix24 webhook {BITRIX24_TENANT} --db {shlex.quote(str(out / 'sandbox.db'))} "
+                   f"--url {root_url} --secret-file {shlex.quote(str(bitrix24_webhook))}")
         _run_tenant_chain(BITRIX24_TENANT, "bitrix24", f"{root_url}/bitrix24/{BITRIX24_TENANT}", bitrix24_webhook,
                           out, ws)
 
@@ -147,10 +152,11 @@ def _seed_amocrm(sandbox, out: Path, contacts: int) -> str:
 
     account_id = sandbox.create_account(AMOCRM_TENANT)
     click.secho("\n## Seed an amoCRM account with realistic data and planted defects", bold=True)
-    click.echo(f"$ implkit sandbox seed {AMOCRM_TENANT} --contacts {contacts} --seed 1")
+    click.echo(f"$ implkit sandbox seed {AMOCRM_TENANT} --db {shlex.quote(str(out / 'sandbox.db'))} "
+               f"--contacts {contacts} --seed 1 --ground-truth {shlex.quote(str(out / f'ground-truth-{AMOCRM_TENANT}.json'))}")
     summary = seed_account(sandbox.store, account_id, contacts=contacts, seed=1,
                            ground_truth_path=out / f"ground-truth-{AMOCRM_TENANT}.json")
-    click.echo(str(summary))
+    click.echo(f"seeded {AMOCRM_TENANT}: {summary}")   # the line `implkit sandbox seed` prints
     return sandbox.token(AMOCRM_TENANT)
 
 
@@ -160,10 +166,10 @@ def _seed_bitrix24(sandbox, out: Path, contacts: int) -> str:
 
     truth = out / f"ground-truth-{BITRIX24_TENANT}.json"
     click.secho("\n## Seed a Bitrix24 portal with realistic data and planted defects", bold=True)
-    click.echo(f"$ implkit sandbox bitrix24 seed {BITRIX24_TENANT} --deals {contacts} --seed 1 "
+    click.echo(f"$ implkit sandbox bitrix24 seed {BITRIX24_TENANT} --db {out / 'sandbox.db'} --deals {contacts} --seed 1 "
                f"--ground-truth {truth}")
     summary = operations.seed(sandbox.bitrix24, BITRIX24_TENANT, deals=contacts, seed_value=1, ground_truth_path=truth)
-    click.echo(str(summary))
+    click.echo(f"seeded {BITRIX24_TENANT}: {summary}")   # the line `implkit sandbox bitrix24 seed` prints
     user_id, secret = sandbox.webhook_url(BITRIX24_TENANT).rstrip("/").split("/")[-2:]
     return f"{user_id}/{secret}"
 

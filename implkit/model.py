@@ -39,6 +39,23 @@ FEATURES = (
 SELLER_GROUPS = ("1-2", "2-5", "5-10", "10-30", "30-100")
 
 
+def seller_group_label(group: str | None) -> str | None:
+    """A seller group as every output shows it: by its bounds, "5-10" → "6–10".
+
+    SELLER_GROUPS are the practitioners' column names, kept as the blueprint's `sizing.group`
+    value so existing files stay valid; their ranges touch (5 is in "2-5" and "5-10"), and the
+    upper bound belongs to the group, so the lower bound is the previous group's upper + 1.
+    An unknown value is shown as it is (validation reports it elsewhere).
+    """
+    if not group:
+        return None
+    if group not in SELLER_GROUPS:
+        return group
+    index = SELLER_GROUPS.index(group)
+    lower = int(SELLER_GROUPS[index - 1].split("-")[1]) + 1 if index else 1
+    return f"{lower}–{group.split('-')[1]}"
+
+
 def name_identity(name: object) -> str:
     """What two names must differ in to be told apart: whitespace runs collapsed and trimmed, case folded.
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
 import pytest
 
 from implkit.demo import MARKER, _fresh_demo_folder
@@ -20,6 +23,33 @@ def test_the_demo_runs_the_whole_chain_on_both_crms(run_cli, tmp_path):
     # describe, which plan lists and leaves alone)
     assert sum(1 for line in result.output.splitlines() if line.startswith("No changes.")) == 2
     assert "429" not in result.output
+    # every line is for a person: no object's repr such as SeedSummary(account_id=2, …)
+    assert not [line for line in result.output.splitlines() if re.search(r"\b[A-Z]\w*\(\w+=", line)]
+    assert sum(1 for line in result.output.splitlines() if line.startswith("seeded demo-")) == 2
+    # where each tenant's secret comes from is shown as a command, and the secret itself is not
+    token = (out / "workspace" / ".implkit" / "demo-amo.token").read_text().strip()
+    assert token not in result.output
+    commands = [line for line in result.output.splitlines() if "$ implkit sandbox" in line or "; implkit sandbox" in line]
+    assert sum(" sandbox token demo-amo " in c for c in commands) == 1
+    assert sum(" sandbox bitrix24 webhook demo-b24 " in c for c in commands) == 1
+    for command in commands:   # each printed sandbox command is one the CLI accepts as written
+        words = shlex.split(command.split("implkit ", 1)[1].split(" >", 1)[0].rstrip(")"))
+        assert _parses(words), command
+
+
+def _parses(words: list[str]) -> bool:
+    import click
+
+    from implkit.cli import cli
+
+    group, ctx = cli, None
+    while isinstance(group, click.Group) and words and not words[0].startswith("-"):
+        ctx = group.make_context(group.name or "implkit", [], resilient_parsing=True, parent=ctx)
+        group = group.get_command(ctx, words.pop(0))
+        if group is None:
+            return False
+    group.make_context(group.name, list(words), parent=ctx)   # raises on an unknown option or a missing value
+    return True
 
 
 def test_a_previous_demo_folder_is_emptied(tmp_path):

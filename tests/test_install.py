@@ -73,5 +73,5 @@ def test_installed_console_script_reads_shipped_data(installed, tmp_path):
                              str(ROOT / "examples" / "answers" / "b2b-services.yaml"), "-o", str(answers)],
                             capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert "5-10" in result.stdout
+    assert "6–10" in result.stdout
     assert answers.is_file()

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable, Protocol
 
 from implkit.audit.snapshot import Snapshot
@@ -72,6 +72,8 @@ class RecordsReader(Protocol):
 class StreamSummary:
     name: str
     mode: str  # full | incremental | resumed | dictionary
+    # keyword-only: `whole` was once inserted before `pages`, and positional callers silently swapped the counts
+    _: KW_ONLY
     whole: bool = False  # this sync read the stream whole (a full pass, or the rest of a resumed one)
     pages: int = 0
     records: int = 0
@@ -120,7 +122,7 @@ def sync_snapshot(reader: RecordsReader, snapshot: Snapshot, *, full: bool = Fal
         if stream.kind == "dictionary":
             rows, pages = _read_all(reader, stream, progress)
             dictionaries.setdefault(stream.table, []).extend(rows)
-            read.append(StreamSummary(stream.name, "dictionary", pages, len(rows)))
+            read.append(StreamSummary(stream.name, "dictionary", pages=pages, records=len(rows)))
             if stream.table == "custom_fields":
                 reader.remember_fields(rows)
     with snapshot.transaction():

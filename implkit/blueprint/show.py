@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from implkit.model import ENTITIES, RIGHT_ACTIONS, TASK_RIGHT_ACTIONS, Blueprint, ManualStep, thaw
+from implkit.model import ENTITIES, RIGHT_ACTIONS, TASK_RIGHT_ACTIONS, Blueprint, ManualStep, seller_group_label, thaw
 
 _OPTIONS_SHOWN = 4
 
@@ -45,7 +45,7 @@ def render_summary(blueprint: Blueprint, manual_steps: list[ManualStep] | None =
 def _heading(bp: Blueprint) -> str:
     lines = [f"{bp.name} {bp.version}" + (f" — {bp.company}" if bp.company else "")]
     if bp.sellers is not None or bp.group:
-        lines.append(f"sellers: {bp.sellers if bp.sellers is not None else '?'} (group {bp.group or '?'})")
+        lines.append(f"sellers: {bp.sellers if bp.sellers is not None else '?'} (group {seller_group_label(bp.group) or '?'})")
     if bp.features:
         lines.append("features: " + ", ".join(bp.features))
     counts = [f"{len(bp.pipelines)} pipelines", f"{sum(len(p.stages) for p in bp.pipelines)} stages",

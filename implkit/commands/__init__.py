@@ -2,7 +2,64 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 import click
+
+
+# --- options every command spells the same way ---------------------------------------------------------
+# -o/--output is the file (or folder) a command writes; -w/--workspace the workspace folder; --format picks
+# the output format (text or json where there is no other), -b/--blueprint the blueprint file. Spellings
+# used before the tree was made uniform (--out, --json) still work but are not shown: scripts keep running.
+# tests/test_cli_options.py walks the command tree and holds every command to this.
+
+class RenamedOption(click.Option):
+    """An option whose old spellings (`old`) are still parsed but hidden from --help."""
+
+    def __init__(self, *args: Any, old: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.old_spellings = tuple(old)
+
+    def get_help_record(self, ctx: click.Context):  # noqa: ANN201
+        shown, self.opts = self.opts, [o for o in self.opts if o not in self.old_spellings]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def output_option(*, old: tuple[str, ...] = (), name: str = "output", **kwargs: Any):  # noqa: ANN201
+    """-o/--output (with `old` spellings kept working, hidden), passed as the `name` keyword."""
+    return click.option("-o", "--output", *old, name, cls=RenamedOption, old=old, **kwargs)
+
+
+WORKSPACE_HELP = "Workspace folder (default: $IMPLKIT_WORKSPACE, else the nearest implkit.yaml upwards from here)."
+
+
+def workspace_dir_option(name: str = "workspace_dir"):  # noqa: ANN201
+    """-w/--workspace DIR, passed as the `name` keyword."""
+    return click.option("--workspace", "-w", name, type=click.Path(file_okay=False), default=None, metavar="DIR",
+                         help=WORKSPACE_HELP)
+
+
+def json_format_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--format text|json for a command whose output is text or JSON (`what`: "the plan", …).
+
+    The command still receives `as_json: bool`; the old `--json` flag is kept, hidden."""
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def command(*args: Any, output_format: str, legacy_json: bool, **kwargs: Any) -> Any:
+            return func(*args, as_json=legacy_json or output_format == "json", **kwargs)
+
+        command.__click_params__ = list(getattr(func, "__click_params__", []))  # not shared with `func`
+        command = click.option("--json", "legacy_json", is_flag=True, hidden=True,
+                               help="Same as --format json (the earlier spelling).")(command)
+        return click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+                            show_default=True, help=f"Print {what} as text or as JSON on stdout.")(command)
+
+    return decorate
 
 
 def _break_stale(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

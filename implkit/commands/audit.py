@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
-from implkit.commands import break_stale_lock_option, fleet_names, fleet_options
+from implkit.commands import break_stale_lock_option, fleet_names, fleet_options, json_format_option
 from implkit.errors import EXIT_OK
 
-_workspace_option = click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
+_workspace_option = click.option("--workspace", "-w", "workspace_dir", type=click.Path(file_okay=False),
                                  help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
 
 
@@ -69,7 +69,7 @@ def _bindings(folder: Path) -> dict[str, Any]:
 @_workspace_option
 @click.option("--full", is_flag=True, help="Forget the cursors and read everything again.")
 @click.option("--all", "all_", is_flag=True, help="Sync every tenant of the workspace (in parallel).")
-@click.option("--json", "as_json", is_flag=True, help="With --all: the per-tenant rows as JSON on stdout.")
+@json_format_option("the per-tenant rows (with --all)")
 @fleet_options
 @break_stale_lock_option
 def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, as_json: bool,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from implkit.commands import output_option
+
 
 @click.command()
-@click.option("--out", "out_dir", default="demo-out", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for everything the demo writes (answers, blueprint, spec, workspace, sandbox db).")
+@output_option(old=("--out",), name="out_dir", default="demo-out", show_default=True,
+               type=click.Path(file_okay=False), help="Folder for everything the demo writes (answers, blueprint, spec, workspace, sandbox db).")
 @click.option("--answers", "answers_file", type=click.Path(dir_okay=False, exists=True),
               help="Answers file to size from (default: the shipped B2B services example).")
 @click.option("--contacts", default=2000, show_default=True, type=click.IntRange(min=1),

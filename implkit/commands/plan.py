@@ -16,11 +16,11 @@ from typing import Any, Iterator
 
 import click
 
-from implkit.commands import break_stale_lock_option, fleet_names, fleet_options
+from implkit.commands import (break_stale_lock_option, fleet_names, fleet_options, json_format_option,
+                              output_option, workspace_dir_option)
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
 
-_workspace_option = click.option("--workspace", "-w", "workspace_dir", type=click.Path(file_okay=False),
-                                 help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
+_workspace_option = workspace_dir_option()
 
 
 def _stderr(message: str) -> None:
@@ -125,8 +125,8 @@ def plan_one(workspace_dir: str | None, name: str, blueprint_path: str | None, p
 @click.argument("tenant", required=False)
 @click.option("-b", "--blueprint", "blueprint_path", type=click.Path(dir_okay=False),
               help="Blueprint file (default: the tenant's blueprint in implkit.yaml).")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema_version 1) on stdout.")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan`.")
+@json_format_option("the plan (JSON: schema_version 1)")
+@output_option(old=("--out",), name="out", type=click.Path(dir_okay=False), help="Save the plan for `apply --plan`.")
 @click.option("--prune", is_flag=True, help="Also delete objects the blueprint does not describe.")
 @click.option("--all", "all_", is_flag=True, help="Plan every tenant of the workspace (in parallel).")
 @fleet_options
@@ -247,7 +247,7 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
 
 @click.command("drift")
 @click.argument("tenant", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON on stdout.")
+@json_format_option("the drift report")
 @click.option("--all", "all_", is_flag=True, help="Check every tenant of the workspace (in parallel).")
 @fleet_options
 @_workspace_option
@@ -272,8 +272,8 @@ def drift(tenant: str | None, as_json: bool, all_: bool, tenant_patterns: str | 
 
 @click.command("export")
 @click.argument("tenant")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), required=True,
-              help="Where to write the blueprint YAML.")
+@output_option(old=("--out",), name="out", type=click.Path(dir_okay=False), required=True,
+               help="Where to write the blueprint YAML.")
 @click.option("--name", help="metadata.name of the exported blueprint (default: the tenant's subdomain).")
 @_workspace_option
 @break_stale_lock_option

@@ -6,6 +6,7 @@ import datetime as _dt
 
 import click
 
+from implkit.commands import workspace_dir_option
 from implkit.errors import InputError
 
 
@@ -28,8 +29,7 @@ def spec() -> None:
               help="Take the funnel's conversions, average check and cycle from TENANT's latest audit snapshot.")
 @click.option("--period", "period_days", type=click.IntRange(1, 3660), default=30, show_default=True,
               help="With --measured-from: the deals created in the last N days before the snapshot.")
-@click.option("--workspace", "workspace_dir", type=click.Path(file_okay=False),
-              help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
+@workspace_dir_option()
 @click.option("-o", "--output", required=True, metavar="FILE", help="Where to write the spec.")
 def render(blueprint_path: str, answers_path: str | None, lang: str, fmt: str | None, integrator: str,
            date_text: str | None, crm: str | None, tenant: str | None, period_days: int,

@@ -8,11 +8,14 @@ the current folder work the same everywhere.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
+
+from implkit.commands import WORKSPACE_HELP, json_format_option
 
 
 _MESSAGES = {
@@ -47,9 +50,7 @@ class RateLimit(click.ParamType):
 def workspace_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """Add `--workspace DIR` to a command (passed as the `workspace` keyword)."""
     return click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=True, dir_okay=True),
-                        default=None, metavar="DIR",
-                        help="Workspace folder (default: $IMPLKIT_WORKSPACE, else the nearest implkit.yaml "
-                             "upwards from here).")(func)
+                        default=None, metavar="DIR", help=WORKSPACE_HELP)(func)
 
 
 def open_workspace(workspace: str | None):  # noqa: ANN201 - lazy import keeps --help fast
@@ -92,7 +93,7 @@ def tenant() -> None:
 @click.option("--client-id", help="OAuth integration id (the token source then holds access/refresh tokens).")
 @click.option("--client-secret-env", metavar="VAR", help="Environment variable holding the OAuth client secret.")
 @click.option("--redirect-uri", default="", help="OAuth redirect URI registered for the integration.")
-@click.option("--blueprint", type=click.Path(dir_okay=False), help="The blueprint this tenant is configured from.")
+@click.option("-b", "--blueprint", type=click.Path(dir_okay=False), help="The blueprint this tenant is configured from.")
 @click.option("--rate-limit", type=RateLimit(), metavar="RPS",
               help="Requests per second to stay under (default: the provider's documented limit).")
 @click.option("--shares-account-with", "shares_with", metavar="TENANT",
@@ -167,7 +168,12 @@ def _ask_secret(provider: str, *, oauth: bool = False) -> str:
         what = "Integration Service LOGIN:PASSWORD"
     else:
         what = "token"
-    value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
+    if sys.stdin is not None and not sys.stdin.isatty():
+        # Piped (`implkit sandbox token … | implkit tenant add …`): read the pipe itself. getpass would
+        # read the controlling terminal instead, or warn (GetPassWarning) and echo when there is none.
+        value = sys.stdin.readline().strip()
+    else:
+        value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
     if not value:
         raise InputError("empty token")
     if provider == "directum":
@@ -195,7 +201,7 @@ def _require_oauth_pair(data: dict, where: str) -> None:
 
 
 @tenant.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the tenants as JSON on stdout.")
+@json_format_option("the tenants")
 @workspace_option
 def list_(as_json: bool, workspace: str | None) -> int:
     """List the tenants: name, provider, URL, where the credentials come from, lock."""
@@ -217,7 +223,7 @@ def list_(as_json: bool, workspace: str | None) -> int:
 
 @tenant.command("show")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print the tenant as JSON on stdout.")
+@json_format_option("the tenant")
 @workspace_option
 def show(name: str, as_json: bool, workspace: str | None) -> int:
     """Show one tenant. The secret is never printed: only where it comes from and whether it is there."""

@@ -6,6 +6,8 @@
 The boundary rule (documented in sizing.yaml): each group's upper bound is
 inclusive — 1-2 → 1..2, 2-5 → 3..5, 5-10 → 6..10, 10-30 → 11..30,
 30-100 → 31..100 — and more than 100 sellers fall in "30-100" with a note.
+Those names are the blueprint's stored value; every output shows a group by its
+bounds instead (`model.seller_group_label`: "5-10" → "6–10").
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from functools import cache
 from typing import Any
 
 from implkit.errors import InputError, Location, Problem
-from implkit.model import FEATURES, SELLER_GROUPS
+from implkit.lang import plural_ru
+from implkit.model import FEATURES, SELLER_GROUPS, seller_group_label
 from implkit.sizing import Assessment, FeatureScore, Reason, conditions
 from implkit.sizing.questionnaire import load_questionnaire
 from implkit.yamlio import load_yaml, location_of, to_plain
@@ -103,6 +106,9 @@ def _groups(raw: Any, problem) -> tuple[SellerGroup, ...]:  # noqa: ANN001
         if lo != expected_min or not isinstance(hi, int) or hi < lo:
             problem(("groups", i), f"group bounds must continue from {expected_min} with max ≥ min")
             return ()
+        if seller_group_label(g["label"]) != f"{lo}–{hi}":   # every output labels a group by these bounds
+            problem(("groups", i), f"group {g['label']!r} must span {seller_group_label(g['label'])}")
+            return ()
         groups.append(SellerGroup(g["label"], lo, hi))
         expected_min = hi + 1
     return tuple(groups)
@@ -180,7 +186,7 @@ def assess(answers: Mapping[str, Any]) -> Assessment:
     sellers = _checked_sellers(answers["sellers"])
     group = seller_group(sellers)
     column = SELLER_GROUPS.index(group)
-    bounds = next(f"{g.min}–{g.max}" for g in matrix.groups if g.label == group)  # "11–30", not the label "10-30"
+    bounds = seller_group_label(group)
     shown = _shown_answers(answers)
     features = []
     for row in matrix.rows:
@@ -203,8 +209,10 @@ def assess(answers: Mapping[str, Any]) -> Assessment:
     if sellers > top.max:
         notes.append(Reason(
             "beyond_matrix",
-            f"{sellers} продавцов: матрица заканчивается на {top.max} — использована последняя группа «{top.label}»",
-            f"{sellers} sellers: the matrix ends at {top.max}, so the last group ({top.label}) is used",
+            f"{sellers} {plural_ru(sellers, 'продавец', 'продавца', 'продавцов')}: матрица заканчивается на "
+            f"{top.max} — использована последняя группа «{seller_group_label(top.label)}»",
+            f"{sellers} sellers: the matrix ends at {top.max}, so the last group "
+            f"({seller_group_label(top.label)}) is used",
         ))
     return Assessment(sellers, group, tuple(features), tuple(notes))
 

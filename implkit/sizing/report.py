@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from implkit.sizing import Assessment, FeatureScore
+from implkit.model import seller_group_label
 from implkit.sizing.matrix import load_matrix
 
 _HEADERS = {
@@ -31,7 +32,7 @@ def reason_text(score: FeatureScore, lang: str) -> str:
 
 def render_assessment(assessment: Assessment, lang: str = "ru") -> str:
     matrix = load_matrix()
-    lines = [_GROUP_LINE[lang].format(group=assessment.group, sellers=assessment.sellers)]
+    lines = [_GROUP_LINE[lang].format(group=seller_group_label(assessment.group), sellers=assessment.sellers)]
     lines += [f"{_NOTE[lang]}: {note.text(lang)}" for note in assessment.notes]
     rows = [
         (f.name(lang), stars_text(f.matrix_stars), stars_text(f.stars), reason_text(f, lang))

@@ -21,6 +21,7 @@ from implkit.blueprint.manual import (
 from implkit.decomposition import Decomposition, DecompositionError, ceil_div, from_analytics
 from implkit.errors import InputError, Location, Problem
 from implkit.model import ENTITIES, RIGHT_ACTIONS, SELLER_GROUPS, Blueprint, Pipeline, thaw
+from implkit.model import seller_group_label as group_label
 from implkit.sizing import Assessment
 from implkit.spec.facts import Conflict, Facts, resolve
 
@@ -354,16 +355,6 @@ def _why_out(row: dict[str, Any], facts: Facts) -> str:
     if row["key"] in facts.deferred:
         return "deferred"
     return "optional" if row["stars"] == 1 else "undecided"
-
-
-def group_label(group: str | None) -> str | None:
-    """A matrix group by its seller bounds ("11–30"), as implkit labels groups everywhere (DESIGN.md)."""
-    if not group:
-        return None
-    from implkit.sizing.matrix import load_matrix
-
-    found = next((g for g in load_matrix().groups if g.label == group), None)
-    return f"{found.min}–{found.max}" if found else group
 
 
 def _facts(facts: Facts, lang: str) -> dict[str, Any]:

@@ -52,6 +52,11 @@ def test_full_sync_stores_records_with_normalised_keys(sync_rig, tmp_path):
         assert stages == {"unsorted", "open", "won", "lost"}
     assert http.stats.by_status.get(429, 0) == 0
     assert summary.requests == http.stats.total
+    # a dictionary counts its rows as records and its requests as pages (one page of users here)
+    users = http.get("/api/v4/users", params={"limit": 250})["_embedded"]["users"]
+    streams = {s.name: s for s in summary.streams}
+    assert (streams["users"].mode, streams["users"].records, streams["users"].pages) == ("dictionary", len(users), 1)
+    assert summary.records == sum(s.records for s in summary.streams) >= 60 + len(users)
 
 
 def test_incremental_sync_requests_only_the_changed_records(sync_rig, tmp_path):

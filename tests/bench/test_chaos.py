@@ -82,11 +82,25 @@ def test_bitrix24_leaves_no_stray_stages_under_faults(chaos, preset, tmp_path):
 def test_amocrm_apply_killed_midway_converges(chaos, preset, tmp_path):
     path, desired = preset
     twin = chaos.twin_view(tmp_path / "twin", "amocrm", 1, 20, desired)
-    sizes = chaos.count_requests(tmp_path / "count", "amocrm", 1, 20, desired)
+    sizes = chaos.count_requests(tmp_path / "count", "amocrm", 1, 20, path, commands=("apply",))
     k = chaos.kill_points(sizes["apply"], 1)[0]
     out = chaos.kill_case(tmp_path / "kill", "amocrm", 1, 20, k, "apply", path, desired, twin, 10)
     assert not any(reason.startswith("not killed") for reason in out.failures)  # it did die at request k
     assert out.converged and out.stray == [] and out.snapshot_diff == {}, (out.stray, out.failures)
+
+
+@pytest.mark.parametrize("crm", ["amocrm", pytest.param("bitrix24", marks=pytest.mark.slow)])
+def test_the_sync_count_is_exact_for_the_cli_that_is_killed(chaos, preset, tmp_path, crm):
+    """The kill points are spread over the count: killed at its last answer the CLI sync dies there, and
+    one answer later it is no longer killed (it has finished)."""
+    path, desired = preset
+    sizes = chaos.count_requests(tmp_path / "count", crm, 1, 20, path)
+    for kill_at, expected in ((sizes["sync"], {-9, 137}), (sizes["sync"] + 1, {0})):
+        with chaos.served(tmp_path / f"at-{kill_at}", crm, 1, 20, path) as (tenant, ws):
+            assert chaos._cli(ws, chaos.COMMANDS["apply"]) == 0, chaos.LAST_OUTPUT[0]
+            before = len(tenant.log())
+            assert chaos._cli(ws, chaos.COMMANDS["sync"], die_after=kill_at) in expected, (kill_at, sizes)
+            assert len(tenant.log()) - before == sizes["sync"]  # the sandbox saw the same number of requests
 
 
 @pytest.mark.slow
@@ -94,7 +108,7 @@ def test_amocrm_apply_killed_midway_converges(chaos, preset, tmp_path):
 def test_sync_killed_at_each_point_converges(chaos, preset, tmp_path, crm):
     path, desired = preset
     twin = chaos.twin_view(tmp_path / "twin", crm, 1, 20, desired)
-    sizes = chaos.count_requests(tmp_path / "count", crm, 1, 20, desired)
+    sizes = chaos.count_requests(tmp_path / "count", crm, 1, 20, path)
     for k in chaos.kill_points(sizes["sync"], 3):
         out = chaos.kill_case(tmp_path / f"kill-{k}", crm, 1, 20, k, "sync", path, desired, twin, 10)
         assert not any(reason.startswith("not killed") for reason in out.failures), (k, out.failures)

@@ -71,7 +71,7 @@ def test_interactive_in_russian_asks_re_asks_and_writes_the_file(run_cli, tmp_pa
     assert "Как называется компания?" in result.output
     assert "Какая у вас IP-телефония?" in result.output
     assert "✗ Введите целое число, например 8" in result.output
-    assert "Группа по числу продавцов: 5-10 (8 чел.)" in result.stdout
+    assert "Группа по числу продавцов: 6–10 (8 чел.)" in result.stdout
     assert "Несколько воронок" in result.stdout and "★★★" in result.stdout
     answers = load_answers(out)
     assert answers == {
@@ -93,7 +93,7 @@ def test_interactive_in_english_honours_the_condition(run_cli, tmp_path):
     assert "What is the company called?" in result.output
     assert "Which IP telephony provider" not in result.output
     assert "Как называется" not in result.output
-    assert "Seller group: 2-5 (4 sellers)" in result.stdout
+    assert "Seller group: 3–5 (4 sellers)" in result.stdout
     assert "Up to 5 sellers and no head of sales" in result.stdout
     answers = load_answers(out)
     assert answers["telephony_provider"] is None and "telephony_provider" not in out.read_text(encoding="utf-8")
@@ -113,19 +113,86 @@ def test_interactive_rerun_offers_the_earlier_answers_and_keeps_comments(run_cli
     out = tmp_path / "answers.yaml"
     out.write_text("# notes from the call\n" + (examples / "b2b-services.yaml").read_text(encoding="utf-8")
                    .replace("sellers: 8", "sellers: 8  # two more in spring"), encoding="utf-8")
-    result = run_cli("size", "-o", out, input="\n" * 30)  # Enter everywhere: accept every earlier answer
+    # "y": overwrite it; then Enter everywhere: accept every earlier answer
+    result = run_cli("size", "-o", out, input="y\n" + "\n" * 30)
     assert result.exit_code == 0, result.output
+    assert f"Файл {out} уже есть: его ответы станут ответами по умолчанию" in result.stderr
+    assert f"Ответы по умолчанию — из {out}; файл будет перезаписан." in result.stderr
     assert "[ООО Ромашка Консалт]" in result.output
     text = out.read_text(encoding="utf-8")
     assert "# notes from the call" in text and "sellers: 8  # two more in spring" in text
     assert load_answers(out) == load_answers(examples / "b2b-services.yaml")
 
 
-def test_interactive_input_running_out_writes_nothing(run_cli, tmp_path):
+@pytest.mark.parametrize("reply", ["\n", "n\n", ""])   # Enter (the default is no), "no", end of input
+def test_interactive_refuses_to_overwrite_an_existing_answers_file_unless_told(run_cli, tmp_path, examples, reply):
+    out = tmp_path / "answers.yaml"
+    before = (examples / "b2b-services.yaml").read_text(encoding="utf-8")
+    out.write_text(before, encoding="utf-8")
+    result = run_cli("size", "-o", out, input=reply + "\n" * 30)
+    assert result.exit_code == 3
+    assert "--force" in result.stderr and "Как называется компания?" not in result.output
+    assert out.read_text(encoding="utf-8") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.yaml"]
+
+
+def test_interactive_force_overwrites_without_asking_and_says_where_the_defaults_come_from(run_cli, tmp_path,
+                                                                                           examples):
+    out = tmp_path / "answers.yaml"
+    out.write_text((examples / "b2b-services.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    result = run_cli("size", "--lang", "en", "-o", out, "--force", input="Other Ltd\n" + "\n" * 30)
+    assert result.exit_code == 0, result.output
+    assert "Continue?" not in result.stderr
+    assert f"The defaults are the answers in {out}; the file will be overwritten." in result.stderr
+    assert load_answers(out)["company_name"] == "Other Ltd"
+    assert load_answers(out)["sellers"] == 8
+
+
+def test_interactive_input_running_out_keeps_a_draft_and_writes_no_answers_file(run_cli, tmp_path):
     out = tmp_path / "answers.yaml"
     result = run_cli("size", "-o", out, input=typed(RU_TYPED[:5]))
     assert result.exit_code == 1
-    assert not out.exists() and list(tmp_path.iterdir()) == []
+    assert not out.exists()
+    draft = tmp_path / "answers.draft.yaml"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.draft.yaml"]
+    assert to_plain(load_yaml(draft))["answers"] == {
+        "company_name": "ООО Ромашка", "industry": "services", "sellers": 8, "has_head_of_sales": True}
+    assert f"Анкета прервана. Черновик {draft}: 4 ответа; `implkit size` продолжит с него." in result.stderr
+
+
+def test_an_interrupted_interview_resumes_from_its_draft(run_cli, tmp_path):
+    out = tmp_path / "answers.yaml"
+    assert run_cli("size", "-o", out, input=typed(RU_TYPED[:5])).exit_code == 1
+    # Enter accepts resuming (the default), then only the questions not yet answered are asked
+    result = run_cli("size", "-o", out, input="\n" + typed(RU_TYPED[5:]))
+    assert result.exit_code == 0, result.output
+    assert "Найден черновик прерванной анкеты" in result.stderr and "(4 ответа)" in result.stderr
+    assert "Как называется компания? — ООО Ромашка (из черновика)" in result.stderr
+    assert result.stderr.count("Как называется компания?") == 1     # shown once, not asked again
+    assert load_answers(out)["sellers"] == 8 and load_answers(out)["telephony_provider"] == "sipuni"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["answers.yaml"]   # the draft is gone once done
+
+
+def test_a_draft_declined_is_not_used(run_cli, tmp_path):
+    out = tmp_path / "answers.yaml"
+    assert run_cli("size", "-o", out, input=typed(RU_TYPED[:5])).exit_code == 1
+    again = ["ООО Лютик", *RU_TYPED[1:]]
+    result = run_cli("size", "-o", out, input="n\n" + typed(again))
+    assert result.exit_code == 0, result.output
+    assert "(из черновика)" not in result.stderr
+    assert load_answers(out)["company_name"] == "ООО Лютик"
+    assert not (tmp_path / "answers.draft.yaml").exists()
+
+
+@pytest.mark.parametrize(("lang", "said"), [("ru", "Это обязательный вопрос: введите ответ"),
+                                             ("en", "This question needs an answer")])
+def test_a_blank_answer_to_a_required_question_says_why(run_cli, tmp_path, lang, said):
+    out = tmp_path / "answers.yaml"
+    lines = RU_TYPED if lang == "ru" else EN_TYPED
+    result = run_cli("size", "--lang", lang, "-o", out, input="\n   \n" + typed(lines))  # blank, then spaces
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(said) == 2
+    assert load_answers(out)["company_name"] == lines[0]
 
 
 # --- --answers (no prompts) -----------------------------------------------------------------------------
@@ -133,8 +200,8 @@ def test_interactive_input_running_out_writes_nothing(run_cli, tmp_path):
 
 @pytest.mark.parametrize(("sellers", "code", "group"), [
     (0, 3, None), (-1, 3, None), ("ten", 3, None),
-    (1, 0, "1-2"), (2, 0, "1-2"), (3, 0, "2-5"), (5, 0, "2-5"), (6, 0, "5-10"), (10, 0, "5-10"),
-    (11, 0, "10-30"), (30, 0, "10-30"), (31, 0, "30-100"), (100, 0, "30-100"), (101, 0, "30-100"),
+    (1, 0, "1–2"), (2, 0, "1–2"), (3, 0, "3–5"), (5, 0, "3–5"), (6, 0, "6–10"), (10, 0, "6–10"),
+    (11, 0, "11–30"), (30, 0, "11–30"), (31, 0, "31–100"), (100, 0, "31–100"), (101, 0, "31–100"),
 ])
 def test_seller_boundaries_through_the_cli(run_cli, write_answers_file, answers, sellers, code, group):
     answers["sellers"] = sellers
@@ -147,6 +214,16 @@ def test_seller_boundaries_through_the_cli(run_cli, write_answers_file, answers,
     else:
         assert f"Seller group: {group} ({sellers} sellers)" in result.stdout
         assert ("the matrix ends at 100" in result.stdout) is (sellers > 100)
+        # one labelling: a group is shown by its bounds, never by the overlapping column names
+        assert not {"2-5", "5-10", "10-30", "30-100"} & set(result.stdout.replace("(", " ").replace(")", " ").split())
+
+
+@pytest.mark.parametrize(("sellers", "words"), [(101, "101 продавец"), (102, "102 продавца"), (111, "111 продавцов")])
+def test_beyond_the_matrix_note_agrees_in_russian(run_cli, write_answers_file, answers, sellers, words):
+    answers["sellers"] = sellers
+    result = run_cli("size", "--answers", write_answers_file(answers, lang="en"), "--lang", "ru")
+    assert result.exit_code == 0, result.output
+    assert f"{words}: матрица заканчивается на 100 — использована последняя группа «31–100»" in result.stdout
 
 
 def test_answers_mode_lists_every_problem_and_writes_nothing(run_cli, write_answers_file, answers, tmp_path):
@@ -215,7 +292,7 @@ def test_answers_mode_rewrites_its_own_file_keeping_comments(run_cli, write_answ
                     "# none yet", "# decided"):
         assert comment in text
     assert "segments: []" in text and "bi_tool: ''" in text  # defaults made explicit
-    assert "Seller group: 30-100 (150 sellers)" in result.stdout  # the file's lang without --lang
+    assert "Seller group: 31–100 (150 sellers)" in result.stdout  # the file's lang without --lang
     assert "Note: 150 sellers: the matrix ends at 100" in result.stdout
 
 
@@ -237,7 +314,7 @@ def test_answers_mode_without_output_writes_nothing(run_cli, examples, tmp_path,
     result = run_cli("size", "--answers", examples / "b2b-services.yaml")
     assert result.exit_code == 0
     assert list(tmp_path.iterdir()) == []
-    assert "Группа по числу продавцов: 5-10" in result.stdout
+    assert "Группа по числу продавцов: 6–10" in result.stdout
 
 
 @pytest.mark.parametrize("args", [
@@ -273,3 +350,12 @@ def test_an_output_that_is_not_an_answers_file_is_refused(run_cli, examples, tmp
     assert result.exit_code == 3
     assert "not an answers file" in result.stderr and f"{out}:1:1" in result.stderr
     assert out.read_text(encoding="utf-8") == content
+
+
+def test_the_overwrite_question_re_asks_a_reply_that_is_neither_yes_nor_no(run_cli, tmp_path, examples):
+    out = tmp_path / "answers.yaml"
+    out.write_text((examples / "b2b-services.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    result = run_cli("size", "-o", out, input="может быть\nда\n" + "\n" * 30)
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("✗ Ответьте «да» или «нет»") == 1
+    assert "(да/нет) [нет]" in result.stderr      # the question and its default in Russian, not click's [y/N]

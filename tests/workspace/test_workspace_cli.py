@@ -336,3 +336,33 @@ def test_concurrent_tenant_adds_all_land(workspace, token_file):
     procs = [subprocess.Popen([sys.executable, "-c", code, str(workspace), prefix]) for prefix in "abc"]
     assert [p.wait(60) for p in procs] == [0, 0, 0]
     assert len(Workspace.load(workspace).tenant_names()) == 15
+
+
+def test_piped_token_is_read_from_the_pipe_without_a_warning(workspace, tmp_path):
+    """`implkit sandbox token … | implkit tenant add … --token-file NEW`: the token comes from the pipe,
+    with no GetPassWarning and no echo. A new session has no controlling terminal, as in CI or cron,
+    which is where getpass used to fall back to echoing stdin with a warning."""
+    import subprocess
+    import sys
+
+    secret = "piped-token-" + "x" * 40
+    token_path = tmp_path / "new.token"
+    env = {**os.environ, "IMPLKIT_LANG": "en", "PYTHONWARNINGS": "default"}
+    done = subprocess.run([sys.executable, "-m", "implkit", *ADD, "--token-file", str(token_path),
+                           "--workspace", str(workspace)], input=secret + "\n", capture_output=True, text=True,
+                          env=env, start_new_session=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "Traceback" not in done.stderr
+    assert secret not in done.stdout + done.stderr
+    assert token_path.read_text().strip() == secret
+    assert oct(token_path.stat().st_mode & 0o777) == oct(0o600)
+
+
+def test_empty_piped_token_is_refused_and_nothing_is_written(run_cli, workspace, tmp_path):
+    token_path = tmp_path / "new.token"
+    before = (workspace / "implkit.yaml").read_text()
+    result = run_cli(*ADD, "--token-file", token_path, "--workspace", workspace, input="\n")
+    assert result.exit_code == 3
+    assert "empty token" in result.output
+    assert not token_path.exists()
+    assert (workspace / "implkit.yaml").read_text() == before
