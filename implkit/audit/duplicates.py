@@ -330,6 +330,11 @@ def _contact_link(a: int, b: int, names, channels, verdict) -> Link | None:
     if level == CONFLICT:
         return None
     personal = [c for c in shared if not (c[0] == "email" and _generic(c[1]))]
+    if personal and level not in (EXACT, SIMILAR) and _disagree(a, b, channels, beyond=set(shared)):
+        # one side's name says too little ("Максим"), and beyond the number they share each card holds
+        # its own phone (or address) the other lacks: two colleagues on one office line, not one person.
+        # The shared line stays listed apart (C14); with a full name on both sides the number decides.
+        return None
     if personal or (shared and level in (EXACT, SIMILAR)):
         confidence = CONFIDENCE[("channel", level)]
         evidence = [f"{k}:{v}" for k, v in shared] + [f"name:{level} ({reason})"]
@@ -343,10 +348,16 @@ def _contact_link(a: int, b: int, names, channels, verdict) -> Link | None:
                 CONFIDENCE[("company_name", level)])
 
 
-def _disagree(a: int, b: int, channels) -> bool:
-    """Both cards hold phones (or e-mails) and none of them is shared: namesakes, not one person."""
+def _disagree(a: int, b: int, channels, beyond: set[tuple[str, str]] | None = None) -> bool:
+    """Both cards hold phones (or e-mails) and none of them is shared: namesakes, not one person.
+
+    With `beyond` (the keys the two share): whether, those aside, both still hold a personal phone (or
+    address) of their own — a generic mailbox (info@…) says nothing about who is who."""
     ca, cb = channels.get(a, set()), channels.get(b, set())
-    if ca & cb:
+    if beyond is not None:
+        ca = {c for c in ca - beyond if not (c[0] == "email" and _generic(c[1]))}
+        cb = {c for c in cb - beyond if not (c[0] == "email" and _generic(c[1]))}
+    elif ca & cb:
         return False
     return any({k for c, k in ca if c == kind} and {k for c, k in cb if c == kind} for kind in ("phone", "email"))
 

@@ -6,11 +6,12 @@ Bitrix24 portal; the truth comes from the facts. The seed is random per run and 
 failure with IMPLKIT_MESSY_SEED=<seed>.
 
 Asserted at 1.0 / 1.0 (`messy.DETERMINISTIC`, minus what a CRM cannot hold — `messy.UNSUPPORTED`):
-D01 D02 D06 D07 D08 D11 D12 D14 T01 T02 T03 C05 C06 C10. Reported only (`messy.REPORTED`): C01, C02
-(a person entered twice with a mistyped phone cannot be matched; colleagues sharing an office line
-typed on their cards are grouped), D03 (a contact linked later is work on the deal; a Bitrix24 portal
-keeps no trace of it in what the sync reads), D09 (its stage parameter names «КП отправлено», which
-exists in one pipeline only and is renamed in the history).
+D01 D02 D06 D07 D08 D09 D11 D12 D14 T01 T02 T03 C05 C06 C10 (D09 with the account's regulation —
+budget from the third stage of either pipeline — set by stage id as a tenant sets
+`audit.parameters.D09.from_stages`). Reported only (`messy.REPORTED`): C01, C02 (exact on every seed
+tried, but two colleagues on one office line can look exactly like one person entered twice —
+`messy._lookalikes`), D03 (a contact linked later is work on the deal; a Bitrix24 portal keeps no
+trace of it in what the sync reads).
 """
 
 from __future__ import annotations

@@ -81,6 +81,11 @@ def write_bitrix24(store, portal_id: int, account: MessyAccount) -> dict[str, di
                COMPANY_ID=str(company) if company else None, PHONE=multi("PHONE", c.phones),
                EMAIL=multi("EMAIL", c.emails), HAS_PHONE="Y" if c.phones else "N", HAS_EMAIL="Y" if c.emails else "N")
 
+    # pipeline key -> the stages' CRM ids (crm.status.list ID, what the snapshot and a tenant's settings use)
+    ids["stages"] = {p: [store.query("SELECT id FROM b24_statuses WHERE account_id=? AND entity_id=? AND status_id=?",
+                                     (acc, stage_entity(c), stage_prefix(c) + code))[0][0] for code in OPEN_CODES]
+                     for p, c in ((0, 0), (1, second))}
+
     def stage_code(pipeline: int, stage: Any) -> tuple[int, str, str]:
         category = second if pipeline else 0
         code = {"won": "WON", "lost": "LOSE"}.get(stage) or OPEN_CODES[stage]
