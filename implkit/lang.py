@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 LANGS = ("ru", "en")
 DEFAULT = "ru"
 ENV_VAR = "IMPLKIT_LANG"
+NBSP = "\u00a0"  # Russian documents group digits and set "%" apart with a no-break space
 
 _chosen: str | None = None
 _workspace: str | None = None
@@ -71,3 +73,25 @@ def count_noun(count: int, ru: tuple[str, str, str], en: tuple[str, str]) -> str
     if current() == "ru":
         return f"{count} {plural_ru(count, *ru)}"
     return f"{count} {en[0] if count == 1 else en[1]}"
+
+
+def number(value: int | float | Decimal | None, lang: str) -> str:
+    """A whole or decimal number with the language's separators: "1 234,5" / "1,234.5"."""
+    if value is None:
+        return "—"
+    amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+    text = f"{amount:,f}" if amount != amount.to_integral_value() else f"{int(amount):,}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if lang == "ru":
+        text = text.replace(",", NBSP).replace(".", ",")
+    return text
+
+
+def percent(share: Decimal | float | None, lang: str) -> str:
+    """A share (0.4) as a percentage ("40 %" / "40%"), at most one decimal place."""
+    if share is None:
+        return "—"
+    value = (Decimal(str(share)) * 100).quantize(Decimal("0.1")).normalize()
+    text = number(value, lang)
+    return f"{text}{NBSP}%" if lang == "ru" else f"{text}%"

@@ -34,6 +34,7 @@ from tabulate import tabulate
 
 from implkit.audit import report_duplicates as duplicate_groups
 from implkit.audit.engine import AuditRun, CheckResult
+from implkit.lang import number, percent
 
 FORMATS = ("table", "json", "csv", "md", "html")
 # Record pages per CRM (the account's web address + path). amoCRM documents no page per task or per
@@ -352,9 +353,10 @@ def _rows(report: dict[str, Any]) -> list[list[Any]]:
         if f["status"] in ("unsupported", "skipped"):
             rows.append([f["id"], word(f["severity"], lang), word(f["status"], lang), "", "", "", f["title"]])
             continue
-        share = f"{f['share']:.1%}" if f.get("share") is not None else ""
+        # numbers as the reader's language writes them: «5,9 %», «41 428 000» / "5.9%", "41,428,000"
+        share = percent(f["share"], lang) if f.get("share") is not None else ""
         rows.append([f["id"], word(f["severity"], lang), word(f["status"], lang),
-                     f["count"], share, f["budget_at_risk"] or "", f["title"]])
+                     f["count"], share, number(f["budget_at_risk"], lang) if f["budget_at_risk"] else "", f["title"]])
     return rows
 
 

@@ -22,7 +22,7 @@ import datetime as _dt
 import re
 from decimal import Decimal
 
-NBSP = "\u00a0"
+from implkit.lang import NBSP, number, percent  # one place for numbers in every report
 
 _MONTHS_RU = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
               "сентября", "октября", "ноября", "декабря")
@@ -35,19 +35,6 @@ def stars(value: int | None) -> str:
         return "—"
     value = max(0, min(3, int(value)))
     return "★" * value + "☆" * (3 - value)
-
-
-def number(value: int | float | Decimal | None, lang: str) -> str:
-    """A whole or decimal number with the language's separators: "1 234,5" / "1,234.5"."""
-    if value is None:
-        return "—"
-    amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
-    text = f"{amount:,f}" if amount != amount.to_integral_value() else f"{int(amount):,}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    if lang == "ru":
-        text = text.replace(",", NBSP).replace(".", ",")
-    return text
 
 
 def plural(n: int, forms: tuple[str, ...] | list[str], lang: str) -> str:
@@ -85,13 +72,6 @@ def money(value: int | float | Decimal | None, lang: str) -> str:
     return f"RUB{NBSP}{number(value, lang)}"
 
 
-def percent(share: Decimal | float | None, lang: str) -> str:
-    """A share (0.4) as a percentage ("40 %" / "40%"), at most one decimal place."""
-    if share is None:
-        return "—"
-    value = (Decimal(str(share)) * 100).quantize(Decimal("0.1")).normalize()
-    text = number(value, lang)
-    return f"{text}{NBSP}%" if lang == "ru" else f"{text}%"
 
 
 def short_date(value: _dt.date, lang: str) -> str:
