@@ -55,7 +55,7 @@ def sandbox() -> None:
 def serve(host, port, db, rate_limit, account_rate_limit, block_after, latency, rate_tolerance, faults, seed,
           accounts, allow_remote) -> int:
     """Serve the emulator: http://HOST:PORT/amocrm/SUBDOMAIN stands for https://SUBDOMAIN.amocrm.ru."""
-    from implkit.sandbox.server import serve_forever
+    from implkit.sandbox.serve import serve_forever
 
     serve_forever(db=db, host=host, port=port, accounts=tuple(accounts), integration_rps=rate_limit,
                   account_rps=account_rate_limit, block_after=block_after, faults=faults, seed=seed,
