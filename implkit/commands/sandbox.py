@@ -103,7 +103,7 @@ def token(subdomain: str, db: str) -> int:
 def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None) -> int:
     """Fill SUBDOMAIN with realistic data and planted data-quality defects (created if missing)."""
     from implkit.sandbox.amocrm.models import account_by_subdomain, bootstrap_account
-    from implkit.sandbox.seed import seed_account
+    from implkit.sandbox.amocrm.seed import seed_account
     from implkit.sandbox.store import Store
 
     store = Store(db)
