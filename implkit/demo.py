@@ -148,7 +148,7 @@ def _start_sandbox(stack: ExitStack, out: Path):
 
 def _seed_amocrm(sandbox, out: Path, contacts: int) -> str:
     """Create and seed the amoCRM account; return its long-lived token."""
-    from implkit.sandbox.seed import seed_account
+    from implkit.sandbox.amocrm.seed import seed_account
 
     account_id = sandbox.create_account(AMOCRM_TENANT)
     click.secho("\n## Seed an amoCRM account with realistic data and planted defects", bold=True)

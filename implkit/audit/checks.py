@@ -167,7 +167,6 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 def _sql_error(sql: str, check: Check) -> str | None:
     """Compile `sql` against an empty snapshot; the message if it does not (unknown table, syntax, a write...)."""
-    from implkit.audit.engine import sql_parameters
     from implkit.audit.snapshot import SCHEMA
 
     db, guard = _schema_db(SCHEMA)
@@ -275,3 +274,14 @@ def run_check_sql(db: sqlite3.Connection, guard: ReadGuard, check: Check, key: s
             raise InputError(f"check {check.id} is refused", [Problem(check_location(check, key),
                                                                         guard.explain(exc))]) from None
         raise
+
+
+def sql_parameters(check: Check, *, now: int, exempt_stage_ids: list[int],
+                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Named parameters a check's SQL sees: `:now`, `:exempt_stage_ids` (JSON) and every check parameter."""
+    params: dict[str, Any] = {}
+    for key, value in {**check.parameters, **(overrides or {})}.items():
+        params[key] = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
+    params["now"] = now
+    params["exempt_stage_ids"] = json.dumps(exempt_stage_ids)
+    return params

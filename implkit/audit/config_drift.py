@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from implkit.audit.records import RecordRef
 from implkit.audit.snapshot import Snapshot
 from implkit.model import Blueprint
 
@@ -52,8 +53,6 @@ def load_comparison(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def _counted(snapshot: Snapshot, rights: bool) -> tuple[list, int, dict[str, Any]]:
-    from implkit.audit.engine import RecordRef
-
     comparison = load_comparison(snapshot)
     rows = [d for d in comparison["discrepancies"] if (d["kind"] in RIGHTS_KINDS) == rights]
     population = sum(1 for a in comparison["compared"] if (a.split(".", 1)[0] in RIGHTS_KINDS) == rights)

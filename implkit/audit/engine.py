@@ -31,21 +31,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from implkit.audit.checks import Check, ReadGuard, check_location, open_read_only, run_check_sql
+# RecordRef and sql_parameters live below this module (config_drift and checks need them without
+# importing the engine, which imports both); imported here, they keep their old import path.
+from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_only, run_check_sql,
+                                  sql_parameters)
+from implkit.audit.records import RecordRef
 from implkit.audit.snapshot import Snapshot
 from implkit.errors import InputError, Location, Problem
 from implkit.model import Blueprint
 
 STATUSES = ("fail", "pass", "unsupported", "skipped")
-
-
-@dataclass(frozen=True, slots=True)  # slots: a check on a million records holds a million of these
-class RecordRef:
-    entity: str
-    id: int | str
-    budget: int = 0
-    responsible_user_id: int | None = None
-    value: Any = None  # what failed (a date, a phone as stored, a count), from the SQL's `value` column
 
 
 @dataclass
@@ -109,17 +104,6 @@ class AuditRun:
 
 def is_stage_parameter(name: str) -> bool:
     return name.endswith("_stages") or name == "stage_days"
-
-
-def sql_parameters(check: Check, *, now: int, exempt_stage_ids: list[int],
-                   overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Named parameters a check's SQL sees: `:now`, `:exempt_stage_ids` (JSON) and every check parameter."""
-    params: dict[str, Any] = {}
-    for key, value in {**check.parameters, **(overrides or {})}.items():
-        params[key] = json.dumps(value, ensure_ascii=False) if isinstance(value, (list, dict)) else value
-    params["now"] = now
-    params["exempt_stage_ids"] = json.dumps(exempt_stage_ids)
-    return params
 
 
 def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *,

@@ -28,6 +28,10 @@ from implkit.errors import InputError, Location, Problem
 from implkit.model import Blueprint
 from implkit.yamlio import load_yaml, to_plain
 
+# check_data lives in validate (composing needs it without importing this package's top);
+# imported here, it keeps its place in the package's API.
+from implkit.blueprint.validate import check_data
+
 
 def validate_file(path: str | os.PathLike) -> list[Problem]:
     """Every problem of the blueprint file at `path`: YAML syntax, schema and semantics, sorted by line."""
@@ -47,15 +51,6 @@ def load_blueprint(path: str | os.PathLike) -> Blueprint:
 def parse_blueprint(text: str, name: str = "<blueprint>") -> Blueprint:
     """A blueprint from YAML text; problems are located in `name`."""
     return Blueprint.from_dict(_load_checked(name, text))
-
-
-def check_data(tree: Any, file: str) -> list[Problem]:
-    """Schema and semantic problems of an already loaded round-trip tree."""
-    from implkit.blueprint.validate import schema_problems, semantic_problems
-
-    data = to_plain(tree)
-    problems = schema_problems(tree, data, file) + semantic_problems(tree, data, file)
-    return sorted(problems, key=lambda p: (p.location.line or 0, p.location.column or 0, p.message))
 
 
 def _load_checked(file: str, text: str | None) -> dict[str, Any]:

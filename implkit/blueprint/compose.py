@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,9 +43,10 @@ from typing import Any
 
 from implkit import __version__
 from implkit.blueprint.addressing import item_key, object_address
+from implkit.blueprint.names import slugify
 from implkit.blueprint.tailor import TAILORING_ANSWERS, tailor
 from implkit.blueprint.addressing import semantic_address as _address
-from implkit.blueprint.validate import schema_problems
+from implkit.blueprint.validate import check_data, schema_problems
 from implkit.data import blueprints_dir
 from implkit.errors import InputError, Location, Problem
 from implkit.model import API_VERSION, FEATURES, KIND, Blueprint
@@ -357,27 +357,8 @@ def _header(answers: dict[str, Any], assessment: Any, features: tuple[str, ...],
 
 def _check_composed(canonical: dict[str, Any], text: str) -> None:
     """Validate the result; only when it fails, parse the text (slow) to locate the problems in it."""
-    from implkit.blueprint import check_data
-
     if not check_data(canonical, "<composed blueprint>"):
         return
     name = "<composed blueprint>"
     problems = check_data(load_yaml(name, text=text), name)
     raise InputError("the feature modules compose into an invalid blueprint", problems)
-
-
-# --- names -------------------------------------------------------------------
-
-_TRANSLIT = dict(zip(
-    "абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r", "s", "t",
-     "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya"]))
-_LEGAL_FORMS = {"ооо", "оао", "зао", "пао", "ао", "ип", "тоо", "нко", "ано", "llc", "ltd", "inc", "gmbh"}
-
-
-def slugify(company: str) -> str:
-    """A blueprint name from a company name: «ООО «Мебельная фабрика»» → mebelnaya-fabrika."""
-    words = [w for w in re.split(r"[^\w]+", company.lower()) if w and w not in _LEGAL_FORMS]
-    latin = "".join(_TRANSLIT.get(ch, ch) for ch in "-".join(words))
-    slug = re.sub(r"[^a-z0-9]+", "-", latin).strip("-")
-    return slug[:100].rstrip("-") or "blueprint"

@@ -10,7 +10,19 @@ amocrm-api.md §7.14 and §8, bitrix24-api.md §8.14 and §9.
   document templates, reports and dashboards.
 - Bitrix24: CRM roles and access rights (no REST method reads or writes
   them), robots and triggers on stages, binding lead sources to channels,
-  web forms / open lines / telephony, document templates, reports.
+  web forms / open lines / telephony, document templates, reports; and what
+  implkit's Bitrix24 provider does not create (card sections).
+
+Every CRM: a field a stage requires, where the CRM's API cannot make that
+entity's fields required at a stage (amoCRM: only deal fields; Bitrix24 and
+Directum: none), is one step per stage and field (`STAGE_REQUIRED_BY_API`;
+tests/spec/test_spec_plan_manual.py checks it against each provider's
+`Capabilities.required_entities`, which decides what the plan writes).
+
+`every_manual_step` is the one function that lists them all: `plan`, `apply`
+and the spec's checklist call it (the plan adds rows of its own only for kinds
+a provider cannot write that no step here covers). `manual_steps` is its part
+about blueprint objects (each keyed by the object's address).
 
 Each step's key is the address of the blueprint object it is about (so the
 plan can relate a manual row to its object), and the step's text is in the
@@ -119,6 +131,25 @@ _WHERE = {
                      "Connected in the interface (Contact Center, CRM forms, Telephony, Market); the REST API "
                      "cannot bind lead sources to channels."),
     },
+    "required": {
+        # English as the plan always printed it for amoCRM
+        "amocrm": ("API amoCRM делает поле обязательным на этапе только для полей сделок.",
+                   "the amocrm API sets required stages on lead fields only"),
+        "bitrix24": ("Настройки поля в карточке → «Обязательное» → выбрать стадии. "
+                     "REST API Битрикс24 не задаёт обязательность поля по стадиям.",
+                     "Field settings on the card → “Required” → choose the stages. "
+                     "The Bitrix24 REST API cannot make a field required at a stage."),
+        "directum": ("DDS: проверка заполнения при смене этапа (обработчик сохранения сделки): "
+                     "Сервис интеграции не меняет структуру.",
+                     "DDS: a check on the stage change (the deal's save handler): the Integration "
+                     "Service cannot change structure."),
+    },
+    "field_group": {
+        "bitrix24": ("Карточка → «Создать раздел» и перенести в него поля. implkit не размещает поля "
+                     "по разделам карточки Битрикс24.",
+                     "Card → “Create section”, then move the fields into it. implkit does not lay out "
+                     "Bitrix24's card sections."),
+    },
     "reports": {
         "amocrm": ("Раздел «Аналитика»: отчёты и рабочие столы настраиваются только в интерфейсе.",
                    "Analytics section: reports and dashboards are set up in the interface only."),
@@ -140,7 +171,17 @@ _TITLES = {
     "distribution": ("Настроить правило распределения заявок «{name}»", "Set up the lead distribution rule “{name}”"),
     "integration": ("{kind}: подключить «{name}»", "{kind}: connect “{name}”"),
     "reports": ("Настроить отчёты: {names}", "Set up the reports: {names}"),
+    "required": ("Сделать поле {entity} «{name}» обязательным на этапе «{stage}» воронки «{pipeline}»",
+                 "Make the {entity} field “{name}” required at stage “{stage}” of pipeline “{pipeline}”"),
+    "field_group": ("Создать раздел карточки «{name}»", "Create the card section “{name}”"),
 }
+
+# Entities whose fields the CRM's API can make required at a stage (amocrm-api.md: `required_statuses`
+# on lead fields only; bitrix24-api.md: no REST method; Directum: structure is DDS work). The providers'
+# Capabilities.required_entities say the same (tested); a field of another entity is a manual step.
+STAGE_REQUIRED_BY_API = {"amocrm": frozenset({"leads"}), "bitrix24": frozenset(), "directum": frozenset()}
+_ENTITY_WORDS = {"leads": ("сделки", "lead"), "contacts": ("контакта", "contact"),
+                 "companies": ("компании", "company"), "customers": ("покупателя", "customer")}
 
 # Integration kinds that bring leads in (their duplicates meet in one deal only with duplicate control).
 _LEAD_SOURCES = ("messenger", "telephony", "web_form")
@@ -155,17 +196,20 @@ def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en",
     """
     if lang not in LANGS:
         raise ValueError(f"unknown language {lang!r}: expected one of {', '.join(LANGS)}")
+    if crm not in (*CRMS, "directum"):
+        raise ValueError(f"unknown CRM {crm!r}: expected one of {', '.join(CRMS)}, directum")
+    text = _Texts(crm, lang, describe or settings_text)
     if crm == "directum":     # no structure over its API: every object is a step (manual_directum.py)
         from implkit.blueprint.manual_directum import directum_steps
         return directum_steps(blueprint, lang)
-    if crm not in CRMS:
-        raise ValueError(f"unknown CRM {crm!r}: expected one of {', '.join(CRMS)}, directum")
-    text = _Texts(crm, lang, describe or settings_text)
     steps: list[ManualStep] = []
     if crm == "amocrm":
         steps += [text.step("group", g.address, "base", name=g.name) for g in blueprint.groups]
     if crm == "bitrix24":
         steps += [text.step("role", r.address, "access_restrictions", name=r.name) for r in blueprint.roles]
+        sections = dict.fromkeys((f.entity, f.group) for f in blueprint.fields if f.group)
+        steps += [text.step("field_group", f"field_group.{entity}.{group}", "base", name=group)
+                  for entity, group in sections]
     for pipeline in blueprint.pipelines:
         steps += _pipeline_steps(pipeline, text)
     if crm == "amocrm" and any(i.kind in _LEAD_SOURCES for i in blueprint.integrations):
@@ -181,6 +225,18 @@ def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en",
         steps.append(text.step("reports", "analytics.reports", "analytics", names=", ".join(reports)))
     steps += list(blueprint.manual)
     return steps
+
+
+def every_manual_step(blueprint: Blueprint, crm: str, lang: str = "en",
+                      describe: Callable[[Any, str], str] | None = None) -> list[ManualStep]:
+    """Every step the consultant does by hand for `blueprint` on `crm`: what `plan` and `apply` list as
+    manual rows and the spec prints as its checklist — all three call this.
+
+    The steps about blueprint objects (`manual_steps`), then the stage-required fields the CRM's API
+    cannot mark (last, where the plan has always listed them), keyed under their stage's address.
+    """
+    steps = manual_steps(blueprint, crm, lang, describe)
+    return steps + _required_steps(blueprint, _Texts(crm, lang, describe or settings_text))
 
 
 def describe_trigger(automation: Automation, lang: str) -> str:
@@ -248,6 +304,22 @@ def _pipeline_steps(pipeline: Pipeline, text: "_Texts") -> list[ManualStep]:
         if automation.do == "salesbot":
             steps.append(text.step("salesbot", f"{automation.address(pipeline.key)}.scenario", "digital_pipeline",
                                    pipeline=pipeline.name, stage=stage_name))
+    return steps
+
+
+def _required_steps(blueprint: Blueprint, text: "_Texts") -> list[ManualStep]:
+    """A field a stage requires, of an entity the CRM's API cannot make required at a stage: one step
+    per stage and field, keyed under the stage's address."""
+    steps = []
+    for p in blueprint.pipelines:
+        for s in p.stages:
+            for address in s.required_fields:
+                f = blueprint.field(address)
+                if f is None or f.entity in STAGE_REQUIRED_BY_API[text.crm]:
+                    continue
+                entity = _pick(_ENTITY_WORDS.get(f.entity), text.lang, f.entity)
+                steps.append(text.step("required", f"{s.address(p.key)}.required.{f.entity}.{f.key}", "base",
+                                       entity=entity, name=f.name, stage=s.name, pipeline=p.name))
     return steps
 
 

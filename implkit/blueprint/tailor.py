@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from implkit.blueprint.names import slugify
+
 MESSENGERS = ("whatsapp", "telegram", "vk", "instagram", "avito")
 DEFAULT_MESSENGERS = ("whatsapp", "telegram")
 TELEPHONY_NAMES = {"mango": "Mango Office", "sipuni": "Sipuni", "zadarma": "Zadarma", "beeline": "Билайн",
@@ -128,8 +130,6 @@ def _segments(document: dict[str, Any], segments: Any) -> None:
 
 def _key(text: str, fallback: str) -> str:
     """A blueprint key from free text: «Корпоративные клиенты» → korporativnye_klienty."""
-    from implkit.blueprint.compose import slugify
-
     slug = slugify(text).replace("-", "_")
     if slug == "blueprint":
         return fallback

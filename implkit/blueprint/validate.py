@@ -47,7 +47,7 @@ from implkit.errors import Problem
 from implkit.lang import say
 from implkit.model import OPTION_FIELD_TYPES, name_identity
 from implkit.schemas import explain_schema_errors, non_finite_problems, problem_at, sort_problems
-from implkit.yamlio import location_of
+from implkit.yamlio import location_of, to_plain
 
 # Every message this module writes, in both languages.
 _MESSAGES = {
@@ -383,3 +383,10 @@ def duplicate_automation_warnings(tree: Any, data: Any, file: str) -> list[Probl
                                             "one lead would get it twice"))
             seen.append((a_index, automation))
     return warnings
+
+
+def check_data(tree: Any, file: str) -> list[Problem]:
+    """Schema and semantic problems of an already loaded round-trip tree."""
+    data = to_plain(tree)
+    problems = schema_problems(tree, data, file) + semantic_problems(tree, data, file)
+    return sorted(problems, key=lambda p: (p.location.line or 0, p.location.column or 0, p.message))

@@ -75,9 +75,9 @@ def show(file: str, crm: str | None, lang: str) -> int:
     bp = load_blueprint(file)
     steps = None
     if crm:
-        from implkit.blueprint.manual import manual_steps
+        from implkit.blueprint.manual import every_manual_step
 
-        steps = manual_steps(bp, crm, lang)
+        steps = every_manual_step(bp, crm, lang)
     click.echo(render_summary(bp, steps), nl=False)
     return 0
 

@@ -92,9 +92,9 @@ def _desired(blueprint_path: str | None, tenant: Any) -> tuple[Any, str]:
 
 
 def _manual(blueprint: Any, crm: str) -> list:
-    from implkit.blueprint.manual import manual_steps
+    from implkit.blueprint.manual import every_manual_step
 
-    return manual_steps(blueprint, crm, "en")
+    return every_manual_step(blueprint, crm, "en")
 
 
 def _tenant_names(ws_dir: str | None, name: str | None, all_: bool, patterns: str | None = None,

@@ -55,7 +55,7 @@ def sandbox() -> None:
 def serve(host, port, db, rate_limit, account_rate_limit, block_after, latency, rate_tolerance, faults, seed,
           accounts, allow_remote) -> int:
     """Serve the emulator: http://HOST:PORT/amocrm/SUBDOMAIN stands for https://SUBDOMAIN.amocrm.ru."""
-    from implkit.sandbox.server import serve_forever
+    from implkit.sandbox.serve import serve_forever
 
     serve_forever(db=db, host=host, port=port, accounts=tuple(accounts), integration_rps=rate_limit,
                   account_rps=account_rate_limit, block_after=block_after, faults=faults, seed=seed,
@@ -103,7 +103,7 @@ def token(subdomain: str, db: str) -> int:
 def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None) -> int:
     """Fill SUBDOMAIN with realistic data and planted data-quality defects (created if missing)."""
     from implkit.sandbox.amocrm.models import account_by_subdomain, bootstrap_account
-    from implkit.sandbox.seed import seed_account
+    from implkit.sandbox.amocrm.seed import seed_account
     from implkit.sandbox.store import Store
 
     store = Store(db)

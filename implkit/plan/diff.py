@@ -368,7 +368,7 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
     if not prune:
         _keep_unmanaged_requirements(want, m)
 
-    manual = list(manual) + _required_by_hand(desired, caps)
+    manual = list(manual)  # every step the blueprint needs by hand: implkit.blueprint.manual.manual_steps
     covered = {_manual_address(s) for s in manual}
     changes: list[Change] = []
     manual_rows: list[ManualRow] = []
@@ -423,23 +423,6 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
         fingerprint=live_fingerprint(live, ids),
         unmanaged=tuple(unmanaged),
     )
-
-
-def _required_by_hand(bp: Blueprint, caps: Capabilities) -> list[ManualStep]:
-    """Stage-required fields of entities the CRM's API cannot mark required: one manual step each."""
-    steps = []
-    for p in bp.pipelines:
-        for s in p.stages:
-            for address in s.required_fields:
-                f = bp.field(address)
-                if f is not None and f.entity not in caps.required_entities:
-                    steps.append(ManualStep(
-                        key=f"{s.address(p.key)}.required.{f.entity}.{f.key}",
-                        title=f"Make the {f.entity[:-1] if f.entity != 'companies' else 'company'} field “{f.name}” "
-                              f"required at stage “{s.name}” of pipeline “{p.name}”",
-                        feature="base",
-                        details=f"the {caps.crm} API sets required stages on lead fields only"))
-    return steps
 
 
 def _manual_address(step: ManualStep) -> str:

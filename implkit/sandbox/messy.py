@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from implkit.sandbox import names as N
-from implkit.sandbox.seed import format_phone
+from implkit.sandbox.amocrm.seed import format_phone
 
 HOUR, DAY = 3600, 86400
 HISTORY_DAYS = 45

@@ -1,4 +1,4 @@
-"""Serving the sandbox over TCP with uvicorn: a thread for tests, the foreground for the CLI.
+"""Serving the sandbox over TCP with uvicorn: a thread for tests (the CLI's foreground is `serve`).
 
 The only change to uvicorn is a protocol subclass that hands the app its
 connection's transport (in the ASGI scope state), so the `drop` fault can
@@ -94,79 +94,3 @@ def parse_latency(text: str) -> tuple[int, int]:
         return parse_faults(f"latency={text}").latency_ms
     except FaultSpecError as error:
         raise ValueError(str(error).replace("latency=", "", 1)) from None
-
-
-def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, ...], integration_rps: int,
-                  account_rps: int, block_after: int, faults: str | None, seed: int, allow_remote: bool,
-                  announce, latency: str = SERVE_LATENCY, edge_tolerance_ms: int | None = None) -> None:
-    """`implkit sandbox serve`: open (or create) the store, make the accounts, serve until interrupted.
-
-    `announce(lines)` receives what to tell the user once the port is bound: each
-    account's base URL and how to get a token — never a token itself.
-    """
-    import shlex
-    import tempfile
-    from pathlib import Path
-
-    from implkit.errors import InputError, Location, Problem, RuntimeFailure
-    from implkit.sandbox import Sandbox
-    from implkit.sandbox.faults import FaultSpecError, parse_faults
-
-    if not is_loopback(host) and not allow_remote:
-        raise InputError("refusing to serve the sandbox beyond this machine",
-                         [Problem(Location("--host", key="host"), f"{host} is not a loopback address; "
-                                  "pass --allow-remote to serve it anyway")])
-    try:
-        spec = parse_faults(faults)
-    except FaultSpecError as error:
-        raise InputError("bad fault spec", [Problem(Location("--faults", key="faults"), str(error))]) from None
-    try:
-        latency_ms = parse_latency(latency)
-    except ValueError as error:
-        raise InputError("bad latency", [Problem(Location("--latency", key="latency"), str(error))]) from None
-    for subdomain in accounts:
-        if not subdomain or not subdomain.replace("-", "").isalnum() or subdomain != subdomain.lower():
-            raise InputError("bad account name", [Problem(Location("--account", key="account"),
-                                                          f"{subdomain!r}: lower-case letters, digits and '-' only")])
-    tmpdir = None
-    if db is None:
-        tmpdir = tempfile.mkdtemp(prefix="implkit-sandbox-")
-        db = str(Path(tmpdir) / "sandbox.db")
-    options = {} if edge_tolerance_ms is None else {"edge_tolerance": edge_tolerance_ms / 1000}
-    sandbox = Sandbox(db, integration_rps=integration_rps, account_rps=account_rps,
-                      block_after=spec.block_after or block_after, faults=spec, seed=seed,
-                      latency_ms=latency_ms, **options)
-    from implkit.sandbox import operations
-    existing = {a["subdomain"] for a in operations.list_accounts(sandbox.app)}
-    for subdomain in accounts or (() if existing else ("demo",)):
-        if subdomain not in existing:
-            sandbox.create_account(subdomain)
-    server = make_server(sandbox.app, host, port, log_level="warning")
-    try:
-        try:
-            thread = start_in_thread(server)
-        except RuntimeError:
-            raise RuntimeFailure(f"could not listen on {host}:{port}") from None
-        url = f"http://{host}:{bound_port(server)}"
-        lines = [f"sandbox listening on {url}  (database: {db}{', temporary: deleted on exit' if tmpdir else ''})"]
-        low, high = latency_ms
-        lines.append(f"answers take {low}-{high} ms (--latency); rate window edge tolerance "
-                     f"{sandbox.app.edge_tolerance * 1000:g} ms (--rate-tolerance)")
-        for account in operations.list_accounts(sandbox.app):
-            lines.append(f"  {account['subdomain']}: {url}{account['base_path']}   "
-                         f"(append /api/v4/... as to https://{account['subdomain']}.amocrm.ru)")
-        lines.append("get a token with: implkit sandbox token SUBDOMAIN --db " + shlex.quote(db))
-        lines.append(f"            or: curl -X POST {url}/_sandbox/SUBDOMAIN/token")
-        lines.append("stop with Ctrl+C")
-        announce(lines)
-        try:
-            while thread.is_alive():
-                thread.join(0.5)
-        except KeyboardInterrupt:
-            server.should_exit = True
-            thread.join(10)
-    finally:
-        sandbox.close()
-        if tmpdir:
-            import shutil
-            shutil.rmtree(tmpdir, ignore_errors=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from implkit.blueprint.manual import (
-    CRM_NAMES, describe_action, describe_trigger, distribution_rules, manual_steps,
+    CRM_NAMES, describe_action, describe_trigger, distribution_rules, every_manual_step,
 )
 from implkit.decomposition import Decomposition, DecompositionError, ceil_div, from_analytics
 from implkit.errors import InputError, Location, Problem
@@ -263,7 +263,7 @@ def manual_checklist(blueprint: Blueprint, crm: str, lang: str) -> list[dict[str
     from implkit.spec.labels import label_settings, object_names
 
     names = object_names(blueprint, lang)
-    steps = manual_steps(blueprint, crm, lang, describe=lambda settings, l: label_settings(thaw(settings), l, names))
+    steps = every_manual_step(blueprint, crm, lang, describe=lambda settings, l: label_settings(thaw(settings), l, names))
     own = {s.key: s for s in blueprint.manual}
     absorber: dict[str, str] = {}  # derived key → own key
     claimed: set[str] = set()

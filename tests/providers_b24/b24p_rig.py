@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from implkit.blueprint import load_blueprint
-from implkit.blueprint.manual import manual_steps
+from implkit.blueprint.manual import every_manual_step
 from implkit.data import blueprints_dir
 from implkit.http import RateLimiter
 from implkit.http.asgi import SyncASGITransport
@@ -78,7 +78,7 @@ def written(log: list[dict]) -> int:
 
 
 def manual(bp):
-    return manual_steps(bp, "bitrix24")
+    return every_manual_step(bp, "bitrix24")  # as `implkit plan` passes them
 
 
 def dump(obj) -> str:

@@ -35,7 +35,9 @@ def test_a_presets_own_step_absorbs_the_derived_steps_for_the_same_thing():
     assert "Проверить запись разговоров и привязку звонков к сделке" in titles
     # 2 groups + 15 automations + duplicate control + 8 loss reasons + 4 connection steps + reports
     # + the 7 own steps that absorbed nothing (12 own steps, 5 of them absorbed derived ones)
-    assert len(steps) == 2 + 15 + 1 + 8 + 4 + 1 + 7
+    # + 4 company fields required at a stage (amoCRM's API marks only deal fields; issue 20)
+    assert len(steps) == 2 + 15 + 1 + 8 + 4 + 1 + 7 + 4
+    assert sum(t.startswith("Сделать поле компании «") for t in titles) == 4
 
 
 def test_without_own_steps_the_derived_ones_stay():

@@ -21,6 +21,7 @@ from typing import Any
 from implkit.sandbox.bitrix24 import errors as err
 from implkit.sandbox.bitrix24 import listing
 from implkit.sandbox.bitrix24.fieldspec import FIELDS
+from implkit.sandbox.bitrix24.naming import CAMEL_OVERRIDES, snake_to_camel  # noqa: F401  (old import path)
 from implkit.sandbox.bitrix24.portal import iso, next_ids, stage_entity, stage_prefix, insert_stages, DEAL_STAGES
 from implkit.sandbox.bitrix24.timeline import TimelineMixin
 from implkit.sandbox.store import Store
@@ -52,9 +53,6 @@ BY_NAME = {e.name: e for e in ENTITIES.values()}
 SPEC = {tid: {row[0]: row for row in rows} for tid, rows in FIELDS.items()}
 INT_TYPES = {"integer", "user", "crm_company", "crm_contact", "crm_lead", "crm_category", "crm_quote", "location"}
 MULTIFIELDS = ("PHONE", "EMAIL", "WEB", "IM", "LINK")
-CAMEL_OVERRIDES = {"DATE_CREATE": "createdTime", "DATE_MODIFY": "updatedTime", "CREATED_BY_ID": "createdBy",
-                   "MODIFY_BY_ID": "updatedBy", "MOVED_BY_ID": "movedBy", "STATUS_ID": "stageId",
-                   "STATUS_SEMANTIC_ID": "stageSemanticId", "STATUS_DESCRIPTION": "stageDescription"}
 USER_TYPES = ("string", "integer", "double", "boolean", "datetime", "date", "money", "url", "address",
               "enumeration", "file", "employee", "crm_status", "iblock_section", "iblock_element", "crm")
 LANGS = ("ar", "br", "de", "en", "fr", "hi", "id", "in", "it", "ja", "kz", "la", "ms", "pl", "ru", "sc", "tc",
@@ -75,18 +73,6 @@ NEW_RECORD_DEFAULTS = {
     4: {"COMMENTS": "", "BANKING_DETAILS": "", "IS_MY_COMPANY": "N", "HAS_IMOL": "N"},
 }
 GET_ONLY = {"HAS_IMOL", "FACE_ID"}        # printed by crm.*.get, not described by crm.*.fields
-
-
-def snake_to_camel(name: str) -> str:
-    """ASSIGNED_BY_ID → assignedById; UF_CRM_1721244482250 → ufCrm_1721244482250 (a segment that
-    starts with a digit keeps its underscore) [inference from the docs' ufCrm_<code> examples]."""
-    if name in CAMEL_OVERRIDES:
-        return CAMEL_OVERRIDES[name]
-    parts = name.lower().split("_")
-    out = parts[0]
-    for part in parts[1:]:
-        out += ("_" + part) if part[:1].isdigit() else part.capitalize()
-    return out
 
 
 def legacy_value(value: Any, ftype: str) -> Any:

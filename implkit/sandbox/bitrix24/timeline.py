@@ -29,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from implkit.sandbox.bitrix24 import errors as err
+from implkit.sandbox.bitrix24.naming import snake_to_camel
 from implkit.sandbox.bitrix24.portal import TZ_SECONDS, iso, next_ids
 
 PORTAL_TZ = timezone(timedelta(seconds=TZ_SECONDS))
@@ -551,7 +552,6 @@ class TimelineMixin:
                      params: dict[str, Any] | None = None) -> dict[str, Any]:
         """A task as tasks.task.* print it: the stored members (no select: all; else the selected ones, the
         upper-case names mapped to camelCase) and the members the docs' examples print with them."""
-        from implkit.sandbox.bitrix24.models import snake_to_camel
         stored = {k: v for k, v in task.items() if not k.startswith("_")}
         wanted = [str(s) for s in select if s not in ("", None, "*")]
         if not wanted:
