@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from implkit.audit.engine import AuditRun
-from implkit.audit.report import word
+from implkit.audit.words import word
 
 ASSIGNMENTS_FILE = "assignments.sqlite"
 OWNER_ENTITIES = ("leads", "contacts", "companies")

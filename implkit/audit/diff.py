@@ -115,7 +115,7 @@ def changed(diff: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _localised(label: str, lang: str) -> str:
     """`tasks:5` → `задача:5` in a Russian report (a bare id stays as it is)."""
-    from implkit.audit.report import word
+    from implkit.audit.words import word
 
     entity, sep, record_id = label.partition(":")
     return f"{word(entity, lang)}:{record_id}" if sep and re.fullmatch(r"[a-z_]+", entity) else label
@@ -176,7 +176,7 @@ def render_diff(diff: dict[str, Any], fmt: str, lang: str, tenant: str) -> str:
     if fmt == "json":
         return json.dumps({"tenant": tenant, "lang": lang, **diff}, ensure_ascii=False, indent=2) + "\n"
     if fmt == "csv":
-        from implkit.audit.report import word
+        from implkit.audit.words import word
 
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -34,6 +34,7 @@ from tabulate import tabulate
 
 from implkit.audit import report_duplicates as duplicate_groups
 from implkit.audit.engine import AuditRun, CheckResult
+from implkit.audit.words import WORDS, word  # noqa: F401  (diff.py and the reports share them)
 from implkit.lang import number, percent
 
 FORMATS = ("table", "json", "csv", "md", "html")
@@ -103,14 +104,6 @@ MESSAGES: dict[str, dict[str, str]] = {
     "no_data": {"ru": "нет данных", "en": "no data"},
     "no_history": {"ru": "истории ещё нет", "en": "no history yet"},
 }
-# Words a report shows for codes (severity, status, record type); JSON and CSV keep the codes themselves.
-WORDS: dict[str, dict[str, str]] = {
-    "ru": {"error": "ошибка", "warning": "предупреждение", "info": "информация",
-           "fail": "СВЕРХ ПОРОГА", "pass": "в норме", "unsupported": "не поддерживается", "skipped": "пропущена",
-           "leads": "сделка", "contacts": "контакт", "companies": "компания", "tasks": "задача", "users": "пользователь",
-           "custom_fields": "поле", "config": "настройка"},
-    "en": {"fail": "FAIL"},
-}
 HEADERS = {"ru": ["проверка", "важность", "статус", "записей", "доля", "бюджет под риском", "название"],
            "en": ["check", "severity", "status", "count", "share", "budget at risk", "title"]}
 CSV_COLUMNS = ("check", "title", "severity", "status", "entity", "id", "link", "name", "responsible",
@@ -119,11 +112,6 @@ CSV_HEADERS = {"ru": ("проверка", "название проверки", "
                       "название", "ответственный", "id ответственного", "бюджет", "значение", "родительская запись",
                       "ссылка на родительскую запись"),
                "en": CSV_COLUMNS}
-
-
-def word(code: Any, lang: str) -> str:
-    """A code as the report's language says it (the code itself where there is no word for it)."""
-    return WORDS.get(lang, {}).get(code, code) if isinstance(code, str) else str(code)
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
