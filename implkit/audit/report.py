@@ -106,6 +106,8 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 HEADERS = {"ru": ["проверка", "важность", "статус", "записей", "доля", "бюджет под риском", "название"],
            "en": ["check", "severity", "status", "count", "share", "budget at risk", "title"]}
+# count, share and budget right-aligned: the formatted figures are text to tabulate
+ALIGN = ("left", "left", "left", "right", "right", "right", "left")
 CSV_COLUMNS = ("check", "title", "severity", "status", "entity", "id", "link", "name", "responsible",
                "responsible_user_id", "budget", "value", "parent", "parent_link")
 CSV_HEADERS = {"ru": ("проверка", "название проверки", "важность", "статус проверки", "тип записи", "id", "ссылка",
@@ -357,7 +359,7 @@ def _summary(report: dict[str, Any]) -> str:
 def render_table(report: dict[str, Any]) -> str:
     lang = report.get("lang", "ru")
     lines = [msg("audit_of", lang, tenant=report["tenant"], at=report["snapshot_at_iso"]),
-             tabulate(_rows(report), headers=HEADERS.get(lang, HEADERS["en"]), tablefmt="simple"),
+             tabulate(_rows(report), headers=HEADERS.get(lang, HEADERS["en"]), tablefmt="simple", colalign=ALIGN),
              "", _summary(report)]
     for f in report["findings"]:
         if f["status"] == "fail" and f.get("examples"):
@@ -401,7 +403,8 @@ def _cycle_lines(p: dict[str, Any], lang: str) -> list[str]:
 def render_markdown(report: dict[str, Any]) -> str:
     lang = report.get("lang", "ru")
     out = [f"# {msg('audit_of', lang, tenant=report['tenant'], at=report['snapshot_at_iso'])}", "",
-           _summary(report), "", tabulate(_rows(report), headers=HEADERS.get(lang, HEADERS["en"]), tablefmt="github"),
+           _summary(report), "", tabulate(_rows(report), headers=HEADERS.get(lang, HEADERS["en"]), tablefmt="github",
+                                      colalign=ALIGN),
            ""]
     for f in report["findings"]:
         if f["status"] != "fail":
