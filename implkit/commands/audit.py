@@ -479,20 +479,33 @@ def baseline_command(tenant: str, workspace_dir: str | None, name: str | None, p
     return EXIT_OK
 
 
+def _period_report_options(period_examples: str):
+    """The options every period report shares (effect, activity): the period in the tenant's time zone,
+    the format, the output file and the language."""
+    def decorate(command):
+        for option in reversed((
+            click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD, tenant time zone)."),
+            click.option("--to", "date_to", help="Last day of the period, included."),
+            click.option("--period", "period", help=f"The last N days up to the snapshot: {period_examples}."),
+            click.option("--month", help="A calendar month: YYYY-MM."),
+            click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow)."),
+            click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]),
+                         default="table", show_default=True),
+            click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE."),
+            click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
+                         help="Default: $IMPLKIT_LANG, else ru."),
+        )):
+            command = option(command)
+        return command
+    return decorate
+
+
 @audit.command("effect")
 @click.argument("tenant")
 @_workspace_option
 @click.option("--baseline", "baseline_ref", help="A kept baseline's name, or a date YYYY-MM-DD (the same-length "
                                                  "period before it). Default: the earliest kept baseline.")
-@click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD, tenant time zone).")
-@click.option("--to", "date_to", help="Last day of the period, included.")
-@click.option("--period", "period", help="The last N days up to the snapshot: 30d, 4w.")
-@click.option("--month", help="A calendar month: YYYY-MM.")
-@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
-              show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
-@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+@_period_report_options("30d, 4w")
 def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, date_from: str | None,
            date_to: str | None, period: str | None, month: str | None, tz: str | None, fmt: str,
            output: str | None, lang: str | None) -> int:
@@ -605,15 +618,7 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
 @audit.command("activity")
 @click.argument("tenant")
 @_workspace_option
-@click.option("--from", "date_from", help="First day of the period (YYYY-MM-DD, tenant time zone).")
-@click.option("--to", "date_to", help="Last day of the period, included.")
-@click.option("--period", "period", help="The last N days up to the snapshot: 7d, 2w (default 30d).")
-@click.option("--month", help="A calendar month: YYYY-MM.")
-@click.option("--tz", help="Time zone (default: the tenant's audit.timezone, else Europe/Moscow).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "md", "html"]), default="table",
-              show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to FILE.")
-@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, help="Default: $IMPLKIT_LANG, else ru.")
+@_period_report_options("7d, 2w (default 30d)")
 def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None,
              period: str | None, month: str | None, tz: str | None, fmt: str, output: str | None,
              lang: str | None) -> int:
