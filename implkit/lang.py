@@ -55,6 +55,12 @@ def say(catalog: Mapping[str, Mapping[str, str]], message: str, /, **values: Any
     return catalog[message][current()].format(**values)
 
 
+def say_in(catalog: Mapping[str, Mapping[str, str]], message: str, lang: str, /, **values: Any) -> str:
+    """`catalog[message]` in `lang` (a report's own language), English where it has no text, formatted."""
+    texts = catalog[message]
+    return (texts.get(lang) or texts["en"]).format(**values)
+
+
 def plural_ru(count: int, one: str, few: str, many: str) -> str:
     """The Russian noun form agreeing with `count`: 1 проблема, 2 проблемы, 5 проблем, 21 проблема."""
     n = abs(count) % 100

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from implkit.lang import say_in
 from implkit.audit.analytics import Period
 from implkit.audit.snapshot import Snapshot
 
@@ -38,8 +39,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
-    texts = MESSAGES[key]
-    return (texts.get(lang) or texts["en"]).format(**values)
+    return say_in(MESSAGES, key, lang, **values)
 
 
 _SQL = """

@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
+from implkit.lang import say_in
 from implkit.audit.engine import AuditRun
 from implkit.audit.words import word
 
@@ -69,8 +70,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
-    texts = MESSAGES[key]
-    return (texts.get(lang) or texts["en"]).format(**values)
+    return say_in(MESSAGES, key, lang, **values)
 
 
 @dataclass

@@ -22,6 +22,7 @@ import json
 import re
 from typing import Any
 
+from implkit.lang import say_in
 from implkit.audit.history import History
 
 CHANGES = ("new", "fixed", "still_open")
@@ -49,8 +50,7 @@ SHOWN_IDS = 10  # ids listed per cell in table/md/html; json and csv carry all o
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
-    texts = MESSAGES[key]
-    return (texts.get(lang) or texts["en"]).format(**values)
+    return say_in(MESSAGES, key, lang, **values)
 
 
 def audit_diff(history: History, *, check_entities: dict[str, str] | None = None) -> dict[str, Any]:

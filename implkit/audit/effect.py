@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from implkit.lang import say_in
 from implkit.audit.analytics import DAY, Period, _pipeline
 from implkit.audit.snapshot import Snapshot
 from implkit.errors import InputError, RuntimeFailure
@@ -99,8 +100,7 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
-    texts = MESSAGES[key]
-    return (texts.get(lang) or texts["en"]).format(**values)
+    return say_in(MESSAGES, key, lang, **values)
 
 
 # --- periods ---------------------------------------------------------------------------------------

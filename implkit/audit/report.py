@@ -35,7 +35,7 @@ from tabulate import tabulate
 from implkit.audit import report_duplicates as duplicate_groups
 from implkit.audit.engine import AuditRun, CheckResult
 from implkit.audit.words import WORDS, word  # noqa: F401  (diff.py and the reports share them)
-from implkit.lang import number, percent
+from implkit.lang import number, percent, plural_ru, say_in
 
 FORMATS = ("table", "json", "csv", "md", "html")
 # Record pages per CRM (the account's web address + path). amoCRM documents no page per task or per
@@ -117,8 +117,7 @@ CSV_HEADERS = {"ru": ("проверка", "название проверки", "
 
 
 def msg(key: str, lang: str, **values: Any) -> str:
-    texts = MESSAGES[key]
-    return (texts.get(lang) or texts["en"]).format(**values)
+    return say_in(MESSAGES, key, lang, **values)
 
 
 def counted(n: int, key: str, lang: str) -> str:
@@ -126,9 +125,7 @@ def counted(n: int, key: str, lang: str) -> str:
     one, few, many = msg(key, lang).split("|")
     if lang != "ru":
         return f"{n} {one if n == 1 else many}"
-    tail, tens = n % 10, n % 100
-    form = one if tail == 1 and tens != 11 else few if 2 <= tail <= 4 and not 12 <= tens <= 14 else many
-    return f"{n} {form}"
+    return f"{n} {plural_ru(n, one, few, many)}"
 
 
 def lookup_records(snapshot: Any, run: AuditRun) -> dict[tuple[str, Any], dict[str, Any]]:

@@ -22,7 +22,7 @@ import datetime as _dt
 import re
 from decimal import Decimal
 
-from implkit.lang import NBSP, number, percent  # one place for numbers in every report
+from implkit.lang import NBSP, number, percent, plural_ru  # one place for numbers in every report
 
 _MONTHS_RU = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
               "сентября", "октября", "ноября", "декабря")
@@ -45,11 +45,7 @@ def plural(n: int, forms: tuple[str, ...] | list[str], lang: str) -> str:
     n = abs(int(n))
     if lang != "ru":
         return forms[0] if n == 1 else forms[-1]
-    if n % 10 == 1 and n % 100 != 11:
-        return forms[0]
-    if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-        return forms[1]
-    return forms[2]
+    return plural_ru(n, *forms[:3])
 
 
 def count(n: int | Decimal | None, forms: tuple[str, ...] | list[str], lang: str) -> str:
