@@ -468,15 +468,22 @@ def baseline_command(tenant: str, workspace_dir: str | None, name: str | None, p
     ws, entry = _tenant(workspace_dir, tenant)
     zone = _tenant_tz(entry, tz, ws, tenant)
     days = parse_days(period)
-    folder = ws.tenant_dir(tenant)
-    if not (folder / SNAPSHOT_FILE).is_file():
-        from implkit.errors import RuntimeFailure
-
-        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    folder = _synced_folder(ws, tenant)
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
         kept = take_baseline(snapshot, folder, name=name, days=days, tz=zone)
     click.echo(f"{tenant}: baseline {kept['name']!r} kept")
     return EXIT_OK
+
+
+def _synced_folder(ws: Any, tenant: str) -> Path:
+    """The tenant's folder, once `implkit sync` has made its snapshot (a runtime failure before that)."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.errors import RuntimeFailure
+
+    folder = ws.tenant_dir(tenant)
+    if not (folder / SNAPSHOT_FILE).is_file():
+        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    return folder
 
 
 def _period_report_options(period_examples: str):
@@ -514,15 +521,12 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import baseline, effect_report, indicators, render_effect, resolve_period
     from implkit.audit.snapshot import Snapshot
-    from implkit.errors import RuntimeFailure
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
     zone = _tenant_tz(entry, tz, ws, tenant)
-    folder = ws.tenant_dir(tenant)
-    if not (folder / SNAPSHOT_FILE).is_file():
-        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    folder = _synced_folder(ws, tenant)
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
         now_period = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
                                     month=month)
@@ -577,7 +581,7 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     from implkit.audit.effect import parse_days
     from implkit.audit.engine import run_checks
     from implkit.audit.snapshot import Snapshot
-    from implkit.errors import InputError, RuntimeFailure
+    from implkit.errors import InputError
 
     days = parse_days(due, "--due")
     ws, entry = _tenant(workspace_dir, tenant)
@@ -589,9 +593,7 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     unknown = sorted(set(options.only) - {c.id for c in checks})
     if unknown:
         raise InputError(f"unknown check id(s): {', '.join(unknown)} (see `implkit audit --list`)")
-    folder = ws.tenant_dir(tenant)
-    if not (folder / SNAPSHOT_FILE).is_file():
-        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    folder = _synced_folder(ws, tenant)
     with ws.lock(tenant, "assign", timeout=300):
         store = AssignmentStore(folder / ASSIGNMENTS_FILE)
         try:
@@ -628,15 +630,12 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
     from implkit.audit.activity import employee_activity, render_activity
     from implkit.audit.effect import resolve_period
     from implkit.audit.snapshot import Snapshot
-    from implkit.errors import RuntimeFailure
     from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
     zone = _tenant_tz(entry, tz, ws, tenant)
-    folder = ws.tenant_dir(tenant)
-    if not (folder / SNAPSHOT_FILE).is_file():
-        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+    folder = _synced_folder(ws, tenant)
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
         chosen = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
                                 month=month)
