@@ -208,6 +208,7 @@ def audit() -> None:
     implkit audit effect TENANT [--baseline NAME|DATE] [--from D --to D | --period 30d | --month YYYY-MM]
     implkit audit baseline TENANT [--name NAME]
     implkit audit activity TENANT [--from D --to D | --period 7d | --month YYYY-MM]
+    implkit audit calls TENANT [--from D --to D | --period 7d | --month YYYY-MM]
     implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
@@ -626,8 +627,32 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
              lang: str | None) -> int:
     """Employee activity per manager and day: calls in (answered, missed) and out, notes, e-mails, tasks
     created and closed, stage moves."""
-    from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.activity import employee_activity, render_activity
+
+    return _period_report(tenant, workspace_dir, dict(date_from=date_from, date_to=date_to, period=period,
+                                                      month=month), tz, fmt, output, lang, employee_activity,
+                          render_activity)
+
+
+@audit.command("calls")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("7d, 2w (default 30d)")
+def calls(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
+          month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None) -> int:
+    """Calls per manager: incoming and outgoing, answered share, total and average duration, calls per won
+    deal, and the share of called deals that moved to the next stage."""
+    from implkit.audit.calls import calls_report, render_calls
+
+    return _period_report(tenant, workspace_dir, dict(date_from=date_from, date_to=date_to, period=period,
+                                                      month=month), tz, fmt, output, lang, calls_report, render_calls)
+
+
+def _period_report(tenant: str, workspace_dir: str | None, choice: dict[str, Any], tz: str | None, fmt: str,
+                   output: str | None, lang: str | None, build: Any, render: Any) -> int:
+    """A per-period report over the tenant's snapshot: resolve the period in the tenant's zone, build, render
+    in the report's language, print or write privately."""
+    from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import resolve_period
     from implkit.audit.snapshot import Snapshot
     from implkit.yamlio import atomic_write
@@ -637,10 +662,9 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
     zone = _tenant_tz(entry, tz, ws, tenant)
     folder = _synced_folder(ws, tenant)
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
-        chosen = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
-                                month=month)
-        report = employee_activity(snapshot, chosen, zone)
-    text = render_activity(report, fmt, lang, tenant)
+        chosen = resolve_period(snapshot.snapshot_at, zone, **choice)
+        report = build(snapshot, chosen, zone)
+    text = render(report, fmt, lang, tenant)
     if output:
         atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
         _stderr(f"wrote {output}")
