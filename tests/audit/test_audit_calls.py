@@ -340,3 +340,79 @@ def test_calls_command(run_cli, tmp_path):
     assert "| manager" in en.output and "calls per won deal" in en.output
     bad = run_cli("audit", "calls", "acme", *where, "--from", "2026-02-30")
     assert bad.exit_code == 3 and "Traceback" not in bad.output
+
+
+# --- the seeders' planted calls --------------------------------------------------------------------------
+
+def _per_manager(path) -> dict[str, dict]:
+    with Snapshot(path) as snap:
+        report = calls_report(snap, Period(0, 2 ** 40), zone("UTC"))
+    return {str(r["user_id"]): {"in": r["calls_in"], "out": r["calls_out"], "answered": r["answered"],
+                                "duration": r["duration_total"]} for r in report["rows"] if r["calls"]}
+
+
+def test_amocrm_seeded_calls_equal_the_seeders_truth(sync_rig, tmp_path):
+    from implkit.providers.amocrm.records import AmoRecords
+    from implkit.sandbox.amocrm.seed import seed_account
+
+    truth = seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=60, seed=3,
+                         now=int(sync_rig.clock.now())).ground_truth["calls"]
+    path = tmp_path / "snapshot.sqlite"
+    with Snapshot(path) as snap:
+        sync_snapshot(AmoRecords(sync_rig.http()), snap, clock=sync_rig.clock.now)
+    assert sum(t["in"] + t["out"] for t in truth.values()) > 100
+    assert _per_manager(path) == {uid: {k: t[k] for k in ("in", "out", "answered", "duration")}
+                                  for uid, t in truth.items()}
+
+
+def test_bitrix24_seeded_calls_equal_the_seeders_truth(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "providers_b24"))
+    from b24p_rig import Portal
+
+    from implkit.http import RateLimiter
+    from implkit.providers.bitrix24 import open_records
+    from implkit.sandbox.bitrix24.seed import seed_portal
+
+    portal = Portal(tmp_path)
+    try:
+        truth = seed_portal(portal.sandbox.store, portal.account_id, deals=300, seed=5).ground_truth["calls"]
+        reader = open_records(portal.base, portal.webhook, transport=portal.transport, rate=RateLimiter(1000.0, 50))
+        path = tmp_path / "snapshot.sqlite"
+        with Snapshot(path) as snap:
+            sync_snapshot(reader, snap)
+        assert sum(t["in"] + t["out"] for t in truth.values()) > 300
+        assert _per_manager(path) == {uid: {k: t[k] for k in ("in", "out", "answered", "duration")}
+                                      for uid, t in truth.items()}
+    finally:
+        portal.close()
+
+
+def test_a_version_1_snapshot_is_upgraded_and_its_calls_filled_by_the_next_sync(sync_rig, tmp_path):
+    """A snapshot a version-1 implkit synced (notes read, no `calls` table): opening it upgrades the schema,
+    and the next sync — incremental for everything else — reads the notes again whole, so the calls made
+    before the upgrade are there."""
+    from implkit.audit.snapshot import SCHEMA_VERSION
+    from implkit.providers.amocrm.records import AmoRecords
+
+    sync_rig.clock.advance(T0 - sync_rig.clock.now())
+    AmoPlanter(sync_rig).play()
+    path = tmp_path / "snapshot.sqlite"
+    with Snapshot(path) as snap:
+        sync_snapshot(AmoRecords(sync_rig.http()), snap, clock=sync_rig.clock.now)
+        notes = snap.query("SELECT count(*) FROM notes")[0][0]
+        # what a version-1 file looks like: no calls table, version 1
+        snap.db.executescript("DROP TABLE calls; UPDATE meta SET value = '1' WHERE key = 'schema_version';")
+    sync_rig.clock.advance(3600)
+    with Snapshot(path) as snap:
+        assert snap.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert snap.query("SELECT count(*) FROM calls")[0][0] == 0
+        assert snap.cursor("notes.leads") is None and snap.cursor("leads") is not None
+        summary = sync_snapshot(AmoRecords(sync_rig.http()), snap, clock=sync_rig.clock.now)
+        modes = {s.name: s.mode for s in summary.streams}
+        assert modes["notes.leads"] == "full" and modes["leads"] == "incremental"
+        assert snap.query("SELECT count(*) FROM calls")[0][0] == len(CALLS)
+        assert snap.query("SELECT count(*) FROM notes")[0][0] == notes
+    _check(path, {f"Продавец {s}": s for s in SELLERS})
