@@ -416,3 +416,22 @@ def test_a_version_1_snapshot_is_upgraded_and_its_calls_filled_by_the_next_sync(
         assert snap.query("SELECT count(*) FROM calls")[0][0] == len(CALLS)
         assert snap.query("SELECT count(*) FROM notes")[0][0] == notes
     _check(path, {f"Продавец {s}": s for s in SELLERS})
+
+
+def test_activity_talk_time_is_the_planted_calls_seconds(sync_rig, tmp_path):
+    """`audit activity` credits a call to the owner of the record it is on (as it does its counts): its talk
+    time column sums the planted durations of the calls on each seller's deals and their contacts."""
+    from implkit.audit.activity import employee_activity, render_activity
+    from implkit.providers.amocrm.records import AmoRecords
+
+    sync_rig.clock.advance(T0 - sync_rig.clock.now())
+    AmoPlanter(sync_rig).play()
+    path = tmp_path / "snapshot.sqlite"
+    with Snapshot(path) as snap:
+        sync_snapshot(AmoRecords(sync_rig.http()), snap, clock=sync_rig.clock.now)
+        report = employee_activity(snap, Period(T0 + START * DAY, T0 + END * DAY), zone("UTC"))
+    got = {t["name"][-1]: t["call_seconds"] for t in report["totals"]}
+    expected = {s: sum(c.duration for c in CALLS if DEALS[c.deal].seller == s and START <= c.day < END)
+                for s in SELLERS}
+    assert got == expected
+    assert "0:11:05" in render_activity(report, "table", "ru", "acme")  # A's deals: 120 + 0 + 300 + 45 + 200 s
