@@ -542,6 +542,21 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
     return EXIT_OK
 
 
+def _assign_allowed(blueprint: Any, blueprint_file: str | None, lang: str) -> None:
+    """Refuse (exit 3, nothing read or written) when the tenant's blueprint sets `audit: {assign: false}`,
+    naming the setting's file:line:column."""
+    from implkit.model import thaw
+
+    if blueprint is None or thaw(blueprint.audit).get("assign", True) is not False:
+        return
+    from implkit.audit.assign import msg
+    from implkit.errors import InputError, Problem
+    from implkit.yamlio import load_yaml, location_of
+
+    where = location_of(load_yaml(blueprint_file), ("audit", "assign"), str(blueprint_file))
+    raise InputError(msg("refused", lang), [Problem(where, msg("refused", lang))])
+
+
 def _task_writer(ws: Any, entry: Any, tenant: str) -> tuple[Any, Any]:
     """(writer, HTTP client) for the tenant's CRM, on its shared rate limiter."""
     from implkit.audit.assign import AmoTaskWriter, B24TodoWriter
@@ -574,11 +589,13 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
            fmt: str, lang: str | None) -> int:
     """Turn TENANT's findings into CRM tasks on the responsible users, one per record and check, with the
     check's how-to-fix text. A plan first: exit 2 when there is something to create or close, 0 when not;
-    --yes writes it (exit 0). Tasks already made for a finding are not made again."""
+    --yes writes it (exit 0). Tasks already made for a finding are not made again; the ones a seller
+    closed in the CRM are read back first. Refused (exit 3) when the blueprint says audit.assign: false."""
     import time
 
     from implkit.audit import SNAPSHOT_FILE, load_checks
-    from implkit.audit.assign import ASSIGNMENTS_FILE, AssignmentStore, apply_plan, msg, plan_assignments, render_plan
+    from implkit.audit.assign import (ASSIGNMENTS_FILE, AssignmentStore, apply_plan, msg, plan_assignments,
+                                      record_closed_by_seller, render_plan)
     from implkit.audit.effect import parse_days
     from implkit.audit.engine import run_checks
     from implkit.audit.snapshot import Snapshot
@@ -590,6 +607,7 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     if entry.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {tenant!r}: assign supports amoCRM and Bitrix24 tenants, not {entry.provider}")
     options = _audit_options(ws, entry, tenant, check_ids)
+    _assign_allowed(options.blueprint, entry.blueprint, lang)
     checks = load_checks()
     unknown = sorted(set(options.only) - {c.id for c in checks})
     if unknown:
@@ -597,20 +615,23 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     folder = _synced_folder(ws, tenant)
     with ws.lock(tenant, "assign", timeout=300):
         store = AssignmentStore(folder / ASSIGNMENTS_FILE)
+        writer, http = _task_writer(ws, entry, tenant)
         try:
-            with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
-                plan = plan_assignments(run_checks(snapshot, checks, options), snapshot, store, lang=lang,
-                                        close_fixed=close_fixed)
-            click.echo(render_plan(plan, lang, fmt), nl=False)
-            if not yes:
-                if plan.has_changes:
-                    _stderr(msg("hint", lang))
-                return 2 if plan.has_changes else EXIT_OK
-            if not plan.has_changes:
-                return EXIT_OK
-            writer, http = _task_writer(ws, entry, tenant)
-            now = int(time.time())
             with http:
+                # the tasks made before, as the CRM has them now: one a seller closed is no longer open
+                closed_in_crm = writer.completed([r["task_id"] for r in store.open_tasks()])
+                with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+                    plan = plan_assignments(run_checks(snapshot, checks, options), snapshot, store, lang=lang,
+                                            close_fixed=close_fixed, closed_in_crm=closed_in_crm)
+                click.echo(render_plan(plan, lang, fmt), nl=False)
+                now = int(time.time())
+                if not yes:
+                    if plan.has_changes:
+                        _stderr(msg("hint", lang))
+                    return 2 if plan.has_changes else EXIT_OK
+                if not plan.has_changes:
+                    record_closed_by_seller(plan, store, now)
+                    return EXIT_OK
                 created, closed = apply_plan(plan, store, writer, due=now + days * 86400, at=now, lang=lang)
         finally:
             store.close()
