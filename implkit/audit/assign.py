@@ -80,8 +80,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "by_seller_fixed": {"ru": "закрыта в CRM, нарушение исправлено", "en": "closed in the CRM, fixed"},
     "seller_summary": {"ru": "Закрыто продавцами в CRM: {count} (из них нарушение осталось: {again}).",
                        "en": "Closed by the sellers in the CRM: {count} (still failing: {again})."},
-    "refused": {"ru": "в блюпринте тенанта audit.assign: false — задачи по находкам в эту CRM не ставятся",
-                "en": "the tenant's blueprint sets audit.assign: false: no tasks are created in this CRM"},
+    "refused_head": {"ru": "задачи не созданы: блюпринт тенанта это запрещает",
+                     "en": "no tasks: the tenant's blueprint forbids them"},
+    "refused": {"ru": "false — задачи по находкам в эту CRM не ставятся",
+                "en": "false: no tasks are created in this CRM"},
 }
 
 

@@ -554,7 +554,7 @@ def _assign_allowed(blueprint: Any, blueprint_file: str | None, lang: str) -> No
     from implkit.yamlio import load_yaml, location_of
 
     where = location_of(load_yaml(blueprint_file), ("audit", "assign"), str(blueprint_file))
-    raise InputError(msg("refused", lang), [Problem(where, msg("refused", lang))])
+    raise InputError(msg("refused_head", lang), [Problem(where, msg("refused", lang))])
 
 
 def _task_writer(ws: Any, entry: Any, tenant: str) -> tuple[Any, Any]:
