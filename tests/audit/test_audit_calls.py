@@ -435,3 +435,31 @@ def test_activity_talk_time_is_the_planted_calls_seconds(sync_rig, tmp_path):
                 for s in SELLERS}
     assert got == expected
     assert "0:11:05" in render_activity(report, "table", "ru", "acme")  # A's deals: 120 + 0 + 300 + 45 + 200 s
+
+
+def test_a_webhook_without_telephony_gives_no_calls_and_the_report_says_so(tmp_path):
+    """A portal's webhook without the `telephony` scope: voximplant.statistic.get is refused
+    (insufficient_scope); the sync goes on, keeps why, and the report says it instead of showing zeros."""
+    from implkit.http import RateLimiter
+    from implkit.providers.bitrix24 import open_records
+    from implkit.sandbox import Sandbox
+
+    sandbox = Sandbox(tmp_path / "sandbox.db")
+    try:
+        sandbox.create_portal("acme")
+        webhook = sandbox.webhook_url("acme", scope=("crm", "user", "department", "task")).rstrip("/").split("/rest/")[1]
+        from implkit.http.asgi import SyncASGITransport
+
+        transport = SyncASGITransport(sandbox.app)
+        reader = open_records("http://sandbox/bitrix24/acme", webhook, transport=transport, rate=RateLimiter(1000.0, 50))
+        path = tmp_path / "snapshot.sqlite"
+        with Snapshot(path) as snap:
+            sync_snapshot(reader, snap)
+            assert snap.get_meta("calls_unavailable") == "insufficient_scope"
+            report = calls_report(snap, Period(0, 2 ** 31), zone("UTC"))
+        assert report["rows"] == [] and report["calls_unavailable"] == "insufficient_scope"
+        assert "CRM не отдала статистику звонков (insufficient_scope)" in render_calls(report, "table", "ru", "acme")
+        assert "gave no call statistics" in render_calls(report, "html", "en", "acme")
+        transport.shutdown()
+    finally:
+        sandbox.close()
