@@ -591,6 +591,7 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     check's how-to-fix text. A plan first: exit 2 when there is something to create or close, 0 when not;
     --yes writes it (exit 0). Tasks already made for a finding are not made again; the ones a seller
     closed in the CRM are read back first. Refused (exit 3) when the blueprint says audit.assign: false."""
+    import contextlib
     import time
 
     from implkit.audit import SNAPSHOT_FILE, load_checks
@@ -615,11 +616,13 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     folder = _synced_folder(ws, tenant)
     with ws.lock(tenant, "assign", timeout=300):
         store = AssignmentStore(folder / ASSIGNMENTS_FILE)
-        writer, http = _task_writer(ws, entry, tenant)
         try:
+            remembered = [r["task_id"] for r in store.open_tasks()]
+            # the CRM is reached only to read back tasks made before, or to write: a first plan needs no credentials
+            writer, http = _task_writer(ws, entry, tenant) if remembered or yes else (None, contextlib.nullcontext())
             with http:
                 # the tasks made before, as the CRM has them now: one a seller closed is no longer open
-                closed_in_crm = writer.completed([r["task_id"] for r in store.open_tasks()])
+                closed_in_crm = writer.completed(remembered) if remembered else set()
                 with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
                     plan = plan_assignments(run_checks(snapshot, checks, options), snapshot, store, lang=lang,
                                             close_fixed=close_fixed, closed_in_crm=closed_in_crm)

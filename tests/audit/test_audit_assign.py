@@ -211,8 +211,12 @@ def test_assign_command_plan_then_yes_then_nothing(run_cli, tmp_path):
         assert applied.exit_code == 0 and "Tasks created:" in applied.stderr
         made = [r for r in writes()[before:] if r["path"].endswith("/api/v4/tasks")]
         assert len(made) == 1 and made[0]["entities_written"] == plan.stdout.count("создать")
+        seen = len(sandbox.request_log("shop"))
         again = run_cli("audit", "assign", "shop", *where, "--checks", "D08,T01", env=env)
         assert again.exit_code == 0 and "создать" not in again.stdout
+        # the rerun reads the tasks it made back (GET /api/v4/tasks, 50 ids a request) and writes nothing
+        reread = sandbox.request_log("shop")[seen:]
+        assert reread and {(r["method"], r["path"].split("?")[0].rsplit("/", 1)[-1]) for r in reread} == {("GET", "tasks")}
         assert token not in plan.output + applied.output + again.output
     sandbox.close()
 
