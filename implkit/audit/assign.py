@@ -156,7 +156,8 @@ def plan_assignments(run: AuditRun, snapshot: Any, store: AssignmentStore, *, la
     users = {uid: (name, bool(active)) for uid, name, active in db.execute("SELECT id, name, is_active FROM users")}
     remembered = store.open_tasks()
     seller_closed = [r for r in remembered if str(r["task_id"]) in closed_in_crm]
-    opened = {(r["check_id"], r["entity"], r["record_id"]) for r in remembered if str(r["task_id"]) not in closed_in_crm}
+    opened = {(r["check_id"], r["entity"], r["record_id"]) for r in remembered
+              if str(r["task_id"]) not in closed_in_crm}
     plan = AssignPlan()
     failing_now: dict[str, set[tuple[str, str]]] = {}
     for result in run.results:
@@ -187,7 +188,8 @@ def plan_assignments(run: AuditRun, snapshot: Any, store: AssignmentStore, *, la
                 plan.create.append(item)
     for row in seller_closed:
         now = failing_now.get(row["check_id"])
-        plan.closed_by_seller.append({**row, "still_failing": now is not None and (row["entity"], row["record_id"]) in now})
+        failing = now is not None and (row["entity"], row["record_id"]) in now
+        plan.closed_by_seller.append({**row, "still_failing": failing})
     if close_fixed:
         for row in remembered:
             now = failing_now.get(row["check_id"])
