@@ -213,6 +213,7 @@ class Blueprint:
     analytics: tuple[tuple[str, Any], ...] = ()
     manual: tuple[ManualStep, ...] = ()
     extra_metadata: tuple[tuple[str, Any], ...] = ()
+    audit: tuple[tuple[str, Any], ...] = ()  # how the audit may act on the tenant (`assign: false`)
 
     # --- lookups -------------------------------------------------------------
     def pipeline(self, key: str) -> Pipeline | None:
@@ -285,6 +286,7 @@ class Blueprint:
                 for m in data.get("manual") or ()
             ),
             extra_metadata=_freeze({k: v for k, v in meta.items() if k not in ("name", "version", "company")}),
+            audit=_freeze(data.get("audit") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -327,6 +329,8 @@ class Blueprint:
         if self.manual:
             out["manual"] = [_drop_none({"key": m.key, "title": m.title, "feature": m.feature,
                                          "details": m.details}) for m in self.manual]
+        if self.audit:
+            out["audit"] = _thaw(self.audit)
         return out
 
 

@@ -7,6 +7,14 @@ is written without `yes`. Every task made is remembered in the tenant's
 nothing for a finding that already has an open task, and `close_fixed`
 closes the tasks of findings the last audit no longer reports.
 
+Before planning, the remembered open tasks are read back from the CRM
+(`TaskWriter.completed`: reads only, also in a plan): a task the seller
+completed (or deleted) there is no longer open. Its finding, if the audit
+still reports it, gets a new task; either way the plan lists it as closed
+by the seller, and `--yes` records it closed. A blueprint with
+`audit: {assign: false}` makes the command refuse before anything is read
+or written (commands/audit.py).
+
 Where a task goes: a deal, contact or company finding on that record; a
 task finding (an overdue task, say) on the record that task belongs to. A
 finding on a user or a field has no record to carry a task, and a record
@@ -66,6 +74,16 @@ MESSAGES: dict[str, dict[str, str]] = {
                 "en": "Tasks to create: {create}, to close: {close}, already open: {open}, skipped: {skip}."},
     "applied": {"ru": "Создано задач: {create}, закрыто: {close}.", "en": "Tasks created: {create}, closed: {close}."},
     "hint": {"ru": "Ничего не записано; чтобы создать задачи: --yes.", "en": "Nothing written; to create the tasks: --yes."},
+    "by_seller": {"ru": "закрыта в CRM", "en": "closed in the CRM"},
+    "by_seller_again": {"ru": "закрыта в CRM, нарушение осталось: новая задача",
+                        "en": "closed in the CRM, still failing: a new task"},
+    "by_seller_fixed": {"ru": "закрыта в CRM, нарушение исправлено", "en": "closed in the CRM, fixed"},
+    "seller_summary": {"ru": "Закрыто продавцами в CRM: {count} (из них нарушение осталось: {again}).",
+                       "en": "Closed by the sellers in the CRM: {count} (still failing: {again})."},
+    "refused_head": {"ru": "задачи не созданы: блюпринт тенанта это запрещает",
+                     "en": "no tasks: the tenant's blueprint forbids them"},
+    "refused": {"ru": "false — задачи по находкам в эту CRM не ставятся",
+                "en": "false: no tasks are created in this CRM"},
 }
 
 
@@ -92,6 +110,9 @@ class AssignPlan:
     close: list[dict[str, Any]] = field(default_factory=list)
     already_open: int = 0
     skipped: list[Assignment] = field(default_factory=list)
+    # remembered tasks the CRM reports completed or gone: the seller closed them; `still_failing` says
+    # whether the audit still reports the finding (then `create` holds its new task)
+    closed_by_seller: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def has_changes(self) -> bool:
@@ -127,12 +148,16 @@ class AssignmentStore:
 
 
 def plan_assignments(run: AuditRun, snapshot: Any, store: AssignmentStore, *, lang: str = "ru",
-                     close_fixed: bool = False) -> AssignPlan:
+                     close_fixed: bool = False, closed_in_crm: set[str] = frozenset()) -> AssignPlan:
     """What to create (one task per failing record and check with no open task yet) and, with
-    `close_fixed`, which open tasks to close (their check ran and no longer reports the record)."""
+    `close_fixed`, which open tasks to close (their check ran and no longer reports the record).
+    `closed_in_crm`: ids of remembered tasks the CRM no longer has open (read back by the caller)."""
     db = snapshot.db
     users = {uid: (name, bool(active)) for uid, name, active in db.execute("SELECT id, name, is_active FROM users")}
-    opened = {(r["check_id"], r["entity"], r["record_id"]) for r in store.open_tasks()}
+    remembered = store.open_tasks()
+    seller_closed = [r for r in remembered if str(r["task_id"]) in closed_in_crm]
+    opened = {(r["check_id"], r["entity"], r["record_id"]) for r in remembered
+              if str(r["task_id"]) not in closed_in_crm}
     plan = AssignPlan()
     failing_now: dict[str, set[tuple[str, str]]] = {}
     for result in run.results:
@@ -161,10 +186,15 @@ def plan_assignments(run: AuditRun, snapshot: Any, store: AssignmentStore, *, la
                 plan.skipped.append(item)
             else:
                 plan.create.append(item)
+    for row in seller_closed:
+        now = failing_now.get(row["check_id"])
+        failing = now is not None and (row["entity"], row["record_id"]) in now
+        plan.closed_by_seller.append({**row, "still_failing": failing})
     if close_fixed:
-        for row in store.open_tasks():
+        for row in remembered:
             now = failing_now.get(row["check_id"])
-            if now is not None and (row["entity"], row["record_id"]) not in now:
+            if str(row["task_id"]) not in closed_in_crm and now is not None and \
+                    (row["entity"], row["record_id"]) not in now:
                 plan.close.append(row)
     return plan
 
@@ -188,6 +218,13 @@ class TaskWriter(Protocol):
 
     def close(self, rows: list[dict[str, Any]], text: str) -> None: ...
 
+    def completed(self, task_ids: list[str]) -> set[str]:
+        """Of these task ids, those the CRM no longer has open: completed, or deleted (not found). Reads only."""
+        ...
+
+
+READ_BACK_CHUNK = 50  # ids a request: filter[id][] fifty times keeps an amoCRM URL short; a Bitrix24 list page
+
 
 class AmoTaskWriter:
     """amoCRM: POST /api/v4/tasks, PATCH /api/v4/tasks (is_completed + result) — the HttpClient's limiter paces them."""
@@ -209,6 +246,15 @@ class AmoTaskWriter:
     def close(self, rows: list[dict[str, Any]], text: str) -> None:
         self.http.patch("/api/v4/tasks", json=[{"id": int(r["task_id"]), "is_completed": True,
                                                 "result": {"text": text}} for r in rows])
+
+    def completed(self, task_ids: list[str]) -> set[str]:
+        still_open: set[str] = set()
+        for start in range(0, len(task_ids), READ_BACK_CHUNK):
+            chunk = task_ids[start:start + READ_BACK_CHUNK]
+            data = self.http.get("/api/v4/tasks", [("limit", 250), *(("filter[id][]", int(i)) for i in chunk)]) or {}
+            still_open |= {str(t["id"]) for t in (data.get("_embedded") or {}).get("tasks") or ()
+                           if not t.get("is_completed")}
+        return {str(i) for i in task_ids} - still_open
 
 
 B24_OWNER_TYPES = {"leads": 2, "contacts": 3, "companies": 4}  # CRM entity type ids: deal, contact, company
@@ -243,11 +289,28 @@ class B24TodoWriter:
                                                                  "fields": {"COMPLETED": "Y"}})
                         for i, r in enumerate(rows)], write=True)
 
+    def completed(self, task_ids: list[str]) -> set[str]:
+        from implkit.providers.bitrix24.transport import Command
+
+        chunks = [task_ids[s:s + READ_BACK_CHUNK] for s in range(0, len(task_ids), READ_BACK_CHUNK)]
+        if not chunks:
+            return set()
+        answer = self.api.batch([Command(f"r{k}", "crm.activity.list", {
+            "filter": {"@ID": [int(i) for i in chunk]}, "select": ["ID", "COMPLETED"], "start": -1})
+            for k, chunk in enumerate(chunks)])
+        for error in answer.errors.values():
+            raise error
+        still_open = {str(a["ID"]) for k in range(len(chunks)) for a in answer.results.get(f"r{k}") or ()
+                      if a.get("COMPLETED") != "Y"}
+        return {str(i) for i in task_ids} - still_open
+
 
 def apply_plan(plan: AssignPlan, store: AssignmentStore, writer: TaskWriter, *, due: int, at: int,
                lang: str = "ru") -> tuple[int, int]:
-    """Create and close; each chunk is recorded as soon as the CRM answers, so a run cut short is finished
-    by running it again without creating a task twice for what was recorded."""
+    """Record the tasks the sellers closed, then create and close; each chunk is recorded as soon as the
+    CRM answers, so a run cut short is finished by running it again without creating a task twice for
+    what was recorded."""
+    record_closed_by_seller(plan, store, at)
     created = 0
     for start in range(0, len(plan.create), AMO_BATCH):
         chunk = plan.create[start:start + AMO_BATCH]
@@ -268,6 +331,14 @@ def apply_plan(plan: AssignPlan, store: AssignmentStore, writer: TaskWriter, *, 
     return created, len(plan.close)
 
 
+def record_closed_by_seller(plan: AssignPlan, store: AssignmentStore, at: int) -> None:
+    """Remembered tasks the CRM reports closed are closed in the store too (nothing is sent)."""
+    store.db.execute("BEGIN")
+    for row in plan.closed_by_seller:
+        store.mark_closed(row, at)
+    store.db.execute("COMMIT")
+
+
 def render_plan(plan: AssignPlan, lang: str, fmt: str = "table") -> str:
     import json
 
@@ -279,17 +350,23 @@ def render_plan(plan: AssignPlan, lang: str, fmt: str = "table") -> str:
                     "responsible_user_id": a.responsible_user_id, "responsible": a.responsible, "text": a.text,
                     **({"reason": a.reason} if a.reason else {})}
         return json.dumps({"create": [item(a) for a in plan.create], "close": plan.close,
-                           "already_open": plan.already_open, "skipped": [item(a) for a in plan.skipped]},
-                          ensure_ascii=False, indent=2) + "\n"
+                           "already_open": plan.already_open, "skipped": [item(a) for a in plan.skipped],
+                           "closed_by_seller": plan.closed_by_seller}, ensure_ascii=False, indent=2) + "\n"
     rows = [[msg("create", lang), a.check_id, f"{word(a.entity, lang)}:{a.record_id}", a.responsible or "",
              _short(a.text)] for a in plan.create]
     rows += [[msg("close", lang), r["check_id"], f"{word(r['entity'], lang)}:{r['record_id']}", "",
               r["task_id"]] for r in plan.close]
     rows += [[msg("skip", lang), a.check_id, f"{word(a.entity, lang)}:{a.record_id}", a.responsible or "",
               a.reason] for a in plan.skipped]
+    rows += [[msg("by_seller", lang), r["check_id"], f"{word(r['entity'], lang)}:{r['record_id']}", "",
+              f"{r['task_id']}: " + msg("by_seller_again" if r["still_failing"] else "by_seller_fixed", lang)]
+             for r in plan.closed_by_seller]
     out = [tabulate(rows, headers=msg("columns", lang).split("|"), tablefmt="simple")] if rows else []
     out.append(msg("summary", lang, create=len(plan.create), close=len(plan.close), open=plan.already_open,
                    skip=len(plan.skipped)))
+    if plan.closed_by_seller:
+        out.append(msg("seller_summary", lang, count=len(plan.closed_by_seller),
+                       again=sum(r["still_failing"] for r in plan.closed_by_seller)))
     return "\n".join(out) + "\n"
 
 

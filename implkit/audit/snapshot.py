@@ -22,7 +22,12 @@ from typing import Any, Iterable, Iterator
 from implkit.audit.normalize import company_key, email_key, inn_key, name_key, phone_key
 from implkit.files import private_file
 
-SCHEMA_VERSION = 1
+# 2: the `calls` table (a call with its manager, direction, outcome and duration). A version-1 snapshot
+# is upgraded on open (`_migrate`): the table is created and the streams that carry calls are read
+# again whole by the next sync, so calls made before the upgrade are not missing.
+SCHEMA_VERSION = 2
+# Streams a version-1 snapshot read without keeping their calls: amoCRM's notes (the call's params).
+CALL_STREAMS_V1 = ("notes.leads", "notes.contacts", "notes.companies")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -133,6 +138,19 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_entity ON events (entity_type, entity_id, created_at);
 CREATE INDEX IF NOT EXISTS events_type ON events (type, created_at);
 
+-- calls as the CRM records them: amoCRM call notes (`call_in`/`call_out` and their params), Bitrix24's
+-- telephony statistics (voximplant.statistic.get). user_id: the manager on the call; direction: in | out;
+-- answered: a conversation took place; duration: seconds; entity: the record the call is logged on
+-- (NULL when the CRM names none the snapshot holds); activity_id: Bitrix24's call activity (its owner,
+-- in `tasks`, may be the deal); status: the CRM's own outcome code (amoCRM call_status 1-7, Bitrix24
+-- CALL_FAILED_CODE).
+CREATE TABLE IF NOT EXISTS calls (
+    id TEXT PRIMARY KEY, user_id INTEGER, direction TEXT NOT NULL, answered INTEGER NOT NULL,
+    duration INTEGER NOT NULL DEFAULT 0, entity_type TEXT, entity_id INTEGER, activity_id INTEGER,
+    at INTEGER NOT NULL, status TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_at ON calls (at, user_id);
+
 -- a deal's "touches": calls, chat messages, SMS and e-mails, with their direction (first response D06
 -- counts outgoing ones; touches in the first day D07 count both; D03 counts any). A touch logged on
 -- the deal's contact or company counts for the deal too, as the deal card's feed shows it to a manager.
@@ -163,7 +181,7 @@ SCHEMA += DIRECTUM_SCHEMA
 
 # Snapshot tables per synced entity (what `delete` removes and `counts` reports).
 RECORD_TABLES = ("users", "roles", "pipelines", "stages", "loss_reasons", "custom_fields",
-                 "leads", "contacts", "companies", "tasks", "notes", "events")
+                 "leads", "contacts", "companies", "tasks", "notes", "events", "calls")
 WON, LOST = 142, 143
 
 
@@ -188,7 +206,21 @@ class Snapshot:
         # Views are recreated so that a newer definition wins; in one transaction, so that another
         # connection reading the view never finds it missing between the drop and the create.
         self.db.executescript(f"BEGIN IMMEDIATE; DROP VIEW IF EXISTS touches; {SCHEMA}; COMMIT;")
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older snapshot to SCHEMA_VERSION (the tables themselves are created by SCHEMA).
+        A new file starts at the current version; one without the row is version 1."""
+        with self.transaction() as db:
+            fresh = db.execute("SELECT count(*) FROM meta").fetchone()[0] == 0
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = SCHEMA_VERSION if fresh else int(row[0]) if row else 1
+            if version < 2:
+                # The notes a version-1 sync read kept no call params: forget those streams' cursors, so the
+                # next sync reads them whole (a full pass upserts by id) and fills `calls`.
+                db.execute(f"DELETE FROM sync_cursors WHERE entity IN ({','.join('?' * len(CALL_STREAMS_V1))})",
+                           CALL_STREAMS_V1)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.db.close()
@@ -477,7 +509,18 @@ def _write_tasks(db: sqlite3.Connection, rows: list[dict]) -> None:
 def _write_notes(db: sqlite3.Connection, rows: list[dict]) -> None:
     db.executemany(
         "INSERT OR REPLACE INTO notes VALUES (:id, :entity_type, :entity_id, :note_type, :created_by, :created_at,"
-        " :updated_at)", [{"created_by": None, **r} for r in rows])
+        " :updated_at)", [{"created_by": None, **{k: v for k, v in r.items() if k != "call"}} for r in rows])
+    # a call note (amoCRM) carries its call: the call is logged on the note's record, at the note's time
+    _write_calls(db, [{"id": f"note:{r['id']}", "entity_type": r["entity_type"], "entity_id": r["entity_id"],
+                       "at": r["created_at"], **r["call"]} for r in rows if r.get("call")])
+
+
+def _write_calls(db: sqlite3.Connection, rows: list[dict]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO calls VALUES (:id, :user_id, :direction, :answered, :duration, :entity_type,"
+        " :entity_id, :activity_id, :at, :status)",
+        [{"user_id": None, "entity_type": None, "entity_id": None, "activity_id": None, "status": None, **r,
+          "answered": int(bool(r["answered"])), "duration": int(r.get("duration") or 0)} for r in rows])
 
 
 def _write_events(db: sqlite3.Connection, rows: list[dict]) -> None:
@@ -527,7 +570,7 @@ WRITERS = {
     "users": _write_users, "roles": _write_roles, "pipelines": _write_pipelines,
     "loss_reasons": _write_loss_reasons, "custom_fields": _write_custom_fields,
     "leads": _write_leads, "contacts": _write_contacts, "companies": _write_companies,
-    "tasks": _write_tasks, "notes": _write_notes, "events": _write_events,
+    "tasks": _write_tasks, "notes": _write_notes, "events": _write_events, "calls": _write_calls,
 }
 
 

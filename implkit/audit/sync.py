@@ -152,7 +152,11 @@ def sync_snapshot(reader: RecordsReader, snapshot: Snapshot, *, full: bool = Fal
     summary.refreshed = _refresh_linked(reader, snapshot, summary.streams, cap, progress)
     summary.deleted = _reconcile_deletions(snapshot, now=cap) + _sweep_deletions(reader, snapshot, progress)
     snapshot.derive()
-    snapshot.set_meta(snapshot_at=summary.snapshot_at, last_sync_requests=requests())
+    # a CRM that would not give its call statistics (Bitrix24 without the telephony scope): the calls report says so
+    unavailable = getattr(reader, "calls_unavailable", None)
+    with snapshot.transaction() as db:
+        db.execute("DELETE FROM meta WHERE key = 'calls_unavailable'")
+    snapshot.set_meta(snapshot_at=summary.snapshot_at, last_sync_requests=requests(), calls_unavailable=unavailable)
     with snapshot.transaction() as db:
         db.execute("DELETE FROM meta WHERE key = 'sync_started_at'")
     summary.requests = requests()

@@ -208,6 +208,7 @@ def audit() -> None:
     implkit audit effect TENANT [--baseline NAME|DATE] [--from D --to D | --period 30d | --month YYYY-MM]
     implkit audit baseline TENANT [--name NAME]
     implkit audit activity TENANT [--from D --to D | --period 7d | --month YYYY-MM]
+    implkit audit calls TENANT [--from D --to D | --period 7d | --month YYYY-MM]
     implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
@@ -541,6 +542,21 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
     return EXIT_OK
 
 
+def _assign_allowed(blueprint: Any, blueprint_file: str | None, lang: str) -> None:
+    """Refuse (exit 3, nothing read or written) when the tenant's blueprint sets `audit: {assign: false}`,
+    naming the setting's file:line:column."""
+    from implkit.model import thaw
+
+    if blueprint is None or thaw(blueprint.audit).get("assign", True) is not False:
+        return
+    from implkit.audit.assign import msg
+    from implkit.errors import InputError, Problem
+    from implkit.yamlio import load_yaml, location_of
+
+    where = location_of(load_yaml(blueprint_file), ("audit", "assign"), str(blueprint_file))
+    raise InputError(msg("refused_head", lang), [Problem(where, msg("refused", lang))])
+
+
 def _task_writer(ws: Any, entry: Any, tenant: str) -> tuple[Any, Any]:
     """(writer, HTTP client) for the tenant's CRM, on its shared rate limiter."""
     from implkit.audit.assign import AmoTaskWriter, B24TodoWriter
@@ -573,11 +589,14 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
            fmt: str, lang: str | None) -> int:
     """Turn TENANT's findings into CRM tasks on the responsible users, one per record and check, with the
     check's how-to-fix text. A plan first: exit 2 when there is something to create or close, 0 when not;
-    --yes writes it (exit 0). Tasks already made for a finding are not made again."""
+    --yes writes it (exit 0). Tasks already made for a finding are not made again; the ones a seller
+    closed in the CRM are read back first. Refused (exit 3) when the blueprint says audit.assign: false."""
+    import contextlib
     import time
 
     from implkit.audit import SNAPSHOT_FILE, load_checks
-    from implkit.audit.assign import ASSIGNMENTS_FILE, AssignmentStore, apply_plan, msg, plan_assignments, render_plan
+    from implkit.audit.assign import (ASSIGNMENTS_FILE, AssignmentStore, apply_plan, msg, plan_assignments,
+                                      record_closed_by_seller, render_plan)
     from implkit.audit.effect import parse_days
     from implkit.audit.engine import run_checks
     from implkit.audit.snapshot import Snapshot
@@ -589,6 +608,7 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     if entry.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {tenant!r}: assign supports amoCRM and Bitrix24 tenants, not {entry.provider}")
     options = _audit_options(ws, entry, tenant, check_ids)
+    _assign_allowed(options.blueprint, entry.blueprint, lang)
     checks = load_checks()
     unknown = sorted(set(options.only) - {c.id for c in checks})
     if unknown:
@@ -597,19 +617,24 @@ def assign(tenant: str, workspace_dir: str | None, check_ids: str | None, due: s
     with ws.lock(tenant, "assign", timeout=300):
         store = AssignmentStore(folder / ASSIGNMENTS_FILE)
         try:
-            with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
-                plan = plan_assignments(run_checks(snapshot, checks, options), snapshot, store, lang=lang,
-                                        close_fixed=close_fixed)
-            click.echo(render_plan(plan, lang, fmt), nl=False)
-            if not yes:
-                if plan.has_changes:
-                    _stderr(msg("hint", lang))
-                return 2 if plan.has_changes else EXIT_OK
-            if not plan.has_changes:
-                return EXIT_OK
-            writer, http = _task_writer(ws, entry, tenant)
-            now = int(time.time())
+            remembered = [r["task_id"] for r in store.open_tasks()]
+            # the CRM is reached only to read back tasks made before, or to write: a first plan needs no credentials
+            writer, http = _task_writer(ws, entry, tenant) if remembered or yes else (None, contextlib.nullcontext())
             with http:
+                # the tasks made before, as the CRM has them now: one a seller closed is no longer open
+                closed_in_crm = writer.completed(remembered) if remembered else set()
+                with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+                    plan = plan_assignments(run_checks(snapshot, checks, options), snapshot, store, lang=lang,
+                                            close_fixed=close_fixed, closed_in_crm=closed_in_crm)
+                click.echo(render_plan(plan, lang, fmt), nl=False)
+                now = int(time.time())
+                if not yes:
+                    if plan.has_changes:
+                        _stderr(msg("hint", lang))
+                    return 2 if plan.has_changes else EXIT_OK
+                if not plan.has_changes:
+                    record_closed_by_seller(plan, store, now)
+                    return EXIT_OK
                 created, closed = apply_plan(plan, store, writer, due=now + days * 86400, at=now, lang=lang)
         finally:
             store.close()
@@ -626,8 +651,32 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
              lang: str | None) -> int:
     """Employee activity per manager and day: calls in (answered, missed) and out, notes, e-mails, tasks
     created and closed, stage moves."""
-    from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.activity import employee_activity, render_activity
+
+    return _period_report(tenant, workspace_dir, dict(date_from=date_from, date_to=date_to, period=period,
+                                                      month=month), tz, fmt, output, lang, employee_activity,
+                          render_activity)
+
+
+@audit.command("calls")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("7d, 2w (default 30d)")
+def calls(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
+          month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None) -> int:
+    """Calls per manager: incoming and outgoing, answered share, total and average duration, calls per won
+    deal, and the share of called deals that moved to the next stage."""
+    from implkit.audit.calls import calls_report, render_calls
+
+    return _period_report(tenant, workspace_dir, dict(date_from=date_from, date_to=date_to, period=period,
+                                                      month=month), tz, fmt, output, lang, calls_report, render_calls)
+
+
+def _period_report(tenant: str, workspace_dir: str | None, choice: dict[str, Any], tz: str | None, fmt: str,
+                   output: str | None, lang: str | None, build: Any, render: Any) -> int:
+    """A per-period report over the tenant's snapshot: resolve the period in the tenant's zone, build, render
+    in the report's language, print or write privately."""
+    from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import resolve_period
     from implkit.audit.snapshot import Snapshot
     from implkit.yamlio import atomic_write
@@ -637,10 +686,9 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
     zone = _tenant_tz(entry, tz, ws, tenant)
     folder = _synced_folder(ws, tenant)
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
-        chosen = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
-                                month=month)
-        report = employee_activity(snapshot, chosen, zone)
-    text = render_activity(report, fmt, lang, tenant)
+        chosen = resolve_period(snapshot.snapshot_at, zone, **choice)
+        report = build(snapshot, chosen, zone)
+    text = render(report, fmt, lang, tenant)
     if output:
         atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
         _stderr(f"wrote {output}")

@@ -455,6 +455,21 @@ CREATE TABLE IF NOT EXISTS b24_tasks (
     data TEXT NOT NULL,
     PRIMARY KEY (account_id, id)
 );
+-- telephony: calls registered by an external PBX (telephony.externalCall.register; stat_id once finished)
+-- and the call statistics records (voximplant.statistic.get), `data` as the method prints it
+CREATE TABLE IF NOT EXISTS b24_calls (
+    account_id INTEGER NOT NULL,
+    call_id TEXT NOT NULL,
+    stat_id INTEGER,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, call_id)
+);
+CREATE TABLE IF NOT EXISTS b24_call_stats (
+    account_id INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
+);
 CREATE TABLE IF NOT EXISTS b24_timeline_comments (
     account_id INTEGER NOT NULL,
     id INTEGER NOT NULL,

@@ -23,13 +23,14 @@ def truth(start: float, end: float) -> dict[tuple[str, str], Counter]:
     """(seller, day) -> counts, from the facts."""
     out: dict[tuple[str, str], Counter] = {}
 
-    def add(seller: str, when: float, column: str) -> None:
+    def add(seller: str, when: float, column: str, amount: int = 1) -> None:
         if start <= when < end:
-            out.setdefault((seller, _day(when)), Counter())[column] += 1
+            out.setdefault((seller, _day(when)), Counter())[column] += amount
 
     for d in DEALS:
         for c in d.calls:
             add(d.seller, c, "calls_out")
+            add(d.seller, c, "call_seconds", 60)  # the planter's answered calls last a minute
         for c in d.missed:
             add(d.seller, c, "calls_missed")
         for closed in (d.won, d.lost):

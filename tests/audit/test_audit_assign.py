@@ -211,8 +211,12 @@ def test_assign_command_plan_then_yes_then_nothing(run_cli, tmp_path):
         assert applied.exit_code == 0 and "Tasks created:" in applied.stderr
         made = [r for r in writes()[before:] if r["path"].endswith("/api/v4/tasks")]
         assert len(made) == 1 and made[0]["entities_written"] == plan.stdout.count("создать")
+        seen = len(sandbox.request_log("shop"))
         again = run_cli("audit", "assign", "shop", *where, "--checks", "D08,T01", env=env)
         assert again.exit_code == 0 and "создать" not in again.stdout
+        # the rerun reads the tasks it made back (GET /api/v4/tasks, 50 ids a request) and writes nothing
+        reread = sandbox.request_log("shop")[seen:]
+        assert reread and {(r["method"], r["path"].split("?")[0].rsplit("/", 1)[-1]) for r in reread} == {("GET", "tasks")}
         assert token not in plan.output + applied.output + again.output
     sandbox.close()
 
@@ -233,3 +237,127 @@ def test_assign_bad_input_exits_3_and_writes_nothing(run_cli, tmp_path, args, me
     result = run_cli("audit", "assign", "acme", "--workspace", tmp_path / "ws", *args)
     assert result.exit_code == 3 and message in result.output
     assert not (ws.tenant_dir("acme") / "assignments.sqlite").exists()
+
+
+def test_amocrm_tasks_closed_by_the_seller_are_read_back(sync_rig, tmp_path):
+    """A task the seller completes in amoCRM is no longer open: read back (GETs only) before planning, listed
+    as closed by the seller; its finding gets a new task only while the audit still reports it."""
+    seed = pytest.importorskip("implkit.sandbox.seed")
+    truth = seed.seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=60, seed=3,
+                              now=int(sync_rig.clock.now())).ground_truth
+    http = sync_rig.http()
+    path = tmp_path / "snapshot.sqlite"
+
+    def sync():
+        with Snapshot(path) as snap:
+            sync_snapshot(AmoRecords(http), snap, clock=sync_rig.clock.now)
+
+    sync()
+    store = AssignmentStore(tmp_path / "assignments.sqlite")
+    writer = AmoTaskWriter(http)
+    only = ("D08", "T01")
+    _, plan = _plan(path, store, only=only)
+    now = int(sync_rig.clock.now())
+    apply_plan(plan, store, writer, due=now + 86400, at=now)
+    made = {r["record_id"]: r["task_id"] for r in store.open_tasks()}
+    # one deal lost without a reason (D08) the seller fixes; one overdue task (T01) the seller leaves overdue
+    fixed = next(r["record_id"] for r in store.open_tasks() if r["check_id"] == "D08")
+    still = next(r["record_id"] for r in store.open_tasks() if r["check_id"] == "T01")
+    assert str(truth["defects"]["D08"]["ids"][0]) == fixed
+    reason = http.get("/api/v4/leads/loss_reasons")["_embedded"]["loss_reasons"][0]["id"]
+    sync_rig.clock.advance(60)
+    http.patch("/api/v4/leads", json=[{"id": int(fixed), "loss_reason_id": reason}])  # the seller fixes one deal
+    http.patch("/api/v4/tasks", json=[{"id": int(made[r]), "is_completed": True, "result": {"text": "Сделано"}}
+                                      for r in (still, fixed)])  # and closes both tasks
+    sync_rig.clock.advance(60)
+    sync()
+
+    before = sync_rig.log()[-1]["seq"]
+    closed = writer.completed([r["task_id"] for r in store.open_tasks()])
+    assert closed == {made[still], made[fixed]}
+    assert {r["method"] for r in sync_rig.log(before)} == {"GET"}  # reading back writes nothing
+    _, again = _plan(path, store, only=only, close_fixed=True)
+    assert not again.create  # without the read-back both look open
+    with Snapshot(path) as snap:
+        run = run_checks(snap, load_checks(), AuditOptions(crm="amocrm", only=only))
+        replan = plan_assignments(run, snap, store, lang="ru", close_fixed=True, closed_in_crm=closed)
+    assert {(r["record_id"], r["still_failing"]) for r in replan.closed_by_seller} == {(still, True), (fixed, False)}
+    assert [(a.check_id, str(a.record_id)) for a in replan.create] == [("T01", still)]
+    assert replan.close == [] and replan.already_open == len(made) - 2
+    text = render_plan(replan, "ru")
+    assert "закрыта в CRM, нарушение осталось: новая задача" in text and "Закрыто продавцами в CRM: 2" in text
+
+    before = sync_rig.log()[-1]["seq"]
+    created, closed_now = apply_plan(replan, store, writer, due=now + 86400, at=now)
+    assert (created, closed_now) == (1, 0)
+    writes = [r for r in sync_rig.log(before) if r["status"] == 200]
+    assert [(r["method"], r["path"].rsplit("/", 1)[-1], r["entities_written"]) for r in writes] == [("POST", "tasks", 1)]
+    open_now = {r["record_id"]: r["task_id"] for r in store.open_tasks()}
+    assert fixed not in open_now and open_now[still] != made[still]
+    store.close()
+
+
+def test_bitrix24_todos_closed_by_the_seller_are_read_back(tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "providers_b24"))
+    from b24p_rig import Portal
+
+    from implkit.providers.bitrix24 import open_records
+    from implkit.sandbox.bitrix24.seed import seed_portal
+
+    portal = Portal(tmp_path)
+    try:
+        truth = seed_portal(portal.sandbox.store, portal.account_id, deals=300, seed=5).ground_truth
+        reader = open_records(portal.base, portal.webhook, transport=portal.transport)
+        path = tmp_path / "snapshot.sqlite"
+        with Snapshot(path) as snap:
+            sync_snapshot(reader, snap)
+            snap.set_meta(snapshot_at=truth["now"])
+        store = AssignmentStore(tmp_path / "assignments.sqlite")
+        writer = B24TodoWriter(reader.api)
+        _, plan = _plan(path, store, crm="bitrix24", only=("D03",))
+        apply_plan(plan, store, writer, due=truth["now"] + 86400, at=truth["now"])
+        rows = store.open_tasks()
+        assert len(rows) >= 2
+        done = rows[0]["task_id"]
+        portal.call("crm.activity.update", {"id": done, "fields": {"COMPLETED": "Y"}})  # the seller's click
+        before = portal.last_seq()
+        closed = writer.completed([r["task_id"] for r in rows])
+        assert closed == {str(done)}
+        assert [r["path"].rsplit("/", 1)[-1] for r in portal.log(before) if r["status"] == 200] == ["batch"]
+        with Snapshot(path) as snap:
+            run = run_checks(snap, load_checks(), AuditOptions(crm="bitrix24", only=("D03",)))
+            replan = plan_assignments(run, snap, store, lang="en", closed_in_crm=closed)
+        # the seller closed the to-do but the deal is still stale: a new to-do, and the report says why
+        assert [(r["task_id"], r["still_failing"]) for r in replan.closed_by_seller] == [(done, True)]
+        assert [(a.check_id, str(a.record_id)) for a in replan.create] == [("D03", rows[0]["record_id"])]
+        assert "closed in the CRM, still failing: a new task" in render_plan(replan, "en")
+        store.close()
+    finally:
+        portal.close()
+
+
+def test_assign_refused_by_the_blueprint(run_cli, tmp_path):
+    """`audit: {assign: false}` in the tenant's blueprint: exit 3 naming the setting's file:line:column,
+    no request sent, nothing written."""
+    from audit_support import build_snapshot
+
+    from implkit.workspace import CredentialSource, init_workspace
+
+    blueprint = tmp_path / "bp.yaml"
+    blueprint.write_text("apiVersion: implkit/v1\nkind: Blueprint\nmetadata: {name: shop, version: 1.0.0}\n"
+                         "audit:\n  assign: false\n", encoding="utf-8")
+    ws = init_workspace(tmp_path / "ws")
+    ws.add_tenant("acme", provider="amocrm", url="http://127.0.0.1:9/amocrm/acme", blueprint=str(blueprint),
+                  credentials=CredentialSource("env", var="ACME_TOKEN"))
+    build_snapshot(ws.tenant_dir("acme") / "snapshot.sqlite", {"leads": [{"id": 1, "status_id": 143}]}).close()
+    for args in ((), ("--yes",)):
+        result = run_cli("audit", "assign", "acme", "--workspace", tmp_path / "ws", *args, env={"ACME_TOKEN": "t"})
+        assert result.exit_code == 3, result.output
+        assert f"{blueprint}:5:3" in result.output and "audit.assign: false" in result.output
+        assert "Traceback" not in result.output
+    assert not (ws.tenant_dir("acme") / "assignments.sqlite").exists()
+    english = run_cli("audit", "assign", "acme", "--workspace", tmp_path / "ws", "--lang", "en")
+    assert english.exit_code == 3 and "no tasks are created in this CRM" in english.output

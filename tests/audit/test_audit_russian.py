@@ -55,7 +55,7 @@ def test_a_russian_audit_report_has_no_english_words(audited, fmt):
     assert len(english_words(english)) > 20  # the check itself sees English
 
 
-def test_diff_effect_activity_and_assign_speak_russian(audited):
+def test_diff_effect_activity_calls_and_assign_speak_russian(audited):
     from implkit.audit.assign import AssignmentStore, plan_assignments, render_plan
     from implkit.audit.diff import audit_diff, render_diff
     from implkit.audit.effect import effect_report, indicators, render_effect, resolve_period, zone
@@ -79,6 +79,12 @@ def test_diff_effect_activity_and_assign_speak_russian(audited):
         days = employee_activity(snap, resolve_period(snap.snapshot_at, zone(None), period="400d"), zone(None))
         assert days["rows"]
         texts += [render_activity(days, fmt, "ru", "acme") for fmt in ("table", "md", "html", "csv")]
+        from implkit.audit.calls import calls_report, render_calls
+
+        calls = calls_report(snap, resolve_period(snap.snapshot_at, zone(None), period="400d"), zone(None))
+        assert calls["rows"] and calls["total"]["calls"] > 50
+        texts += [render_calls(calls, fmt, "ru", "acme") for fmt in ("table", "md", "html", "csv")]
+        assert len(english_words(render_calls(calls, "md", "en", "acme"))) > 10
         store = AssignmentStore(tmp_path / "a.sqlite")
         plan = plan_assignments(run_checks(snap, load_checks(), AuditOptions(only=only)), snap, store)
         store.close()

@@ -41,6 +41,8 @@ def rows_in_portal(portal) -> dict[str, int]:
         "notes": one("SELECT count(*) FROM b24_activities WHERE account_id=? AND owner_type_id IN (2, 3, 4) "
                      "AND CAST(json_extract(data, '$.TYPE_ID') AS INTEGER) IN (2, 4) AND completed='Y'"),
         "events": one("SELECT count(*) FROM b24_stage_history WHERE account_id=? AND entity_type_id=2"),
+        # the telephony statistics: every call but an informational robot call (CALL_TYPE 5)
+        "calls": one("SELECT count(*) FROM b24_call_stats WHERE account_id=? AND json_extract(data, '$.CALL_TYPE') != '5'"),
     }
 
 
@@ -76,8 +78,8 @@ def test_the_next_sync_reads_only_what_changed(seeded, tmp_path):
         modes = {s.name: (s.mode, s.records) for s in summary.streams}
         assert modes["leads"][0] == "incremental" and modes["leads"][1] >= 1
         assert modes["leads"][1] < 50  # only the changed deal and its second's neighbours
-        # one request a stream, and the deletion sweep
-        assert reader.api.http.stats.total - before == DICTIONARY_REQUESTS + 6 + sweep_requests(rows_in_portal(seeded))
+        # one request a stream (7 with the call statistics), and the deletion sweep
+        assert reader.api.http.stats.total - before == DICTIONARY_REQUESTS + 7 + sweep_requests(rows_in_portal(seeded))
         title = snapshot.query("SELECT name FROM leads WHERE id = ?", (int(deal),))[0][0]
         assert title == "Изменённая сделка"
 

@@ -266,14 +266,44 @@ def task_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:
             "result_text": result.get("text") if isinstance(result, dict) else None}
 
 
+# params.call_status of a call note (amoCRM "Calls" API, the note's params): 1 left a voice message, 2 call
+# back later, 3 not in, 4 talked, 5 wrong number, 6 no answer, 7 busy. Only 4 is a conversation.
+CALL_TALKED = 4
+
+
 def note_row(entity: str, item: Mapping[str, Any]) -> dict[str, Any]:
     note_type = item.get("note_type") or ""
     params = item.get("params") if isinstance(item.get("params"), Mapping) else {}
     if note_type == "call_in" and "duration" in params and not params.get("duration"):
         note_type = "call_missed"  # an incoming call with no conversation: C13 looks for the call back
-    return {"id": item["id"], "entity_type": entity, "entity_id": item.get("entity_id"),
-            "note_type": note_type, "created_by": item.get("created_by"),
-            "created_at": item.get("created_at"), "updated_at": item.get("updated_at") or item.get("created_at")}
+    row = {"id": item["id"], "entity_type": entity, "entity_id": item.get("entity_id"),
+           "note_type": note_type, "created_by": item.get("created_by"),
+           "created_at": item.get("created_at"), "updated_at": item.get("updated_at") or item.get("created_at")}
+    if item.get("note_type") in ("call_in", "call_out"):
+        row["call"] = call_of(item, params)
+    return row
+
+
+def call_of(item: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The call a call note records: its manager (`call_responsible` when it is a user id — integrations
+    may put a name there — else the note's responsible user, else its author), direction, outcome
+    (`call_status` when given, else a non-zero `duration`) and duration in seconds."""
+    duration = _seconds(params.get("duration"))
+    status = _seconds(params.get("call_status"))
+    user = params.get("call_responsible")
+    user = user if isinstance(user, int) and not isinstance(user, bool) else (
+        int(user) if isinstance(user, str) and user.isdigit() else None)
+    return {"user_id": user or item.get("responsible_user_id") or item.get("created_by"),
+            "direction": "in" if item.get("note_type") == "call_in" else "out",
+            "answered": status == CALL_TALKED if status else duration > 0, "duration": duration,
+            "status": str(status) if status else None}
+
+
+def _seconds(value: Any) -> int:
+    try:
+        return max(0, int(float(value)))
+    except (TypeError, ValueError):
+        return 0
 
 
 def event_row(reader: AmoRecords, item: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,15 @@ up to 2,500 rows, no row counting (reference/bitrix24-api.md §6, §7).
 | tasks | `crm.activity.list` (activities: «дела») | tasks | `>=LAST_UPDATED` |
 | notes | `crm.activity.list`, completed calls and e-mails on deals, contacts, companies | notes (`call_out` / `call_in` / `email_out` / `email_in`: the touches D03/D06/D07 count; a planned call, not completed, is a to-do, not a touch) | `>=LAST_UPDATED` |
 | events | `crm.stagehistory.list` (deals) | events (`lead_status_changed`) | id (append-only) |
+| calls | `voximplant.statistic.get` (the telephony statistics: manager, type, duration, result code, CRM record, call activity) | calls | id (append-only: a record is written once the call ends) |
+
+Calls: `voximplant.statistic.get` takes `FILTER`, `SORT` + `ORDER` and pages of 50 by `start`; the
+chained pages filter `>ID` from the previous page's last id and keep `start=0` (the method page
+documents offsets only, so each page is counted: dearer, never wrong). `CALL_TYPE` 1 outgoing and 4
+callback are outgoing calls, 2 and 3 incoming; 5 (an informational robot call) is nobody's call and is
+left out. A call is answered when `CALL_FAILED_CODE` is 200. A portal or webhook without the
+`telephony` scope (or the right to view call statistics) has no calls: the stream ends empty and the
+snapshot says so (`meta.calls_unavailable`).
 
 Paging: the stream is `paged`; the page number the sync stores is the
 next id to read (`last id + 1`, returned as `PageResult.next_page`), so a
@@ -54,6 +63,10 @@ DEFAULT_OFFSET = "+03:00"  # a Russian cloud portal's time zone, until a date re
 OWNER_TABLES = {1: None, 2: "leads", 3: "contacts", 4: "companies"}
 INN_NAMES = ("инн", "inn")
 CALL, EMAIL, OUTGOING = 2, 4, 2  # crm.activity TYPE_ID of a call, of an e-mail; DIRECTION of an outgoing one
+# voximplant.statistic.get CALL_TYPE: 1 outgoing, 2 incoming, 3 incoming redirected, 4 callback, 5 informational
+CALL_DIRECTIONS = {1: "out", 2: "in", 3: "in", 4: "out"}
+STAT_ENTITIES = {"CONTACT": "contacts", "COMPANY": "companies"}  # a LEAD is not in the snapshot (deals are)
+NO_TELEPHONY = ("insufficient_scope", "access_denied", "error_method_not_found")
 UF_ENTITIES = {"leads": "crm.deal", "contacts": "crm.contact", "companies": "crm.company"}
 
 
@@ -89,6 +102,7 @@ class B24Records:
     _stages: dict[str, int] = field(default_factory=dict)  # STATUS_ID → snapshot stage id
     _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # entity → FIELD_NAME → row
     _server_time: float | None = None  # the portal's clock at the first answer read
+    calls_unavailable: str | None = None  # why the portal gave no call statistics (an error code), if it did not
 
     crm = "bitrix24"
     # streams the sync may read side by side: a batch takes the portal seconds to run, so two or three in
@@ -116,6 +130,7 @@ class B24Records:
                    filter=(("@TYPE_ID", [CALL, EMAIL]), ("@OWNER_TYPE_ID", [b24.DEALS, 3, 4]), ("COMPLETED", "Y"))),
             Stream("events", "events", "paged", "crm.stagehistory.list", None, items_key="items",
                    params=(("entityTypeId", b24.DEALS),), mark_field="seq"),
+            Stream("calls", "calls", "paged", "voximplant.statistic.get", None, mark_field="seq"),
         ]
 
     def account(self) -> dict[str, Any]:
@@ -138,6 +153,8 @@ class B24Records:
                 filter_[f">={stream.mark}"] = self.iso(since)
             else:  # append-only, by id: `since` is the first id of the pass
                 after = max(after, since - 1)
+        if stream.name == "calls":
+            return self._calls_page(stream, after)
         if filter_:
             params["filter"] = filter_
         if stream.select:
@@ -154,6 +171,21 @@ class B24Records:
 
     def server_time(self) -> float | None:
         return self._server_time
+
+    def _calls_page(self, stream: Stream, after: int) -> PageResult:
+        from implkit.providers.bitrix24.transport import B24Error
+
+        try:
+            page_ = self.api.chain_page(stream.method, after_id=after, filter_key="FILTER",
+                                        order={"SORT": "ID", "ORDER": "ASC"}, start=0)
+        except B24Error as error:
+            if str(error.code).lower() in NO_TELEPHONY:
+                self.calls_unavailable = str(error.code)
+                return PageResult([], False, None, next_page=after + 1)
+            raise
+        rows = [r for r in (call_row(self, item) for item in page_.rows) if r is not None]
+        last = int(page_.rows[-1]["ID"]) if page_.rows else after
+        return PageResult(rows, not page_.finished, max((r["seq"] for r in rows), default=None), next_page=last + 1)
 
     def live_ids(self) -> dict[str, set[int]]:
         """Every id the portal lists now, by snapshot table (module docstring: the deletion sweep)."""
@@ -322,7 +354,7 @@ def activity_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
             "updated_at": ts(item.get("LAST_UPDATED")) or ts(item.get("CREATED")) or 0, "result_text": None}
 
 
-def call_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
+def touch_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
     """A completed call or e-mail on a deal, contact or company, as the snapshot's note: the `touches` view
     (D03, D06, D07) counts these, those on a contact or company for its deals."""
     outgoing = _int(item.get("DIRECTION")) == OUTGOING
@@ -332,6 +364,21 @@ def call_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
             "entity_id": _int(item.get("OWNER_ID")), "note_type": f"{kind}_{'out' if outgoing else 'in'}",
             "created_by": _int(item.get("AUTHOR_ID")), "created_at": at,
             "updated_at": ts(item.get("LAST_UPDATED")) or at}
+
+
+def call_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A call statistics record (voximplant.statistic.get) as the snapshot's call; None for a robot's call."""
+    direction = CALL_DIRECTIONS.get(_int(item.get("CALL_TYPE")) or 0)
+    if direction is None:
+        return None
+    at = ts(item.get("CALL_START_DATE")) or 0
+    entity = STAT_ENTITIES.get(str(item.get("CRM_ENTITY_TYPE") or "").upper())
+    return {"id": f"stat:{item['ID']}", "seq": int(item["ID"]), "user_id": _int(item.get("PORTAL_USER_ID")),
+            "direction": direction, "answered": str(item.get("CALL_FAILED_CODE") or "") == "200",
+            "duration": max(0, _int(item.get("CALL_DURATION")) or 0),
+            "entity_type": entity, "entity_id": _int(item.get("CRM_ENTITY_ID")) if entity else None,
+            "activity_id": _int(item.get("CRM_ACTIVITY_ID")), "at": at,
+            "status": str(item.get("CALL_FAILED_CODE") or "") or None}
 
 
 def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
@@ -347,4 +394,4 @@ def history_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 ROW_MAPPERS = {"companies": company_row, "contacts": contact_row, "leads": deal_row, "tasks": activity_row,
-               "notes": call_row, "events": history_row}
+               "notes": touch_row, "events": history_row, "calls": call_row}

@@ -327,11 +327,12 @@ class Bitrix24Api:
 
     def chain_page(self, method: str, params: Mapping[str, Any] | None = None, *, after_id: int = 0,
                    items_key: str | None = None, filter_key: str = "filter", id_key: str = "ID",
-                   order: Mapping[str, Any] | None = None) -> ChainPage:
+                   order: Mapping[str, Any] | None = None, start: int = -1) -> ChainPage:
         """One `batch` of 50 chained `start=-1` pages after `after_id`: its rows, and whether the list ended.
 
         `items_key`: where the rows sit in a result (`items` for crm.stagehistory.list);
-        `filter_key`/`order`: the parameter spellings of methods like user.get (`FILTER`, `sort`/`order`).
+        `filter_key`/`order`: the parameter spellings of methods like user.get (`FILTER`, `sort`/`order`);
+        `start`: 0 for a method whose docs promise offsets only (each page then counts its total).
         """
         params = dict(params or {})
         base_filter = dict(params.pop(filter_key, {}) or {})
@@ -339,7 +340,7 @@ class Bitrix24Api:
         commands = []
         for i in range(MAX_BATCH):
             cursor = after_id if i == 0 else f"$result[c{i - 1}]{path}[{PAGE - 1}][{id_key}]"
-            command_params = {**params, filter_key: {**base_filter, f">{id_key}": cursor}, "start": -1}
+            command_params = {**params, filter_key: {**base_filter, f">{id_key}": cursor}, "start": start}
             command_params.update(order if order is not None else {"order": {id_key: "ASC"}})
             commands.append(Command(f"c{i}", method, command_params))
         answer = self._batch_once(commands, write=False, halt=False)

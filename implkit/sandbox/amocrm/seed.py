@@ -43,6 +43,8 @@ Ground truth (`ground_truth_path`, written atomically; also `SeedSummary.ground_
         }, ...
       },
       "duplicate_groups": {"contacts": [[base, copy, ...], ...], "companies": [[...], ...]},
+      "calls": {"<user id>": {"in": 3, "out": 9, "answered": 12, "duration": 3720,   # every call note
+                              "first": 1767100000, "last": 1767200000}, ...},   # planted, per manager
       "decoys": {
         "office_phone": [[contact ids sharing their company's office number], ...],
         "placeholder_phone": [contact ids with +7 (000) 000-00-00 in some format],
@@ -242,6 +244,7 @@ class _Seeder:
             "D12_leads", "D12_tasks", "D12_contacts", "D12_companies", "T01", "T02", "T03", "C05", "C05_open",
             "C06", "C07")}
         self.fill = {}  # custom field id -> filled records
+        self.calls_truth: dict[int, list[tuple[str, int, int]]] = {}  # manager -> (direction, at, seconds)
         self.u03: set[int] = set()
         self.member_info: dict[int, dict] = {}
         self.used_phones: set[int] = set()
@@ -1145,6 +1148,9 @@ class _Seeder:
                 params = {"text": self.rng.choice(N.SMS_TEXTS), "phone": phone}
             else:
                 params = self._call(phone, owner)
+        if note_type in ("call_in", "call_out"):  # the calls' truth, per manager (no draw: the data stays the same)
+            self.calls_truth.setdefault(params.get("call_responsible", owner), []).append(
+                (note_type[5:], t, int(params.get("duration") or 0)))
         self.add("notes", {"account_id": self.account_id, "id": self.take_id("notes"), "entity_type": "leads",
                            "entity_id": lid, "note_type": note_type, "params": _json(params), "responsible_user_id": owner,
                            "group_id": self.group_of.get(owner, 0), "created_by": owner, "updated_by": owner,
@@ -1402,4 +1408,14 @@ def _ground_truth(s: _Seeder, subdomain: str) -> dict:
         "decoys": {"office_phone": sorted(sorted(s.base_id + i for i in g) for g in s.office_groups),
                    "placeholder_phone": sorted(s.placeholder_ids),
                    "same_name": sorted(sorted((s.base_id + a, s.base_id + b)) for b, a in s.same_name_partner.items())},
+        "calls": calls_truth(s.calls_truth),
     }
+
+
+def calls_truth(planted: dict[int, list[tuple[str, int, int]]]) -> dict[str, Any]:
+    """The planted calls per manager (str(user id) → in/out/answered counts, talk seconds, first/last
+    moment): every call note the seeder wrote, answered when it lasted (no `call_status` is planted)."""
+    return {str(uid): {"in": sum(d == "in" for d, _, _ in calls), "out": sum(d == "out" for d, _, _ in calls),
+                       "answered": sum(s > 0 for _, _, s in calls), "duration": sum(s for _, _, s in calls),
+                       "first": min(t for _, t, _ in calls), "last": max(t for _, t, _ in calls)}
+            for uid, calls in sorted(planted.items())}

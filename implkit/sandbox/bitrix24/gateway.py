@@ -222,6 +222,7 @@ class Bitrix24Gateway:
         if runtime.budget.blocked(credential.key, method, at):
             return None, {}, err.OperationTimeLimit(), 0
         portal = Portal(self.store, account_id, at=at, user_id=credential.user_id)
+        portal.app_context = credential.key.startswith("app:")  # some methods refuse incoming webhooks
         error, answer = None, None
         try:
             answer = handler(params, portal)

@@ -241,6 +241,22 @@ def activity_todo_add(p: dict, portal: Portal) -> Answer:
     return Answer(portal.activity_todo_add(p))
 
 
+# --- telephony ------------------------------------------------------------------------------------
+@method("telephony.externalCall.register", scope="telephony")
+def external_call_register(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.external_call_register(p))
+
+
+@method("telephony.externalCall.finish", scope="telephony")
+def external_call_finish(p: dict, portal: Portal) -> Answer:
+    return Answer(portal.external_call_finish(p))
+
+
+@method("voximplant.statistic.get", scope="telephony")
+def statistic_get(p: dict, portal: Portal) -> Answer:
+    return _listed(portal.statistic_get(p))
+
+
 # crm.timeline.comment.*: since crm 23.100.0 only a lower-case `fields` is read (the method pages)
 @method("crm.timeline.comment.add")
 def comment_add(p: dict, portal: Portal) -> Answer:

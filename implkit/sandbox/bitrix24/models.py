@@ -23,6 +23,7 @@ from implkit.sandbox.bitrix24 import listing
 from implkit.sandbox.bitrix24.fieldspec import FIELDS
 from implkit.sandbox.bitrix24.naming import CAMEL_OVERRIDES, snake_to_camel  # noqa: F401  (old import path)
 from implkit.sandbox.bitrix24.portal import iso, next_ids, stage_entity, stage_prefix, insert_stages, DEAL_STAGES
+from implkit.sandbox.bitrix24.telephony import TelephonyMixin
 from implkit.sandbox.bitrix24.timeline import TimelineMixin
 from implkit.sandbox.store import Store
 
@@ -153,11 +154,11 @@ def positive_id(value: Any) -> int | None:
     return number if number > 0 else None
 
 
-class Portal(TimelineMixin):
+class Portal(TimelineMixin, TelephonyMixin):
     """The backend of one portal for one call (or one batch sub-call); activities, comments and tasks are
-    in `timeline.TimelineMixin`."""
+    in `timeline.TimelineMixin`, calls in `telephony.TelephonyMixin`."""
 
-    ROW_COST, WRITE_COST = ROW_COST, WRITE_COST
+    ROW_COST, WRITE_COST, COUNT_COST = ROW_COST, WRITE_COST, COUNT_COST
 
     def __init__(self, store: Store, account_id: int, *, at: float, user_id: int):
         self.store, self.account_id, self.at, self.user_id = store, account_id, at, user_id

@@ -12,7 +12,8 @@ from implkit.sandbox.bitrix24 import portal as portals
 from implkit.sandbox.faults import parse_faults
 
 PORTAL_TABLES = ("b24_crm", "b24_activities", "b24_stage_history", "b24_tasks", "b24_timeline_comments",
-                 "b24_userfields", "b24_statuses", "b24_categories", "b24_users", "b24_departments", "b24_sequences")
+                 "b24_calls", "b24_call_stats", "b24_userfields", "b24_statuses", "b24_categories", "b24_users",
+                 "b24_departments", "b24_sequences")
 
 
 class UnknownPortal(LookupError):

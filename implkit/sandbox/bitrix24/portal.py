@@ -22,7 +22,7 @@ from implkit.sandbox.store import Store
 
 PORTAL_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 TZ_SECONDS = 3 * 3600                     # a Russian cloud portal: Moscow time, +03:00
-ALL_SCOPES = ("crm", "user", "user_brief", "user_basic", "department", "task")
+ALL_SCOPES = ("crm", "user", "user_brief", "user_basic", "department", "task", "telephony")
 ACCESS_TOKEN_LIFETIME = 3600
 REFRESH_TOKEN_LIFETIME = 180 * 86400
 

@@ -40,7 +40,12 @@ Ground truth (the amoCRM seeder's format; `ground_truth_path` is written atomica
     {"seed", "now", "portal", "account_id", "counts": {table: rows}, "params": {...},
      "defects": {"D01": {"kind", "entity", "ids", ["groups"], ["by_entity"], ["params"]}, ...},
      "duplicate_groups": {"contacts": [[base, copy], ...], "companies": []},
-     "decoys": {"same_name": [[id, id], ...]}}
+     "decoys": {"same_name": [[id, id], ...]},
+     "calls": {"<user id>": {"in", "out", "answered", "duration", "first", "last"}, ...}}
+
+Calls: every completed call activity has its telephony statistics record (voximplant.statistic.get), a
+conversation of 20 s to 10 min drawn from a random stream of its own, so adding them left the rest of
+every seed's data as it was; `calls` totals them per manager.
 
 `entity` is `deals`, `contacts` or `activities`; ids are the portal's record ids.
 Bulk inserts: 100,000 deals seed in seconds (see bench/ or the test's count assertions).
@@ -124,6 +129,10 @@ class _Seeder:
     def __init__(self, store: Store, account_id: int, deals: int, seed: int, now: int, rates: DefectRates):
         self.store, self.account_id, self.n, self.seed, self.now, self.rates = store, account_id, deals, seed, now, rates
         self.rng = random.Random(seed)
+        # call durations come from a stream of their own: the main one (and every seed's other data) stays as it was
+        self.calls_rng = random.Random(f"calls:{seed}")
+        self.planted_calls: list[tuple[int, int, int, str]] = []  # (activity id, manager, start, DIRECTION)
+        self.calls_truth: dict[str, dict[str, int]] = {}  # manager -> the calls' counts and seconds
         self.rows: dict[str, list[dict]] = {}
         self.sets: dict[str, list] = {k: [] for k in ("D01", "D02", "T01", "D09", "D12", "D12_activities", "D14",
                                                        "C05", "C05_open", "C01", "C02", "same_name", "D03", "D04",
@@ -516,7 +525,35 @@ class _Seeder:
         self.add("b24_activities", {"account_id": self.account_id, "id": activity_id, "owner_type_id": 2,
                                     "owner_id": deal_id, "responsible_id": owner, "completed": data["COMPLETED"],
                                     "deadline": data["DEADLINE"], "start_time": data["START_TIME"], "data": data})
+        if call and completed:
+            self.planted_calls.append((activity_id, owner, start, data["DIRECTION"]))
         return activity_id
+
+    def calls(self) -> None:
+        """The telephony statistics of the completed calls (voximplant.statistic.get): each a conversation
+        of 20 s to 10 min by the activity's responsible user. The statistics name the activity, not a
+        CRM record (the calls are on deals; a statistics record names a contact, company or lead)."""
+        first = self.reserve("call_stat", len(self.planted_calls)) if self.planted_calls else 1
+        for k, (activity_id, owner, start, direction) in enumerate(self.planted_calls):
+            seconds = self.calls_rng.randint(20, 600)
+            record = {"ID": str(first + k), "PORTAL_USER_ID": str(owner), "PORTAL_NUMBER": "reg1",
+                      "PHONE_NUMBER": "", "CALL_ID": f"seed.{self.seed}.{activity_id}", "EXTERNAL_CALL_ID": None,
+                      "CALL_CATEGORY": "external", "CALL_LOG": None, "CALL_DURATION": str(seconds),
+                      "CALL_START_DATE": iso(start), "CALL_RECORD_URL": None, "CALL_VOTE": None, "COST": "0.0000",
+                      "COST_CURRENCY": "RUB", "CALL_FAILED_CODE": "200", "CALL_FAILED_REASON": "",
+                      "CRM_ENTITY_TYPE": "", "CRM_ENTITY_ID": None, "CRM_ACTIVITY_ID": str(activity_id),
+                      "REST_APP_ID": None, "REST_APP_NAME": None, "TRANSCRIPT_ID": None, "TRANSCRIPT_PENDING": "N",
+                      "SESSION_ID": None, "REDIAL_ATTEMPT": None, "COMMENT": None, "RECORD_DURATION": None,
+                      "RECORD_FILE_ID": None, "CALL_TYPE": "1" if direction == "2" else "2"}
+            self.add("b24_call_stats", {"account_id": self.account_id, "id": first + k,
+                                        "data": json.dumps(record, ensure_ascii=False)})
+            truth = self.calls_truth.setdefault(str(owner), {"in": 0, "out": 0, "answered": 0, "duration": 0,
+                                                             "first": start, "last": start})
+            truth["out" if direction == "2" else "in"] += 1
+            truth["answered"] += 1
+            truth["duration"] += seconds
+            truth["first"], truth["last"] = min(truth["first"], start), max(truth["last"], start)
+        self.flush()
 
     def _task(self, deal_id: int, owner: int, created: int) -> None:
         task_id = self.task_next
@@ -563,6 +600,7 @@ def seed_portal(store: Store, portal_id: int, *, deals: int, seed: int, now: int
     s.contacts()
     s.leads()
     s.deals()
+    s.calls()
     with store.transaction() as db:   # sequences continue after the rows actually used
         for name, value in (("fm", s.fm_next - 1), ("activity", s.activity_next - 1),
                             ("stagehistory", s.history_next - 1), ("task", s.task_next - 1),
@@ -620,7 +658,8 @@ def _ground_truth(s: _Seeder, portal: str) -> dict[str, Any]:
         "C05": entry("contact without phone and e-mail", "contacts", sets["C05"],
                      linked_to_open_deals=sorted(set(sets["C05"]) & open_deal_contacts)),
     }
-    return {"seed": s.seed, "now": s.now, "subdomain": portal, "portal": portal, "account_id": acc, "counts": counts,
+    return {"calls": s.calls_truth,
+            "seed": s.seed, "now": s.now, "subdomain": portal, "portal": portal, "account_id": acc, "counts": counts,
             "params": dict(PARAMS), "rates": asdict(s.rates), "defects": defects,
             "duplicate_groups": {"contacts": sorted(sorted(g) for g in s.dup_groups), "companies": []},
             "decoys": {"same_name": sorted(sorted(g) for g in sets["same_name"])}}
