@@ -193,7 +193,8 @@ class _AuditGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT")
+        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT | "
+                                               "effect|activity|sales|load|feed|goals TENANT [period]")
 
 
 @click.group("audit", cls=_AuditGroup)
@@ -208,6 +209,10 @@ def audit() -> None:
     implkit audit effect TENANT [--baseline NAME|DATE] [--from D --to D | --period 30d | --month YYYY-MM]
     implkit audit baseline TENANT [--name NAME]
     implkit audit activity TENANT [--from D --to D | --period 7d | --month YYYY-MM]
+    implkit audit sales TENANT [period]      the funnel per pipeline and manager, won, win rate
+    implkit audit load TENANT [period]       open deals, budget, tasks, deals without a next step
+    implkit audit feed TENANT [period] [--manager M] [--entity lead|contact|company] [--type T,...]
+    implkit audit goals TENANT [period] [--goals FILE]   plan against actuals, run rate needed
     implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
@@ -646,4 +651,128 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
         _stderr(f"wrote {output}")
     else:
         click.echo(text, nl=False)
+    return EXIT_OK
+
+
+def _emit(text: str, output: str | None) -> None:
+    """A report to -o FILE (private: names, ids, figures, like the report) or to stdout."""
+    from implkit.yamlio import atomic_write
+
+    if output:
+        atomic_write(output, text, mode=0o600)
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _period_report(workspace_dir: str | None, tenant: str, tz: str | None, lang: str | None,
+                   period_options: dict[str, Any], build: Any) -> tuple[str, Any, Any]:
+    """Open TENANT's snapshot, resolve the period in its time zone and call `build(snapshot, period, zone,
+    lang, ws, entry)` (which raises InputError before anything is written); (lang, zone, its result)."""
+    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit.effect import resolve_period
+    from implkit.audit.snapshot import Snapshot
+
+    ws, entry = _tenant(workspace_dir, tenant)
+    lang = _lang(lang)
+    zone = _tenant_tz(entry, tz, ws, tenant)
+    folder = _synced_folder(ws, tenant)
+    with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
+        chosen = resolve_period(snapshot.snapshot_at, zone, **period_options)
+        return lang, zone, build(snapshot, chosen, zone, lang, ws, entry)
+
+
+@audit.command("sales")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("30d, 4w")
+def sales(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
+          month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None) -> int:
+    """Sales analysis per pipeline and manager: the funnel by stage (reached, moved on, lost with the loss
+    reasons, still there), won count and sum, win rate, for the deals created in the period."""
+    from implkit.audit.sales import render_sales, sales_report
+
+    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
+        date_from=date_from, date_to=date_to, period=period, month=month),
+        lambda snapshot, chosen, *_: sales_report(snapshot, chosen))
+    _emit(render_sales(report, fmt, lang, tenant, zone), output)
+    return EXIT_OK
+
+
+@audit.command("load")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("30d, 4w (for the new deals)")
+def load(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
+         month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None) -> int:
+    """Summary and load per manager: open deals and their budget, open and overdue tasks, new deals in the
+    period, open deals without a next step (no open task); and per pipeline."""
+    from implkit.audit.load import load_report, render_load
+
+    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
+        date_from=date_from, date_to=date_to, period=period, month=month),
+        lambda snapshot, chosen, *_: load_report(snapshot, chosen))
+    _emit(render_load(report, fmt, lang, tenant, zone), output)
+    return EXIT_OK
+
+
+@audit.command("feed")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("7d, 2w (default 30d)")
+@click.option("--manager", help="Only this manager's events: the CRM user's name or id.")
+@click.option("--entity", type=click.Choice(["lead", "contact", "company"]), help="Only events on this record type.")
+@click.option("--type", "types", help="Only these event types, comma-separated (e.g. won,lost,call_in).")
+def feed(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
+         month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None, manager: str | None,
+         entity: str | None, types: str | None) -> int:
+    """The event feed of the period, newest first: deals, contacts and companies created, stage moves, wins
+    and losses, calls, e-mails, messages, notes, tasks created and closed. Types: deal_created,
+    contact_created, company_created, stage_changed, won, lost, call_in, call_out, call_missed, email_in,
+    email_out, sms_in, sms_out, chat_in, chat_out, note, task_created, task_closed."""
+    from implkit.audit.feed import event_feed, parse_types, render_feed
+    from implkit.audit.scope import resolve_manager
+
+    def build(snapshot, chosen, zone, chosen_lang, *_):
+        wanted = parse_types(types, chosen_lang)
+        who = resolve_manager(snapshot, manager, chosen_lang) if manager else None
+        return event_feed(snapshot, chosen, manager=who, entity=entity, types=wanted)
+
+    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
+        date_from=date_from, date_to=date_to, period=period, month=month), build)
+    _emit(render_feed(report, fmt, lang, tenant, zone), output)
+    return EXIT_OK
+
+
+@audit.command("goals")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("30d, 4w (a month's plan: --month)")
+@click.option("--goals", "goals_file", type=click.Path(dir_okay=False),
+              help="A goals YAML file (per manager: sales and/or revenue); default: the blueprint's analytics.plan.")
+def goals(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
+          month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+          goals_file: str | None) -> int:
+    """The plan per manager against the deals won in the period (count and sum): progress, and the run rate
+    needed per remaining working day to finish the period."""
+    from implkit.audit.goals import goals_from_blueprint, goals_from_file, goals_report, msg, render_goals
+    from implkit.errors import InputError
+
+    def build(snapshot, chosen, zone, chosen_lang, ws, entry):
+        if goals_file:
+            plan = goals_from_file(goals_file, snapshot, chosen_lang)
+        else:
+            blueprint = None
+            if entry.blueprint:
+                from implkit.blueprint import load_blueprint
+
+                blueprint = load_blueprint(entry.blueprint)
+            plan = goals_from_blueprint(blueprint, snapshot, chosen_lang)
+            if not plan:
+                raise InputError(msg("no_plan", chosen_lang))
+        return goals_report(snapshot, chosen, plan, zone)
+
+    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
+        date_from=date_from, date_to=date_to, period=period, month=month), build)
+    _emit(render_goals(report, fmt, lang, tenant, zone), output)
     return EXIT_OK
