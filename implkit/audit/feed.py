@@ -12,6 +12,9 @@ a task to its own responsible user. The sources, one kind of fact each so nothin
 | call_in, call_out, call_missed, email_in, email_out, sms_in, sms_out, note | notes (amoCRM), completed calls and e-mails (Bitrix24) |
 | chat_in, chat_out | amoCRM chat message events |
 | task_created, task_closed | tasks; a task's closing time is its last change (the APIs give no completion time) |
+
+On Bitrix24 a completed call or e-mail is an activity like a to-do: the snapshot holds it both as a
+task and as a note under the same id, and the feed shows it once, as the call or e-mail.
 """
 
 from __future__ import annotations
@@ -111,11 +114,12 @@ WITH feed (at, entity_type, entity_id, kind, detail_a, detail_b, pipeline, owner
     SELECT created_at, entity_type, entity_id, 'note:' || note_type, NULL, NULL, NULL, NULL FROM notes
      WHERE created_at >= :start AND created_at < :end
     UNION ALL
-    SELECT created_at, entity_type, entity_id, 'task_created', id, text, NULL, responsible_user_id FROM tasks
-     WHERE created_at >= :start AND created_at < :end
+    SELECT created_at, entity_type, entity_id, 'task_created', id, text, NULL, responsible_user_id FROM tasks t
+     WHERE created_at >= :start AND created_at < :end AND NOT (:b24 AND EXISTS (SELECT 1 FROM notes n WHERE n.id = t.id))
     UNION ALL
-    SELECT updated_at, entity_type, entity_id, 'task_closed', id, text, NULL, responsible_user_id FROM tasks
-     WHERE is_completed = 1 AND updated_at >= :start AND updated_at < :end)
+    SELECT updated_at, entity_type, entity_id, 'task_closed', id, text, NULL, responsible_user_id FROM tasks t
+     WHERE is_completed = 1 AND updated_at >= :start AND updated_at < :end
+       AND NOT (:b24 AND EXISTS (SELECT 1 FROM notes n WHERE n.id = t.id)))
 SELECT f.*, coalesce(f.owner, l.responsible_user_id, c.responsible_user_id, m.responsible_user_id) AS uid,
        coalesce(l.name, c.name, m.name) AS record_name, l.loss_reason_id AS loss_reason_id
   FROM feed f
@@ -135,7 +139,8 @@ def event_feed(snapshot: Snapshot, period: Period, *, manager: int | None = None
     wanted = set(types)
     table = ENTITIES.get(entity) if entity else None
     events = []
-    for row in db.execute(_SQL, {"start": period.start, "end": period.end}):
+    b24 = snapshot.get_meta("crm") == "bitrix24"
+    for row in db.execute(_SQL, {"start": period.start, "end": period.end, "b24": b24}):
         kind = _kind(row)
         if kind is None or (wanted and kind not in wanted) or (table and row["entity_type"] != table):
             continue
