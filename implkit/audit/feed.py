@@ -205,5 +205,6 @@ def render_feed(report: dict[str, Any], fmt: str, lang: str, tenant: str, tz: Zo
 def _details(event: dict[str, Any], lang: str) -> str:
     if "stage_after" in event:
         text = msg("move", lang, before=event["stage_before"] or "—", after=event["stage_after"] or "—")
-        return f"{text}: {event['loss_reason']}" if event.get("loss_reason") else text
+        reason = event.get("loss_reason")  # a Bitrix24 reason is the failure stage: said once when it is the same
+        return f"{text}: {reason}" if reason and reason != event["stage_after"] else text
     return event.get("text") or ""
