@@ -83,7 +83,9 @@ def render(doc: Rendered, fmt: str, lang: str) -> str:
 
 
 def _html(doc: Rendered, lang: str) -> str:
-    e = html.escape
+    def e(text: str) -> str:  # element content: quotes need no escaping there («ООО "Ромашка"» stays readable)
+        return html.escape(text, quote=False)
+
     parts = [f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{e(doc.title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{e(doc.title)}</h1>"]
     parts += [f"<p>{e(line)}</p>" for line in doc.notes]
