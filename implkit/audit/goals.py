@@ -26,7 +26,7 @@ from implkit.audit.analytics import Period, _ratio
 from implkit.audit.scope import closed_at_sql, period_title, sellers, users
 from implkit.audit.snapshot import Snapshot
 from implkit.audit.tables import Rendered, Section, render
-from implkit.errors import InputError, Problem
+from implkit.errors import InputError
 from implkit.lang import number, percent, say_in
 
 MESSAGES: dict[str, dict[str, str]] = {

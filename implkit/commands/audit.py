@@ -403,7 +403,6 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
     from implkit.audit import HISTORY_FILE, load_checks
     from implkit.audit.diff import audit_diff, render_diff
     from implkit.audit.history import History
-    from implkit.yamlio import atomic_write
 
     ws, _ = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
@@ -417,12 +416,7 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
             history.close()
     else:
         result = {"before": None, "after": None, "checks": []}
-    text = render_diff(result, fmt, lang, tenant)
-    if output:
-        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+    _emit(render_diff(result, fmt, lang, tenant), output)
     return 2 if result.get("totals", {}).get("new") else EXIT_OK
 
 
@@ -526,7 +520,6 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import baseline, effect_report, indicators, render_effect, resolve_period
     from implkit.audit.snapshot import Snapshot
-    from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
@@ -537,12 +530,7 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
                                     month=month)
         before = baseline(snapshot, folder, baseline_ref, days=now_period.days, tz=zone)
         now = indicators(snapshot, now_period)
-    text = render_effect(effect_report(tenant, before, now, zone), fmt, lang)
-    if output:
-        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+    _emit(render_effect(effect_report(tenant, before, now, zone), fmt, lang), output)
     return EXIT_OK
 
 
@@ -635,7 +623,6 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
     from implkit.audit.activity import employee_activity, render_activity
     from implkit.audit.effect import resolve_period
     from implkit.audit.snapshot import Snapshot
-    from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
@@ -645,12 +632,7 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
         chosen = resolve_period(snapshot.snapshot_at, zone, date_from=date_from, date_to=date_to, period=period,
                                 month=month)
         report = employee_activity(snapshot, chosen, zone)
-    text = render_activity(report, fmt, lang, tenant)
-    if output:
-        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+    _emit(render_activity(report, fmt, lang, tenant), output)
     return EXIT_OK
 
 
@@ -665,10 +647,11 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
-def _period_report(workspace_dir: str | None, tenant: str, tz: str | None, lang: str | None,
-                   period_options: dict[str, Any], build: Any) -> tuple[str, Any, Any]:
-    """Open TENANT's snapshot, resolve the period in its time zone and call `build(snapshot, period, zone,
-    lang, ws, entry)` (which raises InputError before anything is written); (lang, zone, its result)."""
+def _period_report(workspace_dir: str | None, tenant: str, tz: str | None, lang: str | None, fmt: str,
+                   output: str | None, period: dict[str, Any], build: Any, render: Any) -> int:
+    """Open TENANT's snapshot, resolve the period (`period`: the --from/--to/--period/--month values) in its
+    time zone, `build(snapshot, period, zone, lang, entry)` the report (an InputError there comes before anything
+    is written), then `render(report, fmt, lang, tenant, zone)` it to -o FILE or stdout."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import resolve_period
     from implkit.audit.snapshot import Snapshot
@@ -678,42 +661,37 @@ def _period_report(workspace_dir: str | None, tenant: str, tz: str | None, lang:
     zone = _tenant_tz(entry, tz, ws, tenant)
     folder = _synced_folder(ws, tenant)
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
-        chosen = resolve_period(snapshot.snapshot_at, zone, **period_options)
-        return lang, zone, build(snapshot, chosen, zone, lang, ws, entry)
+        report = build(snapshot, resolve_period(snapshot.snapshot_at, zone, **period), zone, lang, entry)
+    _emit(render(report, fmt, lang, tenant, zone), output)
+    return EXIT_OK
 
 
 @audit.command("sales")
 @click.argument("tenant")
 @_workspace_option
 @_period_report_options("30d, 4w")
-def sales(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
-          month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None) -> int:
+def sales(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+          **period: str | None) -> int:
     """Sales analysis per pipeline and manager: the funnel by stage (reached, moved on, lost with the loss
     reasons, still there), won count and sum, win rate, for the deals created in the period."""
     from implkit.audit.sales import render_sales, sales_report
 
-    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
-        date_from=date_from, date_to=date_to, period=period, month=month),
-        lambda snapshot, chosen, *_: sales_report(snapshot, chosen))
-    _emit(render_sales(report, fmt, lang, tenant, zone), output)
-    return EXIT_OK
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period,
+                          lambda snapshot, chosen, *_: sales_report(snapshot, chosen), render_sales)
 
 
 @audit.command("load")
 @click.argument("tenant")
 @_workspace_option
 @_period_report_options("30d, 4w (for the new deals)")
-def load(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
-         month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None) -> int:
+def load(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+         **period: str | None) -> int:
     """Summary and load per manager: open deals and their budget, open and overdue tasks, new deals in the
     period, open deals without a next step (no open task); and per pipeline."""
     from implkit.audit.load import load_report, render_load
 
-    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
-        date_from=date_from, date_to=date_to, period=period, month=month),
-        lambda snapshot, chosen, *_: load_report(snapshot, chosen))
-    _emit(render_load(report, fmt, lang, tenant, zone), output)
-    return EXIT_OK
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period,
+                          lambda snapshot, chosen, *_: load_report(snapshot, chosen), render_load)
 
 
 @audit.command("feed")
@@ -723,9 +701,8 @@ def load(tenant: str, workspace_dir: str | None, date_from: str | None, date_to:
 @click.option("--manager", help="Only this manager's events: the CRM user's name or id.")
 @click.option("--entity", type=click.Choice(["lead", "contact", "company"]), help="Only events on this record type.")
 @click.option("--type", "types", help="Only these event types, comma-separated (e.g. won,lost,call_in).")
-def feed(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
-         month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None, manager: str | None,
-         entity: str | None, types: str | None) -> int:
+def feed(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+         manager: str | None, entity: str | None, types: str | None, **period: str | None) -> int:
     """The event feed of the period, newest first: deals, contacts and companies created, stage moves, wins
     and losses, calls, e-mails, messages, notes, tasks created and closed. Types: deal_created,
     contact_created, company_created, stage_changed, won, lost, call_in, call_out, call_missed, email_in,
@@ -733,15 +710,12 @@ def feed(tenant: str, workspace_dir: str | None, date_from: str | None, date_to:
     from implkit.audit.feed import event_feed, parse_types, render_feed
     from implkit.audit.scope import resolve_manager
 
-    def build(snapshot, chosen, zone, chosen_lang, *_):
+    def build(snapshot, chosen, _zone, chosen_lang, _entry):
         wanted = parse_types(types, chosen_lang)
         who = resolve_manager(snapshot, manager, chosen_lang) if manager else None
         return event_feed(snapshot, chosen, manager=who, entity=entity, types=wanted)
 
-    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
-        date_from=date_from, date_to=date_to, period=period, month=month), build)
-    _emit(render_feed(report, fmt, lang, tenant, zone), output)
-    return EXIT_OK
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period, build, render_feed)
 
 
 @audit.command("goals")
@@ -750,15 +724,14 @@ def feed(tenant: str, workspace_dir: str | None, date_from: str | None, date_to:
 @_period_report_options("30d, 4w (a month's plan: --month)")
 @click.option("--goals", "goals_file", type=click.Path(dir_okay=False),
               help="A goals YAML file (per manager: sales and/or revenue); default: the blueprint's analytics.plan.")
-def goals(tenant: str, workspace_dir: str | None, date_from: str | None, date_to: str | None, period: str | None,
-          month: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
-          goals_file: str | None) -> int:
+def goals(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+          goals_file: str | None, **period: str | None) -> int:
     """The plan per manager against the deals won in the period (count and sum): progress, and the run rate
     needed per remaining working day to finish the period."""
     from implkit.audit.goals import goals_from_blueprint, goals_from_file, goals_report, msg, render_goals
     from implkit.errors import InputError
 
-    def build(snapshot, chosen, zone, chosen_lang, ws, entry):
+    def build(snapshot, chosen, zone, chosen_lang, entry):
         if goals_file:
             plan = goals_from_file(goals_file, snapshot, chosen_lang)
         else:
@@ -772,7 +745,4 @@ def goals(tenant: str, workspace_dir: str | None, date_from: str | None, date_to
                 raise InputError(msg("no_plan", chosen_lang))
         return goals_report(snapshot, chosen, plan, zone)
 
-    lang, zone, report = _period_report(workspace_dir, tenant, tz, lang, dict(
-        date_from=date_from, date_to=date_to, period=period, month=month), build)
-    _emit(render_goals(report, fmt, lang, tenant, zone), output)
-    return EXIT_OK
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period, build, render_goals)
