@@ -30,6 +30,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "pipeline": {"ru": "Воронка «{name}»", "en": "Pipeline «{name}»"},
     "pipeline_manager": {"ru": "Воронка «{name}»: {manager}", "en": "Pipeline «{name}»: {manager}"},
     "managers": {"ru": "Воронка «{name}»: по менеджерам", "en": "Pipeline «{name}»: per manager"},
+    "all_pipelines": {"ru": "По менеджерам, все воронки вместе", "en": "Per manager, all pipelines together"},
     "totals": {"ru": "Создано {created}, выиграно {won} на сумму {won_sum}, проиграно {lost}, в работе {open}; "
                      "доля выигранных {win_rate}.",
                "en": "Created {created}, won {won} worth {won_sum}, lost {lost}, open {open}; win rate {win_rate}."},
@@ -75,7 +76,23 @@ def sales_report(snapshot: Snapshot, period: Period, *, manager: int | None = No
                     for uid, mine in by_manager.items()]
         managers.sort(key=lambda m: (-m["won_sum"], m["name"]))
         pipelines.append({"id": pid, "name": name, **_funnel(deals, stages, reasons), "managers": managers})
-    return {"period": {"start": period.start, "end": period.end}, "manager": manager, "pipelines": pipelines}
+    return {"period": {"start": period.start, "end": period.end}, "manager": manager, "pipelines": pipelines,
+            "managers": _across(pipelines)}
+
+
+def _across(pipelines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each manager's deals of every pipeline together: counts and money add up across pipelines (their
+    stages do not, so no funnel here)."""
+    out: dict[Any, dict[str, Any]] = {}
+    for p in pipelines:
+        for m in p["managers"]:
+            entry = out.setdefault(m["user_id"], {"user_id": m["user_id"], "name": m["name"], "created": 0, "won": 0,
+                                                  "won_sum": 0, "lost": 0, "open": 0})
+            for key in ("created", "won", "won_sum", "lost", "open"):
+                entry[key] += m[key]
+    for entry in out.values():
+        entry["win_rate"] = _ratio(entry["won"], entry["won"] + entry["lost"])
+    return sorted(out.values(), key=lambda m: (-m["won_sum"], m["name"]))
 
 
 def _funnel(deals: list[dict[str, Any]], stages: list[dict[str, Any]], reasons: dict[int, str]) -> dict[str, Any]:
@@ -124,19 +141,26 @@ def _totals(entry: dict[str, Any], lang: str) -> list[str]:
     return lines
 
 
+def _manager_row(m: dict[str, Any], lang: str) -> list[Any]:
+    return [m["name"], m["created"], m["won"], number(m["won_sum"], lang), m["lost"], m["open"],
+            percent(m["win_rate"], lang)]
+
+
 def render_sales(report: dict[str, Any], fmt: str, lang: str, tenant: str, tz: ZoneInfo) -> str:
     from implkit.audit.tables import render
 
     headers = msg("columns", lang).split("|")
     sections, csv_rows = [], []
+    if report["managers"]:
+        sections.append(Section(msg("all_pipelines", lang), msg("manager_columns", lang).split("|"),
+                                [_manager_row(m, lang) for m in report["managers"]]))
     for p in report["pipelines"]:
         if not p["created"]:
             continue
         sections.append(Section(msg("pipeline", lang, name=p["name"]), headers, _stage_rows(p["funnel"], lang),
                                 notes=_totals(p, lang)))
         sections.append(Section(msg("managers", lang, name=p["name"]), msg("manager_columns", lang).split("|"),
-                                [[m["name"], m["created"], m["won"], number(m["won_sum"], lang), m["lost"], m["open"],
-                                  percent(m["win_rate"], lang)] for m in p["managers"]]))
+                                [_manager_row(m, lang) for m in p["managers"]]))
         for m in p["managers"]:
             sections.append(Section(msg("pipeline_manager", lang, name=p["name"], manager=m["name"]), headers,
                                     _stage_rows(m["funnel"], lang), notes=_totals(m, lang)))

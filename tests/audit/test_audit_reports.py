@@ -426,6 +426,14 @@ def test_sales_funnel_per_pipeline_and_manager_matches_the_facts(planted):
     assert second == {"Розница": truth["R"]["all"]["funnel"][1]["reached"],
                       "Опт": truth["W"]["all"]["funnel"][1]["reached"]}
     assert second["Розница"] != second["Розница"] + second["Опт"]
+    # per manager across pipelines: counts and money add up
+    across = _names(report["managers"])
+    for seller in SELLERS:
+        mine = [d for d in DEALS if d.seller == seller and _in(d.created, PERIOD)]
+        won = [d for d in mine if d.won is not None]
+        lost = [d for d in mine if d.lost is not None]
+        assert {k: across[seller][k] for k in ("created", "won", "won_sum", "lost")} == {
+            "created": len(mine), "won": len(won), "won_sum": sum(d.price for d in won), "lost": len(lost)}
 
 
 def test_sales_renders_every_format_without_none(planted):
