@@ -24,7 +24,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from implkit.audit.analytics import Period
-from implkit.audit.scope import period_title
+from implkit.audit.scope import period_title, user_name
 from implkit.audit.snapshot import LOST, WON, Snapshot
 from implkit.audit.tables import Rendered, Section, render
 from implkit.errors import InputError
@@ -147,7 +147,7 @@ def event_feed(snapshot: Snapshot, period: Period, *, manager: int | None = None
         if manager is not None and row["uid"] != manager:
             continue
         event = {"at": row["at"], "type": kind, "entity_type": row["entity_type"], "entity_id": row["entity_id"],
-                 "name": row["record_name"] or "", "user_id": row["uid"], "manager": people.get(row["uid"], "")}
+                 "name": row["record_name"] or "", "user_id": row["uid"], "manager": user_name(people, row["uid"])}
         if row["kind"] == "stage":
             event["stage_before"] = stages.get((row["pipeline"], row["detail_a"]), "")
             event["stage_after"] = stages.get((row["pipeline"], row["detail_b"]), "")
@@ -160,7 +160,8 @@ def event_feed(snapshot: Snapshot, period: Period, *, manager: int | None = None
     for e in events:
         counts[e["type"]] = counts.get(e["type"], 0) + 1
     return {"period": {"start": period.start, "end": period.end},
-            "filters": {"manager": manager, "entity": entity, "types": sorted(wanted)},
+            "filters": {"manager": manager, "manager_name": user_name(people, manager) if manager is not None else None,
+                        "entity": entity, "types": sorted(wanted)},
             "counts": counts, "events": events}
 
 
@@ -174,7 +175,6 @@ def _kind(row: Any) -> str | None:
 
 
 def render_feed(report: dict[str, Any], fmt: str, lang: str, tenant: str, tz: ZoneInfo) -> str:
-    people = {e["user_id"]: e["manager"] for e in report["events"]}
     rows = []
     for e in report["events"]:
         rows.append([datetime.fromtimestamp(e["at"], tz).strftime("%Y-%m-%d %H:%M"), e["manager"],
@@ -184,7 +184,7 @@ def render_feed(report: dict[str, Any], fmt: str, lang: str, tenant: str, tz: Zo
     f = report["filters"]
     what = []
     if f["manager"] is not None:
-        what.append(msg("by_manager", lang, name=people.get(f["manager"]) or f"#{f['manager']}"))
+        what.append(msg("by_manager", lang, name=f["manager_name"]))
     if f["entity"]:
         what.append(msg("by_entity", lang, entity=msg(ENTITIES[f["entity"]], lang)))
     if f["types"]:

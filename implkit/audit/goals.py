@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from implkit.audit.analytics import Period, _ratio
-from implkit.audit.scope import closed_at_sql, period_title, sellers, users
+from implkit.audit.scope import closed_at_sql, period_title, sellers, user_name, users
 from implkit.audit.snapshot import Snapshot
 from implkit.audit.tables import Rendered, Section, render
 from implkit.errors import InputError
@@ -150,7 +150,7 @@ def goals_report(snapshot: Snapshot, period: Period, plan: dict[str, Any], tz: Z
     for uid in sorted(set(plan["goals"]) | set(actual), key=lambda u: (people.get(u, ""), str(u))):
         goal = plan["goals"].get(uid, {})
         done = actual.get(uid, {"sales": 0, "revenue": 0})
-        row = {"user_id": uid, "name": people.get(uid, f"#{uid}") if uid is not None else ""}
+        row = {"user_id": uid, "name": user_name(people, uid)}
         for key in ("sales", "revenue"):
             target = goal.get(key)
             row[f"{key}_plan"] = target

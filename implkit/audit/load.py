@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from implkit.audit.analytics import Period, manager_load
-from implkit.audit.scope import period_title, sellers, users
+from implkit.audit.scope import period_title, sellers, user_name, users
 from implkit.audit.snapshot import Snapshot
 from implkit.audit.tables import Rendered, Section, render
 from implkit.lang import number, say_in
@@ -56,12 +56,12 @@ def load_report(snapshot: Snapshot, period: Period) -> dict[str, Any]:
     rows = {m["user_id"]: {**m, "no_next_step": 0, "no_next_step_ids": []}
             for m in manager_load(snapshot, now, period, people)}
     for uid in sellers(snapshot):
-        rows.setdefault(uid, {"user_id": uid, "name": people.get(uid, f"#{uid}"),
+        rows.setdefault(uid, {"user_id": uid, "name": user_name(people, uid),
                               **dict.fromkeys(COLUMNS, 0), "no_next_step_ids": []})
     bare = [dict(r) for r in db.execute(_NO_NEXT_STEP_SQL)]
     for deal in bare:
         entry = rows.setdefault(deal["responsible_user_id"], {
-            "user_id": deal["responsible_user_id"], "name": people.get(deal["responsible_user_id"], ""),
+            "user_id": deal["responsible_user_id"], "name": user_name(people, deal["responsible_user_id"]),
             **dict.fromkeys(COLUMNS, 0), "no_next_step_ids": []})
         entry["no_next_step"] += 1
         entry["no_next_step_ids"].append(deal["id"])
@@ -74,8 +74,7 @@ def load_report(snapshot: Snapshot, period: Period) -> dict[str, Any]:
     managers = sorted(rows.values(), key=lambda m: (-m["open_budget"], m["name"] or "", str(m["user_id"])))
     for m in managers:
         m.pop("new_deals_per_day", None)
-        if m["user_id"] is None:
-            m["name"] = ""  # rendered as «(без ответственного)», never "#None"
+        m["name"] = user_name(people, m["user_id"])  # manager_load says "#None" for a deal nobody holds
     return {"period": {"start": period.start, "end": period.end}, "snapshot_at": now, "managers": managers,
             "pipelines": pipelines}
 
@@ -86,7 +85,7 @@ def render_load(report: dict[str, Any], fmt: str, lang: str, tenant: str, tz: Zo
                 entry["new_deals"], entry["no_next_step"]]
 
     managers = report["managers"]
-    rows = [[m["name"] or msg("nobody", lang), *figures(m)] for m in managers]
+    rows = [[m["name"] if m["user_id"] is not None else msg("nobody", lang), *figures(m)] for m in managers]
     total = {c: sum(m[c] for m in managers) for c in COLUMNS}
     rows.append([msg("total", lang), *figures(total)])
     pipelines = [[p["name"], p["open_deals"], number(p["open_budget"], lang), p["no_next_step"]]

@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from implkit.audit.analytics import _REACHED_SQL, Period, _ratio
-from implkit.audit.scope import period_title
+from implkit.audit.scope import period_title, user_name
 from implkit.audit.snapshot import LOST, WON, Snapshot
 from implkit.audit.tables import Rendered, Section
 from implkit.lang import number, percent, say_in
@@ -53,7 +53,7 @@ def msg(key: str, lang: str, **values: Any) -> str:
     return say_in(MESSAGES, key, lang, **values)
 
 
-def sales_report(snapshot: Snapshot, period: Period, *, manager: int | None = None) -> dict[str, Any]:
+def sales_report(snapshot: Snapshot, period: Period) -> dict[str, Any]:
     db = snapshot.db
     people = {uid: name for uid, name in db.execute("SELECT id, name FROM users")}
     reasons = {rid: name for rid, name in db.execute("SELECT id, name FROM loss_reasons")}
@@ -67,16 +67,14 @@ def sales_report(snapshot: Snapshot, period: Period, *, manager: int | None = No
         deals = [{**dict(r), "pos": furthest.get(r["id"])} for r in db.execute(
             "SELECT id, status_id, price, responsible_user_id, loss_reason_id FROM leads"
             " WHERE pipeline_id = :p AND created_at >= :start AND created_at < :end ORDER BY id", params)]
-        if manager is not None:
-            deals = [d for d in deals if d["responsible_user_id"] == manager]
         by_manager: dict[Any, list[dict[str, Any]]] = defaultdict(list)
         for d in deals:
             by_manager[d["responsible_user_id"]].append(d)
-        managers = [{"user_id": uid, "name": people.get(uid, f"#{uid}"), **_funnel(mine, stages, reasons)}
+        managers = [{"user_id": uid, "name": user_name(people, uid), **_funnel(mine, stages, reasons)}
                     for uid, mine in by_manager.items()]
         managers.sort(key=lambda m: (-m["won_sum"], m["name"]))
         pipelines.append({"id": pid, "name": name, **_funnel(deals, stages, reasons), "managers": managers})
-    return {"period": {"start": period.start, "end": period.end}, "manager": manager, "pipelines": pipelines,
+    return {"period": {"start": period.start, "end": period.end}, "pipelines": pipelines,
             "managers": _across(pipelines)}
 
 

@@ -22,6 +22,11 @@ def users(snapshot: Snapshot) -> dict[int, str]:
     return {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
 
 
+def user_name(people: dict[int, str], uid: Any) -> str:
+    """A user's name; "#17" for one the snapshot does not know, «—» for a record nobody is responsible for."""
+    return "—" if uid is None else people.get(uid, f"#{uid}")
+
+
 def sellers(snapshot: Snapshot) -> list[int]:
     """Active users who are not administrators (the effect table's sellers)."""
     return [r[0] for r in snapshot.db.execute("SELECT id FROM users WHERE is_active = 1 AND is_admin = 0 ORDER BY id")]

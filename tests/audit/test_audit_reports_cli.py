@@ -22,7 +22,7 @@ REPORTS = ("sales", "load", "feed", "goals")
 @pytest.fixture
 def workspace(tmp_path):
     """Tenant `acme`: Анна won deal 1 (900) and lost deal 2 for reason «Дорого»; Борис holds open deal 3
-    with an overdue task and open deal 4 with none. Its blueprint plans 800 000 a month at 40 000 a sale
+    with an overdue task and open deal 4 with none; open deal 5 is nobody's. Its blueprint plans 800 000 a month at 40 000 a sale
     over 4 sellers (the plan of seeds/003)."""
     text = (blueprints_dir() / "presets" / "b2b-services.yaml").read_text(encoding="utf-8")
     blueprint = tmp_path / "blueprint.yaml"
@@ -35,7 +35,8 @@ def workspace(tmp_path):
         "leads": [{"id": 1, "status_id": 142, "price": 900, "created_at": "now-5d", "closed_at": "now-1d"},
                   {"id": 2, "status_id": 143, "loss_reason_id": 4, "created_at": "now-4d", "closed_at": "now-2d"},
                   {"id": 3, "responsible_user_id": 2, "price": 500, "created_at": "now-3d"},
-                  {"id": 4, "responsible_user_id": 2, "price": 700, "status_id": 12, "created_at": "now-2d"}],
+                  {"id": 4, "responsible_user_id": 2, "price": 700, "status_id": 12, "created_at": "now-2d"},
+                  {"id": 5, "responsible_user_id": None, "price": 100, "created_at": "now-1d"}],  # nobody's
         "tasks": [{"id": 9, "responsible_user_id": 2, "entity_type": "leads", "entity_id": 3,
                    "complete_till": "now-1h", "created_at": "now-2d"}],
         "events": [{"id": "e1", "type": "lead_status_changed", "entity_type": "lead", "entity_id": 1,
@@ -69,7 +70,7 @@ def test_sales_load_feed_figures(run_cli, workspace):
     sales = json.loads(run_cli("audit", "sales", "acme", *_where(tmp_path), "--format", "json", "--period", "7d").output)
     [pipeline] = sales["pipelines"]
     assert (pipeline["created"], pipeline["won"], pipeline["won_sum"], pipeline["lost"], pipeline["open"]) == \
-        (4, 1, 900, 1, 2)
+        (5, 1, 900, 1, 3)
     assert pipeline["loss_reasons"] == {"Дорого": 1} and pipeline["win_rate"] == 0.5
     text = run_cli("audit", "sales", "acme", *_where(tmp_path), "--period", "7d", env={"IMPLKIT_LANG": None}).output
     assert "Анализ продаж: acme" in text and "Дорого: 1" in text and "50 %" in text.replace("\u00a0", " ")
@@ -77,6 +78,10 @@ def test_sales_load_feed_figures(run_cli, workspace):
     boris = next(m for m in load["managers"] if m["name"] == "Борис")
     assert (boris["open_deals"], boris["open_budget"], boris["open_tasks"], boris["overdue_tasks"],
             boris["no_next_step"], boris["no_next_step_ids"]) == (2, 1200, 1, 1, 1, [4])
+    nobody = next(m for m in load["managers"] if m["user_id"] is None)
+    assert (nobody["name"], nobody["open_deals"], nobody["no_next_step_ids"]) == ("—", 1, [5])
+    table = run_cli("audit", "load", "acme", *_where(tmp_path), env={"IMPLKIT_LANG": None}).output
+    assert "(без ответственного)" in table and "#None" not in table
     feed = json.loads(run_cli("audit", "feed", "acme", *_where(tmp_path), "--format", "json", "--manager", "Анна",
                               "--type", "won,lost").output)
     assert [(e["type"], e["entity_id"]) for e in feed["events"]] == [("won", 1), ("lost", 2)]
