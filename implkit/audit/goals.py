@@ -2,8 +2,9 @@
 plan decomposition of seeds/003: 800 000 a month at 40 000 a sale is 20 sales, 200 000 a seller).
 
 The plan comes from a goals file (`--goals FILE`, blueprints/schema/goals.schema.json: per manager, by
-name or CRM id, `sales` and/or `revenue` for the period; a bad file is bad input at file:line:col), else
-from the tenant's blueprint: `analytics.plan` decomposed (implkit.decomposition, rounding up) gives every
+name or CRM id, `sales` and/or `revenue` for the period; a bad file is bad input at file:line:col), or
+the questionnaire's answers (`--answers FILE`: their revenue plan, average check and sellers), else from
+the tenant's blueprint: `analytics.plan` decomposed (implkit.decomposition, rounding up) gives every
 seller the same share — sales = ceil(ceil(revenue_month / avg_check) / sellers), revenue = revenue_month /
 sellers. The blueprint's plan is a month's: compare it with a calendar month (`--month`).
 
@@ -36,6 +37,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                                "продавцов {sellers}; на каждого — {sales} продаж на {share}.",
                          "en": "The plan comes from the blueprint: {revenue} a month at an average check of {check}, "
                                "{sellers} sellers; each: {sales} sales worth {share}."},
+    "source_answers": {"ru": "План — из ответов анкеты: {revenue} в месяц при среднем чеке {check}, "
+                             "продавцов {sellers}; на каждого — {sales} продаж на {share}.",
+                       "en": "The plan comes from the questionnaire's answers: {revenue} a month at an average check "
+                             "of {check}, {sellers} sellers; each: {sales} sales worth {share}."},
     "days": {"ru": "Рабочих дней в периоде: {total}, осталось: {left}.",
              "en": "Working days in the period: {total}, left: {left}."},
     "basis": {"ru": "Факт — сделки, выигранные в периоде.", "en": "Actuals: the deals won in the period."},
@@ -102,15 +107,30 @@ def goals_from_file(path: str | Path, snapshot: Snapshot, lang: str) -> dict[str
 
 
 def goals_from_blueprint(blueprint: Any, snapshot: Snapshot, lang: str) -> dict[str, Any]:
-    """Every seller's equal share of the blueprint's monthly plan (None when the blueprint has none)."""
-    from implkit.decomposition import DecompositionError, from_analytics
+    """Every seller's equal share of the blueprint's monthly plan ({} when the blueprint has none)."""
     from implkit.model import thaw
 
     if blueprint is None or not blueprint.analytics:
         return {}
-    analytics = thaw(blueprint.analytics)
+    return _shared(thaw(blueprint.analytics), blueprint.sellers, snapshot, lang, "blueprint")
+
+
+def goals_from_answers(path: str | Path, snapshot: Snapshot, lang: str) -> dict[str, Any]:
+    """The same from the questionnaire's answers (their revenue plan, average check and sellers), as the
+    blueprint composed from them would carry it; a bad answers file is bad input at file:line:col."""
+    from implkit.blueprint.compose import _plan
+    from implkit.sizing.answers import load_answers
+
+    answers = load_answers(path)
+    return _shared({"plan": _plan(answers)}, answers.get("sellers"), snapshot, lang, "answers")
+
+
+def _shared(analytics: dict[str, Any], sellers_planned: int | None, snapshot: Snapshot, lang: str,
+            source: str) -> dict[str, Any]:
+    from implkit.decomposition import DecompositionError, from_analytics
+
     people = sellers(snapshot)
-    count = blueprint.sellers or len(people) or None
+    count = sellers_planned or len(people) or None
     try:
         decomposition = from_analytics(analytics, sellers=count, sale_key="sale")
     except DecompositionError as exc:
@@ -120,7 +140,7 @@ def goals_from_blueprint(blueprint: Any, snapshot: Snapshot, lang: str) -> dict[
     sales = decomposition.steps[-1].per_seller
     revenue = (decomposition.revenue_month / count).quantize(Decimal("0.01"), ROUND_HALF_UP)
     share = {"sales": sales, "revenue": int(revenue) if revenue == revenue.to_integral_value() else float(revenue)}
-    return {"source": "blueprint", "revenue_month": str(decomposition.revenue_month),
+    return {"source": source, "revenue_month": str(decomposition.revenue_month),
             "avg_check": str(decomposition.avg_check), "sellers": count, "share": share,
             "goals": {uid: dict(share) for uid in people}}
 
@@ -173,7 +193,7 @@ def render_goals(report: dict[str, Any], fmt: str, lang: str, tenant: str, tz: Z
     if plan.get("source") == "file":
         notes = [msg("source_file", lang, file=plan["file"])]
     else:
-        notes = [msg("source_blueprint", lang, revenue=number(Decimal(plan["revenue_month"]), lang),
+        notes = [msg("source_" + plan["source"], lang, revenue=number(Decimal(plan["revenue_month"]), lang),
                      check=number(Decimal(plan["avg_check"]), lang), sellers=plan["sellers"],
                      sales=plan["share"]["sales"], share=number(plan["share"]["revenue"], lang))]
     notes += [msg("basis", lang), msg("days", lang, **report["working_days"])]

@@ -212,7 +212,7 @@ def audit() -> None:
     implkit audit sales TENANT [period]      the funnel per pipeline and manager, won, win rate
     implkit audit load TENANT [period]       open deals, budget, tasks, deals without a next step
     implkit audit feed TENANT [period] [--manager M] [--entity lead|contact|company] [--type T,...]
-    implkit audit goals TENANT [period] [--goals FILE]   plan against actuals, run rate needed
+    implkit audit goals TENANT [period] [--goals FILE | --answers FILE]   plan against actuals, run rate
     implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
@@ -724,16 +724,26 @@ def feed(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, outpu
 @_period_report_options("30d, 4w (a month's plan: --month)")
 @click.option("--goals", "goals_file", type=click.Path(dir_okay=False),
               help="A goals YAML file (per manager: sales and/or revenue); default: the blueprint's analytics.plan.")
+@click.option("--answers", "answers_file", type=click.Path(dir_okay=False),
+              help="The questionnaire's answers file: its monthly plan shared equally among the sellers.")
 def goals(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
-          goals_file: str | None, **period: str | None) -> int:
+          goals_file: str | None, answers_file: str | None, **period: str | None) -> int:
     """The plan per manager against the deals won in the period (count and sum): progress, and the run rate
     needed per remaining working day to finish the period."""
-    from implkit.audit.goals import goals_from_blueprint, goals_from_file, goals_report, msg, render_goals
+    from implkit.audit.goals import (goals_from_answers, goals_from_blueprint, goals_from_file, goals_report, msg,
+                                     render_goals)
     from implkit.errors import InputError
+
+    if goals_file and answers_file:
+        raise click.UsageError("choose one plan: --goals or --answers")
 
     def build(snapshot, chosen, zone, chosen_lang, entry):
         if goals_file:
             plan = goals_from_file(goals_file, snapshot, chosen_lang)
+        elif answers_file:
+            plan = goals_from_answers(answers_file, snapshot, chosen_lang)
+            if not plan:
+                raise InputError(msg("no_plan", chosen_lang))
         else:
             blueprint = None
             if entry.blueprint:

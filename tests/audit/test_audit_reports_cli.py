@@ -164,3 +164,20 @@ def test_the_audit_help_lists_the_new_reports(run_cli):
     for report in REPORTS:
         assert f"implkit audit {report} TENANT" in text
     assert run_cli("audit", "feed", "--help").exit_code == 0
+
+
+def test_goals_from_the_questionnaires_answers(run_cli, workspace):
+    """The answers of a 4-seller company planning 800 000 a month at 40 000 a sale (seeds/003)."""
+    tmp_path, _ = workspace
+    answers = Path(__file__).resolve().parent.parent / "spec" / "fixtures" / "answers-no-phone.yaml"
+    data = json.loads(run_cli("audit", "goals", "acme", *_where(tmp_path), "--answers", answers,
+                              "--format", "json").output)
+    assert data["plan"]["source"] == "answers" and data["plan"]["share"] == {"sales": 5, "revenue": 200000}
+    text = run_cli("audit", "goals", "acme", *_where(tmp_path), "--answers", answers, env={"IMPLKIT_LANG": None})
+    assert "из ответов анкеты" in text.output
+    bad = tmp_path / "answers.yaml"
+    bad.write_text(answers.read_text(encoding="utf-8").replace("sellers: 4", "sellers: four"), encoding="utf-8")
+    result = run_cli("audit", "goals", "acme", *_where(tmp_path), "--answers", bad)
+    assert result.exit_code == 3 and "answers.yaml:7:" in result.output and "Traceback" not in result.output
+    both = run_cli("audit", "goals", "acme", *_where(tmp_path), "--answers", answers, "--goals", bad)
+    assert both.exit_code == 3 and "choose one plan" in both.output
