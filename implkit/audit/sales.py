@@ -35,6 +35,8 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "доля выигранных {win_rate}.",
                "en": "Created {created}, won {won} worth {won_sum}, lost {lost}, open {open}; win rate {win_rate}."},
     "unstaged": {"ru": "Проиграно до первого этапа: {count}.", "en": "Lost before the first stage: {count}."},
+    "unsorted": {"ru": "Ещё не разобрано (до первого этапа): {count}.",
+                 "en": "Not sorted yet (before the first stage): {count}."},
     "columns": {"ru": "этап|дошли|перешли дальше|конверсия|проиграно здесь|причины отказа|в работе здесь",
                 "en": "stage|reached|moved on|conversion|lost here|loss reasons|still here"},
     "manager_columns": {"ru": "менеджер|создано|выиграно|сумма выигранных|проиграно|в работе|доля выигранных",
@@ -108,10 +110,12 @@ def _funnel(deals: list[dict[str, Any]], stages: list[dict[str, Any]], reasons: 
                      "still_here": sum(1 for d in here if d["status_id"] not in (WON, LOST))})
     won = [d for d in deals if d["status_id"] == WON]
     lost = [d for d in deals if d["status_id"] == LOST]
-    unstaged = [d for d in lost if d["pos"] is None]
+    unstaged = [d for d in deals if d["pos"] is None]  # never left amoCRM's «Неразобранное»
     return {"created": len(deals), "won": len(won), "won_sum": sum(d["price"] or 0 for d in won), "lost": len(lost),
             "open": len(deals) - len(won) - len(lost), "win_rate": _ratio(len(won), len(won) + len(lost)),
-            "loss_reasons": _reasons(lost, reasons), "lost_before_first_stage": len(unstaged), "funnel": rows}
+            "loss_reasons": _reasons(lost, reasons),
+            "lost_before_first_stage": sum(1 for d in unstaged if d["status_id"] == LOST),
+            "open_before_first_stage": sum(1 for d in unstaged if d["status_id"] not in (WON, LOST)), "funnel": rows}
 
 
 def _reasons(lost: list[dict[str, Any]], reasons: dict[int, str]) -> dict[str, int]:
@@ -136,6 +140,8 @@ def _totals(entry: dict[str, Any], lang: str) -> list[str]:
                  lost=entry["lost"], open=entry["open"], win_rate=percent(entry["win_rate"], lang))]
     if entry["lost_before_first_stage"]:
         lines.append(msg("unstaged", lang, count=entry["lost_before_first_stage"]))
+    if entry["open_before_first_stage"]:
+        lines.append(msg("unsorted", lang, count=entry["open_before_first_stage"]))
     return lines
 
 

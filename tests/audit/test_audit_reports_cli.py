@@ -36,7 +36,8 @@ def workspace(tmp_path):
                   {"id": 2, "status_id": 143, "loss_reason_id": 4, "created_at": "now-4d", "closed_at": "now-2d"},
                   {"id": 3, "responsible_user_id": 2, "price": 500, "created_at": "now-3d"},
                   {"id": 4, "responsible_user_id": 2, "price": 700, "status_id": 12, "created_at": "now-2d"},
-                  {"id": 5, "responsible_user_id": None, "price": 100, "created_at": "now-1d"}],  # nobody's
+                  {"id": 5, "responsible_user_id": None, "price": 100, "created_at": "now-1d"},  # nobody's
+                  {"id": 6, "status_id": 10, "price": 300, "created_at": "now-1d"}],  # still unsorted
         "tasks": [{"id": 9, "responsible_user_id": 2, "entity_type": "leads", "entity_id": 3,
                    "complete_till": "now-1h", "created_at": "now-2d"}],
         "events": [{"id": "e1", "type": "lead_status_changed", "entity_type": "lead", "entity_id": 1,
@@ -70,10 +71,15 @@ def test_sales_load_feed_figures(run_cli, workspace):
     sales = json.loads(run_cli("audit", "sales", "acme", *_where(tmp_path), "--format", "json", "--period", "7d").output)
     [pipeline] = sales["pipelines"]
     assert (pipeline["created"], pipeline["won"], pipeline["won_sum"], pipeline["lost"], pipeline["open"]) == \
-        (5, 1, 900, 1, 3)
+        (6, 1, 900, 1, 4)
     assert pipeline["loss_reasons"] == {"Дорого": 1} and pipeline["win_rate"] == 0.5
+    # stage by stage: reached = moved on + lost here + still here; the unsorted deal stands before them all
+    first = pipeline["funnel"][0]
+    assert (first["reached"], first["moved_on"], first["lost_here"], first["still_here"]) == (5, 2, 1, 2)
+    assert pipeline["open_before_first_stage"] == 1
     text = run_cli("audit", "sales", "acme", *_where(tmp_path), "--period", "7d", env={"IMPLKIT_LANG": None}).output
     assert "Анализ продаж: acme" in text and "Дорого: 1" in text and "50 %" in text.replace("\u00a0", " ")
+    assert "Ещё не разобрано (до первого этапа): 1." in text
     load = json.loads(run_cli("audit", "load", "acme", *_where(tmp_path), "--format", "json").output)
     boris = next(m for m in load["managers"] if m["name"] == "Борис")
     assert (boris["open_deals"], boris["open_budget"], boris["open_tasks"], boris["overdue_tasks"],
