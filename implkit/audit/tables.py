@@ -2,9 +2,8 @@
 as a terminal table, Markdown, HTML or CSV; JSON is the report's own data.
 
 A report builds its cells already as the reader's language writes them (`cell`, `lang.number`,
-`lang.percent`): a missing figure is «—», never `None`. CSV is one table: each section's rows after a
-first column naming the section (the sections share their columns), or, when a report gives its own
-`csv` rows, those.
+`lang.percent`): a missing figure is «—», never `None`. CSV is one table a spreadsheet can sum, which
+each report gives itself (`csv_headers`, `csv_rows`: raw figures, an empty cell for a missing one).
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ class Rendered:
     sections: list[Section]
     data: dict[str, Any]  # the JSON form
     csv_headers: Sequence[str] = ()
-    csv_rows: list[list[Any]] | None = None
+    csv_rows: list[list[Any]] = field(default_factory=list)
 
 
 _NUMBER_TD = '<td class="n">'
@@ -54,13 +53,8 @@ def render(doc: Rendered, fmt: str, lang: str) -> str:
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        if doc.csv_rows is not None:
-            writer.writerow(doc.csv_headers)
-            writer.writerows([[("" if c is None else c) for c in row] for row in doc.csv_rows])
-        else:
-            for section in doc.sections:
-                writer.writerow(["", *section.headers])
-                writer.writerows([[section.title, *(cell(c) for c in row)] for row in section.rows])
+        writer.writerow(doc.csv_headers)
+        writer.writerows([[("" if c is None else c) for c in row] for row in doc.csv_rows])
         return out.getvalue()
     if fmt == "html":
         return _html(doc, lang)
