@@ -193,7 +193,8 @@ class _AuditGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT")
+        formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT | "
+                                               "effect|activity|sales|load|feed|goals TENANT [period]")
 
 
 @click.group("audit", cls=_AuditGroup)
@@ -209,6 +210,10 @@ def audit() -> None:
     implkit audit baseline TENANT [--name NAME]
     implkit audit activity TENANT [--from D --to D | --period 7d | --month YYYY-MM]
     implkit audit calls TENANT [--from D --to D | --period 7d | --month YYYY-MM]
+    implkit audit sales TENANT [period]      the funnel per pipeline and manager, won, win rate
+    implkit audit load TENANT [period]       open deals, budget, tasks, deals without a next step
+    implkit audit feed TENANT [period] [--manager M] [--entity lead|contact|company] [--type T,...]
+    implkit audit goals TENANT [period] [--goals FILE | --answers FILE]   plan against actuals, run rate
     implkit audit assign TENANT [--checks ID,...] [--due 2d] [--yes] [--close-fixed]
 
     Options of a run: `implkit audit TENANT --help`. Exit codes: 0 nothing over its threshold,
@@ -399,7 +404,6 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
     from implkit.audit import HISTORY_FILE, load_checks
     from implkit.audit.diff import audit_diff, render_diff
     from implkit.audit.history import History
-    from implkit.yamlio import atomic_write
 
     ws, _ = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
@@ -413,12 +417,7 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
             history.close()
     else:
         result = {"before": None, "after": None, "checks": []}
-    text = render_diff(result, fmt, lang, tenant)
-    if output:
-        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+    _emit(render_diff(result, fmt, lang, tenant), output)
     return 2 if result.get("totals", {}).get("new") else EXIT_OK
 
 
@@ -522,7 +521,6 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import baseline, effect_report, indicators, render_effect, resolve_period
     from implkit.audit.snapshot import Snapshot
-    from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
@@ -533,12 +531,7 @@ def effect(tenant: str, workspace_dir: str | None, baseline_ref: str | None, dat
                                     month=month)
         before = baseline(snapshot, folder, baseline_ref, days=now_period.days, tz=zone)
         now = indicators(snapshot, now_period)
-    text = render_effect(effect_report(tenant, before, now, zone), fmt, lang)
-    if output:
-        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+    _emit(render_effect(effect_report(tenant, before, now, zone), fmt, lang), output)
     return EXIT_OK
 
 
@@ -653,9 +646,10 @@ def activity(tenant: str, workspace_dir: str | None, date_from: str | None, date
     created and closed, stage moves."""
     from implkit.audit.activity import employee_activity, render_activity
 
-    return _period_report(tenant, workspace_dir, dict(date_from=date_from, date_to=date_to, period=period,
-                                                      month=month), tz, fmt, output, lang, employee_activity,
-                          render_activity)
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output,
+                          dict(date_from=date_from, date_to=date_to, period=period, month=month),
+                          lambda snapshot, chosen, zone, *_: employee_activity(snapshot, chosen, zone),
+                          lambda report, fmt, lang, tenant, _zone: render_activity(report, fmt, lang, tenant))
 
 
 @audit.command("calls")
@@ -668,30 +662,129 @@ def calls(tenant: str, workspace_dir: str | None, date_from: str | None, date_to
     deal, and the share of called deals that moved to the next stage."""
     from implkit.audit.calls import calls_report, render_calls
 
-    return _period_report(tenant, workspace_dir, dict(date_from=date_from, date_to=date_to, period=period,
-                                                      month=month), tz, fmt, output, lang, calls_report, render_calls)
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output,
+                          dict(date_from=date_from, date_to=date_to, period=period, month=month),
+                          lambda snapshot, chosen, zone, *_: calls_report(snapshot, chosen, zone),
+                          lambda report, fmt, lang, tenant, _zone: render_calls(report, fmt, lang, tenant))
 
 
-def _period_report(tenant: str, workspace_dir: str | None, choice: dict[str, Any], tz: str | None, fmt: str,
-                   output: str | None, lang: str | None, build: Any, render: Any) -> int:
-    """A per-period report over the tenant's snapshot: resolve the period in the tenant's zone, build, render
-    in the report's language, print or write privately."""
+def _emit(text: str, output: str | None) -> None:
+    """A report to -o FILE (private: names, ids, figures, like the report) or to stdout."""
+    from implkit.yamlio import atomic_write
+
+    if output:
+        atomic_write(output, text, mode=0o600)
+        _stderr(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _period_report(workspace_dir: str | None, tenant: str, tz: str | None, lang: str | None, fmt: str,
+                   output: str | None, period: dict[str, Any], build: Any, render: Any) -> int:
+    """Open TENANT's snapshot, resolve the period (`period`: the --from/--to/--period/--month values) in its
+    time zone, `build(snapshot, period, zone, lang, entry)` the report (an InputError there comes before anything
+    is written), then `render(report, fmt, lang, tenant, zone)` it to -o FILE or stdout."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.effect import resolve_period
     from implkit.audit.snapshot import Snapshot
-    from implkit.yamlio import atomic_write
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = _lang(lang)
     zone = _tenant_tz(entry, tz, ws, tenant)
     folder = _synced_folder(ws, tenant)
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
-        chosen = resolve_period(snapshot.snapshot_at, zone, **choice)
-        report = build(snapshot, chosen, zone)
-    text = render(report, fmt, lang, tenant)
-    if output:
-        atomic_write(output, text, mode=0o600)  # names, ids, figures: private like the report
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(text, nl=False)
+        report = build(snapshot, resolve_period(snapshot.snapshot_at, zone, **period), zone, lang, entry)
+    _emit(render(report, fmt, lang, tenant, zone), output)
     return EXIT_OK
+
+
+@audit.command("sales")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("30d, 4w")
+def sales(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+          **period: str | None) -> int:
+    """Sales analysis per pipeline and manager: the funnel by stage (reached, moved on, lost with the loss
+    reasons, still there), won count and sum, win rate, for the deals created in the period."""
+    from implkit.audit.sales import render_sales, sales_report
+
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period,
+                          lambda snapshot, chosen, *_: sales_report(snapshot, chosen), render_sales)
+
+
+@audit.command("load")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("30d, 4w (for the new deals)")
+def load(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+         **period: str | None) -> int:
+    """Summary and load per manager: open deals and their budget, open and overdue tasks, new deals in the
+    period, open deals without a next step (no open task); and per pipeline."""
+    from implkit.audit.load import load_report, render_load
+
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period,
+                          lambda snapshot, chosen, *_: load_report(snapshot, chosen), render_load)
+
+
+@audit.command("feed")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("7d, 2w (default 30d)")
+@click.option("--manager", help="Only this manager's events: the CRM user's name or id.")
+@click.option("--entity", type=click.Choice(["lead", "contact", "company"]), help="Only events on this record type.")
+@click.option("--type", "types", help="Only these event types, comma-separated (e.g. won,lost,call_in).")
+def feed(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+         manager: str | None, entity: str | None, types: str | None, **period: str | None) -> int:
+    """The event feed of the period, newest first: deals, contacts and companies created, stage moves, wins
+    and losses, calls, e-mails, messages, notes, tasks created and closed. Types: deal_created,
+    contact_created, company_created, stage_changed, won, lost, call_in, call_out, call_missed, email_in,
+    email_out, sms_in, sms_out, chat_in, chat_out, note, task_created, task_closed."""
+    from implkit.audit.feed import event_feed, parse_types, render_feed
+    from implkit.audit.scope import resolve_manager
+
+    def build(snapshot, chosen, _zone, chosen_lang, _entry):
+        wanted = parse_types(types, chosen_lang)
+        who = resolve_manager(snapshot, manager, chosen_lang) if manager else None
+        return event_feed(snapshot, chosen, manager=who, entity=entity, types=wanted)
+
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period, build, render_feed)
+
+
+@audit.command("goals")
+@click.argument("tenant")
+@_workspace_option
+@_period_report_options("30d, 4w (a month's plan: --month)")
+@click.option("--goals", "goals_file", type=click.Path(dir_okay=False),
+              help="A goals YAML file (per manager: sales and/or revenue); default: the blueprint's analytics.plan.")
+@click.option("--answers", "answers_file", type=click.Path(dir_okay=False),
+              help="The questionnaire's answers file: its monthly plan shared equally among the sellers.")
+def goals(tenant: str, workspace_dir: str | None, tz: str | None, fmt: str, output: str | None, lang: str | None,
+          goals_file: str | None, answers_file: str | None, **period: str | None) -> int:
+    """The plan per manager against the deals won in the period (count and sum): progress, and the run rate
+    needed per remaining working day to finish the period."""
+    from implkit.audit.goals import (goals_from_answers, goals_from_blueprint, goals_from_file, goals_report, msg,
+                                     render_goals)
+    from implkit.errors import InputError
+
+    if goals_file and answers_file:
+        raise click.UsageError("choose one plan: --goals or --answers")
+
+    def build(snapshot, chosen, zone, chosen_lang, entry):
+        if goals_file:
+            plan = goals_from_file(goals_file, snapshot, chosen_lang)
+        elif answers_file:
+            plan = goals_from_answers(answers_file, snapshot, chosen_lang)
+            if not plan:
+                raise InputError(msg("no_plan", chosen_lang))
+        else:
+            blueprint = None
+            if entry.blueprint:
+                from implkit.blueprint import load_blueprint
+
+                blueprint = load_blueprint(entry.blueprint)
+            plan = goals_from_blueprint(blueprint, snapshot, chosen_lang)
+            if not plan:
+                raise InputError(msg("no_plan", chosen_lang))
+        return goals_report(snapshot, chosen, plan, zone)
+
+    return _period_report(workspace_dir, tenant, tz, lang, fmt, output, period, build, render_goals)

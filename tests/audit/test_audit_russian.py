@@ -91,3 +91,28 @@ def test_diff_effect_activity_calls_and_assign_speak_russian(audited):
     texts.append(render_plan(plan, "ru"))
     for text in texts:
         assert english_words(text) == [], text[:300]
+
+
+def test_sales_load_feed_and_goals_speak_russian_in_every_format(audited):
+    from implkit.audit.feed import event_feed, render_feed
+    from implkit.audit.goals import goals_from_blueprint, goals_report, render_goals
+    from implkit.audit.load import load_report, render_load
+    from implkit.audit.sales import render_sales, sales_report
+    from implkit.audit.effect import resolve_period, zone
+    from implkit.blueprint import load_blueprint
+    from implkit.data import blueprints_dir
+
+    tmp_path, _, _ = audited
+    moscow = zone(None)
+    blueprint = load_blueprint(str(blueprints_dir() / "presets" / "b2b-services.yaml"))
+    with Snapshot(tmp_path / "s.sqlite") as snap:
+        period = resolve_period(snap.snapshot_at, moscow, period="400d")
+        reports = [(render_sales, sales_report(snap, period)), (render_load, load_report(snap, period)),
+                   (render_feed, event_feed(snap, period)),
+                   (render_goals, goals_report(snap, period, goals_from_blueprint(blueprint, snap, "ru"), moscow))]
+    assert reports[0][1]["pipelines"][0]["lost"] and reports[2][1]["events"]  # the texts have something to say
+    for render, report in reports:
+        for fmt in ("table", "md", "html", "csv"):
+            text = render(report, fmt, "ru", "acme", moscow)
+            assert english_words(text) == [], (render.__name__, fmt, english_words(text)[:10])
+        assert len(english_words(render(report, "table", "en", "acme", moscow))) > 5  # the check sees English

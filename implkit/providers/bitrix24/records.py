@@ -8,6 +8,7 @@ up to 2,500 rows, no row counting (reference/bitrix24-api.md §6, §7).
 |---|---|---|---|
 | users | `user.get` | users | (re-read whole) |
 | pipelines | `crm.category.list` + `crm.status.list` | pipelines, stages | (re-read whole) |
+| loss_reasons | (the failure stages the pipelines' answer holds: no request) | loss_reasons | (re-read whole) |
 | custom_fields.* | `crm.{deal,contact,company}.userfield.list` | custom_fields | (re-read whole) |
 | companies, contacts | `crm.company.list`, `crm.contact.list` (`PHONE`, `EMAIL`, `UF_*`) | companies, contacts | `>=DATE_MODIFY` |
 | leads | `crm.deal.list` (deals) | leads | `>=DATE_MODIFY` |
@@ -34,7 +35,11 @@ Neutral conventions of the snapshot (docs/snapshot.md): a deal's stage is
 the stage's numeric row id, except success stages → 142 and failure stages
 → 143 (`is_open` = not won/lost); a pipeline lists one lost stage, its
 first failure stage. Activities are the snapshot's tasks (what D01/T01 look
-at).
+at). A portal says why a deal was lost by the failure stage it was closed in
+(«Сделка провалена», «Анализ причины провала», or any failure stage an admin
+adds: the close dialog offers them all): each failure stage is a loss reason
+(id: the stage's numeric row id), and a lost deal's `loss_reason_id` is its
+failure stage's.
 
 Deleted records: these list methods have no "deleted since" filter, and the
 REST events (`ONCRMDEALDELETE`…) reach only a handler registered before the
@@ -100,6 +105,8 @@ class B24Records:
     portal_url: str
     offset: str = DEFAULT_OFFSET
     _stages: dict[str, int] = field(default_factory=dict)  # STATUS_ID → snapshot stage id
+    _failures: dict[str, int] = field(default_factory=dict)  # failure STATUS_ID → its row id (the loss reason)
+    _loss_reasons: list[dict[str, Any]] = field(default_factory=list)
     _fields: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # entity → FIELD_NAME → row
     _server_time: float | None = None  # the portal's clock at the first answer read
     calls_unavailable: str | None = None  # why the portal gave no call statistics (an error code), if it did not
@@ -114,6 +121,7 @@ class B24Records:
         return [
             Stream("users", "users", "dictionary", "user.get"),
             Stream("pipelines", "pipelines", "dictionary", "crm.category.list"),
+            Stream("loss_reasons", "loss_reasons", "dictionary", "crm.status.list"),  # read with the pipelines
             *(Stream(f"custom_fields.{e}", "custom_fields", "dictionary", f"{m}.userfield.list")
               for e, m in UF_ENTITIES.items()),
             Stream("companies", "companies", "paged", "crm.company.list", "DATE_MODIFY",
@@ -221,6 +229,8 @@ class B24Records:
                 raise error
             categories = (answer.results.get("categories") or {}).get("categories") or []
             return self._pipelines(categories, list(answer.results.get("statuses") or []))
+        if stream.name == "loss_reasons":  # the dictionaries are read in order: the pipelines' answer is in hand
+            return list(self._loss_reasons)
         entity = stream.name.split(".", 1)[1]
         rows = self.api.result(stream.method, {"filter": {"LANG": b24.READ_LANG}}) or []
         self._fields[entity] = {str(r.get("FIELD_NAME")): r for r in rows}
@@ -229,7 +239,7 @@ class B24Records:
 
     def _pipelines(self, categories: list[dict[str, Any]], statuses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
-        self._stages = {}
+        self._stages, self._failures, self._loss_reasons = {}, {}, []
         for pipeline in b24.pipelines_from(categories, statuses):
             stages, lost_named = [], False
             for s in pipeline.stages:
@@ -239,6 +249,8 @@ class B24Records:
                     stages.append({"id": WON, "name": s.name, "sort": s.sort, "type": 0})
                 elif s.kind == "lost":
                     self._stages[code] = LOST
+                    self._failures[code] = int(s.id)
+                    self._loss_reasons.append({"id": int(s.id), "name": s.name})
                     if not lost_named:  # the first failure stage names the pipeline's lost stage
                         lost_named = True
                         stages.append({"id": LOST, "name": s.name, "sort": s.sort, "type": 0})
@@ -319,7 +331,8 @@ def deal_row(reader: B24Records, item: Mapping[str, Any]) -> dict[str, Any]:
     contact = _int(item.get("CONTACT_ID"))
     return {"id": int(item["ID"]), "name": item.get("TITLE") or "", "price": int(float(item.get("OPPORTUNITY") or 0)),
             "responsible_user_id": _int(item.get("ASSIGNED_BY_ID")), "pipeline_id": int(item.get("CATEGORY_ID") or 0),
-            "status_id": stage if stage is not None else 0, "loss_reason_id": None,
+            "status_id": stage if stage is not None else 0,
+            "loss_reason_id": reader._failures.get(str(item.get("STAGE_ID") or "")) if stage == LOST else None,
             "created_by": _int(item.get("CREATED_BY_ID")), "created_at": ts(item.get("DATE_CREATE")) or 0,
             "updated_at": ts(item.get("DATE_MODIFY")) or ts(item.get("DATE_CREATE")) or 0,
             "closed_at": ts(item.get("CLOSEDATE")) if closed else None, "closest_task_at": None,
