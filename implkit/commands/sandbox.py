@@ -27,6 +27,10 @@ def _account_id(store, db: str, subdomain: str) -> int:
     return account["id"]
 
 
+PORT_HELP = ("Port to listen on (default: the one this database was served on last, so the tenants' URLs "
+             "still lead to it, else 8765); 0 picks a free port.")
+
+
 @click.group()
 def sandbox() -> None:
     """Run and seed the local amoCRM emulator (SQLite-backed); Bitrix24 portals: `implkit sandbox bitrix24`."""
@@ -34,7 +38,7 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback only).")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help=PORT_HELP)
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite file to keep (default: a temporary one).")
 @click.option("--rate-limit", "rate_limit", default=7, show_default=True, type=click.IntRange(1),
               help="Requests per second per integration before 429.")
@@ -257,7 +261,7 @@ def b24_oauth_app(portal: str, db: str, client_id: str, user_id: int, output: st
 
 @bitrix24.command("serve")
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file (created if missing).")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help=PORT_HELP)
 @click.option("--portal", "portals", multiple=True, help="Portal to create if missing (repeatable).")
 @click.option("--faults", help='Fault injection, e.g. "5xx=0.1,drop=0.02,latency=50ms,expire_token_after=100".')
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Seed for the fault decisions.")
@@ -265,8 +269,10 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
     """Serve the database's portals on 127.0.0.1 until Ctrl+C (the amoCRM accounts in it are served too)."""
     import threading
 
-    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox import Sandbox
     from implkit.sandbox.bitrix24 import operations
+    from implkit.sandbox.serve import cannot_listen
+    from implkit.sandbox.server import port_to_serve
     from implkit.sandbox.bitrix24.portal import list_portals
     from implkit.sandbox.faults import FaultSpecError, parse_faults
 
@@ -283,11 +289,11 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
                 except ValueError as error:
                     raise InputError("bad portal name", [Problem(Location("--portal", key="portal"),
                                                                  str(error))]) from None
+        serving = sandbox.serve("127.0.0.1", port)
         try:
-            serving = serve_in_thread(sandbox, "127.0.0.1", port)
             url = serving.__enter__()
         except RuntimeError:
-            raise RuntimeFailure(f"could not listen on 127.0.0.1:{port}") from None
+            raise RuntimeFailure(cannot_listen("127.0.0.1", port_to_serve(sandbox.store, port))) from None
         try:
             click.echo(f"sandbox listening on {url}  (database: {db})")
             for entry in list_portals(sandbox.store):
@@ -372,21 +378,23 @@ def drx_seed(instance: str, db: str, companies: int, persons: int, seed_value: i
 
 @directum.command("serve")
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help=PORT_HELP)
 def drx_serve(db: str, port: int) -> int:
     """Serve the database's instances (and its amoCRM accounts and Bitrix24 portals) on 127.0.0.1 until Ctrl+C."""
     import threading
 
-    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox import Sandbox
     from implkit.sandbox.directum.instance import list_instances
+    from implkit.sandbox.serve import cannot_listen
+    from implkit.sandbox.server import port_to_serve
 
     _store(db)
     with Sandbox(db) as box:
+        serving = box.serve("127.0.0.1", port)
         try:
-            serving = serve_in_thread(box, "127.0.0.1", port)
             url = serving.__enter__()
         except RuntimeError:
-            raise RuntimeFailure(f"could not listen on 127.0.0.1:{port}") from None
+            raise RuntimeFailure(cannot_listen("127.0.0.1", port_to_serve(box.store, port))) from None
         try:
             click.echo(f"sandbox listening on {url}  (database: {db})")
             for entry in list_instances(box.store):
