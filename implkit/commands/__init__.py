@@ -62,6 +62,26 @@ def json_format_option(what: str) -> Callable[[Callable[..., Any]], Callable[...
     return decorate
 
 
+def quiet_option(command):
+    """-q/--quiet for long work (sync, apply, seeding): no progress and no summary on success; errors
+    are still printed (implkit/terminal.py decides bars on a terminal, a few lines when piped)."""
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Print nothing on success: no progress, no summary (errors are still shown).")(command)
+
+
+def for_tenant(report, name: str):  # noqa: ANN001, ANN201
+    """`report` (a terminal.Reporter) for one tenant of many: its bars and notes carry the tenant's name."""
+    from implkit.terminal import Tick
+
+    def progress(event) -> None:  # noqa: ANN001
+        if isinstance(event, Tick):
+            report(Tick(f"{name}: {event.entity}", event.done, event.total, f"{name}: {event.text}"))
+        else:
+            report(f"{name}: {event}")
+
+    return progress
+
+
 def _break_stale(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     from implkit.workspace.lock import set_break_stale
 

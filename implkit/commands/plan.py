@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 import click
 
-from implkit.commands import (break_stale_lock_option, fleet_names, fleet_options, json_format_option,
-                              output_option, workspace_dir_option)
+from implkit.commands import (break_stale_lock_option, fleet_names, fleet_options, for_tenant, json_format_option,
+                              output_option, quiet_option, workspace_dir_option)
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
 
 _workspace_option = workspace_dir_option()
@@ -165,7 +165,10 @@ def _structure_by_hand(workspace_dir: str | None, name: str) -> bool:
 
 
 def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | None, plan_file: str | None,
-              yes: bool, prune: bool, allow_destroy: bool, echo=click.echo, quiet: bool = False):
+              yes: bool, prune: bool, allow_destroy: bool, echo=click.echo, quiet: bool = False,
+              progress=None):  # noqa: ANN001
+    """Apply to one tenant; `quiet` does not show the plan when nothing is asked (--yes); `progress`
+    (a terminal.Reporter, default: lines on stderr) hears of every object written."""
     from implkit.plan.run import apply_blueprint, read_plan_file
     from implkit.plan.show import render_text
 
@@ -181,7 +184,7 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
         raise InputError("apply asks for confirmation; with no terminal, pass --yes")
 
     def confirm(shown) -> bool:
-        if not quiet:
+        if not quiet or not yes:   # what a user confirms is shown, --quiet or not
             echo(render_text(shown), nl=False)
         if yes:
             return True
@@ -194,7 +197,7 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
         shown, result = apply_blueprint(
             provider, desired, state, tenant=name, prune=prune, allow_destroy=allow_destroy,
             manual=_manual(desired, tenant.provider), saved=saved, confirm=confirm,
-            progress=lambda m: _stderr(f"[{name}] {m}"), source=source, neighbours=ws.neighbours(name))
+            progress=progress or (lambda m: _stderr(f"[{name}] {m}")), source=source, neighbours=ws.neighbours(name))
     return shown, result
 
 
@@ -212,10 +215,14 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
 @fleet_options
 @_workspace_option
 @break_stale_lock_option
+@quiet_option
 def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None, yes: bool, prune: bool,
           allow_destroy: bool, all_: bool, tenant_patterns: str | None, shard: str | None, jobs: int | None,
-          workspace_dir: str | None) -> int:
-    """Apply a blueprint (or a saved plan) to TENANT. Re-running finishes an interrupted apply."""
+          workspace_dir: str | None, quiet: bool) -> int:
+    """Apply a blueprint (or a saved plan) to TENANT. Re-running finishes an interrupted apply.
+    On a terminal a bar per kind of object shows the progress; piped, a line per kind."""
+    from implkit.terminal import Reporter
+
     names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
     if not tenant:
         if not yes:
@@ -223,13 +230,18 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
         if plan_file:
             raise click.UsageError("--plan applies one saved plan; it cannot be combined with --all")
 
-        def run(n: str):
-            shown, result = apply_one(workspace_dir, n, blueprint_path=blueprint_path, plan_file=None, yes=True,
-                                      prune=prune, allow_destroy=allow_destroy, quiet=True)
-            return shown, result
-        return _for_all(names, run, False, applying=True, jobs=jobs)
-    shown, result = apply_one(workspace_dir, names[0], blueprint_path=blueprint_path, plan_file=plan_file,
-                              yes=yes, prune=prune, allow_destroy=allow_destroy)
+        with Reporter(quiet=quiet) as report:
+            def run(n: str):
+                shown, result = apply_one(workspace_dir, n, blueprint_path=blueprint_path, plan_file=None, yes=True,
+                                          prune=prune, allow_destroy=allow_destroy, quiet=True,
+                                          progress=for_tenant(report, n))
+                return shown, result
+            return _for_all(names, run, False, applying=True, jobs=jobs)
+    with Reporter(quiet=quiet, prefix=f"[{names[0]}] ") as report:
+        shown, result = apply_one(workspace_dir, names[0], blueprint_path=blueprint_path, plan_file=plan_file,
+                                  yes=yes, prune=prune, allow_destroy=allow_destroy, quiet=quiet, progress=report)
+    if quiet and result is not None:
+        return EXIT_OK
     if result is None:
         click.echo("Apply cancelled; nothing was written.")
         return EXIT_FAILURE
