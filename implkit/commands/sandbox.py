@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from implkit.commands import quiet_option
 from implkit.errors import InputError, Location, Problem, RuntimeFailure
 
 
@@ -104,20 +105,25 @@ def token(subdomain: str, db: str) -> int:
 @click.option("--contacts", default=1000, show_default=True, type=click.IntRange(1), help="How many contacts.")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
 @click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
-def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None) -> int:
+@quiet_option
+def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None, quiet: bool) -> int:
     """Fill SUBDOMAIN with realistic data and planted data-quality defects (created if missing)."""
     from implkit.sandbox.amocrm.models import account_by_subdomain, bootstrap_account
     from implkit.sandbox.amocrm.seed import seed_account
     from implkit.sandbox.store import Store
+    from implkit.terminal import Reporter, Tick
 
     store = Store(db)
     account = account_by_subdomain(store, subdomain)
     account_id = account["id"] if account else bootstrap_account(store, subdomain)
     try:
-        result = seed_account(store, account_id, contacts=contacts, seed=seed_value, ground_truth_path=ground_truth)
+        with Reporter(quiet=quiet) as report:
+            result = seed_account(store, account_id, contacts=contacts, seed=seed_value, ground_truth_path=ground_truth,
+                                  progress=lambda entity, done, total: report(Tick(entity, done, total)))
     except ValueError as error:   # e.g. the account already has data
         raise InputError("cannot seed the account", [Problem(Location(db, key=subdomain), str(error))]) from None
-    click.echo(f"seeded {subdomain}: {result}")
+    if not quiet:
+        click.echo(f"seeded {subdomain}: {result}")
     return 0
 
 
@@ -181,17 +187,22 @@ def b24_create(portal: str, db: str, title: str | None, enterprise: bool) -> int
 @click.option("--deals", default=1000, show_default=True, type=click.IntRange(1), help="How many deals.")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
 @click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
-def b24_seed(portal: str, db: str, deals: int, seed_value: int, ground_truth: str | None) -> int:
+@quiet_option
+def b24_seed(portal: str, db: str, deals: int, seed_value: int, ground_truth: str | None, quiet: bool) -> int:
     """Fill PORTAL with realistic data and planted data-quality defects (the portal is created if missing)."""
     from implkit.sandbox.bitrix24 import operations
+    from implkit.terminal import Reporter, Tick
 
     with _portal_sandbox(db, must_exist=False) as sandbox:
         try:
-            summary = operations.seed(sandbox.bitrix24, portal, deals=deals, seed_value=seed_value,
-                                      ground_truth_path=ground_truth)
+            with Reporter(quiet=quiet) as report:
+                summary = operations.seed(sandbox.bitrix24, portal, deals=deals, seed_value=seed_value,
+                                          ground_truth_path=ground_truth,
+                                          progress=lambda entity, done, total: report(Tick(entity, done, total)))
         except ValueError as error:   # a bad portal name, or a portal that already has records
             raise InputError("cannot seed the portal", [Problem(Location(db, key=portal), str(error))]) from None
-    click.echo(f"seeded {portal}: {summary}")
+    if not quiet:
+        click.echo(f"seeded {portal}: {summary}")
     return 0
 
 

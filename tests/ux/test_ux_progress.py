@@ -64,3 +64,16 @@ def test_a_terminal_sees_a_bar_per_kind_during_apply(world):
     assert "━" in screen and re.search(r"\[shop\] field\s", screen)
     assert re.search(r"\d+/\d+", screen)                          # apply knows each kind's total
     assert "Apply complete" in screen
+
+
+@pytest.mark.parametrize("command", [("sandbox", "seed", "shop", "--contacts", "300"),
+                                     ("sandbox", "bitrix24", "seed", "shop", "--deals", "300")])
+def test_seeding_prints_one_line_piped_nothing_quiet_and_bars_on_a_terminal(tmp_path, command):
+    piped = run_piped(*command, "--db", tmp_path / "piped.db")
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.count("\n") == 1 and piped.stdout.startswith("seeded shop: ") and piped.stderr == ""
+    quiet = run_piped(*command, "--db", tmp_path / "quiet.db", "-q")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    code, screen = run_in_pty(*command, "--db", tmp_path / "pty.db")
+    assert code == 0, screen
+    assert "━" in screen and re.search(r"contacts\s+\S*\s*━", screen) and "seeded shop: " in screen
