@@ -279,13 +279,33 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
         _stderr(f"wrote {output}")
     else:
-        click.echo(outcome.text, nl=False)
+        click.echo(coloured_table(outcome.text, lang) if fmt == "table" else outcome.text, nl=False)
     if by_manager:
         from implkit.audit.report import write_worklists
 
         written = write_worklists(outcome.report, by_manager)
         _stderr(f"wrote {len(written)} worklists to {by_manager}")
     return outcome.run.exit_code(fail_on)
+
+
+#: the audit's codes whose cells are coloured in a table, by the colour's meaning (implkit.terminal)
+_CELL_ROLES = {"error": "error", "warning": "warning", "info": "info", "fail": "fail", "pass": "ok"}
+
+
+def coloured_table(text: str, lang: str) -> str:
+    """An audit table with its severity and status cells coloured, when stdout takes colour. A cell is
+    a word between two-space column gaps, so the same word inside a check's title is left alone."""
+    import re
+
+    from implkit.audit.words import word
+    from implkit.terminal import color_enabled, paint
+
+    if not color_enabled():
+        return text
+    shown = {word(code, lang): role for code, role in _CELL_ROLES.items()}
+    cell = re.compile(r"(?<=  )(" + "|".join(re.escape(w) for w in sorted(shown, key=len, reverse=True)) +
+                      r")(?=  |$)", re.M)
+    return cell.sub(lambda found: paint(found.group(1), shown[found.group(1)]), text)
 
 
 def _audit_options(ws: Any, entry: Any, tenant: str, check_ids: str | None) -> Any:

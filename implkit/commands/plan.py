@@ -145,7 +145,7 @@ def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str
             raise click.UsageError("-o/--out saves one tenant's plan; it cannot be combined with --all")
         return _for_all(names, lambda n: plan_one(workspace_dir, n, blueprint_path, prune)[0], as_json, jobs=jobs)
     result, desired = plan_one(workspace_dir, names[0], blueprint_path, prune)
-    click.echo(render_json(result) if as_json else render_text(result), nl=False)
+    click.echo(render_json(result) if as_json else coloured_plan(render_text(result)), nl=False)
     if out:
         write_plan_file(out, result, desired)
         _stderr(f"Saved the plan to {out}; apply exactly it with `implkit apply {names[0]} --plan {out}`.")
@@ -159,6 +159,31 @@ def _structure_by_hand(workspace_dir: str | None, name: str) -> bool:
     from implkit.workspace import Workspace
 
     return Workspace.discover(workspace_dir).tenant(name).provider == "directum"
+
+
+def coloured_plan(text: str) -> str:
+    """A rendered plan with each change line in its action's colour (terraform's convention: + green,
+    ~ yellow, - red), manual steps cyan — when stdout takes colour (implkit.terminal decides)."""
+    import re
+
+    from implkit.plan.changes import CREATE, DELETE, REPLACE, UPDATE
+    from implkit.plan.show import SYMBOLS
+    from implkit.terminal import color_enabled, paint
+
+    if not color_enabled():
+        return text
+    roles = {SYMBOLS[REPLACE]: "replace", SYMBOLS[CREATE]: "create", SYMBOLS[UPDATE]: "update",
+             SYMBOLS[DELETE]: "delete", "!": "manual", "?": "dim"}
+    leading = re.compile(r"^(\s*)(" + "|".join(re.escape(s) for s in sorted(roles, key=len, reverse=True)) + r") ")
+    lines = []
+    for line in text.split("\n"):
+        found = leading.match(line)
+        if found:
+            line = found.group(1) + paint(line[found.end(1):], roles[found.group(2)])
+        elif line.startswith("# "):
+            line = paint(line, "heading")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 # --- apply ------------------------------------------------------------------------------------
@@ -185,7 +210,7 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
 
     def confirm(shown) -> bool:
         if not quiet or not yes:   # what a user confirms is shown, --quiet or not
-            echo(render_text(shown), nl=False)
+            echo(coloured_plan(render_text(shown)), nl=False)
         if yes:
             return True
         return click.confirm("Apply these changes?", default=False, err=True)
@@ -278,7 +303,7 @@ def drift(tenant: str | None, as_json: bool, all_: bool, tenant_patterns: str | 
     if not tenant:
         return _for_all(names, one, as_json, jobs=jobs)
     result = one(tenant)
-    click.echo(render_json(result) if as_json else render_text(result), nl=False)
+    click.echo(render_json(result) if as_json else coloured_plan(render_text(result)), nl=False)
     return result.exit_code()
 
 
