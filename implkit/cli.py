@@ -53,8 +53,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
+            from implkit.commands import add_completions
+
             module_name, attr, _ = COMMANDS[name]
-            return getattr(importlib.import_module(module_name), attr)
+            return add_completions(getattr(importlib.import_module(module_name), attr))
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
