@@ -201,9 +201,18 @@ class _AuditGroup(click.Group):
     """`audit TENANT ...` runs the audit; `audit history TENANT` is a subcommand; `audit --list` lists checks."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and ctx.resilient_parsing:   # completing the word after `audit`: see shell_complete
+            return super().parse_args(ctx, args)
         if not args or args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list:
+        """The word after `audit` is a subcommand or a tenant (`audit TENANT` runs the audit)."""
+        from implkit.commands import complete_tenants
+
+        return super().shell_complete(ctx, incomplete) + complete_tenants(ctx, self.params[0] if self.params else None,
+                                                                          incomplete)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT")

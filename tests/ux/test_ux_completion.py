@@ -53,6 +53,9 @@ def test_tenant_names_complete_from_the_workspace_found_upwards(workspace):
     (workspace / "sub").mkdir()
     assert complete("implkit sync ", cwd=workspace / "sub") == ["north-mill", "north-shop", "south"]
     assert complete("implkit audit sou", cwd=workspace) == ["south"]          # `audit TENANT` is `audit run`
+    after_audit = complete("implkit audit ", cwd=workspace)                    # a subcommand, or a tenant
+    assert {"history", "diff", "north-mill", "north-shop", "south"} <= set(after_audit)
+    assert complete("implkit audit -w . ", cwd=workspace) == ["north-mill", "north-shop", "south"]
     assert complete("implkit audit history ", cwd=workspace) == ["north-mill", "north-shop", "south"]
     assert complete("implkit sync --tenants north-shop,", cwd=workspace) == ["north-shop,north-mill",
                                                                             "north-shop,south"]
