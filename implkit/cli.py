@@ -53,8 +53,10 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
+            from implkit.commands import add_completions
+
             module_name, attr, _ = COMMANDS[name]
-            return getattr(importlib.import_module(module_name), attr)
+            return add_completions(getattr(importlib.import_module(module_name), attr))
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -94,7 +96,10 @@ def run(invoke) -> int:  # noqa: ANN001
 
         if _debug:
             traceback.print_exc()
-        click.echo(say(_MESSAGES, "error", text=_redacted(exc)), err=True)
+        from implkit.terminal import color_enabled, paint
+
+        head, _, rest = say(_MESSAGES, "error", text=_redacted(exc)).partition(" ")
+        click.echo(f"{paint(head, 'error', err=True)} {rest}", err=True, color=color_enabled(sys.stderr))
         return exc.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
@@ -119,10 +124,12 @@ def _redacted(exc: BaseException) -> str:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="implkit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the output, or not (default: colour on a terminal, none when piped or with $NO_COLOR).")
 @click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
               help="Language of messages and errors (default: $IMPLKIT_LANG, else ru). A command's own "
                    "--lang (size, spec, demo) still decides its output.")
-def cli(debug: bool, lang: str | None) -> None:
+def cli(debug: bool, color: bool | None, lang: str | None) -> None:
     """implkit: size a company, compose its CRM blueprint, render the spec,
     apply it to amoCRM or Bitrix24, and audit the data.
 
@@ -132,7 +139,11 @@ def cli(debug: bool, lang: str | None) -> None:
     global _debug
     _debug = debug
     from implkit import lang as language
+    from implkit.terminal import force_color
 
+    force_color(color)
+    # click.echo strips colour codes from a stream that is not a terminal unless the context says otherwise
+    click.get_current_context().color = color
     language.use(lang)
 
 

@@ -19,6 +19,7 @@ import click
 
 from implkit.data import data_root
 from implkit.errors import EXIT_CHANGES, EXIT_OK, InputError, RuntimeFailure
+from implkit.lang import say_in
 
 AMOCRM_TENANT = "demo-amo"
 BITRIX24_TENANT = "demo-b24"
@@ -77,7 +78,22 @@ def run_demo(out_dir: str, *, answers_file: str | None, contacts: int, lang: str
     for name in ("answers.yaml", "blueprint.yaml", "spec.html", "spec.docx",
                  f"audit-{AMOCRM_TENANT}.html", f"audit-{BITRIX24_TENANT}.html"):
         click.echo(f"  {out / name}")
+    # The sandbox stopped with the demo; the workspace's tenants name its port, which the database recorded.
+    click.echo("\n" + say_in(_MESSAGES, "restart", lang, port=root_url.rsplit(":", 1)[1]))
+    click.echo(f"  implkit sandbox serve --db {shlex.quote(str(out / 'sandbox.db'))}")
+    click.echo("  " + say_in(_MESSAGES, "then", lang) + f" implkit plan {AMOCRM_TENANT} -w {shlex.quote(str(workspace))}")
     return EXIT_OK
+
+
+_MESSAGES = {
+    "restart": {
+        "ru": "Песочница остановилась вместе с демо. Чтобы работать с его рабочей областью (plan, sync, drift), "
+              "запустите её снова — на том же порту {port}:",
+        "en": "The sandbox stopped with the demo. To work in its workspace (plan, sync, drift), start it again, "
+              "on the same port {port}:",
+    },
+    "then": {"ru": "и в другом терминале, например:", "en": "then, in another terminal, e.g.:"},
+}
 
 
 MARKER = ".implkit-demo"
@@ -135,12 +151,12 @@ def _run_tenant_chain(name: str, provider: str, url: str, secret_file: Path, out
 
 def _start_sandbox(stack: ExitStack, out: Path):
     """Start the sandbox on loopback for the rest of the demo; return it and its root URL."""
-    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox import Sandbox
 
     db = out / "sandbox.db"
     sandbox = Sandbox(db)
     stack.callback(sandbox.close)
-    root_url = stack.enter_context(serve_in_thread(sandbox))
+    root_url = stack.enter_context(sandbox.serve(port=0))   # a free port, recorded in the database for a restart
     click.secho(f"\n## Start the sandbox on {root_url}", bold=True)
     click.echo(f"$ implkit sandbox serve --port {root_url.rsplit(':', 1)[1]} --db {db}")
     return sandbox, root_url

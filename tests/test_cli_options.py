@@ -14,7 +14,7 @@ import pytest
 
 from implkit.cli import cli
 
-SHORT = {"-o": "--output", "-w": "--workspace", "-b": "--blueprint", "-j": "--jobs", "-h": "--help"}
+SHORT = {"-o": "--output", "-w": "--workspace", "-b": "--blueprint", "-j": "--jobs", "-q": "--quiet", "-h": "--help"}
 
 
 def _walk(command: click.Command, path: tuple[str, ...], parent: click.Context | None = None):

@@ -35,6 +35,18 @@ def test_the_demo_runs_the_whole_chain_on_both_crms(run_cli, tmp_path):
     for command in commands:   # each printed sandbox command is one the CLI accepts as written
         words = shlex.split(command.split("implkit ", 1)[1].split(" >", 1)[0].rstrip(")"))
         assert _parses(words), command
+    # the last lines say how to bring the stopped sandbox back: `sandbox serve --db` takes the port the
+    # workspace's tenants name (tests/sandbox/test_sandbox_restart.py restarts one)
+    from implkit.sandbox.server import last_port
+    from implkit.sandbox.store import Store
+    from implkit.workspace.core import Workspace
+
+    restart = [line.strip() for line in result.output.splitlines() if line.strip().startswith("implkit sandbox serve --db")]
+    assert len(restart) == 1 and _parses(shlex.split(restart[0])[1:])
+    port = last_port(Store(shlex.split(restart[0])[-1]))
+    assert f" {port}:" in result.output   # the message names the port
+    urls = {tenant.url for tenant in Workspace.load(out / "workspace").tenants()}
+    assert len(urls) == 2 and all(url.startswith(f"http://127.0.0.1:{port}/") for url in urls)
 
 
 def _parses(words: list[str]) -> bool:

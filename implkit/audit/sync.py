@@ -46,6 +46,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Callable, Protocol
 
 from implkit.audit.snapshot import Snapshot
+from implkit.terminal import Tick
 
 DELETION_EVENTS = {"lead_deleted": "leads", "contact_deleted": "contacts", "company_deleted": "companies",
                    "task_deleted": "tasks"}
@@ -96,7 +97,7 @@ class SyncSummary:
         return sum(s.pages for s in self.streams)
 
 
-Progress = Callable[[str], None]
+Progress = Callable[[Tick | str], None]   # a stream's count so far (a bar on a terminal), or a note
 
 
 def sync_snapshot(reader: RecordsReader, snapshot: Snapshot, *, full: bool = False, web_url: str | None = None,
@@ -170,7 +171,7 @@ def _read_all(reader: RecordsReader, stream: Any, progress: Progress) -> tuple[l
     while True:
         result = reader.read_page(stream, since=None, page=page)
         rows.extend(result.rows)
-        progress(f"{stream.name}: page {page}, {len(rows)} records")
+        progress(Tick(stream.name, len(rows), text=f"{stream.name}: page {page}, {len(rows)} records"))
         if not result.has_next or not result.rows:
             return rows, page
         page += 1
@@ -219,7 +220,8 @@ def _page_loop(reader: RecordsReader, snapshot: Snapshot, stream: Any, progress:
         kept = None if result.high_water is None else min(result.high_water, cap)
         snapshot.write_page(stream.table, result.rows, cursor=stream.name, next_page=0 if done else next_page,
                             since=next_since, high_water=kept)
-        progress(f"{stream.name}: page {summary.pages} ({mode}), {summary.records} records")
+        progress(Tick(stream.name, summary.records,
+                      text=f"{stream.name}: page {summary.pages} ({mode}), {summary.records} records"))
         if done:
             snapshot.finish_pass(stream.name, at=cap)
             return summary

@@ -62,6 +62,96 @@ def json_format_option(what: str) -> Callable[[Callable[..., Any]], Callable[...
     return decorate
 
 
+def quiet_option(command):
+    """-q/--quiet for long work (sync, apply, seeding): no progress and no summary on success; errors
+    are still printed (implkit/terminal.py decides bars on a terminal, a few lines when piped)."""
+    return click.option("--quiet", "-q", is_flag=True,
+                        help="Print nothing on success: no progress, no summary (errors are still shown).")(command)
+
+
+def for_tenant(report, name: str):  # noqa: ANN001, ANN201
+    """`report` (a terminal.Reporter) for one tenant of many: its bars and notes carry the tenant's name."""
+    from implkit.terminal import Tick
+
+    def progress(event) -> None:  # noqa: ANN001
+        if isinstance(event, Tick):
+            report(Tick(f"{name}: {event.entity}", event.done, event.total, f"{name}: {event.text}"))
+        else:
+            report(f"{name}: {event}")
+
+    return progress
+
+
+# --- shell completion of values ---------------------------------------------------------------------
+# Click completes choices (--lang, --format) by itself; these complete what only the workspace or the
+# shipped checks know. A failure (no workspace here, a broken implkit.yaml) completes nothing rather
+# than printing an error into the user's command line. docs/completion.md shows how to turn it on.
+
+def _workspace_given(ctx: click.Context) -> str | None:
+    """The -w/--workspace typed so far on this command line (on the command or a parent), if any."""
+    while ctx is not None:
+        for key in ("workspace_dir", "workspace"):
+            if ctx.params.get(key):
+                return str(ctx.params[key])
+        ctx = ctx.parent
+    return None
+
+
+def _listed(incomplete: str, values: list[str]) -> list[Any]:
+    """Completions for a comma-separated list: the values that extend the last item, after the others."""
+    from click.shell_completion import CompletionItem
+
+    head, _, last = incomplete.rpartition(",")
+    done = {item.strip() for item in head.split(",")} if head else set()
+    prefix = head + "," if head else ""
+    return [CompletionItem(prefix + v) for v in values if v.startswith(last) and v not in done]
+
+
+def complete_tenants(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """The workspace's tenant names (the -w given, else $IMPLKIT_WORKSPACE, else the nearest implkit.yaml)."""
+    from implkit.errors import ImplkitError
+    from implkit.workspace import Workspace
+
+    try:
+        names = Workspace.discover(_workspace_given(ctx)).tenant_names()
+    except (ImplkitError, OSError):
+        return []
+    return _listed(incomplete, names)
+
+
+def complete_check_ids(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """The audit's check ids (from --checks-dir when typed, else the shipped audits/), comma-separated."""
+    from implkit.errors import ImplkitError
+
+    try:
+        from implkit.audit.checks import load_checks
+
+        ids = [check.id for check in load_checks(ctx.params.get("checks_dir"))]
+    except (ImplkitError, OSError):
+        return []
+    return _listed(incomplete.upper(), ids)
+
+
+def add_completions(command: click.Command) -> click.Command:
+    """Give every TENANT argument, --tenants and --checks of `command` (and its subcommands) their
+    completions: one place, so a command added later completes the same way."""
+    if getattr(command, "_implkit_completions", False):
+        return command
+    command._implkit_completions = True  # type: ignore[attr-defined]
+    for param in command.params:
+        # click keeps a parameter's completer in _custom_shell_complete (click 8's shell_complete=)
+        if getattr(param, "_custom_shell_complete", None) is not None:
+            continue
+        if isinstance(param, click.Argument) and param.name == "tenant" or param.name == "tenant_patterns":
+            param._custom_shell_complete = complete_tenants  # type: ignore[attr-defined]
+        elif param.name == "check_ids":
+            param._custom_shell_complete = complete_check_ids  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_completions(sub)
+    return command
+
+
 def _break_stale(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     from implkit.workspace.lock import set_break_stale
 

@@ -16,7 +16,14 @@ from typing import Any
 
 import click
 
-from implkit.commands import break_stale_lock_option, fleet_names, fleet_options, json_format_option
+from implkit.commands import (
+    break_stale_lock_option,
+    fleet_names,
+    fleet_options,
+    for_tenant,
+    json_format_option,
+    quiet_option,
+)
 from implkit.errors import EXIT_OK
 
 _workspace_option = click.option("--workspace", "-w", "workspace_dir", type=click.Path(file_okay=False),
@@ -72,22 +79,28 @@ def _bindings(folder: Path) -> dict[str, Any]:
 @json_format_option("the per-tenant rows (with --all)")
 @fleet_options
 @break_stale_lock_option
+@quiet_option
 def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, as_json: bool,
-         tenant_patterns: str | None, shard: str | None, jobs: int | None) -> int:
+         tenant_patterns: str | None, shard: str | None, jobs: int | None, quiet: bool) -> int:
     """Pull TENANT's users, pipelines, leads, contacts, companies, tasks, notes and stage-change
     events into its local snapshot. The next run reads only what changed; an interrupted run resumes.
-    With --all (--tenants, --shard) many tenants at once: one line per tenant, the worst exit code."""
+    With --all (--tenants, --shard) many tenants at once: one line per tenant, the worst exit code.
+    On a terminal a bar per entity shows the progress; piped, only the summary lines are printed."""
     from implkit.commands.plan import _for_all
+    from implkit.terminal import Reporter
     from implkit.workspace import Workspace
 
     names = fleet_names(Workspace.discover(workspace_dir).tenant_names() if not tenant else [], tenant, all_,
                         tenant_patterns, shard)
     if names is None:
         raise click.UsageError("name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)")
-    if not tenant:
-        return _for_all(names, lambda name: sync_one(workspace_dir, name, full, prefix=f"{name}: "), as_json,
-                        jobs=jobs)
-    done = sync_one(workspace_dir, tenant, full)
+    with Reporter(quiet=quiet) as report:
+        if not tenant:   # the table names each tenant's outcome, errors included: printed even with --quiet
+            return _for_all(names, lambda name: sync_one(workspace_dir, name, full, progress=for_tenant(report, name)),
+                            as_json, jobs=jobs)
+        done = sync_one(workspace_dir, tenant, full, progress=report)
+    if quiet:
+        return EXIT_OK
     click.echo(f"{tenant}: {done.summary()}")
     for stream in done.streams:
         click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
@@ -113,7 +126,7 @@ class Synced:
         return EXIT_OK
 
 
-def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, prefix: str = "") -> Synced:
+def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, progress=_stderr) -> Synced:  # noqa: ANN001
     """Sync one tenant under its lock (the lock also keeps two runners within one integration's rate limit)."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.snapshot import Snapshot
@@ -124,7 +137,7 @@ def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, prefix: str 
 
     ws, entry = _tenant(workspace_dir, tenant)
     if entry.provider == "directum":
-        return _sync_directum(ws, entry, tenant)
+        return _sync_directum(ws, entry, tenant, progress)
     local_zone = _tenant_tz(entry, None, ws, tenant)  # a bad audit.timezone stops the sync before it writes
     if entry.provider not in ("amocrm", "bitrix24"):
         raise InputError(f"tenant {tenant!r}: sync supports amoCRM, Bitrix24 and Directum tenants; {entry.provider} "
@@ -145,7 +158,7 @@ def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, prefix: str 
     with ws.lock(tenant, "sync", timeout=300), http, Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
         comparison = _configuration_comparison(ws, tenant)  # before any write: a bad blueprint writes nothing
         summary = sync_snapshot(reader, snapshot, full=full, web_url=entry.url,
-                                progress=lambda message: _stderr(prefix + message),
+                                progress=progress,
                                 requests=lambda: http.stats.total)
         from implkit.audit.config_drift import clear_comparison, store_comparison
 
@@ -165,7 +178,7 @@ def _configuration_comparison(ws: Any, tenant: str) -> Any:
     return configuration_comparison(ws, tenant)
 
 
-def _sync_directum(ws, entry, tenant: str) -> Synced:
+def _sync_directum(ws, entry, tenant: str, progress) -> Synced:  # noqa: ANN001
     """Directum RX: a full read every time (counterparties carry no modification date), keyset-paged by Id."""
     from implkit.audit import SNAPSHOT_FILE
     from implkit.audit.directum import sync_directum
@@ -176,10 +189,10 @@ def _sync_directum(ws, entry, tenant: str) -> Synced:
     reader = open_records(entry.url, auth, rate=rate)
     with ws.lock(tenant, "sync", timeout=300), Snapshot(ws.tenant_dir(tenant) / SNAPSHOT_FILE) as snapshot:
         try:
-            summary = sync_directum(reader, snapshot, progress=_stderr)
+            summary = sync_directum(reader, snapshot, progress=progress)
         finally:
             reader.close()
-    _stderr(f"{tenant}: full read: Directum counterparties carry no modification date, so every sync reads "
+    progress(f"{tenant}: full read: Directum counterparties carry no modification date, so every sync reads "
             "everything, keyset-paged by Id")
     return Synced(summary.records, summary.pages, summary.requests, 0, 0, tuple(summary.streams))
 
@@ -188,9 +201,18 @@ class _AuditGroup(click.Group):
     """`audit TENANT ...` runs the audit; `audit history TENANT` is a subcommand; `audit --list` lists checks."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and ctx.resilient_parsing:   # completing the word after `audit`: see shell_complete
+            return super().parse_args(ctx, args)
         if not args or args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list:
+        """The word after `audit` is a subcommand or a tenant (`audit TENANT` runs the audit)."""
+        from implkit.commands import complete_tenants
+
+        return super().shell_complete(ctx, incomplete) + complete_tenants(ctx, self.params[0] if self.params else None,
+                                                                          incomplete)
 
     def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write_usage("implkit audit", "TENANT [OPTIONS] | --list | history TENANT | diff TENANT | "
@@ -272,13 +294,33 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
         atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
         _stderr(f"wrote {output}")
     else:
-        click.echo(outcome.text, nl=False)
+        click.echo(coloured_table(outcome.text, lang) if fmt == "table" else outcome.text, nl=False)
     if by_manager:
         from implkit.audit.report import write_worklists
 
         written = write_worklists(outcome.report, by_manager)
         _stderr(f"wrote {len(written)} worklists to {by_manager}")
     return outcome.run.exit_code(fail_on)
+
+
+#: the audit's codes whose cells are coloured in a table, by the colour's meaning (implkit.terminal)
+_CELL_ROLES = {"error": "error", "warning": "warning", "info": "info", "fail": "fail", "pass": "ok"}
+
+
+def coloured_table(text: str, lang: str) -> str:
+    """An audit table with its severity and status cells coloured, when stdout takes colour. A cell is
+    a word between two-space column gaps, so the same word inside a check's title is left alone."""
+    import re
+
+    from implkit.audit.words import word
+    from implkit.terminal import color_enabled, paint
+
+    if not color_enabled():
+        return text
+    shown = {word(code, lang): role for code, role in _CELL_ROLES.items()}
+    cell = re.compile(r"(?<=  )(" + "|".join(re.escape(w) for w in sorted(shown, key=len, reverse=True)) +
+                      r")(?=  |$)", re.M)
+    return cell.sub(lambda found: paint(found.group(1), shown[found.group(1)]), text)
 
 
 def _audit_options(ws: Any, entry: Any, tenant: str, check_ids: str | None) -> Any:

@@ -28,12 +28,13 @@ def validate(file: str) -> int:
     if problems:
         raise InputError(headline(file, len(problems)), problems)
     from implkit.blueprint.validate import duplicate_automation_warnings
+    from implkit.terminal import paint
     from implkit.yamlio import load_yaml, to_plain
 
     tree = load_yaml(file)
     for warning in duplicate_automation_warnings(tree, to_plain(tree), file):
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"ok: {file} is a valid blueprint")
+        click.echo(f"{paint('warning:', 'warning', err=True)} {warning}", err=True)
+    click.echo(f"{paint('ok:', 'ok')} {file} is a valid blueprint")
     return 0
 
 

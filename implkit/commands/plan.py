@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 import click
 
-from implkit.commands import (break_stale_lock_option, fleet_names, fleet_options, json_format_option,
-                              output_option, workspace_dir_option)
+from implkit.commands import (break_stale_lock_option, fleet_names, fleet_options, for_tenant, json_format_option,
+                              output_option, quiet_option, workspace_dir_option)
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
 
 _workspace_option = workspace_dir_option()
@@ -145,7 +145,7 @@ def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str
             raise click.UsageError("-o/--out saves one tenant's plan; it cannot be combined with --all")
         return _for_all(names, lambda n: plan_one(workspace_dir, n, blueprint_path, prune)[0], as_json, jobs=jobs)
     result, desired = plan_one(workspace_dir, names[0], blueprint_path, prune)
-    click.echo(render_json(result) if as_json else render_text(result), nl=False)
+    click.echo(render_json(result) if as_json else coloured_plan(render_text(result)), nl=False)
     if out:
         write_plan_file(out, result, desired)
         _stderr(f"Saved the plan to {out}; apply exactly it with `implkit apply {names[0]} --plan {out}`.")
@@ -161,11 +161,39 @@ def _structure_by_hand(workspace_dir: str | None, name: str) -> bool:
     return Workspace.discover(workspace_dir).tenant(name).provider == "directum"
 
 
+def coloured_plan(text: str) -> str:
+    """A rendered plan with each change line in its action's colour (terraform's convention: + green,
+    ~ yellow, - red), manual steps cyan — when stdout takes colour (implkit.terminal decides)."""
+    import re
+
+    from implkit.plan.changes import CREATE, DELETE, REPLACE, UPDATE
+    from implkit.plan.show import SYMBOLS
+    from implkit.terminal import color_enabled, paint
+
+    if not color_enabled():
+        return text
+    roles = {SYMBOLS[REPLACE]: "replace", SYMBOLS[CREATE]: "create", SYMBOLS[UPDATE]: "update",
+             SYMBOLS[DELETE]: "delete", "!": "manual", "?": "dim"}
+    leading = re.compile(r"^(\s*)(" + "|".join(re.escape(s) for s in sorted(roles, key=len, reverse=True)) + r") ")
+    lines = []
+    for line in text.split("\n"):
+        found = leading.match(line)
+        if found:
+            line = found.group(1) + paint(line[found.end(1):], roles[found.group(2)])
+        elif line.startswith("# "):
+            line = paint(line, "heading")
+        lines.append(line)
+    return "\n".join(lines)
+
+
 # --- apply ------------------------------------------------------------------------------------
 
 
 def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | None, plan_file: str | None,
-              yes: bool, prune: bool, allow_destroy: bool, echo=click.echo, quiet: bool = False):
+              yes: bool, prune: bool, allow_destroy: bool, echo=click.echo, quiet: bool = False,
+              progress=None):  # noqa: ANN001
+    """Apply to one tenant; `quiet` does not show the plan when nothing is asked (--yes); `progress`
+    (a terminal.Reporter, default: lines on stderr) hears of every object written."""
     from implkit.plan.run import apply_blueprint, read_plan_file
     from implkit.plan.show import render_text
 
@@ -181,8 +209,8 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
         raise InputError("apply asks for confirmation; with no terminal, pass --yes")
 
     def confirm(shown) -> bool:
-        if not quiet:
-            echo(render_text(shown), nl=False)
+        if not quiet or not yes:   # what a user confirms is shown, --quiet or not
+            echo(coloured_plan(render_text(shown)), nl=False)
         if yes:
             return True
         return click.confirm("Apply these changes?", default=False, err=True)
@@ -194,7 +222,7 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
         shown, result = apply_blueprint(
             provider, desired, state, tenant=name, prune=prune, allow_destroy=allow_destroy,
             manual=_manual(desired, tenant.provider), saved=saved, confirm=confirm,
-            progress=lambda m: _stderr(f"[{name}] {m}"), source=source, neighbours=ws.neighbours(name))
+            progress=progress or (lambda m: _stderr(f"[{name}] {m}")), source=source, neighbours=ws.neighbours(name))
     return shown, result
 
 
@@ -212,10 +240,14 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
 @fleet_options
 @_workspace_option
 @break_stale_lock_option
+@quiet_option
 def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None, yes: bool, prune: bool,
           allow_destroy: bool, all_: bool, tenant_patterns: str | None, shard: str | None, jobs: int | None,
-          workspace_dir: str | None) -> int:
-    """Apply a blueprint (or a saved plan) to TENANT. Re-running finishes an interrupted apply."""
+          workspace_dir: str | None, quiet: bool) -> int:
+    """Apply a blueprint (or a saved plan) to TENANT. Re-running finishes an interrupted apply.
+    On a terminal a bar per kind of object shows the progress; piped, a line per kind."""
+    from implkit.terminal import Reporter
+
     names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
     if not tenant:
         if not yes:
@@ -223,13 +255,18 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
         if plan_file:
             raise click.UsageError("--plan applies one saved plan; it cannot be combined with --all")
 
-        def run(n: str):
-            shown, result = apply_one(workspace_dir, n, blueprint_path=blueprint_path, plan_file=None, yes=True,
-                                      prune=prune, allow_destroy=allow_destroy, quiet=True)
-            return shown, result
-        return _for_all(names, run, False, applying=True, jobs=jobs)
-    shown, result = apply_one(workspace_dir, names[0], blueprint_path=blueprint_path, plan_file=plan_file,
-                              yes=yes, prune=prune, allow_destroy=allow_destroy)
+        with Reporter(quiet=quiet) as report:
+            def run(n: str):
+                shown, result = apply_one(workspace_dir, n, blueprint_path=blueprint_path, plan_file=None, yes=True,
+                                          prune=prune, allow_destroy=allow_destroy, quiet=True,
+                                          progress=for_tenant(report, n))
+                return shown, result
+            return _for_all(names, run, False, applying=True, jobs=jobs)
+    with Reporter(quiet=quiet, prefix=f"[{names[0]}] ") as report:
+        shown, result = apply_one(workspace_dir, names[0], blueprint_path=blueprint_path, plan_file=plan_file,
+                                  yes=yes, prune=prune, allow_destroy=allow_destroy, quiet=quiet, progress=report)
+    if quiet and result is not None:
+        return EXIT_OK
     if result is None:
         click.echo("Apply cancelled; nothing was written.")
         return EXIT_FAILURE
@@ -266,7 +303,7 @@ def drift(tenant: str | None, as_json: bool, all_: bool, tenant_patterns: str | 
     if not tenant:
         return _for_all(names, one, as_json, jobs=jobs)
     result = one(tenant)
-    click.echo(render_json(result) if as_json else render_text(result), nl=False)
+    click.echo(render_json(result) if as_json else coloured_plan(render_text(result)), nl=False)
     return result.exit_code()
 
 

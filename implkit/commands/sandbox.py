@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from implkit.commands import quiet_option
 from implkit.errors import InputError, Location, Problem, RuntimeFailure
 
 
@@ -27,6 +28,10 @@ def _account_id(store, db: str, subdomain: str) -> int:
     return account["id"]
 
 
+PORT_HELP = ("Port to listen on (default: the one this database was served on last, so the tenants' URLs "
+             "still lead to it, else 8765); 0 picks a free port.")
+
+
 @click.group()
 def sandbox() -> None:
     """Run and seed the local amoCRM emulator (SQLite-backed); Bitrix24 portals: `implkit sandbox bitrix24`."""
@@ -34,7 +39,7 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (loopback only).")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help=PORT_HELP)
 @click.option("--db", type=click.Path(dir_okay=False), help="SQLite file to keep (default: a temporary one).")
 @click.option("--rate-limit", "rate_limit", default=7, show_default=True, type=click.IntRange(1),
               help="Requests per second per integration before 429.")
@@ -100,20 +105,25 @@ def token(subdomain: str, db: str) -> int:
 @click.option("--contacts", default=1000, show_default=True, type=click.IntRange(1), help="How many contacts.")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
 @click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
-def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None) -> int:
+@quiet_option
+def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: str | None, quiet: bool) -> int:
     """Fill SUBDOMAIN with realistic data and planted data-quality defects (created if missing)."""
     from implkit.sandbox.amocrm.models import account_by_subdomain, bootstrap_account
     from implkit.sandbox.amocrm.seed import seed_account
     from implkit.sandbox.store import Store
+    from implkit.terminal import Reporter, Tick
 
     store = Store(db)
     account = account_by_subdomain(store, subdomain)
     account_id = account["id"] if account else bootstrap_account(store, subdomain)
     try:
-        result = seed_account(store, account_id, contacts=contacts, seed=seed_value, ground_truth_path=ground_truth)
+        with Reporter(quiet=quiet) as report:
+            result = seed_account(store, account_id, contacts=contacts, seed=seed_value, ground_truth_path=ground_truth,
+                                  progress=lambda entity, done, total: report(Tick(entity, done, total)))
     except ValueError as error:   # e.g. the account already has data
         raise InputError("cannot seed the account", [Problem(Location(db, key=subdomain), str(error))]) from None
-    click.echo(f"seeded {subdomain}: {result}")
+    if not quiet:
+        click.echo(f"seeded {subdomain}: {result}")
     return 0
 
 
@@ -177,17 +187,22 @@ def b24_create(portal: str, db: str, title: str | None, enterprise: bool) -> int
 @click.option("--deals", default=1000, show_default=True, type=click.IntRange(1), help="How many deals.")
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Random seed (same seed, same data).")
 @click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
-def b24_seed(portal: str, db: str, deals: int, seed_value: int, ground_truth: str | None) -> int:
+@quiet_option
+def b24_seed(portal: str, db: str, deals: int, seed_value: int, ground_truth: str | None, quiet: bool) -> int:
     """Fill PORTAL with realistic data and planted data-quality defects (the portal is created if missing)."""
     from implkit.sandbox.bitrix24 import operations
+    from implkit.terminal import Reporter, Tick
 
     with _portal_sandbox(db, must_exist=False) as sandbox:
         try:
-            summary = operations.seed(sandbox.bitrix24, portal, deals=deals, seed_value=seed_value,
-                                      ground_truth_path=ground_truth)
+            with Reporter(quiet=quiet) as report:
+                summary = operations.seed(sandbox.bitrix24, portal, deals=deals, seed_value=seed_value,
+                                          ground_truth_path=ground_truth,
+                                          progress=lambda entity, done, total: report(Tick(entity, done, total)))
         except ValueError as error:   # a bad portal name, or a portal that already has records
             raise InputError("cannot seed the portal", [Problem(Location(db, key=portal), str(error))]) from None
-    click.echo(f"seeded {portal}: {summary}")
+    if not quiet:
+        click.echo(f"seeded {portal}: {summary}")
     return 0
 
 
@@ -257,7 +272,7 @@ def b24_oauth_app(portal: str, db: str, client_id: str, user_id: int, output: st
 
 @bitrix24.command("serve")
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file (created if missing).")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help=PORT_HELP)
 @click.option("--portal", "portals", multiple=True, help="Portal to create if missing (repeatable).")
 @click.option("--faults", help='Fault injection, e.g. "5xx=0.1,drop=0.02,latency=50ms,expire_token_after=100".')
 @click.option("--seed", "seed_value", default=0, show_default=True, type=int, help="Seed for the fault decisions.")
@@ -265,8 +280,10 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
     """Serve the database's portals on 127.0.0.1 until Ctrl+C (the amoCRM accounts in it are served too)."""
     import threading
 
-    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox import Sandbox
     from implkit.sandbox.bitrix24 import operations
+    from implkit.sandbox.serve import cannot_listen
+    from implkit.sandbox.server import port_to_serve
     from implkit.sandbox.bitrix24.portal import list_portals
     from implkit.sandbox.faults import FaultSpecError, parse_faults
 
@@ -283,11 +300,11 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
                 except ValueError as error:
                     raise InputError("bad portal name", [Problem(Location("--portal", key="portal"),
                                                                  str(error))]) from None
+        serving = sandbox.serve("127.0.0.1", port)
         try:
-            serving = serve_in_thread(sandbox, "127.0.0.1", port)
             url = serving.__enter__()
         except RuntimeError:
-            raise RuntimeFailure(f"could not listen on 127.0.0.1:{port}") from None
+            raise RuntimeFailure(cannot_listen("127.0.0.1", port_to_serve(sandbox.store, port))) from None
         try:
             click.echo(f"sandbox listening on {url}  (database: {db})")
             for entry in list_portals(sandbox.store):
@@ -372,21 +389,23 @@ def drx_seed(instance: str, db: str, companies: int, persons: int, seed_value: i
 
 @directum.command("serve")
 @click.option("--db", required=True, type=click.Path(dir_okay=False), help="The sandbox's SQLite file.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--port", default=None, type=click.IntRange(0, 65535), help=PORT_HELP)
 def drx_serve(db: str, port: int) -> int:
     """Serve the database's instances (and its amoCRM accounts and Bitrix24 portals) on 127.0.0.1 until Ctrl+C."""
     import threading
 
-    from implkit.sandbox import Sandbox, serve_in_thread
+    from implkit.sandbox import Sandbox
     from implkit.sandbox.directum.instance import list_instances
+    from implkit.sandbox.serve import cannot_listen
+    from implkit.sandbox.server import port_to_serve
 
     _store(db)
     with Sandbox(db) as box:
+        serving = box.serve("127.0.0.1", port)
         try:
-            serving = serve_in_thread(box, "127.0.0.1", port)
             url = serving.__enter__()
         except RuntimeError:
-            raise RuntimeFailure(f"could not listen on 127.0.0.1:{port}") from None
+            raise RuntimeFailure(cannot_listen("127.0.0.1", port_to_serve(box.store, port))) from None
         try:
             click.echo(f"sandbox listening on {url}  (database: {db})")
             for entry in list_instances(box.store):

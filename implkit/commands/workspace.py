@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from implkit.commands import WORKSPACE_HELP, json_format_option
+from implkit.commands import WORKSPACE_HELP, complete_tenants, json_format_option
 
 
 _MESSAGES = {
@@ -222,7 +222,7 @@ def list_(as_json: bool, workspace: str | None) -> int:
 
 
 @tenant.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_tenants)
 @json_format_option("the tenant")
 @workspace_option
 def show(name: str, as_json: bool, workspace: str | None) -> int:
@@ -271,7 +271,7 @@ def _json(data: Any) -> str:
 
 
 @tenant.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_tenants)
 @click.option("--purge", is_flag=True, help="Also delete its local state, its keyring entry and a token file kept under .implkit/.")
 @workspace_option
 def remove(name: str, purge: bool, workspace: str | None) -> int:
@@ -283,7 +283,7 @@ def remove(name: str, purge: bool, workspace: str | None) -> int:
 
 
 @tenant.command("unlock")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_tenants)
 @click.option("--force", is_flag=True, help="Remove the lock even if its holder still runs on this machine.")
 @workspace_option
 def unlock(name: str, force: bool, workspace: str | None) -> int:

@@ -8,7 +8,7 @@ Public API (import from here):
 - Rate limiting: `RateLimiter(rate, burst=1)`, `Limiters([...])`, `AMOCRM_RATE`, `BITRIX24_RATE`.
 - Auth: `Auth` protocol, `NoAuth`, `BearerToken`, `OAuth2Session`, `TokenSet`, `TokenStore`,
   `MemoryTokenStore`.
-- Errors: `HttpError`, `Unauthorized`, `NotFound`, `RateLimited`, `AccountBlocked`, `TransportError`,
+- Errors: `HttpError`, `Unauthorized`, `NotFound`, `RateLimited`, `AccountBlocked`, `TransportError`, `ServerDown`,
   `WriteOutcomeUnknown`.
 - Redaction: `implkit.http.redact.redact(text_or_mapping)`.
 - In-process sandbox: `implkit.http.asgi.SyncASGITransport(app)` (httpx's ASGITransport is async-only).
@@ -21,6 +21,7 @@ from implkit.http.errors import (
     HttpError,
     NotFound,
     RateLimited,
+    ServerDown,
     TransportError,
     Unauthorized,
     WriteOutcomeUnknown,
@@ -39,5 +40,5 @@ __all__ = [
     "AMOCRM_ACCOUNT_RATE", "AMOCRM_RATE", "AccountBlocked", "BITRIX24_BURST", "BITRIX24_RATE", "Auth", "BearerToken",
     "HttpClient", "HttpError", "Limiters", "MemoryTokenStore", "NoAuth", "NotFound", "OAuth2Session",
     "RateLimited", "RateLimiter", "Reply", "RequestEvent", "RequestStats", "TokenSet", "TokenStore",
-    "TransportError", "Unauthorized", "WriteOutcomeUnknown", "endpoint_template", "redact",
+    "ServerDown", "TransportError", "Unauthorized", "WriteOutcomeUnknown", "endpoint_template", "redact",
 ]

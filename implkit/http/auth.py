@@ -39,7 +39,7 @@ import httpx
 
 from implkit.errors import RuntimeFailure
 from implkit.http.backoff import backoff_delay
-from implkit.http.errors import HttpError, TransportError, Unauthorized
+from implkit.http.errors import HttpError, ServerDown, TransportError, Unauthorized, connection_refused
 from implkit.http.redact import register_secret
 
 
@@ -204,6 +204,7 @@ class OAuth2Session:
         self._tokens = tokens
         self.refreshes = 0  # refresh requests actually sent, retries included (for tests and stats)
         self.transient_failures = 0  # refresh attempts that got no answer, a 5xx or a 429
+        self._answered = False  # whether the token server ever answered (a refusal before: it is not running)
 
     @property
     def tokens(self) -> TokenSet:
@@ -277,12 +278,15 @@ class OAuth2Session:
                 response = self._http.post(self.token_url, json=payload)
             except httpx.HTTPError as exc:
                 self.refreshes += 1
+                if attempt == 1 and not self._answered and connection_refused(exc):
+                    raise ServerDown("POST", self.token_url) from None  # nothing listens there: say so now
                 self.transient_failures += 1
                 last = f"no answer ({type(exc).__name__})"
                 if not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)):
                     unanswered += 1
                 continue
             self.refreshes += 1
+            self._answered = True
             status = response.status_code
             if status >= 500 or status == 429:
                 self.transient_failures += 1

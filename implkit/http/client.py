@@ -20,6 +20,7 @@ jitter):
 | 429 (or `is_refused`) — refused before processing | retry (below) | retry |
 | 403 with an HTML page after a recent 429 — the block | `AccountBlocked`: stop, send nothing more | same |
 | 401 | refresh once (if the auth can), retry | same |
+| connection refused before the server ever answered this client | `ServerDown` at once: nothing listens there | same |
 | connection not made (refused, connect/pool timeout) | retry | retry: nothing was sent |
 | 5xx, read/write timeout, connection dropped | retry | `WriteOutcomeUnknown`: never blindly repeated |
 | other 4xx | raise HttpError / NotFound / Unauthorized | same |
@@ -66,9 +67,11 @@ from implkit.http.errors import (
     HttpError,
     NotFound,
     RateLimited,
+    ServerDown,
     TransportError,
     Unauthorized,
     WriteOutcomeUnknown,
+    connection_refused,
 )
 from implkit.http.ratelimit import Limiters, RateLimiter
 from implkit.http.redact import install_log_filter, redact
@@ -184,6 +187,7 @@ class HttpClient:
         self._refusal_times: list[float] = []  # client-clock times of recent 429s (block detection)
         self._refusal_lock = threading.Lock()
         self._blocked: AccountBlocked | None = None
+        self._answered = False  # whether the server ever answered: a refusal before that means it is not running
         default_headers = {"Accept": "application/json", "User-Agent": "implkit"}
         default_headers.update(headers or {})
         self._http = httpx.Client(base_url=str(self.base_url), transport=transport, timeout=timeout,
@@ -241,6 +245,10 @@ class HttpClient:
             except httpx.HTTPError as exc:
                 sent = not isinstance(exc, _NOT_SENT)
                 self._account(method, endpoint, None, attempt, retry, waited, error=type(exc).__name__)
+                if not self._answered and connection_refused(exc):
+                    # Nothing listens there (a stopped sandbox, a wrong port): one clear line now, not
+                    # seconds of retries. Once the server has answered, a refusal is a restart: retried.
+                    raise ServerDown(method, url_for_errors) from None
                 log.warning("%s %s: %s (attempt %d)", method, redact(url_for_errors), type(exc).__name__, attempt)
                 if sent and not idempotent:
                     raise WriteOutcomeUnknown(method, url_for_errors, type(exc).__name__) from None
@@ -250,6 +258,7 @@ class HttpClient:
                 self._sleep(self._backoff(attempt))
                 continue
 
+            self._answered = True
             status = response.status_code
             self._account(method, endpoint, status, attempt, retry, waited)
             if log.isEnabledFor(logging.DEBUG):

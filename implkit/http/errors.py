@@ -8,15 +8,19 @@
         └── AccountBlocked   403 (an HTML page) after 429s: the account is blocked for exceeding the rate
     RuntimeFailure (exit 1)
     ├── TransportError       no usable answer after the retries: connection refused, timeouts, 5xx
+    │   └── ServerDown       the first connection to the server was refused: nothing listens there
     └── WriteOutcomeUnknown  a write was sent and its outcome is unknown: re-read and reconcile
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from implkit.errors import ApiError, RuntimeFailure
 from implkit.http.redact import redact
+from implkit.lang import say
 
 
 def _where(method: str, url: str) -> str:
@@ -82,6 +86,55 @@ class TransportError(RuntimeFailure):
         self.reason = redact(reason)
         self.attempts = attempts
         super().__init__(f"{_where(method, url)} failed after {attempts} attempt(s): {self.reason}")
+
+
+_MESSAGES = {
+    "server_down": {
+        "ru": "{where}: сервер {origin} не отвечает (в соединении отказано) — он не запущен или указан не тот "
+              "адрес.{hint}",
+        "en": "{where}: nothing answers at {origin} (connection refused): the server is not running or the "
+              "address is wrong.{hint}",
+    },
+    "server_down_loopback_hint": {
+        "ru": " Если это песочница, запустите её снова: implkit sandbox serve --db ФАЙЛ (она займёт тот же порт).",
+        "en": " If it is the sandbox, start it again: implkit sandbox serve --db FILE (it takes the same port).",
+    },
+}
+
+
+class ServerDown(TransportError):
+    """The first connection to a server was refused: nothing listens at that address, so retrying for
+    seconds only delays the one line the user needs (a sandbox that stopped, a wrong port)."""
+
+    def __init__(self, method: str, url: str):
+        self.method, self.url, self.status, self.attempts = method.upper(), redact(str(url)), None, 1
+        self.reason = "connection refused"
+        parsed = urlsplit(str(url))
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        self.origin = f"{parsed.scheme}://{parsed.hostname}:{port}"
+        hint = say(_MESSAGES, "server_down_loopback_hint") if _is_loopback(parsed.hostname or "") else ""
+        RuntimeFailure.__init__(self, say(_MESSAGES, "server_down", where=_where(method, url), origin=self.origin,
+                                          hint=hint))
+
+
+def connection_refused(exc: BaseException | None) -> bool:
+    """Whether a connection attempt was refused: ECONNREFUSED somewhere in the chain of causes."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ConnectionRefusedError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class WriteOutcomeUnknown(RuntimeFailure):

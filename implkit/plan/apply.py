@@ -33,8 +33,9 @@ from implkit.plan.changes import (
     CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView, creating_marker, interrupted_creations,
 )
 from implkit.providers.base import KINDS, Operation, Provider
+from implkit.terminal import Tick
 
-Progress = Callable[[str], None]
+Progress = Callable[[Tick | str], None]   # a kind's objects written so far (a bar on a terminal), or a note
 
 
 class StateAccess(Protocol):
@@ -119,20 +120,33 @@ def execute(plan: Plan, provider: Provider, state: StateAccess, *, progress: Pro
         if known.get(address) != rid:
             state.record(address, rid)
     created_now: set[str] = set()
+    # one count per kind of object for the progress bars: a pipeline, replaced, counts as written once
+    kind_of = {c.address: c.kind for c in plan.changes}
+    to_write = {kind: sum(1 for c in plan.changes if c.kind == kind) for kind in KINDS}
+    written: dict[str, set[str]] = {kind: set() for kind in KINDS}
+
+    def wrote(address: str) -> None:
+        kind = kind_of.get(address)
+        if kind is not None:
+            written[kind].add(address)
+            progress(Tick(kind, len(written[kind]), to_write[kind], text=f"{kind}: {address}"))
 
     def record_created(address: str, rid: str) -> None:
         ids[address] = rid
         created_now.add(address)
         state.record(address, rid)
         result.created += 1
+        wrote(address)
 
     def record_updated(address: str, rid: str) -> None:
         result.updated += 1
+        wrote(address)
 
     def record_deleted(address: str, rid: str) -> None:
         ids.pop(address, None)
         state.forget(address)
         result.deleted += 1
+        wrote(address)
 
     resolve = ids.get
     by_kind: dict[tuple[str, str], list[Change]] = {}

@@ -126,6 +126,21 @@ class Sandbox:
         from implkit.sandbox.directum.instance import create_instance
         return create_instance(self.store, name, created_at=self.clock.now(), **options)
 
+    def serve(self, host: str = "127.0.0.1", port: int | None = None):
+        """Serve over TCP in a thread (a context manager yielding the root URL). `port` None takes the port
+        this database was last served on, else 8765; 0 any free one. The port is recorded for next time."""
+        from contextlib import contextmanager
+
+        from implkit.sandbox.server import port_to_serve, remember_port
+
+        @contextmanager
+        def serving():
+            with serve_in_thread(self, host, port_to_serve(self.store, port)) as url:
+                remember_port(self.store, int(url.rsplit(":", 1)[1]))
+                yield url
+
+        return serving()
+
     def close(self) -> None:
         self.store.close()
         if self._tmpdir:

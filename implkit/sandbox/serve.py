@@ -12,12 +12,35 @@ import tempfile
 from pathlib import Path
 
 from implkit.errors import InputError, Location, Problem, RuntimeFailure
+from implkit.lang import say
 from implkit.sandbox import Sandbox, operations
 from implkit.sandbox.faults import FaultSpecError, parse_faults
-from implkit.sandbox.server import SERVE_LATENCY, bound_port, is_loopback, make_server, parse_latency, start_in_thread
+from implkit.sandbox.server import (
+    SERVE_LATENCY,
+    bound_port,
+    is_loopback,
+    make_server,
+    parse_latency,
+    port_to_serve,
+    remember_port,
+    start_in_thread,
+)
 
 
-def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, ...], integration_rps: int,
+_MESSAGES = {
+    "cannot_listen": {
+        "ru": "не удалось занять {host}:{port} — порт занят (песочница уже запущена?); другой порт: --port",
+        "en": "could not listen on {host}:{port}: the port is taken (is the sandbox running already?); "
+              "another port: --port",
+    },
+}
+
+
+def cannot_listen(host: str, port: int) -> str:
+    return say(_MESSAGES, "cannot_listen", host=host, port=port)
+
+
+def serve_forever(*, db: str | None, host: str, port: int | None, accounts: tuple[str, ...], integration_rps: int,
                   account_rps: int, block_after: int, faults: str | None, seed: int, allow_remote: bool,
                   announce, latency: str = SERVE_LATENCY, edge_tolerance_ms: int | None = None) -> None:
     """`implkit sandbox serve`: open (or create) the store, make the accounts, serve until interrupted.
@@ -53,12 +76,14 @@ def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, 
     for subdomain in accounts or (() if existing else ("demo",)):
         if subdomain not in existing:
             sandbox.create_account(subdomain)
+    port = port_to_serve(sandbox.store, port)   # None: where this database was served last time
     server = make_server(sandbox.app, host, port, log_level="warning")
     try:
         try:
             thread = start_in_thread(server)
         except RuntimeError:
-            raise RuntimeFailure(f"could not listen on {host}:{port}") from None
+            raise RuntimeFailure(cannot_listen(host, port)) from None
+        remember_port(sandbox.store, bound_port(server))
         url = f"http://{host}:{bound_port(server)}"
         lines = [f"sandbox listening on {url}  (database: {db}{', temporary: deleted on exit' if tmpdir else ''})"]
         low, high = latency_ms

@@ -19,6 +19,10 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 LOOPBACK_NAMES = {"localhost"}
 
+#: the port `implkit sandbox serve` listens on when neither --port nor the database names one
+DEFAULT_PORT = 8765
+_PORT_KEY = "served_port"   # in the store's meta table: the port this database was last served on
+
 
 class DroppableH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, exposing each connection's transport to the app as state['sandbox.transport']."""
@@ -76,6 +80,26 @@ def serve_in_thread(sandbox, host: str = "127.0.0.1", port: int = 0, *, timeout:
     finally:
         server.should_exit = True
         thread.join(timeout)
+
+
+def last_port(store) -> int | None:
+    """The port this database was last served on (the one the tenants' URLs name), if it was."""
+    rows = store.query("SELECT value FROM meta WHERE key = ?", (_PORT_KEY,))
+    return int(rows[0]["value"]) if rows and str(rows[0]["value"]).isdigit() else None
+
+
+def remember_port(store, port: int) -> None:
+    """Record the port a database is served on, so that serving it again (after a demo, a reboot) takes
+    the same one and the URLs a workspace keeps for its tenants still lead to it."""
+    with store.transaction() as db:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (_PORT_KEY, str(port)))
+
+
+def port_to_serve(store, port: int | None) -> int:
+    """`--port` when given (0: any free port), else the database's last port, else DEFAULT_PORT."""
+    if port is not None:
+        return port
+    return last_port(store) or DEFAULT_PORT
 
 
 #: `serve`'s default answer time of an admitted request (docs/sandbox.md, "Rate limits": a real account

@@ -160,7 +160,7 @@ def test_sync_then_audit_a_served_sandbox_account(run_cli, tmp_path):
         synced = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
         assert synced.exit_code == 0, synced.output
         assert "leads" in synced.stdout and "requests" in synced.stdout
-        assert "page 1" in synced.stderr  # progress goes to stderr
+        assert "sync done" in synced.stderr and "page 1" not in synced.stderr  # piped: notes on stderr, no page lines
         requests_before = len(sandbox.request_log("shop"))
         again = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
         assert again.exit_code == 0 and "incremental" in again.stdout

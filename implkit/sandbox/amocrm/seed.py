@@ -74,7 +74,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rapidfuzz import fuzz, process
 
@@ -564,8 +564,9 @@ class _Seeder:
         self.dead = set(dead)
 
     # --- people -------------------------------------------------------------------------------------
-    def run(self, block: int = 20_000) -> None:
+    def run(self, block: int = 20_000, progress: Progress | None = None) -> None:
         rng, n, now = self.rng, self.n, self.now
+        every = max(1, n // 100)   # a hundred reports at most, whatever the size
         start, end = now - 300 * DAY, now - 2 * HOUR
         acc = self.account_id
         unique_names = n <= 4000
@@ -612,6 +613,8 @@ class _Seeder:
                 self._leads_for(i, person)
             if (i + 1) % block == 0:
                 self.flush()
+            if progress is not None and ((i + 1) % every == 0 or i + 1 == n):
+                progress("contacts", i + 1, n)
         self.flush()
 
     def _company_names(self) -> list[tuple[str, str, bool]]:
@@ -1260,10 +1263,15 @@ class _Seeder:
         self.flush()
 
 
+#: `progress(entity, done, total)`: how far seeding is (the command line draws it as a bar per entity)
+Progress = Callable[[str, int, int], None]
+
+
 def seed_account(store: Store, account_id: int, *, contacts: int, seed: int, now: int | None = None,
                  ground_truth_path: str | Path | None = None, rates: DefectRates | None = None,
-                 block: int = 20_000) -> SeedSummary:
-    """Fill a bootstrapped amoCRM account; return counts, planted defects and the ground truth."""
+                 block: int = 20_000, progress: Progress | None = None) -> SeedSummary:
+    """Fill a bootstrapped amoCRM account; return counts, planted defects and the ground truth.
+    `progress` hears of the contacts made (with their leads, tasks, notes), then of the rest."""
     if contacts < 1:
         raise ValueError("contacts must be at least 1")
     started = time.perf_counter()
@@ -1279,10 +1287,12 @@ def seed_account(store: Store, account_id: int, *, contacts: int, seed: int, now
     s.company_base = s.next_id["companies"]
     s.next_id["companies"] += s.n_companies
     s._company_inn, s._company_created = {}, {}
-    s.run(block)
-    s.companies()
-    s.unbound_tasks()
-    s.account_extras()
+    s.run(block, progress)
+    rest = (s.companies, s.unbound_tasks, s.account_extras)
+    for done, step in enumerate(rest, 1):
+        step()
+        if progress is not None:
+            progress("companies, tasks", done, len(rest))
     truth = _ground_truth(s, account[0]["subdomain"])
     if ground_truth_path is not None:
         atomic_write(ground_truth_path, json.dumps(truth, ensure_ascii=False, indent=1))

@@ -36,14 +36,14 @@ def create_portal(gateway, name: str, title: str | None = None, *, enterprise: b
 
 
 def seed(gateway, name: str, *, deals: int, seed_value: int = 0, ground_truth_path=None, now: int | None = None,
-         enterprise: bool = False):
+         enterprise: bool = False, progress=None):
     """Fill portal `name` (created first when missing) with `seed.seed_portal`; returns its SeedSummary.
     The one path the command line (`implkit sandbox bitrix24 seed`) and the demo take."""
     from implkit.sandbox.bitrix24.seed import seed_portal
     if portals.portal_by_name(gateway.store, name) is None:
         create_portal(gateway, name, enterprise=enterprise)
     return seed_portal(gateway.store, portal_id(gateway, name), deals=deals, seed=seed_value, now=now,
-                       ground_truth_path=ground_truth_path)
+                       ground_truth_path=ground_truth_path, progress=progress)
 
 
 def webhook_path(gateway, name: str, user_id: int = 1, scope: tuple[str, ...] | None = None,

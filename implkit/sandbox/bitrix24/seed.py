@@ -58,7 +58,7 @@ import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from implkit.sandbox import names as N
 from implkit.sandbox.bitrix24.portal import (DEAL_STAGES, LEAD_STATUSES, insert_stages, iso, next_ids,
@@ -582,8 +582,10 @@ class _Seeder:
 
 
 def seed_portal(store: Store, portal_id: int, *, deals: int, seed: int, now: int | None = None,
-                ground_truth_path: str | Path | None = None, rates: DefectRates | None = None) -> SeedSummary:
-    """Fill a bootstrapped portal; return counts, planted defects and the ground truth."""
+                ground_truth_path: str | Path | None = None, rates: DefectRates | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> SeedSummary:
+    """Fill a bootstrapped portal; return counts, planted defects and the ground truth. `progress(entity,
+    done, total)` hears of each kind of record once it is made (the command line draws a bar each)."""
     if deals < 1:
         raise ValueError("deals must be at least 1")
     started = time.perf_counter()
@@ -596,11 +598,14 @@ def seed_portal(store: Store, portal_id: int, *, deals: int, seed: int, now: int
     s = _Seeder(store, portal_id, deals, seed, now, rates or DefectRates())
     s.configure()
     s.fm_next = s.reserve("fm", 3 * deals + 100)     # the seeder hands these out; the API continues after
-    s.companies()
-    s.contacts()
-    s.leads()
-    s.deals()
-    s.calls()
+    for entity, make in (("companies", s.companies), ("contacts", s.contacts), ("leads", s.leads),
+                         ("deals", s.deals),
+                         ("calls", s.calls)):
+        if progress is not None:
+            progress(entity, 0, 1)
+        make()
+        if progress is not None:
+            progress(entity, 1, 1)
     with store.transaction() as db:   # sequences continue after the rows actually used
         for name, value in (("fm", s.fm_next - 1), ("activity", s.activity_next - 1),
                             ("stagehistory", s.history_next - 1), ("task", s.task_next - 1),
