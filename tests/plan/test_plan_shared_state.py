@@ -35,6 +35,9 @@ def test_second_runner_is_refused_then_takes_over_after_the_lease(tmp_path, run_
                                                "lock_lease: 2}\n")
         monkeypatch.setenv("FLEET_STATE_URL", pg_cluster.url)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # every answer takes a second while the first run applies, so it is still applying however long the
+        # second process takes to start on a loaded machine (a rate limit alone let it finish first)
+        s.sandbox.app.latency_ms = (1000, 1000)
         first = _implkit("apply", "acme", "--yes", "--workspace", str(s.ws), env=env)
         deadline = time.monotonic() + 60
         while len(writes(s.log())) < 1 and first.poll() is None and time.monotonic() < deadline:
@@ -50,6 +53,7 @@ def test_second_runner_is_refused_then_takes_over_after_the_lease(tmp_path, run_
 
         first.send_signal(signal.SIGKILL)
         first.wait()
+        s.sandbox.app.latency_ms = (0, 0)
         killed_at = len(writes(s.log()))
 
         second = _implkit("apply", "acme", "--yes", "--lock-timeout", "60", "--workspace", str(s.ws), env=env)
