@@ -726,7 +726,8 @@ def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[st
         "overall_conversion": decomposition.overall_conversion,
         "revenue_per_seller": (ceil_div(decomposition.revenue_month, sellers) if sellers else None),
         "assumed": {k: getattr(facts, k).assumed for k in ("revenue_month", "avg_check", "sellers", "working_days")},
-        "measured": _measured(measured),
+        "avg_check_measured": facts.avg_check.source == "measured",
+        "measured": _measured(measured, facts),
         "steps": steps,
         "keys": [s.key for s in decomposition.steps],
         # Leading indicators: what each seller must do at the steps before the sale, per month, week, day.
@@ -734,11 +735,15 @@ def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[st
     }
 
 
-def _measured(measured: Any) -> dict[str, Any] | None:
-    """What the spec says about the measurement: tenant, period, deals, and the steps left assumed and why."""
+def _measured(measured: Any, facts: Facts) -> dict[str, Any] | None:
+    """What the spec says about the measurement: tenant, period, deals, the steps left assumed and why, and
+    the average check and cycle when they were measured (the client's own figures win over them)."""
     if measured is None:
         return None
     return {
+        "avg_check": facts.avg_check.value if facts.avg_check.source == "measured" else None,
+        "cycle": facts.sales_cycle_days.value if facts.sales_cycle_days.source == "measured" else None,
+        "few_won": measured.won < _min_deals(),
         "tenant": measured.tenant, "pipeline": measured.pipeline, "days": measured.days, "deals": measured.deals,
         "won": measured.won,
         "start": _dt.datetime.fromtimestamp(measured.start, _dt.timezone.utc).date(),
