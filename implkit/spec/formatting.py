@@ -14,6 +14,8 @@ Decisions (tested in tests/spec/test_spec_formatting.py):
 - Markdown: data is text, never markup; `md_escape` backslash-escapes every
   character CommonMark gives a meaning to where it has one, and turns line
   breaks into spaces so a value cannot leave its table cell or list item.
+  Only there: a version "1.0.0", a share "0.5" or a phone "+7 900…" reads as
+  written, not "1\\.0.0".
 """
 
 from __future__ import annotations
@@ -85,8 +87,10 @@ def long_date(value: _dt.date, lang: str) -> str:
 # that can start markup anywhere in a line (emphasis, code, links, raw HTML,
 # entities, tables, strikethrough).
 _MD_ANYWHERE = re.compile(r"([\\`*_\[\]<>|#~&])")  # "!" needs no escape: "[" after it is escaped
-# ...and these only at the start of a line (list items, headings, block quotes, thematic breaks).
-_MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
+# ...and these only at the start of a line, and only where CommonMark would read a block there: a
+# list item needs a space (or the end) after its marker — "- x", "+ x", "1. x", "1)" — so "1.0.0",
+# "0.5", "+7 900…" and "-5" stay as written; "---" and "===" alone would underline the line above.
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+])(?=\s|$)|(\d{1,9})(?=[.)](?:\s|$))|([-=])(?=[-= ]*$))")
 
 
 def md_escape_inline(value: object) -> str:
@@ -99,7 +103,7 @@ def md_escape(value: object) -> str:
     text = md_escape_inline(value)
     match = _MD_LINE_START.match(text)
     if match:
-        if match.group(2)[0].isdigit():  # "1. text" → "1\. text"
+        if match.group(3):  # "1. text" → "1\. text"
             end = match.end()
             text = text[:end] + "\\" + text[end:]
         else:
