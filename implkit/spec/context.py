@@ -663,6 +663,7 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
         # Directum RX has no deals module and so no sales reports of its own (templates/directum.j2 says so)
         "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms
                             if crm != "directum"],
+        "audit_commands": AUDIT_COMMANDS,
         "effect": _effect(decomposed, facts),
         "decomposition": decomposed,
         # Every optional key present (None when absent): the templates run with StrictUndefined.
@@ -677,8 +678,14 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
 
 
 # The CRM's own reports a sales team is run on, as the seeds list them for amoCRM (sales analysis,
-# summary, employees, event feed, calls, goals) and their Bitrix24 counterparts; worded per language.
+# summary, employees, event feed, calls, goals) and their Bitrix24 counterparts; worded per language in
+# templates/ru.j2 and en.j2 (`builtin`). Where each name comes from — and which Bitrix24 ones are
+# described rather than named because no vendor page confirms the menu name — is in docs/spec.md.
 BUILTIN_REPORTS = ("sales_analysis", "summary", "employees", "events", "calls", "goals")
+# The `implkit audit` command that gives each report's figures from the tenant's snapshot. `activity`
+# exists; sales, load, feed, calls and goals are the names the audit's other commands are added under.
+AUDIT_COMMANDS = {"sales_analysis": "sales", "summary": "load", "employees": "activity", "events": "feed",
+                  "calls": "calls", "goals": "goals"}
 
 
 def builtin_reports(crm: str, blueprint: Blueprint) -> list[str]:
