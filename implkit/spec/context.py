@@ -79,6 +79,7 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "rights": _rights(blueprint),
         "right_actions": list(RIGHT_ACTIONS),
         "integrations": integrations,
+        "messaging": _messaging(blueprint, lang),
         "analytics": analytics,
         "assumptions": assumptions,
         "signoff": _signoff(blueprint, facts, options.answers),
@@ -509,7 +510,7 @@ def _pipeline(blueprint: Blueprint, pipeline: Pipeline, lang: str) -> dict[str, 
         "lost_name": pipeline.lost_name,
         "stages": stages,
         "automations": [
-            {"stage": (pipeline.stage(a.stage).name if pipeline.stage(a.stage) else a.stage),
+            {"stage": pipeline.stage_name(a.stage),
              "trigger": describe_trigger(a, lang), "action": describe_action(a, lang),
              "params": labelled_settings(a.params, lang, blueprint) if a.params else ""}
             for a in pipeline.automations
@@ -575,6 +576,18 @@ def _rights(blueprint: Blueprint) -> list[dict[str, Any]]:
 
 
 # --- 8. integrations -------------------------------------------------------------------------
+
+
+def _messaging(blueprint: Blueprint, lang: str) -> list[dict[str, Any]]:
+    """Letters and SMS to clients sent by stage automations: where, when, through which channel, what."""
+    from implkit.blueprint.manual import MESSAGING_ACTIONS, messaging_automations
+
+    rows = []
+    for pipeline, a in messaging_automations(blueprint):
+        rows.append({"pipeline": pipeline.name, "stage": pipeline.stage_name(a.stage),
+                     "trigger": describe_trigger(a, lang), "channel": MESSAGING_ACTIONS[a.do], "text": a.text or "",
+                     "params": labelled_settings(a.params, lang, blueprint) if a.params else ""})
+    return rows
 
 
 def _integrations(blueprint: Blueprint, lang: str, facts: Facts) -> list[dict[str, Any]]:

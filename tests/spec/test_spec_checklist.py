@@ -37,10 +37,10 @@ def test_a_presets_own_step_absorbs_the_derived_steps_for_the_same_thing():
     assert "Входит: «Коммерческое предложение», «Договор», «Счёт на оплату», «Акт выполненных работ»." in templates["details"]
     # only the first own step of a feature absorbs: checking recordings stays a step of its own
     assert "Проверить запись разговоров и привязку звонков к сделке" in titles
-    # 2 groups + 13 automations + duplicate control + 8 loss reasons + 4 connection steps + reports
+    # 2 groups + 16 automations (3 of them letters and SMS) + mail and SMS connection + duplicate control + 8 loss reasons + 4 connection steps + reports
     # + the 7 own steps that absorbed nothing (12 own steps, 5 of them absorbed derived ones)
     # + 4 company fields required at a stage (amoCRM's API marks only deal fields; issue 20)
-    assert len(steps) == 2 + 13 + 1 + 8 + 4 + 1 + 7 + 4
+    assert len(steps) == 2 + 16 + 2 + 1 + 8 + 4 + 1 + 7 + 4
     assert sum(t.startswith("Сделать поле компании «") for t in titles) == 4
 
 
