@@ -54,14 +54,15 @@ def test_markdown_escaping_leaves_no_markup():
 
 def test_markdown_escaping_leaves_versions_and_numbers_as_written():
     for text in ("1.0.0", "0.5", "2.3 (once every 2 working days)", "+7 900 123-45-67", "-5 %", "= 40 000",
-                 "1.5", "10.12.2025"):
+                 "1.5", "10.12.2025", "utm_source", "snake_case_name"):
         assert md_escape(text) == text
 
 
 # Values a spec carries, hostile or ordinary: each must come out of a CommonMark parser as its own text.
 VALUES = ["1.0.0", "0.5", "1. item", "1) item", "1.", "- item", "+ item", "+7 900 123-45-67", "-5 %", "---", "===",
           "- - -", "**bold**", "<script>alert(1)</script>", "a | b", "[x](http://e)", "&amp;", "# title", "> quote",
-          "`code`", "~~x~~", "_x_", "2026. год", "ООО «Ромашка» & Co", "100 000 ₽"]
+          "`code`", "~~x~~", "_x_", "2026. год", "ООО «Ромашка» & Co", "100 000 ₽", "utm_source", "a _b_ c",
+          "__init__", "x__y__z", "_", "snake_case_name", "поле_1", "(_x_)"]
 
 
 @pytest.mark.parametrize("value", VALUES)
