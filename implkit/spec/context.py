@@ -513,9 +513,19 @@ def _pipeline(blueprint: Blueprint, pipeline: Pipeline, lang: str) -> dict[str, 
             {"stage": pipeline.stage_name(a.stage),
              "trigger": describe_trigger(a, lang), "action": describe_action(a, lang),
              "params": labelled_settings(a.params, lang, blueprint) if a.params else ""}
-            for a in pipeline.automations
+            for a in sorted(pipeline.automations, key=lambda a: (_stage_order(pipeline, a.stage), _TRIGGER_ORDER.get(a.on, 9)))
         ],
     }
+
+
+_TRIGGER_ORDER = {"create": 0, "enter": 1, "no_activity": 2, "leave": 3}  # within a stage, as time goes
+
+
+def _stage_order(pipeline: Pipeline, key: str) -> int:
+    """A stage's place in the pipeline, the closing won and lost stages after the rest: the automations
+    table reads in the order a deal meets them (the blueprint lists them in any order)."""
+    order = [s.key for s in pipeline.stages] + ["won", "lost"]
+    return order.index(key) if key in order else len(order)
 
 
 def _distribution(blueprint: Blueprint) -> list[dict[str, Any]]:
