@@ -29,9 +29,13 @@ FIELD_TYPES = (
 OPTION_FIELD_TYPES = ("select", "multiselect", "radiobutton")
 AUTOMATION_TRIGGERS = ("enter", "leave", "create", "no_activity")
 AUTOMATION_ACTIONS = (
-    "create_task", "send_message", "send_email", "change_stage", "change_responsible",
+    "create_task", "send_message", "send_email", "send_sms", "change_stage", "change_responsible",
     "distribute", "generate_document", "webhook", "salesbot", "notify",
 )
+# Stage keys an automation may name for the pipeline's closing stages, which a blueprint does not list
+# (amoCRM's 142 and 143, Bitrix24's success and failure stages): "a letter after a won deal". Their
+# names default to amoCRM's system names (amocrm-api.md) unless the pipeline renames them.
+SYSTEM_STAGES = {"won": "Успешно реализовано", "lost": "Закрыто и не реализовано"}
 FEATURES = (
     "base", "messengers", "telephony", "documents", "web_forms", "digital_pipeline",
     "lead_distribution", "access_restrictions", "multiple_pipelines", "analytics", "external_analytics",
@@ -114,6 +118,17 @@ class Pipeline:
 
     def stage(self, key: str) -> Stage | None:
         return next((s for s in self.stages if s.key == key), None)
+
+    def stage_name(self, key: str) -> str:
+        """The name of a stage key an automation names: a listed stage, or the closing `won` / `lost`."""
+        stage = self.stage(key)
+        if stage is not None:
+            return stage.name
+        if key == "won":
+            return self.won_name or SYSTEM_STAGES["won"]
+        if key == "lost":
+            return self.lost_name or SYSTEM_STAGES["lost"]
+        return key
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from implkit.lang import plural_ru
 from implkit.model import Automation, Blueprint, Integration, ManualStep, Pipeline, thaw
 
 CRMS = ("amocrm", "bitrix24")   # the spec's default checklists; Directum: manual_directum.py
@@ -52,6 +53,7 @@ ACTIONS = {
     "create_task": ("создать задачу", "create a task"),
     "send_message": ("отправить сообщение", "send a message"),
     "send_email": ("отправить письмо", "send an e-mail"),
+    "send_sms": ("отправить SMS", "send an SMS"),
     "change_stage": ("сменить этап", "change the stage"),
     "change_responsible": ("сменить ответственного", "change the responsible user"),
     "distribute": ("распределить заявку", "distribute the lead"),
@@ -67,7 +69,7 @@ INTEGRATION_KINDS = {
     "document": ("Шаблон документа", "Document template", "documents"),
     "bi": ("Выгрузка во внешнюю аналитику", "External analytics export", "external_analytics"),
 }
-_DURATION_UNITS = {"m": ("мин", "min"), "h": ("ч", "h"), "d": ("дн.", "days")}  # "1 day": see format_duration
+_DURATION_UNITS = {"m": ("мин", "min"), "h": ("ч", "h"), "d": ("дн.", "days")}  # days: see format_duration
 
 # Where in each CRM's interface the consultant does it, and why the API cannot.
 _WHERE = {
@@ -150,6 +152,31 @@ _WHERE = {
                      "Card → “Create section”, then move the fields into it. implkit does not lay out "
                      "Bitrix24's card sections."),
     },
+    # Letters and SMS to clients from stage automations: the automation itself is a step above; these are
+    # what it needs first. amoCRM: the Digital Pipeline's «Отправить письмо» takes a condition, an event, a
+    # template and a sender (seed 001); mail and channel connections are UI-only (amocrm-api.md §8).
+    # Bitrix24: SMS go out from CRM robots through an SMS provider connected to the portal, which only an
+    # app registers (dev.1c-bitrix.ru course 266 lesson 25566; messageservice.sender.add).
+    "email": {
+        "amocrm": ("Почта → подключить корпоративный ящик; шаблоны писем — в настройках почты, отправитель — "
+                   "ответственный за сделку или общий ящик. API amoCRM не подключает почту и не создаёт шаблоны.",
+                   "Mail → connect the company mailbox; e-mail templates in the mail settings, the sender is the "
+                   "deal's responsible user or a shared mailbox. The amoCRM API cannot connect mail or add templates."),
+        "bitrix24": ("Подключить ящики сотрудников к CRM в разделе почты и завести шаблоны писем CRM; письмо "
+                     "уходит роботом стадии. REST API Битрикс24 не подключает почту к CRM.",
+                     "Connect the employees' mailboxes to the CRM in the mail section and add CRM e-mail templates; "
+                     "a stage robot sends the letter. The Bitrix24 REST API cannot connect mail to the CRM."),
+    },
+    "sms": {
+        "amocrm": ("SMS отправляет подключённый SMS-сервис (виджет из amoMarket) действием цифровой воронки; "
+                   "тексты — в настройках виджета. API amoCRM не подключает каналы.",
+                   "SMS go out through a connected SMS service (an amoMarket widget) as a Digital Pipeline "
+                   "action; the texts live in the widget's settings. The amoCRM API cannot connect channels."),
+        "bitrix24": ("Подключить SMS-провайдера (приложение из Маркета) — без него роботы SMS не отправляют; "
+                     "тексты — в настройках робота стадии. Провайдера регистрирует только приложение.",
+                     "Connect an SMS provider (a Market app): without one, robots send no SMS; the texts live in "
+                     "the stage robot's settings. Only an app can register a provider."),
+    },
     "reports": {
         "amocrm": ("Раздел «Аналитика»: отчёты и рабочие столы настраиваются только в интерфейсе.",
                    "Analytics section: reports and dashboards are set up in the interface only."),
@@ -171,6 +198,10 @@ _TITLES = {
     "distribution": ("Настроить правило распределения заявок «{name}»", "Set up the lead distribution rule “{name}”"),
     "integration": ("{kind}: подключить «{name}»", "{kind}: connect “{name}”"),
     "reports": ("Настроить отчёты: {names}", "Set up the reports: {names}"),
+    "email": ("Подключить почту для писем клиентам и завести шаблоны: {names}",
+              "Connect mail for letters to clients and add the templates: {names}"),
+    "sms": ("Подключить SMS-сервис и завести тексты SMS: {names}",
+            "Connect an SMS service and add the SMS texts: {names}"),
     "required": ("Сделать поле {entity} «{name}» обязательным на этапе «{stage}» воронки «{pipeline}»",
                  "Make the {entity} field “{name}” required at stage “{stage}” of pipeline “{pipeline}”"),
     "field_group": ("Создать раздел карточки «{name}»", "Create the card section “{name}”"),
@@ -212,6 +243,7 @@ def manual_steps(blueprint: Blueprint, crm: str, lang: str = "en",
                   for entity, group in sections]
     for pipeline in blueprint.pipelines:
         steps += _pipeline_steps(pipeline, text)
+    steps += _messaging_steps(blueprint, text)
     if crm == "amocrm" and any(i.kind in _LEAD_SOURCES for i in blueprint.integrations):
         steps += [text.step("duplicates", f"{p.address}.duplicate_control", "base", pipeline=p.name)
                   for p in blueprint.pipelines]
@@ -259,8 +291,8 @@ def format_duration(value: str, lang: str) -> str:
     if not match:
         return str(value)
     count, unit = match.group(1), _pick(_DURATION_UNITS[match.group(2)], lang)
-    if lang == "en" and unit == "days" and int(count) == 1:
-        unit = "day"
+    if match.group(2) == "d":  # days agree with their number: "1 день", "3 дня", "5 дней"; "1 day", "2 days"
+        unit = plural_ru(int(count), "день", "дня", "дней") if lang == "ru" else ("day" if int(count) == 1 else "days")
     return f"{count} {unit}"
 
 
@@ -292,8 +324,7 @@ def report_names(reports: Any) -> list[str]:
 def _pipeline_steps(pipeline: Pipeline, text: "_Texts") -> list[ManualStep]:
     steps = []
     for automation in pipeline.automations:
-        stage = pipeline.stage(automation.stage)
-        stage_name = stage.name if stage else automation.stage
+        stage_name = pipeline.stage_name(automation.stage)
         details = [text.where("automation", stage=stage_name)]
         if automation.params:
             details.append(text.describe(automation.params, text.lang))
@@ -304,6 +335,31 @@ def _pipeline_steps(pipeline: Pipeline, text: "_Texts") -> list[ManualStep]:
         if automation.do == "salesbot":
             steps.append(text.step("salesbot", f"{automation.address(pipeline.key)}.scenario", "digital_pipeline",
                                    pipeline=pipeline.name, stage=stage_name))
+    return steps
+
+
+# The automations that write to a client, by channel: what the messaging steps and the spec's section on
+# letters and SMS list.
+MESSAGING_ACTIONS = {"send_email": "email", "send_sms": "sms"}
+
+
+def messaging_automations(blueprint: Blueprint) -> list[tuple[Pipeline, Automation]]:
+    return [(p, a) for p in blueprint.pipelines for a in p.automations if a.do in MESSAGING_ACTIONS]
+
+
+def _messaging_steps(blueprint: Blueprint, text: "_Texts") -> list[ManualStep]:
+    """One step per channel (mail, SMS) the blueprint's automations write to clients through: connect it and
+    add the templates they use, named by template (else by the automation's text)."""
+    steps = []
+    for action, channel in MESSAGING_ACTIONS.items():
+        names = []
+        for _, automation in messaging_automations(blueprint):
+            if automation.do == action:
+                params = dict(thaw(automation.params)) if automation.params else {}
+                names.append(_quote(str(params.get("template") or automation.text or automation.stable_key), text.lang))
+        if names:
+            steps.append(text.step(channel, f"messaging.{channel}", "digital_pipeline",
+                                   names=", ".join(dict.fromkeys(names))))
     return steps
 
 

@@ -110,7 +110,7 @@ def directum_steps(blueprint: Blueprint, lang: str = "en") -> list[ManualStep]:
     for p in blueprint.pipelines:
         steps.append(_step("pipeline", p.address, lang, name=p.name))
         steps += [_step("stage", s.address(p.key), lang, name=s.name, pipeline=p.name) for s in p.stages]
-        steps += [_step("automation", a.address(p.key), lang, pipeline=p.name, stage=a.stage, action=a.do)
+        steps += [_step("automation", a.address(p.key), lang, pipeline=p.name, stage=p.stage_name(a.stage), action=a.do)
                   for a in p.automations]
     groups_done: set[str] = set()
     for f in blueprint.fields:

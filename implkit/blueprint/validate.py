@@ -45,7 +45,7 @@ from implkit.blueprint.addressing import KEYED_LISTS, address_of, item_key
 from implkit.data import blueprints_dir
 from implkit.errors import Problem
 from implkit.lang import say
-from implkit.model import OPTION_FIELD_TYPES, name_identity
+from implkit.model import OPTION_FIELD_TYPES, SYSTEM_STAGES, name_identity
 from implkit.schemas import explain_schema_errors, non_finite_problems, problem_at, sort_problems
 from implkit.yamlio import location_of, to_plain
 
@@ -69,6 +69,10 @@ _MESSAGES = {
                               "(100 statuses including the 3 system ones)"},
     "unknown_required_field": {"ru": "требует неизвестное поле {address!r}",
                                "en": "requires unknown field {address!r}"},
+    "reserved_stage_key": {"ru": "ключ этапа {key!r} занят: так автоматизация называет закрывающий этап воронки "
+                                 "(won — успешный, lost — неуспешный)",
+                           "en": "stage key {key!r} is reserved: automations name the pipeline's closing stage by it "
+                                 "(won, lost)"},
     "automation_unknown_stage": {"ru": "автоматизация на неизвестном этапе {stage!r} воронки {pipeline!r}",
                                  "en": "automation on unknown stage {stage!r} of pipeline {pipeline!r}"},
     "needs_options": {"ru": "поле типа {kind} требует списка вариантов (options)",
@@ -248,7 +252,11 @@ def _check_pipelines(report: Reporter, pipelines: list[tuple[int, dict]], fields
                 if isinstance(address, str) and address not in fields:
                     report.say(("pipelines", p_index, "stages", s_index, "required_fields", r_index),
                                "unknown_required_field", address=address)
-        stage_keys = {s.get("key") for _, s in stages}
+        stage_keys = {s.get("key") for _, s in stages} | set(SYSTEM_STAGES)
+        for s_index, stage in stages:
+            if stage.get("key") in SYSTEM_STAGES:
+                report.say(("pipelines", p_index, "stages", s_index, "key"), "reserved_stage_key",
+                           key=stage.get("key"))
         for a_index, automation in _items(pipeline.get("automations")):
             stage = automation.get("stage")
             if isinstance(stage, str) and stage not in stage_keys:

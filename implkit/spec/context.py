@@ -79,6 +79,7 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "rights": _rights(blueprint),
         "right_actions": list(RIGHT_ACTIONS),
         "integrations": integrations,
+        "messaging": _messaging(blueprint, lang),
         "analytics": analytics,
         "assumptions": assumptions,
         "signoff": _signoff(blueprint, facts, options.answers),
@@ -509,12 +510,22 @@ def _pipeline(blueprint: Blueprint, pipeline: Pipeline, lang: str) -> dict[str, 
         "lost_name": pipeline.lost_name,
         "stages": stages,
         "automations": [
-            {"stage": (pipeline.stage(a.stage).name if pipeline.stage(a.stage) else a.stage),
+            {"stage": pipeline.stage_name(a.stage),
              "trigger": describe_trigger(a, lang), "action": describe_action(a, lang),
              "params": labelled_settings(a.params, lang, blueprint) if a.params else ""}
-            for a in pipeline.automations
+            for a in sorted(pipeline.automations, key=lambda a: (_stage_order(pipeline, a.stage), _TRIGGER_ORDER.get(a.on, 9)))
         ],
     }
+
+
+_TRIGGER_ORDER = {"create": 0, "enter": 1, "no_activity": 2, "leave": 3}  # within a stage, as time goes
+
+
+def _stage_order(pipeline: Pipeline, key: str) -> int:
+    """A stage's place in the pipeline, the closing won and lost stages after the rest: the automations
+    table reads in the order a deal meets them (the blueprint lists them in any order)."""
+    order = [s.key for s in pipeline.stages] + ["won", "lost"]
+    return order.index(key) if key in order else len(order)
 
 
 def _distribution(blueprint: Blueprint) -> list[dict[str, Any]]:
@@ -575,6 +586,18 @@ def _rights(blueprint: Blueprint) -> list[dict[str, Any]]:
 
 
 # --- 8. integrations -------------------------------------------------------------------------
+
+
+def _messaging(blueprint: Blueprint, lang: str) -> list[dict[str, Any]]:
+    """Letters and SMS to clients sent by stage automations: where, when, through which channel, what."""
+    from implkit.blueprint.manual import MESSAGING_ACTIONS, messaging_automations
+
+    rows = []
+    for pipeline, a in messaging_automations(blueprint):
+        rows.append({"pipeline": pipeline.name, "stage": pipeline.stage_name(a.stage),
+                     "trigger": describe_trigger(a, lang), "channel": MESSAGING_ACTIONS[a.do], "text": a.text or "",
+                     "params": labelled_settings(a.params, lang, blueprint) if a.params else ""})
+    return rows
 
 
 def _integrations(blueprint: Blueprint, lang: str, facts: Facts) -> list[dict[str, Any]]:
@@ -663,6 +686,7 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
         # Directum RX has no deals module and so no sales reports of its own (templates/directum.j2 says so)
         "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms
                             if crm != "directum"],
+        "audit_commands": AUDIT_COMMANDS,
         "effect": _effect(decomposed, facts),
         "decomposition": decomposed,
         # Every optional key present (None when absent): the templates run with StrictUndefined.
@@ -677,8 +701,14 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
 
 
 # The CRM's own reports a sales team is run on, as the seeds list them for amoCRM (sales analysis,
-# summary, employees, event feed, calls, goals) and their Bitrix24 counterparts; worded per language.
+# summary, employees, event feed, calls, goals) and their Bitrix24 counterparts; worded per language in
+# templates/ru.j2 and en.j2 (`builtin`). Where each name comes from — and which Bitrix24 ones are
+# described rather than named because no vendor page confirms the menu name — is in docs/spec.md.
 BUILTIN_REPORTS = ("sales_analysis", "summary", "employees", "events", "calls", "goals")
+# The `implkit audit` command that gives each report's figures from the tenant's snapshot. `activity`
+# exists; sales, load, feed, calls and goals are the names the audit's other commands are added under.
+AUDIT_COMMANDS = {"sales_analysis": "sales", "summary": "load", "employees": "activity", "events": "feed",
+                  "calls": "calls", "goals": "goals"}
 
 
 def builtin_reports(crm: str, blueprint: Blueprint) -> list[str]:
@@ -726,7 +756,8 @@ def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[st
         "overall_conversion": decomposition.overall_conversion,
         "revenue_per_seller": (ceil_div(decomposition.revenue_month, sellers) if sellers else None),
         "assumed": {k: getattr(facts, k).assumed for k in ("revenue_month", "avg_check", "sellers", "working_days")},
-        "measured": _measured(measured),
+        "avg_check_measured": facts.avg_check.source == "measured",
+        "measured": _measured(measured, facts),
         "steps": steps,
         "keys": [s.key for s in decomposition.steps],
         # Leading indicators: what each seller must do at the steps before the sale, per month, week, day.
@@ -734,11 +765,15 @@ def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[st
     }
 
 
-def _measured(measured: Any) -> dict[str, Any] | None:
-    """What the spec says about the measurement: tenant, period, deals, and the steps left assumed and why."""
+def _measured(measured: Any, facts: Facts) -> dict[str, Any] | None:
+    """What the spec says about the measurement: tenant, period, deals, the steps left assumed and why, and
+    the average check and cycle when they were measured (the client's own figures win over them)."""
     if measured is None:
         return None
     return {
+        "avg_check": facts.avg_check.value if facts.avg_check.source == "measured" else None,
+        "cycle": facts.sales_cycle_days.value if facts.sales_cycle_days.source == "measured" else None,
+        "few_won": measured.won < _min_deals(),
         "tenant": measured.tenant, "pipeline": measured.pipeline, "days": measured.days, "deals": measured.deals,
         "won": measured.won,
         "start": _dt.datetime.fromtimestamp(measured.start, _dt.timezone.utc).date(),

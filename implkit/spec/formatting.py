@@ -14,6 +14,8 @@ Decisions (tested in tests/spec/test_spec_formatting.py):
 - Markdown: data is text, never markup; `md_escape` backslash-escapes every
   character CommonMark gives a meaning to where it has one, and turns line
   breaks into spaces so a value cannot leave its table cell or list item.
+  Only there: a version "1.0.0", a share "0.5" or a phone "+7 900…" reads as
+  written, not "1\\.0.0".
 """
 
 from __future__ import annotations
@@ -84,14 +86,20 @@ def long_date(value: _dt.date, lang: str) -> str:
 # CommonMark: any ASCII punctuation may be backslash-escaped. These are the ones
 # that can start markup anywhere in a line (emphasis, code, links, raw HTML,
 # entities, tables, strikethrough).
-_MD_ANYWHERE = re.compile(r"([\\`*_\[\]<>|#~&])")  # "!" needs no escape: "[" after it is escaped
-# ...and these only at the start of a line (list items, headings, block quotes, thematic breaks).
-_MD_LINE_START = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
+_MD_ANYWHERE = re.compile(r"([\\`*\[\]<>|#~&])")  # "!" needs no escape: "[" after it is escaped
+# "_" opens or closes emphasis only at a word's edge: between two letters or digits ("utm_source") it
+# is text, so only a run of "_" with a space or punctuation on either side is escaped.
+_MD_UNDERSCORE = re.compile(r"(?<![^\W_])_+|_+(?![^\W_])")
+# ...and these only at the start of a line, and only where CommonMark would read a block there: a
+# list item needs a space (or the end) after its marker — "- x", "+ x", "1. x", "1)" — so "1.0.0",
+# "0.5", "+7 900…" and "-5" stay as written; "---" and "===" alone would underline the line above.
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+])(?=\s|$)|(\d{1,9})(?=[.)](?:\s|$))|([-=])(?=[-= ]*$))")
 
 
 def md_escape_inline(value: object) -> str:
     """Escape for a place that cannot start a block (a heading's text, a table cell)."""
-    return _MD_ANYWHERE.sub(r"\\\1", " ".join(str(value).splitlines()))
+    text = _MD_ANYWHERE.sub(r"\\\1", " ".join(str(value).splitlines()))
+    return _MD_UNDERSCORE.sub(lambda m: "\\_" * len(m.group()), text)
 
 
 def md_escape(value: object) -> str:
@@ -99,7 +107,7 @@ def md_escape(value: object) -> str:
     text = md_escape_inline(value)
     match = _MD_LINE_START.match(text)
     if match:
-        if match.group(2)[0].isdigit():  # "1. text" → "1\. text"
+        if match.group(3):  # "1. text" → "1\. text"
             end = match.end()
             text = text[:end] + "\\" + text[end:]
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
@@ -48,6 +49,36 @@ def test_markdown_escaping_leaves_no_markup():
     assert md_escape("1. item") == r"1\. item"
     assert md_escape("line one\nline two") == "line one line two"
     assert md_escape("&amp;") == r"\&amp;"
+    assert md_escape("---") == r"\---" and md_escape("===") == r"\===" and md_escape("1)") == r"1\)"
+
+
+def test_markdown_escaping_leaves_versions_and_numbers_as_written():
+    for text in ("1.0.0", "0.5", "2.3 (once every 2 working days)", "+7 900 123-45-67", "-5 %", "= 40 000",
+                 "1.5", "10.12.2025", "utm_source", "snake_case_name"):
+        assert md_escape(text) == text
+
+
+# Values a spec carries, hostile or ordinary: each must come out of a CommonMark parser as its own text.
+VALUES = ["1.0.0", "0.5", "1. item", "1) item", "1.", "- item", "+ item", "+7 900 123-45-67", "-5 %", "---", "===",
+          "- - -", "**bold**", "<script>alert(1)</script>", "a | b", "[x](http://e)", "&amp;", "# title", "> quote",
+          "`code`", "~~x~~", "_x_", "2026. год", "ООО «Ромашка» & Co", "100 000 ₽", "utm_source", "a _b_ c",
+          "__init__", "x__y__z", "_", "snake_case_name", "поле_1", "(_x_)"]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_a_commonmark_parser_reads_escaped_text_as_the_text(value):
+    markdown_it = pytest.importorskip("markdown_it")  # a test dependency (pyproject [test])
+    from markdown_it.common.utils import escapeHtml
+
+    parser = markdown_it.MarkdownIt("commonmark").enable("table").enable("strikethrough")
+    assert parser.render(md_escape(value)) == f"<p>{escapeHtml(value)}</p>\n"
+    # under a line of text, where "---" or "===" would turn that line into a heading
+    assert parser.render("Текст\n" + md_escape(value)) == f"<p>Текст\n{escapeHtml(value)}</p>\n"
+    # in a table cell
+    from implkit.spec.formatting import md_escape_inline
+
+    table = parser.render(f"| Поле |\n| --- |\n| {md_escape_inline(value)} |\n")
+    assert f"<td>{escapeHtml(value)}</td>" in table
 
 
 def test_templates_run_sandboxed_and_strict():
@@ -68,3 +99,16 @@ def test_inline_escaping_keeps_a_leading_number():
     from implkit.spec.formatting import md_escape_inline
 
     assert md_escape_inline("1. Title | **x**") == r"1. Title \| \*\*x\*\*"
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+def test_a_rendered_spec_writes_versions_and_rates_without_backslashes(tmp_path, lang):
+    from implkit.data import blueprints_dir
+    from implkit.spec import write_spec
+
+    for preset in sorted((blueprints_dir() / "presets").glob("*.yaml")):
+        text = write_spec(preset, tmp_path / f"{preset.stem}.md", lang=lang, date=dt.date(2026, 1, 15),
+                          warn=lambda message: None).read_text(encoding="utf-8")
+        label = "Версия документа" if lang == "ru" else "Document version"
+        assert f"- **{label}:** 1.0.0\n" in text, preset.stem  # every preset is version 1.0.0
+        assert not re.search(r"\d\\[.)]\d", text), preset.stem  # no "1\.5" anywhere

@@ -83,7 +83,8 @@ def test_durations_and_actions():
     assert format_duration("15m", "ru") == "15 мин"
     assert format_duration("2d", "en") == "2 days"
     assert format_duration("1d", "en") == "1 day"
-    assert format_duration("1d", "ru") == "1 дн."
+    assert format_duration("1d", "ru") == "1 день"
+    assert [format_duration(f"{n}d", "ru") for n in (2, 5, 21)] == ["2 дня", "5 дней", "21 день"]
     assert format_duration("soon", "en") == "soon"
     assert describe_action(Automation("enter", "x", "unknown_action"), "en") == "unknown_action"
 

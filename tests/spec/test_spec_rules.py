@@ -82,20 +82,55 @@ def test_curator_not_given_is_an_assumption(run_cli, tmp_path):
     assert "CRM discipline in the bonus" not in text
 
 
+def report_rows(run_cli, tmp_path, crm: str, heading: str) -> tuple[str, list[tuple[str, str]]]:
+    """The fixture's spec for one CRM, and its built-in reports table as (name, implkit command) rows."""
+    output = tmp_path / "spec.md"
+    assert run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--crm", crm, "--date", "2026-01-15",
+                   "-o", output).exit_code == 0
+    text = output.read_text(encoding="utf-8")
+    table = text[text.index(f"| {heading} |"):text.index("### Показатели эффекта внедрения")]
+    return text, re.findall(r"^\| ([^|]+) \| [^|]+ \| [^|]+ \| ([^|]+) \|$", table, re.M)[2:]
+
+
 def test_builtin_reports_per_target_crm(run_cli, tmp_path):
     """amoCRM's six reports the seeds list (calls only with telephony); Bitrix24's counterparts when it is the target."""
     from implkit.spec.context import BUILTIN_REPORTS, builtin_reports
 
     assert builtin_reports("amocrm", blueprint()) == list(BUILTIN_REPORTS)
     assert "calls" not in builtin_reports("amocrm", blueprint(FIXTURES / "minimal.yaml"))
-    output = tmp_path / "spec.md"
-    assert run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--crm", "amocrm", "--date", "2026-01-15",
-                   "-o", output).exit_code == 0
-    text = output.read_text(encoding="utf-8")
-    table = text[text.index("| Отчёт (amoCRM) |"):text.index("### Показатели эффекта внедрения")]
-    names = re.findall(r"^\| ([^|]+) \| [^|]+ \| [^|]+ \|$", table, re.M)[2:]
-    assert names == ["Анализ продаж", "Сводный отчёт", "Отчёт по сотрудникам", "Лента событий", "Отчёт по звонкам", "Цели"]
+    text, rows = report_rows(run_cli, tmp_path, "amocrm", "Отчёт (amoCRM)")
+    assert [name for name, _ in rows] == ["Анализ продаж", "Сводный отчёт", "Отчёт по сотрудникам", "Лента событий",
+                                          "Отчёт по звонкам", "Цели"]
+    assert [command for _, command in rows] == ["implkit audit sales", "implkit audit load", "implkit audit activity",
+                                                "implkit audit feed", "implkit audit calls", "implkit audit goals"]
     assert "Отчёт (Битрикс24)" not in text
+
+
+# The audit commands other engineers add under these names (docs/spec.md); `activity` exists already.
+BEING_ADDED = {"sales", "load", "feed", "calls", "goals"}
+
+
+def test_every_report_names_an_audit_command_that_exists_or_is_being_added():
+    import click
+
+    from implkit.cli import cli
+    from implkit.spec.context import AUDIT_COMMANDS, BUILTIN_REPORTS
+
+    with click.Context(cli) as ctx:
+        audit = cli.get_command(ctx, "audit")  # commands load lazily
+        existing = set(audit.list_commands(ctx))
+    assert set(AUDIT_COMMANDS) == set(BUILTIN_REPORTS)
+    assert set(AUDIT_COMMANDS.values()) <= existing | BEING_ADDED
+    assert "activity" in existing  # the one the spec names that this branch has
+
+
+def test_bitrix24_reports_are_named_only_where_a_vendor_page_names_them(run_cli, tmp_path):
+    text, rows = report_rows(run_cli, tmp_path, "bitrix24", "Отчёт (Битрикс24)")
+    assert len(rows) == 6
+    # named (docs/spec.md has the page): the sales funnel component and the sales plan page; the rest described
+    assert "«Воронка продаж»" in rows[0][0] and rows[5][0].startswith("План продаж")
+    assert rows[1][0].startswith("Счётчики по каждому продавцу") and "статистика звонков" in rows[4][0]
+    assert "Отчёт (amoCRM)" not in text
 
 
 def test_effect_indicators_before_and_target(run_cli, tmp_path):
