@@ -186,7 +186,7 @@ def feminine(surname: str) -> str:
         return surname[:-2] + "ая"
     return surname  # Шевченко, Ким: the same for both
 
-# tag dictionaries and lead sources a seeded account carries (sandbox/seed.py account_extras)
+# tag dictionaries and lead sources a seeded account carries (sandbox/amocrm/seed.py account_extras)
 LEAD_TAGS = ["Сайт", "Повторный клиент", "VIP", "Опт", "Реклама Яндекс", "Выставка"]
 CONTACT_TAGS = ["Клиент", "Партнёр", "Поставщик"]
 SOURCE_INTEGRATIONS = [("Форма на сайте", "site_form"), ("WhatsApp", "whatsapp")]

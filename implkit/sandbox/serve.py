@@ -12,7 +12,8 @@ import tempfile
 from pathlib import Path
 
 from implkit.errors import InputError, Location, Problem, RuntimeFailure
-from implkit.sandbox import Sandbox, operations
+from implkit.sandbox import Sandbox
+from implkit.sandbox.amocrm import operations
 from implkit.sandbox.faults import FaultSpecError, parse_faults
 from implkit.sandbox.server import SERVE_LATENCY, bound_port, is_loopback, make_server, parse_latency, start_in_thread
 

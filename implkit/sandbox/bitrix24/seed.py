@@ -106,7 +106,7 @@ class SeedSummary:
     ground_truth: dict[str, Any] = field(repr=False)
 
     def __str__(self) -> str:
-        """One line, as the amoCRM seeder's summary reads (implkit/sandbox/seed.py)."""
+        """One line, as the amoCRM seeder's summary reads (implkit/sandbox/amocrm/seed.py)."""
         records = ", ".join(f"{self.counts[t]:,} {t}" for t in ("deals", "contacts", "companies", "leads",
                                                                 "activities", "tasks"))
         planted = sum(self.defects.values())
