@@ -46,7 +46,7 @@ from typing import Any
 
 from implkit.sandbox import names as N
 from implkit.sandbox.directum.models.instance import insert
-from implkit.sandbox.seed import format_phone, make_inn
+from implkit.sandbox.names import format_phone, make_inn
 from implkit.sandbox.store import Store
 from implkit.yamlio import atomic_write
 
