@@ -58,7 +58,8 @@ from typing import Any
 from implkit.sandbox import names as N
 from implkit.sandbox.bitrix24.portal import (DEAL_STAGES, LEAD_STATUSES, insert_stages, iso, next_ids,
                                              stage_entity, stage_prefix, user_record)
-from implkit.sandbox.bitrix24.models.timeline import empty_record, new_task, task_result
+from implkit.sandbox.bitrix24.models.tasks import new_task, task_result
+from implkit.sandbox.bitrix24.models.timeline import empty_record
 from implkit.sandbox.names import format_phone
 from implkit.sandbox.store import Store
 from implkit.yamlio import atomic_write

@@ -12,7 +12,8 @@ numbers on the way out and back on the way in.
 One module per family of methods, each a mixin over `base.PortalBase` (as amoCRM's `models/`):
 `userfields` (crm.*.userfield.*), `pipelines` (crm.status.*, crm.category.*), `records` (leads, deals,
 contacts, companies in both dialects; crm.duplicate.findbycomm), `history` (activity, stage-history and
-task lists), `people` (users, departments), `timeline` (activities, timeline comments and tasks written);
+task lists), `people` (users, departments), `timeline` (activities and timeline comments written),
+`tasks` (tasks, their comments and results);
 `base` holds the cost model, the entity types and the value conversions. Everything is re-exported here.
 """
 
@@ -49,9 +50,11 @@ from implkit.sandbox.bitrix24.models.history import HistoryMixin
 from implkit.sandbox.bitrix24.models.people import PeopleMixin
 from implkit.sandbox.bitrix24.models.pipelines import PipelinesMixin
 from implkit.sandbox.bitrix24.models.records import RecordsMixin
+from implkit.sandbox.bitrix24.models.tasks import TasksMixin
 from implkit.sandbox.bitrix24.models.timeline import TimelineMixin
 from implkit.sandbox.bitrix24.models.userfields import UserFieldsMixin, normalise_uf_name  # noqa: F401
 
 
-class Portal(UserFieldsMixin, PipelinesMixin, RecordsMixin, HistoryMixin, PeopleMixin, TimelineMixin, PortalBase):
+class Portal(UserFieldsMixin, PipelinesMixin, RecordsMixin, HistoryMixin, PeopleMixin, TimelineMixin, TasksMixin,
+             PortalBase):
     """The backend of one portal for one call (or one batch sub-call), every family's methods together."""

@@ -1,5 +1,5 @@
 """What happened, as lists: activities, stage history, tasks (crm.activity.list,
-crm.stagehistory.list, tasks.task.list); the writes of activities and tasks are in `timeline.py`."""
+crm.stagehistory.list, tasks.task.list); activities are written in `timeline.py`, tasks in `tasks.py`."""
 
 from __future__ import annotations
 
