@@ -6,7 +6,7 @@ import re
 
 from implkit.data import audits_dir, blueprints_dir
 from implkit.model import Blueprint
-from implkit.spec.context import work_rules
+from implkit.spec.rules import work_rules
 from implkit.spec.facts import resolve
 from implkit.yamlio import load_yaml, to_plain
 
@@ -84,7 +84,7 @@ def test_curator_not_given_is_an_assumption(run_cli, tmp_path):
 
 def test_builtin_reports_per_target_crm(run_cli, tmp_path):
     """amoCRM's six reports the seeds list (calls only with telephony); Bitrix24's counterparts when it is the target."""
-    from implkit.spec.context import BUILTIN_REPORTS, builtin_reports
+    from implkit.spec.figures import BUILTIN_REPORTS, builtin_reports
 
     assert builtin_reports("amocrm", blueprint()) == list(BUILTIN_REPORTS)
     assert "calls" not in builtin_reports("amocrm", blueprint(FIXTURES / "minimal.yaml"))
