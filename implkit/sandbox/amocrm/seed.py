@@ -60,7 +60,7 @@ deactivated on an open lead also owns its open task: D12 lists both). Leads
 in the unsorted stage are the D05 population and are exempt from D01, D06
 and D07 (`params.exempt_status_types = [1]`).
 
-Why one file of this size: the whole account comes from one random stream drawn in one order, and each
+Why this file is long: the whole account comes from one random stream drawn in one order, and each
 planted defect is written next to the ground truth that scores it; split by entity, that order (and so
 every seed's data) would be spread over modules that must not be reordered independently.
 """

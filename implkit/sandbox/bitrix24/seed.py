@@ -44,6 +44,11 @@ Ground truth (the amoCRM seeder's format; `ground_truth_path` is written atomica
 
 `entity` is `deals`, `contacts` or `activities`; ids are the portal's record ids.
 Bulk inserts: 100,000 deals seed in seconds (see bench/ or the test's count assertions).
+
+Why this file is long: as amoCRM's seeder, the whole portal comes from one random stream drawn in one
+order by one `_Seeder`, and each planted defect is written next to the ground truth that scores it;
+split by entity, that order (and so every seed's data and truth) would be spread over modules that
+must not be reordered independently.
 """
 
 from __future__ import annotations
