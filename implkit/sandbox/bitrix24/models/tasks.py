@@ -21,7 +21,8 @@ from typing import Any
 from implkit.sandbox.bitrix24 import errors as err
 from implkit.sandbox.bitrix24.naming import snake_to_camel
 from implkit.sandbox.bitrix24.portal import next_ids
-from implkit.sandbox.bitrix24.models.timeline import _flag, _positive, _text, portal_time
+from implkit.sandbox.bitrix24.models.base import positive_id as _positive
+from implkit.sandbox.bitrix24.models.timeline import _flag, _text, portal_time
 
 TASK_STATUSES = {"2", "3", "4", "5", "6"}    # pending, in progress, awaiting control, completed, deferred
 TASK_DONE = "5"

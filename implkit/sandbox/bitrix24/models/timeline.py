@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from implkit.sandbox.bitrix24 import errors as err
+from implkit.sandbox.bitrix24.models.base import positive_id as _positive   # one helper for every family
 from implkit.sandbox.bitrix24.portal import TZ_SECONDS, iso, next_ids
 
 PORTAL_TZ = timezone(timedelta(seconds=TZ_SECONDS))
@@ -105,14 +106,6 @@ def _text(value: Any) -> str | None:
 
 def _flag(value: Any) -> str:
     return "Y" if str(value).upper() in ("Y", "1", "TRUE") else "N"
-
-
-def _positive(value: Any) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if number > 0 else None
 
 
 class TimelineMixin:
