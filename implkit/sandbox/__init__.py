@@ -1,4 +1,4 @@
-"""The sandbox: a local amoCRM emulator on SQLite, reached over HTTP exactly like the real API.
+"""The sandbox: local emulators of amoCRM, Bitrix24 and Directum RX on SQLite, reached over HTTP as the real APIs are.
 
 Use from Python::
 
