@@ -182,7 +182,7 @@ class SandboxApp:
             if decision.expire_tokens:
                 await asyncio.to_thread(amo.expire_tokens, self.store, account["id"], at=self.now())
             if decision.drop:
-                await _drop(scope)
+                await drop_connection(scope)
                 return
             if decision.server_error:
                 await _send_error(amo_exc.server_error(decision.server_error), recording_send)
@@ -251,7 +251,8 @@ async def _no_body():
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-async def _drop(scope) -> None:
+async def drop_connection(scope) -> None:
+    """Close the client's connection without an answer (the `drop` fault), whichever emulator it reached."""
     transport = scope.get("state", {}).get("sandbox.transport")
     if transport is None:
         raise ConnectionDropped()
