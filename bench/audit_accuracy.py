@@ -3,7 +3,7 @@
     .venv/bin/python bench/audit_accuracy.py [--contacts 2000] [--seed 7]
     .venv/bin/python bench/audit_accuracy.py --crm bitrix24 [--deals 3000] [--seed 7]
 
-Seeds an amoCRM sandbox account (`implkit.sandbox.seed`) or a Bitrix24
+Seeds an amoCRM sandbox account (`implkit.sandbox.amocrm.seed`) or a Bitrix24
 portal (`implkit.sandbox.bitrix24.seed`) with planted defects and their
 ground truth, syncs it into a snapshot exactly as `implkit sync` does
 (amoCRM over loopback HTTP, Bitrix24 in-process), runs every check, and
@@ -45,7 +45,7 @@ from implkit.audit.sync import sync_snapshot  # noqa: E402
 from implkit.http import BearerToken, HttpClient, RateLimiter  # noqa: E402
 from implkit.providers.amocrm.records import AmoRecords  # noqa: E402
 from implkit.sandbox import Sandbox, serve_in_thread  # noqa: E402
-from implkit.sandbox.seed import seed_account  # noqa: E402
+from implkit.sandbox.amocrm.seed import seed_account  # noqa: E402
 
 DUPLICATES = ("C01", "C02", "C03", "C04")
 
@@ -68,7 +68,7 @@ def messy_audit(crm: str, seed: int, deals: int, folder: Path, now: int = 1_800_
     transport = SyncASGITransport(sandbox.app)
     try:
         if crm == "amocrm":
-            from implkit.sandbox.messy import write_amocrm
+            from implkit.sandbox.amocrm.messy import write_amocrm
 
             account = sandbox.create_account("messy")
             midway = now - (now - min(d.created for d in facts.deals)) // 3

@@ -93,7 +93,7 @@ class Tenant:
         self.transport = SyncASGITransport(self.sandbox.app)
         now = int(self.clock.now())
         if crm == "amocrm":
-            from implkit.sandbox.seed import seed_account
+            from implkit.sandbox.amocrm.seed import seed_account
 
             account = self.sandbox.create_account(NAME)
             seed_account(self.sandbox.store, account, contacts=contacts, seed=seed, now=now)

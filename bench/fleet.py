@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/fleet.py [--tenants 50] [--jobs 8] [--contacts 30] [--allowed 7] [--backend local]
 
-Seeds `--tenants` sandbox amoCRM accounts (`implkit.sandbox.seed`, `--contacts`
+Seeds `--tenants` sandbox amoCRM accounts (`implkit.sandbox.amocrm.seed`, `--contacts`
 each), registers them as tenants of one workspace, serves them on 127.0.0.1
 with the documented limit (`--allowed` requests/s per integration; each
 account is its own integration, so each has its own budget), and then:
@@ -40,7 +40,7 @@ from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, AuditOptions, run_audit  
 import implkit.commands.audit as audit_commands  # noqa: E402
 from implkit.commands.audit import sync_one  # noqa: E402
 from implkit.sandbox import Sandbox, serve_in_thread  # noqa: E402
-from implkit.sandbox.seed import seed_account  # noqa: E402
+from implkit.sandbox.amocrm.seed import seed_account  # noqa: E402
 from implkit.workspace import CredentialSource, Workspace, init_workspace  # noqa: E402
 
 

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from implkit.sandbox.amocrm.models import bootstrap_account  # noqa: E402
-from implkit.sandbox.seed import seed_account  # noqa: E402
+from implkit.sandbox.amocrm.seed import seed_account  # noqa: E402
 from implkit.sandbox.store import Store  # noqa: E402
 
 

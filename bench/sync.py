@@ -3,7 +3,7 @@
     .venv/bin/python bench/sync.py [--contacts 3000] [--rate 7] [--runs 1] [--burn 0]
                                    [--latency 0] [--tolerance-ms 0] [--inject-429]
 
-Seeds a sandbox account (`implkit.sandbox.seed`), serves it on 127.0.0.1
+Seeds a sandbox account (`implkit.sandbox.amocrm.seed`), serves it on 127.0.0.1
 with the documented limits (7 requests/s per integration, 429 beyond with
 Kommo's body `retry_after: 300`), and runs full `sync`s into fresh snapshots
 through the HttpClient and its rate limiter at `--rate`. Prints, per run and
@@ -53,7 +53,7 @@ from implkit.audit.sync import sync_snapshot  # noqa: E402
 from implkit.http import AMOCRM_RATE, BearerToken, HttpClient, RateLimiter  # noqa: E402
 from implkit.providers.amocrm.records import AmoRecords  # noqa: E402
 from implkit.sandbox import Sandbox, serve_in_thread  # noqa: E402
-from implkit.sandbox.seed import seed_account  # noqa: E402
+from implkit.sandbox.amocrm.seed import seed_account  # noqa: E402
 from implkit.sandbox.server import parse_latency  # noqa: E402
 
 PAGE = 250

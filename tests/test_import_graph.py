@@ -161,7 +161,7 @@ def test_the_graph_sees_every_module_and_every_kind_of_import():
     # a lazy import inside a click command
     assert ("implkit.commands.sandbox", "implkit.sandbox.serve", "function") in pairs
     # `from implkit.sandbox.bitrix24 import errors as err`: the submodule, not the package
-    assert ("implkit.sandbox.bitrix24.models", "implkit.sandbox.bitrix24.errors", "module") in pairs
+    assert ("implkit.sandbox.bitrix24.models.records", "implkit.sandbox.bitrix24.errors", "module") in pairs
     assert {e.kind for e in edges} >= {"module", "function"}
 
 
@@ -199,3 +199,67 @@ def test_a_chain_without_circle_passes(tmp_path):
         "pkg/b.py": "import os\ndef f():\n    from pkg import c\n", "pkg/c.py": "import json\n"}))
     assert len(edges) == 3
     assert cycles(names, edges) == []
+
+
+# --- layers: who may import whom (docs/architecture.md, "Layers") ------------------------------------
+
+# The foundation every layer stands on; it imports nothing but itself. `implkit` is the package's own
+# __init__ (the version).
+FOUNDATION = ("implkit", "implkit.model", "implkit.errors", "implkit.lang", "implkit.yamlio", "implkit.files",
+              "implkit.data", "implkit.schemas", "implkit.decomposition")
+# The entry points: click commands and the demo may import anything.
+ENTRY = ("implkit.__main__", "implkit.cli", "implkit.commands", "implkit.demo")
+# Each layer and the layers it may import besides the foundation and itself.
+LAYERS = {
+    "implkit.spec": ("implkit.blueprint", "implkit.sizing"),
+    "implkit.blueprint": ("implkit.sizing",),
+    "implkit.sizing": (),
+    "implkit.plan": ("implkit.providers", "implkit.workspace", "implkit.http"),
+    "implkit.audit": ("implkit.providers",),
+    "implkit.workspace": ("implkit.http",),
+    "implkit.providers": ("implkit.http",),
+    "implkit.sandbox": (),
+    "implkit.http": (),
+}
+
+
+def layer_of(module: str) -> str:
+    """The layer a module belongs to: the longest listed name it is, or is inside of."""
+    candidates = [name for name in (*FOUNDATION, *ENTRY, *LAYERS)
+                  if module == name or (name != "implkit" and module.startswith(name + "."))]
+    return max(candidates, key=len) if candidates else "implkit"
+
+
+def layer_violations(edges: list[Edge]) -> list[str]:
+    wrong = []
+    for edge in edges:
+        source, target = layer_of(edge.source), layer_of(edge.target)
+        if source in ENTRY or source == target or target in FOUNDATION:
+            continue   # entry points import anything; everything may import the foundation
+        if source in FOUNDATION or target not in LAYERS[source]:
+            wrong.append(str(edge))
+    return wrong
+
+
+def test_each_layer_imports_only_what_it_may():
+    """The sandbox and the providers never import each other (they meet over HTTP only), the foundation
+    imports no layer, and each layer imports only the layers listed for it (lazy imports included)."""
+    names, edges = import_graph(PACKAGE)
+    assert {layer_of(n) for n in names} <= {*FOUNDATION, *ENTRY, *LAYERS}
+    assert layer_violations(edges) == []
+
+
+@pytest.mark.parametrize("source, target, allowed", [
+    ("implkit.sandbox.amocrm.gateway", "implkit.providers.amocrm.client", False),
+    ("implkit.providers.bitrix24.client", "implkit.sandbox.bitrix24.gateway", False),
+    ("implkit.audit.sync", "implkit.plan.diff", False),
+    ("implkit.model", "implkit.blueprint.validate", False),
+    ("implkit.http.client", "implkit.workspace.core", False),
+    ("implkit.spec.context", "implkit.blueprint.manual", True),
+    ("implkit.providers.amocrm.client", "implkit.http.client", True),
+    ("implkit.sandbox.app", "implkit.errors", True),
+    ("implkit.commands.plan", "implkit.sandbox", True),
+])
+def test_the_layer_rule_on_single_edges(source, target, allowed):
+    found = layer_violations([Edge(source, target, "function", "x.py", 1)])
+    assert (found == []) is allowed

@@ -1,6 +1,6 @@
 """Score an audit against planted ground truth: precision and recall per check.
 
-The sandbox's seeder (`implkit.sandbox.seed`) writes, per check id, the
+The sandbox's seeder (`implkit.sandbox.amocrm.seed`) writes, per check id, the
 records the check must report (`ids`, or `by_entity` for checks spanning
 several entities). This module only reads that JSON shape; it never
 imports the sandbox. Checks whose truth was not planted are left out.

@@ -38,6 +38,14 @@ decide only when the INN is missing or invalid on at least one side.
 
 The pass runs once per snapshot state and every duplicate check (C01–C04,
 C14) reads it, so no two checks disagree about a group or its keep.
+
+Why this file is long: it is one pass with its stages in reading order, and
+contacts and companies go through the same machinery (the clusters with
+their conflict guard, sorted-neighbourhood pairs, groups and the keep
+order), private to the pass. Split by entity, that machinery would become a
+module's public interface for two callers and the stages above would be
+read across three files; the names themselves (parsing, comparison) already
+live apart, in `person_names.py`.
 """
 
 from __future__ import annotations

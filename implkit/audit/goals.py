@@ -115,14 +115,10 @@ def goals_from_blueprint(blueprint: Any, snapshot: Snapshot, lang: str) -> dict[
     return _shared(thaw(blueprint.analytics), blueprint.sellers, snapshot, lang, "blueprint")
 
 
-def goals_from_answers(path: str | Path, snapshot: Snapshot, lang: str) -> dict[str, Any]:
-    """The same from the questionnaire's answers (their revenue plan, average check and sellers), as the
-    blueprint composed from them would carry it; a bad answers file is bad input at file:line:col."""
-    from implkit.blueprint.compose import _plan
-    from implkit.sizing.answers import load_answers
-
-    answers = load_answers(path)
-    return _shared({"plan": _plan(answers)}, answers.get("sellers"), snapshot, lang, "answers")
+def goals_from_answers(plan: dict[str, Any], sellers: int | None, snapshot: Snapshot, lang: str) -> dict[str, Any]:
+    """The same from the questionnaire's answers: `plan` is the revenue plan and average check the
+    blueprint composed from them would carry (the command reads the answers file), shared among `sellers`."""
+    return _shared({"plan": plan}, sellers, snapshot, lang, "answers")
 
 
 def _shared(analytics: dict[str, Any], sellers_planned: int | None, snapshot: Snapshot, lang: str,

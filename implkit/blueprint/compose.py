@@ -308,14 +308,14 @@ def _document(answers: dict[str, Any], assessment: Any, features: tuple[str, ...
         "features": list(features),
         **body,
     }
-    plan = _plan(answers)
+    plan = plan_from_answers(answers)
     if plan:
         analytics = document.setdefault("analytics", {})
         analytics["plan"] = {**(analytics.get("plan") or {}), **plan}
     return document
 
 
-def _plan(answers: dict[str, Any]) -> dict[str, Any]:
+def plan_from_answers(answers: dict[str, Any]) -> dict[str, Any]:
     plan: dict[str, Any] = {}
     revenue, check = answers.get(ANSWER_REVENUE), answers.get(ANSWER_CHECK)
     if _positive(revenue):

@@ -76,7 +76,7 @@ def serve(host, port, db, rate_limit, account_rate_limit, block_after, latency, 
 def create_account(subdomain: str, db: str, name: str | None) -> int:
     """Create an account as amoCRM does on sign-up (admin, pipeline «Воронка», predefined fields)."""
     from implkit.sandbox.amocrm.models import bootstrap_account
-    from implkit.sandbox.operations import base_path
+    from implkit.sandbox.amocrm.operations import base_path
     from implkit.sandbox.store import Store
 
     try:
@@ -326,7 +326,7 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
 # the user names (mode 600), never printed.
 
 def _directum_instance(store, db: str, name: str) -> dict:
-    from implkit.sandbox.directum.instance import instance_by_name
+    from implkit.sandbox.directum.models.instance import instance_by_name
 
     instance = instance_by_name(store, name)
     if instance is None:
@@ -352,7 +352,7 @@ def directum() -> None:
               help="Write LOGIN:PASSWORD of the service user here (mode 600): the password is never printed.")
 def drx_create(instance: str, db: str, service: str, max_entities: int, credentials_file: str | None) -> int:
     """Create an instance: the Administrator employee and the service user «Integration Service»."""
-    from implkit.sandbox.directum.instance import create_instance
+    from implkit.sandbox.directum.models.instance import create_instance
     from implkit.sandbox.store import Store
 
     try:
@@ -395,7 +395,7 @@ def drx_serve(db: str, port: int) -> int:
     import threading
 
     from implkit.sandbox import Sandbox
-    from implkit.sandbox.directum.instance import list_instances
+    from implkit.sandbox.directum.models.instance import list_instances
     from implkit.sandbox.serve import cannot_listen
     from implkit.sandbox.server import port_to_serve
 

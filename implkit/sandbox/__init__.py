@@ -1,4 +1,4 @@
-"""The sandbox: a local amoCRM emulator on SQLite, reached over HTTP exactly like the real API.
+"""The sandbox: local emulators of amoCRM, Bitrix24 and Directum RX on SQLite, reached over HTTP as the real APIs are.
 
 Use from Python::
 
@@ -15,13 +15,15 @@ Use from Python::
 or from the command line: ``implkit sandbox serve`` (see ``--help``). Each
 account lives under ``/amocrm/{subdomain}``; a client appends ``/api/v4/...``
 and ``/oauth2/access_token`` as it would to ``https://{subdomain}.amocrm.ru``.
-The control API is under ``/_sandbox`` (see `control.py`).
+The control API is under ``/_sandbox`` (see `amocrm/control.py`).
 
-Layout (moto's): `amocrm/urls.py` routes, `amocrm/handlers.py` +
-`amocrm/responses.py` parse and serialise, `amocrm/models/` is the
-behaviour over the store, `amocrm/exceptions.py` the real error bodies,
-`paging.py` the one pagination helper, `faults.py` / `ratelimit.py` the
-gateway rules, `app.py` the ASGI app, `server.py` uvicorn.
+Each emulated CRM is one package of the same shape (`amocrm/`, `bitrix24/`,
+`directum/`: gateway, decode, models/, errors, limits, seed, control; the
+shape and where a new CRM's pieces go are in docs/sandbox.md). Shared at
+this level: `store.py`, `app.py` (the ASGI app, the clock and the gateway
+rules every request passes), `faults.py`, `server.py` / `serve.py` (uvicorn),
+`querystring.py` (PHP bracket query strings), `names.py` / `messy.py`
+(CRM-neutral people and events for seeding).
 
 The documentation is the authority (reference/amocrm-api.md and the
 documentation examples the contract tests compare shapes with). What is
@@ -67,37 +69,37 @@ class Sandbox:
         return self.app.clock
 
     def create_account(self, subdomain: str, name: str | None = None) -> int:
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations.create_account(self.app, subdomain, name)["id"]
 
     def account_id(self, subdomain: str) -> int:
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations._account_id(self.app, subdomain)
 
     def token(self, subdomain: str) -> str:
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations.issue_token(self.app, subdomain)
 
     def oauth_client(self, subdomain: str, redirect_uri: str = "https://example.com/oauth") -> dict[str, Any]:
         """An installed integration: {client_id, client_secret, redirect_uri, code}."""
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations.oauth_client(self.app, subdomain, redirect_uri)
 
     @staticmethod
     def base_url(subdomain: str) -> str:
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations.base_path(subdomain)
 
     def request_log(self, subdomain: str, since: int = 0) -> list[dict[str, Any]]:
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations.request_log(self.app, subdomain, since)
 
     def set_faults(self, subdomain: str, spec: str | None, seed: int = 0) -> dict[str, Any]:
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations.set_faults(self.app, subdomain, spec, seed)
 
     def reset(self, subdomain: str, data: bool = False) -> dict[str, Any]:
-        from implkit.sandbox import operations
+        from implkit.sandbox.amocrm import operations
         return operations.reset(self.app, subdomain, data)
 
     # -- Bitrix24 portals (implkit/sandbox/bitrix24/operations.py) --------------------------------
@@ -120,11 +122,11 @@ class Sandbox:
         from implkit.sandbox.bitrix24 import operations
         return operations.portal_id(self.bitrix24, name)
 
-    # -- Directum RX instances (implkit/sandbox/directum/instance.py) ----------------------------
+    # -- Directum RX instances (implkit/sandbox/directum/control.py) -----------------------------
     def create_directum(self, name: str, **options: Any) -> dict[str, Any]:
         """A new instance at /directum/{name}/Integration: {id, name, base_path, login, password}."""
-        from implkit.sandbox.directum.instance import create_instance
-        return create_instance(self.store, name, created_at=self.clock.now(), **options)
+        from implkit.sandbox.directum import control
+        return control.create(self.directum, name, **options)
 
     def serve(self, host: str = "127.0.0.1", port: int | None = None):
         """Serve over TCP in a thread (a context manager yielding the root URL). `port` None takes the port

@@ -3,7 +3,7 @@
 `create_app(store)` returns one ASGI app serving
 
 - ``/amocrm/{subdomain}/api/v4/...`` and ``/amocrm/{subdomain}/oauth2/...``:
-  the amoCRM emulator (routes in `amocrm/urls.py`), reached exactly as
+  the amoCRM emulator (routes in `amocrm/gateway.py`), reached exactly as
   ``https://{subdomain}.amocrm.ru`` would be;
 - ``/_sandbox/...``: the control API (create accounts, tokens, faults, request
   log, reset, clock) — the sandbox's own, never part of amoCRM's.
@@ -34,12 +34,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 
 from implkit.sandbox import faults as faults_mod
-from implkit.sandbox.amocrm import exceptions as amo_exc
+from implkit.sandbox.amocrm import errors as amo_exc
 from implkit.sandbox.amocrm import models as amo
-from implkit.sandbox.amocrm.responses import error_response
-from implkit.sandbox.amocrm.urls import amocrm_routes
-from implkit.sandbox.control import control_routes
-from implkit.sandbox.ratelimit import ACCOUNT_RPS, DEFAULT_BLOCK_AFTER, EDGE_TOLERANCE, INTEGRATION_RPS, RateLimiter
+from implkit.sandbox.amocrm.decode import error_response
+from implkit.sandbox.amocrm.gateway import amocrm_routes
+from implkit.sandbox.amocrm.control import control_routes
+from implkit.sandbox.amocrm.limits import ACCOUNT_RPS, DEFAULT_BLOCK_AFTER, EDGE_TOLERANCE, INTEGRATION_RPS, RateLimiter
 from implkit.sandbox.store import Store
 
 ACCOUNT_PATH = re.compile(r"^/amocrm/(?P<subdomain>[^/]+)(?P<rest>/.*)?$")
@@ -182,7 +182,7 @@ class SandboxApp:
             if decision.expire_tokens:
                 await asyncio.to_thread(amo.expire_tokens, self.store, account["id"], at=self.now())
             if decision.drop:
-                await _drop(scope)
+                await drop_connection(scope)
                 return
             if decision.server_error:
                 await _send_error(amo_exc.server_error(decision.server_error), recording_send)
@@ -251,7 +251,8 @@ async def _no_body():
     return {"type": "http.request", "body": b"", "more_body": False}
 
 
-async def _drop(scope) -> None:
+async def drop_connection(scope) -> None:
+    """Close the client's connection without an answer (the `drop` fault), whichever emulator it reached."""
     transport = scope.get("state", {}).get("sandbox.transport")
     if transport is None:
         raise ConnectionDropped()

@@ -8,7 +8,7 @@ A spec is a comma list, e.g. ``5xx=0.1,drop=0.02,latency=50ms,expire_token_after
 - ``expire_token_after=N`` every N-th request to an account expires its live
   access tokens first (the client must refresh; long-lived tokens just die);
 - ``block_after=N`` N answers of 429 within a minute block the account (403 on
-  everything until a reset); the default is in `ratelimit.DEFAULT_BLOCK_AFTER`.
+  everything until a reset); the default is in `amocrm.limits.DEFAULT_BLOCK_AFTER`.
 
 The decision for a request depends only on (seed, subdomain, request number),
 so the same seed and the same sequence of requests give the same faults,

@@ -1,13 +1,17 @@
 """Russian names, companies and sales vocabulary for the seeded sandbox accounts.
 
-Plain data plus the few word-form rules the seeder needs (feminine surnames,
-patronymics, transliteration for e-mail addresses). The company-name pools
+Plain data plus the few word-form rules the seeders need (feminine surnames,
+patronymics, transliteration for e-mail addresses), and the identifiers and
+phones every CRM's seeder writes (a valid ИНН, a number typed in one of the
+styles people use). The company-name pools
 are filtered so that any two *different* pool entries differ by at least
 `MIN_POOL_DISTANCE` insertions/deletions: two clean company names then never
 look alike to a fuzzy matcher, and only the planted duplicates do.
 """
 
 from __future__ import annotations
+
+import random
 
 from rapidfuzz.distance import Indel
 
@@ -186,7 +190,44 @@ def feminine(surname: str) -> str:
         return surname[:-2] + "ая"
     return surname  # Шевченко, Ким: the same for both
 
-# tag dictionaries and lead sources a seeded account carries (sandbox/seed.py account_extras)
+# tag dictionaries and lead sources a seeded account carries (sandbox/amocrm/seed.py account_extras)
 LEAD_TAGS = ["Сайт", "Повторный клиент", "VIP", "Опт", "Реклама Яндекс", "Выставка"]
 CONTACT_TAGS = ["Клиент", "Партнёр", "Поставщик"]
 SOURCE_INTEGRATIONS = [("Форма на сайте", "site_form"), ("WhatsApp", "whatsapp")]
+
+
+# --- identifiers and phones as Russian records carry them (every CRM's seeder writes them) ------------
+
+def inn_control(digits: list[int], weights: tuple[int, ...]) -> int:
+    return sum(d * w for d, w in zip(digits, weights)) % 11 % 10
+
+
+def make_inn(rng: random.Random, person: bool) -> str:
+    """A valid ИНН: 10 digits with the FNS control digit (legal entity), 12 with two (ИП)."""
+    region = rng.choice([77, 78, 66, 54, 63, 23, 61, 52, 16, 50, 74, 2])
+    if person:
+        d = [region // 10, region % 10] + [rng.randrange(10) for _ in range(8)]
+        d.append(inn_control(d, (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)))
+        d.append(inn_control(d, (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)))
+    else:
+        d = [region // 10, region % 10] + [rng.randrange(10) for _ in range(7)]
+        d.append(inn_control(d, (2, 4, 10, 3, 5, 9, 4, 6, 8)))
+    return "".join(map(str, d))
+
+
+PHONE_STYLES = (
+    lambda c, a, b, d: f"+7 ({c}) {a}-{b}-{d}",
+    lambda c, a, b, d: f"8 {c} {a} {b} {d}",
+    lambda c, a, b, d: f"8{c}{a}{b}{d}",
+    lambda c, a, b, d: f"+7-{c}-{a}-{b}-{d}",
+    lambda c, a, b, d: f"+7{c}{a}{b}{d}",
+    lambda c, a, b, d: f"8 ({c}) {a}-{b}-{d}",
+    lambda c, a, b, d: f"{c}{a}{b}{d}",
+    lambda c, a, b, d: f"+7 {c} {a}-{b}-{d}",
+)
+
+
+def format_phone(national: int, style: int) -> str:
+    """A 10-digit Russian national number written the way people type it (style 0..7)."""
+    s = f"{national:010d}"
+    return PHONE_STYLES[style](s[:3], s[3:6], s[6:8], s[8:])

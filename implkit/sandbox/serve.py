@@ -13,7 +13,8 @@ from pathlib import Path
 
 from implkit.errors import InputError, Location, Problem, RuntimeFailure
 from implkit.lang import say
-from implkit.sandbox import Sandbox, operations
+from implkit.sandbox import Sandbox
+from implkit.sandbox.amocrm import operations
 from implkit.sandbox.faults import FaultSpecError, parse_faults
 from implkit.sandbox.server import (
     SERVE_LATENCY,

@@ -11,18 +11,17 @@ Decimals, keys) so the templates format them with the language's filters.
 from __future__ import annotations
 
 import datetime as _dt
-from decimal import ROUND_CEILING, Decimal
 from dataclasses import dataclass
 from typing import Any
 
 from implkit.blueprint.manual import (
     CRM_NAMES, describe_action, describe_trigger, distribution_rules, every_manual_step,
 )
-from implkit.decomposition import Decomposition, DecompositionError, ceil_div, from_analytics
-from implkit.errors import InputError, Location, Problem
+from implkit.errors import InputError
 from implkit.model import ENTITIES, RIGHT_ACTIONS, SELLER_GROUPS, Blueprint, Pipeline, thaw
 from implkit.model import seller_group_label as group_label
 from implkit.sizing import Assessment
+from implkit.spec import figures, rules
 from implkit.spec.facts import Conflict, Facts, resolve
 
 
@@ -43,14 +42,14 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
                   facts: Facts | None = None) -> dict[str, Any]:
     lang = options.lang
     facts = facts or resolve(blueprint, assessment, options.answers, options.answered, options.measured)
-    analytics = _analytics(blueprint, facts, options)
-    curator = _curator(blueprint, options.answers, options.answered, lang)
+    analytics = figures.analytics(blueprint, facts, options.crms, options.source)
+    curator = rules.curator(blueprint, options.answers, options.answered, lang)
     roadmap = _roadmap(blueprint, options)
     integrations = _integrations(blueprint, lang, facts)
     # The roadmap connects the channels the integrations table keeps (the client's, when answered).
     roadmap["channels"] = [i["name"] for i in integrations
                            if i["kind"] in ("messenger", "telephony", "web_form", "email") and i["status"] != "not_named"]
-    assumptions = _assumptions(facts, analytics["decomposition"])
+    assumptions = figures.assumptions(facts, analytics["decomposition"])
     if curator["assumed"]:
         assumptions.append({"key": "curator", "value": curator["who"], "source": "default", "step": None})
     if roadmap["start_assumed"]:
@@ -84,93 +83,11 @@ def build_context(blueprint: Blueprint, assessment: Assessment | None, options: 
         "assumptions": assumptions,
         "signoff": _signoff(blueprint, facts, options.answers),
         "current": current_state(options.answers, options.answered, lang),
-        "rules": work_rules(blueprint, facts, lang),
+        "rules": rules.work_rules(blueprint, facts, lang),
         "curator": curator,
-        "motivation": motivation(analytics["decomposition"]) if curator["bonus"] else None,
+        "motivation": figures.motivation(analytics["decomposition"]) if curator["bonus"] else None,
         "manual": [{"crm": CRM_NAMES[crm], "steps": manual_checklist(blueprint, crm, lang)} for crm in options.crms],
     }
-
-
-# --- 7. work rules and the curator ------------------------------------------------------
-
-def audit_checks(lang: str) -> dict[str, dict[str, Any]]:
-    """The curator's checks (audits/*.yaml) by id: title in `lang` and parameters.
-
-    Read as data (the audit layer is not imported: the spec sits beside it)."""
-    from implkit.data import audits_dir
-    from implkit.yamlio import load_yaml, to_plain
-
-    checks = {}
-    for path in sorted(audits_dir().glob("*.yaml")):
-        data = to_plain(load_yaml(path))
-        if isinstance(data, dict) and data.get("id"):
-            checks[data["id"]] = {"title": (data.get("title") or {}).get(lang, data["id"]),
-                                  "parameters": data.get("parameters") or {}}
-    return checks
-
-
-def work_rules(blueprint: Blueprint, facts: Facts, lang: str) -> list[dict[str, Any]]:
-    """The CRM work rules (регламент) this blueprint needs, each with the audit checks that verify it.
-
-    A rule is listed only when the blueprint has what it is about: lead channels
-    for the response time, required fields for the stage rule, loss reasons for
-    the loss rule, a company INN field for requisites, and so on. `values` feed
-    the wording (minutes, days) from the checks' own parameters or the KPI.
-    """
-    checks = audit_checks(lang)
-    analytics = thaw(blueprint.analytics) if blueprint.analytics else {}
-    kpi = {k.get("key"): k for k in analytics.get("kpi") or ()}
-    response = (kpi.get("response_time") or {}).get("target") or checks.get("D05", {}).get("parameters", {}).get("minutes", 15)
-    stale_days = checks.get("D03", {}).get("parameters", {}).get("days", 7)
-    required_stages = sum(1 for p in blueprint.pipelines for s in p.stages if s.required_fields)
-    has_channels = bool(facts.channels.value) or bool(blueprint.integrations)
-    company_fields = {f.key for f in blueprint.fields_of("companies")}
-    rules = []
-
-    def rule(key: str, ids: tuple[str, ...], **values: Any) -> None:
-        rules.append({"key": key, "checks": [{"id": i, "title": checks[i]["title"]} for i in ids if i in checks],
-                      **values})
-
-    if has_channels:
-        rule("first_response", ("D05", "D06"), minutes=response)
-    rule("next_task", ("D01", "D02", "T01"))
-    rule("task_result", ("T02", "T03"))
-    if required_stages:
-        rule("required_fields", ("D10",), stages=required_stages)
-    rule("client_card", ("D11", "C05", "C01", "C02", "D13"))
-    rule("no_stale", ("D03", "D04"), days=stale_days)
-    if blueprint.loss_reasons:
-        rule("loss_reason", ("D08",))
-    if facts.revenue_month.known:
-        rule("budget", ("D09",))
-    if "inn" in company_fields:
-        rule("requisites", ("C08", "C10"))
-    rule("closed_tasks", ("D14",))
-    return rules
-
-
-CURATORS = ("client_employee", "head_of_sales", "integrator")
-
-
-def _curator(blueprint: Blueprint, answers: dict | None, answered: frozenset[str] | None,
-             lang: str) -> dict[str, Any]:
-    """Who the curator is (the answer, else an assumption), the role's rights and the checks it runs."""
-    given = (answers or {}).get("curator") if answered is None or "curator" in answered else None
-    who = given if given in CURATORS else "client_employee"
-    role = next((r for r in blueprint.roles if r.key == "curator"), None)
-    return {
-        "who": who,
-        "assumed": given not in CURATORS,
-        "in_blueprint": role is not None,
-        "role_name": role.name if role else None,
-        # The curator reads everything and corrects data, but neither deletes nor exports the base.
-        "rights": ([{"entity": e, "levels": [_CURATOR_RIGHTS[a] for a in RIGHT_ACTIONS]} for e in ENTITIES]
-                   + [{"entity": "tasks", "levels": [None, "all", None, "none", None]}]) if role is None else [],
-        "bonus": bool((answers or {}).get("crm_discipline_bonus")),
-    }
-
-
-_CURATOR_RIGHTS = {"view": "all", "edit": "all", "add": "none", "delete": "none", "export": "none"}
 
 
 # --- 2. current state ------------------------------------------------------------------------
@@ -196,26 +113,6 @@ def current_state(answers: dict | None, answered: frozenset[str] | None, lang: s
             continue
         rows.append({"key": key, "value": questions[key].show(value, lang)})
     return rows
-
-
-# --- 9. motivation (when the client wants CRM discipline in the bonus) -----------------------
-
-# Example points per action (domain.md §2.4, derived; the client sets its own): a lead worked 1,
-# qualification 2, a meeting 5, a proposal 3, a sale 10; any other step 1.
-POINTS = {"lead": 1, "qualified": 2, "meeting": 5, "proposal": 3, "sale": 10}
-
-
-def motivation(decomposition: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The seller's monthly points norm from the decomposition's per-seller norms × points per action."""
-    if not decomposition or decomposition["sellers"] is None:
-        return None
-    rows = []
-    for step, key in zip(decomposition["steps"], decomposition["keys"]):
-        points = POINTS.get("sale" if step["is_sale"] else key, 1)
-        rows.append({"name": step["name"], "is_sale": step["is_sale"], "norm": step["per_seller"], "points": points,
-                     "total": step["per_seller"] * points})
-    # the threshold scheme (share of the norm → coefficient, domain.md §2.4) is worded in templates/<lang>.j2
-    return {"rows": rows, "norm": sum(r["total"] for r in rows)}
 
 
 # --- 12. approval and signatures ----------------------------------------------------
@@ -659,165 +556,3 @@ def labelled_settings(settings: Any, lang: str, blueprint: Blueprint) -> str:
     return label_settings(thaw(settings), lang, object_names(blueprint, lang))
 
 
-# --- 9. analytics ------------------------------------------------------------------------------
-
-
-def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict[str, Any]:
-    analytics = thaw(blueprint.analytics) if blueprint.analytics else {}
-    # The plan the client gave (or the blueprint's, or the default working days) — one source: `facts`.
-    plan = {"revenue_month": facts.revenue_month.value, "avg_check": facts.avg_check.value,
-            "working_days": facts.working_days.value}
-    merged = dict(analytics)
-    merged["plan"] = plan if facts.revenue_month.known and facts.avg_check.known else None
-    measured = facts.measured
-    if measured is not None:  # measured conversions replace the assumed ones, step by step
-        merged["funnel"] = [{**step, "conversion": measured.conversion(str(step.get("key", ""))) or step.get("conversion")}
-                            for step in analytics.get("funnel") or ()]
-    sellers = facts.sellers.value
-    try:
-        decomposition = from_analytics(merged, sellers=sellers)
-    except DecompositionError as exc:
-        raise InputError("the plan cannot be decomposed",
-                         [Problem(Location(options.source, key=exc.key), exc.reason)]) from None
-    roles = {r.key: r.name for r in blueprint.roles}
-    decomposed = _decomposition(decomposition, facts)
-    return {
-        "kpi_assumed": facts.preset is not None and bool(analytics.get("kpi")),
-        # Directum RX has no deals module and so no sales reports of its own (templates/directum.j2 says so)
-        "builtin_reports": [{"crm": crm, "reports": builtin_reports(crm, blueprint)} for crm in options.crms
-                            if crm != "directum"],
-        "audit_commands": AUDIT_COMMANDS,
-        "effect": _effect(decomposed, facts),
-        "decomposition": decomposed,
-        # Every optional key present (None when absent): the templates run with StrictUndefined.
-        "kpi": [{key: k.get(key) for key in ("key", "name", "target", "unit", "period", "per", "description")}
-                for k in analytics.get("kpi") or ()],
-        "reports": [
-            {"key": r.get("key"), "name": r.get("name"), "frequency": r.get("frequency"),
-             "audience": [roles.get(a, a) for a in r.get("audience") or ()], "description": r.get("description")}
-            for r in analytics.get("reports") or ()
-        ],
-    }
-
-
-# The CRM's own reports a sales team is run on, as the seeds list them for amoCRM (sales analysis,
-# summary, employees, event feed, calls, goals) and their Bitrix24 counterparts; worded per language in
-# templates/ru.j2 and en.j2 (`builtin`). Where each name comes from — and which Bitrix24 ones are
-# described rather than named because no vendor page confirms the menu name — is in docs/spec.md.
-BUILTIN_REPORTS = ("sales_analysis", "summary", "employees", "events", "calls", "goals")
-# The `implkit audit` command that gives each report's figures from the tenant's snapshot. `activity`
-# exists; sales, load, feed, calls and goals are the names the audit's other commands are added under.
-AUDIT_COMMANDS = {"sales_analysis": "sales", "summary": "load", "employees": "activity", "events": "feed",
-                  "calls": "calls", "goals": "goals"}
-
-
-def builtin_reports(crm: str, blueprint: Blueprint) -> list[str]:
-    """The CRM's built-in reports to set up; calls only with telephony in the blueprint."""
-    telephony = any(i.kind == "telephony" for i in blueprint.integrations) or "telephony" in blueprint.features
-    return [r for r in BUILTIN_REPORTS if r != "calls" or telephony]
-
-
-def _effect(decomposition: dict[str, Any] | None, facts: Facts) -> list[dict[str, Any]]:
-    """Implementation-effect indicators: the value before (the client's answer, else measured by a
-    baseline audit before go-live) and the target (from the plan decomposition and the work rules)."""
-    first = decomposition["steps"][0] if decomposition and len(decomposition["steps"]) > 1 else None
-    sale = decomposition["steps"][-1] if decomposition else None
-    cycle = facts.sales_cycle_days.value if facts.sales_cycle_days.source in ("client", "measured") else None
-    return [
-        {"key": "contacts_per_seller", "before": None, "target": first["per_seller"] if first else None},
-        {"key": "overdue_contacts", "before": None, "target": 0, "checks": "D02, T01"},
-        {"key": "sales_cycle", "before": cycle, "target": cycle},
-        {"key": "contacts_per_sale", "before": None,
-         "target": (ceil_div(first["needed"], sale["needed"]) if first and sale and sale["needed"] else None)},
-        {"key": "sales_per_seller", "before": None, "target": sale["per_seller"] if sale else None},
-        {"key": "revenue_per_seller", "before": None,
-         "target": decomposition["revenue_per_seller"] if decomposition else None},
-    ]
-
-
-def _decomposition(decomposition: Decomposition | None, facts: Facts) -> dict[str, Any] | None:
-    if decomposition is None:
-        return None
-    days = decomposition.working_days
-    sellers = decomposition.sellers
-    measured = facts.measured
-    measured_keys = {m.key for m in measured.steps if m.conversion is not None} if measured else set()
-    steps = [
-        {"name": s.name, "is_sale": s.is_sale, "conversion": s.conversion, "needed": s.needed,
-         "per_seller": s.per_seller, "measured": s.key in measured_keys, **norms(s.per_seller, days)}
-        for s in decomposition.steps
-    ]
-    return {
-        "revenue_month": decomposition.revenue_month,
-        "avg_check": decomposition.avg_check,
-        "sellers": sellers,
-        "working_days": days,
-        "sales": decomposition.sales,
-        "overall_conversion": decomposition.overall_conversion,
-        "revenue_per_seller": (ceil_div(decomposition.revenue_month, sellers) if sellers else None),
-        "assumed": {k: getattr(facts, k).assumed for k in ("revenue_month", "avg_check", "sellers", "working_days")},
-        "avg_check_measured": facts.avg_check.source == "measured",
-        "measured": _measured(measured, facts),
-        "steps": steps,
-        "keys": [s.key for s in decomposition.steps],
-        # Leading indicators: what each seller must do at the steps before the sale, per month, week, day.
-        "leading": [s for s in steps if not s["is_sale"] and s["per_seller"] is not None],
-    }
-
-
-def _measured(measured: Any, facts: Facts) -> dict[str, Any] | None:
-    """What the spec says about the measurement: tenant, period, deals, the steps left assumed and why, and
-    the average check and cycle when they were measured (the client's own figures win over them)."""
-    if measured is None:
-        return None
-    return {
-        "avg_check": facts.avg_check.value if facts.avg_check.source == "measured" else None,
-        "cycle": facts.sales_cycle_days.value if facts.sales_cycle_days.source == "measured" else None,
-        "few_won": measured.won < _min_deals(),
-        "tenant": measured.tenant, "pipeline": measured.pipeline, "days": measured.days, "deals": measured.deals,
-        "won": measured.won,
-        "start": _dt.datetime.fromtimestamp(measured.start, _dt.timezone.utc).date(),
-        "end": _dt.datetime.fromtimestamp(measured.end - 1, _dt.timezone.utc).date(),
-        "kept": [{"name": m.name, "entered": m.entered, "reason": m.reason} for m in measured.steps if m.conversion is None],
-        "min_deals": _min_deals(),
-    }
-
-
-def _min_deals() -> int:
-    from implkit.spec.measured import MIN_DEALS
-
-    return MIN_DEALS
-
-
-def norms(per_month: int | None, working_days: int | None) -> dict[str, Any]:
-    """A seller's monthly norm as weekly and daily rates that do not mislead.
-
-    The month is the norm (rounded up from the plan); the week (working days ÷ 5
-    weeks) and the day are averages rounded UP to one decimal, never to a whole
-    number: 7 a month over 21 days is 0.4 a day, not 1 (which would mean 21).
-    Under one a day, the rate is also given as "once every N working days",
-    N rounded DOWN so that the month's norm is still met (7 a month: every 3 days).
-    """
-    if per_month is None or not working_days:
-        return {"per_week": None, "per_day": None, "every_days": None}
-    month = Decimal(per_month)
-    per_day = _ceil_tenth(month / working_days)
-    per_week = _ceil_tenth(month * 5 / working_days)
-    every = int(Decimal(working_days) // month) if 0 < month <= working_days / 2 else None  # "every 1 day" says nothing
-    return {"per_week": per_week, "per_day": per_day, "every_days": every}
-
-
-def _ceil_tenth(value: Decimal) -> Decimal:
-    return (value * 10).to_integral_value(rounding=ROUND_CEILING) / 10
-
-
-def _assumptions(facts: Facts, decomposition: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Every value nobody gave, in one table to confirm: company facts, then the funnel's conversions."""
-    rows = [{"key": key, "value": value.value, "source": value.source, "step": None}
-            for key, value in facts.assumptions()]
-    if decomposition:
-        for step in decomposition["steps"]:
-            if not step["is_sale"] and not step["measured"]:
-                rows.append({"key": "conversion", "value": step["conversion"], "source": facts.conversions_source,
-                             "step": step["name"]})
-    return rows

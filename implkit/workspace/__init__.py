@@ -20,13 +20,12 @@ from implkit.workspace.core import (
     PROVIDERS,
     Tenant,
     Workspace,
-    check_url,
     init_workspace,
-    is_loopback,
 )
 from implkit.workspace.credentials import CredentialSource, Credentials, KeyringTokenStore, TokenFileStore
 from implkit.workspace.lock import LockHeld, LockInfo, StaleLock, TenantLock
 from implkit.workspace.state import AccountMismatch, AppliedVersion, StateEntry, StateStore
+from implkit.workspace.urls import check_url, is_loopback
 
 __all__ = [
     "CONFIG_NAME", "ENV_VAR", "PROVIDERS", "AccountMismatch", "AppliedVersion", "CredentialSource",

@@ -19,7 +19,6 @@ Discovery (`Workspace.discover`): `--workspace DIR` → `$IMPLKIT_WORKSPACE`
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import os
 import re
 import shutil
@@ -57,6 +56,7 @@ from implkit.workspace.credentials import (
 from implkit.workspace.backend import StateConfig, open_backend, state_problems
 from implkit.workspace.lock import LockInfo, TenantLock
 from implkit.workspace.state import StateStore
+from implkit.workspace.urls import check_url
 from implkit.yamlio import atomic_write, dump_yaml, load_yaml, to_plain
 
 CONFIG_NAME = "implkit.yaml"
@@ -586,49 +586,6 @@ def config_problems(config: Any, file: str) -> list[Problem]:
 @cache
 def _config_validator() -> Draft202012Validator:
     return Draft202012Validator(load_schema("workspace"))
-
-
-# ---- URL rules -------------------------------------------------------------------------------------
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: str, provider: str = "") -> str:
-    """Validate a tenant URL; return it without a trailing slash. InputError names what is wrong.
-
-    https only, except plain http on loopback (the sandbox). No credentials in
-    it: no user:password@, no token in the query, no Bitrix24 webhook secret
-    in the path (the webhook goes into the token source instead).
-    """
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"tenant URL must be an http(s) URL with a host, got {_safe(url)!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InputError(f"plain http:// is refused for {parts.hostname} (tokens would travel in clear); "
-                         "use https:// — http is allowed only on loopback (127.0.0.1, localhost, ::1)")
-    if parts.username or parts.password:
-        raise InputError("the tenant URL must not carry a user name or password; "
-                         "pass credentials with --token-env, --token-file or --keyring")
-    if parts.query or parts.fragment:
-        raise InputError("the tenant URL must not have a query string or fragment")
-    if re.search(r"/rest/\d+/[^/]+", parts.path):
-        raise InputError("this looks like a Bitrix24 webhook URL, which carries its secret: register the portal "
-                         "URL (https://PORTAL) and give the webhook through --token-env, --token-file or --keyring")
-    return url.rstrip("/")
-
-
-def _safe(url: str) -> str:
-    from implkit.http.redact import redact
-
-    return redact(url)
 
 
 def _relative(path: Path, root: Path) -> str:

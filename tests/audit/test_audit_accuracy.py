@@ -24,9 +24,9 @@ PLANTED = ("D01 D02 D03 D04 D05 D06 D07 D08 D09 D10 D11 D12 D13 D14 D15 C01 C02 
 
 @pytest.fixture(scope="module")
 def seeded_audit(tmp_path_factory):
-    pytest.importorskip("implkit.sandbox.seed")
+    pytest.importorskip("implkit.sandbox.amocrm.seed")
     from audit_support import SyncRig
-    from implkit.sandbox.seed import seed_account
+    from implkit.sandbox.amocrm.seed import seed_account
 
     folder = tmp_path_factory.mktemp("accuracy")
     rig = SyncRig(folder, start=NOW)

@@ -42,7 +42,7 @@ def _expected(run, path):
 
 
 def test_amocrm_tasks_once_per_finding_and_closed_when_fixed(sync_rig, tmp_path):
-    seed = pytest.importorskip("implkit.sandbox.seed")
+    seed = pytest.importorskip("implkit.sandbox.amocrm.seed")
     truth = seed.seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=60, seed=3,
                               now=int(sync_rig.clock.now())).ground_truth
     http = sync_rig.http()
@@ -188,7 +188,7 @@ def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
 
 def test_assign_command_plan_then_yes_then_nothing(run_cli, tmp_path):
     """The command a curator types against a served sandbox: exit 2 with a plan, --yes writes, a rerun is 0."""
-    seed = pytest.importorskip("implkit.sandbox.seed")
+    seed = pytest.importorskip("implkit.sandbox.amocrm.seed")
     from implkit.sandbox import Sandbox, serve_in_thread
     from implkit.workspace import CredentialSource, init_workspace
 

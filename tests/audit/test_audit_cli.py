@@ -145,7 +145,7 @@ def test_no_snapshot_yet_is_a_runtime_failure(run_cli, workspace):
 
 def test_sync_then_audit_a_served_sandbox_account(run_cli, tmp_path):
     """The whole path a curator types: sync over loopback HTTP, then audit; progress on stderr."""
-    seed = pytest.importorskip("implkit.sandbox.seed")
+    seed = pytest.importorskip("implkit.sandbox.amocrm.seed")
     from implkit.sandbox import Sandbox, serve_in_thread
 
     sandbox = Sandbox(tmp_path / "sandbox.db")

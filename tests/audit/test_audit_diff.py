@@ -22,7 +22,7 @@ HOUR = 3600
 @pytest.fixture
 def seeded(sync_rig, tmp_path):
     """A seeded sandbox account synced and audited once."""
-    seed = pytest.importorskip("implkit.sandbox.seed")
+    seed = pytest.importorskip("implkit.sandbox.amocrm.seed")
     truth = seed.seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=60, seed=3,
                               now=int(sync_rig.clock.now())).ground_truth
     http = sync_rig.http()

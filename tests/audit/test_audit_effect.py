@@ -311,7 +311,7 @@ def test_a_bad_time_zone_setting_is_named_with_its_location(run_cli, workspace):
 
 
 def test_the_first_sync_keeps_a_baseline(run_cli, tmp_path):
-    seed = pytest.importorskip("implkit.sandbox.seed")
+    seed = pytest.importorskip("implkit.sandbox.amocrm.seed")
     from implkit.sandbox import Sandbox, serve_in_thread
     from implkit.workspace import CredentialSource, init_workspace
 

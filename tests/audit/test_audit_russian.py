@@ -30,7 +30,7 @@ def english_words(text: str) -> list[str]:
 
 @pytest.fixture
 def audited(sync_rig, tmp_path):
-    seed = pytest.importorskip("implkit.sandbox.seed")
+    seed = pytest.importorskip("implkit.sandbox.amocrm.seed")
     seed.seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=60, seed=3, now=int(sync_rig.clock.now()))
     with Snapshot(tmp_path / "s.sqlite") as snap:
         sync_snapshot(AmoRecords(sync_rig.http()), snap, clock=sync_rig.clock.now)

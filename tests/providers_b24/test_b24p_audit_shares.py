@@ -45,7 +45,7 @@ def test_a_seeded_portal_gives_plausible_shares_and_exact_plants(portal, tmp_pat
             assert result.share == 1.0
             continue
         if result.check.id == "C11":
-            # the seeder writes each phone in one of 8 styles people type (sandbox.seed.PHONE_STYLES), one of
+            # the seeder writes each phone in one of 8 styles people type (sandbox.names.PHONE_STYLES), one of
             # them canonical: about 7 in 8 records with a phone hold a non-canonical one
             assert 0.8 < result.share < 0.95, result.share
             continue

@@ -69,7 +69,7 @@ def test_service_root_drops_odata():
 
 
 def test_metadata_keys_on_set_names_when_a_type_is_overridden():
-    from implkit.sandbox.directum.schema import Model
+    from implkit.sandbox.directum.models.schema import Model
     csdl = Model(overrides={"Company": {"layer": "DirRX", "properties": [["DoubleStatusDirRX", "Edm.String"]]}}).csdl()
     metadata = Metadata.parse(csdl)
     assert metadata.sets["ICompanies"].endswith("Generated.DirRX.ICompanyDto")
@@ -111,7 +111,7 @@ def test_records_reader_pages_by_id_on_a_drxintegration_root():
     from implkit.errors import ImplkitError
     from implkit.providers.directum import open_records
     from implkit.sandbox import Sandbox, serve_in_thread
-    from implkit.sandbox.directum import instance as inst
+    from implkit.sandbox.directum.models import instance as inst
 
     with Sandbox() as sandbox:
         created = sandbox.create_directum("drx", service="DrxIntegration", max_entities=5)

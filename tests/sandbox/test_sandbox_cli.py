@@ -60,7 +60,7 @@ def test_token_needs_an_existing_database_and_account(run_cli, tmp_path):
 
 
 def test_seed_calls_the_seed_helper(run_cli, tmp_path):
-    pytest.importorskip("implkit.sandbox.seed", reason="the seed helper is written by another engineer")
+    pytest.importorskip("implkit.sandbox.amocrm.seed", reason="the seed helper is written by another engineer")
     db = tmp_path / "s.db"
     result = run_cli("sandbox", "seed", "shop", "--db", db, "--contacts", "20", "--seed", "1")
     assert result.exit_code == 0, result.output

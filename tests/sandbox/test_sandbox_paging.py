@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from implkit.sandbox.paging import Envelope, Page, PagingError, collection, page_of, parse_page
+from implkit.sandbox.amocrm.paging import Envelope, Page, PagingError, collection, page_of, parse_page
 
 
 def test_parse_page_defaults_clamps_and_fixes():
@@ -45,7 +45,7 @@ def test_envelopes_per_family():
 
 
 def test_php_bracket_queries_parse_as_php_does():
-    from implkit.sandbox.amocrm.responses import parse_query
+    from implkit.sandbox.querystring import parse_query
 
     assert parse_query([("filter[id][]", "1"), ("filter[id][]", "2"), ("limit", "5")]) == \
         {"filter": {"id": ["1", "2"]}, "limit": "5"}

@@ -19,7 +19,8 @@ from email_validator import EmailNotValidError, validate_email
 from rapidfuzz import fuzz, process
 
 from implkit.sandbox.amocrm.models import bootstrap_account
-from implkit.sandbox.seed import DefectRates, _count, format_phone, make_inn, seed_account
+from implkit.sandbox.amocrm.seed import DefectRates, _count, seed_account
+from implkit.sandbox.names import format_phone, make_inn
 from implkit.sandbox.store import Store
 
 NOW = 1_767_225_600  # 2026-01-01 00:00 UTC

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from implkit.sandbox import Sandbox, serve_in_thread
-from implkit.sandbox.seed import seed_account
+from implkit.sandbox.amocrm.seed import seed_account
 
 pytestmark = pytest.mark.thirdparty
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 
-from implkit.sandbox.directum import instance as inst
-from implkit.sandbox.directum.schema import SETS, TYPES, Model
+from implkit.sandbox.directum.models import instance as inst
+from implkit.sandbox.directum.models.schema import SETS, TYPES, Model
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 KIND_EDM = {"String": "Edm.String", "Text": "Edm.String", "Enum": "Edm.String", "Boolean": "Edm.Boolean",

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from implkit.sandbox.directum import instance as inst
+from implkit.sandbox.directum.models import instance as inst
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_override_moves_the_type_and_adds_properties():
     with Sandbox() as sandbox:
         sandbox.create_directum("dirrx", service="DrxIntegration", overrides={
             "Company": {"layer": "DirRX", "properties": [["DoubleStatusDirRX", "Edm.String"]]}})
-        from implkit.sandbox.directum.instance import instance_by_name, model_of
+        from implkit.sandbox.directum.models.instance import instance_by_name, model_of
         model = model_of(instance_by_name(sandbox.store, "dirrx"))
         csdl = model.csdl()
         assert 'Namespace="Sungero.IntegrationService.Models.Generated.DirRX"' in csdl

@@ -8,10 +8,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm import models
-from implkit.sandbox.amocrm.responses import Call, Result
-from implkit.sandbox.paging import MAX_LIMIT, Envelope, collection, page_of, parse_page
+from implkit.sandbox.amocrm.decode import Call, Result
+from implkit.sandbox.amocrm.paging import MAX_LIMIT, Envelope, collection, page_of, parse_page
 
 
 # -- OAuth (plain application/json, not HAL) --------------------------------------------------

@@ -62,7 +62,7 @@ deactivated on an open lead also owns its open task: D12 lists both). Leads
 in the unsorted stage are the D05 population and are exempt from D01, D06
 and D07 (`params.exempt_status_types = [1]`).
 
-Why one file of this size: the whole account comes from one random stream drawn in one order, and each
+Why this file is long: the whole account comes from one random stream drawn in one order, and each
 planted defect is written next to the ground truth that scores it; split by entity, that order (and so
 every seed's data) would be spread over modules that must not be reordered independently.
 """
@@ -79,6 +79,7 @@ from typing import Any, Callable
 from rapidfuzz import fuzz, process
 
 from implkit.sandbox import names as N
+from implkit.sandbox.names import format_phone, make_inn
 from implkit.sandbox.amocrm.models import (
     LOST_STATUS_ID, TAG_COLOURS, WON_STATUS_ID, allocate_enum_id, allocate_status_id, create_pipeline_rows,
 )
@@ -192,41 +193,6 @@ def _count(rate: float, base: int) -> int:
     if rate <= 0 or base <= 0:
         return 0
     return max(1, round(rate * base)) if base >= 100 else round(rate * base)
-
-
-def inn_control(digits: list[int], weights: tuple[int, ...]) -> int:
-    return sum(d * w for d, w in zip(digits, weights)) % 11 % 10
-
-
-def make_inn(rng: random.Random, person: bool) -> str:
-    """A valid ИНН: 10 digits with the FNS control digit (legal entity), 12 with two (ИП)."""
-    region = rng.choice([77, 78, 66, 54, 63, 23, 61, 52, 16, 50, 74, 2])
-    if person:
-        d = [region // 10, region % 10] + [rng.randrange(10) for _ in range(8)]
-        d.append(inn_control(d, (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)))
-        d.append(inn_control(d, (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)))
-    else:
-        d = [region // 10, region % 10] + [rng.randrange(10) for _ in range(7)]
-        d.append(inn_control(d, (2, 4, 10, 3, 5, 9, 4, 6, 8)))
-    return "".join(map(str, d))
-
-
-PHONE_STYLES = (
-    lambda c, a, b, d: f"+7 ({c}) {a}-{b}-{d}",
-    lambda c, a, b, d: f"8 {c} {a} {b} {d}",
-    lambda c, a, b, d: f"8{c}{a}{b}{d}",
-    lambda c, a, b, d: f"+7-{c}-{a}-{b}-{d}",
-    lambda c, a, b, d: f"+7{c}{a}{b}{d}",
-    lambda c, a, b, d: f"8 ({c}) {a}-{b}-{d}",
-    lambda c, a, b, d: f"{c}{a}{b}{d}",
-    lambda c, a, b, d: f"+7 {c} {a}-{b}-{d}",
-)
-
-
-def format_phone(national: int, style: int) -> str:
-    """A 10-digit Russian national number written the way people type it (style 0..7)."""
-    s = f"{national:010d}"
-    return PHONE_STYLES[style](s[:3], s[3:6], s[6:8], s[8:])
 
 
 def _name_key(text: str) -> str:

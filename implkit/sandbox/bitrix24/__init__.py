@@ -25,7 +25,8 @@ Over HTTP only (another process): ``POST /bitrix24/_sandbox/portals {"name": "ac
 Layout (moto's, as for amoCRM): `gateway.py` routes, decodes and wraps envelopes (thin);
 `methods.py` maps method names to `models.Portal` (the behaviour over the store); `listing.py`
 filters, orders and pages; `errors.py` holds every error body; `limits.py` the two limiters;
-`portal.py` portal creation and credentials; `timeline.py` activities, timeline comments and tasks;
+`portal.py` portal creation and credentials; `models/` the behaviour by family (`models/timeline.py`
+activities and timeline comments, `models/tasks.py` tasks);
 `seed.py` seeded data with planted defects;
 `operations.py` / `control.py` the facade's and the control routes' operations.
 

@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-from implkit.sandbox.amocrm.responses import parse_query   # the one PHP bracket parser of the sandbox
+from implkit.sandbox.querystring import parse_query
 
 
 class BodyError(ValueError):

@@ -152,7 +152,8 @@ class Bitrix24Gateway:
         if decision.expire_tokens:
             await asyncio.to_thread(portals.expire_access_tokens, self.store, portal["id"], at=self.now())
         if decision.drop:
-            await _drop(scope)
+            from implkit.sandbox.app import drop_connection   # the sandbox's one way of dropping
+            await drop_connection(scope)
             return None
         if decision.server_error:
             return error_response(err.server_error(decision.server_error))
@@ -405,15 +406,6 @@ def _assign(params: dict[str, Any], key: str, value: Any) -> None:
     for part in parts[:-1]:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
-
-
-async def _drop(scope) -> None:
-    from implkit.sandbox.app import ConnectionDropped
-    transport = scope.get("state", {}).get("sandbox.transport")
-    if transport is None:
-        raise ConnectionDropped()
-    transport.abort()
-    await asyncio.sleep(0)
 
 
 def _dated_send(send, now):

@@ -13,8 +13,8 @@ from typing import Any
 
 from implkit.sandbox.bitrix24.portal import DEAL_STAGES, insert_stages, iso, next_ids, stage_entity, stage_prefix, \
     user_record
-from implkit.sandbox.messy import OPEN_STAGES, Card, MessyAccount, format_phone, timeline
-from implkit.sandbox.names import translit
+from implkit.sandbox.messy import OPEN_STAGES, Card, MessyAccount, timeline
+from implkit.sandbox.names import format_phone, translit
 
 OPEN_CODES = [s[0] for s in DEAL_STAGES if s[3] is None][:OPEN_STAGES]
 

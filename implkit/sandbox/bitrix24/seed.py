@@ -49,6 +49,11 @@ every seed's data as it was; `calls` totals them per manager.
 
 `entity` is `deals`, `contacts` or `activities`; ids are the portal's record ids.
 Bulk inserts: 100,000 deals seed in seconds (see bench/ or the test's count assertions).
+
+Why this file is long: as amoCRM's seeder, the whole portal comes from one random stream drawn in one
+order by one `_Seeder`, and each planted defect is written next to the ground truth that scores it;
+split by entity, that order (and so every seed's data and truth) would be spread over modules that
+must not be reordered independently.
 """
 
 from __future__ import annotations
@@ -63,8 +68,9 @@ from typing import Any, Callable
 from implkit.sandbox import names as N
 from implkit.sandbox.bitrix24.portal import (DEAL_STAGES, LEAD_STATUSES, insert_stages, iso, next_ids,
                                              stage_entity, stage_prefix, user_record)
-from implkit.sandbox.bitrix24.timeline import empty_record, new_task, task_result
-from implkit.sandbox.seed import format_phone
+from implkit.sandbox.bitrix24.models.tasks import new_task, task_result
+from implkit.sandbox.bitrix24.models.timeline import empty_record
+from implkit.sandbox.names import format_phone
 from implkit.sandbox.store import Store
 from implkit.yamlio import atomic_write
 
@@ -111,7 +117,7 @@ class SeedSummary:
     ground_truth: dict[str, Any] = field(repr=False)
 
     def __str__(self) -> str:
-        """One line, as the amoCRM seeder's summary reads (implkit/sandbox/seed.py)."""
+        """One line, as the amoCRM seeder's summary reads (implkit/sandbox/amocrm/seed.py)."""
         records = ", ".join(f"{self.counts[t]:,} {t}" for t in ("deals", "contacts", "companies", "leads",
                                                                 "activities", "tasks"))
         planted = sum(self.defects.values())

@@ -13,10 +13,11 @@ Quick start::
                   auth=(created["login"], created["password"]))
     # seeded data: implkit.sandbox.directum.seed.seed_instance(sandbox.store, account_id, seed=S, ...)
 
-Layout (as for amoCRM and Bitrix24): `gateway.py` routes, authenticates and answers; `query.py`
-parses and applies the OData query options; `schema.py` the entity types and `$metadata`;
-`instance.py` instances, logins and rows over the store; `errors.py` every error body; `seed.py`
-seeded data with planted defects and their ground truth.
+Layout (the shape every emulated CRM has, docs/sandbox.md): `gateway.py` routes, authenticates and
+answers; `decode.py` parses and applies the OData query options; `models/schema.py` the entity types
+and `$metadata`; `models/instance.py` instances, logins and rows over the store; `errors.py` every
+error body; `limits.py` the entity cap of unfiltered reads; `seed.py` seeded data with planted defects
+and their ground truth; `control.py` creating and listing instances (facade and /directum/_sandbox).
 
 Reads only: the provider reads and audits (reference/directum-rx.md §7.1). The authority is
 reference/directum-rx.md with its fixtures; every decision where it is silent is in docs/sandbox.md

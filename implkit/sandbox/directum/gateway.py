@@ -23,12 +23,15 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.responses import Response
 
+from implkit.sandbox.directum import control
 from implkit.sandbox.directum import errors as err
-from implkit.sandbox.directum import instance as inst
-from implkit.sandbox.directum.query import (FilterParser, Shape, evaluate, id_lower_bound, non_negative,
+from implkit.sandbox.directum.limits import over_entity_cap
+from implkit.sandbox.directum.models import instance as inst
+from implkit.sandbox.directum.decode import (FilterParser, Shape, evaluate, id_lower_bound, non_negative,
                                             parse_orderby, parse_shape, sort_rows)
-from implkit.sandbox.directum.schema import SETS, TYPES, Model
+from implkit.sandbox.directum.models.schema import SETS, TYPES, Model
 
+CONTROL = re.compile(r"^(?:/directum)?/_sandbox(?P<rest>/.*)?$")
 PATH = re.compile(r"^(?:/directum)?/(?P<instance>[^/]+)/(?P<service>[^/]+)(?P<rest>/.*)?$")
 KEY = re.compile(r"^(?P<set>[A-Za-z_][A-Za-z0-9_]*)\((?P<id>-?\d+)\)$")
 JSON_TYPE = "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
@@ -48,10 +51,17 @@ class DirectumGateway:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
-        while True:                     # the body is not read (reads only), but drain it
+        raw = b""
+        while True:                     # the Integration Service reads only; the body is for control routes
             message = await receive()
+            raw += message.get("body", b"")
             if not message.get("more_body"):
                 break
+        control_path = CONTROL.match(scope["path"])
+        if control_path:                # the sandbox's own routes (control.py), not logged as client requests
+            response = await control.control(self, scope["method"], control_path.group("rest"), raw)
+            await response(scope, receive, send)
+            return
         context: dict[str, Any] = {"account_id": None, "client": None}
         try:
             response = await asyncio.to_thread(self._handle, scope, context)
@@ -203,8 +213,7 @@ class Reader:
         skip = non_negative("$skip", options.get("$skip")) or 0
         top = non_negative("$top", options.get("$top"))
         rows = rows[skip:] if top is None else rows[skip:skip + top]
-        if "$filter" not in options and len(rows) > self.instance["settings"].get("max_entities",
-                                                                                  inst.DEFAULT_MAX_ENTITIES):
+        if over_entity_cap(self.instance["settings"], options, len(rows)):
             raise err.TooManyEntities()
         if not rows and self.instance["settings"].get("empty_204", True):
             return no_content()

@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from implkit.sandbox import names as N
-from implkit.sandbox.directum.instance import insert
-from implkit.sandbox.seed import format_phone, make_inn
+from implkit.sandbox.directum.models.instance import insert
+from implkit.sandbox.names import format_phone, make_inn
 from implkit.sandbox.store import Store
 from implkit.yamlio import atomic_write
 

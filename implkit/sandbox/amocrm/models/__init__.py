@@ -4,7 +4,7 @@
 `issue_long_lived_token` and the OAuth functions hand out credentials;
 `AmoAccount` is the backend of one account: every method filters on its
 account id and returns the documented models as plain dicts (HAL `_links`
-included), or raises an `AmoError` from `exceptions.py`. `responses.py`
+included), or raises an `AmoError` from `errors.py`. `decode.py`
 only parses requests and serialises what these methods return.
 
 One module per family of endpoints, each a mixin over `base.AccountBase`:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm.models.constants import TASK_TYPES
 from implkit.sandbox.amocrm.models.base import (
     Errors, _check_type, _in_filter, _is_int, _loads, _order_sql, _range_filter, batch,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm.models.constants import DEFAULT_ENTITY_NAMES, DEFAULT_GROUP, MAX_BATCH, TASK_TYPES
 from implkit.sandbox.store import Store
 

@@ -95,3 +95,8 @@ DEFAULT_ENTITY_NAMES = {"leads": {
     "en": {"singular_form": {"default": "lead"}, "plural_form": {"default": "leads"}, "gender": "f"},
     "es": {"singular_form": {"default": "acuerdo"}, "plural_form": {"default": "acuerdos"}, "gender": "m"},
 }}
+
+# the record entities of API v4 and the singular each event and link names them by
+RECORD_ENTITIES = ("leads", "contacts", "companies")
+SINGULAR = {"leads": "lead", "contacts": "contact", "companies": "company", "customers": "customer",
+            "tasks": "task"}

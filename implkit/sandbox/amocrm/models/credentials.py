@@ -9,7 +9,7 @@ import secrets
 import uuid
 from typing import Any
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm.models.constants import (
     ACCESS_TOKEN_LIFETIME, AUTH_CODE_LIFETIME, LONG_LIVED_DEFAULT_LIFETIME, REFRESH_TOKEN_LIFETIME, now,
 )

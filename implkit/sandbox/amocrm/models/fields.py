@@ -6,7 +6,7 @@ import json
 import secrets
 from typing import Any
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm.models.constants import ENUM_FIELD_TYPES, FIELD_TYPES
 from implkit.sandbox.amocrm.models.accounts import allocate_enum_id
 from implkit.sandbox.amocrm.models.base import AccountBase, Errors, _check_type, _is_int, _loads, batch

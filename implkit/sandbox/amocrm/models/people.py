@@ -6,7 +6,7 @@ import json
 import uuid
 from typing import Any
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm.models.constants import MAX_USERS_FOR_POST, MAX_USERS_PER_POST, RIGHT_VALUES
 from implkit.sandbox.amocrm.models.base import AccountBase, Errors, _check_type, _is_int, _loads, batch
 

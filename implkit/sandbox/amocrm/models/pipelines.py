@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm.models.constants import (
     LOST_STATUS_ID, MAX_PIPELINES, MAX_STATUSES, MAX_STATUS_DESCRIPTIONS, STATUS_COLOURS, UNSORTED_TYPE,
     WON_STATUS_ID,

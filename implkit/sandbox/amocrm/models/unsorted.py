@@ -6,7 +6,7 @@ import json
 import secrets
 from typing import Any
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm.models.constants import UNSORTED_TYPE, WON_STATUS_ID
 from implkit.sandbox.amocrm.models.base import Errors, _check_type, _in_filter, _is_int, _loads, _range_filter, batch
 from implkit.sandbox.amocrm.models.records import RECORD_ENTITIES

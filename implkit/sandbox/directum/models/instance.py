@@ -5,7 +5,7 @@ installations (reference/directum-rx.md §1, §2.1, §7.2):
 
 - ``service``: the service-name segment (``Integration`` by default; installations also use
   ``DrxIntegration``);
-- ``max_entities``: the server's guard against big unfiltered reads (threshold unknown: 1000 here);
+- ``max_entities``: the server's guard against big unfiltered reads (`limits.py`);
 - ``empty_204``: an empty collection answers 204 No Content (observed by two clients; on by default);
 - ``overrides``: customer layers, type -> {"layer", "properties": [[name, edm type]]}.
 
@@ -21,12 +21,12 @@ import re
 import secrets
 from typing import Any, Iterable
 
-from implkit.sandbox.directum.schema import TYPES, Model
+from implkit.sandbox.directum.limits import DEFAULT_MAX_ENTITIES
+from implkit.sandbox.directum.models.schema import TYPES, Model
 from implkit.sandbox.store import Store
 
 INSTANCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 SERVICES = ("Integration", "DrxIntegration")
-DEFAULT_MAX_ENTITIES = 1000
 SERVICE_LOGIN = "Integration Service"
 
 

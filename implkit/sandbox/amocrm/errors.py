@@ -1,6 +1,6 @@
 """amoCRM's error answers, in one place, with the bodies the documentation prints.
 
-Every error the emulator returns is an `AmoError`; `responses.py` turns it
+Every error the emulator returns is an `AmoError`; `decode.py` turns it
 into an `application/problem+json` answer (or `application/json` for the
 OAuth endpoints). Bodies follow the fixtures in
 `reference/fixtures/amocrm/` (`kommo.error_*`, `error_validation`):

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from implkit.sandbox.directum.errors import BadRequest, invalid_property
-from implkit.sandbox.directum.schema import Model
+from implkit.sandbox.directum.models.schema import Model
 
 TOKEN = re.compile(r"""\s*(?:
     (?P<string>'(?:[^']|'')*')

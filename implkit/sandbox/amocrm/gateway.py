@@ -1,4 +1,4 @@
-"""The amoCRM emulator's routes: path → handler (`handlers.py`), wrapped by `responses.api`.
+"""The amoCRM emulator's routes: path → handler (`handlers.py`), wrapped by `decode.api`.
 
 Paths are relative to the account root (``/amocrm/{subdomain}``), so a client
 appends ``/api/v4/...`` and ``/oauth2/access_token`` exactly as it would to
@@ -13,7 +13,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from implkit.sandbox.amocrm import handlers as h
-from implkit.sandbox.amocrm.responses import api
+from implkit.sandbox.amocrm.decode import api
 
 V4 = "/api/v4"
 

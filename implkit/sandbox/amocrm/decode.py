@@ -10,7 +10,6 @@ the documented answer (`application/hal+json`, 204, `application/problem+json`).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,38 +17,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from implkit.sandbox.amocrm import exceptions as exc
+from implkit.sandbox.amocrm import errors as exc
 from implkit.sandbox.amocrm import models
-from implkit.sandbox.paging import PagingError
+from implkit.sandbox.amocrm.paging import PagingError
+from implkit.sandbox.querystring import parse_query
 
 HAL_JSON = "application/hal+json"
-_BRACKETS = re.compile(r"\[([^\]]*)\]")
-
-
-def parse_query(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """PHP bracket syntax → nested dicts/lists: `filter[id][]=1&filter[id][]=2` → {"filter": {"id": ["1", "2"]}}."""
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        head = key.split("[", 1)[0]
-        parts = [head] + _BRACKETS.findall(key[len(head):])
-        node: Any = result
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if isinstance(node, list):
-                if part == "" or last:
-                    node.append(value if last else {})
-                    node = node[-1]
-                    continue
-                node.append({})
-                node = node[-1]
-            nxt_is_list = not last and parts[i + 1] == ""
-            if last:
-                node[part] = value
-            else:
-                if part not in node or not isinstance(node[part], (dict, list)):
-                    node[part] = [] if nxt_is_list else {}
-                node = node[part]
-    return result
 
 
 @dataclass

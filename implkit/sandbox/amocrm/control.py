@@ -1,4 +1,7 @@
-"""The sandbox control API, under /_sandbox (the sandbox's own; amoCRM has nothing like it).
+"""The amoCRM accounts' control API, under /_sandbox (the sandbox's own; amoCRM has nothing like it).
+
+It also carries the route of the clock every CRM shares (POST /_sandbox/clock): amoCRM's was the first
+control API, and Bitrix24's and Directum's emulators point to it rather than each having one.
 
     GET  /_sandbox/accounts                      list accounts
     POST /_sandbox/accounts     {subdomain, name?}  create one (201)
@@ -23,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from implkit.sandbox import operations
+from implkit.sandbox.amocrm import operations
 from implkit.sandbox.faults import FaultSpecError
 
 

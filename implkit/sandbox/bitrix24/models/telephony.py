@@ -32,7 +32,7 @@ from typing import Any
 from implkit.sandbox.bitrix24 import errors as err
 from implkit.sandbox.bitrix24 import listing
 from implkit.sandbox.bitrix24.portal import iso, next_ids
-from implkit.sandbox.bitrix24.timeline import empty_record, portal_time
+from implkit.sandbox.bitrix24.models.timeline import empty_record, portal_time
 
 CALL_TYPES = (1, 2, 3, 4, 5)
 OUTGOING_TYPES = (1, 4)
