@@ -105,9 +105,11 @@ class Change:
     parent: str | None = None  # the owning object's address (a stage's pipeline)
     attrs: tuple[tuple[str, Any], ...] = ()  # desired attributes (create/update/replace), live ones (delete)
     diffs: tuple[AttrDiff, ...] = ()  # update/replace: each attribute that changes, old -> new
-    destructive: str | None = None  # why data would be lost; apply needs --allow-destroy
+    # The two texts are in the language of the run that made the plan; they follow from the fields above, so
+    # a plan saved in Russian and applied in English is the same plan (apply --plan compares changes).
+    destructive: str | None = field(default=None, compare=False)  # why data would be lost: needs --allow-destroy
     adopted: bool = False  # matched by name to an object implkit had not recorded
-    note: str | None = None  # why this change is proposed when the blueprint alone does not say it
+    note: str | None = field(default=None, compare=False)  # why it is proposed when the blueprint does not say
 
     def attr(self, name: str, default: Any = None) -> Any:
         return dict(self.attrs).get(name, default)

@@ -16,9 +16,13 @@ from implkit.providers.base import Capabilities, LiveConfig, Operation, Recorder
 
 CRM = "directum"
 REQUIRED_SETS = ("ICounterparties", "ICompanies", "IPersons", "IContacts")
-WHY_NOTHING_WRITTEN = ("Directum RX's Integration Service reads and writes data, not structure: entity types, "
-                       "properties, stages and rights are made in the development studio (DDS) and the admin UI. "
-                       "Nothing was written; do the manual rows of the plan there.")
+WHY_NOTHING_WRITTEN = {"why": {
+    "ru": "Integration Service Directum RX читает и пишет данные, но не структуру: типы сущностей, свойства, этапы "
+          "и права создаются в среде разработки (DDS) и в администрировании. Ничего не записано; выполните там "
+          "ручные шаги плана.",
+    "en": "Directum RX's Integration Service reads and writes data, not structure: entity types, properties, "
+          "stages and rights are made in the development studio (DDS) and the admin UI. Nothing was written; do "
+          "the manual rows of the plan there."}}
 
 
 class DirectumProvider:
@@ -69,7 +73,7 @@ class DirectumProvider:
         return []
 
     def _refuse(self, kind: str, ops: Sequence[Operation]) -> None:
-        raise NotImplementedError(f"{WHY_NOTHING_WRITTEN} ({len(ops)} {kind} operation(s) refused)")
+        raise NotImplementedError(f"{WHY_NOTHING_WRITTEN['why']['en']} ({len(ops)} {kind} operation(s) refused)")
 
     def create(self, kind: str, ops: Sequence[Operation], resolve: Resolve, record: Recorder) -> None:
         self._refuse(kind, ops)
