@@ -35,12 +35,6 @@ _MESSAGES = {
     "token_file_created": {"ru": "создан файл токена {path} (права 0600)", "en": "created token file {path} (mode 0600)"},
     "added": {"ru": "добавлен клиент {name} ({provider}, {url}); учётные данные: {where}",
               "en": "added tenant {name} ({provider}, {url}); credentials: {where}"},
-    "bad_name": {"ru": "недопустимое имя клиента {name!r}: строчные латинские буквы, цифры, «.», «_» и «-» "
-                       "(это имя папки)",
-                 "en": "invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
-                       "(it names a folder)"},
-    "exists": {"ru": "клиент {name!r} уже есть в {file}; сначала удалите его: `implkit tenant remove {name}`",
-               "en": "tenant {name!r} already exists in {file}; remove it first with `implkit tenant remove {name}`"},
     "what_oauth": {"ru": 'токены OAuth в виде JSON {{"access_token": ..., "refresh_token": ..., "expires_at": ...}}',
                    "en": 'OAuth tokens as JSON {{"access_token": ..., "refresh_token": ..., "expires_at": ...}}'},
     "what_webhook": {"ru": "вебхук (USER_ID/SECRET или адрес вебхука)",
@@ -176,7 +170,7 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
                          + (say(_MESSAGES, "got", chosen=", ".join(chosen)) if chosen else ""))
     ws = open_workspace(workspace)
     check_url(url, provider)
-    _precheck(ws, name)  # everything that can be refused is refused before a secret is stored
+    ws.check_new_name(name)  # everything that can be refused is refused before a secret is stored
     ws.check_account_free(name, provider, url, shares_with)
     if token_env:
         source = CredentialSource("env", var=token_env)
@@ -201,17 +195,6 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
     click.echo(say(_MESSAGES, "added", name=tenant_.name, provider=tenant_.provider, url=tenant_.url,
                    where=tenant_.credentials.describe()))
     return 0
-
-
-def _precheck(ws: Any, name: str) -> None:
-    """Refuse a bad or taken name before a secret is stored anywhere."""
-    from implkit.errors import InputError
-    from implkit.workspace.core import TENANT_NAME
-
-    if not TENANT_NAME.match(name):
-        raise InputError(say(_MESSAGES, "bad_name", name=name))
-    if name in ws.tenant_names():
-        raise InputError(say(_MESSAGES, "exists", name=name, file=ws.config_path))
 
 
 def _ask_secret(provider: str, *, oauth: bool = False) -> str:
@@ -298,7 +281,7 @@ def show(name: str, as_json: bool, workspace: str | None) -> int:
     labels = dict(zip(("name", "provider", "url", "credentials", "token", "oauth", "secret", "blueprint", "rate",
                        "state", "lock"), say(_MESSAGES, "show_rows").split("|")))
     cred = t["credentials"]
-    kind = say(_MESSAGES, "token_oauth") if cred["kind"] == "oauth" else say(_MESSAGES, "what_token")
+    kind = say(_MESSAGES, "token_oauth") if cred.get("kind") == "oauth" else say(_MESSAGES, "what_token")
     token = (say(_MESSAGES, "token_present", kind=kind) if cred["present"]
              else say(_MESSAGES, "unavailable", problem=cred["problem"]))
     rows = [[labels["name"], t["name"]], [labels["provider"], t["provider"]], [labels["url"], t["url"]],

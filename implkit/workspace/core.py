@@ -239,7 +239,7 @@ class Workspace:
         declared as sharing that account (`shares_with`): two tenants on one account, each unaware of the
         other, would each `--prune` what the other created."""
         if shares_with is not None and shares_with not in self.tenant_names():
-            raise InputError(f"--shares-account-with {shares_with!r}: no such tenant in {self.config_path}")
+            raise InputError(say(_MESSAGES, "shares_no_tenant", shares=shares_with, file=self.config_path))
         key = account_key(url)
         for other in self.tenants():
             if other.name == name or other.provider != provider or account_key(other.url) != key:
@@ -271,14 +271,19 @@ class Workspace:
                 store.close()
         return out
 
+    def check_new_name(self, name: str) -> None:
+        """Refuse (InputError) a name that cannot name a tenant's folder, or one this workspace has."""
+        if not TENANT_NAME.match(name):
+            raise InputError(say(_MESSAGES, "bad_name", name=name))
+        if name in (self._config.get("tenants") or {}):
+            raise InputError(say(_MESSAGES, "taken", name=name, file=self.config_path))
+
     def add_tenant(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
                    client_id: str | None = None, client_secret_env: str | None = None, redirect_uri: str = "",
                    blueprint: str | os.PathLike | None = None, rate_limit: float | None = None,
                    shares_account_with: str | None = None) -> Tenant:
         """Register a tenant (InputError if the name is taken or anything is invalid; nothing written then)."""
-        if not TENANT_NAME.match(name):
-            raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
-                             "(it names a folder)")
+        self.check_new_name(name)
         with self._editing():
             self._add_entry(name, provider=provider, url=url, credentials=credentials, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri, blueprint=blueprint,
@@ -289,15 +294,13 @@ class Workspace:
                    client_id: str | None, client_secret_env: str | None, redirect_uri: str,
                    blueprint: str | os.PathLike | None, rate_limit: float | None,
                    shares_account_with: str | None = None) -> None:
-        if name in (self._config.get("tenants") or {}):
-            raise InputError(f"tenant {name!r} already exists in {self.config_path}; "
-                             f"remove it first with `implkit tenant remove {name}`")
+        self.check_new_name(name)
         if provider not in PROVIDERS:
-            raise InputError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
+            raise InputError(say(_MESSAGES, "unknown_provider", provider=provider, known=", ".join(PROVIDERS)))
         url = check_url(url, provider)
         self.check_account_free(name, provider, url, shares_account_with)
         if rate_limit is not None and rate_limit <= 0:
-            raise InputError("--rate-limit must be a positive number of requests per second")
+            raise InputError(say(_MESSAGES, "rate_limit"))
         entry = CommentedMap()
         entry["provider"] = provider
         entry["url"] = url
@@ -330,7 +333,7 @@ class Workspace:
             tenant = self.tenant(name)
             holder = self.lock_info(name)
             if holder is not None:
-                raise InputError(f"tenant {name!r} is locked ({holder.holder}); unlock it first")
+                raise InputError(say(_MESSAGES, "locked", name=name, holder=holder.holder))
             del self._config["tenants"][name]
         if purge:
             self.backend.purge(name)  # the shared backend's copy of its state, lock, tokens, audit history
@@ -517,9 +520,9 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     root = Path(directory).expanduser()
     config_path = root / CONFIG_NAME
     if config_path.exists():
-        raise InputError(f"{config_path} already exists: this is a workspace already; nothing was changed")
+        raise InputError(say(_MESSAGES, "exists_already", file=config_path))
     if root.exists() and not root.is_dir():
-        raise InputError(f"{root}: not a folder")
+        raise InputError(say(_MESSAGES, "not_folder", root=root))
     root.mkdir(parents=True, exist_ok=True)
     private_dir(root / DATA_DIR)
     private_dir(root / DATA_DIR / "tenants")
@@ -554,6 +557,39 @@ _MESSAGES = {
                    "en": "none yet — add one with `implkit tenant add`"},
     "shares_unknown": {"ru": "shares_account_with называет {shares!r}, но такого другого тенанта здесь нет",
                        "en": "shares_account_with names {shares!r}, which is not another tenant here"},
+    "shares_no_tenant": {"ru": "--shares-account-with {shares!r}: такого клиента нет в {file}",
+                         "en": "--shares-account-with {shares!r}: no such tenant in {file}"},
+    "bad_name": {"ru": "недопустимое имя клиента {name!r}: строчные латинские буквы, цифры, «.», «_» и «-» "
+                       "(это имя папки)",
+                 "en": "invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
+                       "(it names a folder)"},
+    "taken": {"ru": "клиент {name!r} уже есть в {file}; сначала удалите его: `implkit tenant remove {name}`",
+              "en": "tenant {name!r} already exists in {file}; remove it first with `implkit tenant remove {name}`"},
+    "unknown_provider": {"ru": "неизвестная CRM {provider!r} (одна из: {known})",
+                         "en": "unknown provider {provider!r} (one of {known})"},
+    "rate_limit": {"ru": "--rate-limit: нужно положительное число запросов в секунду",
+                   "en": "--rate-limit must be a positive number of requests per second"},
+    "locked": {"ru": "клиент {name!r} заблокирован ({holder}); сначала снимите блокировку",
+               "en": "tenant {name!r} is locked ({holder}); unlock it first"},
+    "exists_already": {"ru": "{file} уже есть: рабочая папка уже создана; ничего не изменено",
+                       "en": "{file} already exists: this is a workspace already; nothing was changed"},
+    "not_folder": {"ru": "{root}: это не папка", "en": "{root}: not a folder"},
+    "url_not_http": {"ru": "адрес клиента должен быть http(s)-адресом с хостом, а здесь {url!r}",
+                     "en": "tenant URL must be an http(s) URL with a host, got {url!r}"},
+    "url_plain_http": {"ru": "простой http:// для {host} не допускается (токены шли бы открытым текстом); "
+                             "используйте https:// — http разрешён только на loopback (127.0.0.1, localhost, ::1)",
+                       "en": "plain http:// is refused for {host} (tokens would travel in clear); use https:// — "
+                             "http is allowed only on loopback (127.0.0.1, localhost, ::1)"},
+    "url_user": {"ru": "в адресе клиента не должно быть имени пользователя или пароля; передайте учётные данные "
+                       "через --token-env, --token-file или --keyring",
+                 "en": "the tenant URL must not carry a user name or password; pass credentials with --token-env, "
+                       "--token-file or --keyring"},
+    "url_query": {"ru": "в адресе клиента не должно быть строки запроса или фрагмента",
+                  "en": "the tenant URL must not have a query string or fragment"},
+    "url_webhook": {"ru": "похоже на адрес вебхука Bitrix24, а в нём секрет: зарегистрируйте адрес портала "
+                          "(https://PORTAL), а вебхук передайте через --token-env, --token-file или --keyring",
+                    "en": "this looks like a Bitrix24 webhook URL, which carries its secret: register the portal URL "
+                          "(https://PORTAL) and give the webhook through --token-env, --token-file or --keyring"},
     "unknown_check": {"ru": "нет проверки {check!r} (известны: {known})",
                       "en": "no check {check!r} (known: {known})"},
 }
@@ -610,18 +646,15 @@ def check_url(url: str, provider: str = "") -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"tenant URL must be an http(s) URL with a host, got {_safe(url)!r}")
+        raise InputError(say(_MESSAGES, "url_not_http", url=_safe(url)))
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise InputError(f"plain http:// is refused for {parts.hostname} (tokens would travel in clear); "
-                         "use https:// — http is allowed only on loopback (127.0.0.1, localhost, ::1)")
+        raise InputError(say(_MESSAGES, "url_plain_http", host=parts.hostname))
     if parts.username or parts.password:
-        raise InputError("the tenant URL must not carry a user name or password; "
-                         "pass credentials with --token-env, --token-file or --keyring")
+        raise InputError(say(_MESSAGES, "url_user"))
     if parts.query or parts.fragment:
-        raise InputError("the tenant URL must not have a query string or fragment")
+        raise InputError(say(_MESSAGES, "url_query"))
     if re.search(r"/rest/\d+/[^/]+", parts.path):
-        raise InputError("this looks like a Bitrix24 webhook URL, which carries its secret: register the portal "
-                         "URL (https://PORTAL) and give the webhook through --token-env, --token-file or --keyring")
+        raise InputError(say(_MESSAGES, "url_webhook"))
     return url.rstrip("/")
 
 
