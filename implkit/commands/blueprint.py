@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
+from implkit.lang import say
 from implkit.model import FEATURES
+
+_MESSAGES = {
+    "warning": {"ru": "предупреждение: {text}", "en": "warning: {text}"},
+    "valid": {"ru": "ok: {file} — корректное описание (blueprint)", "en": "ok: {file} is a valid blueprint"},
+    "wrote": {"ru": "записан {file}", "en": "wrote {file}"},
+}
 
 _FEATURE = click.Choice(FEATURES)
 
@@ -32,8 +39,8 @@ def validate(file: str) -> int:
 
     tree = load_yaml(file)
     for warning in duplicate_automation_warnings(tree, to_plain(tree), file):
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"ok: {file} is a valid blueprint")
+        click.echo(say(_MESSAGES, "warning", text=warning), err=True)
+    click.echo(say(_MESSAGES, "valid", file=file))
     return 0
 
 
@@ -57,7 +64,7 @@ def compose(answers_file: str, include: tuple[str, ...], exclude: tuple[str, ...
     text = compose_blueprint(answers, include=include, exclude=exclude, min_stars=min_stars,
                              answers_name=Path(answers_file).name)
     atomic_write(output, text)
-    click.echo(f"wrote {output}")
+    click.echo(say(_MESSAGES, "wrote", file=output))
     return 0
 
 
