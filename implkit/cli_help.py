@@ -50,6 +50,8 @@ def localized(command: click.Command, path: tuple[str, ...]) -> click.Command:
     commands, shared = _catalog()
     entry = commands.get(" ".join(path), {})
     shown = copy.copy(command)
+    if hasattr(shown, "_help_option"):
+        shown._help_option = None  # click caches its --help option, text included: made again in this language
     if "help" in entry:
         shown.help = entry["help"]
         shown.short_help = entry.get("short")
@@ -58,7 +60,7 @@ def localized(command: click.Command, path: tuple[str, ...]) -> click.Command:
     options = entry.get("options", {})
     params = []
     for param in command.params:
-        if isinstance(param, click.Option) and not param.hidden:
+        if isinstance(param, click.Option) and not param.hidden and param.help is not None:
             text = options.get(option_name(param), shared.get(option_name(param)))
             if text is not None:
                 param = copy.copy(param)

@@ -4,7 +4,8 @@ commands against a sandbox tenant served on loopback, each with an error case.
 The rule (what may stay in Latin letters in a Russian run; `english_words` applies it):
 
 1. Code and values, by their quoting: anything in `backticks`, 'single' or "double" quotes, or «guillemets»
-   (implkit quotes names, keys, values and commands it shows).
+   (implkit quotes names, keys, values and commands it shows), and an option's default as click shows it
+   ([по умолчанию: text]).
 2. Code by its shape: option names (-o, --workspace), paths and URLs, addresses and keys (a token holding
    one of . _ / \\ : = # @ $ | + or a digit: pipeline.sales.stage.new, is_main, K/N, Bitrix24), words in
    capitals (metavars TENANT, FILE; CRM, API, JSON) and single letters; a key before its value where a
@@ -37,26 +38,29 @@ BLUEPRINT = ROOT / "tests" / "plan" / "fixtures" / "blueprint.yaml"
 NAMES = {"true", "false", "null",  # JSON's literals, as a plan shows values
          "implkit", "amocrm", "bitrix", "directum", "rx", "kommo", "oauth", "postgresql", "postgres", "sqlite",
          "yaml", "json", "csv", "html", "md", "whatsapp", "ctrl", "git", "ok", "id", "pid", "http", "https", "curl",
-         "odata", "integration", "service", "hal", "utf", "won", "lost",  # the keys of a pipeline's closing stages
+         "markdown", "word", "odata", "integration", "service", "hal", "utf", "won", "lost",  # the keys of a pipeline's closing stages
          "client", "secret", "token", "access", "refresh", "endpoint"}  # OAuth's terms (client id, access token)
 CHOICE_PROSE = {"error", "warning", "none", "all", "yes", "no"}
-_QUOTED = re.compile(r"`[^`\n]*`|(?<![A-Za-z])'[^'\n]*'(?![A-Za-z])|\"[^\"\n]*\"|«[^»\n]*»")
+_QUOTED = re.compile(r"`[^`]*`|(?<![A-Za-z])'[^'\n]*'(?![A-Za-z])|\"[^\"\n]*\"|«[^»\n]*»")
 _URL = re.compile(r"\b[a-z]+://\S+")
+_DEFAULT = re.compile(r"\[по\s+умолчанию:[^\]]*\]")  # click shows an option's default value as it is typed
 _CODE_CHARS = re.compile(r"[._/\\:=#@$|+0-9]")
 _LATIN = re.compile(r"[A-Za-z]+")
-_EDGE = ".,;:!?()[]{}<>…—–-\"'«»"
+_OPEN = "([{<«\"'"  # stripped from a token's left: what is left may start with "-" (an option) or "." (a file)
+_CLOSE = ".,;:!?)]}>…»\"'"
 _KEY_FIRST = re.compile(r"^(\S*[/.]\S*?(?::\d+:\d+)?:\s+|\s+[+~!?-]*\s*)[A-Za-z][\w.\[\]-]*:(?=\s|$)",
                         re.MULTILINE)
 
 
 def english_words(text: str, allowed: set[str]) -> list[str]:
     """The Latin words of `text` that the module docstring's rule does not allow."""
-    text = _KEY_FIRST.sub(r"\1", _URL.sub(" ", _QUOTED.sub(" ", text)))
+    text = _KEY_FIRST.sub(r"\1", _URL.sub(" ", _QUOTED.sub(" ", _DEFAULT.sub(" ", text))))
     found = []
     for token in text.split():
-        if token.startswith("-"):
+        core = token.lstrip(_OPEN).rstrip(_CLOSE)
+        if core.startswith(("-", ".")):
             continue
-        core = token.strip(_EDGE)
+        core = core.strip("—–-")
         if not core or _CODE_CHARS.search(core):
             continue
         for word in _LATIN.findall(core):
@@ -82,6 +86,7 @@ def _tree_words() -> set[str]:
     words = set()
     for path, command in TREE:
         words.update(path)
+        words.update(part for name in path for part in name.split("-"))  # create-account: both words
         for param in command.params:
             if isinstance(param.type, click.Choice):
                 words.update(str(c).lower() for c in param.type.choices)
