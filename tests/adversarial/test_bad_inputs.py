@@ -461,14 +461,15 @@ def check_case(id: str, text: str, marker: str | None, *says: str, ru: bool = Fa
 
 
 CHECK_FILES = [
-    check_case("check-unknown-key", CHECK + "bogus: 1\n", "bogus", "bogus"),
+    check_case("check-unknown-key", CHECK + "bogus: 1\n", "bogus", "bogus", ru=True),
     check_case("check-malformed", CHECK.replace("severity: warning", "severity: [warning"), "entity:", "D03.yaml"),
-    check_case("check-bad-severity", CHECK.replace("severity: warning", "severity: fatal"), "severity", "severity"),
-    check_case("check-bad-id", CHECK.replace("id: D03", "id: stale"), "id: stale", "id"),
+    check_case("check-bad-severity", CHECK.replace("severity: warning", "severity: fatal"), "severity", "severity",
+               ru=True),
+    check_case("check-bad-id", CHECK.replace("id: D03", "id: stale"), "id: stale", "id", ru=True),
     check_case("check-sql-does-not-compile", CHECK.replace("FROM leads l\n", "FROM nowhere l\n", 1),
                "sql:", "sql"),
     check_case("check-threshold-text", CHECK.replace("threshold: {max_count: 0}", "threshold: {max_count: lots}"),
-               "threshold", "max_count"),
+               "threshold", "max_count", ru=True),
     # the YAML part in Russian; the check files' headline is the audit engine's
     check_case("check-bomb", billion_laughs(8, head=""), "*l4", "D03.yaml", "узлов"),
     check_case("check-deep", "x: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", "x:", "D03.yaml", "вложенность"),
