@@ -20,9 +20,11 @@ from implkit.blueprint.manual import (
 )
 from implkit.decomposition import Decomposition, DecompositionError, ceil_div, from_analytics
 from implkit.errors import InputError, Location, Problem
+from implkit.lang import say
 from implkit.model import ENTITIES, RIGHT_ACTIONS, SELLER_GROUPS, Blueprint, Pipeline, thaw
 from implkit.model import seller_group_label as group_label
 from implkit.sizing import Assessment
+from implkit.spec import MESSAGES as _SPEC_MESSAGES
 from implkit.spec.facts import Conflict, Facts, resolve
 
 
@@ -445,7 +447,7 @@ def project_start(answers: dict | None, answered: frozenset[str] | None, date: _
         try:
             return _dt.date.fromisoformat(text), False
         except ValueError:
-            raise InputError(f"project_start: {text!r} is not a date in the form YYYY-MM-DD") from None
+            raise InputError("project_start: " + say(_SPEC_MESSAGES, "not_date", text=text)) from None
     return date + _dt.timedelta(days=7 - date.weekday()), True
 
 
@@ -654,7 +656,7 @@ def _analytics(blueprint: Blueprint, facts: Facts, options: SpecOptions) -> dict
     try:
         decomposition = from_analytics(merged, sellers=sellers)
     except DecompositionError as exc:
-        raise InputError("the plan cannot be decomposed",
+        raise InputError(say(_SPEC_MESSAGES, "decompose"),
                          [Problem(Location(options.source, key=exc.key), exc.reason)]) from None
     roles = {r.key: r.name for r in blueprint.roles}
     decomposed = _decomposition(decomposition, facts)
