@@ -39,7 +39,7 @@ from implkit.yamlio import load_yaml, location_of, to_plain
 
 # A check file's problems in the user's language; jsonschema's findings through implkit.schemas, as every
 # file checked against a schema.
-_MESSAGES = {
+MESSAGES = {
     "already": {"ru": "проверка {id} уже определена в {file}", "en": "check id {id} is already defined in {file}"},
     "invalid_files": {"ru": "недопустимые файлы проверок в {folder}", "en": "invalid check files in {folder}"},
     "empty": {"ru": "пустой файл проверки", "en": "empty check file"},
@@ -48,6 +48,7 @@ _MESSAGES = {
     "sql": {"ru": "SQL не компилируется: {error}", "en": "SQL does not compile: {error}"},
     "file_name": {"ru": "имя файла должно начинаться с кода проверки {id}",
                   "en": "file name should start with the check id {id}"},
+    "refused": {"ru": "проверка {id} отклонена", "en": "check {id} is refused"},
     "one_of": {"ru": "проверке нужно ровно одно из: `sql`, `builtin` или (одно) `unsupported`",
                "en": "a check needs exactly one of `sql`, `builtin`, or (alone) `unsupported`"},
 }
@@ -109,12 +110,12 @@ def load_checks(directory: str | Path | None = None) -> list[Check]:
             continue
         if check.id in seen:
             problems.append(Problem(Location(str(path), 1, 1, "id"),
-                                    say(_MESSAGES, "already", id=check.id, file=seen[check.id])))
+                                    say(MESSAGES, "already", id=check.id, file=seen[check.id])))
             continue
         seen[check.id] = str(path)
         checks.append(check)
     if problems:
-        raise InputError(say(_MESSAGES, "invalid_files", folder=folder), problems)
+        raise InputError(say(MESSAGES, "invalid_files", folder=folder), problems)
     return sorted(checks, key=_order)
 
 
@@ -128,14 +129,14 @@ def load_check(path: str | Path) -> Check:
     name = str(path)
     tree = load_yaml(path)
     if tree is None:
-        raise InputError(say(_MESSAGES, "empty"), [Problem(Location(name, 1, 1), say(_MESSAGES, "file_empty"))])
+        raise InputError(say(MESSAGES, "empty"), [Problem(Location(name, 1, 1), say(MESSAGES, "file_empty"))])
     data = to_plain(tree)
     validator = jsonschema.Draft202012Validator(check_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         from implkit.schemas import sort_problems
 
-        raise InputError(say(_MESSAGES, "invalid"), sort_problems([
+        raise InputError(say(MESSAGES, "invalid"), sort_problems([
             Problem(location_of(tree, path, name), message) for e in errors for path, message in _explained(e)]))
     check = Check(
         id=data["id"], name=data["name"], title=data["title"], severity=data["severity"], entity=data["entity"],
@@ -149,11 +150,11 @@ def load_check(path: str | Path) -> Check:
             error = _sql_error(text, check)
             if error:
                 refused = error.startswith(READ_ONLY_MESSAGE)
-                raise InputError(say(_MESSAGES, "invalid"), [Problem(
-                    location_of(tree, (key,), name), error if refused else say(_MESSAGES, "sql", error=error))])
+                raise InputError(say(MESSAGES, "invalid"), [Problem(
+                    location_of(tree, (key,), name), error if refused else say(MESSAGES, "sql", error=error))])
     if Path(name).stem != check.id and not Path(name).stem.startswith(check.id):
-        raise InputError(say(_MESSAGES, "invalid"), [Problem(location_of(tree, ("id",), name),
-                                                             say(_MESSAGES, "file_name", id=check.id))])
+        raise InputError(say(MESSAGES, "invalid"), [Problem(location_of(tree, ("id",), name),
+                                                             say(MESSAGES, "file_name", id=check.id))])
     return check
 
 
@@ -163,7 +164,7 @@ def _explained(error: jsonschema.ValidationError) -> list[tuple[tuple, str]]:
     from implkit.schemas import explain_error
 
     if error.validator == "oneOf" and not error.absolute_path:
-        return [((), say(_MESSAGES, "one_of"))]
+        return [((), say(MESSAGES, "one_of"))]
     return list(explain_error(error))
 
 
@@ -273,7 +274,7 @@ def run_check_sql(db: sqlite3.Connection, guard: ReadGuard, check: Check, key: s
         return db.execute(getattr(check, key), params)
     except (sqlite3.Error, sqlite3.Warning) as exc:
         if guard.denied or isinstance(exc, sqlite3.Warning) or "one statement" in str(exc):
-            raise InputError(f"check {check.id} is refused", [Problem(check_location(check, key),
+            raise InputError(say(MESSAGES, "refused", id=check.id), [Problem(check_location(check, key),
                                                                         guard.explain(exc))]) from None
         raise
 
