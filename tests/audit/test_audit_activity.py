@@ -3,8 +3,6 @@ Planter): every count is computed from the facts here."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 from collections import Counter
 from datetime import datetime, timezone
