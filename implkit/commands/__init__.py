@@ -108,7 +108,9 @@ def fleet_options(command):
                              "implies --all.")(command)
 
 
-_MESSAGES = {
+FLEET_MESSAGES = {
+    "one_or_all": {"ru": "назовите одного клиента (TENANT) или укажите --all (или --tenants PATTERN, --shard K/N)",
+                   "en": "name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)"},
     "one_and_many": {"ru": "назовите одного клиента (TENANT) или выберите нескольких через --all/--tenants/--shard, "
                            "но не то и другое",
                      "en": "name one TENANT, or select several with --all/--tenants/--shard, not both"},
@@ -128,11 +130,11 @@ def fleet_names(all_names: list[str], name: str | None, all_: bool, patterns: st
     from implkit.lang import say
 
     if name and many:
-        raise click.UsageError(say(_MESSAGES, "one_and_many"))
+        raise click.UsageError(say(FLEET_MESSAGES, "one_and_many"))
     if name:
         return [name]
     if not many:
         return None
     if not all_names:
-        raise InputError(say(_MESSAGES, "no_tenants"))
+        raise InputError(say(FLEET_MESSAGES, "no_tenants"))
     return select_tenants(all_names, patterns=patterns, shard=shard)

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from implkit.commands import break_stale_lock_option, fleet_names, fleet_options, json_format_option
+from implkit.commands import FLEET_MESSAGES, break_stale_lock_option, fleet_names, fleet_options, json_format_option
 from implkit.errors import EXIT_OK
 from implkit.lang import count_noun, say
 
@@ -84,7 +84,7 @@ def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, 
     names = fleet_names(Workspace.discover(workspace_dir).tenant_names() if not tenant else [], tenant, all_,
                         tenant_patterns, shard)
     if names is None:
-        raise click.UsageError(say(_SYNC_MESSAGES, "one_or_all"))
+        raise click.UsageError(say(FLEET_MESSAGES, "one_or_all"))
     if not tenant:
         return _for_all(names, lambda name: sync_one(workspace_dir, name, full, prefix=f"{name}: "), as_json,
                         jobs=jobs)
@@ -99,8 +99,6 @@ def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, 
 
 
 _SYNC_MESSAGES = {
-    "one_or_all": {"ru": "назовите одного клиента (TENANT) или укажите --all (или --tenants PATTERN, --shard K/N)",
-                   "en": "name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)"},
     "stream": {"ru": "  {name} {mode} {records} зап. {pages} стр.", "en": "  {name} {mode} {records} records {pages} pages"},
     "summary": {"ru": "{records} на {pages}, {requests} (повторено: {retried}), удалено: {deleted}",
                 "en": "{records} in {pages}, {requests} ({retried} retried), {deleted} deleted"},

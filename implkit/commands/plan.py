@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import click
 
-from implkit.commands import (break_stale_lock_option, fleet_names, fleet_options, json_format_option,
+from implkit.commands import (FLEET_MESSAGES, break_stale_lock_option, fleet_names, fleet_options, json_format_option,
                               output_option, workspace_dir_option)
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
 from implkit.lang import count_noun, current, say
@@ -30,8 +30,6 @@ _MESSAGES = {
                            "через `implkit tenant add ... --blueprint FILE`",
                      "en": "tenant {name!r} has no blueprint: pass -b FILE, or register one with "
                            "`implkit tenant add ... --blueprint FILE`"},
-    "one_or_all": {"ru": "назовите одного клиента (TENANT) или укажите --all (или --tenants PATTERN, --shard K/N)",
-                   "en": "name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)"},
     "out_with_all": {"ru": "-o/--output сохраняет план одного клиента; с --all не сочетается",
                      "en": "-o/--out saves one tenant's plan; it cannot be combined with --all"},
     "saved": {"ru": "План сохранён в {out}; применить именно его: `implkit apply {tenant} --plan {out}`.",
@@ -146,7 +144,7 @@ def _tenant_names(ws_dir: str | None, name: str | None, all_: bool, patterns: st
     names = fleet_names(Workspace.discover(ws_dir).tenant_names() if not name else [], name, all_, patterns,
                         shard)
     if names is None:
-        raise click.UsageError(say(_MESSAGES, "one_or_all"))
+        raise click.UsageError(say(FLEET_MESSAGES, "one_or_all"))
     return names
 
 

@@ -37,15 +37,11 @@ _MESSAGES = {
                         "{file}; client_endpoint {client_endpoint}, token_endpoint {token_endpoint}",
                   "en": "application {client} installed on {portal} for user {user}; tokens written to {file}; "
                         "client_endpoint {client_endpoint}, token_endpoint {token_endpoint}"},
-    "bad_faults": {"ru": "неверное описание сбоев", "en": "bad fault spec"},
     "bad_portal": {"ru": "неверное имя портала", "en": "bad portal name"},
-    "cannot_listen": {"ru": "не удаётся слушать 127.0.0.1:{port}", "en": "could not listen on 127.0.0.1:{port}"},
-    "listening": {"ru": "песочница слушает {url}  (база: {db})", "en": "sandbox listening on {url}  (database: {db})"},
     "portal_line": {"ru": "  {name}: {url}   (дописывайте /rest/... как к https://{name}.bitrix24.ru)",
                     "en": "  {name}: {url}   (append /rest/... as to https://{name}.bitrix24.ru)"},
     "get_webhook": {"ru": "вебхук: implkit sandbox bitrix24 webhook PORTAL --db {db} --url {url}",
                     "en": "get a webhook with: implkit sandbox bitrix24 webhook PORTAL --db {db} --url {url}"},
-    "stop": {"ru": "остановить: Ctrl+C", "en": "stop with Ctrl+C"},
     "unknown_instance": {"ru": "нет такого экземпляра песочницы", "en": "unknown sandbox instance"},
     "no_instance": {"ru": "в этой базе нет экземпляра Directum {name!r}",
                     "en": "no Directum instance {name!r} in this database"},
@@ -360,11 +356,12 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
     from implkit.sandbox.bitrix24 import operations
     from implkit.sandbox.bitrix24.portal import list_portals
     from implkit.sandbox.faults import FaultSpecError, parse_faults
+    from implkit.sandbox.serve import MESSAGES as SERVE
 
     try:
         spec = parse_faults(faults)
     except FaultSpecError as error:
-        raise InputError(say(_MESSAGES, "bad_faults"), [Problem(Location("--faults", key="faults"), str(error))]) from None
+        raise InputError(say(SERVE, "bad_faults"), [Problem(Location("--faults", key="faults"), str(error))]) from None
     with Sandbox(db, faults=spec, seed=seed_value) as sandbox:
         existing = {p["name"] for p in list_portals(sandbox.store)}
         for name in portals:
@@ -378,13 +375,13 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
             serving = serve_in_thread(sandbox, "127.0.0.1", port)
             url = serving.__enter__()
         except RuntimeError:
-            raise RuntimeFailure(say(_MESSAGES, "cannot_listen", port=port)) from None
+            raise RuntimeFailure(say(SERVE, "cannot_listen", host="127.0.0.1", port=port)) from None
         try:
-            click.echo(say(_MESSAGES, "listening", url=url, db=db))
+            click.echo(say(SERVE, "listening", url=url, db=db, temporary=""))
             for entry in list_portals(sandbox.store):
                 click.echo(say(_MESSAGES, "portal_line", name=entry["name"], url=url + entry["base_path"]))
             click.echo(say(_MESSAGES, "get_webhook", db=db, url=url))
-            click.echo(say(_MESSAGES, "stop"))
+            click.echo(say(SERVE, "stop"))
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
@@ -476,6 +473,7 @@ def drx_serve(db: str, port: int) -> int:
 
     from implkit.sandbox import Sandbox, serve_in_thread
     from implkit.sandbox.directum.instance import list_instances
+    from implkit.sandbox.serve import MESSAGES as SERVE
 
     _store(db)
     with Sandbox(db) as box:
@@ -483,12 +481,12 @@ def drx_serve(db: str, port: int) -> int:
             serving = serve_in_thread(box, "127.0.0.1", port)
             url = serving.__enter__()
         except RuntimeError:
-            raise RuntimeFailure(say(_MESSAGES, "cannot_listen", port=port)) from None
+            raise RuntimeFailure(say(SERVE, "cannot_listen", host="127.0.0.1", port=port)) from None
         try:
-            click.echo(say(_MESSAGES, "listening", url=url, db=db))
+            click.echo(say(SERVE, "listening", url=url, db=db, temporary=""))
             for entry in list_instances(box.store):
                 click.echo(say(_MESSAGES, "instance_line", name=entry["name"], url=url + entry["base_path"]))
-            click.echo(say(_MESSAGES, "stop"))
+            click.echo(say(SERVE, "stop"))
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:

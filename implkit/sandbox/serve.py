@@ -18,7 +18,8 @@ from implkit.sandbox.faults import FaultSpecError, parse_faults
 from implkit.sandbox.server import SERVE_LATENCY, bound_port, is_loopback, make_server, parse_latency, start_in_thread
 
 
-_MESSAGES = {
+#: what `sandbox serve` and the bitrix24/directum serve commands tell (implkit/commands/sandbox.py reads these)
+MESSAGES = {
     "remote": {"ru": "песочница не обслуживает запросы за пределами этой машины",
                "en": "refusing to serve the sandbox beyond this machine"},
     "not_loopback": {"ru": "{host} — не loopback-адрес; чтобы всё равно слушать его, укажите --allow-remote",
@@ -55,20 +56,20 @@ def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, 
     account's base URL and how to get a token — never a token itself.
     """
     if not is_loopback(host) and not allow_remote:
-        raise InputError(say(_MESSAGES, "remote"),
-                         [Problem(Location("--host", key="host"), say(_MESSAGES, "not_loopback", host=host))])
+        raise InputError(say(MESSAGES, "remote"),
+                         [Problem(Location("--host", key="host"), say(MESSAGES, "not_loopback", host=host))])
     try:
         spec = parse_faults(faults)
     except FaultSpecError as error:
-        raise InputError(say(_MESSAGES, "bad_faults"), [Problem(Location("--faults", key="faults"), str(error))]) from None
+        raise InputError(say(MESSAGES, "bad_faults"), [Problem(Location("--faults", key="faults"), str(error))]) from None
     try:
         latency_ms = parse_latency(latency)
     except ValueError as error:
-        raise InputError(say(_MESSAGES, "bad_latency"), [Problem(Location("--latency", key="latency"), str(error))]) from None
+        raise InputError(say(MESSAGES, "bad_latency"), [Problem(Location("--latency", key="latency"), str(error))]) from None
     for subdomain in accounts:
         if not subdomain or not subdomain.replace("-", "").isalnum() or subdomain != subdomain.lower():
-            raise InputError(say(_MESSAGES, "bad_account"), [Problem(Location("--account", key="account"),
-                                                                      say(_MESSAGES, "account_rule", name=subdomain))])
+            raise InputError(say(MESSAGES, "bad_account"), [Problem(Location("--account", key="account"),
+                                                                      say(MESSAGES, "account_rule", name=subdomain))])
     tmpdir = None
     if db is None:
         tmpdir = tempfile.mkdtemp(prefix="implkit-sandbox-")
@@ -86,16 +87,16 @@ def serve_forever(*, db: str | None, host: str, port: int, accounts: tuple[str, 
         try:
             thread = start_in_thread(server)
         except RuntimeError:
-            raise RuntimeFailure(say(_MESSAGES, "cannot_listen", host=host, port=port)) from None
+            raise RuntimeFailure(say(MESSAGES, "cannot_listen", host=host, port=port)) from None
         url = f"http://{host}:{bound_port(server)}"
-        lines = [say(_MESSAGES, "listening", url=url, db=db, temporary=say(_MESSAGES, "temporary") if tmpdir else "")]
+        lines = [say(MESSAGES, "listening", url=url, db=db, temporary=say(MESSAGES, "temporary") if tmpdir else "")]
         low, high = latency_ms
-        lines.append(say(_MESSAGES, "latency", low=low, high=high, edge=f"{sandbox.app.edge_tolerance * 1000:g}"))
+        lines.append(say(MESSAGES, "latency", low=low, high=high, edge=f"{sandbox.app.edge_tolerance * 1000:g}"))
         for account in operations.list_accounts(sandbox.app):
-            lines.append(say(_MESSAGES, "account_line", name=account["subdomain"], url=url + account["base_path"]))
-        lines.append(say(_MESSAGES, "token", db=shlex.quote(db)))
-        lines.append(say(_MESSAGES, "curl", url=url))
-        lines.append(say(_MESSAGES, "stop"))
+            lines.append(say(MESSAGES, "account_line", name=account["subdomain"], url=url + account["base_path"]))
+        lines.append(say(MESSAGES, "token", db=shlex.quote(db)))
+        lines.append(say(MESSAGES, "curl", url=url))
+        lines.append(say(MESSAGES, "stop"))
         announce(lines)
         try:
             while thread.is_alive():
