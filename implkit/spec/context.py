@@ -24,8 +24,8 @@ from implkit.lang import say
 from implkit.model import ENTITIES, RIGHT_ACTIONS, SELLER_GROUPS, Blueprint, Pipeline, thaw
 from implkit.model import seller_group_label as group_label
 from implkit.sizing import Assessment
-from implkit.spec import MESSAGES as _SPEC_MESSAGES
 from implkit.spec.facts import Conflict, Facts, resolve
+from implkit.spec.messages import MESSAGES as _SPEC_MESSAGES
 
 
 @dataclass(frozen=True)
