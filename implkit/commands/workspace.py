@@ -20,7 +20,7 @@ from implkit.lang import say
 
 
 _MESSAGES = {
-    "created": {"ru": "создано рабочее пространство {root}", "en": "created workspace {root}"},
+    "created": {"ru": "создана рабочая папка {root}", "en": "created workspace {root}"},
     "created_config": {"ru": "  {name}  реестр клиентов (без секретов)", "en": "  {name}  tenants registry (no secrets)"},
     "created_dir": {"ru": "  .implkit/      состояние, блокировки, снимки, файлы токенов (не попадают в git)",
                     "en": "  .implkit/      state, locks, snapshots, token files (git-ignored)"},

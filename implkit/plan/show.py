@@ -33,7 +33,7 @@ _MESSAGES = {
                     "en": "Destructive changes (apply needs --allow-destroy):"},
     "manual": {"ru": "Ручные шаги: API этой CRM их не выполняет ({count}):",
                "en": "Manual steps: the CRM's API cannot do these ({count}):"},
-    "manual_not_counted": {"ru": "{steps} выше выполняются вручную и не считаются изменениями.",
+    "manual_not_counted": {"ru": "Выполняются вручную и не считаются изменениями: {steps} (см. выше).",
                            "en": "{steps} listed above are done by hand and are not counted as changes."},
     "plan": {"ru": "План", "en": "Plan"},
     "drift": {"ru": "Расхождения", "en": "Drift"},
