@@ -20,6 +20,9 @@ import traceback
 import click
 
 from implkit import __version__
+from implkit.cli_click import install as _install_click_text
+
+_install_click_text()  # click's own texts ("Usage:", "Missing argument") follow --lang
 
 # name -> (module, attribute, one-line help). The help is here so that
 # `implkit --help` lists commands without importing them.
@@ -42,7 +45,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 
 _debug = False
 
-_MESSAGES = {"error": {"ru": "ошибка: {text}", "en": "error: {text}"}}
+_MESSAGES = {
+    "error": {"ru": "ошибка: {text}", "en": "error: {text}"},
+    "aborted": {"ru": "Прервано.", "en": "Aborted."},
+    "interrupted": {"ru": "Остановлено (Ctrl-C).", "en": "Interrupted."},
+    "internal": {"ru": "внутренняя ошибка implkit: {kind}: {text} (подробности: запустите с --debug)",
+                 "en": "internal error: {kind}: {text} (run with --debug for the traceback)"},
+}
 
 
 class LazyGroup(click.Group):
@@ -56,13 +65,29 @@ class LazyGroup(click.Group):
             from implkit.commands import add_completions
 
             module_name, attr, _ = COMMANDS[name]
-            return add_completions(getattr(importlib.import_module(module_name), attr))
-        return super().get_command(ctx, name)
+            command = add_completions(getattr(importlib.import_module(module_name), attr))
+        else:
+            command = super().get_command(ctx, name)
+        if command is None:
+            return None
+        from implkit.cli_help import localized
+
+        return localized(command, (name,))  # its --help in the user's language
+
+    def get_help(self, ctx: click.Context) -> str:
+        from implkit.cli_help import localized
+
+        shown = localized(self, ())
+        return click.Group.get_help(shown, ctx) if shown is not self else super().get_help(ctx)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx) if name in COMMANDS]
+        from implkit.cli_click import gettext
+        from implkit.cli_help import short_help
+
+        rows = [(name, short_help((name,), COMMANDS[name][2])) for name in self.list_commands(ctx)
+                if name in COMMANDS]
         if rows:
-            with formatter.section("Commands"):
+            with formatter.section(gettext("Commands")):
                 formatter.write_dl(rows)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001
@@ -77,6 +102,7 @@ class LazyGroup(click.Group):
 def run(invoke) -> int:  # noqa: ANN001
     """Call `invoke` and turn its outcome into an exit code, printing errors without tracebacks."""
     from implkit.errors import EXIT_BAD_INPUT, EXIT_FAILURE, ImplkitError
+    from implkit.lang import say
 
     try:
         result = invoke()
@@ -89,11 +115,9 @@ def run(invoke) -> int:  # noqa: ANN001
         exc.show()
         return exc.exit_code
     except click.Abort:
-        click.echo("Aborted.", err=True)
+        click.echo(say(_MESSAGES, "aborted"), err=True)
         return EXIT_FAILURE
     except ImplkitError as exc:
-        from implkit.lang import say
-
         if _debug:
             traceback.print_exc()
         from implkit.terminal import color_enabled, paint
@@ -102,14 +126,13 @@ def run(invoke) -> int:  # noqa: ANN001
         click.echo(f"{paint(head, 'error', err=True)} {rest}", err=True, color=color_enabled(sys.stderr))
         return exc.exit_code
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        click.echo(say(_MESSAGES, "interrupted"), err=True)
         return 130
     except Exception as exc:  # an implkit bug: say so plainly, full detail with --debug
         if _debug:
             traceback.print_exc()
         else:
-            click.echo(f"internal error: {type(exc).__name__}: {_redacted(exc)} "
-                       "(run with --debug for the traceback)", err=True)
+            click.echo(say(_MESSAGES, "internal", kind=type(exc).__name__, text=_redacted(exc)), err=True)
         return EXIT_FAILURE
     return result if isinstance(result, int) else 0
 
@@ -121,12 +144,20 @@ def _redacted(exc: BaseException) -> str:
     return redact(str(exc))
 
 
+def _use_lang(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """Eager: `implkit --lang ru --help` is already told in Russian (the callback below runs after help)."""
+    from implkit import lang as language
+
+    language.use(value)
+    return value
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="implkit")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("--color/--no-color", "color", default=None,
               help="Colour the output, or not (default: colour on a terminal, none when piped or with $NO_COLOR).")
-@click.option("--lang", type=click.Choice(["ru", "en"]), default=None,
+@click.option("--lang", type=click.Choice(["ru", "en"]), default=None, is_eager=True, callback=_use_lang,
               help="Language of messages and errors (default: $IMPLKIT_LANG, else ru). A command's own "
                    "--lang (size, spec, demo) still decides its output.")
 def cli(debug: bool, color: bool | None, lang: str | None) -> None:

@@ -14,7 +14,8 @@ picks the current language.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +40,19 @@ def use_workspace(lang: str | None) -> None:
     """The loaded workspace's `lang`, below --lang and $IMPLKIT_LANG."""
     global _workspace
     _workspace = lang if lang in LANGS else None
+
+
+@contextmanager
+def speaking(lang: str) -> Iterator[None]:
+    """For the block, messages are told in `lang` (a document's or a questionnaire's own language), then the
+    choice before it is back. Process-wide, like `use`: for single-threaded work such as an interview."""
+    global _chosen
+    before = _chosen
+    _chosen = lang if lang in LANGS else before
+    try:
+        yield
+    finally:
+        _chosen = before
 
 
 def current() -> str:

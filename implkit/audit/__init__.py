@@ -25,6 +25,7 @@ from implkit.audit.checks import Check, load_checks
 from implkit.audit.engine import AuditOptions, AuditRun
 from implkit.audit.snapshot import Snapshot
 from implkit.errors import RuntimeFailure
+from implkit.lang import say
 
 SNAPSHOT_FILE = "snapshot.sqlite"
 HISTORY_FILE = "audit-history.sqlite"
@@ -38,6 +39,15 @@ class AuditOutcome:
     text: str
     run: AuditRun
     report: dict[str, Any]
+
+
+# The audit's refusals in the user's language (the spec's --measured-from says "no snapshot" with these words).
+MESSAGES = {
+    "unknown_checks": {"ru": "неизвестные проверки: {ids} (см. `implkit audit --list`)",
+                       "en": "unknown check id(s): {ids} (see `implkit audit --list`)"},
+    "no_snapshot": {"ru": "у клиента {tenant!r} ещё нет снимка: сначала выполните `implkit sync {tenant}`",
+                    "en": "tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first"},
+}
 
 
 def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, tenant: str,
@@ -56,9 +66,9 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
     if unknown:
         from implkit.errors import InputError
 
-        raise InputError(f"unknown check id(s): {', '.join(unknown)} (see `implkit audit --list`)")
+        raise InputError(say(MESSAGES, "unknown_checks", ids=", ".join(unknown)))
     if not Path(snapshot_path).is_file():
-        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+        raise RuntimeFailure(say(MESSAGES, "no_snapshot", tenant=tenant))
     with Snapshot(snapshot_path) as snapshot:
         run = run_checks(snapshot, checks, options)
         stages = StageResolver(snapshot, options)

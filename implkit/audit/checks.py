@@ -34,7 +34,24 @@ import jsonschema
 
 from implkit.data import audits_dir
 from implkit.errors import InputError, Location, Problem
+from implkit.lang import say
 from implkit.yamlio import load_yaml, location_of, to_plain
+
+# A check file's problems in the user's language; jsonschema's findings through implkit.schemas, as every
+# file checked against a schema.
+MESSAGES = {
+    "already": {"ru": "проверка {id} уже определена в {file}", "en": "check id {id} is already defined in {file}"},
+    "invalid_files": {"ru": "недопустимые файлы проверок в {folder}", "en": "invalid check files in {folder}"},
+    "empty": {"ru": "пустой файл проверки", "en": "empty check file"},
+    "file_empty": {"ru": "файл пуст", "en": "the file is empty"},
+    "invalid": {"ru": "недопустимый файл проверки", "en": "invalid check file"},
+    "sql": {"ru": "SQL не компилируется: {error}", "en": "SQL does not compile: {error}"},
+    "file_name": {"ru": "имя файла должно начинаться с кода проверки {id}",
+                  "en": "file name should start with the check id {id}"},
+    "refused": {"ru": "проверка {id} отклонена", "en": "check {id} is refused"},
+    "one_of": {"ru": "проверке нужно ровно одно из: `sql`, `builtin` или (одно) `unsupported`",
+               "en": "a check needs exactly one of `sql`, `builtin`, or (alone) `unsupported`"},
+}
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -93,12 +110,12 @@ def load_checks(directory: str | Path | None = None) -> list[Check]:
             continue
         if check.id in seen:
             problems.append(Problem(Location(str(path), 1, 1, "id"),
-                                    f"check id {check.id} is already defined in {seen[check.id]}"))
+                                    say(MESSAGES, "already", id=check.id, file=seen[check.id])))
             continue
         seen[check.id] = str(path)
         checks.append(check)
     if problems:
-        raise InputError(f"invalid check files in {folder}", problems)
+        raise InputError(say(MESSAGES, "invalid_files", folder=folder), problems)
     return sorted(checks, key=_order)
 
 
@@ -112,13 +129,15 @@ def load_check(path: str | Path) -> Check:
     name = str(path)
     tree = load_yaml(path)
     if tree is None:
-        raise InputError("empty check file", [Problem(Location(name, 1, 1), "the file is empty")])
+        raise InputError(say(MESSAGES, "empty"), [Problem(Location(name, 1, 1), say(MESSAGES, "file_empty"))])
     data = to_plain(tree)
     validator = jsonschema.Draft202012Validator(check_schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
-        raise InputError("invalid check file", [
-            Problem(location_of(tree, _error_path(_deepest(e)), name), _message(_deepest(e))) for e in errors])
+        from implkit.schemas import sort_problems
+
+        raise InputError(say(MESSAGES, "invalid"), sort_problems([
+            Problem(location_of(tree, path, name), message) for e in errors for path, message in _explained(e)]))
     check = Check(
         id=data["id"], name=data["name"], title=data["title"], severity=data["severity"], entity=data["entity"],
         why=data["why"], fix=data["fix"], parameters=data.get("parameters") or {},
@@ -131,38 +150,22 @@ def load_check(path: str | Path) -> Check:
             error = _sql_error(text, check)
             if error:
                 refused = error.startswith(READ_ONLY_MESSAGE)
-                raise InputError("invalid check file", [Problem(location_of(tree, (key,), name),
-                                                                error if refused else f"SQL does not compile: {error}")])
+                raise InputError(say(MESSAGES, "invalid"), [Problem(
+                    location_of(tree, (key,), name), error if refused else say(MESSAGES, "sql", error=error))])
     if Path(name).stem != check.id and not Path(name).stem.startswith(check.id):
-        raise InputError("invalid check file", [Problem(location_of(tree, ("id",), name),
-                                                        f"file name should start with the check id {check.id}")])
+        raise InputError(say(MESSAGES, "invalid"), [Problem(location_of(tree, ("id",), name),
+                                                             say(MESSAGES, "file_name", id=check.id))])
     return check
 
 
-def _deepest(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
-    """For oneOf/anyOf failures, the most specific sub-error (best_match picks the relevant branch)."""
-    if error.context:
-        return jsonschema.exceptions.best_match(error.context)
-    return error
+def _explained(error: jsonschema.ValidationError) -> list[tuple[tuple, str]]:
+    """(path, message) for one schema finding: the check's own rule for its evaluation (sql, builtin or
+    unsupported: a oneOf), else the shared explainer (implkit.schemas), which points at an unknown key itself."""
+    from implkit.schemas import explain_error
 
-
-def _error_path(error: jsonschema.ValidationError) -> tuple:
-    """Where to point: the offending key itself for an unknown key, else the failing value."""
-    path = tuple(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = set((error.schema.get("properties") or {}))
-        extra = [k for k in error.instance if k not in allowed]
-        if extra:
-            return (*path, extra[0])
-    return path
-
-
-def _message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties":
-        return f"unknown key ({error.message.split('(')[-1].rstrip(')')})"
-    if error.validator == "oneOf":
-        return "a check needs exactly one of `sql`, `builtin`, or (alone) `unsupported`"
-    return error.message
+    if error.validator == "oneOf" and not error.absolute_path:
+        return [((), say(MESSAGES, "one_of"))]
+    return list(explain_error(error))
 
 
 def _sql_error(sql: str, check: Check) -> str | None:
@@ -271,7 +274,7 @@ def run_check_sql(db: sqlite3.Connection, guard: ReadGuard, check: Check, key: s
         return db.execute(getattr(check, key), params)
     except (sqlite3.Error, sqlite3.Warning) as exc:
         if guard.denied or isinstance(exc, sqlite3.Warning) or "one statement" in str(exc):
-            raise InputError(f"check {check.id} is refused", [Problem(check_location(check, key),
+            raise InputError(say(MESSAGES, "refused", id=check.id), [Problem(check_location(check, key),
                                                                         guard.explain(exc))]) from None
         raise
 

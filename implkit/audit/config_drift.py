@@ -16,6 +16,7 @@ from typing import Any
 
 from implkit.audit.records import RecordRef
 from implkit.audit.snapshot import Snapshot
+from implkit.lang import say
 from implkit.model import Blueprint
 
 META_KEY = "config_comparison"
@@ -43,12 +44,16 @@ def clear_comparison(snapshot: Snapshot) -> None:
     with snapshot.transaction() as db:
         db.execute("DELETE FROM meta WHERE key = ?", (META_KEY,))
 
+_MESSAGES = {"no_comparison": {"ru": "в снимке нет сравнения настройки: выполните `implkit sync` для клиента с "
+                                     "описанием",
+                               "en": "the snapshot holds no configuration comparison: run `implkit sync` on a tenant "
+                                     "with a blueprint"}}
+
 
 def load_comparison(snapshot: Snapshot) -> dict[str, Any]:
     text = snapshot.get_meta(META_KEY)
     if not text:
-        raise NoComparison("the snapshot holds no configuration comparison: run `implkit sync` on a tenant "
-                           "with a blueprint")
+        raise NoComparison(say(_MESSAGES, "no_comparison"))
     return json.loads(text)
 
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from implkit.audit.normalize import inn_is_valid
+from implkit.audit.sync import MESSAGES, PAGES, RECORDS
+from implkit.lang import count_noun, say
 
 TRRC = re.compile(r"^\d{4}[\dA-Z]{2}\d{3}$")
 
@@ -113,7 +115,8 @@ def sync_directum(reader, snapshot, *, web_url: str | None = None, progress: Cal
         summary.streams.append(result)
         summary.records += result.records
         summary.pages += result.pages
-        progress(f"{stream}: {result.records} records in {result.pages} pages (full read)")
+        progress(say(MESSAGES, "full_read", stream=stream, records=count_noun(result.records, *RECORDS),
+                     pages=count_noun(result.pages, *PAGES)))
     summary.requests = reader.requests_sent()
     snapshot.set_meta(snapshot_at=started, web_url=web_url, crm="directum")
     return summary

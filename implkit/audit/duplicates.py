@@ -654,7 +654,10 @@ def _bad_parameter(source: str, path: tuple, message: str) -> None:
         from implkit.yamlio import load_yaml, location_of
 
         location = location_of(load_yaml(source), path, source)
-    raise InputError("invalid check file", [Problem(location, message)])
+    from implkit.audit.checks import MESSAGES
+    from implkit.lang import say
+
+    raise InputError(say(MESSAGES, "invalid"), [Problem(location, message)])
 
 
 def check_result(snapshot: Snapshot, entity: str, parameters: dict[str, Any], source: str = "") -> tuple[list[tuple[int, int | None]],

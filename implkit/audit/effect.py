@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from implkit.lang import say_in
+from implkit.lang import say, say_in
 from implkit.audit.analytics import DAY, Period, _pipeline
 from implkit.audit.snapshot import Snapshot
 from implkit.errors import InputError, RuntimeFailure
@@ -98,6 +98,35 @@ MESSAGES: dict[str, dict[str, str]] = {
     "csv_columns": {"ru": "ключ|показатель|до|сейчас|изменение|оценка", "en": "key|indicator|before|now|change|verdict"},
 }
 
+# Refusals of the period, baseline and time zone options, in the user's language (a report's own texts are
+# in its --lang, below).
+_ERRORS = {
+    "tz": {"ru": "неизвестный часовой пояс {name!r} (имя IANA, например Europe/Moscow)",
+           "en": "unknown time zone {name!r} (an IANA name such as Europe/Moscow)"},
+    "date": {"ru": "{option} {text!r}: не дата (YYYY-MM-DD)", "en": "{option} {text!r}: not a date (YYYY-MM-DD)"},
+    "days": {"ru": "{option} {text!r}: число дней, например 30d (или недель: 4w)",
+             "en": "{option} {text!r}: a number of days such as 30d (or weeks: 4w)"},
+    "one_period": {"ru": "выберите один период: {chosen}", "en": "choose one period: {chosen}"},
+    "or": {"ru": " или ", "en": " or "},
+    "together": {"ru": "--from и --to указываются вместе", "en": "--from and --to go together"},
+    "before": {"ru": "--to {date_to} раньше, чем --from {date_from}", "en": "--to {date_to} is before --from {date_from}"},
+    "month": {"ru": "--month {month!r}: календарный месяц, например 2026-11",
+              "en": "--month {month!r}: a calendar month such as 2026-11"},
+    "no_sync_time": {"ru": "у снимка ещё нет времени синхронизации: сначала синхронизируйте клиента",
+                     "en": "the snapshot has no sync time yet: sync the tenant first"},
+    "baseline_name": {"ru": "имя базы {name!r}: только буквы, цифры, «.», «-» и «_»",
+                      "en": "baseline name {name!r}: letters, digits, '.', '-' and '_' only"},
+    "baseline_exists": {"ru": "база {name!r} уже есть ({path}); выберите другое --name",
+                        "en": "baseline {name!r} already exists ({path}); choose another --name"},
+    "no_baseline": {"ru": "у этого клиента нет сохранённой базы: сохраните её (`implkit audit baseline TENANT`) "
+                          "или сравните с прошедшей датой: --baseline YYYY-MM-DD",
+                    "en": "no baseline kept for this tenant: take one with `implkit audit baseline TENANT`, or "
+                          "compare with a past date: --baseline YYYY-MM-DD"},
+    "none_kept": {"ru": "сохранённых нет", "en": "none kept"},
+    "bad_baseline": {"ru": "--baseline {ref!r}: ни сохранённая база ({names}), ни дата (YYYY-MM-DD)",
+                     "en": "--baseline {ref!r}: neither a kept baseline ({names}) nor a date (YYYY-MM-DD)"},
+}
+
 
 def msg(key: str, lang: str, **values: Any) -> str:
     return say_in(MESSAGES, key, lang, **values)
@@ -109,14 +138,14 @@ def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or DEFAULT_TZ)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InputError(f"unknown time zone {name!r} (an IANA name such as Europe/Moscow)") from None
+        raise InputError(say(_ERRORS, "tz", name=name)) from None
 
 
 def _parse_date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{option} {text!r}: not a date (YYYY-MM-DD)") from None
+        raise InputError(say(_ERRORS, "date", option=option, text=text)) from None
 
 
 def _midnight(day: date, tz: ZoneInfo) -> int:
@@ -127,7 +156,7 @@ def parse_days(text: str, option: str = "--period") -> int:
     """`30d`, `4w` or `30` → days."""
     m = re.fullmatch(r"\s*(\d{1,4})\s*([dw]?)\s*", str(text))
     if not m or int(m.group(1)) < 1:
-        raise InputError(f"{option} {text!r}: a number of days such as 30d (or weeks: 4w)")
+        raise InputError(say(_ERRORS, "days", option=option, text=text))
     return int(m.group(1)) * (7 if m.group(2) == "w" else 1)
 
 
@@ -138,18 +167,18 @@ def resolve_period(now: int, tz: ZoneInfo, *, date_from: str | None = None, date
     chosen = [name for name, value in (("--from/--to", date_from or date_to), ("--period", period),
                                        ("--month", month)) if value]
     if len(chosen) > 1:
-        raise InputError(f"choose one period: {' or '.join(chosen)}")
+        raise InputError(say(_ERRORS, "one_period", chosen=say(_ERRORS, "or").join(chosen)))
     if date_from or date_to:
         if not (date_from and date_to):
-            raise InputError("--from and --to go together")
+            raise InputError(say(_ERRORS, "together"))
         start, end = _parse_date(date_from, "--from"), _parse_date(date_to, "--to")
         if end < start:
-            raise InputError(f"--to {date_to} is before --from {date_from}")
+            raise InputError(say(_ERRORS, "before", date_to=date_to, date_from=date_from))
         return Period(_midnight(start, tz), _midnight(end + timedelta(days=1), tz))
     if month:
         m = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
         if not m or not 1 <= int(m.group(2)) <= 12:
-            raise InputError(f"--month {month!r}: a calendar month such as 2026-11")
+            raise InputError(say(_ERRORS, "month", month=month))
         first = date(int(m.group(1)), int(m.group(2)), 1)
         following = date(first.year + (first.month == 12), first.month % 12 + 1, 1)
         return Period(_midnight(first, tz), _midnight(following, tz))
@@ -280,13 +309,13 @@ def take_baseline(snapshot: Snapshot, tenant_dir: str | Path, *, name: str | Non
 
     now = snapshot.snapshot_at
     if not now:
-        raise RuntimeFailure("the snapshot has no sync time yet: sync the tenant first")
+        raise RuntimeFailure(say(_ERRORS, "no_sync_time"))
     name = name or datetime.fromtimestamp(now, tz).strftime("%Y-%m-%d")
     if not re.fullmatch(r"[\w.-]{1,64}", name):
-        raise InputError(f"baseline name {name!r}: letters, digits, '.', '-' and '_' only")
+        raise InputError(say(_ERRORS, "baseline_name", name=name))
     path = baselines_dir(tenant_dir) / f"{name}.json"
     if path.exists() and not overwrite:
-        raise InputError(f"baseline {name!r} already exists ({path}); choose another --name")
+        raise InputError(say(_ERRORS, "baseline_exists", name=name, path=path))
     from implkit.files import FILE_MODE, private_dir
 
     data = {"name": name, "taken_at": now, "tz": tz.key, "kind": "kept",
@@ -313,8 +342,7 @@ def baseline(snapshot: Snapshot, tenant_dir: str | Path, ref: str | None, *, day
     kept = kept_baselines(tenant_dir)
     if ref is None:
         if not kept:
-            raise RuntimeFailure("no baseline kept for this tenant: take one with `implkit audit baseline TENANT`, "
-                                 "or compare with a past date: --baseline YYYY-MM-DD")
+            raise RuntimeFailure(say(_ERRORS, "no_baseline"))
         return kept[0]
     match = next((b for b in kept if b.get("name") == ref), None)
     if match is not None:
@@ -324,8 +352,8 @@ def baseline(snapshot: Snapshot, tenant_dir: str | Path, ref: str | None, *, day
         start = end - int(days * DAY)
         return {"name": ref, "taken_at": end, "tz": tz.key, "kind": "recomputed",
                 **indicators(snapshot, Period(start, end), at=end)}
-    names = ", ".join(b["name"] for b in kept) or "none kept"
-    raise InputError(f"--baseline {ref!r}: neither a kept baseline ({names}) nor a date (YYYY-MM-DD)")
+    names = ", ".join(b["name"] for b in kept) or say(_ERRORS, "none_kept")
+    raise InputError(say(_ERRORS, "bad_baseline", ref=ref, names=names))
 
 
 # --- comparison and rendering ----------------------------------------------------------------------

@@ -38,9 +38,29 @@ from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_on
 from implkit.audit.records import RecordRef
 from implkit.audit.snapshot import Snapshot
 from implkit.errors import InputError, Location, Problem
+from implkit.lang import say
 from implkit.model import Blueprint
 
 STATUSES = ("fail", "pass", "unsupported", "skipped")
+
+# The audit's refusals of a tenant's settings (implkit.yaml `audit:`) and of a snapshot, in the user's language.
+_MESSAGES = {
+    "never_synced": {"ru": "снимок {path} ни разу не синхронизирован до конца; выполните `implkit sync`",
+                     "en": "the snapshot {path} has never been synced completely; run `implkit sync`"},
+    "unknown_parameters": {"ru": "параметры для неизвестных проверок: {ids}",
+                           "en": "parameters for unknown check id(s) {ids}"},
+    "no_such_check": {"ru": "нет такой проверки", "en": "no such check"},
+    "not_a_stage": {"ru": "{ref!r} — не этап этого клиента", "en": "stage {ref!r} is not a stage of this tenant"},
+    "no_stage": {"ru": "здесь нет этапа {ref!r} (по id в CRM, ключу в описании или названию); его этапы: {known}",
+                 "en": "no stage {ref!r} here (by CRM id, blueprint key or name); its stages: {known}"},
+    "no_check": {"ru": "нет проверки {id}", "en": "no check {id}"},
+    "count_or_share": {"ru": "ожидается max_count или max_share", "en": "expected max_count or max_share"},
+    "not_number": {"ru": "ожидается число записей или доля, а здесь {number!r}",
+                   "en": "expected a number of records or a share, got {number!r}"},
+    "share": {"ru": "доля не больше 1, а здесь {number!r}", "en": "a share is at most 1, got {number!r}"},
+    "whole": {"ru": "число записей — целое, а здесь {number!r}", "en": "a count is a whole number, got {number!r}"},
+    "thresholds": {"ru": "недопустимые пороги аудита", "en": "invalid audit thresholds"},
+}
 
 
 @dataclass
@@ -114,15 +134,16 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
     now = snapshot.snapshot_at
     if now is None:
         from implkit.errors import RuntimeFailure
-        raise RuntimeFailure(f"the snapshot {snapshot.path} has never been synced completely; run `implkit sync`")
+        raise RuntimeFailure(say(_MESSAGES, "never_synced", path=snapshot.path))
     stages = StageResolver(snapshot, options)
     check_thresholds(options, {c.id for c in checks}, stages.setting_location)
     exempt = stages.ids(options.exempt_stages, stages.setting_location("exempt_stages"))
     selected = [c for c in checks if not options.only or c.id in options.only]
     unknown = sorted(set(options.parameters) - {c.id for c in checks})
     if unknown:
-        raise InputError(f"parameters for unknown check id(s) {', '.join(unknown)}",
-                         [Problem(stages.setting_location("parameters", unknown[0]), "no such check")])
+        raise InputError(say(_MESSAGES, "unknown_parameters", ids=", ".join(unknown)),
+                         [Problem(stages.setting_location("parameters", unknown[0]),
+                                  say(_MESSAGES, "no_such_check"))])
     # every stage reference is resolved before any check runs: one that names no stage stops the audit
     # (a check the CRM cannot run names no stage of it: it is reported unsupported, not resolved)
     selected = [c if c.unsupported_reason(options.crm) else stages.resolve_check(c) for c in selected]
@@ -229,8 +250,8 @@ class StageResolver:
             matched = self._match(ref)
             if not matched:
                 known = ", ".join(sorted({name for _, _, name in self.stages})[:12])
-                raise InputError(f"stage {ref!r} is not a stage of this tenant", [Problem(
-                    where, f"no stage {ref!r} here (by CRM id, blueprint key or name); its stages: {known}")])
+                raise InputError(say(_MESSAGES, "not_a_stage", ref=ref), [Problem(
+                    where, say(_MESSAGES, "no_stage", ref=ref, known=known))])
             found |= matched
         return sorted(found)
 
@@ -334,22 +355,22 @@ def check_thresholds(options: AuditOptions, known: set[str], where: Callable[...
     problems = []
     for check_id, value in options.thresholds.items():
         if str(check_id) not in known:
-            problems.append(Problem(where("thresholds", check_id), f"no check {check_id}"))
+            problems.append(Problem(where("thresholds", check_id), say(_MESSAGES, "no_check", id=check_id)))
             continue
         items = value.items() if isinstance(value, dict) else [(None, value)]
         for key, number in items:
             path = ("thresholds", check_id) + ((key,) if key else ())
             if key not in (None, "max_count", "max_share"):
-                problems.append(Problem(where(*path), "expected max_count or max_share"))
+                problems.append(Problem(where(*path), say(_MESSAGES, "count_or_share")))
             elif isinstance(number, bool) or not isinstance(number, (int, float)) or number != number \
                     or number < 0 or number == float("inf"):
-                problems.append(Problem(where(*path), f"expected a number of records or a share, got {number!r}"))
+                problems.append(Problem(where(*path), say(_MESSAGES, "not_number", number=number)))
             elif key == "max_share" and number > 1:
-                problems.append(Problem(where(*path), f"a share is at most 1, got {number!r}"))
+                problems.append(Problem(where(*path), say(_MESSAGES, "share", number=number)))
             elif key == "max_count" and not float(number).is_integer():
-                problems.append(Problem(where(*path), f"a count is a whole number, got {number!r}"))
+                problems.append(Problem(where(*path), say(_MESSAGES, "whole", number=number)))
     if problems:
-        raise InputError("invalid audit thresholds", problems)
+        raise InputError(say(_MESSAGES, "thresholds"), problems)
 
 
 def effective_threshold(check: Check, override: Any) -> dict[str, float]:

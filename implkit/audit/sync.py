@@ -47,6 +47,32 @@ from typing import Any, Callable, Protocol
 
 from implkit.audit.snapshot import Snapshot
 from implkit.terminal import Tick
+from implkit.lang import count_noun, say
+
+# What a sync tells while it runs and when it ends, in the user's language (the Directum sync and the
+# `sync` command word theirs from here too).
+MESSAGES = {
+    "done": {"ru": "синхронизация завершена: {records} на {pages}, {requests}",
+             "en": "sync done: {records} in {pages}, {requests}"},
+    "page": {"ru": "{stream}: страница {page}, {records}", "en": "{stream}: page {page}, {records}"},
+    "page_mode": {"ru": "{stream}: страница {page} ({mode}), {records}", "en": "{stream}: page {page} ({mode}), {records}"},
+    "refreshed": {"ru": "{table}: перечитано {records} (изменились связи)",
+                  "en": "{table}: {records} read again (links changed)"},
+    "full_read": {"ru": "{stream}: {records} на {pages} (полное чтение)",
+                  "en": "{stream}: {records} in {pages} (full read)"},
+    "full": {"ru": "полностью", "en": "full"},
+    "incremental": {"ru": "изменения", "en": "incremental"},
+    "resumed": {"ru": "продолжение", "en": "resumed"},
+    "dictionary": {"ru": "справочник", "en": "dictionary"},
+}
+RECORDS = (("запись", "записи", "записей"), ("records", "records"))  # English has always printed "1 records"
+PAGES = (("странице", "страницах", "страницах"), ("pages", "pages"))
+REQUESTS = (("запрос", "запроса", "запросов"), ("requests", "requests"))
+
+
+def mode_word(mode: str) -> str:
+    """A pass's mode (full, incremental, resumed, dictionary) as the reader calls it."""
+    return say(MESSAGES, mode) if mode in MESSAGES else mode
 
 DELETION_EVENTS = {"lead_deleted": "leads", "contact_deleted": "contacts", "company_deleted": "companies",
                    "task_deleted": "tasks"}
@@ -161,7 +187,8 @@ def sync_snapshot(reader: RecordsReader, snapshot: Snapshot, *, full: bool = Fal
     with snapshot.transaction() as db:
         db.execute("DELETE FROM meta WHERE key = 'sync_started_at'")
     summary.requests = requests()
-    progress(f"sync done: {summary.records} records in {summary.pages} pages, {summary.requests} requests")
+    progress(say(MESSAGES, "done", records=count_noun(summary.records, *RECORDS),
+                 pages=count_noun(summary.pages, *PAGES), requests=count_noun(summary.requests, *REQUESTS)))
     return summary
 
 
@@ -171,7 +198,8 @@ def _read_all(reader: RecordsReader, stream: Any, progress: Progress) -> tuple[l
     while True:
         result = reader.read_page(stream, since=None, page=page)
         rows.extend(result.rows)
-        progress(Tick(stream.name, len(rows), text=f"{stream.name}: page {page}, {len(rows)} records"))
+        progress(Tick(stream.name, len(rows), text=say(MESSAGES, "page", stream=stream.name, page=page,
+                                                       records=count_noun(len(rows), *RECORDS))))
         if not result.has_next or not result.rows:
             return rows, page
         page += 1
@@ -221,7 +249,8 @@ def _page_loop(reader: RecordsReader, snapshot: Snapshot, stream: Any, progress:
         snapshot.write_page(stream.table, result.rows, cursor=stream.name, next_page=0 if done else next_page,
                             since=next_since, high_water=kept)
         progress(Tick(stream.name, summary.records,
-                      text=f"{stream.name}: page {summary.pages} ({mode}), {summary.records} records"))
+                      text=say(MESSAGES, "page_mode", stream=stream.name, page=summary.pages, mode=mode_word(mode),
+                               records=count_noun(summary.records, *RECORDS))))
         if done:
             snapshot.finish_pass(stream.name, at=cap)
             return summary
@@ -277,7 +306,7 @@ def _refresh_linked(reader: RecordsReader, snapshot: Snapshot, streams: list[Str
             rows = read_ids(table, chunk)
             snapshot.write_refreshed(table, rows, chunk)
             refreshed += len(rows)
-        progress(f"{table}: {len(ids)} records read again (links changed)")
+        progress(say(MESSAGES, "refreshed", table=table, records=count_noun(len(ids), *RECORDS)))
     return refreshed
 
 

@@ -49,6 +49,7 @@ from implkit.blueprint.addressing import semantic_address as _address
 from implkit.blueprint.validate import check_data, schema_problems
 from implkit.data import blueprints_dir
 from implkit.errors import InputError, Location, Problem
+from implkit.lang import say
 from implkit.model import API_VERSION, FEATURES, KIND, Blueprint
 from implkit.yamlio import dump_yaml, load_yaml, location_of, to_plain
 
@@ -77,6 +78,35 @@ class FeatureModule:
         return self.title_ru if lang == "ru" else self.title_en
 
 
+_MESSAGES = {
+    "bad_module": {"ru": "{file}: недопустимый модуль функции", "en": "{file}: not a valid feature module"},
+    "file_name": {"ru": "{path}: объявляет функцию {feature!r}; назовите файл {feature}.yaml",
+                  "en": "{path}: declares feature {feature!r}; name the file {feature}.yaml"},
+    "unknown_feature": {"ru": "{option} {name}: неизвестная функция (известны: {known})",
+                        "en": "{option} {name}: unknown feature (known: {known})"},
+    "exclude_base": {"ru": "--exclude base: базовая настройка всегда входит в описание",
+                     "en": "--exclude base: the base setup is always part of a blueprint"},
+    "both": {"ru": "--include и --exclude оба называют {names}", "en": "--include and --exclude both name {names}"},
+    "no_module": {"ru": "нет модуля функции {feature!r} (ожидался {path})",
+                  "en": "no feature module for {feature!r} (expected {path})"},
+    "requires": {"ru": "функции {feature!r} нужна {needed!r}, а --exclude её убирает",
+                 "en": "feature {feature!r} requires {needed!r}, which --exclude removes"},
+    "no_key": {"ru": "{path}: элемент списка без ключа", "en": "{path}: a list item without a key"},
+    "needs_key": {"ru": "каждому элементу нужен key", "en": "every item needs a key"},
+    "cannot_place": {"ru": "{path}: некуда поставить {key!r}", "en": "{path}: cannot place {key!r}"},
+    "no_after": {"ru": "after: нет {after!r} в {where}, когда добавляется функция {feature!r}",
+                 "en": "after: no {after!r} in {where} when feature {feature!r} is merged"},
+    "conflict": {"ru": "{new!r} в функции {feature!r} противоречит {old!r} из функции {first!r} в {there}; "
+                       "согласуйте их или перечислите {address} в metadata.overrides файла {path}",
+                 "en": "{new!r} in feature {feature!r} conflicts with {old!r} set by feature {first!r} at {there}; "
+                       "make them agree, or list {address} in the metadata.overrides of {path}"},
+    "differently": {"ru": "модули функций {first} и {path} задают {address} по-разному",
+                    "en": "feature modules {first} and {path} define {address} differently"},
+    "invalid_result": {"ru": "модули функций складываются в недопустимое описание",
+                       "en": "the feature modules compose into an invalid blueprint"},
+}
+
+
 def load_module(path: str | os.PathLike) -> FeatureModule:
     """One feature module, schema-checked; InputError with every problem otherwise."""
     file = str(path)
@@ -84,7 +114,7 @@ def load_module(path: str | os.PathLike) -> FeatureModule:
     data = to_plain(tree)
     problems = schema_problems(tree, data, file, kind="BlueprintFeature")
     if problems:
-        raise InputError(f"{file}: not a valid feature module", problems)
+        raise InputError(say(_MESSAGES, "bad_module", file=file), problems)
     meta = data["metadata"]
     return FeatureModule(meta["feature"], meta["title"]["ru"], meta["title"]["en"],
                          tuple(meta.get("requires") or ()), tuple(meta.get("overrides") or ()),
@@ -112,7 +142,7 @@ def _read_modules(folder: Path) -> dict[str, FeatureModule]:
     for path in sorted(folder.glob("*.yaml")):
         module = load_module(path)
         if path.stem != module.feature:
-            raise InputError(f"{path}: declares feature {module.feature!r}; name the file {module.feature}.yaml")
+            raise InputError(say(_MESSAGES, "file_name", path=path, feature=module.feature))
         modules[module.feature] = module
     return modules
 
@@ -127,22 +157,22 @@ def select_features(selected: tuple[str, ...] | list[str], include=(), exclude=(
     for option, names in (("--include", include), ("--exclude", exclude)):
         for name in names:
             if name not in FEATURES:
-                raise InputError(f"{option} {name}: unknown feature (known: {', '.join(FEATURES)})")
+                raise InputError(say(_MESSAGES, "unknown_feature", option=option, name=name, known=", ".join(FEATURES)))
     if "base" in exclude:
-        raise InputError("--exclude base: the base setup is always part of a blueprint")
+        raise InputError(say(_MESSAGES, "exclude_base"))
     both = sorted(set(include) & set(exclude))
     if both:
-        raise InputError(f"--include and --exclude both name {', '.join(both)}")
+        raise InputError(say(_MESSAGES, "both", names=", ".join(both)))
     chosen = (set(selected) | set(include) | {"base"}) - set(exclude)
     pending = sorted(chosen, key=FEATURES.index)
     while pending:
         feature = pending.pop()
         module = modules.get(feature)
         if module is None:
-            raise InputError(f"no feature module for {feature!r} (expected {features_dir() / (feature + '.yaml')})")
+            raise InputError(say(_MESSAGES, "no_module", feature=feature, path=features_dir() / (feature + ".yaml")))
         for needed in module.requires:
             if needed in exclude:
-                raise InputError(f"feature {feature!r} requires {needed!r}, which --exclude removes")
+                raise InputError(say(_MESSAGES, "requires", feature=feature, needed=needed))
             if needed not in chosen:
                 chosen.add(needed)
                 pending.append(needed)
@@ -210,8 +240,8 @@ class Merger:
             here = mod + (index,)
             key = item_key(record, str(list_name))
             if key is None:
-                raise InputError(f"{module.path}: a list item without a key",
-                                 [Problem(location_of(module.tree, here, module.path), "every item needs a key")])
+                raise InputError(say(_MESSAGES, "no_key", path=module.path),
+                                 [Problem(location_of(module.tree, here, module.path), say(_MESSAGES, "needs_key"))])
             record = dict(record)
             after = record.pop("after", None)
             existing = next((r for r in current if item_key(r, str(list_name)) == key), None)
@@ -225,9 +255,9 @@ class Merger:
                 continue
             position = next((i for i, r in enumerate(current) if item_key(r, str(list_name)) == after), None)
             if position is None:
-                raise InputError(f"{module.path}: cannot place {key!r}", [Problem(
+                raise InputError(say(_MESSAGES, "cannot_place", path=module.path, key=key), [Problem(
                     _located(module, here + ("after",), sem + (key,)),
-                    f"after: no {after!r} in {_address(sem)} when feature {module.feature!r} is merged")])
+                    say(_MESSAGES, "no_after", after=after, where=_address(sem), feature=module.feature))])
             current.insert(position + 1, fresh)
 
     def _may_override(self, module: FeatureModule, sem: tuple) -> bool:
@@ -239,10 +269,9 @@ class Merger:
         here = _located(module, mod, sem)
         there = location_of(first.tree, first_path, first.path)
         address = _address(sem)
-        message = (f"{new!r} in feature {module.feature!r} conflicts with {old!r} set by feature "
-                   f"{first.feature!r} at {there}; make them agree, or list {object_address(sem)} "
-                   f"in the metadata.overrides of {module.path}")
-        return InputError(f"feature modules {first.path} and {module.path} define {address} differently",
+        message = say(_MESSAGES, "conflict", new=new, feature=module.feature, old=old, first=first.feature,
+                      there=there, address=object_address(sem), path=module.path)
+        return InputError(say(_MESSAGES, "differently", first=first.path, path=module.path, address=address),
                           [Problem(here, message)])
 
     def _origin_of(self, sem: tuple) -> tuple[FeatureModule, tuple]:
@@ -361,4 +390,4 @@ def _check_composed(canonical: dict[str, Any], text: str) -> None:
         return
     name = "<composed blueprint>"
     problems = check_data(load_yaml(name, text=text), name)
-    raise InputError("the feature modules compose into an invalid blueprint", problems)
+    raise InputError(say(_MESSAGES, "invalid_result"), problems)

@@ -15,9 +15,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from implkit.blueprint.addressing import is_keyed_list_path, item_key, semantic_address
+from implkit.lang import say
 from implkit.model import Blueprint
 
-UNSET = "(unset)"
+UNSET = "(unset)"  # a sentinel (compared by identity when shown): the value is absent on that side
+
+_MESSAGES = {
+    "unset": {"ru": "(не задано)", "en": "(unset)"},
+    "order": {"ru": " (порядок)", "en": " (order)"},
+    "no_changes": {"ru": "изменений нет", "en": "no changes"},
+    "summary": {"ru": "добавлено: {added}, удалено: {removed}, изменено: {changed}",
+                "en": "{added} added, {removed} removed, {changed} changed"},
+}
 
 
 @dataclass(frozen=True)
@@ -56,16 +65,15 @@ def diff_blueprints(old: Blueprint, new: Blueprint) -> list[Change]:
         before, after = old_orders.get(address, []), new_orders.get(address, [])
         common = set(before) & set(after)
         if [k for k in before if k in common] != [k for k in after if k in common]:
-            changes.append(Change("changed", f"{address} (order)", ", ".join(before), ", ".join(after)))
+            changes.append(Change("changed", address + say(_MESSAGES, "order"), ", ".join(before), ", ".join(after)))
     return changes
 
 
 def render_changes(changes: list[Change]) -> str:
     if not changes:
-        return "no changes\n"
+        return say(_MESSAGES, "no_changes") + "\n"
     counts = {kind: sum(1 for c in changes if c.kind == kind) for kind in ("added", "removed", "changed")}
-    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-    return "\n".join(str(c) for c in changes) + f"\n{summary}\n"
+    return "\n".join(str(c) for c in changes) + "\n" + say(_MESSAGES, "summary", **counts) + "\n"
 
 
 def _flatten(doc: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], dict[str, list[str]]]:
@@ -111,6 +119,8 @@ def _union(a: dict, b: dict) -> list:
 
 
 def _show(value: Any) -> str:
+    if value is UNSET:
+        return say(_MESSAGES, "unset")
     if isinstance(value, list):
         return "[" + ", ".join(map(str, value)) + "]"
     if isinstance(value, dict):

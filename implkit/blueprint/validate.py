@@ -51,6 +51,10 @@ from implkit.yamlio import location_of, to_plain
 
 # Every message this module writes, in both languages.
 _MESSAGES = {
+    "same_automation": {"ru": "срабатывает на то же событие и делает то же, что {first!r} (этап {stage!r}, {do}): "
+                              "одна сделка получила бы это дважды",
+                        "en": "fires on the same event and does the same as {first!r} (stage {stage!r}, {do}): "
+                              "one lead would get it twice"},
     # semantics
     "duplicate_key": {"ru": "ключ {key!r} уже встречался (строка {line})",
                       "en": "duplicate key {key!r} (first defined at line {line})"},
@@ -385,10 +389,9 @@ def duplicate_automation_warnings(tree: Any, data: Any, file: str) -> list[Probl
                         and (None in conditions or conditions[0] == conditions[1])):
                     path = ("pipelines", p_index, "automations", a_index)
                     first = other.get("key") or f"automations[{o_index}]"
-                    warnings.append(Problem(location_of(tree, path, file),
-                                            f"fires on the same event and does the same as {first!r} "
-                                            f"(stage {automation.get('stage')!r}, {automation.get('do')}): "
-                                            "one lead would get it twice"))
+                    warnings.append(Problem(location_of(tree, path, file), say(
+                        _MESSAGES, "same_automation", first=first, stage=automation.get("stage"),
+                        do=automation.get("do"))))
             seen.append((a_index, automation))
     return warnings
 

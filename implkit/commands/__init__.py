@@ -198,6 +198,17 @@ def fleet_options(command):
                              "implies --all.")(command)
 
 
+FLEET_MESSAGES = {
+    "one_or_all": {"ru": "назовите одного клиента (TENANT) или укажите --all (или --tenants PATTERN, --shard K/N)",
+                   "en": "name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)"},
+    "one_and_many": {"ru": "назовите одного клиента (TENANT) или выберите нескольких через --all/--tenants/--shard, "
+                           "но не то и другое",
+                     "en": "name one TENANT, or select several with --all/--tenants/--shard, not both"},
+    "no_tenants": {"ru": "в рабочей папке нет клиентов; добавьте: `implkit tenant add`",
+                   "en": "the workspace has no tenants; add one with `implkit tenant add`"},
+}
+
+
 def fleet_names(all_names: list[str], name: str | None, all_: bool, patterns: str | None,
                 shard: str | None) -> list[str] | None:
     """The tenants a command runs on: [name] for one tenant, the selection for --all/--tenants/--shard,
@@ -206,12 +217,14 @@ def fleet_names(all_names: list[str], name: str | None, all_: bool, patterns: st
     from implkit.workspace.fleet import select_tenants
 
     many = all_ or patterns is not None or shard is not None
+    from implkit.lang import say
+
     if name and many:
-        raise click.UsageError("name one TENANT, or select several with --all/--tenants/--shard, not both")
+        raise click.UsageError(say(FLEET_MESSAGES, "one_and_many"))
     if name:
         return [name]
     if not many:
         return None
     if not all_names:
-        raise InputError("the workspace has no tenants; add one with `implkit tenant add`")
+        raise InputError(say(FLEET_MESSAGES, "no_tenants"))
     return select_tenants(all_names, patterns=patterns, shard=shard)

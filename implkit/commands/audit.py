@@ -25,6 +25,7 @@ from typing import Any
 import click
 
 from implkit.commands import (
+    FLEET_MESSAGES,
     break_stale_lock_option,
     fleet_names,
     fleet_options,
@@ -33,6 +34,7 @@ from implkit.commands import (
     quiet_option,
 )
 from implkit.errors import EXIT_OK
+from implkit.lang import count_noun, say
 
 _workspace_option = click.option("--workspace", "-w", "workspace_dir", type=click.Path(file_okay=False),
                                  help="Workspace folder (default: $IMPLKIT_WORKSPACE or the nearest implkit.yaml).")
@@ -101,7 +103,7 @@ def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, 
     names = fleet_names(Workspace.discover(workspace_dir).tenant_names() if not tenant else [], tenant, all_,
                         tenant_patterns, shard)
     if names is None:
-        raise click.UsageError("name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)")
+        raise click.UsageError(say(FLEET_MESSAGES, "one_or_all"))
     with Reporter(quiet=quiet) as report:
         if not tenant:   # the table names each tenant's outcome, errors included: printed even with --quiet
             return _for_all(names, lambda name: sync_one(workspace_dir, name, full, progress=for_tenant(report, name)),
@@ -110,9 +112,30 @@ def sync(tenant: str | None, workspace_dir: str | None, full: bool, all_: bool, 
     if quiet:
         return EXIT_OK
     click.echo(f"{tenant}: {done.summary()}")
+    from implkit.audit.sync import mode_word
+
     for stream in done.streams:
-        click.echo(f"  {stream.name:<24} {stream.mode:<11} {stream.records:>8} records {stream.pages:>6} pages")
+        click.echo(say(_SYNC_MESSAGES, "stream", name=f"{stream.name:<24}", mode=f"{mode_word(stream.mode):<11}",
+                       records=f"{stream.records:>8}", pages=f"{stream.pages:>6}"))
     return EXIT_OK
+
+
+_SYNC_MESSAGES = {
+    "stream": {"ru": "  {name} {mode} {records} зап. {pages} стр.", "en": "  {name} {mode} {records} records {pages} pages"},
+    "summary": {"ru": "{records} на {pages}, {requests} (повторено: {retried}), удалено: {deleted}",
+                "en": "{records} in {pages}, {requests} ({retried} retried), {deleted} deleted"},
+    "unsupported": {"ru": "клиент {tenant!r}: sync работает с клиентами amoCRM, Bitrix24 и Directum; {provider} "
+                          "пока не поддерживается",
+                    "en": "tenant {tenant!r}: sync supports amoCRM, Bitrix24 and Directum tenants; {provider} "
+                          "is not implemented yet"},
+    "directum_full": {"ru": "{tenant}: полное чтение: у контрагентов Directum нет даты изменения, поэтому каждая "
+                            "синхронизация читает всё, постранично по Id",
+                      "en": "{tenant}: full read: Directum counterparties carry no modification date, so every sync "
+                            "reads everything, keyset-paged by Id"},
+    "baseline": {"ru": "сохранена база сравнения {name!r} (30 дней до этой первой синхронизации) для "
+                       "`implkit audit effect`",
+                 "en": "kept baseline {name!r} (the 30 days before this first sync) for `implkit audit effect`"},
+}
 
 
 @dataclass(frozen=True)
@@ -127,8 +150,11 @@ class Synced:
     streams: tuple
 
     def summary(self) -> str:
-        return (f"{self.records} records in {self.pages} pages, {self.requests} requests ({self.retried} retried), "
-                f"{self.deleted} deleted")
+        from implkit.audit.sync import PAGES, RECORDS, REQUESTS
+
+        return say(_SYNC_MESSAGES, "summary", records=count_noun(self.records, *RECORDS),
+                   pages=count_noun(self.pages, *PAGES), requests=count_noun(self.requests, *REQUESTS),
+                   retried=self.retried, deleted=self.deleted)
 
     def exit_code(self) -> int:
         return EXIT_OK
@@ -148,8 +174,7 @@ def sync_one(workspace_dir: str | None, tenant: str, full: bool, *, progress=_st
         return _sync_directum(ws, entry, tenant, progress)
     local_zone = _tenant_tz(entry, None, ws, tenant)  # a bad audit.timezone stops the sync before it writes
     if entry.provider not in ("amocrm", "bitrix24"):
-        raise InputError(f"tenant {tenant!r}: sync supports amoCRM, Bitrix24 and Directum tenants; {entry.provider} "
-                         "is not implemented yet")
+        raise InputError(say(_SYNC_MESSAGES, "unsupported", tenant=tenant, provider=entry.provider))
     if entry.provider == "bitrix24":
         from implkit.providers.bitrix24 import open_records, tenant_connection
 
@@ -200,8 +225,7 @@ def _sync_directum(ws, entry, tenant: str, progress) -> Synced:  # noqa: ANN001
             summary = sync_directum(reader, snapshot, progress=progress)
         finally:
             reader.close()
-    progress(f"{tenant}: full read: Directum counterparties carry no modification date, so every sync reads "
-            "everything, keyset-paged by Id")
+    progress(say(_SYNC_MESSAGES, "directum_full", tenant=tenant))
     return Synced(summary.records, summary.pages, summary.requests, 0, 0, tuple(summary.streams))
 
 
@@ -500,7 +524,7 @@ def _first_baseline(ws: Any, tenant: str, local_zone: Any) -> None:
         return
     with Snapshot(folder / SNAPSHOT_FILE) as snapshot:
         take_baseline(snapshot, folder, name=FIRST_SYNC, tz=local_zone)
-    _stderr(f"kept baseline {FIRST_SYNC!r} (the 30 days before this first sync) for `implkit audit effect`")
+    _stderr(say(_SYNC_MESSAGES, "baseline", name=FIRST_SYNC))
 
 
 @audit.command("baseline")

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
+from implkit.lang import say
 from implkit.model import FEATURES
+
+_MESSAGES = {
+    "warning_word": {"ru": "предупреждение:", "en": "warning:"},
+    "ok_word": {"ru": "ok:", "en": "ok:"},
+    "valid": {"ru": "{file} — корректное описание (blueprint)", "en": "{file} is a valid blueprint"},
+    "wrote": {"ru": "записан {file}", "en": "wrote {file}"},
+}
 
 _FEATURE = click.Choice(FEATURES)
 
@@ -33,8 +41,8 @@ def validate(file: str) -> int:
 
     tree = load_yaml(file)
     for warning in duplicate_automation_warnings(tree, to_plain(tree), file):
-        click.echo(f"{paint('warning:', 'warning', err=True)} {warning}", err=True)
-    click.echo(f"{paint('ok:', 'ok')} {file} is a valid blueprint")
+        click.echo(f"{paint(say(_MESSAGES, 'warning_word'), 'warning', err=True)} {warning}", err=True)
+    click.echo(f"{paint(say(_MESSAGES, 'ok_word'), 'ok')} {say(_MESSAGES, 'valid', file=file)}")
     return 0
 
 
@@ -58,7 +66,7 @@ def compose(answers_file: str, include: tuple[str, ...], exclude: tuple[str, ...
     text = compose_blueprint(answers, include=include, exclude=exclude, min_stars=min_stars,
                              answers_name=Path(answers_file).name)
     atomic_write(output, text)
-    click.echo(f"wrote {output}")
+    click.echo(say(_MESSAGES, "wrote", file=output))
     return 0
 
 

@@ -16,9 +16,51 @@ from typing import Any, Iterator
 
 import click
 
-from implkit.commands import (break_stale_lock_option, fleet_names, fleet_options, for_tenant, json_format_option,
-                              output_option, quiet_option, workspace_dir_option)
+from implkit.commands import (FLEET_MESSAGES, break_stale_lock_option, fleet_names, fleet_options, for_tenant,
+                              json_format_option, output_option, quiet_option, workspace_dir_option)
 from implkit.errors import EXIT_BAD_INPUT, EXIT_CHANGES, EXIT_FAILURE, EXIT_OK, ImplkitError, InputError
+from implkit.lang import count_noun, current, say
+
+_MESSAGES = {
+    "unsupported": {"ru": "клиент {name!r}: plan/apply работают с клиентами amoCRM, Bitrix24 и Directum; "
+                          "{provider} пока не поддерживается",
+                    "en": "tenant {name!r}: plan/apply supports amoCRM, Bitrix24 and Directum tenants; "
+                          "{provider} is not implemented yet"},
+    "no_blueprint": {"ru": "у клиента {name!r} нет описания (blueprint): укажите -b FILE или зарегистрируйте его "
+                           "через `implkit tenant add ... --blueprint FILE`",
+                     "en": "tenant {name!r} has no blueprint: pass -b FILE, or register one with "
+                           "`implkit tenant add ... --blueprint FILE`"},
+    "out_with_all": {"ru": "-o/--output сохраняет план одного клиента; с --all не сочетается",
+                     "en": "-o/--out saves one tenant's plan; it cannot be combined with --all"},
+    "saved": {"ru": "План сохранён в {out}; применить именно его: `implkit apply {tenant} --plan {out}`.",
+              "en": "Saved the plan to {out}; apply exactly it with `implkit apply {tenant} --plan {out}`."},
+    "plan_and_b": {"ru": "--plan применяет сохранённый план с его собственным описанием; уберите -b",
+                   "en": "--plan applies a saved plan with its own blueprint; drop -b"},
+    "other_tenant": {"ru": "{file}: план сделан для клиента {saved!r}, а не {name!r}",
+                     "en": "{file}: the plan was made for tenant {saved!r}, not {name!r}"},
+    "needs_yes": {"ru": "apply спрашивает подтверждение; без терминала укажите --yes",
+                  "en": "apply asks for confirmation; with no terminal, pass --yes"},
+    "confirm": {"ru": "Применить эти изменения?", "en": "Apply these changes?"},
+    "all_needs_yes": {"ru": "apply --all требует --yes (подтверждения по каждому клиенту не будет)",
+                      "en": "apply --all needs --yes (no confirmation per tenant)"},
+    "plan_with_all": {"ru": "--plan применяет один сохранённый план; с --all не сочетается",
+                      "en": "--plan applies one saved plan; it cannot be combined with --all"},
+    "cancelled": {"ru": "Применение отменено; ничего не записано.", "en": "Apply cancelled; nothing was written."},
+    "manual_steps": {"ru": "{why} {steps}: их перечисляет `implkit plan {tenant}`.",
+                     "en": "{why} {steps}: `implkit plan {tenant}` lists them."},
+    "nothing_to_apply": {"ru": "Применять нечего.", "en": "No changes to apply."},
+    "exported_header": {"ru": "# Выгружено implkit из клиента {tenant} (аккаунт {company}).\n"
+                              "# `implkit plan` с этим файлом для того же клиента не покажет изменений.\n",
+                        "en": "# Exported by implkit from tenant {tenant} (account {company}).\n"
+                              "# `implkit plan` with this file against the same tenant shows no changes.\n"},
+    "wrote": {"ru": "Записан {out}: {pipelines}, {fields}, {roles}.",
+              "en": "Wrote {out}: {pipelines}, {fields}, {roles}."},
+    "error": {"ru": "ошибка: {text}", "en": "error: {text}"},
+    "no_changes": {"ru": "изменений нет", "en": "no changes"},
+    "empty_selection": {"ru": "в этой выборке нет клиентов", "en": "no tenants in this selection"},
+    "headers": {"ru": "клиент|код|результат", "en": "tenant|exit|result"},
+}
+_MANUAL = (("ручной шаг", "ручных шага", "ручных шагов"), ("manual step", "manual steps"))
 
 _workspace_option = workspace_dir_option()
 
@@ -48,8 +90,7 @@ def _open_provider(ws: Any, name: str, tenant: Any) -> Any:
     from implkit.providers import open_provider
 
     if tenant.provider not in ("amocrm", "bitrix24", "directum"):
-        raise InputError(f"tenant {name!r}: plan/apply supports amoCRM, Bitrix24 and Directum tenants; "
-                         f"{tenant.provider} is not implemented yet")
+        raise InputError(say(_MESSAGES, "unsupported", name=name, provider=tenant.provider))
     credentials = ws.credentials(name)
     if tenant.provider == "directum":
         from implkit.providers.directum import tenant_connection
@@ -86,15 +127,14 @@ def _desired(blueprint_path: str | None, tenant: Any) -> tuple[Any, str]:
 
     path = blueprint_path or (str(tenant.blueprint) if tenant.blueprint else None)
     if not path:
-        raise InputError(f"tenant {tenant.name!r} has no blueprint: pass -b FILE, or register one with "
-                         "`implkit tenant add ... --blueprint FILE`")
+        raise InputError(say(_MESSAGES, "no_blueprint", name=tenant.name))
     return load_blueprint(path), path
 
 
 def _manual(blueprint: Any, crm: str) -> list:
     from implkit.blueprint.manual import every_manual_step
 
-    return every_manual_step(blueprint, crm, "en")
+    return every_manual_step(blueprint, crm, current())
 
 
 def _tenant_names(ws_dir: str | None, name: str | None, all_: bool, patterns: str | None = None,
@@ -104,7 +144,7 @@ def _tenant_names(ws_dir: str | None, name: str | None, all_: bool, patterns: st
     names = fleet_names(Workspace.discover(ws_dir).tenant_names() if not name else [], name, all_, patterns,
                         shard)
     if names is None:
-        raise click.UsageError("name one TENANT, or pass --all (or --tenants PATTERN, --shard K/N)")
+        raise click.UsageError(say(FLEET_MESSAGES, "one_or_all"))
     return names
 
 
@@ -142,13 +182,13 @@ def plan(tenant: str | None, blueprint_path: str | None, as_json: bool, out: str
     names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
     if not tenant:
         if out:
-            raise click.UsageError("-o/--out saves one tenant's plan; it cannot be combined with --all")
+            raise click.UsageError(say(_MESSAGES, "out_with_all"))
         return _for_all(names, lambda n: plan_one(workspace_dir, n, blueprint_path, prune)[0], as_json, jobs=jobs)
     result, desired = plan_one(workspace_dir, names[0], blueprint_path, prune)
     click.echo(render_json(result) if as_json else coloured_plan(render_text(result)), nl=False)
     if out:
         write_plan_file(out, result, desired)
-        _stderr(f"Saved the plan to {out}; apply exactly it with `implkit apply {names[0]} --plan {out}`.")
+        _stderr(say(_MESSAGES, "saved", out=out, tenant=names[0]))
     if result.manual and _structure_by_hand(workspace_dir, names[0]):
         return EXIT_CHANGES      # nothing to apply, but the manual rows are outstanding work
     return result.exit_code()
@@ -200,20 +240,20 @@ def apply_one(workspace_dir: str | None, name: str, *, blueprint_path: str | Non
     saved = None
     if plan_file:
         if blueprint_path:
-            raise click.UsageError("--plan applies a saved plan with its own blueprint; drop -b")
+            raise click.UsageError(say(_MESSAGES, "plan_and_b"))
         saved, desired = read_plan_file(plan_file)
         if saved.tenant and saved.tenant != name:
-            raise InputError(f"{plan_file}: the plan was made for tenant {saved.tenant!r}, not {name!r}")
+            raise InputError(say(_MESSAGES, "other_tenant", file=plan_file, saved=saved.tenant, name=name))
         prune = saved.prune
     if not yes and not sys.stdin.isatty():
-        raise InputError("apply asks for confirmation; with no terminal, pass --yes")
+        raise InputError(say(_MESSAGES, "needs_yes"))
 
     def confirm(shown) -> bool:
         if not quiet or not yes:   # what a user confirms is shown, --quiet or not
             echo(coloured_plan(render_text(shown)), nl=False)
         if yes:
             return True
-        return click.confirm("Apply these changes?", default=False, err=True)
+        return click.confirm(say(_MESSAGES, "confirm"), default=False, err=True)
 
     with _tenant_session(workspace_dir, name, "apply") as (ws, tenant, provider, state):
         source = None
@@ -251,9 +291,9 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
     names = _tenant_names(workspace_dir, tenant, all_, tenant_patterns, shard)
     if not tenant:
         if not yes:
-            raise InputError("apply --all needs --yes (no confirmation per tenant)")
+            raise InputError(say(_MESSAGES, "all_needs_yes"))
         if plan_file:
-            raise click.UsageError("--plan applies one saved plan; it cannot be combined with --all")
+            raise click.UsageError(say(_MESSAGES, "plan_with_all"))
 
         with Reporter(quiet=quiet) as report:
             def run(n: str):
@@ -268,14 +308,15 @@ def apply(tenant: str | None, blueprint_path: str | None, plan_file: str | None,
     if quiet and result is not None:
         return EXIT_OK
     if result is None:
-        click.echo("Apply cancelled; nothing was written.")
+        click.echo(say(_MESSAGES, "cancelled"))
         return EXIT_FAILURE
     if _structure_by_hand(workspace_dir, names[0]):
         from implkit.providers.directum.client import WHY_NOTHING_WRITTEN
 
-        click.echo(f"{WHY_NOTHING_WRITTEN} {len(shown.manual)} manual step(s): `implkit plan {names[0]}` lists them.")
+        click.echo(say(_MESSAGES, "manual_steps", why=say(WHY_NOTHING_WRITTEN, "why"),
+                       steps=count_noun(len(shown.manual), *_MANUAL), tenant=names[0]))
         return EXIT_OK
-    click.echo(result.summary() if shown.changes else "No changes to apply.")
+    click.echo(result.summary() if shown.changes else say(_MESSAGES, "nothing_to_apply"))
     return EXIT_OK
 
 
@@ -316,17 +357,17 @@ def drift(tenant: str | None, as_json: bool, all_: bool, tenant_patterns: str | 
 @break_stale_lock_option
 def export(tenant: str, out: str, name: str | None, workspace_dir: str | None) -> int:
     """Write a blueprint from TENANT's live configuration; planning it against TENANT shows no changes."""
+    from implkit.plan.changes import kind_count
     from implkit.plan.run import export as export_of
     from implkit.yamlio import atomic_write, dump_yaml
 
     with _tenant_session(workspace_dir, tenant, "export") as (_ws, _tenant, provider, _state):
         blueprint = export_of(provider, name=name or tenant)
         reference = provider.metadata_comment() if _tenant.provider == "directum" else ""
-    header = (f"# Exported by implkit from tenant {tenant} (account {blueprint.company or ''}).\n"
-              "# `implkit plan` with this file against the same tenant shows no changes.\n" + reference)
+    header = say(_MESSAGES, "exported_header", tenant=tenant, company=blueprint.company or "") + reference
     atomic_write(out, header + dump_yaml(blueprint.to_dict()))
-    _stderr(f"Wrote {out}: {len(blueprint.pipelines)} pipeline(s), {len(blueprint.fields)} field(s), "
-            f"{len(blueprint.roles)} role(s).")
+    _stderr(say(_MESSAGES, "wrote", out=out, pipelines=kind_count("pipeline", len(blueprint.pipelines)),
+                fields=kind_count("field", len(blueprint.fields)), roles=kind_count("role", len(blueprint.roles))))
     return EXIT_OK
 
 
@@ -344,15 +385,16 @@ def _for_all(names: list[str], work, as_json: bool, applying: bool = False, jobs
         try:
             value = work(name)
         except ImplkitError as error:
-            return {"tenant": name, "exit": error.exit_code, "result": f"error: {error}".splitlines()[0]}
+            return {"tenant": name, "exit": error.exit_code,
+                    "result": say(_MESSAGES, "error", text=error).splitlines()[0]}
         if applying:
             shown, result = value
-            text = result.summary() if result is not None and shown.changes else "no changes"
+            text = result.summary() if result is not None and shown.changes else say(_MESSAGES, "no_changes")
             return {"tenant": name, "exit": EXIT_OK, "result": text}
         return {"tenant": name, "exit": value.exit_code(), "result": value.summary()}
 
     if not names:  # an empty shard (more CI jobs than tenants) has nothing to do
-        click.echo("[]" if as_json else "no tenants in this selection")
+        click.echo("[]" if as_json else say(_MESSAGES, "empty_selection"))
         return EXIT_OK
     with ThreadPoolExecutor(max_workers=min(jobs or 8, len(names))) as pool:
         rows = list(pool.map(one, names))
@@ -360,7 +402,7 @@ def _for_all(names: list[str], work, as_json: bool, applying: bool = False, jobs
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
         click.echo(tabulate([(r["tenant"], r["exit"], r["result"]) for r in rows],
-                            headers=["tenant", "exit", "result"]))
+                            headers=say(_MESSAGES, "headers").split("|")))
     codes = {r["exit"] for r in rows}
     for code in (EXIT_FAILURE, EXIT_BAD_INPUT, EXIT_CHANGES):
         if code in codes:

@@ -8,13 +8,93 @@ import click
 
 from implkit.commands import quiet_option
 from implkit.errors import InputError, Location, Problem, RuntimeFailure
+from implkit.lang import count_noun, say
+
+_MESSAGES = {
+    "no_db": {"ru": "нет базы песочницы", "en": "no sandbox database"},
+    "file_not_found": {"ru": "файл не найден", "en": "file not found"},
+    "unknown_account": {"ru": "нет такого аккаунта песочницы", "en": "unknown sandbox account"},
+    "no_account": {"ru": "в этой базе нет аккаунта {name!r}", "en": "no account {name!r} in this database"},
+    "cannot_create_account": {"ru": "не удаётся создать аккаунт", "en": "cannot create the account"},
+    "created_account": {"ru": "создан аккаунт {name} (id {id}); базовый путь {path}",
+                        "en": "created account {name} (id {id}); base path {path}"},
+    "cannot_seed_account": {"ru": "не удаётся заполнить аккаунт", "en": "cannot seed the account"},
+    "seeded": {"ru": "заполнено {name}: {summary}", "en": "seeded {name}: {summary}"},
+    "seed_summary": {"ru": "{records}; заложено находок: {planted} в {checks} (seed {seed}) за {seconds} с",
+                     "en": "{records}; {planted} planted findings over {checks} (seed {seed}) in {seconds} s"},
+    "unknown_portal": {"ru": "нет такого портала песочницы", "en": "unknown sandbox portal"},
+    "no_portal": {"ru": "в этой базе нет портала {name!r}", "en": "no portal {name!r} in this database"},
+    "cannot_create_portal": {"ru": "не удаётся создать портал", "en": "cannot create the portal"},
+    "created_portal": {"ru": "создан портал {name} (id {id}, тариф {plan}); базовый путь {path}",
+                       "en": "created portal {name} (id {id}, {plan} plan); base path {path}"},
+    "enterprise": {"ru": "«Энтерпрайз»", "en": "enterprise"},
+    "standard": {"ru": "стандартный", "en": "standard"},
+    "cannot_seed_portal": {"ru": "не удаётся заполнить портал", "en": "cannot seed the portal"},
+    "cannot_create_webhook": {"ru": "не удаётся создать вебхук", "en": "cannot create the webhook"},
+    "webhook": {"ru": "вебхук пользователя {user} на {portal}: {url}  (USER_ID/SECRET записан в {file})",
+                "en": "webhook of user {user} on {portal}: {url}  (USER_ID/SECRET written to {file})"},
+    "cannot_install": {"ru": "не удаётся установить приложение", "en": "cannot install the application"},
+    "installed": {"ru": "приложение {client} установлено на {portal} для пользователя {user}; токены записаны в "
+                        "{file}; client_endpoint {client_endpoint}, token_endpoint {token_endpoint}",
+                  "en": "application {client} installed on {portal} for user {user}; tokens written to {file}; "
+                        "client_endpoint {client_endpoint}, token_endpoint {token_endpoint}"},
+    "bad_portal": {"ru": "неверное имя портала", "en": "bad portal name"},
+    "portal_line": {"ru": "  {name}: {url}   (дописывайте /rest/... как к https://{name}.bitrix24.ru)",
+                    "en": "  {name}: {url}   (append /rest/... as to https://{name}.bitrix24.ru)"},
+    "get_webhook": {"ru": "вебхук: implkit sandbox bitrix24 webhook PORTAL --db {db} --url {url}",
+                    "en": "get a webhook with: implkit sandbox bitrix24 webhook PORTAL --db {db} --url {url}"},
+    "unknown_instance": {"ru": "нет такого экземпляра песочницы", "en": "unknown sandbox instance"},
+    "no_instance": {"ru": "в этой базе нет экземпляра Directum {name!r}",
+                    "en": "no Directum instance {name!r} in this database"},
+    "cannot_create_instance": {"ru": "не удаётся создать экземпляр", "en": "cannot create the instance"},
+    "created_instance": {"ru": "создан экземпляр Directum {name} (id {id}); базовый путь {path}; логин {login!r}, "
+                               "LOGIN:PASSWORD записан в {file}",
+                         "en": "created Directum instance {name} (id {id}); base path {path}; login {login!r}, "
+                               "LOGIN:PASSWORD written to {file}"},
+    "cannot_seed_instance": {"ru": "не удаётся заполнить экземпляр", "en": "cannot seed the instance"},
+    "instance_line": {"ru": "  {name}: {url}   (дописывайте /odata/... как к https://HOST/Integration)",
+                      "en": "  {name}: {url}   (append /odata/... as to https://HOST/Integration)"},
+    "drx_summary": {"ru": "{companies}, {persons}, банков: {banks}, {contacts}; заложено: {planted}",
+                    "en": "{companies}, {persons}, {banks} banks, {contacts}; planted: {planted}"},
+}
+#: the seeded records by kind: Russian forms for 1, 2-4, 5 and English for 1, many
+_RECORDS = {
+    "contacts": (("контакт", "контакта", "контактов"), ("contact", "contacts")),
+    "companies": (("компания", "компании", "компаний"), ("company", "companies")),
+    "leads": (("сделка", "сделки", "сделок"), ("lead", "leads")),
+    "deals": (("сделка", "сделки", "сделок"), ("deal", "deals")),
+    "tasks": (("задача", "задачи", "задач"), ("task", "tasks")),
+    "notes": (("примечание", "примечания", "примечаний"), ("note", "notes")),
+    "events": (("событие", "события", "событий"), ("event", "events")),
+    "activities": (("дело", "дела", "дел"), ("activity", "activities")),
+    "persons": (("персона", "персоны", "персон"), ("person", "persons")),
+    "checks": (("проверка", "проверки", "проверок"), ("check", "checks")),
+}
+_LEADS_B24 = (("лид", "лида", "лидов"), ("lead", "leads"))  # Bitrix24 keeps leads apart from deals
+
+
+def _counted(kind: str, count: int, nouns=None) -> str:
+    from implkit.lang import current, number
+
+    ru, en = nouns or _RECORDS[kind]
+    text = count_noun(count, ru, en)
+    return number(count, current()) + text[len(str(count)):]
+
+
+def _seed_summary(result, kinds: tuple[str, ...], leads=None) -> str:
+    """A seeder's SeedSummary (counts, defects, seed, seconds) as one line in the user's language."""
+    records = ", ".join(_counted(k, result.counts[k], leads if k == "leads" else None) for k in kinds)
+    from implkit.lang import current, number
+
+    return say(_MESSAGES, "seed_summary", records=records, planted=number(sum(result.defects.values()), current()),
+               checks=_counted("checks", len(result.defects)), seed=result.seed, seconds=f"{result.seconds:.1f}")
 
 
 def _store(db: str):
     from implkit.sandbox.store import Store
 
     if not Path(db).is_file():
-        raise InputError("no sandbox database", [Problem(Location(db, key="--db"), "file not found")])
+        raise InputError(say(_MESSAGES, "no_db"), [Problem(Location(db, key="--db"), say(_MESSAGES, "file_not_found"))])
     return Store(db)
 
 
@@ -23,8 +103,8 @@ def _account_id(store, db: str, subdomain: str) -> int:
 
     account = account_by_subdomain(store, subdomain)
     if account is None:
-        raise InputError("unknown sandbox account", [Problem(Location(db, key="subdomain"),
-                                                             f"no account {subdomain!r} in this database")])
+        raise InputError(say(_MESSAGES, "unknown_account"), [Problem(Location(db, key="subdomain"),
+                                                                     say(_MESSAGES, "no_account", name=subdomain))])
     return account["id"]
 
 
@@ -82,8 +162,9 @@ def create_account(subdomain: str, db: str, name: str | None) -> int:
     try:
         account_id = bootstrap_account(Store(db), subdomain, name)
     except ValueError as error:
-        raise InputError("cannot create the account", [Problem(Location(db, key="subdomain"), str(error))]) from None
-    click.echo(f"created account {subdomain} (id {account_id}); base path {base_path(subdomain)}")
+        raise InputError(say(_MESSAGES, "cannot_create_account"),
+                         [Problem(Location(db, key="subdomain"), str(error))]) from None
+    click.echo(say(_MESSAGES, "created_account", name=subdomain, id=account_id, path=base_path(subdomain)))
     return 0
 
 
@@ -121,9 +202,11 @@ def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: 
             result = seed_account(store, account_id, contacts=contacts, seed=seed_value, ground_truth_path=ground_truth,
                                   progress=lambda entity, done, total: report(Tick(entity, done, total)))
     except ValueError as error:   # e.g. the account already has data
-        raise InputError("cannot seed the account", [Problem(Location(db, key=subdomain), str(error))]) from None
+        raise InputError(say(_MESSAGES, "cannot_seed_account"),
+                         [Problem(Location(db, key=subdomain), str(error))]) from None
     if not quiet:
-        click.echo(f"seeded {subdomain}: {result}")
+        click.echo(say(_MESSAGES, "seeded", name=subdomain,
+                       summary=_seed_summary(result, ("contacts", "companies", "leads", "tasks", "notes", "events"))))
     return 0
 
 
@@ -136,7 +219,7 @@ def _portal_sandbox(db: str, *, must_exist: bool = True):
     from implkit.sandbox import Sandbox
 
     if must_exist and not Path(db).is_file():
-        raise InputError("no sandbox database", [Problem(Location(db, key="--db"), "file not found")])
+        raise InputError(say(_MESSAGES, "no_db"), [Problem(Location(db, key="--db"), say(_MESSAGES, "file_not_found"))])
     return Sandbox(db)
 
 
@@ -146,8 +229,8 @@ def _known_portal(sandbox, db: str, name: str) -> None:
     try:
         portal_id(sandbox.bitrix24, name)
     except UnknownPortal:
-        raise InputError("unknown sandbox portal", [Problem(Location(db, key="portal"),
-                                                            f"no portal {name!r} in this database")]) from None
+        raise InputError(say(_MESSAGES, "unknown_portal"), [Problem(Location(db, key="portal"),
+                                                                    say(_MESSAGES, "no_portal", name=name))]) from None
 
 
 def _write_secret(path: str, text: str) -> None:
@@ -175,9 +258,10 @@ def b24_create(portal: str, db: str, title: str | None, enterprise: bool) -> int
         try:
             created = operations.create_portal(sandbox.bitrix24, portal, title, enterprise=enterprise)
         except ValueError as error:
-            raise InputError("cannot create the portal", [Problem(Location(db, key="portal"), str(error))]) from None
-    click.echo(f"created portal {portal} (id {created['id']}, {'enterprise' if enterprise else 'standard'} plan); "
-               f"base path {created['base_path']}")
+            raise InputError(say(_MESSAGES, "cannot_create_portal"),
+                             [Problem(Location(db, key="portal"), str(error))]) from None
+    click.echo(say(_MESSAGES, "created_portal", name=portal, id=created["id"], path=created["base_path"],
+                   plan=say(_MESSAGES, "enterprise" if enterprise else "standard")))
     return 0
 
 
@@ -200,9 +284,11 @@ def b24_seed(portal: str, db: str, deals: int, seed_value: int, ground_truth: st
                                           ground_truth_path=ground_truth,
                                           progress=lambda entity, done, total: report(Tick(entity, done, total)))
         except ValueError as error:   # a bad portal name, or a portal that already has records
-            raise InputError("cannot seed the portal", [Problem(Location(db, key=portal), str(error))]) from None
+            raise InputError(say(_MESSAGES, "cannot_seed_portal"),
+                             [Problem(Location(db, key=portal), str(error))]) from None
     if not quiet:
-        click.echo(f"seeded {portal}: {summary}")
+        click.echo(say(_MESSAGES, "seeded", name=portal, summary=_seed_summary(
+            summary, ("deals", "contacts", "companies", "leads", "activities", "tasks"), leads=_LEADS_B24)))
     return 0
 
 
@@ -226,13 +312,14 @@ def b24_webhook(portal: str, db: str, user_id: int, scope: str, root_url: str | 
         try:
             path = operations.webhook_path(sandbox.bitrix24, portal, user_id, scopes)
         except ValueError as error:   # a user the portal does not have
-            raise InputError("cannot create the webhook", [Problem(Location(db, key="--user"), str(error))]) from None
+            raise InputError(say(_MESSAGES, "cannot_create_webhook"),
+                             [Problem(Location(db, key="--user"), str(error))]) from None
     url = (root_url.rstrip("/") if root_url else "") + path
     if secret_file:
         user, secret = path.rstrip("/").split("/")[-2:]
         _write_secret(secret_file, f"{user}/{secret}")
         url = url.replace(f"/{secret}/", "/***/")
-        click.echo(f"webhook of user {user_id} on {portal}: {url}  (USER_ID/SECRET written to {secret_file})")
+        click.echo(say(_MESSAGES, "webhook", user=user_id, portal=portal, url=url, file=secret_file))
     else:
         click.echo(url)
     return 0
@@ -258,13 +345,13 @@ def b24_oauth_app(portal: str, db: str, client_id: str, user_id: int, output: st
         try:
             app = operations.oauth_install(sandbox.bitrix24, portal, client_id, user_id)
         except ValueError as error:
-            raise InputError("cannot install the application", [Problem(Location(db, key="--user"),
+            raise InputError(say(_MESSAGES, "cannot_install"), [Problem(Location(db, key="--user"),
                                                                         str(error))]) from None
     text = json.dumps(app, indent=1)
     if output:
         _write_secret(output, text)
-        click.echo(f"application {client_id} installed on {portal} for user {user_id}; tokens written to {output}; "
-                   f"client_endpoint {app['client_endpoint']}, token_endpoint {app['token_endpoint']}")
+        click.echo(say(_MESSAGES, "installed", client=client_id, portal=portal, user=user_id, file=output,
+                       client_endpoint=app["client_endpoint"], token_endpoint=app["token_endpoint"]))
     else:
         click.echo(text)
     return 0
@@ -286,11 +373,12 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
     from implkit.sandbox.server import port_to_serve
     from implkit.sandbox.bitrix24.portal import list_portals
     from implkit.sandbox.faults import FaultSpecError, parse_faults
+    from implkit.sandbox.serve import MESSAGES as SERVE
 
     try:
         spec = parse_faults(faults)
     except FaultSpecError as error:
-        raise InputError("bad fault spec", [Problem(Location("--faults", key="faults"), str(error))]) from None
+        raise InputError(say(SERVE, "bad_faults"), [Problem(Location("--faults", key="faults"), str(error))]) from None
     with Sandbox(db, faults=spec, seed=seed_value) as sandbox:
         existing = {p["name"] for p in list_portals(sandbox.store)}
         for name in portals:
@@ -298,20 +386,19 @@ def b24_serve(db: str, port: int, portals: tuple[str, ...], faults: str | None, 
                 try:
                     operations.create_portal(sandbox.bitrix24, name)
                 except ValueError as error:
-                    raise InputError("bad portal name", [Problem(Location("--portal", key="portal"),
-                                                                 str(error))]) from None
+                    raise InputError(say(_MESSAGES, "bad_portal"), [Problem(Location("--portal", key="portal"),
+                                                                            str(error))]) from None
         serving = sandbox.serve("127.0.0.1", port)
         try:
             url = serving.__enter__()
         except RuntimeError:
             raise RuntimeFailure(cannot_listen("127.0.0.1", port_to_serve(sandbox.store, port))) from None
         try:
-            click.echo(f"sandbox listening on {url}  (database: {db})")
+            click.echo(say(SERVE, "listening", url=url, db=db, temporary=""))
             for entry in list_portals(sandbox.store):
-                click.echo(f"  {entry['name']}: {url}{entry['base_path']}   "
-                           f"(append /rest/... as to https://{entry['name']}.bitrix24.ru)")
-            click.echo(f"get a webhook with: implkit sandbox bitrix24 webhook PORTAL --db {db} --url {url}")
-            click.echo("stop with Ctrl+C")
+                click.echo(say(_MESSAGES, "portal_line", name=entry["name"], url=url + entry["base_path"]))
+            click.echo(say(_MESSAGES, "get_webhook", db=db, url=url))
+            click.echo(say(SERVE, "stop"))
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
@@ -330,8 +417,8 @@ def _directum_instance(store, db: str, name: str) -> dict:
 
     instance = instance_by_name(store, name)
     if instance is None:
-        raise InputError("unknown sandbox instance", [Problem(Location(db, key="instance"),
-                                                              f"no Directum instance {name!r} in this database")])
+        raise InputError(say(_MESSAGES, "unknown_instance"), [Problem(Location(db, key="instance"),
+                                                                      say(_MESSAGES, "no_instance", name=name))])
     return instance
 
 
@@ -358,10 +445,11 @@ def drx_create(instance: str, db: str, service: str, max_entities: int, credenti
     try:
         created = create_instance(Store(db), instance, service=service, max_entities=max_entities)
     except ValueError as error:
-        raise InputError("cannot create the instance", [Problem(Location(db, key="instance"), str(error))]) from None
+        raise InputError(say(_MESSAGES, "cannot_create_instance"),
+                         [Problem(Location(db, key="instance"), str(error))]) from None
     _write_secret(credentials_file, f"{created['login']}:{created['password']}")
-    click.echo(f"created Directum instance {instance} (id {created['id']}); base path {created['base_path']}; "
-               f"login {created['login']!r}, LOGIN:PASSWORD written to {credentials_file}")
+    click.echo(say(_MESSAGES, "created_instance", name=instance, id=created["id"], path=created["base_path"],
+                   login=created["login"], file=credentials_file))
     return 0
 
 
@@ -374,7 +462,7 @@ def drx_create(instance: str, db: str, service: str, max_entities: int, credenti
 @click.option("--ground-truth", type=click.Path(dir_okay=False), help="Write the planted defects here (JSON).")
 def drx_seed(instance: str, db: str, companies: int, persons: int, seed_value: int, ground_truth: str | None) -> int:
     """Fill INSTANCE with counterparties, contacts and planted data-quality defects."""
-    from implkit.sandbox.directum.seed import seed_instance, summary
+    from implkit.sandbox.directum.seed import seed_instance
 
     store = _store(db)
     found = _directum_instance(store, db, instance)
@@ -382,8 +470,14 @@ def drx_seed(instance: str, db: str, companies: int, persons: int, seed_value: i
         truth = seed_instance(store, found["id"], companies=companies, persons=persons, seed=seed_value,
                               ground_truth_path=ground_truth)
     except ValueError as error:     # the instance already has counterparties
-        raise InputError("cannot seed the instance", [Problem(Location(db, key=instance), str(error))]) from None
-    click.echo(f"seeded {instance}: {summary(truth)}")
+        raise InputError(say(_MESSAGES, "cannot_seed_instance"),
+                         [Problem(Location(db, key=instance), str(error))]) from None
+    counts = truth["counts"]
+    click.echo(say(_MESSAGES, "seeded", name=instance, summary=say(
+        _MESSAGES, "drx_summary", companies=_counted("companies", counts.get("Company", 0)),
+        persons=_counted("persons", counts.get("Person", 0)), banks=counts.get("Bank", 0),
+        contacts=_counted("contacts", counts.get("Contact", 0)),
+        planted=", ".join(f"{k} {len(v['ids'])}" for k, v in truth["defects"].items()))))
     return 0
 
 
@@ -396,6 +490,7 @@ def drx_serve(db: str, port: int) -> int:
 
     from implkit.sandbox import Sandbox
     from implkit.sandbox.directum.models.instance import list_instances
+    from implkit.sandbox.serve import MESSAGES as SERVE
     from implkit.sandbox.serve import cannot_listen
     from implkit.sandbox.server import port_to_serve
 
@@ -407,10 +502,10 @@ def drx_serve(db: str, port: int) -> int:
         except RuntimeError:
             raise RuntimeFailure(cannot_listen("127.0.0.1", port_to_serve(box.store, port))) from None
         try:
-            click.echo(f"sandbox listening on {url}  (database: {db})")
+            click.echo(say(SERVE, "listening", url=url, db=db, temporary=""))
             for entry in list_instances(box.store):
-                click.echo(f"  {entry['name']}: {url}{entry['base_path']}   (append /odata/... as to https://HOST/Integration)")
-            click.echo("stop with Ctrl+C")
+                click.echo(say(_MESSAGES, "instance_line", name=entry["name"], url=url + entry["base_path"]))
+            click.echo(say(SERVE, "stop"))
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:

@@ -8,6 +8,20 @@ import click
 
 from implkit.commands import workspace_dir_option
 from implkit.errors import InputError
+from implkit.lang import count_noun, say
+
+_MESSAGES = {
+    "no_pipeline": {"ru": "клиент {tenant!r}: в снимке нет воронки, которую можно измерить",
+                    "en": "tenant {tenant!r}: the snapshot has no pipeline to measure"},
+    "measured": {"ru": "измерено: {tenant}, воронка {pipeline!r}, сделки, созданные {start}..{end} ({days} дн.): "
+                       "{deals}, успешных {won}",
+                 "en": "measured: {tenant}, pipeline {pipeline!r}, deals created {start}..{end} ({days} days): "
+                       "{deals}, {won} won"},
+    "not_measured": {"ru": "не измерено ({reason}), остаётся допущение",
+                     "en": "not measured ({reason}), the assumption stands"},
+    "bad_date": {"ru": "--date: {text!r} — не дата вида YYYY-MM-DD", "en": "--date: {text!r} is not a date in the form YYYY-MM-DD"},
+}
+_DEALS = (("сделка", "сделки", "сделок"), ("deal", "deals"))
 
 
 @click.group("spec")
@@ -51,7 +65,7 @@ def render(blueprint_path: str, answers_path: str | None, lang: str, fmt: str | 
 
 def _measure(blueprint, tenant: str, workspace_dir: str | None, period_days: int):  # noqa: ANN001, ANN202
     """The blueprint's funnel measured on TENANT's latest snapshot; prints what was measured on stderr."""
-    from implkit.audit import SNAPSHOT_FILE
+    from implkit.audit import MESSAGES as AUDIT_MESSAGES, SNAPSHOT_FILE
     from implkit.audit.analytics import default_period, sales_analytics
     from implkit.audit.snapshot import Snapshot
     from implkit.errors import RuntimeFailure
@@ -62,25 +76,26 @@ def _measure(blueprint, tenant: str, workspace_dir: str | None, period_days: int
     ws.tenant(tenant)  # an unknown tenant is bad input (exit 3)
     path = ws.tenant_dir(tenant) / SNAPSHOT_FILE
     if not path.exists():
-        raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+        raise RuntimeFailure(say(AUDIT_MESSAGES, "no_snapshot", tenant=tenant))
     snapshot = Snapshot(path, reader=True)
     try:
         if not snapshot.snapshot_at:
-            raise RuntimeFailure(f"tenant {tenant!r} has no snapshot yet: run `implkit sync {tenant}` first")
+            raise RuntimeFailure(say(AUDIT_MESSAGES, "no_snapshot", tenant=tenant))
         analytics = sales_analytics(snapshot, default_period(snapshot.snapshot_at, period_days))
     finally:
         snapshot.close()
     measured = measure(analytics, blueprint, tenant)
     if measured is None:
-        raise RuntimeFailure(f"tenant {tenant!r}: the snapshot has no pipeline to measure")
+        raise RuntimeFailure(say(_MESSAGES, "no_pipeline", tenant=tenant))
     start = _dt.datetime.fromtimestamp(measured.start, _dt.timezone.utc).date()
     end = _dt.datetime.fromtimestamp(measured.end - 1, _dt.timezone.utc).date()
-    click.echo(f"measured: {tenant}, pipeline {measured.pipeline!r}, deals created {start}..{end} "
-               f"({measured.days} days): {measured.deals} deals, {measured.won} won", err=True)
+    click.echo(say(_MESSAGES, "measured", tenant=tenant, pipeline=measured.pipeline, start=start, end=end,
+                   days=measured.days, deals=count_noun(measured.deals, *_DEALS), won=measured.won), err=True)
     for step in measured.steps:
         shown = (f"{float(step.conversion) * 100:.1f}%" if step.conversion is not None
-                 else f"not measured ({step.reason}), the assumption stands")
-        click.echo(f"  {step.name}: {step.entered if step.entered is not None else '-'} deals, {shown}", err=True)
+                 else say(_MESSAGES, "not_measured", reason=step.reason))
+        entered = count_noun(step.entered, *_DEALS) if step.entered is not None else "-"
+        click.echo(f"  {step.name}: {entered}, {shown}", err=True)
     return measured
 
 
@@ -90,4 +105,4 @@ def _parse_date(text: str | None) -> _dt.date | None:
     try:
         return _dt.date.fromisoformat(text)
     except ValueError:
-        raise InputError(f"--date: {text!r} is not a date in the form YYYY-MM-DD") from None
+        raise InputError(say(_MESSAGES, "bad_date", text=text)) from None

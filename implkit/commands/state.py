@@ -6,6 +6,20 @@ import click
 
 from implkit.commands import break_stale_lock_option
 from implkit.commands.workspace import open_workspace, workspace_option
+from implkit.lang import say
+
+_MESSAGES = {
+    "postgres_only": {"ru": "--url-env, --url-keyring, --key-env и --lock-lease — только для --to postgres",
+                      "en": "--url-env, --url-keyring, --key-env and --lock-lease are for --to postgres"},
+    "one_url": {"ru": "передайте URL через --url-env или через --url-keyring, но не оба",
+                "en": "give the URL through --url-env or --url-keyring, not both"},
+    "headers": {"ru": "клиент|состояние|серия|объектов", "en": "tenant|state|serial|objects"},
+    "copied": {"ru": "скопировано", "en": "copied"},
+    "unchanged": {"ru": "без изменений", "en": "unchanged"},
+    "no state": {"ru": "нет состояния", "en": "no state"},
+    "now": {"ru": "теперь рабочая папка хранит состояние в {where}",
+            "en": "the workspace now keeps its state in {where}"},
+}
 
 
 @click.group()
@@ -39,9 +53,9 @@ def migrate(to: str, url_env: str | None, url_keyring: str | None, key_env: str 
     from implkit.workspace.migrate import migrate as run
 
     if to == "local" and (url_env or url_keyring or key_env or lock_lease):
-        raise click.UsageError("--url-env, --url-keyring, --key-env and --lock-lease are for --to postgres")
+        raise click.UsageError(say(_MESSAGES, "postgres_only"))
     if url_env and url_keyring:
-        raise click.UsageError("give the URL through --url-env or --url-keyring, not both")
+        raise click.UsageError(say(_MESSAGES, "one_url"))
     ws = open_workspace(workspace)
     data: dict = {"backend": to}
     if to == "postgres":
@@ -50,7 +64,7 @@ def migrate(to: str, url_env: str | None, url_keyring: str | None, key_env: str 
                     lock_lease=lock_lease or current.lock_lease, namespace=current.namespace)
     target = StateConfig.from_config(data)
     moved = run(ws, target)
-    rows = [(m.tenant, m.action, m.serial, m.objects) for m in moved]
-    click.echo(tabulate(rows, headers=("tenant", "state", "serial", "objects")))
-    click.echo(f"the workspace now keeps its state in {ws.backend.describe()}")
+    rows = [(m.tenant, say(_MESSAGES, m.action), m.serial, m.objects) for m in moved]
+    click.echo(tabulate(rows, headers=say(_MESSAGES, "headers").split("|")))
+    click.echo(say(_MESSAGES, "now", where=ws.backend.describe()))
     return 0

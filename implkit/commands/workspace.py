@@ -16,9 +16,65 @@ from typing import Any
 import click
 
 from implkit.commands import WORKSPACE_HELP, complete_tenants, json_format_option
+from implkit.lang import say
 
 
 _MESSAGES = {
+    "created": {"ru": "создана рабочая папка {root}", "en": "created workspace {root}"},
+    "created_config": {"ru": "  {name}  реестр клиентов (без секретов)", "en": "  {name}  tenants registry (no secrets)"},
+    "created_dir": {"ru": "  .implkit/      состояние, блокировки, снимки, файлы токенов (не попадают в git)",
+                    "en": "  .implkit/      state, locks, snapshots, token files (git-ignored)"},
+    "next": {"ru": "дальше: implkit tenant add NAME --provider amocrm --url https://SUBDOMAIN.amocrm.ru --keyring",
+             "en": "next: implkit tenant add NAME --provider amocrm --url https://SUBDOMAIN.amocrm.ru --keyring"},
+    "one_source": {"ru": "укажите ровно один источник токена: --token-env VAR, --token-file PATH или --keyring",
+                   "en": "give exactly one token source: --token-env VAR, --token-file PATH or --keyring"},
+    "got": {"ru": " (указано: {chosen})", "en": " (got {chosen})"},
+    "env_unset": {"ru": "внимание: {var} сейчас не задана; она должна быть задана, когда команда работает с "
+                        "клиентом {name!r}",
+                  "en": "note: {var} is not set now; it must be when a command uses tenant {name!r}"},
+    "token_file_created": {"ru": "создан файл токена {path} (права 0600)", "en": "created token file {path} (mode 0600)"},
+    "added": {"ru": "добавлен клиент {name} ({provider}, {url}); учётные данные: {where}",
+              "en": "added tenant {name} ({provider}, {url}); credentials: {where}"},
+    "what_oauth": {"ru": 'токены OAuth в виде JSON {{"access_token": ..., "refresh_token": ..., "expires_at": ...}}',
+                   "en": 'OAuth tokens as JSON {{"access_token": ..., "refresh_token": ..., "expires_at": ...}}'},
+    "what_webhook": {"ru": "вебхук (USER_ID/SECRET или адрес вебхука)",
+                     "en": "webhook (USER_ID/SECRET or the webhook URL)"},
+    "what_directum": {"ru": "LOGIN:PASSWORD для Integration Service", "en": "Integration Service LOGIN:PASSWORD"},
+    "what_token": {"ru": "токен", "en": "token"},
+    "paste": {"ru": "Вставьте {what}", "en": "Paste the {what}"},
+    "empty_token": {"ru": "пустой токен", "en": "empty token"},
+    "pasted": {"ru": "вставленное значение", "en": "the pasted value"},
+    "oauth_pair": {"ru": "{where}: --client-id означает OAuth, а для него нужен JSON с access_token и refresh_token "
+                         "(для долгоживущего токена уберите --client-id)",
+                   "en": "{where}: --client-id means OAuth, which needs JSON with access_token and refresh_token "
+                         "(for a long-lived token, drop --client-id)"},
+    "no_tenants": {"ru": "клиентов пока нет; добавьте: `implkit tenant add NAME --provider amocrm --url URL --keyring`",
+                   "en": "no tenants yet; add one with `implkit tenant add NAME --provider amocrm --url URL --keyring`"},
+    "missing": {"ru": " (нет)", "en": " (missing)"},
+    "list_headers": {"ru": "клиент|CRM|адрес|учётные данные|блокировка",
+                     "en": "tenant|provider|url|credentials|locked"},
+    "show_rows": {"ru": "имя|CRM|адрес|учётные данные|токен|OAuth client id|client secret|описание|лимит запросов|"
+                        "состояние|блокировка",
+                  "en": "name|provider|url|credentials|token|oauth client id|client secret|blueprint|rate limit|"
+                        "state|lock"},
+    "token_oauth": {"ru": "OAuth (access + refresh token)", "en": "OAuth (access + refresh token)"},
+    "token_present": {"ru": "*** ({kind} есть)", "en": "*** ({kind} present)"},
+    "unavailable": {"ru": "недоступен: {problem}", "en": "unavailable: {problem}"},
+    "from": {"ru": "из {where}", "en": "from {where}"},
+    "no_state": {"ru": "пока нет", "en": "none yet"},
+    "state_line": {"ru": "{objects}, серия {serial}, аккаунт {account}", "en": "{objects}, serial {serial}, account {account}"},
+    "not_bound": {"ru": "ещё не привязан", "en": "not bound yet"},
+    "last_applied": {"ru": ", последнее применение {version} в {at}", "en": ", last applied {version} at {at}"},
+    "rps": {"ru": "{rate:g} запр./с", "en": "{rate:g} req/s"},
+    "provider_default": {"ru": "по умолчанию для CRM", "en": "provider default"},
+    "free": {"ru": "свободна", "en": "free"},
+    "lock": {"ru": "{operation}: {holder} (pid {pid}) с {since}", "en": "{operation} by {holder} (pid {pid}) since {since}"},
+    "stale_lock": {"ru": " — ЗАБРОШЕНА", "en": " — STALE"},
+    "stale": {"ru": " (заброшена)", "en": " (stale)"},
+    "removed": {"ru": "клиент {name} удалён из реестра", "en": "removed tenant {name}"},
+    "state_stays": {"ru": "; его состояние остаётся в {dir}", "en": "; its state stays in {dir}"},
+    "not_locked": {"ru": "клиент {name} не заблокирован", "en": "tenant {name} is not locked"},
+    "unlocked": {"ru": "снята блокировка клиента {name}: {holder}", "en": "removed the lock of tenant {name}: {holder}"},
     "rate": {"ru": "--rate-limit: нужно положительное конечное число запросов в секунду (например 7 или 0.5), "
                    "а не {value!r}",
              "en": "--rate-limit: expected a positive, finite number of requests per second (e.g. 7 or 0.5), "
@@ -36,7 +92,6 @@ class RateLimit(click.ParamType):
         import math
 
         from implkit.errors import InputError
-        from implkit.lang import say
 
         try:
             rate = float(value)
@@ -68,10 +123,10 @@ def init(directory: str) -> int:
     from implkit.workspace import init_workspace
 
     ws = init_workspace(directory)
-    click.echo(f"created workspace {ws.root}")
-    click.echo(f"  {ws.config_path.name}  tenants registry (no secrets)")
-    click.echo("  .implkit/      state, locks, snapshots, token files (git-ignored)")
-    click.echo("next: implkit tenant add NAME --provider amocrm --url https://SUBDOMAIN.amocrm.ru --keyring")
+    click.echo(say(_MESSAGES, "created", root=ws.root))
+    click.echo(say(_MESSAGES, "created_config", name=ws.config_path.name))
+    click.echo(say(_MESSAGES, "created_dir"))
+    click.echo(say(_MESSAGES, "next"))
     return 0
 
 
@@ -111,17 +166,16 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
     chosen = [flag for flag, given in (("--token-env", token_env), ("--token-file", token_file),
                                         ("--keyring", use_keyring)) if given]
     if len(chosen) != 1:
-        raise InputError("give exactly one token source: --token-env VAR, --token-file PATH or --keyring"
-                         + (f" (got {', '.join(chosen)})" if chosen else ""))
+        raise InputError(say(_MESSAGES, "one_source")
+                         + (say(_MESSAGES, "got", chosen=", ".join(chosen)) if chosen else ""))
     ws = open_workspace(workspace)
     check_url(url, provider)
-    _precheck(ws, name)  # everything that can be refused is refused before a secret is stored
+    ws.check_new_name(name)  # everything that can be refused is refused before a secret is stored
     ws.check_account_free(name, provider, url, shares_with)
     if token_env:
         source = CredentialSource("env", var=token_env)
         if not os.environ.get(token_env):
-            click.echo(f"note: {token_env} is not set now; it must be when a command uses tenant {name!r}",
-                       err=True)
+            click.echo(say(_MESSAGES, "env_unset", var=token_env, name=name), err=True)
     elif token_file:
         path = Path(token_file).expanduser().resolve()
         source = CredentialSource("file", path=path)
@@ -131,29 +185,16 @@ def add(name: str, provider: str, url: str, token_env: str | None, token_file: s
                 _require_oauth_pair(read_token_file(path), str(path))
         else:
             write_token_file(path, _ask_secret(provider, oauth=bool(client_id)))
-            click.echo(f"created token file {path} (mode 0600)", err=True)
+            click.echo(say(_MESSAGES, "token_file_created", path=path), err=True)
     else:
         source = CredentialSource("keyring", service=ws.keyring_service, username=ws.keyring_username(name))
         keyring_set(str(source.service), str(source.username), _ask_secret(provider, oauth=bool(client_id)))
     tenant_ = ws.add_tenant(name, provider=provider, url=url, credentials=source, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri,
                             blueprint=blueprint, rate_limit=rate_limit, shares_account_with=shares_with)
-    click.echo(f"added tenant {tenant_.name} ({tenant_.provider}, {tenant_.url}); "
-               f"credentials: {tenant_.credentials.describe()}")
+    click.echo(say(_MESSAGES, "added", name=tenant_.name, provider=tenant_.provider, url=tenant_.url,
+                   where=tenant_.credentials.describe()))
     return 0
-
-
-def _precheck(ws: Any, name: str) -> None:
-    """Refuse a bad or taken name before a secret is stored anywhere."""
-    from implkit.errors import InputError
-    from implkit.workspace.core import TENANT_NAME
-
-    if not TENANT_NAME.match(name):
-        raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
-                         "(it names a folder)")
-    if name in ws.tenant_names():
-        raise InputError(f"tenant {name!r} already exists in {ws.config_path}; "
-                         f"remove it first with `implkit tenant remove {name}`")
 
 
 def _ask_secret(provider: str, *, oauth: bool = False) -> str:
@@ -161,21 +202,21 @@ def _ask_secret(provider: str, *, oauth: bool = False) -> str:
     from implkit.errors import InputError
 
     if oauth:
-        what = 'OAuth tokens as JSON {"access_token": ..., "refresh_token": ..., "expires_at": ...}'
+        what = say(_MESSAGES, "what_oauth")
     elif provider == "bitrix24":
-        what = "webhook (USER_ID/SECRET or the webhook URL)"
+        what = say(_MESSAGES, "what_webhook")
     elif provider == "directum":
-        what = "Integration Service LOGIN:PASSWORD"
+        what = say(_MESSAGES, "what_directum")
     else:
-        what = "token"
+        what = say(_MESSAGES, "what_token")
     if sys.stdin is not None and not sys.stdin.isatty():
         # Piped (`implkit sandbox token … | implkit tenant add …`): read the pipe itself. getpass would
         # read the controlling terminal instead, or warn (GetPassWarning) and echo when there is none.
         value = sys.stdin.readline().strip()
     else:
-        value = click.prompt(f"Paste the {what}", hide_input=True, err=True).strip()
+        value = click.prompt(say(_MESSAGES, "paste", what=what), hide_input=True, err=True).strip()
     if not value:
-        raise InputError("empty token")
+        raise InputError(say(_MESSAGES, "empty_token"))
     if provider == "directum":
         from implkit.providers.directum import parse_credential
 
@@ -187,7 +228,7 @@ def _ask_secret(provider: str, *, oauth: bool = False) -> str:
             data = json.loads(value)
         except ValueError:
             data = None
-        _require_oauth_pair(data if isinstance(data, dict) else {}, "the pasted value")
+        _require_oauth_pair(data if isinstance(data, dict) else {}, say(_MESSAGES, "pasted"))
     return value
 
 
@@ -196,8 +237,7 @@ def _require_oauth_pair(data: dict, where: str) -> None:
     from implkit.errors import InputError
 
     if not (data.get("access_token") and data.get("refresh_token")):
-        raise InputError(f"{where}: --client-id means OAuth, which needs JSON with access_token and "
-                         "refresh_token (for a long-lived token, drop --client-id)")
+        raise InputError(say(_MESSAGES, "oauth_pair", where=where))
 
 
 @tenant.command("list")
@@ -211,13 +251,16 @@ def list_(as_json: bool, workspace: str | None) -> int:
         click.echo(_json(tenants))
         return 0
     if not tenants:
-        click.echo("no tenants yet; add one with `implkit tenant add NAME --provider amocrm --url URL --keyring`")
+        click.echo(say(_MESSAGES, "no_tenants"))
         return 0
     from tabulate import tabulate
 
-    rows = [[t["name"], t["provider"], t["url"], t["credentials"]["source"]
-             + ("" if t["credentials"]["present"] else " (missing)"), _lock_cell(t["lock"])] for t in tenants]
-    click.echo(tabulate(rows, headers=["tenant", "provider", "url", "credentials", "locked"]))
+    from implkit.workspace.credentials import source_word
+
+    rows = [[t["name"], t["provider"], t["url"], source_word(t["credentials"]["source"])
+             + ("" if t["credentials"]["present"] else say(_MESSAGES, "missing")), _lock_cell(t["lock"])]
+            for t in tenants]
+    click.echo(tabulate(rows, headers=say(_MESSAGES, "list_headers").split("|")))
     return 0
 
 
@@ -233,27 +276,37 @@ def show(name: str, as_json: bool, workspace: str | None) -> int:
         return 0
     from tabulate import tabulate
 
+    from implkit.lang import count_noun
+
+    labels = dict(zip(("name", "provider", "url", "credentials", "token", "oauth", "secret", "blueprint", "rate",
+                       "state", "lock"), say(_MESSAGES, "show_rows").split("|")))
     cred = t["credentials"]
-    token = (f"*** ({'OAuth (access + refresh token)' if cred['kind'] == 'oauth' else 'token'} present)"
-             if cred["present"] else f"unavailable: {cred['problem']}")
-    rows = [["name", t["name"]], ["provider", t["provider"]], ["url", t["url"]],
-            ["credentials", cred["where"]], ["token", token]]
+    kind = say(_MESSAGES, "token_oauth") if cred.get("kind") == "oauth" else say(_MESSAGES, "what_token")
+    token = (say(_MESSAGES, "token_present", kind=kind) if cred["present"]
+             else say(_MESSAGES, "unavailable", problem=cred["problem"]))
+    rows = [[labels["name"], t["name"]], [labels["provider"], t["provider"]], [labels["url"], t["url"]],
+            [labels["credentials"], cred["where"]], [labels["token"], token]]
     if t["oauth"]:
-        rows += [["oauth client id", t["oauth"]["client_id"]], ["client secret", f"from {t['oauth']['client_secret']}"]]
+        rows += [[labels["oauth"], t["oauth"]["client_id"]],
+                 [labels["secret"], say(_MESSAGES, "from", where=t["oauth"]["client_secret"])]]
     state = t["state"]
     if state is None:
-        state_line = "none yet"
+        state_line = say(_MESSAGES, "no_state")
     else:
         applied = state["last_applied"]
-        state_line = (f"{state['objects']} objects, serial {state['serial']}, "
-                      f"account {state['account_id'] or 'not bound yet'}"
-                      + (f", last applied {applied['version'] or '?'} at {applied['at']}" if applied else ""))
-    rows += [["blueprint", t["blueprint"] or "-"],
-             ["rate limit", f"{t['rate_limit']:g} req/s" if t["rate_limit"] else "provider default"],
-             ["state", state_line],
-             ["lock", "free" if t["lock"] is None else
-              f"{t['lock']['operation']} by {t['lock']['holder']} (pid {t['lock']['pid']}) since {t['lock']['since']}"
-              + (" — STALE" if t["lock"]["stale"] else "")]]
+        objects = count_noun(state["objects"], ("объект", "объекта", "объектов"), ("objects", "objects"))
+        state_line = (say(_MESSAGES, "state_line", objects=objects, serial=state["serial"],
+                          account=state["account_id"] or say(_MESSAGES, "not_bound"))
+                      + (say(_MESSAGES, "last_applied", version=applied["version"] or "?", at=applied["at"])
+                         if applied else ""))
+    lock = t["lock"]
+    rows += [[labels["blueprint"], t["blueprint"] or "-"],
+             [labels["rate"], say(_MESSAGES, "rps", rate=t["rate_limit"]) if t["rate_limit"]
+              else say(_MESSAGES, "provider_default")],
+             [labels["state"], state_line],
+             [labels["lock"], say(_MESSAGES, "free") if lock is None else
+              say(_MESSAGES, "lock", operation=lock["operation"], holder=lock["holder"], pid=lock["pid"],
+                  since=lock["since"]) + (say(_MESSAGES, "stale_lock") if lock["stale"] else "")]]
     click.echo(tabulate(rows, tablefmt="plain"))
     return 0
 
@@ -261,7 +314,7 @@ def show(name: str, as_json: bool, workspace: str | None) -> int:
 def _lock_cell(lock: dict | None) -> str:
     if lock is None:
         return ""
-    return lock["operation"] + (" (stale)" if lock["stale"] else "")
+    return lock["operation"] + (say(_MESSAGES, "stale") if lock["stale"] else "")
 
 
 def _json(data: Any) -> str:
@@ -278,7 +331,8 @@ def remove(name: str, purge: bool, workspace: str | None) -> int:
     """Unregister a tenant (its state is kept unless --purge). Nothing on the CRM changes."""
     ws = open_workspace(workspace)
     t = ws.remove_tenant(name, purge=purge)
-    click.echo(f"removed tenant {t.name}" + ("" if purge or not t.dir.exists() else f"; its state stays in {t.dir}"))
+    click.echo(say(_MESSAGES, "removed", name=t.name)
+               + ("" if purge or not t.dir.exists() else say(_MESSAGES, "state_stays", dir=t.dir)))
     return 0
 
 
@@ -291,7 +345,7 @@ def unlock(name: str, force: bool, workspace: str | None) -> int:
     ws = open_workspace(workspace)
     removed = ws.unlock(name, force=force)
     if removed is None:
-        click.echo(f"tenant {name} is not locked")
+        click.echo(say(_MESSAGES, "not_locked", name=name))
     else:
-        click.echo(f"removed the lock of tenant {name}: {removed.holder}")
+        click.echo(say(_MESSAGES, "unlocked", name=name, holder=removed.holder))
     return 0

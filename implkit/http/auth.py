@@ -41,6 +41,30 @@ from implkit.errors import RuntimeFailure
 from implkit.http.backoff import backoff_delay
 from implkit.http.errors import HttpError, ServerDown, TransportError, Unauthorized, connection_refused
 from implkit.http.redact import register_secret
+from implkit.lang import say
+
+_MESSAGES = {
+    "no_tokens": {"ru": "для этого клиента не сохранены токены OAuth: сначала авторизуйте интеграцию",
+                  "en": "no OAuth tokens stored for this tenant: authorize the integration first"},
+    "no_refresh": {"ru": "access token истёк, а refresh token нет: авторизуйте интеграцию заново",
+                   "en": "the access token expired and there is no refresh token: re-authorize"},
+    "not_saved": {"ru": "токены OAuth обновлены, но сохранить их не удалось ({kind}); старый refresh token больше "
+                        "не действует: авторизуйте интеграцию заново",
+                  "en": "the OAuth tokens were rotated but could not be saved ({kind}); the old refresh token is no "
+                        "longer valid: re-authorize the integration"},
+    "transient": {"ru": "обновление токена: {last}. Это временно (сервер токенов не ответил или был недоступен), "
+                        "а не отказ: авторизация интеграции в силе — запустите позже",
+                  "en": "token refresh: {last}. This is transient (the token server did not answer or was "
+                        "unavailable), not a refusal: the integration's authorization stands — run again later"},
+    "answered": {"ru": "обновление токена: ответ HTTP {status}{detail}", "en": "token refresh answered HTTP {status}{detail}"},
+    "refused_advice": {"ru": "сервер отказал в обновлении; авторизуйте интеграцию заново",
+                       "en": "the server refused the refresh grant; re-authorize the integration"},
+    "after_unanswered": {"ru": " (на одну из прежних попыток ответа не было: сервер мог тогда обновить пару, а ответ "
+                               "потерялся)",
+                         "en": " (an earlier attempt got no answer: the server may have rotated the pair then, and "
+                               "that answer was lost)"},
+    "refused": {"ru": "в обновлении токена отказано{detail}; {advice}", "en": "token refresh refused{detail}; {advice}"},
+}
 
 
 @dataclass(frozen=True)
@@ -200,7 +224,7 @@ class OAuth2Session:
         self._lock = _refresh_lock(token_url, client_id)
         tokens = tokens or store.load()
         if tokens is None:
-            raise RuntimeFailure("no OAuth tokens stored for this tenant: authorize the integration first")
+            raise RuntimeFailure(say(_MESSAGES, "no_tokens"))
         self._tokens = tokens
         self.refreshes = 0  # refresh requests actually sent, retries included (for tests and stats)
         self.transient_failures = 0  # refresh attempts that got no answer, a 5xx or a 429
@@ -247,15 +271,12 @@ class OAuth2Session:
                 current = stored
             if not current.refresh_token:
                 raise Unauthorized("POST", self.token_url, 401,
-                                   detail="the access token expired and there is no refresh token: re-authorize")
+                                   detail=say(_MESSAGES, "no_refresh"))
             new = self._request_new_pair(current)
             try:
                 self.store.save(new)  # durable BEFORE the new access token is used
             except Exception as exc:
-                raise RuntimeFailure(
-                    "the OAuth tokens were rotated but could not be saved "
-                    f"({type(exc).__name__}); the old refresh token is no longer valid: re-authorize "
-                    "the integration") from None
+                raise RuntimeFailure(say(_MESSAGES, "not_saved", kind=type(exc).__name__)) from None
             self._tokens = new
 
     def _request_new_pair(self, current: TokenSet) -> TokenSet:
@@ -304,8 +325,7 @@ class OAuth2Session:
                             expires_at=expires_at)
         raise TransportError(
             "POST", self.token_url,
-            f"token refresh: {last}. This is transient (the token server did not answer or was "
-            "unavailable), not a refusal: the integration's authorization stands — run again later",
+            say(_MESSAGES, "transient", last=last),
             status=last_response.status_code if last_response is not None else None, attempts=self.attempts)
 
     def _retry_delay(self, retry: int, response: httpx.Response | None) -> float:
@@ -328,13 +348,12 @@ class OAuth2Session:
             detail = ": ".join(part for part in (code, text) if part)
         if status not in (400, 401):
             return HttpError("POST", self.token_url, status, body=body,
-                             detail=f"token refresh answered HTTP {status}{': ' + detail if detail else ''}")
-        advice = "the server refused the refresh grant; re-authorize the integration"
+                             detail=say(_MESSAGES, "answered", status=status, detail=": " + detail if detail else ""))
+        advice = say(_MESSAGES, "refused_advice")
         if after_unanswered:
-            advice += (" (an earlier attempt got no answer: the server may have rotated the pair then, "
-                       "and that answer was lost)")
+            advice += say(_MESSAGES, "after_unanswered")
         return Unauthorized("POST", self.token_url, status, body=body,
-                            detail=f"token refresh refused{': ' + detail if detail else ''}; {advice}")
+                            detail=say(_MESSAGES, "refused", detail=": " + detail if detail else "", advice=advice))
 
     def close(self) -> None:
         self._http.close()

@@ -63,6 +63,7 @@ from implkit.errors import ApiError
 from implkit.http.auth import Auth
 from implkit.http.backoff import backoff_delay
 from implkit.http.errors import (
+    MESSAGES,
     AccountBlocked,
     HttpError,
     NotFound,
@@ -75,6 +76,7 @@ from implkit.http.errors import (
 )
 from implkit.http.ratelimit import Limiters, RateLimiter
 from implkit.http.redact import install_log_filter, redact
+from implkit.lang import say
 
 log = logging.getLogger("implkit.http")
 install_log_filter("implkit.http")
@@ -223,8 +225,7 @@ class HttpClient:
         method = method.upper()
         if path.startswith(("http://", "https://")) and not self._same_account(httpx.URL(path)):
             # Credentials go to this account only: an absolute URL elsewhere (a link from a body) is refused.
-            raise ApiError(f"{method} {redact(path)}: refusing to send this account's credentials to another "
-                           f"host than {redact(str(self.base_url))}")
+            raise ApiError(say(MESSAGES, "other_host", where=f"{method} {redact(path)}", base=redact(str(self.base_url))))
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         endpoint = endpoint_template(self._relative_path(path))
@@ -317,7 +318,7 @@ class HttpClient:
                 # when an account moved (new subdomain) — the tenant URL needs updating.
                 location = redact(response.headers.get("Location", "?"))
                 raise HttpError(method, url_for_errors, status, attempts=attempt,
-                                detail=f"redirected to {location}; check the tenant URL")
+                                detail=say(MESSAGES, "redirected", location=location))
             if status >= 400:
                 raise self._error(method, url_for_errors, response, attempt)
             return Reply(status, _parse(response), response.headers, redact(str(response.request.url)))
@@ -340,14 +341,14 @@ class HttpClient:
         while True:
             key = (current_path, tuple(sorted((str(k), str(v)) for k, v in current_params.items())))
             if key in seen:
-                raise ApiError(f"GET {redact(current_path)}: pagination loops back to a page already read")
+                raise ApiError(say(MESSAGES, "loop", where=f"GET {redact(current_path)}"))
             seen.add(key)
             data = self.get(current_path, current_params)
             pages += 1
             if data is None:
                 return
             if not isinstance(data, dict):
-                raise ApiError(f"GET {redact(current_path)}: expected a HAL collection, got {type(data).__name__}")
+                raise ApiError(say(MESSAGES, "not_hal", where=f"GET {redact(current_path)}", kind=type(data).__name__))
             embedded = data.get("_embedded") or {}
             yield from embedded.get(embedded_key) or []
             href = ((data.get("_links") or {}).get("next") or {}).get("href")

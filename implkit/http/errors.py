@@ -20,7 +20,33 @@ from urllib.parse import urlsplit
 
 from implkit.errors import ApiError, RuntimeFailure
 from implkit.http.redact import redact
-from implkit.lang import say
+from implkit.lang import count_noun, say
+
+# The words of the HTTP errors a user reads (exit 1), in the user's language; what the server said stays its own.
+MESSAGES = {
+    "blocked": {"ru": "аккаунт ответил 403 после {refusals} из-за частоты запросов (429): amoCRM блокирует аккаунт "
+                      "или IP, который раз за разом превышает лимит. Остановлено: больше запросов не отправлялось. "
+                      "Подождите перед следующим запуском, снизьте rate_limit клиента, если аккаунт делит другая "
+                      "интеграция, а если блокировка не снимается, её снимает поддержка amoCRM",
+                "en": "the account answered 403 after {refusals} for the request rate (429): amoCRM blocks an "
+                      "account or IP that keeps exceeding its limit. Stopped: no further requests were sent. Wait "
+                      "before running again, lower the tenant's rate_limit if another integration shares the "
+                      "account, and if the block persists, amoCRM support lifts it"},
+    "failed": {"ru": "{where}: не удалось за {attempts}: {reason}", "en": "{where} failed after {attempts}: {reason}"},
+    "unknown": {"ru": "{where}: исход неизвестен ({reason}); запись могла примениться — перечитайте клиента, прежде "
+                      "чем повторять",
+                "en": "{where}: outcome unknown ({reason}); the write may have been applied — re-read the tenant "
+                      "before retrying"},
+    "other_host": {"ru": "{where}: учётные данные этого аккаунта не отправляются на другой хост, кроме {base}",
+                   "en": "{where}: refusing to send this account's credentials to another host than {base}"},
+    "redirected": {"ru": "перенаправление на {location}; проверьте адрес клиента",
+                   "en": "redirected to {location}; check the tenant URL"},
+    "loop": {"ru": "{where}: постраничное чтение вернулось к уже прочитанной странице",
+             "en": "{where}: pagination loops back to a page already read"},
+    "not_hal": {"ru": "{where}: ожидалась коллекция HAL, а пришло {kind}", "en": "{where}: expected a HAL collection, got {kind}"},
+}
+_REFUSALS = (("отказа", "отказов", "отказов"), ("refusal", "refusals"))
+_ATTEMPTS = (("попытку", "попытки", "попыток"), ("attempt", "attempts"))
 
 
 def _where(method: str, url: str) -> str:
@@ -68,11 +94,7 @@ class AccountBlocked(HttpError):
 
     def __init__(self, method: str, url: str, status: int = 403, *, refusals: int = 0, **kw: Any):
         self.refusals = refusals
-        kw.setdefault("detail", (
-            f"the account answered 403 after {refusals} refusal(s) for the request rate (429): amoCRM "
-            "blocks an account or IP that keeps exceeding its limit. Stopped: no further requests were "
-            "sent. Wait before running again, lower the tenant's rate_limit if another integration "
-            "shares the account, and if the block persists, amoCRM support lifts it"))
+        kw.setdefault("detail", say(MESSAGES, "blocked", refusals=count_noun(refusals, *_REFUSALS)))
         super().__init__(method, url, status, **kw)
 
 
@@ -85,10 +107,12 @@ class TransportError(RuntimeFailure):
         self.status = status
         self.reason = redact(reason)
         self.attempts = attempts
-        super().__init__(f"{_where(method, url)} failed after {attempts} attempt(s): {self.reason}")
+        super().__init__(say(MESSAGES, "failed", where=_where(method, url), attempts=count_noun(attempts, *_ATTEMPTS),
+                             reason=self.reason))
 
 
-_MESSAGES = {
+# a refused first connection: its own words, beside the class that says them
+_SERVER_DOWN = {
     "server_down": {
         "ru": "{where}: сервер {origin} не отвечает (в соединении отказано) — он не запущен или указан не тот "
               "адрес.{hint}",
@@ -112,8 +136,8 @@ class ServerDown(TransportError):
         parsed = urlsplit(str(url))
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         self.origin = f"{parsed.scheme}://{parsed.hostname}:{port}"
-        hint = say(_MESSAGES, "server_down_loopback_hint") if _is_loopback(parsed.hostname or "") else ""
-        RuntimeFailure.__init__(self, say(_MESSAGES, "server_down", where=_where(method, url), origin=self.origin,
+        hint = say(_SERVER_DOWN, "server_down_loopback_hint") if _is_loopback(parsed.hostname or "") else ""
+        RuntimeFailure.__init__(self, say(_SERVER_DOWN, "server_down", where=_where(method, url), origin=self.origin,
                                           hint=hint))
 
 
@@ -150,5 +174,4 @@ class WriteOutcomeUnknown(RuntimeFailure):
         self.url = redact(str(url))
         self.status = status
         self.reason = redact(reason)
-        super().__init__(f"{_where(method, url)}: outcome unknown ({self.reason}); "
-                         "the write may have been applied — re-read the tenant before retrying")
+        super().__init__(say(MESSAGES, "unknown", where=_where(method, url), reason=self.reason))

@@ -27,10 +27,11 @@ from typing import Callable, Iterable, Protocol
 
 from implkit.errors import InputError, RuntimeFailure
 from implkit.http import WriteOutcomeUnknown
+from implkit.lang import count_noun, say
 from implkit.model import Blueprint, ManualStep
 from implkit.plan import diff
 from implkit.plan.changes import (
-    CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView, creating_marker, interrupted_creations,
+    CREATE, DELETE, REPLACE, UPDATE, Change, Plan, StateView, creating_marker, interrupted_creations, kind_count,
 )
 from implkit.providers.base import KINDS, Operation, Provider
 from implkit.terminal import Tick
@@ -58,17 +59,45 @@ class ApplyResult:
     plans: list[Plan] = field(default_factory=list)
 
     def summary(self) -> str:
-        text = f"Apply complete: {self.created} created, {self.updated} updated, {self.deleted} deleted."
+        text = say(_MESSAGES, "complete", created=self.created, updated=self.updated, deleted=self.deleted)
         if self.reconciliations:
-            text += f" ({self.reconciliations} unknown write outcome(s) reconciled by re-reading the tenant.)"
+            text += say(_MESSAGES, "reconciled", outcomes=count_noun(self.reconciliations, *_OUTCOMES))
         return text
+
+
+_MESSAGES = {
+    "complete": {"ru": "Применено: создано {created}, изменено {updated}, удалено {deleted}.",
+                 "en": "Apply complete: {created} created, {updated} updated, {deleted} deleted."},
+    "reconciled": {"ru": " (исход записи был неизвестен — {outcomes}; сверено повторным чтением клиента.)",
+                   "en": " ({outcomes} reconciled by re-reading the tenant.)"},
+    "destructive": {"ru": "в плане {changes}; ничего не записано. Чтобы применить их, запустите снова "
+                          "с --allow-destroy:\n{lines}",
+                    "en": "the plan has {changes}; nothing was written. Re-run with --allow-destroy to apply "
+                          "them:\n{lines}"},
+    "no_progress": {"ru": "apply не продвинулся за {rounds} попыток подряд, каждая закончилась записью с "
+                          "неизвестным исходом; всё подтверждённое записано в состояние: запустите снова, когда "
+                          "CRM будет отвечать надёжно",
+                    "en": "apply made no progress in {rounds} attempts in a row that ended with an unknown write "
+                          "outcome; everything confirmed is recorded: run it again when the CRM answers reliably"},
+    "unknown": {"ru": "исход записи неизвестен ({what}); перечитываю клиента, чтобы сверить",
+                "en": "the outcome of a write is unknown ({what}); re-reading the tenant to reconcile"},
+    "replacing": {"ru": "заменяю (удаляю и создаю заново): {objects}",
+                  "en": "replacing {objects} (delete, then create)"},
+    "creating": {"ru": "создаю: {objects}", "en": "creating {objects}"},
+    "updating": {"ru": "изменяю: {objects}", "en": "updating {objects}"},
+    "deleting": {"ru": "удаляю: {objects}", "en": "deleting {objects}"},
+}
+_OUTCOMES = (("неизвестный исход", "неизвестных исхода", "неизвестных исходов"),
+             ("unknown write outcome", "unknown write outcomes"))
+_DESTRUCTIVE = (("изменение с потерей данных", "изменения с потерей данных", "изменений с потерей данных"),
+                ("destructive change", "destructive changes"))
 
 
 def refuse_destructive(plan: Plan, allow_destroy: bool) -> None:
     if plan.destructive and not allow_destroy:
         lines = "\n".join(f"  {c.address}: {c.destructive}" for c in plan.destructive)
-        raise InputError(f"the plan has {len(plan.destructive)} destructive change(s); nothing was written. "
-                         f"Re-run with --allow-destroy to apply them:\n{lines}")
+        raise InputError(say(_MESSAGES, "destructive", changes=count_noun(len(plan.destructive), *_DESTRUCTIVE),
+                             lines=lines))
 
 
 def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tenant: str = "", prune: bool = False,
@@ -89,9 +118,7 @@ def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tena
                               prune=prune, manual=manual, protected=protected)
             stalled = stalled + 1 if remaining is not None and len(plan_.changes) >= remaining else 0
             if stalled >= max_rounds:
-                raise RuntimeFailure(
-                    f"apply made no progress in {max_rounds} attempts in a row that ended with an unknown write "
-                    "outcome; everything confirmed is recorded: run it again when the CRM answers reliably")
+                raise RuntimeFailure(say(_MESSAGES, "no_progress", rounds=max_rounds))
         remaining = len(plan_.changes)
         result.plans.append(plan_)
         refuse_destructive(plan_, allow_destroy)
@@ -99,7 +126,7 @@ def converge(provider: Provider, desired: Blueprint, state: StateAccess, *, tena
             execute(plan_, provider, state, progress=progress, result=result)
         except WriteOutcomeUnknown as unknown:
             result.reconciliations += 1
-            progress(f"the outcome of a write is unknown ({unknown}); re-reading the tenant to reconcile")
+            progress(say(_MESSAGES, "unknown", what=unknown))
             plan_ = None
             continue
         # the tenant now matches the plan, leftovers of interrupted creations included: nothing is pending
@@ -156,7 +183,7 @@ def execute(plan: Plan, provider: Provider, state: StateAccess, *, progress: Pro
     for kind in KINDS:
         replaced = by_kind.get((kind, REPLACE), [])
         if replaced:
-            progress(f"replacing {len(replaced)} {kind}(s) (delete, then create)")
+            progress(say(_MESSAGES, "replacing", objects=kind_count(kind, len(replaced))))
             provider.delete(kind, [_op(c) for c in replaced], resolve, record_deleted)
             result.deleted -= len(replaced)  # counted as creates below
         creates = [c for c in by_kind.get((kind, CREATE), []) + replaced if c.address not in created_now]
@@ -167,18 +194,18 @@ def execute(plan: Plan, provider: Provider, state: StateAccess, *, progress: Pro
             markers = [creating_marker(c.address) for c in creates if kind == "pipeline"]
             for marker in markers:
                 state.record(marker, "pending")
-            progress(f"creating {len(ops)} {kind}(s)")
+            progress(say(_MESSAGES, "creating", objects=kind_count(kind, len(ops))))
             provider.create(kind, ops, resolve, record_created)
             for marker in markers:
                 state.forget(marker)
         updates = by_kind.get((kind, UPDATE), [])
         if updates:
-            progress(f"updating {len(updates)} {kind}(s)")
+            progress(say(_MESSAGES, "updating", objects=kind_count(kind, len(updates))))
             provider.update(kind, [_op(c) for c in updates], resolve, record_updated)
     for kind in reversed(KINDS):
         deletes = by_kind.get((kind, DELETE), [])
         if deletes:
-            progress(f"deleting {len(deletes)} {kind}(s)")
+            progress(say(_MESSAGES, "deleting", objects=kind_count(kind, len(deletes))))
             provider.delete(kind, [_op(c) for c in deletes], resolve, record_deleted)
     return result
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from implkit.errors import EXIT_CHANGES, EXIT_OK
+from implkit.lang import count_noun, current, say
 
 PLAN_SCHEMA_VERSION = 1
 
@@ -30,6 +31,50 @@ ACTIONS = (CREATE, UPDATE, DELETE, REPLACE)
 # its stages are written: while it is there, the stages the CRM gave the fresh pipeline by default
 # are leftovers of an interrupted creation, which the next plan finishes (see diff.py).
 CREATING_PREFIX = "creating."
+
+
+_MESSAGES = {
+    "no_drift": {"ru": "Расхождений нет: клиент совпадает с тем, что implkit применил последним.",
+                 "en": "No drift. The tenant matches what implkit last applied."},
+    "drifted": {"ru": "Изменено в обход implkit: {objects}", "en": "{objects} changed outside implkit"},
+    "and_unmanaged": {"ru": ", нет в описании: {count}.", "en": ", {count} not described in the blueprint."},
+    "all_of_them": {"ru": "их все", "en": "them"},
+    "some_of_them": {"ru": "{count} из них", "en": "{count} of them"},
+    "no_changes_unmanaged": {"ru": "Изменений нет. Нет в описании и оставлено как есть: {objects} "
+                                   "(--prune удаляет {which}).",
+                             "en": "No changes. {objects} not described in the blueprint are left alone "
+                                   "(--prune deletes {which})."},
+    "no_changes": {"ru": "Изменений нет: клиент совпадает с описанием.",
+                   "en": "No changes. The tenant matches the blueprint."},
+    "counts": {"ru": "создать: {create}, изменить: {update}, удалить: {delete}, вручную: {manual}",
+               "en": "{create} to create, {update} to update, {delete} to delete, {manual} manual"},
+}
+_OBJECTS = (("объект", "объекта", "объектов"), ("object", "objects"))
+
+#: each kind of object as a reader calls it, Russian forms for 1, 2-4, 5 and English for 1, many (the
+#: address keeps the blueprint's word)
+KIND_NOUNS = {
+    "pipeline": (("воронка", "воронки", "воронок"), ("pipeline", "pipelines")),
+    "stage": (("этап", "этапа", "этапов"), ("stage", "stages")),
+    "field_group": (("группа полей", "группы полей", "групп полей"), ("field group", "field groups")),
+    "field": (("поле", "поля", "полей"), ("field", "fields")),
+    "role": (("роль", "роли", "ролей"), ("role", "roles")),
+    "group": (("отдел", "отдела", "отделов"), ("group", "groups")),
+    "loss_reason": (("причина отказа", "причины отказа", "причин отказа"), ("loss reason", "loss reasons")),
+}
+
+
+def kind_count(kind: str, count: int) -> str:
+    """«2 воронки» / "2 pipelines"; an unknown kind keeps its code word."""
+    ru, en = KIND_NOUNS.get(kind, ((kind, kind, kind), (kind, kind)))
+    return count_noun(count, ru, en)
+
+
+def kind_name(kind: str) -> str:
+    """A kind in the user's language: «воронка»; in English the blueprint's own word ("field_group")."""
+    if current() != "ru":
+        return kind
+    return kind_count(kind, 1).split(" ", 1)[1]
 
 
 def creating_marker(address: str) -> str:
@@ -60,9 +105,11 @@ class Change:
     parent: str | None = None  # the owning object's address (a stage's pipeline)
     attrs: tuple[tuple[str, Any], ...] = ()  # desired attributes (create/update/replace), live ones (delete)
     diffs: tuple[AttrDiff, ...] = ()  # update/replace: each attribute that changes, old -> new
-    destructive: str | None = None  # why data would be lost; apply needs --allow-destroy
+    # The two texts are in the language of the run that made the plan; they follow from the fields above, so
+    # a plan saved in Russian and applied in English is the same plan (apply --plan compares changes).
+    destructive: str | None = field(default=None, compare=False)  # why data would be lost: needs --allow-destroy
     adopted: bool = False  # matched by name to an object implkit had not recorded
-    note: str | None = None  # why this change is proposed when the blueprint alone does not say it
+    note: str | None = field(default=None, compare=False)  # why it is proposed when the blueprint does not say
 
     def attr(self, name: str, default: Any = None) -> Any:
         return dict(self.attrs).get(name, default)
@@ -178,20 +225,22 @@ class Plan:
         return EXIT_CHANGES if self.has_changes else EXIT_OK
 
     def summary(self) -> str:
+        """The plan's last line, in the user's language."""
         if self.mode == "drift":
             if not self.drift and not self.unmanaged:
-                return "No drift. The tenant matches what implkit last applied."
-            text = f"{len(self.drift)} object(s) changed outside implkit"
-            return text + (f", {len(self.unmanaged)} not described in the blueprint." if self.unmanaged else ".")
+                return say(_MESSAGES, "no_drift")
+            text = say(_MESSAGES, "drifted", objects=count_noun(len(self.drift), *_OBJECTS))
+            return text + (say(_MESSAGES, "and_unmanaged", count=len(self.unmanaged)) if self.unmanaged else ".")
         if not self.changes:
             if self.unmanaged:
                 prunable = sum(1 for u in self.unmanaged if u.prunable)
-                which = "them" if prunable == len(self.unmanaged) else f"{prunable} of them"
-                return (f"No changes. {len(self.unmanaged)} object(s) not described in the blueprint are left "
-                        f"alone (--prune deletes {which}).")
-            return "No changes. The tenant matches the blueprint."
-        return (f"{self.to_create} to create, {self.to_update} to update, "
-                f"{self.to_delete} to delete, {len(self.manual)} manual")
+                which = (say(_MESSAGES, "all_of_them") if prunable == len(self.unmanaged)
+                         else say(_MESSAGES, "some_of_them", count=prunable))
+                return say(_MESSAGES, "no_changes_unmanaged", objects=count_noun(len(self.unmanaged), *_OBJECTS),
+                           which=which)
+            return say(_MESSAGES, "no_changes")
+        return say(_MESSAGES, "counts", create=self.to_create, update=self.to_update, delete=self.to_delete,
+                   manual=len(self.manual))
 
     # --- JSON ---------------------------------------------------------------------------
     def to_json_dict(self) -> dict[str, Any]:

@@ -24,6 +24,10 @@ a requirement at any other stage is kept (dropped only with `prune`).
 Objects the plan cannot name by key get `#<remote id>` in their address
 (`pipeline.sales.stage.#142857`), which a provider resolves as the id itself.
 
+Why this file is long: the matching rule above is one algorithm applied to every kind of object the
+blueprint manages (pipelines, stages, fields, groups, loss reasons, automations), and its three steps must
+read the same for each kind; split by kind, the rule would be restated in every module and could drift.
+
 Destructive changes (apply refuses them without `--allow-destroy`):
 a field whose type changes (delete + re-create: its values are lost), a
 select option removed (values holding it are lost), a field deleted (its
@@ -42,16 +46,39 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
+from implkit.lang import current, say
 from implkit.model import OPTION_FIELD_TYPES, Blueprint, ManualStep, name_identity
 from implkit.plan.changes import (
     CREATE, DELETE, REPLACE, UPDATE, AttrDiff, Change, DriftItem, ManualRow, Plan, StateView, UnmanagedItem,
-    canonical_json, interrupted_creations,
+    canonical_json, interrupted_creations, kind_name,
 )
 from implkit.providers.base import (
     KINDS, STAGE_LOST, STAGE_NORMAL, STAGE_WON, Capabilities, LiveConfig, LivePipeline,
 )
 
 KIND_ORDER = {kind: i for i, kind in enumerate((*KINDS, "group", "loss_reason"))}
+
+# What a plan row says about a change, in the language of the run that makes the plan (a saved plan keeps
+# the words its author read).
+_MESSAGES = {
+    "create_by_hand": {"ru": "Создайте вручную: {kind} «{name}»", "en": "Create the {kind} “{name}” by hand"},
+    "api_cannot": {"ru": "API {crm} не создаёт такой объект", "en": "the {crm} API cannot create it"},
+    "type_changes": {"ru": "меняется тип поля: оно удаляется и создаётся заново, его значения теряются",
+                     "en": "the field's type changes: it is deleted and re-created, and its values are lost"},
+    "options_removed": {"ru": "варианты удаляются (значения с ними теряются): {options}",
+                        "en": "options removed (values holding them are lost): {options}"},
+    "leftover_reused": {"ru": "этап, который CRM дала воронке при прерванном создании: используется",
+                        "en": "a default stage the CRM gave the pipeline when an interrupted apply created it: "
+                              "reused"},
+    "leftover_deleted": {"ru": "этап, который CRM дала воронке при прерванном создании: удаляется, чтобы "
+                               "закончить создание",
+                         "en": "a default stage the CRM gave the pipeline when an interrupted apply created it: "
+                               "removed to finish that creation"},
+    "field": {"ru": "значения поля удаляются вместе с ним", "en": "the field's values are deleted with it"},
+    "stage": {"ru": "сделки этого этапа переходят на первый этап воронки",
+              "en": "leads in this stage move to the pipeline's first stage"},
+    "pipeline": {"ru": "воронка удаляется вместе с этапами", "en": "the pipeline and its stages are deleted"},
+}
 
 
 # --- the neutral resource both sides are flattened into ------------------------------
@@ -378,8 +405,8 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
             if d.address in m.by_address:
                 satisfied.add(d.address)
             elif d.address not in covered:
-                manual_rows.append(ManualRow(d.address, f"Create the {d.kind.replace('_', ' ')} “{d.name}” by hand",
-                                             f"the {caps.crm} API cannot create it"))
+                manual_rows.append(ManualRow(d.address, say(_MESSAGES, "create_by_hand", kind=_kind_words(d.kind),
+                                                            name=d.name), say(_MESSAGES, "api_cannot", crm=caps.crm)))
             continue
         hit = m.by_address.get(d.address)
         if hit is None:
@@ -393,16 +420,16 @@ def plan(desired: Blueprint, state: StateView, live: LiveConfig, caps: Capabilit
         action, why = UPDATE, None
         if d.kind == "field" and any(x.attr == "type" for x in diffs):
             action = REPLACE
-            why = "the field's type changes: it is deleted and re-created, and its values are lost"
+            why = say(_MESSAGES, "type_changes")
         elif d.kind == "field" and any(x.attr == "options" for x in diffs):
             old = next(x.before for x in diffs if x.attr == "options") or ()
             removed = [o for o in old if o not in (d.attrs["options"] or ())]
             if removed:
-                why = "options removed (values holding them are lost): " + ", ".join(removed)
+                why = say(_MESSAGES, "options_removed", options=", ".join(removed))
         changes.append(Change(action, d.address, d.kind, d.name, remote_id=hit.remote_id, parent=d.parent,
                               attrs=_frozen(d.attrs), diffs=diffs, destructive=why,
                               adopted=d.address in m.adopted,
-                              note=LEFTOVER_REUSED if d.address in m.reused else None))
+                              note=say(_MESSAGES, "leftover_reused") if d.address in m.reused else None))
     # adoption with nothing to change is still worth telling: no row, but a binding
     changes.extend(_leftover_deletions(leftovers, m))
     if prune:
@@ -470,9 +497,8 @@ def _assign_stage_sorts(want: list[Resource], m: _Matching, live: LiveConfig, ca
             s.attrs["sort"] = value
 
 
-LEFTOVER_REUSED = "a default stage the CRM gave the pipeline when an interrupted apply created it: reused"
-LEFTOVER_DELETED = ("a default stage the CRM gave the pipeline when an interrupted apply created it: "
-                    "removed to finish that creation")
+LEFTOVER_REUSED = _MESSAGES["leftover_reused"]["en"]  # the English notes, as tests and scripts read them
+LEFTOVER_DELETED = _MESSAGES["leftover_deleted"]["en"]
 
 
 def _finish_interrupted_creations(want: list[Resource], have: list[Resource], m: _Matching,
@@ -541,8 +567,13 @@ def _leftover_deletions(leftovers: list[Resource], m: _Matching) -> list[Change]
         parent = next((a for a, x in m.by_address.items() if x.kind == "pipeline" and x.remote_id == r.scope), None)
         out.append(Change(DELETE, r.address, r.kind, r.name, remote_id=r.remote_id, parent=parent,
                           attrs=_frozen({k: v for k, v in r.attrs.items() if v is not None}),
-                          note=LEFTOVER_DELETED))
+                          note=say(_MESSAGES, "leftover_deleted")))
     return out
+
+
+def _kind_words(kind: str) -> str:
+    """A kind inside a sentence: «воронка»; English as it always read ("field group")."""
+    return kind_name(kind) if current() == "ru" else kind.replace("_", " ")
 
 
 def _deletions(have: list[Resource], m: _Matching, caps: Capabilities) -> list[Change]:
@@ -553,11 +584,7 @@ def _deletions(have: list[Resource], m: _Matching, caps: Capabilities) -> list[C
             continue
         if r.kind == "stage" and r.scope not in claimed_pipelines:
             continue  # deleted with its pipeline
-        why = {
-            "field": "the field's values are deleted with it",
-            "stage": "leads in this stage move to the pipeline's first stage",
-            "pipeline": "the pipeline and its stages are deleted",
-        }.get(r.kind)
+        why = say(_MESSAGES, r.kind) if r.kind in ("field", "stage", "pipeline") else None
         parent = None
         if r.kind == "stage":
             parent = next((a for a, x in m.by_address.items() if x.kind == "pipeline" and x.remote_id == r.scope),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from implkit.errors import ConflictError, InputError
+from implkit.lang import say
 from implkit.model import Blueprint, ManualStep
 from implkit.plan import diff
 from implkit.plan.apply import ApplyResult, StateAccess, converge, refuse_destructive
@@ -55,16 +56,43 @@ def state_view(store: Any) -> StateView:
     return StateView(ids=StoreAccess(store).ids(), last_applied=_blueprint_from_text(last.blueprint) if last else None)
 
 
+_RUN_MESSAGES = {
+    "other_account": {"ru": "состояние этого клиента относится к аккаунту CRM {bound}, а его учётные данные ведут "
+                            "в аккаунт {live}; отказ (проверьте URL и токен клиента или зарегистрируйте другой "
+                            "аккаунт отдельным клиентом)",
+                      "en": "this tenant's state belongs to CRM account {bound}, but its credentials reach account "
+                            "{live}; refusing (check the tenant's URL and token, or register the other account "
+                            "as its own tenant)"},
+    "shared_account": {"ru": "клиент {name!r} уже привязан к аккаунту CRM {account}, куда ведут и учётные данные "
+                             "этого клиента; два клиента на одном аккаунте удаляли бы объекты друг друга при "
+                             "--prune. Отказ; если два описания действительно делят аккаунт, объявите это у этого "
+                             "клиента (shares_account_with: {name} в implkit.yaml или `tenant add ... "
+                             "--shares-account-with {name}`)",
+                       "en": "tenant {name!r} is already bound to CRM account {account}, which this tenant's "
+                             "credentials reach too; two tenants on one account would delete each other's objects "
+                             "with --prune. Refusing; if two blueprints really share the account, declare it on "
+                             "this tenant (shares_account_with: {name} in implkit.yaml, or `tenant add ... "
+                             "--shares-account-with {name}`)"},
+    "cannot_apply": {"ru": "описание (blueprint) нельзя применить к {crm} в таком виде",
+                     "en": "the blueprint cannot be applied to {crm} as written"},
+    "plan_account": {"ru": "сохранённый план сделан для аккаунта {saved}, а этот клиент ведёт в аккаунт {live}",
+                     "en": "the saved plan is for account {saved}, this tenant reaches account {live}"},
+    "stale": {"ru": "сохранённый план устарел: клиент (или его состояние) изменился после того, как план был "
+                    "сделан; ничего не записано. Сделайте план заново.",
+              "en": "the saved plan is stale: the tenant (or its state) changed since the plan was made; nothing "
+                    "was written. Make a new plan."},
+    "never_applied": {"ru": "к клиенту {tenant!r} ещё ничего не применялось, поэтому расхождений искать не с чем",
+                      "en": "nothing has been applied to tenant {tenant!r} yet, so there is nothing to drift from"},
+}
+
+
 def check_account(store: Any, live: LiveConfig) -> None:
     """Refuse (exit 3) when the state belongs to another account than the credentials reach."""
     bound = store.account_id
     if bound is not None and str(bound) != str(live.account.id):
         from implkit.workspace.state import AccountMismatch
 
-        raise AccountMismatch(
-            f"this tenant's state belongs to CRM account {bound}, but its credentials reach account "
-            f"{live.account.id}; refusing (check the tenant's URL and token, or register the other account "
-            "as its own tenant)")
+        raise AccountMismatch(say(_RUN_MESSAGES, "other_account", bound=bound, live=live.account.id))
 
 
 def protected_ids(store: Any, live: LiveConfig, neighbours: Iterable[Any]) -> frozenset[tuple[str, str]]:
@@ -81,12 +109,7 @@ def protected_ids(store: Any, live: LiveConfig, neighbours: Iterable[Any]) -> fr
         if n.account_id is None or str(n.account_id) != account:
             continue
         if not n.shares:
-            raise AccountMismatch(
-                f"tenant {n.name!r} is already bound to CRM account {account}, which this tenant's credentials "
-                f"reach too; two tenants on one account would delete each other's objects with --prune. "
-                f"Refusing; if two blueprints really share the account, declare it on this tenant "
-                f"(shares_account_with: {n.name} in implkit.yaml, or `tenant add ... --shares-account-with "
-                f"{n.name}`)")
+            raise AccountMismatch(say(_RUN_MESSAGES, "shared_account", name=n.name, account=account))
         for address, rid in n.ids.items():
             kind = diff.kind_of(address)
             if kind:
@@ -119,7 +142,7 @@ def check_blueprint(provider: Provider, desired: Blueprint, source: str | None) 
         else:
             where = Location(source or "<blueprint>", key=".".join(str(p) for p in path))
         problems.append(Problem(where, message))
-    raise InputError(f"the blueprint cannot be applied to {provider.capabilities.crm} as written", problems)
+    raise InputError(say(_RUN_MESSAGES, "cannot_apply", crm=provider.capabilities.crm), problems)
 
 
 def make_plan(provider: Provider, desired: Blueprint, store: Any, *, tenant: str = "", prune: bool = False,
@@ -147,11 +170,9 @@ def apply_blueprint(provider: Provider, desired: Blueprint, store: Any, *, tenan
                         manual=manual, protected=protected)
     if saved is not None:
         if saved.account_id != current.account_id:
-            raise InputError(f"the saved plan is for account {saved.account_id}, this tenant reaches "
-                             f"account {current.account_id}")
+            raise InputError(say(_RUN_MESSAGES, "plan_account", saved=saved.account_id, live=current.account_id))
         if saved.fingerprint != current.fingerprint or saved.changes != current.changes:
-            raise ConflictError("the saved plan is stale: the tenant (or its state) changed since the plan was "
-                                "made; nothing was written. Make a new plan.")
+            raise ConflictError(say(_RUN_MESSAGES, "stale"))
     refuse_destructive(current, allow_destroy)
     if current.changes and confirm is not None and not confirm(current):
         return current, None
@@ -169,7 +190,7 @@ def drift(provider: Provider, store: Any, *, tenant: str = "", neighbours: Itera
     """The tenant against the last applied blueprint: what changed by hand (exit 2 when anything did)."""
     last = store.last_applied()
     if last is None:
-        raise InputError(f"nothing has been applied to tenant {tenant!r} yet, so there is nothing to drift from")
+        raise InputError(say(_RUN_MESSAGES, "never_applied", tenant=tenant))
     return make_plan(provider, _blueprint_from_text(last.blueprint), store, tenant=tenant, mode="drift",
                      neighbours=neighbours)
 
@@ -228,7 +249,6 @@ def write_plan_file(path: str | Path, plan: Plan, desired: Blueprint) -> None:
 def read_plan_file(path: str | Path) -> tuple[Plan, Blueprint]:
     """The saved plan and its blueprint; a file that is not exactly what `plan -o` wrote is InputError (exit 3)."""
     from implkit.errors import Location, Problem
-    from implkit.lang import say
 
     name = str(path)
 

@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from implkit.errors import InputError, Location, Problem
-from implkit.lang import plural_ru
+from implkit.lang import plural_ru, say
 from implkit.model import FEATURES, SELLER_GROUPS, seller_group_label
 from implkit.sizing import Assessment, FeatureScore, Reason, conditions
 from implkit.sizing.questionnaire import load_questionnaire
@@ -160,10 +160,16 @@ def _adjustments(raw: Any, problem) -> tuple[Adjustment, ...]:  # noqa: ANN001
 
 # --- sizing ---------------------------------------------------------------------------------------
 
+_MESSAGES = {
+    "sellers": {"ru": "sellers: {n!r} — не число продавцов (целое, не меньше 1)",
+                "en": "sellers: {n!r} is not a number of sellers (a whole number, at least 1)"},
+    "missing": {"ru": "sellers: нет ответа", "en": "sellers: missing answer"},
+}
+
 
 def _checked_sellers(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise InputError(f"sellers: {n!r} is not a number of sellers (a whole number, at least 1)")
+        raise InputError(say(_MESSAGES, "sellers", n=n))
     return n
 
 
@@ -181,7 +187,7 @@ def assess(answers: Mapping[str, Any]) -> Assessment:
     `answers` does not fire (an answer present as None counts as empty).
     """
     if "sellers" not in answers:
-        raise InputError("sellers: missing answer")
+        raise InputError(say(_MESSAGES, "missing"))
     matrix = load_matrix()
     sellers = _checked_sellers(answers["sellers"])
     group = seller_group(sellers)

@@ -64,6 +64,15 @@ class AnswerError(ValueError):
     """A typed answer that does not hold up; the message is in the interview's language."""
 
 
+def _explained(error: Any, lang: str) -> str:
+    """jsonschema's finding told by the shared explainer (implkit.schemas) in the interview's language."""
+    from implkit.lang import speaking
+    from implkit.schemas import explain_error
+
+    with speaking(lang):
+        return "; ".join(message for _path, message in explain_error(error))
+
+
 def _message(kind: str, lang: str, **values: Any) -> str:
     return _MESSAGES[kind][lang].format(**values)
 
@@ -134,11 +143,11 @@ class Question:
             return
         if error.validator in ("minimum", "maximum", "minLength", "maxLength", "minItems", "maxItems"):
             if error.validator == "minLength" and error.validator_value > 1:
-                raise AnswerError(_message("other", lang, detail=error.message))
+                raise AnswerError(_message("other", lang, detail=_explained(error, lang)))
             raise AnswerError(_message(error.validator, lang, limit=error.validator_value))
         if error.validator == "type" and self.type in ("integer", "money", "yes_no"):
             raise AnswerError(_message(self.type, lang))
-        raise AnswerError(_message("other", lang, detail=error.message))
+        raise AnswerError(_message("other", lang, detail=_explained(error, lang)))
 
     # --- typed answers -----------------------------------------------------------
     def parse(self, typed: str, lang: str) -> Any:

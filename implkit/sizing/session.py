@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from implkit.lang import plural_ru
+from implkit.lang import plural_ru, say
 from implkit.sizing import Assessment
 from implkit.sizing.answers import answers_document, read_answers, write_answers
 from implkit.sizing.interview import confirm, interview
@@ -37,6 +37,10 @@ _TEXT = {
         "ru": "Найден черновик прерванной анкеты {path} ({count}). Продолжить с него?",
         "en": "Found the draft of an interrupted questionnaire {path} ({count}). Resume it?",
     },
+    "not_answers": {"ru": "{path}: это не файл ответов; перезаписывать его не буду",
+                    "en": "{path}: not an answers file; refusing to overwrite it"},
+    "answers_keys": {"ru": "ожидаются только questionnaire, lang и answers",
+                     "en": "expected only questionnaire, lang and answers"},
     "kept": {
         "ru": "Анкета прервана. Черновик {path}: {count}; `implkit size` продолжит с него.",
         "en": "Questionnaire interrupted. Draft {path}: {count}; `implkit size` resumes from it.",
@@ -156,5 +160,4 @@ def _existing_answers_tree(path: str | None):  # noqa: ANN202
         where = location_of(tree, (foreign[0],), path)
     else:
         where = location_of(tree, (), path)
-    raise InputError(f"{path}: not an answers file; refusing to overwrite it",
-                     [Problem(where, "expected only questionnaire, lang and answers")])
+    raise InputError(say(_TEXT, "not_answers", path=path), [Problem(where, say(_TEXT, "answers_keys"))])

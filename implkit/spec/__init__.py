@@ -24,8 +24,10 @@ from typing import Callable
 
 from implkit.blueprint.manual import CRMS
 from implkit.errors import InputError
+from implkit.lang import say
 from implkit.model import Blueprint
 from implkit.sizing import Assessment
+from implkit.spec.messages import MESSAGES
 
 FORMATS = ("md", "html", "docx")
 LANGS = ("ru", "en")
@@ -36,12 +38,11 @@ def format_for(output: str | os.PathLike, fmt: str | None = None) -> str:
     """The output format: `fmt` when given, else from the output file's extension."""
     if fmt is not None:
         if fmt not in FORMATS:
-            raise InputError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+            raise InputError(say(MESSAGES, "format", fmt=fmt, known=", ".join(FORMATS)))
         return fmt
     suffix = Path(output).suffix.lower()
     if suffix not in _EXTENSIONS:
-        raise InputError(f"{output}: cannot tell the format from the extension {suffix or '(none)'!r}; "
-                         f"use .md, .html or .docx, or give --format")
+        raise InputError(say(MESSAGES, "extension", output=output, suffix=suffix or say(MESSAGES, "none")))
     return _EXTENSIONS[suffix]
 
 
@@ -59,9 +60,9 @@ def render_spec(blueprint: Blueprint, fmt: str, *, lang: str = "ru", assessment:
     from implkit.spec.render import render_text
 
     if lang not in LANGS:
-        raise InputError(f"--lang: unknown language {lang!r}; expected one of {', '.join(LANGS)}")
+        raise InputError(say(MESSAGES, "lang", lang=lang, known=", ".join(LANGS)))
     if fmt not in FORMATS:
-        raise InputError(f"--format: unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+        raise InputError(say(MESSAGES, "format", fmt=fmt, known=", ".join(FORMATS)))
     date = date or _dt.date.today()
     from implkit.spec.context import conflict_messages
     from implkit.spec.facts import resolve
@@ -94,9 +95,9 @@ def write_spec(blueprint_path: str | os.PathLike, output: str | os.PathLike, *, 
 
     fmt = format_for(output, fmt)
     if lang not in LANGS:
-        raise InputError(f"--lang: unknown language {lang!r}; expected one of {', '.join(LANGS)}")
+        raise InputError(say(MESSAGES, "lang", lang=lang, known=", ".join(LANGS)))
     if crm is not None and crm not in (*CRMS, "directum"):    # Directum only on request (templates/directum.j2)
-        raise InputError(f"--crm: unknown CRM {crm!r}; expected one of {', '.join(CRMS)}, directum")
+        raise InputError(say(MESSAGES, "crm", crm=crm, known=", ".join((*CRMS, "directum"))))
     blueprint = load_blueprint(blueprint_path)
     # The measured funnel (spec render --measured-from): the command reads the tenant's snapshot.
     measured = measure(blueprint) if measure is not None else None
@@ -141,8 +142,8 @@ def _check_start(answers_file) -> None:  # noqa: ANN001
         _dt.date.fromisoformat(text)
     except ValueError:
         where = location_of(answers_file.tree, ("answers", "project_start"), answers_file.path)
-        raise InputError(f"{answers_file.path}: project_start is not a date",
-                         [Problem(where, f"{text!r} is not a date in the form YYYY-MM-DD")]) from None
+        raise InputError(say(MESSAGES, "start_not_date", file=answers_file.path),
+                         [Problem(where, say(MESSAGES, "not_date", text=text))]) from None
 
 
 def assess_for(blueprint: Blueprint, answers: dict | None) -> Assessment | None:

@@ -17,12 +17,13 @@ from typing import Any
 from implkit.blueprint.manual import (
     CRM_NAMES, describe_action, describe_trigger, distribution_rules, every_manual_step,
 )
-from implkit.errors import InputError
+from implkit.lang import say
 from implkit.model import ENTITIES, RIGHT_ACTIONS, SELLER_GROUPS, Blueprint, Pipeline, thaw
 from implkit.model import seller_group_label as group_label
 from implkit.sizing import Assessment
 from implkit.spec import figures, rules
 from implkit.spec.facts import Conflict, Facts, resolve
+from implkit.spec.messages import MESSAGES as _SPEC_MESSAGES
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,7 @@ def project_start(answers: dict | None, answered: frozenset[str] | None, date: _
         try:
             return _dt.date.fromisoformat(text), False
         except ValueError:
-            raise InputError(f"project_start: {text!r} is not a date in the form YYYY-MM-DD") from None
+            raise InputError("project_start: " + say(_SPEC_MESSAGES, "not_date", text=text)) from None
     return date + _dt.timedelta(days=7 - date.weekday()), True
 
 

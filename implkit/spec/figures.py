@@ -11,7 +11,9 @@ from typing import Any
 from implkit.decomposition import Decomposition, DecompositionError, ceil_div, from_analytics
 from implkit.errors import InputError, Location, Problem
 from implkit.model import Blueprint, thaw
+from implkit.lang import say
 from implkit.spec.facts import Facts
+from implkit.spec.messages import MESSAGES as _SPEC_MESSAGES
 
 
 # --- 9. motivation (when the client wants CRM discipline in the bonus) -----------------------
@@ -52,7 +54,7 @@ def analytics(blueprint: Blueprint, facts: Facts, crms: tuple[str, ...], source:
     try:
         decomposition = from_analytics(merged, sellers=sellers)
     except DecompositionError as exc:
-        raise InputError("the plan cannot be decomposed",
+        raise InputError(say(_SPEC_MESSAGES, "decompose"),
                          [Problem(Location(source, key=exc.key), exc.reason)]) from None
     roles = {r.key: r.name for r in blueprint.roles}
     decomposed = _decomposition(decomposition, facts)

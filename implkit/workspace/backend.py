@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from implkit.errors import InputError, Problem
+from implkit.lang import say
 from implkit.workspace.lock import TenantLock
 from implkit.workspace.state import StateStore
 
@@ -151,10 +152,26 @@ class LocalBackend:
         return None  # rotated tokens go back to the tenant's token file or keyring entry
 
     def describe(self) -> str:
-        return "local (SQLite in .implkit/)"
+        return say(_MESSAGES, "local")
 
     def close(self) -> None:
         pass
+
+
+_MESSAGES = {
+    "local": {"ru": "локально (SQLite в .implkit/)", "en": "local (SQLite in .implkit/)"},
+    "namespace": {"ru": "хранилищу состояния postgres нужен id рабочей папки (`id:` в implkit.yaml) или "
+                        "`state.namespace`, чтобы отличать её клиентов от других в базе",
+                  "en": "the postgres state backend needs the workspace's id (implkit.yaml `id:`) or "
+                        "`state.namespace` to tell this workspace's tenants apart from others in the database"},
+    "keyring": {"ru": "запись связки ключей {entry}", "en": "the keyring entry {entry}"},
+    "env": {"ru": "переменная окружения {var}", "en": "the environment variable {var}"},
+    "no_url": {"ru": "рабочая папка хранит состояние в PostgreSQL, но {where} (указана в `state:` implkit.yaml) "
+                     "не содержит адреса подключения; задайте postgresql://USER:PASSWORD@HOST/DB",
+               "en": "the workspace keeps its state in PostgreSQL, but {where} (named by implkit.yaml `state:`) "
+                     "holds no connection URL; set it to postgresql://USER:PASSWORD@HOST/DB"},
+    "not_pg": {"ru": "{where}: ожидается адрес postgresql://", "en": "{where}: expected a postgresql:// URL"},
+}
 
 
 def open_backend(config: StateConfig, *, namespace: str | None, environ: Mapping[str, str] | None = None) -> Any:
@@ -165,8 +182,7 @@ def open_backend(config: StateConfig, *, namespace: str | None, environ: Mapping
 
     ns = config.namespace or namespace
     if not ns:
-        raise InputError("the postgres state backend needs the workspace's id (implkit.yaml `id:`) or "
-                         "`state.namespace` to tell this workspace's tenants apart from others in the database")
+        raise InputError(say(_MESSAGES, "namespace"))
     return PostgresBackend(resolve_url(config, environ), namespace=ns, key_env=config.key_env,
                            lease=config.lock_lease, environ=environ)
 
@@ -182,18 +198,17 @@ def resolve_url(config: StateConfig, environ: Mapping[str, str] | None = None) -
 
         service, _, user = config.url_keyring.partition("/")
         url = keyring_get(service, user)
-        where = f"the keyring entry {config.url_keyring}"
+        where = say(_MESSAGES, "keyring", entry=config.url_keyring)
     else:
         url = environ.get(str(config.url_env))
-        where = f"the environment variable {config.url_env}"
+        where = say(_MESSAGES, "env", var=config.url_env)
     if not url:
-        raise InputError(f"the workspace keeps its state in PostgreSQL, but {where} (named by implkit.yaml "
-                         "`state:`) holds no connection URL; set it to postgresql://USER:PASSWORD@HOST/DB")
+        raise InputError(say(_MESSAGES, "no_url", where=where))
     from urllib.parse import unquote, urlsplit
 
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
-        raise InputError(f"{where}: expected a postgresql:// URL")
+        raise InputError(say(_MESSAGES, "not_pg", where=where))
     register_secret(parts.password)
     register_secret(unquote(parts.password or ""))
     return url

@@ -58,6 +58,7 @@ from implkit.workspace.lock import LockInfo, TenantLock
 from implkit.workspace.state import StateStore
 from implkit.workspace.urls import check_url
 from implkit.yamlio import atomic_write, dump_yaml, load_yaml, to_plain
+from implkit.workspace.messages import MESSAGES as _MESSAGES
 
 CONFIG_NAME = "implkit.yaml"
 DATA_DIR = ".implkit"
@@ -239,7 +240,7 @@ class Workspace:
         declared as sharing that account (`shares_with`): two tenants on one account, each unaware of the
         other, would each `--prune` what the other created."""
         if shares_with is not None and shares_with not in self.tenant_names():
-            raise InputError(f"--shares-account-with {shares_with!r}: no such tenant in {self.config_path}")
+            raise InputError(say(_MESSAGES, "shares_no_tenant", shares=shares_with, file=self.config_path))
         key = account_key(url)
         for other in self.tenants():
             if other.name == name or other.provider != provider or account_key(other.url) != key:
@@ -271,14 +272,19 @@ class Workspace:
                 store.close()
         return out
 
+    def check_new_name(self, name: str) -> None:
+        """Refuse (InputError) a name that cannot name a tenant's folder, or one this workspace has."""
+        if not TENANT_NAME.match(name):
+            raise InputError(say(_MESSAGES, "bad_name", name=name))
+        if name in (self._config.get("tenants") or {}):
+            raise InputError(say(_MESSAGES, "taken", name=name, file=self.config_path))
+
     def add_tenant(self, name: str, *, provider: str, url: str, credentials: CredentialSource,
                    client_id: str | None = None, client_secret_env: str | None = None, redirect_uri: str = "",
                    blueprint: str | os.PathLike | None = None, rate_limit: float | None = None,
                    shares_account_with: str | None = None) -> Tenant:
         """Register a tenant (InputError if the name is taken or anything is invalid; nothing written then)."""
-        if not TENANT_NAME.match(name):
-            raise InputError(f"invalid tenant name {name!r}: use lower-case letters, digits, '.', '_' and '-' "
-                             "(it names a folder)")
+        self.check_new_name(name)
         with self._editing():
             self._add_entry(name, provider=provider, url=url, credentials=credentials, client_id=client_id,
                             client_secret_env=client_secret_env, redirect_uri=redirect_uri, blueprint=blueprint,
@@ -289,15 +295,13 @@ class Workspace:
                    client_id: str | None, client_secret_env: str | None, redirect_uri: str,
                    blueprint: str | os.PathLike | None, rate_limit: float | None,
                    shares_account_with: str | None = None) -> None:
-        if name in (self._config.get("tenants") or {}):
-            raise InputError(f"tenant {name!r} already exists in {self.config_path}; "
-                             f"remove it first with `implkit tenant remove {name}`")
+        self.check_new_name(name)
         if provider not in PROVIDERS:
-            raise InputError(f"unknown provider {provider!r} (one of {', '.join(PROVIDERS)})")
+            raise InputError(say(_MESSAGES, "unknown_provider", provider=provider, known=", ".join(PROVIDERS)))
         url = check_url(url, provider)
         self.check_account_free(name, provider, url, shares_account_with)
         if rate_limit is not None and rate_limit <= 0:
-            raise InputError("--rate-limit must be a positive number of requests per second")
+            raise InputError(say(_MESSAGES, "rate_limit"))
         entry = CommentedMap()
         entry["provider"] = provider
         entry["url"] = url
@@ -330,7 +334,7 @@ class Workspace:
             tenant = self.tenant(name)
             holder = self.lock_info(name)
             if holder is not None:
-                raise InputError(f"tenant {name!r} is locked ({holder.holder}); unlock it first")
+                raise InputError(say(_MESSAGES, "locked", name=name, holder=holder.holder))
             del self._config["tenants"][name]
         if purge:
             self.backend.purge(name)  # the shared backend's copy of its state, lock, tokens, audit history
@@ -517,9 +521,9 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
     root = Path(directory).expanduser()
     config_path = root / CONFIG_NAME
     if config_path.exists():
-        raise InputError(f"{config_path} already exists: this is a workspace already; nothing was changed")
+        raise InputError(say(_MESSAGES, "exists_already", file=config_path))
     if root.exists() and not root.is_dir():
-        raise InputError(f"{root}: not a folder")
+        raise InputError(say(_MESSAGES, "not_folder", root=root))
     root.mkdir(parents=True, exist_ok=True)
     private_dir(root / DATA_DIR)
     private_dir(root / DATA_DIR / "tenants")
@@ -540,23 +544,6 @@ def init_workspace(directory: str | os.PathLike) -> Workspace:
 
 # ---- implkit.yaml validation ----------------------------------------------------------------------
 
-_MESSAGES = {
-    "invalid_file": {"ru": "{file}: недопустимый файл рабочей папки", "en": "{file}: invalid workspace file"},
-    "no_workspace": {"ru": "{file}: здесь нет рабочей папки implkit; создайте её: `implkit init {folder}`",
-                     "en": "{file}: no implkit workspace here; create one with `implkit init {folder}`"},
-    "none_found": {"ru": "рабочая папка implkit не найдена ни в {start}, ни выше; выполните там `implkit init`, "
-                         "укажите --workspace ПАПКА или задайте {env}",
-                   "en": "no implkit workspace found in {start} or above; run `implkit init` there, "
-                         "pass --workspace DIR, or set {env}"},
-    "unknown_tenant": {"ru": "нет клиента (tenant) {name!r} в {file}", "en": "unknown tenant {name!r} in {file}"},
-    "known_tenants": {"ru": "известны: {known}", "en": "known: {known}"},
-    "no_tenants": {"ru": "пока ни одного — добавьте: `implkit tenant add`",
-                   "en": "none yet — add one with `implkit tenant add`"},
-    "shares_unknown": {"ru": "shares_account_with называет {shares!r}, но такого другого тенанта здесь нет",
-                       "en": "shares_account_with names {shares!r}, which is not another tenant here"},
-    "unknown_check": {"ru": "нет проверки {check!r} (известны: {known})",
-                      "en": "no check {check!r} (known: {known})"},
-}
 
 
 def config_problems(config: Any, file: str) -> list[Problem]:

@@ -26,9 +26,50 @@ from typing import Any
 from implkit.errors import InputError, RuntimeFailure
 from implkit.http.auth import Auth, BearerToken, NoAuth, OAuth2Session, TokenSet, TokenStore
 from implkit.http.redact import register_secret
+from implkit.lang import say
 from implkit.yamlio import atomic_write
 
 KEYRING_SERVICE = "implkit"
+
+_MESSAGES = {
+    "env": {"ru": "переменная окружения {var}", "en": "environment variable {var}"},
+    "file": {"ru": "файл токена {path}", "en": "token file {path}"},
+    "keyring": {"ru": "связка ключей {service}/{username}", "en": "keyring {service}/{username}"},
+    "source_env": {"ru": "переменная", "en": "env"},
+    "source_file": {"ru": "файл", "en": "file"},
+    "source_keyring": {"ru": "связка ключей", "en": "keyring"},
+    "no_secret": {"ru": "клиент работает через OAuth, но секрет клиента (client secret) не настроен "
+                        "(укажите --client-secret-env или добавьте client_secret в файл токена)",
+                  "en": "this tenant uses OAuth but no client secret is configured "
+                        "(set --client-secret-env, or put client_secret in the token file)"},
+    "not_found": {"ru": "{path}: файл токена не найден", "en": "{path}: token file not found"},
+    "not_regular": {"ru": "{path}: файл токена — не обычный файл", "en": "{path}: token file is not a regular file"},
+    "open_mode": {"ru": "{path}: файл токена доступен группе или другим (права {mode}); выполните `chmod 600 {path}`",
+                  "en": "{path}: token file is accessible by group or others (mode {mode}); run `chmod 600 {path}`"},
+    "empty": {"ru": "{path}: файл токена пуст", "en": "{path}: token file is empty"},
+    "not_json": {"ru": "{path}:{line}:{column}: файл токена — не корректный JSON",
+                 "en": "{path}:{line}:{column}: token file is not valid JSON"},
+    "no_access": {"ru": "{path}: в JSON файла токена нет access_token", "en": "{path}: token file JSON has no access_token"},
+    "keyring_read": {"ru": "связка ключей {service}/{username}: не удаётся прочитать ({kind})",
+                     "en": "keyring {service}/{username}: cannot read ({kind})"},
+    "keyring_write": {"ru": "связка ключей {service}/{username}: не удаётся сохранить токен ({kind}); используйте "
+                            "--token-file или --token-env",
+                      "en": "keyring {service}/{username}: cannot store the token ({kind}); use --token-file or "
+                            "--token-env instead"},
+    "env_unset": {"ru": "клиент {tenant!r} берёт токен из переменной окружения {var}, а она не задана",
+                  "en": "tenant {tenant!r} takes its token from the environment variable {var}, which is not set"},
+    "keyring_empty": {"ru": "клиент {tenant!r}: в связке ключей нет токена под {service}/{username}; добавьте его "
+                            "снова: `implkit tenant add {tenant} ... --keyring`",
+                      "en": "tenant {tenant!r}: no token in the keyring under {service}/{username}; add it again "
+                            "with `implkit tenant add {tenant} ... --keyring`"},
+    "unknown_source": {"ru": "клиент {tenant!r}: неизвестный источник учётных данных {kind!r}",
+                       "en": "tenant {tenant!r}: unknown credentials source {kind!r}"},
+}
+
+
+def source_word(kind: str) -> str:
+    """A credentials source's kind (env, file, keyring) as the reader calls it."""
+    return say(_MESSAGES, f"source_{kind}") if f"source_{kind}" in _MESSAGES else kind
 
 
 @dataclass(frozen=True)
@@ -42,12 +83,9 @@ class CredentialSource:
     username: str | None = None
 
     def describe(self) -> str:
-        if self.kind == "env":
-            return f"environment variable {self.var}"
-        if self.kind == "file":
-            return f"token file {self.path}"
-        if self.kind == "keyring":
-            return f"keyring {self.service}/{self.username}"
+        if self.kind in ("env", "file", "keyring"):
+            return say(_MESSAGES, self.kind, var=self.var, path=self.path, service=self.service,
+                       username=self.username)
         return self.kind
 
     def to_config(self, root: Path) -> dict[str, str]:
@@ -99,8 +137,7 @@ class Credentials:
             if not token_url:
                 raise ValueError("OAuth credentials need the provider's token_url")
             if not self.client_secret:
-                raise InputError("this tenant uses OAuth but no client secret is configured "
-                                 "(set --client-secret-env, or put client_secret in the token file)")
+                raise InputError(say(_MESSAGES, "no_secret"))
             assert self.store is not None and self.client_id is not None
             return OAuth2Session(token_url, client_id=self.client_id, client_secret=self.client_secret,
                                  redirect_uri=self.redirect_uri, store=self.store, tokens=self.tokens,
@@ -116,12 +153,11 @@ def check_private(path: Path) -> None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise InputError(f"{path}: token file not found") from None
+        raise InputError(say(_MESSAGES, "not_found", path=path)) from None
     if not stat.S_ISREG(mode):
-        raise InputError(f"{path}: token file is not a regular file")
+        raise InputError(say(_MESSAGES, "not_regular", path=path))
     if mode & 0o077:
-        raise InputError(f"{path}: token file is accessible by group or others "
-                         f"(mode {stat.S_IMODE(mode):04o}); run `chmod 600 {path}`")
+        raise InputError(say(_MESSAGES, "open_mode", path=path, mode=f"{stat.S_IMODE(mode):04o}"))
 
 
 def write_token_file(path: Path, content: str | TokenSet, *, extra: Mapping[str, Any] | None = None) -> None:
@@ -140,14 +176,14 @@ def read_token_file(path: Path) -> dict[str, Any]:
     check_private(path)
     text = path.read_text(encoding="utf-8").strip()
     if not text:
-        raise InputError(f"{path}: token file is empty")
+        raise InputError(say(_MESSAGES, "empty", path=path))
     if text.startswith("{"):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:  # the position only: the text may be a secret
-            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: token file is not valid JSON") from None
+            raise InputError(say(_MESSAGES, "not_json", path=path, line=exc.lineno, column=exc.colno)) from None
         if not isinstance(data, dict) or not data.get("access_token"):
-            raise InputError(f"{path}: token file JSON has no access_token")
+            raise InputError(say(_MESSAGES, "no_access", path=path))
         for key in ("access_token", "refresh_token", "client_secret"):
             register_secret(data.get(key))
         return data
@@ -205,7 +241,8 @@ def keyring_get(service: str, username: str) -> str | None:
     try:
         value = _keyring().get_password(service, username)
     except Exception as exc:  # keyring.errors.* and backend failures
-        raise RuntimeFailure(f"keyring {service}/{username}: cannot read ({type(exc).__name__})") from None
+        raise RuntimeFailure(say(_MESSAGES, "keyring_read", service=service, username=username,
+                                 kind=type(exc).__name__)) from None
     register_secret(value)
     return value
 
@@ -214,8 +251,8 @@ def keyring_set(service: str, username: str, secret: str) -> None:
     try:
         _keyring().set_password(service, username, secret)
     except Exception as exc:
-        raise RuntimeFailure(f"keyring {service}/{username}: cannot store the token ({type(exc).__name__}); "
-                             "use --token-file or --token-env instead") from None
+        raise RuntimeFailure(say(_MESSAGES, "keyring_write", service=service, username=username,
+                                 kind=type(exc).__name__)) from None
 
 
 def keyring_delete(service: str, username: str) -> None:
@@ -282,8 +319,7 @@ def resolve(source: CredentialSource, *, tenant: str, environ: Mapping[str, str]
     if source.kind == "env":
         value = environ.get(str(source.var))
         if not value:
-            raise InputError(f"tenant {tenant!r} takes its token from the environment variable {source.var}, "
-                             "which is not set")
+            raise InputError(say(_MESSAGES, "env_unset", tenant=tenant, var=source.var))
         data = _parse_secret(value)
     elif source.kind == "file":
         assert source.path is not None
@@ -293,12 +329,12 @@ def resolve(source: CredentialSource, *, tenant: str, environ: Mapping[str, str]
         assert source.service is not None and source.username is not None
         value = keyring_get(source.service, source.username)
         if value is None:
-            raise InputError(f"tenant {tenant!r}: no token in the keyring under {source.service}/{source.username}; "
-                             f"add it again with `implkit tenant add {tenant} ... --keyring`")
+            raise InputError(say(_MESSAGES, "keyring_empty", tenant=tenant, service=source.service,
+                                 username=source.username))
         data = _parse_secret(value)
         store = KeyringTokenStore(source.service, source.username)
     else:
-        raise InputError(f"tenant {tenant!r}: unknown credentials source {source.kind!r}")
+        raise InputError(say(_MESSAGES, "unknown_source", tenant=tenant, kind=source.kind))
 
     client_secret = client_secret or data.get("client_secret")
     if "token" in data:

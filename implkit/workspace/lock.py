@@ -39,6 +39,34 @@ from pathlib import Path
 
 from implkit.files import private_file
 from implkit.errors import ConflictError
+from implkit.lang import say
+
+_MESSAGES = {
+    "holder": {"ru": "{operation}: {user}@{host} (pid {pid}) с {since}",
+               "en": "{operation} by {user}@{host} (pid {pid}) since {since}"},
+    "lease_expired": {"ru": "аренда истекла: {host} не продлевал её {silent} с (аренда {lease} с)",
+                      "en": "its lease expired: no renewal from {host} for {silent} s (lease {lease} s)"},
+    "pid_gone": {"ru": "процесс {pid} больше не работает", "en": "process {pid} is no longer running"},
+    "pid_reused": {"ru": "pid {pid} теперь принадлежит другому процессу", "en": "pid {pid} now belongs to another process"},
+    "process_gone": {"ru": "тот процесс больше не работает", "en": "that process is no longer running"},
+    "gave_up": {"ru": "ждал {waited} с и перестал", "en": "gave up after waiting {waited}s"},
+    "run_later": {"ru": "запустите снова, когда он закончит, или без --no-wait, чтобы дождаться",
+                  "en": "run again when it has finished, or without --no-wait to wait for it"},
+    "held": {"ru": "клиент {tenant!r} заблокирован: {holder}; {advice}. Если тот запуск уже не идёт, "
+                   "`implkit tenant unlock {tenant}` снимет его блокировку.",
+             "en": "tenant {tenant!r} is locked: {holder}; {advice}. If that run is gone, "
+                   "`implkit tenant unlock {tenant}` removes its lock."},
+    "stale": {"ru": "у клиента {tenant!r} заброшенная блокировка: {holder}; {reason}. Если этим клиентом никто "
+                    "больше не занят, снимите блокировку: `implkit tenant unlock {tenant}` (или запустите команду "
+                    "снова с --break-stale-lock), затем `plan` покажет, где прерванный запуск остановился.",
+              "en": "tenant {tenant!r} has a stale lock: {holder}; {reason}. If no other run is using this tenant, "
+                    "remove the lock with `implkit tenant unlock {tenant}` (or run the command again with "
+                    "--break-stale-lock), then run `plan` to see where the interrupted run stopped."},
+    "waiting": {"ru": "жду блокировку клиента {tenant!r}: её держит {holder}",
+                "en": "waiting for the lock on tenant {tenant!r}: held by {holder}"},
+    "broke": {"ru": "снята заброшенная блокировка клиента {tenant!r}: {holder}; {reason}",
+              "en": "broke the stale lock of tenant {tenant!r}: {holder}; {reason}"},
+}
 
 POLL_FIRST = 0.05
 POLL_MAX = 1.0
@@ -76,7 +104,8 @@ class LockInfo:
 
     @property
     def holder(self) -> str:
-        return f"{self.operation} by {self.user}@{self.host} (pid {self.pid}) since {self.since}"
+        return say(_MESSAGES, "holder", operation=self.operation, user=self.user, host=self.host, pid=self.pid,
+                   since=self.since)
 
     def stale_reason(self, now: float | None = None) -> str | None:
         """Why the holder is provably gone, or None: on this host its pid is gone or now another process;
@@ -87,12 +116,12 @@ class LockInfo:
                 return None
             silent = (time.time() if now is None else now) - self.renewed
             if silent > self.lease:
-                return f"its lease expired: no renewal from {self.host} for {silent:.0f} s (lease {self.lease:g} s)"
+                return say(_MESSAGES, "lease_expired", host=self.host, silent=f"{silent:.0f}", lease=f"{self.lease:g}")
             return None
         if not _pid_alive(self.pid):
-            return f"process {self.pid} is no longer running"
+            return say(_MESSAGES, "pid_gone", pid=self.pid)
         if self.pid_started is not None and _pid_started(self.pid) not in (None, self.pid_started):
-            return f"pid {self.pid} now belongs to another process"
+            return say(_MESSAGES, "pid_reused", pid=self.pid)
         return None
 
     def is_stale(self, now: float | None = None) -> bool:
@@ -104,10 +133,9 @@ class LockHeld(ConflictError):
 
     def __init__(self, tenant: str, info: LockInfo, *, waited: float | None = None):
         self.info = info
-        advice = (f"gave up after waiting {waited:g}s" if waited is not None
-                  else "run again when it has finished, or without --no-wait to wait for it")
-        super().__init__(f"tenant {tenant!r} is locked: {info.holder}; {advice}. If that run is gone, "
-                         f"`implkit tenant unlock {tenant}` removes its lock.")
+        advice = (say(_MESSAGES, "gave_up", waited=f"{waited:g}") if waited is not None
+                  else say(_MESSAGES, "run_later"))
+        super().__init__(say(_MESSAGES, "held", tenant=tenant, holder=info.holder, advice=advice))
 
 
 class StaleLock(ConflictError):
@@ -115,11 +143,8 @@ class StaleLock(ConflictError):
 
     def __init__(self, tenant: str, info: LockInfo):
         self.info = info
-        reason = info.stale_reason() or "that process is no longer running"
-        super().__init__(f"tenant {tenant!r} has a stale lock: {info.holder}; {reason}. If no other run is "
-                         f"using this tenant, remove the lock with `implkit tenant unlock {tenant}` (or run the "
-                         "command again with --break-stale-lock), then run `plan` to see where the interrupted "
-                         "run stopped.")
+        reason = info.stale_reason() or say(_MESSAGES, "process_gone")
+        super().__init__(say(_MESSAGES, "stale", tenant=tenant, holder=info.holder, reason=reason))
 
 
 class TenantLock:
@@ -287,13 +312,14 @@ class TenantLock:
 
 def _tell_stderr(tenant: str) -> Callable[[LockInfo], None]:
     def tell(holder: LockInfo) -> None:
-        print(f"waiting for the lock on tenant {tenant!r}: held by {holder.holder}", file=sys.stderr, flush=True)
+        print(say(_MESSAGES, "waiting", tenant=tenant, holder=holder.holder), file=sys.stderr, flush=True)
     return tell
 
 
 def _tell_broken(tenant: str) -> Callable[[LockInfo, str], None]:
     def tell(holder: LockInfo, reason: str) -> None:
-        print(f"broke the stale lock of tenant {tenant!r}: {holder.holder}; {reason}", file=sys.stderr, flush=True)
+        print(say(_MESSAGES, "broke", tenant=tenant, holder=holder.holder, reason=reason), file=sys.stderr,
+              flush=True)
     return tell
 
 

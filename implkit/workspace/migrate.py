@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from implkit.errors import ConflictError, InputError
+from implkit.lang import say
 from implkit.workspace.backend import StateConfig, open_backend
 
 
@@ -74,14 +75,26 @@ def _verdict(tenant: str, source: dict[str, Any], target: dict[str, Any] | None)
     return "copy"  # an empty target (opened but never written)
 
 
+_MESSAGES = {
+    "local_already": {"ru": "рабочая папка уже хранит состояние локально; переносить нечего",
+                      "en": "the workspace keeps its state locally already; nothing to migrate"},
+    "there_already": {"ru": "рабочая папка уже хранит состояние в {where}; переносить нечего",
+                      "en": "the workspace keeps its state in {where} already; nothing to migrate"},
+    "differs": {"ru": "клиент {name!r}: копия в {where} читается не так, как исходная; implkit.yaml не переключён "
+                      "(исходная копия цела)",
+                "en": "tenant {name!r}: the copy in {where} reads back different from the source; implkit.yaml "
+                      "was not switched (the source is intact)"},
+}
+
+
 def migrate(ws: Any, to: StateConfig) -> list[Moved]:
     """Copy every tenant's state from the workspace's backend to `to`, verify, then switch implkit.yaml."""
     source = ws.backend
     if to.backend == ws.state_config.backend and to.backend == "local":
-        raise InputError("the workspace keeps its state locally already; nothing to migrate")
+        raise InputError(say(_MESSAGES, "local_already"))
     target = open_backend(to, namespace=ws.workspace_id)
     if source.name == target.name and getattr(source, "url", None) == getattr(target, "url", None):
-        raise InputError(f"the workspace keeps its state in {source.describe()} already; nothing to migrate")
+        raise InputError(say(_MESSAGES, "there_already", where=source.describe()))
     names = ws.tenant_names()
     moved: list[Moved] = []
     with ExitStack() as held:
@@ -109,8 +122,7 @@ def migrate(ws: Any, to: StateConfig) -> list[Moved]:
                     store.restore(data)
                 copied = store.dump()
             if _normal(copied) != _normal(data):
-                raise ConflictError(f"tenant {name!r}: the copy in {target.describe()} reads back different "
-                                    "from the source; implkit.yaml was not switched (the source is intact)")
+                raise ConflictError(say(_MESSAGES, "differs", name=name, where=target.describe()))
             moved.append(Moved(name, "copied" if verdict == "copy" else "unchanged",
                                int(data["meta"].get("serial") or 0), len(data["objects"])))
         for write in tokens:

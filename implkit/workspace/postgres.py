@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from implkit.errors import ConflictError, InputError, RuntimeFailure
+from implkit.lang import say
 from implkit.workspace.lock import LockHeld, LockInfo, TenantLock, _pid_alive, _pid_started, _tell_broken, _user
 from implkit.workspace.state import StateStore
 from implkit.yamlio import atomic_write
@@ -90,6 +91,26 @@ CREATE TABLE IF NOT EXISTS oauth (
 );
 """
 
+# What a runner reads about the shared state backend, in the user's language.
+_MESSAGES = {
+    "connect": {"ru": "хранилище состояния {url}: не удаётся подключиться ({detail})",
+                "en": "state backend {url}: cannot connect ({detail})"},
+    "no_key": {"ru": "рабочая папка хранит обновляемые токены OAuth в PostgreSQL, зашифрованными ключом из переменной "
+                     "окружения {var}, а она не задана (у всех запусков должен быть один ключ; создайте его: "
+                     "`python -c \"import secrets; print(secrets.token_urlsafe(32))\"` — и храните в хранилище "
+                     "секретов)",
+               "en": "the workspace keeps rotated OAuth tokens in PostgreSQL, encrypted with the key in the "
+                     "environment variable {var}, which is not set (every runner needs the same key; generate one "
+                     "with `python -c \"import secrets; print(secrets.token_urlsafe(32))\"` and keep it in your "
+                     "secret store)"},
+    "lease_ran_out": {"ru": "его аренда на {lease} с истекла без продления",
+                      "en": "its lease of {lease} s ran out without renewal"},
+    "wrong_key": {"ru": "токены OAuth в хранилище состояния не расшифровываются этим ключом: у всех запусков рабочей "
+                        "папки в переменной key_env должен быть один и тот же ключ",
+                  "en": "the OAuth tokens stored in the state backend do not decrypt with this key: every runner of "
+                        "the workspace must have the same key in its key_env variable"},
+}
+
 
 def display_url(url: str) -> str:
     """The URL with its password masked (for every message)."""
@@ -110,7 +131,7 @@ def connect(url: str) -> Any:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
         detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        raise RuntimeFailure(f"state backend {display_url(url)}: cannot connect ({detail})") from None
+        raise RuntimeFailure(say(_MESSAGES, "connect", url=display_url(url), detail=detail)) from None
 
 
 def schema_for(namespace: str, tenant: str) -> str:
@@ -164,10 +185,7 @@ class PostgresBackend:
     def token_store(self, tenant: str, seed: Any) -> PgTokenStore:
         key = self._environ.get(self.key_env)
         if not key:
-            raise InputError(f"the workspace keeps rotated OAuth tokens in PostgreSQL, encrypted with the key in "
-                             f"the environment variable {self.key_env}, which is not set (every runner needs "
-                             "the same key; generate one with `python -c \"import secrets; "
-                             "print(secrets.token_urlsafe(32))\"` and keep it in your secret store)")
+            raise InputError(say(_MESSAGES, "no_key", var=self.key_env))
         store = PgTokenStore(self.url, schema_for(self.namespace, tenant), key)
         if seed is not None:
             store.seed(seed)
@@ -334,7 +352,7 @@ class PgTenantLock(TenantLock):
             except psycopg.errors.UniqueViolation:
                 return None  # another runner inserted first
         if expired is not None:
-            _tell_broken(self.tenant)(expired, f"its lease of {expired.lease:g} s ran out without renewal")
+            _tell_broken(self.tenant)(expired, say(_MESSAGES, "lease_ran_out", lease=f"{expired.lease:g}"))
         return LockInfo(**{**asdict(me), "renewed": float(renewed)})
 
     def release(self, info: LockInfo) -> None:
@@ -433,8 +451,7 @@ class PgTokenStore:
         try:
             plain = AESGCM(self._key).decrypt(bytes(sealed[:12]), bytes(sealed[12:]), self._aad)
         except InvalidTag:
-            raise InputError("the OAuth tokens stored in the state backend do not decrypt with this key: every "
-                             "runner of the workspace must have the same key in its key_env variable") from None
+            raise InputError(say(_MESSAGES, "wrong_key")) from None
         return json.loads(plain)
 
     def load(self) -> Any:

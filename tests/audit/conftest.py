@@ -34,3 +34,9 @@ def english_messages(monkeypatch):
     """The audit's tests were written for the Russian default and ask for English with `--lang en`
     where they read English; this overrides the suite-wide IMPLKIT_LANG=en of tests/conftest.py."""
     monkeypatch.delenv("IMPLKIT_LANG", raising=False)
+
+
+@pytest.fixture
+def english(monkeypatch):
+    """For a test that reads implkit's own English messages (refusals are told in the user's language)."""
+    monkeypatch.setenv("IMPLKIT_LANG", "en")

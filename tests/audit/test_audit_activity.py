@@ -83,4 +83,4 @@ def test_activity_command(run_cli, tmp_path):
     month = run_cli("audit", "activity", "acme", *where)
     assert "Активность сотрудников" in month.output and "итого" in month.output
     bad = run_cli("audit", "activity", "acme", *where, "--month", "2026-13")
-    assert bad.exit_code == 3 and "calendar month" in bad.output
+    assert bad.exit_code == 3 and "календарный месяц" in bad.output  # the Russian default, refusals included

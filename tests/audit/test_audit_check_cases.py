@@ -32,6 +32,7 @@ def _cases():
             yield pytest.param(data["check"], case, id=f"{data['check']}-{case['name']}")
 
 
+@pytest.mark.usefixtures("english")  # reads English refusals
 @pytest.mark.parametrize(("check_id", "case"), list(_cases()))
 def test_check_case(make_snapshot, check_id, case):
     check = CHECKS[check_id]

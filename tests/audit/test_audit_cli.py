@@ -157,12 +157,12 @@ def test_sync_then_audit_a_served_sandbox_account(run_cli, tmp_path):
                       credentials=CredentialSource("env", var="SHOP_TOKEN"))
         token = sandbox.token("shop")
         env = {"SHOP_TOKEN": token}
-        synced = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
+        synced = run_cli("--lang", "en", "sync", "shop", "--workspace", tmp_path / "ws", env=env)  # reads English
         assert synced.exit_code == 0, synced.output
         assert "leads" in synced.stdout and "requests" in synced.stdout
         assert "sync done" in synced.stderr and "page 1" not in synced.stderr  # piped: notes on stderr, no page lines
         requests_before = len(sandbox.request_log("shop"))
-        again = run_cli("sync", "shop", "--workspace", tmp_path / "ws", env=env)
+        again = run_cli("--lang", "en", "sync", "shop", "--workspace", tmp_path / "ws", env=env)
         assert again.exit_code == 0 and "incremental" in again.stdout
         streams = len([line for line in again.stdout.splitlines() if line.startswith("  ")])
         assert len(sandbox.request_log("shop")) - requests_before == streams + 1  # one page each + /account

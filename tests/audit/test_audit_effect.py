@@ -229,6 +229,7 @@ def test_periods_are_local_calendar_dates():
     assert resolve_period(T2, moscow) == Period(T2 - 30 * DAY, T2)
 
 
+@pytest.mark.usefixtures("english")  # reads English refusals
 @pytest.mark.parametrize("kwargs, message", [
     ({"date_from": "2026-11-01"}, "--from and --to go together"),
     ({"date_from": "2026-11-31", "date_to": "2026-12-01"}, "not a date"),
@@ -242,6 +243,7 @@ def test_bad_periods_are_bad_input(kwargs, message):
         resolve_period(T2, zone("UTC"), **kwargs)
 
 
+@pytest.mark.usefixtures("english")  # reads English refusals
 def test_unknown_time_zone_is_bad_input():
     with pytest.raises(InputError, match="time zone"):
         zone("Mars/Olympus")
@@ -287,6 +289,7 @@ def test_baseline_and_effect_commands(run_cli, workspace):
         assert "None" not in out and "Контактов" in out
 
 
+@pytest.mark.usefixtures("english")  # reads English refusals
 @pytest.mark.parametrize("args, message", [
     (("--baseline", "nope"), "neither a kept baseline"),
     (("--period", "30d", "--month", "2026-11"), "choose one period"),

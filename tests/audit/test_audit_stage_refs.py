@@ -64,6 +64,7 @@ def test_without_bindings_a_key_goes_through_the_blueprint_name(tmp_path):
     assert got["D09"] == [1, 2]
 
 
+@pytest.mark.usefixtures("english")  # reads English refusals
 @pytest.mark.parametrize(("ref", "where"), [
     ("Счёт выставлен", "exempt_stages"), ("sales.nonexistent", "exempt_stages"), (77, "exempt_stages")])
 def test_an_exempt_stage_the_tenant_does_not_have_is_bad_input(tmp_path, ref, where):
@@ -73,6 +74,7 @@ def test_an_exempt_stage_the_tenant_does_not_have_is_bad_input(tmp_path, ref, wh
     assert f"no stage {ref!r}" in str(caught.value) and where in str(caught.value)
 
 
+@pytest.mark.usefixtures("english")  # reads English refusals
 def test_a_display_name_that_was_renamed_is_bad_input_not_a_silent_zero(tmp_path):
     options = dict(parameters={"D09": {"from_stages": ["КП отправлено"]}})
     assert _results(tmp_path / "a.sqlite", STAGES, **options)["D09"] == [1, 2]
@@ -108,6 +110,7 @@ def test_the_cli_names_the_stage_and_the_workspace_file(run_cli, tmp_path):
     assert run_cli("audit", "acme", "--workspace", tmp_path / "ws", "--checks", "D04").exit_code == 0
 
 
+@pytest.mark.usefixtures("english")  # reads English refusals
 @pytest.mark.parametrize(("thresholds", "message"), [
     ({"D03": "lots"}, "got 'lots'"), ({"D03": -1}, "got -1"), ({"D03": float("nan")}, "got nan"),
     ({"D03": {"max_share": 2}}, "at most 1"), ({"D03": {"max_count": 1.5}}, "whole number"),

@@ -23,14 +23,14 @@ def test_show_lists_pipelines_fields_roles_integrations_manual():
     assert "all/all/all/none/none" in text  # the manager's lead rights: view/edit/add/delete/export
     assert "messenger" in text and "WhatsApp" in text
     assert "connect_messengers" in text
-    assert "Лид 60% → Квалифицирован 50% → Встреча 70% → КП отправлено 40% → продажа" in text
+    assert "Лид 60% → Квалифицирован 50% → Встреча 70% → КП отправлено 40% → sale" in text  # English run
 
 
 def test_show_cli_and_derived_manual_steps(run_cli):
     result = run_cli("blueprint", "show", FIXTURES / "valid.yaml")
     assert result.exit_code == 0
     assert result.output.startswith("minimal 1.0.0 — ООО Тест\n")
-    assert "1 pipelines, 2 stages, 1 automations, 1 fields" in result.output
+    assert "1 pipeline, 2 stages, 1 automation, 1 field" in result.output
     assert "Manual steps" not in result.output  # the fixture lists no manual steps of its own
     derived = run_cli("blueprint", "show", FIXTURES / "valid.yaml", "--crm", "amocrm")
     assert derived.exit_code == 0

@@ -138,3 +138,19 @@ def test_a_broken_questionnaire_lists_every_problem_with_its_place(tmp_path):
         "questions.13.id": "duplicate question id 'sellers'",
     }
     assert all(p.location.line and p.location.column for p in error.value.problems)
+
+
+@pytest.mark.parametrize("qid, value, ru, en", [
+    ("industry", "space", "'space' — не одно из: services", "'space' is not one of: services"),
+    ("lead_channels", ["whatsapp", "whatsapp"], "один и тот же элемент указан дважды", "contains the same item twice"),
+    ("lead_channels", ["fax"], "'fax' — не одно из: website_forms", "'fax' is not one of: website_forms"),
+])
+def test_a_schema_finding_on_an_answer_is_told_in_the_interview_language(qid, value, ru, en):
+    """jsonschema's own English ("is not one of", "has non-unique elements") never reaches the reader:
+    the shared explainer words it, in the interview's language whatever the process's."""
+    question = load_questionnaire().question(qid)
+    for lang, expected in (("ru", ru), ("en", en)):
+        with pytest.raises(AnswerError) as caught:
+            question.check(value, lang)
+        assert expected in str(caught.value), str(caught.value)
+        assert "non-unique" not in str(caught.value) and "is too short" not in str(caught.value)

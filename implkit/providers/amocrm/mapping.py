@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
+from implkit.lang import say
 from implkit.model import ENTITIES, OPTION_FIELD_TYPES, AccountInfo, Blueprint
 from implkit.providers.base import (
     STAGE_LOST, STAGE_NORMAL, STAGE_UNSORTED, STAGE_WON, Capabilities, LiveField, LiveFieldGroup, LiveGroup,
@@ -15,6 +16,18 @@ from implkit.providers.base import (
 )
 
 CRM = "amocrm"
+
+# What amoCRM cannot take as written, told at the blueprint's file:line:col in the user's language.
+_MESSAGES = {
+    "all_or_none": {"ru": "amoCRM принимает для `{action}` только all или none (здесь {level!r})",
+                    "en": "amoCRM accepts only all or none for `{action}` (got {level!r})"},
+    "palette": {"ru": "цвета {color} нет в документированной палитре этапов amoCRM",
+                "en": "{color} is not in amoCRM's documented stage palette"},
+    "stages": {"ru": "amoCRM допускает 100 этапов в воронке, включая 3 системных",
+               "en": "amoCRM allows 100 stages a pipeline, the 3 system ones included"},
+    "pipelines": {"ru": "amoCRM допускает 50 воронок в аккаунте", "en": "amoCRM allows 50 pipelines an account"},
+}
+
 WON_STATUS_ID = 142
 LOST_STATUS_ID = 143
 UNSORTED_TYPE = 1
@@ -74,16 +87,16 @@ def blueprint_problems(bp: Blueprint) -> list[tuple[tuple, str]]:
             for action, level in actions:
                 if action in ONLY_ALL_OR_NONE and level not in ("all", "none"):
                     out.append((("roles", i, "rights", entity, action),
-                                f"amoCRM accepts only all or none for `{action}` (got {level!r})"))
+                                say(_MESSAGES, "all_or_none", action=action, level=level)))
     for i, p in enumerate(bp.pipelines):
         for j, s in enumerate(p.stages):
             if s.color and s.color.lower() not in STATUS_PALETTE:
                 out.append((("pipelines", i, "stages", j, "color"),
-                            f"{s.color} is not in amoCRM's documented stage palette"))
+                            say(_MESSAGES, "palette", color=s.color)))
         if len(p.stages) + 3 > 100:
-            out.append((("pipelines", i, "stages"), "amoCRM allows 100 stages a pipeline, the 3 system ones included"))
+            out.append((("pipelines", i, "stages"), say(_MESSAGES, "stages")))
     if len(bp.pipelines) > 50:
-        out.append((("pipelines",), "amoCRM allows 50 pipelines an account"))
+        out.append((("pipelines",), say(_MESSAGES, "pipelines")))
     return out
 
 

@@ -23,8 +23,18 @@ from typing import Any
 from implkit.http import BITRIX24_BURST, BITRIX24_RATE, HttpClient, NoAuth, RateLimiter
 from implkit.http.auth import BearerToken
 from implkit.http.redact import register_secret
+from implkit.lang import say
 
 __all__ = ["OAUTH_TOKEN_URL", "http_client", "open_bitrix24", "open_records", "tenant_connection", "webhook_base"]
+
+_MESSAGES = {
+    "not_webhook": {"ru": "учётные данные Bitrix24 — не входящий вебхук (USER_ID/SECRET или "
+                          "https://PORTAL/rest/USER_ID/SECRET/)",
+                    "en": "the Bitrix24 credential is not an incoming webhook (USER_ID/SECRET or "
+                          "https://PORTAL/rest/USER_ID/SECRET/)"},
+    "other_portal": {"ru": "вебхук Bitrix24 относится к другому порталу, не {portal}",
+                     "en": "the Bitrix24 webhook belongs to another portal than {portal}"},
+}
 
 OAUTH_TOKEN_URL = "https://oauth.bitrix.info/oauth/token/"  # §1.3: refresh goes here, never to the portal
 
@@ -38,12 +48,11 @@ def webhook_base(portal_url: str, webhook: str) -> str:
 
     match = re.fullmatch(r"(?:(https?://[^/]+))?/?(?:rest/)?(\d+)/([A-Za-z0-9]+)/?", (webhook or "").strip())
     if not match:
-        raise InputError("the Bitrix24 credential is not an incoming webhook (USER_ID/SECRET or "
-                         "https://PORTAL/rest/USER_ID/SECRET/)")
+        raise InputError(say(_MESSAGES, "not_webhook"))
     host, user_id, secret = match.groups()
     portal = portal_url.rstrip("/")
     if host and host.rstrip("/").split("://", 1)[-1].lower() != portal.split("://", 1)[-1].lower():
-        raise InputError(f"the Bitrix24 webhook belongs to another portal than {portal}")
+        raise InputError(say(_MESSAGES, "other_portal", portal=portal))
     return f"{portal}/rest/{user_id}/{secret}"
 
 

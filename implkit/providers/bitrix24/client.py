@@ -24,6 +24,7 @@ from typing import Any, Sequence
 
 from implkit.errors import ApiError
 from implkit.http import HttpClient
+from implkit.lang import say
 from implkit.model import ENTITIES, AccountInfo, Blueprint, User
 from implkit.providers.base import (
     STAGE_LOST, STAGE_NORMAL, STAGE_WON, LiveConfig, LiveField, LiveFieldGroup, LivePipeline, LiveStage, Operation,
@@ -31,6 +32,13 @@ from implkit.providers.base import (
 )
 from implkit.providers.bitrix24 import mapping as b24
 from implkit.providers.bitrix24.transport import MAX_BATCH, PAGE, B24Error, Bitrix24Api, Command
+
+_MESSAGES = {
+    "colour": {"ru": "{color} — не цвет вида #RRGGBB", "en": "{color} is not a #RRGGBB colour"},
+    "pipelines": {"ru": "портал отказался принять воронки:", "en": "the portal refused the pipelines:"},
+    "stages": {"ru": "портал отказался принять часть этапов:", "en": "the portal refused some pipeline stages:"},
+    "changes": {"ru": "портал отказался принять часть изменений:", "en": "the portal refused some changes:"},
+}
 
 USERS_CHAIN = 10  # users read with the configuration: 10 chained pages (500) in the same batch
 DEFAULT_IN_USE = "deals_in_default"
@@ -127,7 +135,7 @@ class Bitrix24Provider:
         for i, p in enumerate(blueprint.pipelines):
             for j, s in enumerate(p.stages):
                 if s.color and not _is_hex_colour(s.color):
-                    out.append((("pipelines", i, "stages", j, "color"), f"{s.color} is not a #RRGGBB colour"))
+                    out.append((("pipelines", i, "stages", j, "color"), say(_MESSAGES, "colour", color=s.color)))
         return out
 
     def requests_sent(self) -> int:
@@ -253,7 +261,7 @@ class Bitrix24Provider:
                 ((answer.results.get(f"p{i}") or {}).get("category") or {}).get("id"))
             record(op.address, pipeline_ids[i])
         if not pipeline_ids:
-            raise ApiError("the portal refused the pipelines:\n" + "\n".join(failures))
+            raise ApiError(say(_MESSAGES, "pipelines") + "\n" + "\n".join(failures))
         # the stages a fresh pipeline was given, to reuse in order; the default pipeline's only while no deal
         # sits in it (renaming a stage that holds deals would change what those deals mean)
         reads = [Command(f"s{i}", "crm.status.list",
@@ -308,7 +316,7 @@ class Bitrix24Provider:
                 failures.append(f"  {label}: {error}")
             # a leftover default stage that holds deals stays (unmanaged): its delete error is not fatal
         if failures:
-            raise ApiError("the portal refused some pipeline stages:\n" + "\n".join(failures))
+            raise ApiError(say(_MESSAGES, "stages") + "\n" + "\n".join(failures))
 
     def _final_stage_moves(self, pid: str, stages: Sequence[LiveStage], top: int) -> list[Command]:
         """Move the success and failure stages behind `top` (the portal keeps in-progress < success < failure)."""
@@ -378,7 +386,7 @@ class Bitrix24Provider:
                 record(op.address, str(op.remote_id))
         failures += [f"  {key}: {e}" for key, e in answer.errors.items() if key.startswith("final_")]
         if failures:
-            raise ApiError("the portal refused some changes:\n" + "\n".join(failures))
+            raise ApiError(say(_MESSAGES, "changes") + "\n" + "\n".join(failures))
 
 
 def _is_not_found(error: B24Error) -> bool:

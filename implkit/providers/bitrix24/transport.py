@@ -42,6 +42,14 @@ import httpx
 from implkit.errors import ApiError, RuntimeFailure
 from implkit.http import HttpClient, HttpError, RateLimited
 from implkit.http.redact import redact
+from implkit.lang import say
+
+_MESSAGES = {
+    "blocked": {"ru": "{method}: портал всё ещё не пускает по лимиту нагрузки, хотя его переждали",
+                "en": "{method}: still blocked by the portal's operating limit after waiting it out"},
+    "batch": {"ru": "batch: портал всё ещё отклоняет команды по своим лимитам, хотя их переждали",
+              "en": "batch: commands still refused by the portal's limits after waiting"},
+}
 
 MAX_BATCH = 50  # §7: commands per batch
 PAGE = 50  # §6: rows per list page, fixed
@@ -236,7 +244,7 @@ class Bitrix24Api:
                 raise B24Error(method, body.get("error"), body.get("error_description") or str(data)[:200])
             self.budget.observe(method, data.get("time"))
             return data
-        raise RuntimeFailure(f"{method}: still blocked by the portal's operating limit after waiting it out")
+        raise RuntimeFailure(say(_MESSAGES, "blocked", method=method))
 
     def result(self, method: str, params: Mapping[str, Any] | None = None, *, write: bool = False) -> Any:
         return self.call(method, params, write=write).get("result")
@@ -279,7 +287,7 @@ class Bitrix24Api:
                     self.budget.wait(method)
                 pending = refused
             else:
-                raise RuntimeFailure("batch: commands still refused by the portal's limits after waiting")
+                raise RuntimeFailure(say(_MESSAGES, "batch"))
         return out
 
     def _batch_once(self, commands: Sequence[Command], *, write: bool, halt: bool) -> BatchAnswer:

@@ -11,14 +11,25 @@ from __future__ import annotations
 from typing import Sequence
 from urllib.parse import urlsplit
 
+from implkit.lang import say
 from implkit.model import AccountInfo, Blueprint
 from implkit.providers.base import Capabilities, LiveConfig, Operation, Recorder, Resolve
 
+_MESSAGES = {"metadata": {"ru": "{root}: в $metadata нет {missing}; это точно корень Integration Service "
+                                "(https://HOST/Integration)?",
+                          "en": "{root}: $metadata has no {missing}; is this the Integration Service root "
+                                "(https://HOST/Integration)?"}}
+
 CRM = "directum"
 REQUIRED_SETS = ("ICounterparties", "ICompanies", "IPersons", "IContacts")
-WHY_NOTHING_WRITTEN = ("Directum RX's Integration Service reads and writes data, not structure: entity types, "
-                       "properties, stages and rights are made in the development studio (DDS) and the admin UI. "
-                       "Nothing was written; do the manual rows of the plan there.")
+
+WHY_NOTHING_WRITTEN = {"why": {
+    "ru": "Integration Service Directum RX читает и пишет данные, но не структуру: типы сущностей, свойства, этапы "
+          "и права создаются в среде разработки (DDS) и в администрировании. Ничего не записано; выполните там "
+          "ручные шаги плана.",
+    "en": "Directum RX's Integration Service reads and writes data, not structure: entity types, properties, "
+          "stages and rights are made in the development studio (DDS) and the admin UI. Nothing was written; do "
+          "the manual rows of the plan there."}}
 
 
 class DirectumProvider:
@@ -43,8 +54,7 @@ class DirectumProvider:
         self.metadata = self.api.metadata()
         missing = [s for s in REQUIRED_SETS if s not in self.metadata.sets]
         if missing:
-            raise RuntimeFailure(f"{self.service_root}: $metadata has no {', '.join(missing)}; is this the "
-                                 "Integration Service root (https://HOST/Integration)?")
+            raise RuntimeFailure(say(_MESSAGES, "metadata", root=self.service_root, missing=", ".join(missing)))
         return LiveConfig(account=self.account())
 
     def metadata_comment(self) -> str:
@@ -69,7 +79,7 @@ class DirectumProvider:
         return []
 
     def _refuse(self, kind: str, ops: Sequence[Operation]) -> None:
-        raise NotImplementedError(f"{WHY_NOTHING_WRITTEN} ({len(ops)} {kind} operation(s) refused)")
+        raise NotImplementedError(f"{WHY_NOTHING_WRITTEN['why']['en']} ({len(ops)} {kind} operation(s) refused)")
 
     def create(self, kind: str, ops: Sequence[Operation], resolve: Resolve, record: Recorder) -> None:
         self._refuse(kind, ops)

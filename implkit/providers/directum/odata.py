@@ -15,6 +15,11 @@ from typing import Any, Iterator
 
 from implkit.errors import InputError
 from implkit.http.redact import register_secret
+from implkit.lang import say
+
+_MESSAGES = {"credential": {"ru": "учётные данные Directum должны быть в виде LOGIN:PASSWORD (пользователь "
+                                  "Integration Service)",
+                            "en": "the Directum credential must be LOGIN:PASSWORD (the Integration Service user)"}}
 
 PAGE = 500
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
@@ -24,7 +29,7 @@ def parse_credential(value: str) -> tuple[str, str]:
     """``LOGIN:PASSWORD`` → (login, password); the login may hold spaces ("Integration Service")."""
     login, sep, password = (value or "").strip("\n").partition(":")
     if not sep or not login.strip() or not password:
-        raise InputError("the Directum credential must be LOGIN:PASSWORD (the Integration Service user)")
+        raise InputError(say(_MESSAGES, "credential"))
     return login.strip(), password
 
 

@@ -301,10 +301,3 @@ def seed_instance(store: Store, account_id: int, *, companies: int = 60, persons
     if ground_truth_path is not None:
         atomic_write(Path(ground_truth_path), json.dumps(truth, ensure_ascii=False, indent=1))
     return truth
-
-
-def summary(truth: dict[str, Any]) -> str:
-    counts = truth["counts"]
-    planted = ", ".join(f"{k} {len(v['ids'])}" for k, v in truth["defects"].items())
-    return (f"{counts.get('Company', 0)} companies, {counts.get('Person', 0)} persons, {counts.get('Bank', 0)} banks, "
-            f"{counts.get('Contact', 0)} contacts; planted: {planted}")
