@@ -48,7 +48,7 @@ import re
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import combinations, groupby
 from typing import Any, Iterable
 
 from rapidfuzz import fuzz
@@ -103,10 +103,16 @@ class Group:
         return [i for i in self.records if i != self.keep]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"records": self.records, "keep": self.keep, "merge": self.merge,
+        """Built once and shared by the checks that list the group (C01–C03 list most groups each);
+        readers only read it."""
+        built = self.__dict__.get("_as_dict")
+        if built is None:
+            built = self.__dict__["_as_dict"] = {
+                "records": self.records, "keep": self.keep, "merge": self.merge,
                 "confidence": self.confidence, "level": level_of(self.confidence),
                 "evidence": [link.as_dict() for link in self.links],
                 "responsible": {str(k): v for k, v in self.responsible.items()}}
+        return built
 
 
 @dataclass
@@ -204,12 +210,8 @@ class _Clusters:
         self.compatible = compatible    # (a, b) -> bool: a and b positively agree
 
     def find(self, x: int) -> int:
-        root = x
-        while self.parent.get(root, root) != root:
-            root = self.parent[root]
-        while self.parent.get(x, x) != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
+        # `union` points every member of the smaller side at the new root: one step, never a chain
+        return self.parent.get(x, x)
 
     def union(self, a: int, b: int, strong: bool) -> bool:
         ra, rb = self.find(a), self.find(b)
@@ -223,7 +225,8 @@ class _Clusters:
             return False
         if len(ma) < len(mb):
             ra, rb, ma, mb = rb, ra, mb, ma
-        self.parent[rb] = ra
+        for x in mb:
+            self.parent[x] = ra
         self.members[ra] = ma + mb
         self.members.pop(rb, None)
         return True
@@ -294,10 +297,20 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
     # their phones disagree (namesakes); `_contact_link` would say so after comparing their names
     phoned = {i for i, held in channels.items() if any(kind == "phone" for kind, _key in held)}
     for block, ids, by_name in blocks:
-        for a, b in _pairs(res, block, ids, names, window, full_block):
-            if (a, b) in seen or by_name and a in phoned and b in phoned and not channels[a] & channels[b]:
+        if 2 <= len(ids) <= full_block:  # most blocks (two copies on one number): every pair, counted here
+            res.blocks += 1
+            res.largest_block = max(res.largest_block, len(ids))
+            res.compared_pairs += len(ids) * (len(ids) - 1) // 2
+            pairs = combinations(ids, 2)  # ids are sorted and distinct: pairs come (smaller, larger)
+        else:
+            pairs = _pairs(res, block, ids, names, window, full_block)
+        for pair in pairs:
+            if pair in seen:
                 continue
-            seen.add((a, b))
+            a, b = pair
+            if by_name and a in phoned and b in phoned and not channels[a] & channels[b]:
+                continue
+            seen.add(pair)
             link = _contact_link(a, b, names, channels, verdict)
             if link:
                 links.append(link)
