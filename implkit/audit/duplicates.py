@@ -427,6 +427,33 @@ def _pairs(res: Resolution, block: str, ids: list[int], names: dict[int, Any], w
     yield from sorted(pairs)
 
 
+def _scored_pairs(res: Resolution, block: str, ids: list[int], names: dict[int, str], window: int,
+                  full_block: int, min_score: float) -> list[tuple[int, int, float]]:
+    """The candidate pairs of one block of company names (as `_pairs` chooses them) whose names score at
+    least `min_score` (token_sort_ratio), with the score. The scores come from rapidfuzz in C, a block at
+    a time — `cdist` for a block compared in full, `cpdist` for the neighbourhood pairs of a big one —
+    with the interpreter lock released; only the pairs over the bar come back to Python."""
+    import numpy as np
+    from rapidfuzz import process
+
+    cutoff = {"score_cutoff": min_score} if min_score > 0 else {}  # below the cutoff rapidfuzz says 0
+    unique = sorted(set(ids))
+    if 2 <= len(unique) <= full_block:
+        res.blocks += 1
+        res.largest_block = max(res.largest_block, len(unique))
+        res.compared_pairs += len(unique) * (len(unique) - 1) // 2
+        keys = [names[i] for i in unique]
+        scores = process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, dtype=np.float64, **cutoff)
+        hits = np.argwhere(np.triu(scores >= min_score, 1))  # x < y, in row order: (a, b) sorted as _pairs
+        return [(unique[x], unique[y], float(scores[x, y])) for x, y in hits.tolist()]
+    pairs = list(_pairs(res, block, ids, names, window, full_block))
+    if not pairs:
+        return []
+    scores = process.cpdist([names[a] for a, _b in pairs], [names[b] for _a, b in pairs],
+                            scorer=fuzz.token_sort_ratio, dtype=np.float64, workers=-1, **cutoff)
+    return [(a, b, float(score)) for (a, b), score in zip(pairs, scores.tolist()) if score >= min_score]
+
+
 def _surname_first(p: Any) -> str:
     return p.canonical if isinstance(p, PersonName) else p
 
@@ -604,15 +631,12 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
     for token, ids in sorted(name_blocks.items()):
         if len(ids) < 2 or all(i in inn for i in ids):
             continue
-        for a, b in _pairs(res, f"name:{token}", ids, names, window, full_block):
+        for a, b, score in _scored_pairs(res, f"name:{token}", ids, names, window, full_block, min_score):
             if a in inn and b in inn:
                 continue
-            ka, kb = names[a], names[b]
-            score = fuzz.token_sort_ratio(ka, kb)
-            if score >= min_score:
-                level = EXACT if score == 100 else SIMILAR
-                links.append(Link(a, b, [f"name:{level} ({score:.0f})", "inn:missing on one side"],
-                                  CONFIDENCE[("org_name", level)]))
+            level = EXACT if score == 100 else SIMILAR
+            links.append(Link(a, b, [f"name:{level} ({score:.0f})", "inn:missing on one side"],
+                              CONFIDENCE[("org_name", level)]))
     clusters = _Clusters(conflict, lambda x, y: not conflict(x, y))
     accepted = [link for link in sorted(links, key=lambda l: (-l.confidence, l.a, l.b))
                 if clusters.union(link.a, link.b, link.confidence >= STRONG)]
