@@ -410,21 +410,39 @@ def _pairs(res: Resolution, block: str, ids: list[int], names: dict[int, Any], w
     res.largest_block = max(res.largest_block, size)
     if size <= full_block:
         res.compared_pairs += size * (size - 1) // 2
-        for x in range(size - 1):
-            for y in range(x + 1, size):
-                yield ids[x], ids[y]
+        yield from combinations(ids, 2)
         return
-    pairs: set[tuple[int, int]] = set()
+    low, high = _neighbourhood(res, block, ids, names, window)
+    yield from zip(low.tolist(), high.tolist())
+
+
+def _neighbourhood(res: Resolution, block: str, ids: list[int], names: dict[int, Any], window: int):
+    """Sorted neighbourhood of a block too big to compare every pair: each record against the `window`
+    records after it in name order, in two orders (surname first, first name first). The pairs as two
+    numpy arrays (smaller id, larger id), sorted and distinct — built by array shifts, not pair by pair."""
+    import numpy as np
+
+    size = len(ids)
+    lows, highs = [], []
     for order in (_surname_first, _first_first):
-        ranked = sorted(ids, key=lambda i: (order(names[i]), i))
-        for x in range(size - 1):
-            for y in range(x + 1, min(size, x + 1 + window)):
-                a, b = ranked[x], ranked[y]
-                pairs.add((a, b) if a < b else (b, a))
-    res.compared_pairs += len(pairs)
-    res.truncated.append({"block": block, "size": size, "compared_pairs": len(pairs),
+        ranked = np.array(sorted(ids, key=lambda i: (order(names[i]), i)), dtype=np.int64)
+        for shift in range(1, min(window, size - 1) + 1):
+            a, b = ranked[:-shift], ranked[shift:]
+            lows.append(np.minimum(a, b))
+            highs.append(np.maximum(a, b))
+    low = np.concatenate(lows) if lows else np.empty(0, dtype=np.int64)
+    high = np.concatenate(highs) if highs else np.empty(0, dtype=np.int64)
+    span = int(high.max()) + 1 if len(high) else 1
+    if span < 2 ** 31:  # one int64 code a pair: np.unique on numbers, far quicker than on rows
+        codes = np.unique(low * span + high)
+        low, high = codes // span, codes % span
+    else:
+        pairs = np.unique(np.stack([low, high], axis=1), axis=0)
+        low, high = pairs[:, 0], pairs[:, 1]
+    res.compared_pairs += len(low)
+    res.truncated.append({"block": block, "size": size, "compared_pairs": len(low),
                           "method": f"sorted neighbourhood, window {window}"})
-    yield from sorted(pairs)
+    return low, high
 
 
 def _scored_pairs(res: Resolution, block: str, ids: list[int], names: dict[int, str], window: int,
@@ -437,21 +455,24 @@ def _scored_pairs(res: Resolution, block: str, ids: list[int], names: dict[int, 
     from rapidfuzz import process
 
     cutoff = {"score_cutoff": min_score} if min_score > 0 else {}  # below the cutoff rapidfuzz says 0
+    # token_sort_ratio is the ratio of the names with their words sorted: sorted once a name, not once a pair
+    sorted_words = {i: " ".join(sorted(names[i].split())) for i in ids}
     unique = sorted(set(ids))
-    if 2 <= len(unique) <= full_block:
-        res.blocks += 1
-        res.largest_block = max(res.largest_block, len(unique))
+    if len(unique) < 2:
+        return []
+    res.blocks += 1
+    res.largest_block = max(res.largest_block, len(unique))
+    if len(unique) <= full_block:
         res.compared_pairs += len(unique) * (len(unique) - 1) // 2
-        keys = [names[i] for i in unique]
-        scores = process.cdist(keys, keys, scorer=fuzz.token_sort_ratio, dtype=np.float64, **cutoff)
+        keys = [sorted_words[i] for i in unique]
+        scores = process.cdist(keys, keys, scorer=fuzz.ratio, dtype=np.float64, **cutoff)
         hits = np.argwhere(np.triu(scores >= min_score, 1))  # x < y, in row order: (a, b) sorted as _pairs
         return [(unique[x], unique[y], float(scores[x, y])) for x, y in hits.tolist()]
-    pairs = list(_pairs(res, block, ids, names, window, full_block))
-    if not pairs:
-        return []
-    scores = process.cpdist([names[a] for a, _b in pairs], [names[b] for _a, b in pairs],
-                            scorer=fuzz.token_sort_ratio, dtype=np.float64, workers=-1, **cutoff)
-    return [(a, b, float(score)) for (a, b), score in zip(pairs, scores.tolist()) if score >= min_score]
+    low, high = _neighbourhood(res, block, unique, names, window)
+    low, high = low.tolist(), high.tolist()
+    scores = process.cpdist([sorted_words[a] for a in low], [sorted_words[b] for b in high], scorer=fuzz.ratio,
+                            dtype=np.float64, workers=-1 if len(low) > 20_000 else 1, **cutoff).tolist()
+    return [(a, b, score) for a, b, score in zip(low, high, scores) if score >= min_score]
 
 
 def _surname_first(p: Any) -> str:
