@@ -46,6 +46,7 @@ import json
 import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import combinations, groupby
@@ -237,25 +238,17 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
     db = _tuples(snapshot)
     # 1. channel blocks: keys shared by two or more contacts, each block one row of SQLite's GROUP BY
     # (min < max: two records, not one record holding the number twice)
+    # (the company rows of step 2 are read meanwhile on a second connection: SQLite releases the lock)
+    pending_company_rows = _beside(snapshot, _company_rows)
     channel_blocks: dict[tuple[str, str], list[int]] = {}
     for kind, key, ids in db.execute(
             "SELECT kind, key, group_concat(entity_id) FROM channels WHERE entity_type = 'contacts' AND valid = 1"
             " AND key IS NOT NULL GROUP BY kind, key HAVING min(entity_id) < max(entity_id) ORDER BY kind, key"):
         channel_blocks[(kind, key)] = sorted({int(i) for i in ids.split(",")})
-    # 2. company blocks, for links on the name alone. Such a link needs two cards whose channels don't
-    # disagree, so one of the two has no phone: only companies with a named contact without a phone
-    # are blocked (on a real account, a small share; the blocks themselves are never capped)
-    phoneless = [company_id for (company_id,) in db.execute(
-        "SELECT DISTINCT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
-        # NOT IN a list built once (a correlated NOT EXISTS took minutes on an un-ANALYZEd snapshot)
-        " AND id NOT IN (SELECT entity_id FROM channels WHERE entity_type = 'contacts' AND kind = 'phone'"
-        "                AND valid = 1 AND key IS NOT NULL)")]
+    # 2. company blocks, for links on the name alone
     name_blocks: dict[tuple, list[int]] = defaultdict(list)
     names: dict[int, PersonName] = {}
-    company_rows = db.execute(
-        "SELECT c.company_id, c.id, c.name_key FROM json_each(?) AS j CROSS JOIN contacts AS c"
-        " ON c.company_id = j.value WHERE c.name_key != '' ORDER BY c.company_id, c.id", (json.dumps(phoneless),))
-    for company_id, rows in groupby(company_rows, key=lambda row: row[0]):
+    for company_id, rows in groupby(pending_company_rows(), key=lambda row: row[0]):
         rows = list(rows)
         if len(rows) < 2:
             continue
@@ -271,13 +264,14 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
     name_blocks = {k: v for k, v in name_blocks.items() if len(v) > 1}
     # 3. the records involved: their names, channels, owners
     involved = {i for ids in channel_blocks.values() for i in ids} | {i for ids in name_blocks.values() for i in ids}
+    pending_channels = _beside(snapshot, lambda db: _channels_of(db, "contacts", involved))
     info = _contact_info(snapshot, involved)
     for record_id, (key, *_rest) in info.items():
         if record_id not in names:
             names[record_id] = parse_name(key)
     res.responsible = {i: row[1] for i, row in info.items()}
     channels: dict[int, set[tuple[str, str]]] = defaultdict(set)
-    for record_id, kind, key in _channels_of(snapshot, "contacts", involved):
+    for record_id, kind, key in pending_channels():
         channels[record_id].add((kind, key))
 
     verdicts: dict[tuple[int, int], tuple[str, str]] = {}
@@ -521,11 +515,45 @@ def _tuples(snapshot: Snapshot):
     return cursor
 
 
-def _channels_of(snapshot: Snapshot, entity: str, ids: set[int]) -> Iterable[tuple[int, str, str]]:
-    return _tuples(snapshot).execute(
+def _channels_of(db, entity: str, ids: set[int]) -> list[tuple[int, str, str]]:
+    return db.execute(
         "SELECT ch.entity_id, ch.kind, ch.key FROM json_each(?) AS j CROSS JOIN channels AS ch"
         " ON ch.entity_type = ? AND ch.entity_id = j.value WHERE ch.valid = 1 AND ch.key IS NOT NULL",
-        (json.dumps(sorted(ids)), entity))
+        (json.dumps(sorted(ids)), entity)).fetchall()
+
+
+def _company_rows(db) -> list[tuple[int, int, str]]:
+    """(company, contact, name key) of the named contacts of companies where a named contact has no phone,
+    by company. A link on the name alone needs two cards whose channels don't disagree, so one of the two
+    has no phone: only such companies are blocked (on a real account, a small share; the blocks
+    themselves are never capped)."""
+    phoneless = [company_id for (company_id,) in db.execute(
+        "SELECT DISTINCT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
+        # NOT IN a list built once (a correlated NOT EXISTS took minutes on an un-ANALYZEd snapshot)
+        " AND id NOT IN (SELECT entity_id FROM channels WHERE entity_type = 'contacts' AND kind = 'phone'"
+        "                AND valid = 1 AND key IS NOT NULL)")]
+    return db.execute(
+        "SELECT c.company_id, c.id, c.name_key FROM json_each(?) AS j CROSS JOIN contacts AS c"
+        " ON c.company_id = j.value WHERE c.name_key != '' ORDER BY c.company_id, c.id",
+        (json.dumps(phoneless),)).fetchall()
+
+
+def _beside(snapshot: Snapshot, read):
+    """Start `read(cursor)` on a connection of its own in another thread, so SQLite (which releases the
+    interpreter lock) works on the second core while this thread goes on; returns what to call for the
+    result. A snapshot that is not a file has one connection: then the read runs here, first."""
+    if not snapshot.path.is_file():
+        done = read(_tuples(snapshot))
+        return lambda: done
+
+    def run():
+        with Snapshot(snapshot.path, reader=True) as own:
+            return read(_tuples(own))
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(run)
+    pool.shutdown(wait=False)
+    return future.result
 
 
 def _groups(res: Resolution, snapshot: Snapshot, clusters: _Clusters, accepted: list[Link],
