@@ -92,9 +92,15 @@ class Corpus:
         self.variants[what] = self.variants.get(what, 0) + k
 
 
-def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
-    """About `contacts` contact records (some are copies of one person) and their companies."""
+def generate(contacts: int = 2500, seed: int = 7, *, shard: int = 0, shards: int = 1) -> Corpus:
+    """About `contacts` contact records (some are copies of one person) and their companies.
+
+    The name lists hold about 10,000 company names, so one corpus stops near 100,000 contacts; a bigger
+    account is `shards` corpora side by side, shard k drawing from its own slice of the phone numbers,
+    its own company names (numbered) and mailbox names, so that no two shards share a person, a line
+    or a company. With `shards=1` (the default) the corpus is exactly what it always was for a seed."""
     rng = random.Random(seed)
+    mobile_span, office_span = 10_000_000 // shards, 9_000_000 // shards
     corpus = Corpus(seed)
     used_phones: set[int] = set()
     used_inns: set[str] = set()
@@ -102,14 +108,17 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
 
     def phone() -> int:
         while True:
-            national = rng.choice(N.MOBILE_CODES) * 10_000_000 + rng.randrange(10_000_000)
+            national = rng.choice(N.MOBILE_CODES) * 10_000_000 + (
+                rng.randrange(10_000_000) if shards == 1 else shard * mobile_span + rng.randrange(mobile_span))
             if national not in used_phones:
                 used_phones.add(national)
                 return national
 
     def office_phone() -> int:
         while True:
-            national = rng.choice(N.CITY_CODES) * 10_000_000 + rng.randrange(1_000_000, 10_000_000)
+            national = rng.choice(N.CITY_CODES) * 10_000_000 + (
+                rng.randrange(1_000_000, 10_000_000) if shards == 1
+                else 1_000_000 + shard * office_span + rng.randrange(office_span))
             if national not in used_phones:
                 used_phones.add(national)
                 return national
@@ -129,6 +138,8 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         core = rng.choice(N.COMPANY_PREFIXES) + rng.choice(N.COMPANY_ROOTS)
         if rng.random() < 0.3:
             core += " " + rng.choice(REGIONS)
+        if shards > 1:
+            core += f" {shard + 1}"
         if core not in used_cores:
             used_cores.add(core)
             cores.append(core)
@@ -216,6 +227,8 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         domain = domains[p["company"]] if p["company"] is not None and rng.random() < 0.6 \
             else rng.choice(N.EMAIL_DOMAINS)
         local = rng.choice([f"{f}.{l}", f"{l}.{f}", f"{f[0]}{l}", f"{l}{rng.randint(70, 99)}"])
+        if shards > 1:
+            local += f".{shard + 1}"
         address, k = f"{local}@{domain}", 1
         while address in used_emails:
             k += 1

@@ -59,6 +59,7 @@ NOW = 1_800_000_000
 DAY = 86400
 CHUNK = 20_000
 KPP_FIELD = 9001
+SHARD = 62_500  # contacts a corpus at most (1M: 16 shards); its company names run out near 100,000
 SCALE_CHECKS = ("C01", "C02", "C03", "C04", "C14")
 
 
@@ -81,7 +82,6 @@ def build(path: Path, contacts: int, seed: int) -> None:
     """A snapshot of the corpus of `contacts` records, its truth beside it (`<path>.truth.json`)."""
     from implkit.audit.snapshot import Snapshot
 
-    corpus = generate(contacts, seed)
     rng = random.Random(seed)
     snap = Snapshot(path)
     snap.insert("users", [{"id": u, "name": f"Менеджер {u}", "is_active": True, "rights": {}} for u in range(1, 31)])
@@ -89,32 +89,43 @@ def build(path: Path, contacts: int, seed: int) -> None:
         {"id": 11, "name": "Первичный контакт", "sort": 10}, {"id": 142, "name": "Успешно", "sort": 10000},
         {"id": 143, "name": "Закрыто", "sort": 11000}]}])
     snap.insert("custom_fields", [{"id": KPP_FIELD, "entity_type": "companies", "name": "КПП", "type": "text"}])
-    for start in range(0, len(corpus.companies), CHUNK):
-        snap.insert("companies", [
-            {"id": k + 1, "name": c["name"], "inn": c["inn"], "responsible_user_id": rng.randint(1, 30),
-             "created_at": NOW - rng.randint(0, 900) * DAY, "updated_at": NOW,
-             "phones": [format_phone(n, 0) for n in c["phones"]], "fields": {KPP_FIELD: c["kpp"]} if c["kpp"] else {}}
-            for k, c in enumerate(corpus.companies[start:start + CHUNK], start)])
-    for start in range(0, len(corpus.contacts), CHUNK):
-        snap.insert("contacts", [
-            {"id": k + 1, "name": c["name"], "responsible_user_id": rng.randint(1, 30),
-             "company_id": None if c["company"] is None else c["company"] + 1,
-             "created_at": NOW - rng.randint(0, 900) * DAY, "updated_at": NOW,
-             "phones": c["phones"], "emails": c["emails"]}
-            for k, c in enumerate(corpus.contacts[start:start + CHUNK], start)])
-    leads = len(corpus.contacts) // 4
+    # the generator's name lists stop near 100,000 contacts a corpus: bigger accounts are shards side by side
+    shards = -(-contacts // SHARD)
+    person: list[int] = []
+    entity: list[int] = []
+    for shard in range(shards):
+        corpus = generate(contacts // shards, seed + shard if shards > 1 else seed, shard=shard, shards=shards)
+        first_company, first_contact = len(entity), len(person)
+        for start in range(0, len(corpus.companies), CHUNK):
+            snap.insert("companies", [
+                {"id": first_company + k + 1, "name": c["name"], "inn": c["inn"],
+                 "responsible_user_id": rng.randint(1, 30), "created_at": NOW - rng.randint(0, 900) * DAY,
+                 "updated_at": NOW, "phones": [format_phone(n, 0) for n in c["phones"]],
+                 "fields": {KPP_FIELD: c["kpp"]} if c["kpp"] else {}}
+                for k, c in enumerate(corpus.companies[start:start + CHUNK], start)])
+        for start in range(0, len(corpus.contacts), CHUNK):
+            snap.insert("contacts", [
+                {"id": first_contact + k + 1, "name": c["name"], "responsible_user_id": rng.randint(1, 30),
+                 "company_id": None if c["company"] is None else first_company + c["company"] + 1,
+                 "created_at": NOW - rng.randint(0, 900) * DAY, "updated_at": NOW,
+                 "phones": c["phones"], "emails": c["emails"]}
+                for k, c in enumerate(corpus.contacts[start:start + CHUNK], start)])
+        # a shard's people and entities are its own: their numbers offset past the shards before it
+        person += [shard * 10_000_000 + p for p in corpus.person]
+        entity += [shard * 10_000_000 + e for e in corpus.entity]
+    leads = len(person) // 4
     for start in range(0, leads, CHUNK):
         rows = []
         for i in range(start + 1, min(leads, start + CHUNK) + 1):
             status = rng.choice([11, 11, 142, 143])
             rows.append({"id": i, "name": f"Сделка {i}", "price": 10_000, "responsible_user_id": rng.randint(1, 30),
                          "pipeline_id": 1, "status_id": status, "created_at": NOW - DAY, "updated_at": NOW,
-                         "contacts": [{"id": rng.randint(1, len(corpus.contacts)), "is_main": True}],
-                         "company_id": rng.randint(1, len(corpus.companies)) if rng.random() < 0.3 else None})
+                         "contacts": [{"id": rng.randint(1, len(person)), "is_main": True}],
+                         "company_id": rng.randint(1, len(entity)) if rng.random() < 0.3 else None})
         snap.insert("leads", rows)
     snap.set_meta(snapshot_at=NOW)  # no ANALYZE: sync runs none, so the pass must not need one
     snap.close()
-    Path(str(path) + ".truth.json").write_text(json.dumps({"person": corpus.person, "entity": corpus.entity}))
+    Path(str(path) + ".truth.json").write_text(json.dumps({"person": person, "entity": entity}))
 
 
 def measure(path: Path, profile: bool) -> dict:
