@@ -162,3 +162,23 @@ def test_same_groups_as_before_on_the_scale_snapshot(tmp_path, reference):
     seen = _assert_same(path, reference)
     # its neighbour copies carry random names: mostly shared lines, some groups, the office line truncated
     assert len(seen["contacts"]["shared"]) > 500 and seen["contacts"]["truncated"]
+
+
+@pytest.mark.parametrize("min_score,full_block", [(92, 200), (60, 200), (60, 5), (0, 5)])
+def test_block_scores_are_the_pairwise_token_sort_ratio(min_score, full_block):
+    """The company pass scores a block at a time (cdist, or cpdist over a big block's neighbourhood); the
+    pairs over the bar and their scores are those of token_sort_ratio pair by pair, the bar included
+    (0: every candidate pair)."""
+    from rapidfuzz import fuzz
+
+    rng = random.Random(min_score)
+    words = ["ромашка", "romashka", "вектор", "логистик", "урал", "сибирь", "торг", "маш", "энерго", "12", "13"]
+    names = {i: duplicates._company_skeleton(" ".join(rng.sample(words, rng.randint(1, 3)))) for i in range(1, 120)}
+    ids = sorted(names)
+    scored = duplicates._scored_pairs(duplicates.Resolution("companies"), "b", ids + ids[:3], names, 4, full_block,
+                                      min_score)
+    res = duplicates.Resolution("companies")
+    expected = [(a, b, fuzz.token_sort_ratio(names[a], names[b]))
+                for a, b in duplicates._pairs(res, "b", ids, names, 4, full_block)]
+    expected = [e for e in expected if e[2] >= min_score]
+    assert sorted(scored) == sorted(expected) and len(expected) > 10
