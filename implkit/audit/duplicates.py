@@ -273,6 +273,7 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
     channels: dict[int, set[tuple[str, str]]] = defaultdict(set)
     for record_id, kind, key in pending_channels():
         channels[record_id].add((kind, key))
+    del pending_channels, pending_company_rows  # their rows, read once: not held through the pairs
 
     verdicts: dict[tuple[int, int], tuple[str, str]] = {}
 
@@ -548,6 +549,7 @@ def _beside(snapshot: Snapshot, read):
 
     def run():
         with Snapshot(snapshot.path, reader=True) as own:
+            own.db.execute("PRAGMA cache_size=-8000")  # one pass over its pages: no 100 MB cache to hold them
             return read(_tuples(own))
 
     pool = ThreadPoolExecutor(max_workers=1)
