@@ -46,8 +46,8 @@ import json
 import os
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import combinations, groupby
 from typing import Any, Iterable
