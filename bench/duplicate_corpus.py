@@ -92,9 +92,15 @@ class Corpus:
         self.variants[what] = self.variants.get(what, 0) + k
 
 
-def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
-    """About `contacts` contact records (some are copies of one person) and their companies."""
+def generate(contacts: int = 2500, seed: int = 7, *, shard: int = 0, shards: int = 1) -> Corpus:
+    """About `contacts` contact records (some are copies of one person) and their companies.
+
+    The name lists hold about 10,000 company names, so one corpus stops near 100,000 contacts; a bigger
+    account is `shards` corpora side by side, shard k drawing from its own slice of the phone numbers,
+    its own company names (numbered) and mailbox names, so that no two shards share a person, a line
+    or a company. With `shards=1` (the default) the corpus is exactly what it always was for a seed."""
     rng = random.Random(seed)
+    mobile_span, office_span = 10_000_000 // shards, 9_000_000 // shards
     corpus = Corpus(seed)
     used_phones: set[int] = set()
     used_inns: set[str] = set()
@@ -102,14 +108,17 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
 
     def phone() -> int:
         while True:
-            national = rng.choice(N.MOBILE_CODES) * 10_000_000 + rng.randrange(10_000_000)
+            national = rng.choice(N.MOBILE_CODES) * 10_000_000 + (
+                rng.randrange(10_000_000) if shards == 1 else shard * mobile_span + rng.randrange(mobile_span))
             if national not in used_phones:
                 used_phones.add(national)
                 return national
 
     def office_phone() -> int:
         while True:
-            national = rng.choice(N.CITY_CODES) * 10_000_000 + rng.randrange(1_000_000, 10_000_000)
+            national = rng.choice(N.CITY_CODES) * 10_000_000 + (
+                rng.randrange(1_000_000, 10_000_000) if shards == 1
+                else 1_000_000 + shard * office_span + rng.randrange(office_span))
             if national not in used_phones:
                 used_phones.add(national)
                 return national
@@ -129,6 +138,8 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         core = rng.choice(N.COMPANY_PREFIXES) + rng.choice(N.COMPANY_ROOTS)
         if rng.random() < 0.3:
             core += " " + rng.choice(REGIONS)
+        if shards > 1:
+            core += f" {shard + 1}"
         if core not in used_cores:
             used_cores.add(core)
             cores.append(core)
@@ -216,6 +227,8 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         domain = domains[p["company"]] if p["company"] is not None and rng.random() < 0.6 \
             else rng.choice(N.EMAIL_DOMAINS)
         local = rng.choice([f"{f}.{l}", f"{l}.{f}", f"{f[0]}{l}", f"{l}{rng.randint(70, 99)}"])
+        if shards > 1:
+            local += f".{shard + 1}"
         address, k = f"{local}@{domain}", 1
         while address in used_emails:
             k += 1
@@ -346,9 +359,9 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         name = f"{p['last']} {p['first']} {p['patronymic']}" if p.get("always_patronymic") else clean_name(p)
         record(p, name, phones, emails, p["company"], "person")
     budget = contacts - len(corpus.contacts)
-    candidates = [p for p in people if not p.get("always_patronymic")]
+    candidates = _Remaining([p for p in people if not p.get("always_patronymic")])
     while budget > 0 and candidates:
-        p = rng.choice(candidates)
+        p = candidates.choice(rng)
         copies = min(budget, rng.choice([1, 1, 1, 2]))
         avoid_initials = "home" in p
         previous = None  # how the previous copy was linked: a chain hangs on a copy that shares a channel
@@ -387,6 +400,46 @@ def generate(contacts: int = 2500, seed: int = 7) -> Corpus:
         budget -= copies
         candidates.remove(p)
     return corpus
+
+
+class _Remaining:
+    """A list to draw from and remove what was drawn, as `rng.choice(items)` and `items.remove(item)` do
+    (same draws, same corpus for a seed), in O(log n) a step: `list.remove` made a million-contact corpus
+    quadratic (minutes). A Fenwick tree counts the items still there before each position."""
+
+    def __init__(self, items: list[Any]):
+        self.items = items
+        self.position = {id(item): k for k, item in enumerate(items)}
+        self.size = len(items)
+        self.tree = [0] * (self.size + 1)
+        for k in range(1, self.size + 1):  # every item present: the tree of all ones, built in O(n)
+            self.tree[k] += 1
+            parent = k + (k & -k)
+            if parent <= self.size:
+                self.tree[parent] += self.tree[k]
+        self.left = self.size
+        self.top = 1 << self.size.bit_length()
+
+    def __len__(self) -> int:
+        return self.left
+
+    def choice(self, rng: random.Random) -> Any:
+        # rng.choice(range(n)) draws the index exactly as rng.choice(list_of_n) does
+        k = rng.choice(range(self.left)) + 1  # the k-th item still there
+        at, step = 0, self.top
+        while step:
+            if at + step <= self.size and self.tree[at + step] < k:
+                at += step
+                k -= self.tree[at]
+            step >>= 1
+        return self.items[at]
+
+    def remove(self, item: Any) -> None:
+        k = self.position.pop(id(item)) + 1
+        self.left -= 1
+        while k <= self.size:
+            self.tree[k] -= 1
+            k += k & -k
 
 
 def _distinct_names(people: list[dict[str, Any]]) -> list[dict[str, Any]]:

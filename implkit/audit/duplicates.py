@@ -50,11 +50,14 @@ live apart, in `person_names.py`.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import combinations, groupby
 from typing import Any, Iterable
 
 from rapidfuzz import fuzz
@@ -109,10 +112,16 @@ class Group:
         return [i for i in self.records if i != self.keep]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"records": self.records, "keep": self.keep, "merge": self.merge,
+        """Built once and shared by the checks that list the group (C01–C03 list most groups each);
+        readers only read it."""
+        built = self.__dict__.get("_as_dict")
+        if built is None:
+            built = self.__dict__["_as_dict"] = {
+                "records": self.records, "keep": self.keep, "merge": self.merge,
                 "confidence": self.confidence, "level": level_of(self.confidence),
                 "evidence": [link.as_dict() for link in self.links],
                 "responsible": {str(k): v for k, v in self.responsible.items()}}
+        return built
 
 
 @dataclass
@@ -210,12 +219,8 @@ class _Clusters:
         self.compatible = compatible    # (a, b) -> bool: a and b positively agree
 
     def find(self, x: int) -> int:
-        root = x
-        while self.parent.get(root, root) != root:
-            root = self.parent[root]
-        while self.parent.get(x, x) != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
+        # `union` points every member of the smaller side at the new root: one step, never a chain
+        return self.parent.get(x, x)
 
     def union(self, a: int, b: int, strong: bool) -> bool:
         ra, rb = self.find(a), self.find(b)
@@ -229,7 +234,8 @@ class _Clusters:
             return False
         if len(ma) < len(mb):
             ra, rb, ma, mb = rb, ra, mb, ma
-        self.parent[rb] = ra
+        for x in mb:
+            self.parent[x] = ra
         self.members[ra] = ma + mb
         self.members.pop(rb, None)
         return True
@@ -237,49 +243,45 @@ class _Clusters:
 
 def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resolution:
     res = Resolution("contacts")
-    db = snapshot.db
-    # 1. channel blocks: keys shared by two or more contacts, grouped in SQLite
-    channel_blocks: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for kind, key, record_id in db.execute(
-            "SELECT DISTINCT kind, key, entity_id FROM channels WHERE entity_type = 'contacts' AND valid = 1"
-            " AND key IS NOT NULL AND (kind, key) IN (SELECT kind, key FROM channels WHERE entity_type = 'contacts'"
-            " AND valid = 1 AND key IS NOT NULL GROUP BY kind, key HAVING count(DISTINCT entity_id) > 1)"
-            " ORDER BY kind, key, entity_id"):
-        channel_blocks[(kind, key)].append(record_id)
-    # 2. company blocks, for links on the name alone. Such a link needs two cards whose channels don't
-    # disagree, so one of the two has no phone: only companies with a named contact without a phone
-    # are blocked (on a real account, a small share; the blocks themselves are never capped)
-    company_rows = db.execute(
-        "SELECT company_id, id, name_key FROM contacts WHERE name_key != '' AND company_id IN"
-        " (SELECT c.company_id FROM contacts c WHERE c.company_id IS NOT NULL AND c.name_key != ''"
-        # NOT IN a list built once (a correlated NOT EXISTS took minutes on an un-ANALYZEd snapshot)
-        "   AND c.id NOT IN (SELECT entity_id FROM channels WHERE entity_type = 'contacts' AND kind = 'phone'"
-        "                    AND valid = 1 AND key IS NOT NULL))"
-        " AND company_id IN (SELECT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
-        "  GROUP BY company_id HAVING count(*) > 1) ORDER BY company_id").fetchall()
+    db = _tuples(snapshot)
+    # 1. channel blocks: keys shared by two or more contacts, each block one row of SQLite's GROUP BY
+    # (min < max: two records, not one record holding the number twice)
+    # (the company rows of step 2 are read meanwhile on a second connection: SQLite releases the lock)
+    pending_company_rows = _beside(snapshot, _company_rows)
+    channel_blocks: dict[tuple[str, str], list[int]] = {}
+    for kind, key, ids in db.execute(
+            "SELECT kind, key, group_concat(entity_id) FROM channels WHERE entity_type = 'contacts' AND valid = 1"
+            " AND key IS NOT NULL GROUP BY kind, key HAVING min(entity_id) < max(entity_id) ORDER BY kind, key"):
+        channel_blocks[(kind, key)] = sorted({int(i) for i in ids.split(",")})
+    # 2. company blocks, for links on the name alone
     name_blocks: dict[tuple, list[int]] = defaultdict(list)
     names: dict[int, PersonName] = {}
-    for company_id, record_id, key in company_rows:
-        person = parse_name(key)
-        names[record_id] = person
-        # blocking keys: the surname skeleton's first four letters and the first name's canonical form;
-        # a typo must leave one of the two intact to be found, as with dedupe's predicate blocks
-        if person.surname:
-            name_blocks[(company_id, "s", person.surname[:4])].append(record_id)
-        first = person.first[0] if person.first else person.first_raw
-        if first:
-            name_blocks[(company_id, "f", first)].append(record_id)
+    for company_id, rows in groupby(pending_company_rows(), key=lambda row: row[0]):
+        rows = list(rows)
+        if len(rows) < 2:
+            continue
+        for _company, record_id, key in rows:
+            person = names[record_id] = parse_name(key)
+            # blocking keys: the surname skeleton's first four letters and the first name's canonical form;
+            # a typo must leave one of the two intact to be found, as with dedupe's predicate blocks
+            if person.surname:
+                name_blocks[(company_id, "s", person.surname[:4])].append(record_id)
+            first = person.first[0] if person.first else person.first_raw
+            if first:
+                name_blocks[(company_id, "f", first)].append(record_id)
     name_blocks = {k: v for k, v in name_blocks.items() if len(v) > 1}
     # 3. the records involved: their names, channels, owners
     involved = {i for ids in channel_blocks.values() for i in ids} | {i for ids in name_blocks.values() for i in ids}
+    pending_channels = _beside(snapshot, lambda db: _channels_of(db, "contacts", involved))
     info = _contact_info(snapshot, involved)
     for record_id, (key, *_rest) in info.items():
         if record_id not in names:
             names[record_id] = parse_name(key)
     res.responsible = {i: row[1] for i, row in info.items()}
     channels: dict[int, set[tuple[str, str]]] = defaultdict(set)
-    for record_id, kind, key in _channels_of(snapshot, "contacts", involved):
+    for record_id, kind, key in pending_channels():
         channels[record_id].add((kind, key))
+    del pending_channels, pending_company_rows  # their rows, read once: not held through the pairs
 
     verdicts: dict[tuple[int, int], tuple[str, str]] = {}
 
@@ -292,13 +294,26 @@ def _resolve_contacts(snapshot: Snapshot, window: int, full_block: int) -> Resol
     links: list[Link] = []
     seen: set[tuple[int, int]] = set()
     # 4. candidate pairs, evidence per pair (a pair found in two blocks is judged once)
-    blocks = [(f"{kind}:{key}", ids) for (kind, key), ids in channel_blocks.items()] + \
-        [(f"company:{c}:{part}:{value}", ids) for (c, part, value), ids in name_blocks.items()]
-    for block, ids in blocks:
-        for a, b in _pairs(res, block, ids, names, window, full_block):
-            if (a, b) in seen:
+    blocks = [(f"{kind}:{key}", ids, False) for (kind, key), ids in channel_blocks.items()] + \
+        [(f"company:{c}:{part}:{value}", ids, True) for (c, part, value), ids in name_blocks.items()]
+    # in a company block, two cards that both hold a phone and share no channel are decided unjudged:
+    # their phones disagree (namesakes); `_contact_link` would say so after comparing their names
+    phoned = {i for i, held in channels.items() if any(kind == "phone" for kind, _key in held)}
+    for block, ids, by_name in blocks:
+        if 2 <= len(ids) <= full_block:  # most blocks (two copies on one number): every pair, counted here
+            res.blocks += 1
+            res.largest_block = max(res.largest_block, len(ids))
+            res.compared_pairs += len(ids) * (len(ids) - 1) // 2
+            pairs = combinations(ids, 2)  # ids are sorted and distinct: pairs come (smaller, larger)
+        else:
+            pairs = _pairs(res, block, ids, names, window, full_block)
+        for pair in pairs:
+            if pair in seen:
                 continue
-            seen.add((a, b))
+            a, b = pair
+            if by_name and a in phoned and b in phoned and not channels[a] & channels[b]:
+                continue
+            seen.add(pair)
             link = _contact_link(a, b, names, channels, verdict)
             if link:
                 links.append(link)
@@ -398,21 +413,69 @@ def _pairs(res: Resolution, block: str, ids: list[int], names: dict[int, Any], w
     res.largest_block = max(res.largest_block, size)
     if size <= full_block:
         res.compared_pairs += size * (size - 1) // 2
-        for x in range(size - 1):
-            for y in range(x + 1, size):
-                yield ids[x], ids[y]
+        yield from combinations(ids, 2)
         return
-    pairs: set[tuple[int, int]] = set()
+    low, high = _neighbourhood(res, block, ids, names, window)
+    yield from zip(low.tolist(), high.tolist())
+
+
+def _neighbourhood(res: Resolution, block: str, ids: list[int], names: dict[int, Any], window: int):
+    """Sorted neighbourhood of a block too big to compare every pair: each record against the `window`
+    records after it in name order, in two orders (surname first, first name first). The pairs as two
+    numpy arrays (smaller id, larger id), sorted and distinct — built by array shifts, not pair by pair."""
+    import numpy as np
+
+    size = len(ids)
+    lows, highs = [], []
     for order in (_surname_first, _first_first):
-        ranked = sorted(ids, key=lambda i: (order(names[i]), i))
-        for x in range(size - 1):
-            for y in range(x + 1, min(size, x + 1 + window)):
-                a, b = ranked[x], ranked[y]
-                pairs.add((a, b) if a < b else (b, a))
-    res.compared_pairs += len(pairs)
-    res.truncated.append({"block": block, "size": size, "compared_pairs": len(pairs),
+        ranked = np.array(sorted(ids, key=lambda i: (order(names[i]), i)), dtype=np.int64)
+        for shift in range(1, min(window, size - 1) + 1):
+            a, b = ranked[:-shift], ranked[shift:]
+            lows.append(np.minimum(a, b))
+            highs.append(np.maximum(a, b))
+    low = np.concatenate(lows) if lows else np.empty(0, dtype=np.int64)
+    high = np.concatenate(highs) if highs else np.empty(0, dtype=np.int64)
+    span = int(high.max()) + 1 if len(high) else 1
+    if span < 2 ** 31:  # one int64 code a pair: np.unique on numbers, far quicker than on rows
+        codes = np.unique(low * span + high)
+        low, high = codes // span, codes % span
+    else:
+        pairs = np.unique(np.stack([low, high], axis=1), axis=0)
+        low, high = pairs[:, 0], pairs[:, 1]
+    res.compared_pairs += len(low)
+    res.truncated.append({"block": block, "size": size, "compared_pairs": len(low),
                           "method": f"sorted neighbourhood, window {window}"})
-    yield from sorted(pairs)
+    return low, high
+
+
+def _scored_pairs(res: Resolution, block: str, ids: list[int], names: dict[int, str], window: int,
+                  full_block: int, min_score: float) -> list[tuple[int, int, float]]:
+    """The candidate pairs of one block of company names (as `_pairs` chooses them) whose names score at
+    least `min_score` (token_sort_ratio), with the score. The scores come from rapidfuzz in C, a block at
+    a time — `cdist` for a block compared in full, `cpdist` for the neighbourhood pairs of a big one —
+    with the interpreter lock released; only the pairs over the bar come back to Python."""
+    import numpy as np
+    from rapidfuzz import process
+
+    cutoff = {"score_cutoff": min_score} if min_score > 0 else {}  # below the cutoff rapidfuzz says 0
+    # token_sort_ratio is the ratio of the names with their words sorted: sorted once a name, not once a pair
+    sorted_words = {i: " ".join(sorted(names[i].split())) for i in ids}
+    unique = sorted(set(ids))
+    if len(unique) < 2:
+        return []
+    res.blocks += 1
+    res.largest_block = max(res.largest_block, len(unique))
+    if len(unique) <= full_block:
+        res.compared_pairs += len(unique) * (len(unique) - 1) // 2
+        keys = [sorted_words[i] for i in unique]
+        scores = process.cdist(keys, keys, scorer=fuzz.ratio, dtype=np.float64, **cutoff)
+        hits = np.argwhere(np.triu(scores >= min_score, 1))  # x < y, in row order: (a, b) sorted as _pairs
+        return [(unique[x], unique[y], float(scores[x, y])) for x, y in hits.tolist()]
+    low, high = _neighbourhood(res, block, unique, names, window)
+    low, high = low.tolist(), high.tolist()
+    scores = process.cpdist([sorted_words[a] for a in low], [sorted_words[b] for b in high], scorer=fuzz.ratio,
+                            dtype=np.float64, workers=-1 if len(low) > 20_000 else 1, **cutoff).tolist()
+    return [(a, b, score) for a, b, score in zip(low, high, scores) if score >= min_score]
 
 
 def _surname_first(p: Any) -> str:
@@ -427,34 +490,80 @@ def _first_first(p: Any) -> str:
 
 def _contact_info(snapshot: Snapshot, ids: set[int]) -> dict[int, list]:
     """id → [name_key, responsible, company_id, created_at]; `_add_keep_facts` appends the rest."""
-    out: dict[int, list] = {}
-    for chunk in _chunks(sorted(ids), 500):
-        for row in snapshot.db.execute(
-                f"SELECT id, name_key, responsible_user_id, company_id, created_at FROM contacts"
-                f" WHERE id IN ({','.join('?' * len(chunk))})", chunk):
-            out[row[0]] = list(row[1:])
-    return out
+    return {row[0]: list(row[1:]) for row in _tuples(snapshot).execute(
+        "SELECT c.id, c.name_key, c.responsible_user_id, c.company_id, c.created_at FROM json_each(?) AS j"
+        " CROSS JOIN contacts AS c ON c.id = j.value", (json.dumps(sorted(ids)),))}
 
 
 def _add_keep_facts(snapshot: Snapshot, ids: list[int], info: dict[int, list]) -> None:
-    """Open deals, deals and channels of the grouped records only (what KEEP_RULE weighs)."""
-    for chunk in _chunks(sorted(ids), 500):
-        marks = ",".join("?" * len(chunk))
-        for record_id, open_deals, deals, n_channels in snapshot.db.execute(
-                f"SELECT c.id,"
-                f" (SELECT count(*) FROM lead_contacts lc JOIN leads l ON l.id = lc.lead_id"
-                f"   WHERE lc.contact_id = c.id AND l.is_open = 1),"
-                f" (SELECT count(*) FROM lead_contacts lc WHERE lc.contact_id = c.id),"
-                f" (SELECT count(*) FROM channels ch WHERE ch.entity_type = 'contacts' AND ch.entity_id = c.id)"
-                f" FROM contacts c WHERE c.id IN ({marks})", chunk):
-            info[record_id][4:] = [open_deals, deals, n_channels]
+    """Open deals, deals and channels of the grouped records only (what KEEP_RULE weighs).
+
+    One grouped query per fact over the ids as a JSON array, the ids table first (CROSS JOIN fixes the
+    order): a correlated subquery per contact let SQLite's planner, on a snapshot sync never ANALYZEs,
+    walk every open deal for each contact (164 s at 100k contacts)."""
+    for i in ids:
+        info[i][4:] = [0, 0, 0]
+    ids_json = json.dumps(sorted(ids))
+    db = _tuples(snapshot)
+    for record_id, deals, open_deals in db.execute(
+            "SELECT lc.contact_id, count(*), count(l.id) FROM json_each(?) AS j"
+            " CROSS JOIN lead_contacts AS lc ON lc.contact_id = j.value"
+            " LEFT JOIN leads AS l ON l.id = lc.lead_id AND l.is_open = 1 GROUP BY lc.contact_id", (ids_json,)):
+        info[record_id][4:6] = [open_deals, deals]
+    for record_id, n_channels in db.execute(
+            "SELECT ch.entity_id, count(*) FROM json_each(?) AS j CROSS JOIN channels AS ch"
+            " ON ch.entity_type = 'contacts' AND ch.entity_id = j.value GROUP BY ch.entity_id", (ids_json,)):
+        info[record_id][6] = n_channels
 
 
-def _channels_of(snapshot: Snapshot, entity: str, ids: set[int]) -> Iterable[tuple[int, str, str]]:
-    for chunk in _chunks(sorted(ids), 500):
-        yield from snapshot.db.execute(
-            f"SELECT entity_id, kind, key FROM channels WHERE entity_type = ? AND valid = 1 AND key IS NOT NULL"
-            f" AND entity_id IN ({','.join('?' * len(chunk))})", [entity, *chunk])
+def _tuples(snapshot: Snapshot):
+    """A cursor on the snapshot's connection that yields plain tuples (its rows are sqlite3.Row: slower to
+    build, and the pass reads hundreds of thousands)."""
+    cursor = snapshot.db.cursor()
+    cursor.row_factory = None
+    return cursor
+
+
+def _channels_of(db, entity: str, ids: set[int]) -> list[tuple[int, str, str]]:
+    return db.execute(
+        "SELECT ch.entity_id, ch.kind, ch.key FROM json_each(?) AS j CROSS JOIN channels AS ch"
+        " ON ch.entity_type = ? AND ch.entity_id = j.value WHERE ch.valid = 1 AND ch.key IS NOT NULL",
+        (json.dumps(sorted(ids)), entity)).fetchall()
+
+
+def _company_rows(db) -> list[tuple[int, int, str]]:
+    """(company, contact, name key) of the named contacts of companies where a named contact has no phone,
+    by company. A link on the name alone needs two cards whose channels don't disagree, so one of the two
+    has no phone: only such companies are blocked (on a real account, a small share; the blocks
+    themselves are never capped)."""
+    phoneless = [company_id for (company_id,) in db.execute(
+        "SELECT DISTINCT company_id FROM contacts WHERE company_id IS NOT NULL AND name_key != ''"
+        # NOT IN a list built once (a correlated NOT EXISTS took minutes on an un-ANALYZEd snapshot)
+        " AND id NOT IN (SELECT entity_id FROM channels WHERE entity_type = 'contacts' AND kind = 'phone'"
+        "                AND valid = 1 AND key IS NOT NULL)")]
+    return db.execute(
+        "SELECT c.company_id, c.id, c.name_key FROM json_each(?) AS j CROSS JOIN contacts AS c"
+        " ON c.company_id = j.value WHERE c.name_key != '' ORDER BY c.company_id, c.id",
+        (json.dumps(phoneless),)).fetchall()
+
+
+def _beside(snapshot: Snapshot, read):
+    """Start `read(cursor)` on a connection of its own in another thread, so SQLite (which releases the
+    interpreter lock) works on the second core while this thread goes on; returns what to call for the
+    result. A snapshot that is not a file has one connection: then the read runs here, first."""
+    if not snapshot.path.is_file():
+        done = read(_tuples(snapshot))
+        return lambda: done
+
+    def run():
+        with Snapshot(snapshot.path, reader=True) as own:
+            own.db.execute("PRAGMA cache_size=-8000")  # one pass over its pages: no 100 MB cache to hold them
+            return read(_tuples(own))
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(run)
+    pool.shutdown(wait=False)
+    return future.result
 
 
 def _groups(res: Resolution, snapshot: Snapshot, clusters: _Clusters, accepted: list[Link],
@@ -581,15 +690,12 @@ def _resolve_companies(snapshot: Snapshot, window: int, full_block: int, min_sco
     for token, ids in sorted(name_blocks.items()):
         if len(ids) < 2 or all(i in inn for i in ids):
             continue
-        for a, b in _pairs(res, f"name:{token}", ids, names, window, full_block):
+        for a, b, score in _scored_pairs(res, f"name:{token}", ids, names, window, full_block, min_score):
             if a in inn and b in inn:
                 continue
-            ka, kb = names[a], names[b]
-            score = fuzz.token_sort_ratio(ka, kb)
-            if score >= min_score:
-                level = EXACT if score == 100 else SIMILAR
-                links.append(Link(a, b, [f"name:{level} ({score:.0f})", "inn:missing on one side"],
-                                  CONFIDENCE[("org_name", level)]))
+            level = EXACT if score == 100 else SIMILAR
+            links.append(Link(a, b, [f"name:{level} ({score:.0f})", "inn:missing on one side"],
+                              CONFIDENCE[("org_name", level)]))
     clusters = _Clusters(conflict, lambda x, y: not conflict(x, y))
     accepted = [link for link in sorted(links, key=lambda l: (-l.confidence, l.a, l.b))
                 if clusters.union(link.a, link.b, link.confidence >= STRONG)]

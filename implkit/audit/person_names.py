@@ -215,11 +215,11 @@ class PersonName:
 @lru_cache(maxsize=200_000)
 def parse_name(name_key: str) -> PersonName:
     """Parse a name already normalised by `normalize.name_key` (lower case, ё→е, no punctuation)."""
-    raw = _TOKEN.findall(name_key)
+    folded = [(len(t), skeleton(t)) for t in _TOKEN.findall(name_key)]
     # an initial is one letter as typed («Ю.»), whatever its skeleton's length («iu»)
-    initials = [skeleton(t) for t in raw if len(t) == 1 and skeleton(t)]
-    words = [skeleton(t) for t in raw if len(t) > 1 and skeleton(t)]
-    tokens = [skeleton(t) for t in raw if skeleton(t)]
+    initials = [s for n, s in folded if n == 1 and s]
+    words = [s for n, s in folded if n > 1 and s]
+    tokens = [s for _n, s in folded if s]
     patronymic, first_raw, first, surname = "", "", (), ""
     gender = ""
     rest: list[str] = []
