@@ -19,7 +19,8 @@ import click
 
 from implkit.data import data_root
 from implkit.errors import EXIT_CHANGES, EXIT_OK, InputError, RuntimeFailure
-from implkit.lang import say_in
+from implkit.commands.sandbox import AMOCRM_KINDS, BITRIX24_KINDS, LEADS_B24, seeded_line
+from implkit.lang import say, say_in
 
 AMOCRM_TENANT = "demo-amo"
 BITRIX24_TENANT = "demo-b24"
@@ -37,16 +38,16 @@ def run_demo(out_dir: str, *, answers_file: str | None, contacts: int, lang: str
     answers = answers_file or str(_example_answers())
 
     design_steps = [
-        Step("Size the company from its answers", ("size", "--answers", answers, "--lang", lang,
+        Step(say_in(_MESSAGES, "size", lang), ("size", "--answers", answers, "--lang", lang,
                                                    "-o", str(out / "answers.yaml"))),
-        Step("Compose the blueprint from the features the sizing selects",
+        Step(say_in(_MESSAGES, "compose", lang),
              ("blueprint", "compose", "--answers", str(out / "answers.yaml"), "-o", str(out / "blueprint.yaml"))),
-        Step("Validate it", ("blueprint", "validate", str(out / "blueprint.yaml"))),
-        Step("Show what it configures", ("blueprint", "show", str(out / "blueprint.yaml"))),
-        Step("Render the technical specification (HTML)",
+        Step(say_in(_MESSAGES, "validate", lang), ("blueprint", "validate", str(out / "blueprint.yaml"))),
+        Step(say_in(_MESSAGES, "show", lang), ("blueprint", "show", str(out / "blueprint.yaml"))),
+        Step(say_in(_MESSAGES, "spec_html", lang),
              ("spec", "render", "-b", str(out / "blueprint.yaml"), "--answers", str(out / "answers.yaml"),
               "--lang", lang, "-o", str(out / "spec.html"))),
-        Step("Render the technical specification (Word)",
+        Step(say_in(_MESSAGES, "spec_docx", lang),
              ("spec", "render", "-b", str(out / "blueprint.yaml"), "--answers", str(out / "answers.yaml"),
               "--lang", lang, "-o", str(out / "spec.docx"))),
     ]
@@ -54,27 +55,27 @@ def run_demo(out_dir: str, *, answers_file: str | None, contacts: int, lang: str
         _run(step)
 
     with ExitStack() as stack:
-        sandbox, root_url = _start_sandbox(stack, out)
+        sandbox, root_url = _start_sandbox(stack, out, lang)
         workspace = out / "workspace"
         ws = ("--workspace", str(workspace))
-        _run(Step("Create a workspace", ("init", str(workspace))))
+        _run(Step(say_in(_MESSAGES, "init", lang), ("init", str(workspace))))
 
         amocrm_token = workspace / ".implkit" / f"{AMOCRM_TENANT}.token"
-        _write_secret_file(amocrm_token, _seed_amocrm(sandbox, out, contacts))
+        _write_secret_file(amocrm_token, _seed_amocrm(sandbox, out, contacts, lang))
         # where the tenant's token comes from, as the command a user types (umask: the file is 0600)
         click.echo(f"$ (umask 077; implkit sandbox token {AMOCRM_TENANT} --db {shlex.quote(str(out / 'sandbox.db'))}"
                    f" > {shlex.quote(str(amocrm_token))})")
         _run_tenant_chain(AMOCRM_TENANT, "amocrm", f"{root_url}{sandbox.base_url(AMOCRM_TENANT)}", amocrm_token,
-                          out, ws)
+                          out, ws, lang)
 
         bitrix24_webhook = workspace / ".implkit" / f"{BITRIX24_TENANT}.webhook"
-        _write_secret_file(bitrix24_webhook, _seed_bitrix24(sandbox, out, contacts))
+        _write_secret_file(bitrix24_webhook, _seed_bitrix24(sandbox, out, contacts, lang))
         click.echo(f"$ implkit sandbox bitrix24 webhook {BITRIX24_TENANT} --db {shlex.quote(str(out / 'sandbox.db'))} "
                    f"--url {root_url} --secret-file {shlex.quote(str(bitrix24_webhook))}")
         _run_tenant_chain(BITRIX24_TENANT, "bitrix24", f"{root_url}/bitrix24/{BITRIX24_TENANT}", bitrix24_webhook,
-                          out, ws)
+                          out, ws, lang)
 
-    click.echo("\nThe demo wrote:")
+    click.echo("\n" + say_in(_MESSAGES, "wrote", lang))
     for name in ("answers.yaml", "blueprint.yaml", "spec.html", "spec.docx",
                  f"audit-{AMOCRM_TENANT}.html", f"audit-{BITRIX24_TENANT}.html"):
         click.echo(f"  {out / name}")
@@ -93,6 +94,33 @@ _MESSAGES = {
               "on the same port {port}:",
     },
     "then": {"ru": "и в другом терминале, например:", "en": "then, in another terminal, e.g.:"},
+    # the titles of the demo's steps
+    "size": {"ru": "Оценить компанию по её ответам", "en": "Size the company from its answers"},
+    "compose": {"ru": "Собрать описание (blueprint) из функций, которые выбрала оценка",
+                "en": "Compose the blueprint from the features the sizing selects"},
+    "validate": {"ru": "Проверить его", "en": "Validate it"},
+    "show": {"ru": "Показать, что оно настраивает", "en": "Show what it configures"},
+    "spec_html": {"ru": "Сформировать техническое задание (HTML)", "en": "Render the technical specification (HTML)"},
+    "spec_docx": {"ru": "Сформировать техническое задание (Word)", "en": "Render the technical specification (Word)"},
+    "init": {"ru": "Создать рабочую папку", "en": "Create a workspace"},
+    "amocrm": {"ru": "аккаунт amoCRM", "en": "amoCRM account"},
+    "bitrix24": {"ru": "портал Bitrix24", "en": "Bitrix24 portal"},
+    "register": {"ru": "Зарегистрировать {crm} песочницы как клиента", "en": "Register the sandbox {crm} as a tenant"},
+    "plan": {"ru": "План: что apply изменит ({crm})", "en": "Plan: what apply would change on the {crm}"},
+    "apply": {"ru": "Применить", "en": "Apply it"},
+    "replan": {"ru": "Ещё раз план: менять больше нечего", "en": "Plan again: nothing left to change"},
+    "sync": {"ru": "Загрузить данные ({crm}) в локальный снимок", "en": "Sync the {crm}'s data into a local snapshot"},
+    "audit_html": {"ru": "Аудит снимка в отчёт HTML", "en": "Audit the snapshot into an HTML report"},
+    "audit": {"ru": "Находки аудита (заложенные дефекты ожидаемы: код 2 — находки сверх порога)",
+              "en": "Audit findings (planted defects are expected: exit 2 means findings over threshold)"},
+    "start": {"ru": "Запустить песочницу на {url}", "en": "Start the sandbox on {url}"},
+    "seed_amocrm": {"ru": "Наполнить аккаунт amoCRM правдоподобными данными с заложенными дефектами",
+                    "en": "Seed an amoCRM account with realistic data and planted defects"},
+    "seed_bitrix24": {"ru": "Наполнить портал Bitrix24 правдоподобными данными с заложенными дефектами",
+                      "en": "Seed a Bitrix24 portal with realistic data and planted defects"},
+    "wrote": {"ru": "Демо записало:", "en": "The demo wrote:"},
+    "failed": {"ru": "шаг демо завершился с кодом {code}: implkit {command}",
+               "en": "demo step failed with exit code {code}: implkit {command}"},
 }
 
 
@@ -124,32 +152,36 @@ def _run(step: Step) -> None:
     click.echo(f"$ implkit {shlex.join(step.args)}")
     code = cli.main(args=list(step.args), prog_name="implkit", standalone_mode=False)
     if code not in step.ok_codes:
-        raise RuntimeFailure(f"demo step failed with exit code {code}: implkit {shlex.join(step.args)}")
+        raise RuntimeFailure(say(_MESSAGES, "failed", code=code, command=shlex.join(step.args)))
 
 
 def _run_tenant_chain(name: str, provider: str, url: str, secret_file: Path, out: Path,
-                      ws: tuple[str, ...]) -> None:
+                      ws: tuple[str, ...], lang: str) -> None:
     """Register one tenant, then plan → apply → plan → sync → audit it with the demo's blueprint."""
-    crm = "amoCRM account" if provider == "amocrm" else "Bitrix24 portal"
+    crm = say_in(_MESSAGES, provider, lang)
+
+    def title(key: str) -> str:
+        return say_in(_MESSAGES, key, lang, crm=crm)
+
     steps = [
-        Step(f"Register the sandbox {crm} as a tenant",
+        Step(title("register"),
              ("tenant", "add", name, *ws, "--provider", provider, "--url", url,
               "--token-file", str(secret_file), "--blueprint", str(out / "blueprint.yaml"))),
-        Step(f"Plan: what apply would change on the {crm}", ("plan", name, *ws), (EXIT_CHANGES,)),
-        Step("Apply it", ("apply", name, *ws, "--yes")),
-        Step("Plan again: nothing left to change", ("plan", name, *ws)),
-        Step(f"Sync the {crm}'s data into a local snapshot", ("sync", name, *ws)),
-        Step("Audit the snapshot into an HTML report",
+        Step(title("plan"), ("plan", name, *ws), (EXIT_CHANGES,)),
+        Step(title("apply"), ("apply", name, *ws, "--yes")),
+        Step(title("replan"), ("plan", name, *ws)),
+        Step(title("sync"), ("sync", name, *ws)),
+        Step(title("audit_html"),
              ("audit", name, *ws, "--format", "html", "-o", str(out / f"audit-{name}.html")),
              (EXIT_OK, EXIT_CHANGES)),
-        Step("Audit findings (planted defects are expected: exit 2 means findings over threshold)",
+        Step(title("audit"),
              ("audit", name, *ws), (EXIT_OK, EXIT_CHANGES)),
     ]
     for step in steps:
         _run(step)
 
 
-def _start_sandbox(stack: ExitStack, out: Path):
+def _start_sandbox(stack: ExitStack, out: Path, lang: str):
     """Start the sandbox on loopback for the rest of the demo; return it and its root URL."""
     from implkit.sandbox import Sandbox
 
@@ -157,35 +189,35 @@ def _start_sandbox(stack: ExitStack, out: Path):
     sandbox = Sandbox(db)
     stack.callback(sandbox.close)
     root_url = stack.enter_context(sandbox.serve(port=0))   # a free port, recorded in the database for a restart
-    click.secho(f"\n## Start the sandbox on {root_url}", bold=True)
+    click.secho("\n## " + say_in(_MESSAGES, "start", lang, url=root_url), bold=True)
     click.echo(f"$ implkit sandbox serve --port {root_url.rsplit(':', 1)[1]} --db {db}")
     return sandbox, root_url
 
 
-def _seed_amocrm(sandbox, out: Path, contacts: int) -> str:
+def _seed_amocrm(sandbox, out: Path, contacts: int, lang: str) -> str:
     """Create and seed the amoCRM account; return its long-lived token."""
     from implkit.sandbox.amocrm.seed import seed_account
 
     account_id = sandbox.create_account(AMOCRM_TENANT)
-    click.secho("\n## Seed an amoCRM account with realistic data and planted defects", bold=True)
+    click.secho("\n## " + say_in(_MESSAGES, "seed_amocrm", lang), bold=True)
     click.echo(f"$ implkit sandbox seed {AMOCRM_TENANT} --db {shlex.quote(str(out / 'sandbox.db'))} "
                f"--contacts {contacts} --seed 1 --ground-truth {shlex.quote(str(out / f'ground-truth-{AMOCRM_TENANT}.json'))}")
     summary = seed_account(sandbox.store, account_id, contacts=contacts, seed=1,
                            ground_truth_path=out / f"ground-truth-{AMOCRM_TENANT}.json")
-    click.echo(f"seeded {AMOCRM_TENANT}: {summary}")   # the line `implkit sandbox seed` prints
+    click.echo(seeded_line(AMOCRM_TENANT, summary, AMOCRM_KINDS))   # the line `implkit sandbox seed` prints
     return sandbox.token(AMOCRM_TENANT)
 
 
-def _seed_bitrix24(sandbox, out: Path, contacts: int) -> str:
+def _seed_bitrix24(sandbox, out: Path, contacts: int, lang: str) -> str:
     """Create and seed the Bitrix24 portal; return its incoming webhook as USER_ID/SECRET."""
     from implkit.sandbox.bitrix24 import operations
 
     truth = out / f"ground-truth-{BITRIX24_TENANT}.json"
-    click.secho("\n## Seed a Bitrix24 portal with realistic data and planted defects", bold=True)
+    click.secho("\n## " + say_in(_MESSAGES, "seed_bitrix24", lang), bold=True)
     click.echo(f"$ implkit sandbox bitrix24 seed {BITRIX24_TENANT} --db {out / 'sandbox.db'} --deals {contacts} --seed 1 "
                f"--ground-truth {truth}")
     summary = operations.seed(sandbox.bitrix24, BITRIX24_TENANT, deals=contacts, seed_value=1, ground_truth_path=truth)
-    click.echo(f"seeded {BITRIX24_TENANT}: {summary}")   # the line `implkit sandbox bitrix24 seed` prints
+    click.echo(seeded_line(BITRIX24_TENANT, summary, BITRIX24_KINDS, leads=LEADS_B24))   # as `sandbox bitrix24 seed`
     user_id, secret = sandbox.webhook_url(BITRIX24_TENANT).rstrip("/").split("/")[-2:]
     return f"{user_id}/{secret}"
 

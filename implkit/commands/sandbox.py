@@ -20,7 +20,8 @@ _MESSAGES = {
                         "en": "created account {name} (id {id}); base path {path}"},
     "cannot_seed_account": {"ru": "не удаётся заполнить аккаунт", "en": "cannot seed the account"},
     "seeded": {"ru": "заполнено {name}: {summary}", "en": "seeded {name}: {summary}"},
-    "seed_summary": {"ru": "{records}; заложено находок: {planted} в {checks} (seed {seed}) за {seconds} с",
+    "seed_summary": {"ru": "{records}; заложено находок: {planted}, проверок с ними: {checks_n} (seed {seed}), "
+                           "за {seconds} с",
                      "en": "{records}; {planted} planted findings over {checks} (seed {seed}) in {seconds} s"},
     "unknown_portal": {"ru": "нет такого портала песочницы", "en": "unknown sandbox portal"},
     "no_portal": {"ru": "в этой базе нет портала {name!r}", "en": "no portal {name!r} in this database"},
@@ -70,7 +71,9 @@ _RECORDS = {
     "persons": (("персона", "персоны", "персон"), ("person", "persons")),
     "checks": (("проверка", "проверки", "проверок"), ("check", "checks")),
 }
-_LEADS_B24 = (("лид", "лида", "лидов"), ("lead", "leads"))  # Bitrix24 keeps leads apart from deals
+LEADS_B24 = (("лид", "лида", "лидов"), ("lead", "leads"))  # Bitrix24 keeps leads apart from deals
+AMOCRM_KINDS = ("contacts", "companies", "leads", "tasks", "notes", "events")
+BITRIX24_KINDS = ("deals", "contacts", "companies", "leads", "activities", "tasks")
 
 
 def _counted(kind: str, count: int, nouns=None) -> str:
@@ -81,13 +84,19 @@ def _counted(kind: str, count: int, nouns=None) -> str:
     return number(count, current()) + text[len(str(count)):]
 
 
+def seeded_line(name: str, result, kinds: tuple[str, ...], leads=None) -> str:
+    """What `sandbox seed` (and the demo, seeding the same way) prints once an account is seeded."""
+    return say(_MESSAGES, "seeded", name=name, summary=_seed_summary(result, kinds, leads))
+
+
 def _seed_summary(result, kinds: tuple[str, ...], leads=None) -> str:
     """A seeder's SeedSummary (counts, defects, seed, seconds) as one line in the user's language."""
     records = ", ".join(_counted(k, result.counts[k], leads if k == "leads" else None) for k in kinds)
     from implkit.lang import current, number
 
     return say(_MESSAGES, "seed_summary", records=records, planted=number(sum(result.defects.values()), current()),
-               checks=_counted("checks", len(result.defects)), seed=result.seed, seconds=f"{result.seconds:.1f}")
+               checks=_counted("checks", len(result.defects)), checks_n=number(len(result.defects), current()),
+               seed=result.seed, seconds=f"{result.seconds:.1f}".replace(".", "," if current() == "ru" else "."))
 
 
 def _store(db: str):
@@ -205,8 +214,7 @@ def seed(subdomain: str, db: str, contacts: int, seed_value: int, ground_truth: 
         raise InputError(say(_MESSAGES, "cannot_seed_account"),
                          [Problem(Location(db, key=subdomain), str(error))]) from None
     if not quiet:
-        click.echo(say(_MESSAGES, "seeded", name=subdomain,
-                       summary=_seed_summary(result, ("contacts", "companies", "leads", "tasks", "notes", "events"))))
+        click.echo(seeded_line(subdomain, result, AMOCRM_KINDS))
     return 0
 
 
@@ -287,8 +295,7 @@ def b24_seed(portal: str, db: str, deals: int, seed_value: int, ground_truth: st
             raise InputError(say(_MESSAGES, "cannot_seed_portal"),
                              [Problem(Location(db, key=portal), str(error))]) from None
     if not quiet:
-        click.echo(say(_MESSAGES, "seeded", name=portal, summary=_seed_summary(
-            summary, ("deals", "contacts", "companies", "leads", "activities", "tasks"), leads=_LEADS_B24)))
+        click.echo(seeded_line(portal, summary, BITRIX24_KINDS, leads=LEADS_B24))
     return 0
 
 
