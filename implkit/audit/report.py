@@ -212,8 +212,7 @@ def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str
     if not result.ran:
         out["reason"] = result.reason
         return out
-    by_manager = Counter(users.get(r.responsible_user_id, f"#{r.responsible_user_id}")
-                         for r in result.failing if r.responsible_user_id is not None)
+    by_manager = manager_counts(result, users)
     out.update({
         "count": result.count, "population": result.population,
         "share": round(result.share, 4) if result.share is not None else None,
@@ -221,7 +220,7 @@ def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str
         "why": check.why.get(lang) or check.why["en"], "fix": check.fix.get(lang) or check.fix["en"],
         "records": [_record(r, links, users, records) for r in result.failing],
         "samples": check.samples,
-        "by_manager": dict(by_manager.most_common()),
+        "by_manager": by_manager,
     })
     out["examples"] = out["records"][:check.samples]
     out["left_out"] = max(0, result.count - check.samples)
@@ -229,6 +228,24 @@ def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str
         details = dict(result.details)
         out["details"] = details
     return out
+
+
+def manager_counts(result: CheckResult, users: dict[int, str]) -> dict[str, int]:
+    """Failing records per responsible manager's name, most first; equal counts in the order of each
+    manager's first record in the check's order (read only when two counts are equal)."""
+    tally = result.tally.managers
+
+    def by_name(uids: Any) -> Counter:
+        counts: Counter = Counter()
+        for uid in uids:
+            if uid is not None and uid in tally:
+                counts[users.get(uid, f"#{uid}")] += tally[uid]
+        return counts
+
+    counts = by_name(tally)
+    if len(set(counts.values())) < len(counts):  # a tie: most_common keeps the order counted in
+        counts = by_name(result.manager_order())
+    return dict(counts.most_common())
 
 
 def record_link(web_url: str | None, entity: str, record_id: Any, crm: str = "amocrm") -> str | None:
