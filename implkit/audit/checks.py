@@ -223,7 +223,7 @@ _ACTION_NAMES = {getattr(sqlite3, name): name.removeprefix("SQLITE_").replace("_
 # only inside `ReadGuard.engine_tables()`: a check's SQL never runs there.
 _TEMP_ACTIONS = {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX, sqlite3.SQLITE_INSERT,
                  sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_DROP_TEMP_TABLE,
-                 sqlite3.SQLITE_DROP_TEMP_INDEX}
+                 sqlite3.SQLITE_DROP_TEMP_INDEX, sqlite3.SQLITE_REINDEX}  # REINDEX: a new index fills itself
 
 
 class ReadGuard:
