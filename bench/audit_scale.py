@@ -106,6 +106,16 @@ def build(path: Path, contacts: int, leads: int) -> None:
                 note_id += 1
                 notes.append({"id": note_id, "entity_type": "leads", "entity_id": i, "note_type": "call_out",
                               "created_at": created + rng.randint(60, 3 * DAY), "updated_at": created + 3 * DAY})
+            if i % 40 == 0:  # a missed call on the deal's contact; called back on the deal, later, or never
+                note_id += 1
+                missed_at = created + rng.randint(60, 5 * DAY)
+                notes.append({"id": note_id, "entity_type": "contacts", "entity_id": contact,
+                              "note_type": "call_missed", "created_at": missed_at, "updated_at": missed_at})
+                back = rng.choice([None, 30 * 60, 5 * 3600])
+                if back is not None:
+                    note_id += 1
+                    notes.append({"id": note_id, "entity_type": "leads", "entity_id": i, "note_type": "call_out",
+                                  "created_at": missed_at + back, "updated_at": missed_at + back})
             if status not in (10, 11) and rng.random() < 0.6:
                 event_id += 1
                 events.append({"id": f"e{event_id}", "type": "lead_status_changed", "entity_type": "lead",

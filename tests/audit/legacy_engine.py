@@ -22,6 +22,46 @@ from implkit.audit.snapshot import Snapshot
 
 # The SQL these checks ran before they read the engine's shared tables (snapshot.AUDIT_TABLES).
 FROZEN_SQL = {
+    "C13": """
+WITH missed AS (
+  SELECT n.id AS note_id, n.entity_type, n.entity_id, n.created_at AS at FROM notes n
+   WHERE n.note_type = 'call_missed' AND n.created_at <= :now - :hours * 3600),
+outgoing (entity_type, entity_id, at) AS (
+  SELECT entity_type, entity_id, created_at FROM notes WHERE note_type IN ('call_out', 'sms_out', 'email_out')
+  UNION ALL
+  SELECT CASE entity_type WHEN 'lead' THEN 'leads' WHEN 'contact' THEN 'contacts' WHEN 'company' THEN 'companies'
+         END, entity_id, created_at FROM events
+   WHERE type IN ('outgoing_call', 'outgoing_chat_message', 'outgoing_sms')),
+related (entity_type, entity_id, other_type, other_id) AS (
+  SELECT DISTINCT entity_type, entity_id, entity_type, entity_id FROM missed
+  UNION ALL SELECT 'contacts', lc.contact_id, 'leads', lc.lead_id FROM lead_contacts lc
+  UNION ALL SELECT 'leads', lc.lead_id, 'contacts', lc.contact_id FROM lead_contacts lc
+  UNION ALL SELECT 'companies', l.company_id, 'leads', l.id FROM leads l WHERE l.company_id IS NOT NULL
+  UNION ALL SELECT 'leads', l.id, 'companies', l.company_id FROM leads l WHERE l.company_id IS NOT NULL),
+unreturned AS (
+  SELECT m.* FROM missed m
+   WHERE NOT EXISTS (SELECT 1 FROM related r JOIN outgoing o ON o.entity_type = r.other_type
+                                                            AND o.entity_id = r.other_id
+                      WHERE r.entity_type = m.entity_type AND r.entity_id = m.entity_id
+                        AND o.at >= m.at AND o.at <= m.at + :hours * 3600))
+SELECT u.entity_type AS entity, u.entity_id AS id,
+       CASE u.entity_type WHEN 'leads' THEN (SELECT responsible_user_id FROM leads WHERE id = u.entity_id)
+                          WHEN 'contacts' THEN (SELECT responsible_user_id FROM contacts WHERE id = u.entity_id)
+                          ELSE (SELECT responsible_user_id FROM companies WHERE id = u.entity_id) END
+         AS responsible_user_id,
+       strftime('%Y-%m-%d %H:%M', min(u.at), 'unixepoch') AS value
+  FROM unreturned u GROUP BY u.entity_type, u.entity_id
+ ORDER BY min(u.at), u.entity_id
+""",
+    "U03": """
+SELECT u.id FROM users u
+ WHERE u.is_active = 0
+   AND (EXISTS (SELECT 1 FROM leads l WHERE l.responsible_user_id = u.id AND l.is_open = 1)
+        OR EXISTS (SELECT 1 FROM contacts c WHERE c.responsible_user_id = u.id)
+        OR EXISTS (SELECT 1 FROM companies c WHERE c.responsible_user_id = u.id)
+        OR EXISTS (SELECT 1 FROM tasks t WHERE t.responsible_user_id = u.id AND t.is_completed = 0))
+ ORDER BY u.id
+""",
     "D03": """
 SELECT id, budget, responsible_user_id, strftime('%Y-%m-%d %H:%M', last, 'unixepoch') AS value
   FROM (SELECT l.id, l.price AS budget, l.responsible_user_id, max(l.created_at,

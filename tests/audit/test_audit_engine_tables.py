@@ -1,0 +1,150 @@
+"""The engine's shared per-audit tables (snapshot.AUDIT_TABLES) and the query plans of the checks.
+
+Only the engine writes the temp database, and only while it builds its tables: a check's SQL that
+tries to change them (or make its own) is bad input, and the tables are as the engine built them.
+Every check reads the big tables through an index wherever it looks up rows per row of another
+table: a full SCAN inside a correlated subquery is a scan per deal (quadratic), which the plan
+test refuses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from implkit.audit.checks import load_checks, sql_parameters, unordered
+from implkit.audit.engine import AuditOptions, _Readers, audit_tables_of, run_checks
+from implkit.audit.snapshot import AUDIT_TABLES
+from implkit.errors import InputError
+
+NOW = 1_700_000_000  # audit_support's now
+DAY = 86400
+RECORDS = {
+    "leads": [{"id": 1, "created_at": "now-40d", "contacts": [{"id": 5, "is_main": True}]},
+              {"id": 2, "created_at": "now-40d"}, {"id": 3, "created_at": "now-2d"}],
+    "contacts": [{"id": 5, "name": "Анна Петрова"}],
+    "notes": [{"id": 1, "entity_type": "contacts", "entity_id": 5, "note_type": "call_out", "created_at": "now-3d"}],
+    "events": [{"id": "e1", "type": "lead_status_changed", "entity_type": "lead", "entity_id": 2,
+                "created_at": "now-30d", "pipeline_before": 100, "status_before": 11, "pipeline_after": 100,
+                "status_after": 12}],
+}
+SEED_NOW = 1_800_000_000
+BIG = {"leads", "contacts", "companies", "tasks", "notes", "events", "channels", "field_values", "lead_contacts",
+       *AUDIT_TABLES}
+# Correlated scans known and bounded, each with the reason it is let be:
+ALLOWED = {
+    # one scan per *inactive user* (a handful), and it stops at the first record found
+    ("U03", "contacts"), ("U03", "companies"), ("U03", "tasks"),
+}
+
+
+def _checks(ids):
+    return [c for c in load_checks() if c.id in ids]
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO lead_touches (lead_id, at, direction) VALUES (2, 0, 'out') RETURNING lead_id AS id",
+    "DELETE FROM lead_last_activity RETURNING lead_id AS id",
+    "UPDATE lead_last_activity SET at = 0 RETURNING lead_id AS id",
+    "CREATE TEMP TABLE mine AS SELECT id FROM leads",
+    "DROP TABLE temp.lead_touches",
+    "PRAGMA query_only = OFF",
+])
+def test_a_check_cannot_write_the_engines_tables_even_after_they_are_built(make_snapshot, sql):
+    snap = make_snapshot(RECORDS)
+    d03, d08 = _checks({"D03", "D08"})
+    writer = dataclasses.replace(d08, sql=sql)
+    with pytest.raises(InputError) as caught:  # D03 builds the tables on the connection the writer then runs on
+        run_checks(snap, [d03, writer], AuditOptions(), workers=1)
+    assert "may only read" in str(caught.value) and "D08.yaml" in str(caught.value)
+
+
+def test_the_shared_tables_hold_what_the_views_say(make_snapshot):
+    snap = make_snapshot(RECORDS)
+    readers = _Readers(snap, threaded=False, now=NOW)
+    try:
+        readers.tables(["lead_touches", "lead_last_activity", "lead_stage_entered"])
+        db, _ = readers.sql
+        touches = sorted(tuple(r) for r in snap.db.execute("SELECT lead_id, at, direction FROM touches"))
+        assert sorted(tuple(r) for r in db.execute("SELECT * FROM lead_touches")) == touches == [
+            (1, NOW - 3 * DAY, "out")]  # the contact's call counts for its deal
+        assert dict(db.execute("SELECT lead_id, at FROM lead_last_activity").fetchall()) == {
+            1: NOW - 3 * DAY, 2: NOW - 30 * DAY}
+        assert db.execute("SELECT * FROM lead_stage_entered").fetchall() == [(2, 12, NOW - 30 * DAY)]
+        db.set_authorizer(None)  # (the guard refuses even reading a pragma)
+        assert db.execute("PRAGMA query_only").fetchone()[0] == 1  # lifted only while the engine built them
+    finally:
+        readers.close()
+
+
+def test_records_are_read_from_the_audited_snapshot_or_not_at_all(make_snapshot):
+    """Figures stay after the run is closed; records are read only while it is open and only from the
+    snapshot as audited, never from one synced again since."""
+    from implkit.errors import RuntimeFailure
+
+    snap = make_snapshot(RECORDS)
+    run = run_checks(snap, _checks({"D03", "D07"}), AuditOptions(), workers=1)
+    d03 = run.result("D03")
+    assert d03.count == 1 and [r.id for r in d03.samples(5)] == [2]
+    snap.set_meta(snapshot_at=NOW + 60)  # a later sync
+    with pytest.raises(RuntimeFailure, match="synced again"):
+        d03.samples(5)
+    run.close()
+    assert d03.count == 1 and d03.budget_at_risk == 1000
+    with pytest.raises(RuntimeFailure, match="closed"):
+        list(d03.ids())
+
+
+def _correlated_scans(db, sql, params) -> list[str]:
+    """Every SCAN (a full pass over a table or index) inside a correlated subquery: run once per outer row."""
+    rows = {row[0]: (row[1], row[3]) for row in db.execute("EXPLAIN QUERY PLAN " + sql, params)}
+    found = []
+    for parent, detail in rows.values():
+        if not detail.startswith("SCAN ") or "CONSTANT ROW" in detail or "json_each" in detail:
+            continue
+        while parent in rows:
+            if "CORRELATED" in rows[parent][1]:
+                found.append(detail)
+                break
+            parent = rows[parent][0]
+    return found
+
+
+def test_no_check_scans_a_big_table_once_per_row(sync_rig, tmp_path):
+    """On a synced sandbox account (no ANALYZE statistics, as a fresh tenant has): every lookup per row of
+    another table uses an index."""
+    pytest.importorskip("implkit.sandbox.seed")
+    from implkit.audit.snapshot import Snapshot
+    from implkit.audit.sync import sync_snapshot
+    from implkit.providers.amocrm.records import AmoRecords
+    from implkit.sandbox.seed import seed_account
+
+    seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=60, seed=3, now=SEED_NOW)
+    with Snapshot(tmp_path / "plans.sqlite") as snap:
+        sync_snapshot(AmoRecords(sync_rig.http(rate=6.0)), snap, clock=lambda: SEED_NOW)
+        readers = _Readers(snap, threaded=False, now=SEED_NOW)
+        try:
+            db, _ = readers.sql
+            bad = {}
+            for check in load_checks():
+                if not check.sql or check.unsupported_reason("amocrm"):
+                    continue
+                readers.tables(audit_tables_of(check))
+                params = sql_parameters(check, now=SEED_NOW, exempt_stage_ids=[])
+                for sql in (unordered(check.sql), check.population):
+                    for detail in _correlated_scans(db, sql, params) if sql else ():
+                        if (check.id, detail) not in ALLOWED:
+                            bad.setdefault(check.id, []).append(detail)
+            assert not bad, bad
+            # the shared tables are read by key, never scanned, by the checks that use them
+            for check_id, table, how in (("D03", "lead_last_activity", "INTEGER PRIMARY KEY"),
+                                         ("D04", "lead_stage_entered", "PRIMARY KEY"),
+                                         ("D06", "lead_touches", "lead_touches_at"),
+                                         ("D07", "lead_touches", "lead_touches_at")):
+                check = _checks({check_id})[0]
+                plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + unordered(check.sql),
+                                                  sql_parameters(check, now=SEED_NOW, exempt_stage_ids=[]))]
+                assert any(line.startswith("SEARCH") and how in line for line in plan), (check_id, plan)
+        finally:
+            readers.close()
