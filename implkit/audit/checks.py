@@ -110,7 +110,28 @@ def _order(check: Check) -> tuple:
     return head, check.id
 
 
+_LOADED: dict[tuple[str, int, int], Check] = {}
+_LOADED_LOCK = threading.Lock()
+
+
 def load_check(path: str | Path) -> Check:
+    """One check file, parsed and validated once while it is unchanged (cached by path, modification time
+    and size: an audit, `--list` and the history each load every file of `audits/`)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return _load_check(path)
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    with _LOADED_LOCK:
+        cached = _LOADED.get(key)
+    if cached is None or cached.source != str(path):
+        cached = _load_check(path)
+        with _LOADED_LOCK:
+            _LOADED[key] = cached
+    return cached
+
+
+def _load_check(path: str | Path) -> Check:
     name = str(path)
     tree = load_yaml(path)
     if tree is None:

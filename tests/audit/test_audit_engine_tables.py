@@ -148,3 +148,29 @@ def test_no_check_scans_a_big_table_once_per_row(sync_rig, tmp_path):
                 assert any(line.startswith("SEARCH") and how in line for line in plan), (check_id, plan)
         finally:
             readers.close()
+
+
+def test_a_check_file_is_validated_once_while_it_is_unchanged(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from implkit.audit import checks as checks_module
+    from implkit.data import audits_dir
+
+    folder = tmp_path / "checks"
+    folder.mkdir()
+    shutil.copy(audits_dir() / "D08.yaml", folder / "D08.yaml")
+    validated = []
+    real = checks_module._load_check
+    monkeypatch.setattr(checks_module, "_load_check", lambda path: validated.append(path) or real(path))
+    first = checks_module.load_checks(folder)
+    again = checks_module.load_checks(folder)
+    assert len(validated) == 1 and first == again
+    path = folder / "D08.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("D08", "D08", 1) + "\n# edited\n", encoding="utf-8")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert checks_module.load_checks(folder)[0].id == "D08" and len(validated) == 2  # changed: read again
+    path.write_text("id: [unclosed\n", encoding="utf-8")
+    with pytest.raises(InputError):  # a broken edit is bad input at once, never the cached old file
+        checks_module.load_checks(folder)
