@@ -174,3 +174,26 @@ def test_a_check_file_is_validated_once_while_it_is_unchanged(tmp_path, monkeypa
     path.write_text("id: [unclosed\n", encoding="utf-8")
     with pytest.raises(InputError):  # a broken edit is bad input at once, never the cached old file
         checks_module.load_checks(folder)
+
+
+def test_a_table_report_reads_only_its_samples_and_says_the_same(make_snapshot, tmp_path):
+    """26 failing deals, 10 shown: the table, Markdown and HTML read 10 records and print what a report of
+    every record prints; JSON carries all 26."""
+    from implkit.audit import run_audit
+    from implkit.audit.report import build_report, lookup_records, render
+
+    lost = [{"id": i, "status_id": 143, "price": 100 * i, "responsible_user_id": 1 + i % 2} for i in range(1, 27)]
+    snap = make_snapshot({"leads": lost})
+    options = AuditOptions(only=("D08",))
+    for fmt in ("table", "md", "html", "json"):
+        outcome = run_audit(snap.path, None, tenant="acme", options=options, fmt=fmt, clock=lambda: NOW)
+        finding = outcome.report["findings"][0]
+        assert finding["count"] == 26 and len(finding["records"]) == (26 if fmt == "json" else 10), fmt
+        # a tie, ordered as the managers' first records come (deal 1 is Борис's)
+        assert list(finding["by_manager"].items()) == [("Борис", 13), ("Анна", 13)]
+        full = build_report(outcome.run, tenant="acme", web_url=None, analytics=outcome.report["analytics"],
+                            trend=None, users={1: "Анна", 2: "Борис", 3: "Уволен"}, crm="amocrm",
+                            records=lookup_records(snap, outcome.run))
+        full["diff"] = None
+        assert render(full, fmt) == outcome.text, fmt
+        outcome.run.close()
