@@ -623,12 +623,8 @@ SELECT count(*) FROM leads l
 """
 
 
-def _required_fields_check(snapshot: Snapshot, check: Check) -> tuple[Check | None, dict[str, Any]]:
-    """D10: fields required at the deal's stage *or any earlier one* in its pipeline (cumulative), left empty.
-
-    In the order D10 always listed them: open deals by pipeline, stage and id (the open-deal index's
-    order), every deal by id. The stages' requirements (a few rows) are worked out here; the deals are counted and read in SQL, as
-    a check's SQL is (`None`: no stage requires anything, nothing to read)."""
+def required_by_stage(snapshot: Snapshot) -> dict[tuple[int, int], set[int]]:
+    """(pipeline id, stage id) → the deal fields required there: at the stage or any earlier one."""
     required: dict[tuple[int, int], set[int]] = {}
     positions = {(p, s): pos for p, s, pos in snapshot.db.execute("SELECT pipeline_id, id, position FROM stages")}
     stage_fields: dict[tuple[int, int], set[int]] = {}
@@ -643,10 +639,21 @@ def _required_fields_check(snapshot: Snapshot, check: Check) -> tuple[Check | No
                 fields |= ids
         if fields:
             required[(pipeline_id, status_id)] = fields
+    return required
+
+
+def _required_fields_check(snapshot: Snapshot, check: Check) -> tuple[Check | None, dict[str, Any]]:
+    """D10: fields required at the deal's stage *or any earlier one* in its pipeline (cumulative), left empty.
+
+    In the order D10 always listed them: open deals by pipeline, stage and id (the open-deal index's
+    order), every deal by id. The stages' requirements (a few rows) are worked out here; the deals are
+    counted and read in SQL, as a check's SQL is (`None`: no stage requires anything, nothing to read)."""
+    required = required_by_stage(snapshot)
     if not required:
         return None, {"required_stages": 0}
     rows = [[p, s, f] for (p, s), fields in sorted(required.items()) for f in sorted(fields)]
-    parameters = {**check.parameters, "required": rows, "only_open": int(bool(check.parameters.get("only_open", True)))}
+    parameters = {**check.parameters, "required": rows,
+                  "only_open": int(bool(check.parameters.get("only_open", True)))}
     return dataclasses.replace(check, builtin=None, sql=_REQUIRED_FIELDS_SQL, population=_REQUIRED_POPULATION_SQL,
                                parameters=parameters), {"required_stages": len(required)}
 

@@ -10,13 +10,12 @@ tests imports it.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter
 from typing import Any
 
 from implkit.audit.checks import Check, open_read_only, run_check_sql, sql_parameters
 from implkit.audit.engine import (BUILTINS, AuditOptions, AuditRun, CheckResult, StageResolver,
-                                  effective_threshold)
+                                  effective_threshold, required_by_stage)
 from implkit.audit.records import RecordRef
 from implkit.audit.snapshot import Snapshot
 
@@ -187,21 +186,9 @@ def _refs(entity: str, cursor: Any) -> list[RecordRef]:
 
 
 def _required_fields(snapshot: Snapshot, check: Check):
-    """D10 as it was: a Python loop over every (open) deal."""
-    required: dict[tuple[int, int], set[int]] = {}
-    positions = {(p, s): pos for p, s, pos in snapshot.db.execute("SELECT pipeline_id, id, position FROM stages")}
-    stage_fields: dict[tuple[int, int], set[int]] = {}
-    for field_id, statuses in snapshot.db.execute(
-            "SELECT id, required_statuses FROM custom_fields WHERE entity_type = 'leads'"):
-        for item in json.loads(statuses or "[]"):
-            stage_fields.setdefault((item.get("pipeline_id"), item.get("status_id")), set()).add(field_id)
-    for (pipeline_id, status_id), position in positions.items():
-        fields: set[int] = set()
-        for (p, s), ids in stage_fields.items():
-            if p == pipeline_id and positions.get((p, s), 10 ** 9) <= position:
-                fields |= ids
-        if fields:
-            required[(pipeline_id, status_id)] = fields
+    """D10 as it was: a Python loop over every (open) deal (the stages' requirements are worked out as
+    they still are, engine.required_by_stage)."""
+    required = required_by_stage(snapshot)
     failing: list[RecordRef] = []
     population = 0
     if not required:
