@@ -1,9 +1,18 @@
 """Running checks over a snapshot.
 
-Every check yields the failing records (entity + id, with the deal budget
-where there is one); the count, the share of its population and the budget
-at risk are derived from that set. "Now" is the snapshot time, passed to
-every check as `:now`; no check reads the clock.
+Every check selects the failing records (entity + id, with the deal budget
+where there is one); the count, the share of its population, the budget at
+risk and the per-manager counts are derived from that set where it is, in
+SQL (one `GROUP BY responsible_user_id` per check, without the check's
+ORDER BY); the records themselves are read only when asked — the samples a
+report shows, or every one, streamed, for exports and the history. "Now" is
+the snapshot time, passed to every check as `:now`; no check reads the clock.
+
+What several checks need per deal (its touches, last activity, stage
+entries) is built once per read connection as temp tables
+(`snapshot.AUDIT_TABLES`), by the engine only; the checks that read them run
+on one thread, so each is built once, while the duplicates pass and the
+other checks use the other core (sqlite3 releases the GIL while it works).
 
 Stages in parameters (`exempt_stages`, D04's `stage_days`, D09's `from_stages`, D15's
 `mandatory_stages`; by convention any parameter named `*_stages` or `stage_days`) are references
