@@ -283,20 +283,30 @@ class _Readers:
     the engine's shared tables built on it as its checks need them."""
 
     def __init__(self, snapshot: Snapshot, *, threaded: bool, now: int):
-        self._own = threaded and snapshot.path.is_file()
-        self.snapshot = Snapshot(snapshot.path, reader=True) if self._own else snapshot
+        self._threaded = threaded and snapshot.path.is_file()
+        self._caller = snapshot
+        self._own: Snapshot | None = None  # opened when a built-in runs on this thread (each holds a page cache)
         self.now = now
         self._sql: tuple[Any, ReadGuard] | None = None
         self.built: list[str] = []
         self.closed = False
 
     @property
+    def snapshot(self) -> Snapshot:
+        """The Snapshot the built-ins read: the caller's, or this thread's own reader."""
+        if not self._threaded:
+            return self._caller
+        if self._own is None:
+            self._own = Snapshot(self._caller.path, reader=True)
+        return self._own
+
+    @property
     def sql(self) -> tuple[Any, ReadGuard]:
         if self._sql is None:
-            if self.snapshot.path.is_file():
-                self._sql = open_read_only(self.snapshot.path)
+            if self._caller.path.is_file():
+                self._sql = open_read_only(self._caller.path)
             else:  # a snapshot that is not a file (in memory): the guard alone keeps it read-only
-                self._sql = (self.snapshot.db, ReadGuard().install(self.snapshot.db))
+                self._sql = (self._caller.db, ReadGuard().install(self._caller.db))
         return self._sql
 
     def tables(self, names: list[str]) -> None:
@@ -314,7 +324,7 @@ class _Readers:
         self.closed = True
         if self._sql is not None:
             db, guard = self._sql
-            if db is self.snapshot.db:  # the caller's connection: leave it as it was
+            if db is self._caller.db:  # the caller's connection: leave it as it was
                 with guard.engine_tables(db):
                     for name in reversed(self.built):
                         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
@@ -322,8 +332,9 @@ class _Readers:
             else:
                 db.close()
             self._sql = None
-        if self._own:
-            self.snapshot.close()
+        if self._own is not None:
+            self._own.close()
+            self._own = None
 
 
 class StageResolver:
@@ -441,7 +452,7 @@ def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, e
                            reason="the tenant has no blueprint to compare against")
     source, details = check, {}
     if check.builtin == "required_fields":  # D10 becomes SQL: counted and read as a check's SQL is
-        source, details = _required_fields_check(readers.snapshot, check)
+        source, details = _required_fields_check(readers.sql[0], check)
         if source is None:
             return CheckResult(check, "pass", [], 0, threshold, details=details)
     if source.builtin:
@@ -632,12 +643,13 @@ SELECT count(*) FROM leads l
 """
 
 
-def required_by_stage(snapshot: Snapshot) -> dict[tuple[int, int], set[int]]:
-    """(pipeline id, stage id) → the deal fields required there: at the stage or any earlier one."""
+def required_by_stage(db: Any) -> dict[tuple[int, int], set[int]]:
+    """(pipeline id, stage id) → the deal fields required there: at the stage or any earlier one (`db`: a
+    connection to the snapshot)."""
     required: dict[tuple[int, int], set[int]] = {}
-    positions = {(p, s): pos for p, s, pos in snapshot.db.execute("SELECT pipeline_id, id, position FROM stages")}
+    positions = {(p, s): pos for p, s, pos in db.execute("SELECT pipeline_id, id, position FROM stages")}
     stage_fields: dict[tuple[int, int], set[int]] = {}
-    for field_id, statuses in snapshot.db.execute(
+    for field_id, statuses in db.execute(
             "SELECT id, required_statuses FROM custom_fields WHERE entity_type = 'leads'"):
         for item in json.loads(statuses or "[]"):
             stage_fields.setdefault((item.get("pipeline_id"), item.get("status_id")), set()).add(field_id)
@@ -651,13 +663,13 @@ def required_by_stage(snapshot: Snapshot) -> dict[tuple[int, int], set[int]]:
     return required
 
 
-def _required_fields_check(snapshot: Snapshot, check: Check) -> tuple[Check | None, dict[str, Any]]:
+def _required_fields_check(db: Any, check: Check) -> tuple[Check | None, dict[str, Any]]:
     """D10: fields required at the deal's stage *or any earlier one* in its pipeline (cumulative), left empty.
 
     In the order D10 always listed them: open deals by pipeline, stage and id (the open-deal index's
     order), every deal by id. The stages' requirements (a few rows) are worked out here; the deals are
     counted and read in SQL, as a check's SQL is (`None`: no stage requires anything, nothing to read)."""
-    required = required_by_stage(snapshot)
+    required = required_by_stage(db)
     if not required:
         return None, {"required_stages": 0}
     rows = [[p, s, f] for (p, s), fields in sorted(required.items()) for f in sorted(fields)]

@@ -188,7 +188,7 @@ def _refs(entity: str, cursor: Any) -> list[RecordRef]:
 def _required_fields(snapshot: Snapshot, check: Check):
     """D10 as it was: a Python loop over every (open) deal (the stages' requirements are worked out as
     they still are, engine.required_by_stage)."""
-    required = required_by_stage(snapshot)
+    required = required_by_stage(snapshot.db)
     failing: list[RecordRef] = []
     population = 0
     if not required:
