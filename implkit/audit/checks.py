@@ -396,6 +396,6 @@ def unordered(sql: str) -> str:
             order_at = at
         elif word in ("UNION", "INTERSECT", "EXCEPT", "SELECT", "FROM", "WHERE", "GROUP", "HAVING", "WINDOW"):
             order_at = None  # an ORDER BY before these is not the statement's last clause
-    if order_at is None or any(w in ("LIMIT", "OFFSET") for at, w in words if at > order_at):
+    if order_at is None or depth != 0 or any(w in ("LIMIT", "OFFSET") for at, w in words if at > order_at):
         return sql
     return sql[:order_at].rstrip()

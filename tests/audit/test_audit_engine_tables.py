@@ -197,3 +197,20 @@ def test_a_table_report_reads_only_its_samples_and_says_the_same(make_snapshot, 
         full["diff"] = None
         assert render(full, fmt) == outcome.text, fmt
         outcome.run.close()
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("SELECT id FROM leads ORDER BY price DESC, id", "SELECT id FROM leads"),
+    ("SELECT id FROM leads ORDER BY id LIMIT 5", None),  # the order decides which rows: kept
+    ("SELECT id FROM leads ORDER BY id\n LIMIT :n OFFSET 2", None),
+    ("SELECT id FROM (SELECT id FROM leads ORDER BY id) WHERE id > 1", None),  # only the statement's own
+    ("SELECT 'ORDER BY x' AS value, id FROM leads", None),  # in a string
+    ("SELECT id FROM leads -- ORDER BY id\n", None),  # in a comment
+    ("SELECT id FROM leads /* ORDER BY id */", None),
+    ('SELECT "order" AS id FROM leads', None),
+    ("SELECT id FROM a UNION ALL SELECT id FROM b ORDER BY 1", "SELECT id FROM a UNION ALL SELECT id FROM b"),
+    ("SELECT id, count(*) OVER (ORDER BY id) FROM leads", None),  # a window's ORDER BY is inside parentheses
+    ("SELECT id FROM leads ORDER BY id) x", None),  # not balanced: left as it is, SQLite will say
+])
+def test_the_counting_form_drops_only_the_statements_last_order_by(sql, expected):
+    assert unordered(sql) == (sql if expected is None else expected)
