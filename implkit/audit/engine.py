@@ -234,8 +234,8 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
         if workers <= 1 or not keep:
             results = run_unit(selected)
         else:
-            done = {r.check.id: r for unit in ThreadPoolExecutor(max_workers=workers).map(run_unit, _units(selected))
-                    for r in unit}
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                done = {r.check.id: r for unit in pool.map(run_unit, _units(selected)) for r in unit}
             results = [done[c.id] for c in selected]
     except BaseException:
         for reader in opened:
