@@ -531,7 +531,7 @@ class _SqlRecords:
         self._fresh()
         cursor = self.run("sql")
         rows = cursor.fetchmany(limit) if limit is not None else cursor
-        return iter(_refs(self.check.entity, cursor, rows))
+        return _refs(self.check.entity, cursor, rows)
 
     def ids(self) -> Iterator[tuple[str, Any]]:
         self._fresh()
@@ -549,9 +549,9 @@ class _SqlRecords:
         return [row[0] for row in self.run("sql", sql)]
 
 
-def _refs(entity: str, cursor: Any, rows: Any = None) -> list[RecordRef]:
-    """Failing records from a check's SELECT: `id`, and `entity`, `budget`, `responsible_user_id`, `value`
-    if present."""
+def _refs(entity: str, cursor: Any, rows: Any = None) -> Iterator[RecordRef]:
+    """Failing records from a check's SELECT, one at a time: `id`, and `entity`, `budget`,
+    `responsible_user_id`, `value` if present."""
     columns = [d[0] for d in cursor.description]
     at = {name: columns.index(name) if name in columns else None
           for name in ("id", "entity", "budget", "responsible_user_id", "value")}
@@ -559,10 +559,10 @@ def _refs(entity: str, cursor: Any, rows: Any = None) -> list[RecordRef]:
         from implkit.errors import RuntimeFailure
         raise RuntimeFailure("a check's SQL must select an `id` column")
     i, e, b, r, v = at["id"], at["entity"], at["budget"], at["responsible_user_id"], at["value"]
-    return [RecordRef(row[e] if e is not None and row[e] else entity, row[i],
+    return (RecordRef(row[e] if e is not None and row[e] else entity, row[i],
                       int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None,
                       row[v] if v is not None else None)
-            for row in (cursor if rows is None else rows)]
+            for row in (cursor if rows is None else rows))
 
 
 def check_thresholds(options: AuditOptions, known: set[str], where: Callable[..., Location]) -> None:
