@@ -495,6 +495,9 @@ class _SqlRecords:
             from implkit.errors import RuntimeFailure
             raise RuntimeFailure("a check's SQL must select an `id` column")
         self.columns = columns
+        self._head: tuple[int, list[RecordRef], list[Any]] | None = None
+        self._ids: list[tuple[str, str]] = []
+        self._managers: dict[Any, int] = {}
 
     def run(self, key: str, sql: str | None = None) -> Any:
         """The check's `key` SQL (or `sql` built around it) on the connection that ran the check."""
@@ -515,38 +518,62 @@ class _SqlRecords:
         return f'"{name}"' if name in self.columns else default
 
     def tally(self) -> Tally:
-        body = unordered(self.check.sql)
+        """Count, budget and per-manager counts, and every failing id (kept as the JSON arrays SQLite builds,
+        decoded only when the history asks): one run of the check's SQL, without its ORDER BY."""
         budget = self._column("budget", "0")
-        sql = (f"SELECT {self._column('responsible_user_id')}, count(*), sum(CAST(coalesce({budget}, 0) AS INTEGER))"
-               f" FROM ({body}) GROUP BY 1")
+        sql = (f"SELECT {self._column('responsible_user_id')}, {self._entity()}, count(*),"
+               f" sum(CAST(coalesce({budget}, 0) AS INTEGER)), json_group_array(id)"
+               f" FROM ({unordered(self.check.sql)}) GROUP BY 1, 2")
         count = budget_sum = 0
         managers: dict[Any, int] = {}
-        for uid, n, total in self.run("sql", sql):
-            managers[uid] = n
+        self._ids = []
+        for uid, entity, n, total, ids in self.run("sql", sql):
+            managers[uid] = managers.get(uid, 0) + n
             count += n
             budget_sum += total or 0
+            self._ids.append((entity, ids))
+        self._managers = managers
         return Tally(count, budget_sum, managers)
 
+    def _entity(self) -> str:
+        """A row's entity as the records say it: its `entity` column, else the check's."""
+        quoted = "'" + self.check.entity.replace("'", "''") + "'"
+        return f"coalesce(nullif({self._column('entity')}, ''), {quoted})"
+
     def refs(self, limit: int | None = None) -> Iterator[RecordRef]:
+        if limit is not None:
+            return iter(self.head(limit)[0])
         self._fresh()
         cursor = self.run("sql")
-        rows = cursor.fetchmany(limit) if limit is not None else cursor
-        return _refs(self.check.entity, cursor, rows)
+        return _refs(self.check.entity, cursor, cursor)
+
+    def head(self, n: int) -> tuple[list[RecordRef], list[Any]]:
+        """The first `n` records in the check's order, and the responsible users in the order their first
+        records come: one ordered run, read only until both are known (30 managers show up within the
+        first rows), kept for the report's samples, names and per-manager ties."""
+        if self._head is None or self._head[0] < n:
+            self._fresh()
+            cursor = self.run("sql")
+            columns = [d[0] for d in cursor.description]
+            at = columns.index("responsible_user_id") if "responsible_user_id" in columns else None
+            rows: list[Any] = []
+            order: dict[Any, None] = {}
+            everyone = len(self._managers)
+            for row in cursor:
+                if len(rows) < n:
+                    rows.append(row)
+                order.setdefault(row[at] if at is not None else None)
+                if len(rows) >= n and len(order) >= everyone:
+                    break
+            self._head = (n, list(_refs(self.check.entity, cursor, rows)), list(order))
+        return self._head[1][:n], self._head[2]
 
     def ids(self) -> Iterator[tuple[str, Any]]:
-        self._fresh()
-        entity = self._column("entity")
-        quoted = "'" + self.check.entity.replace("'", "''") + "'"
-        return iter(self.run("sql", f"SELECT coalesce(nullif({entity}, ''), {quoted}), id"
-                                    f" FROM ({unordered(self.check.sql)})"))
+        """(entity, id) of every failing record, as counted (no second run of the check's SQL)."""
+        return ((entity, record_id) for entity, ids in self._ids for record_id in json.loads(ids))
 
     def manager_order(self) -> list[Any]:
-        self._fresh()
-        uid = self._column("responsible_user_id")
-        # row_number() over the check's ordered rows: the first place each responsible user appears
-        sql = (f"SELECT uid FROM (SELECT {uid} AS uid, row_number() OVER () AS n FROM ({self.check.sql}))"
-               f" GROUP BY uid ORDER BY min(n)")
-        return [row[0] for row in self.run("sql", sql)]
+        return self.head(self.check.samples)[1]
 
 
 def _refs(entity: str, cursor: Any, rows: Any = None) -> Iterator[RecordRef]:

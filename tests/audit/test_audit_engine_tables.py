@@ -74,8 +74,8 @@ def test_the_shared_tables_hold_what_the_views_say(make_snapshot):
 
 
 def test_records_are_read_from_the_audited_snapshot_or_not_at_all(make_snapshot):
-    """Figures stay after the run is closed; records are read only while it is open and only from the
-    snapshot as audited, never from one synced again since."""
+    """Figures and ids stay after the run is closed; records are read only while it is open and only from
+    the snapshot as audited, never from one synced again since."""
     from implkit.errors import RuntimeFailure
 
     snap = make_snapshot(RECORDS)
@@ -84,11 +84,13 @@ def test_records_are_read_from_the_audited_snapshot_or_not_at_all(make_snapshot)
     assert d03.count == 1 and [r.id for r in d03.samples(5)] == [2]
     snap.set_meta(snapshot_at=NOW + 60)  # a later sync
     with pytest.raises(RuntimeFailure, match="synced again"):
-        d03.samples(5)
+        list(d03.refs())
+    assert [r.id for r in d03.samples(5)] == [2]  # read while it was the audited snapshot, and kept
     run.close()
     assert d03.count == 1 and d03.budget_at_risk == 1000
+    assert list(d03.ids()) == [("leads", 2)]  # the ids were gathered with the figures, as audited
     with pytest.raises(RuntimeFailure, match="closed"):
-        list(d03.ids())
+        list(d03.refs())
 
 
 def _correlated_scans(db, sql, params) -> list[str]:
