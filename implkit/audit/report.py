@@ -130,12 +130,13 @@ def counted(n: int, key: str, lang: str) -> str:
 
 def lookup_records(snapshot: Any, run: AuditRun, *, every_record: bool = True) -> dict[tuple[str, Any], dict[str, Any]]:
     """Names of the failing records (and a task's parent record), read once from the snapshot: of every
-    record, or (`every_record=False`) of the samples a table, Markdown or HTML report shows."""
+    record (the records then stay with the run, for the report to list), or (`every_record=False`) of
+    the samples a table, Markdown or HTML report shows."""
     wanted: dict[str, set] = defaultdict(set)
     for result in run.results:
         if not result.ran:
             continue
-        for ref in result.refs() if every_record else result.samples(result.check.samples):
+        for ref in result.failing if every_record else result.samples(result.check.samples):
             wanted[ref.entity].add(ref.id)
     queries = {"leads": "SELECT id, name, NULL, NULL FROM leads", "contacts": "SELECT id, name, NULL, NULL FROM contacts",
                "companies": "SELECT id, name, NULL, NULL FROM companies",
@@ -225,7 +226,7 @@ def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str
         "budget_at_risk": result.budget_at_risk, "threshold": result.threshold,
         "why": check.why.get(lang) or check.why["en"], "fix": check.fix.get(lang) or check.fix["en"],
         "records": [_record(r, links, users, records)
-                    for r in (result.refs() if every_record else result.samples(check.samples))],
+                    for r in (result.failing if every_record else result.samples(check.samples))],
         "samples": check.samples,
         "by_manager": by_manager,
     })
