@@ -53,8 +53,15 @@ MESSAGES = {
 def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, tenant: str,
               options: AuditOptions, fmt: str = "table", checks_dir: str | Path | None = None,
               period_days: int = 30, working_days: int | None = None, lang: str = "ru",
-              clock: Callable[[], float] = time.time) -> AuditOutcome:
-    """Run the checks (and analytics) on the tenant's snapshot, keep the result in its history, render it."""
+              clock: Callable[[], float] = time.time, every_record: bool | None = None) -> AuditOutcome:
+    """Run the checks (and analytics) on the tenant's snapshot, keep the result in its history, render it.
+
+    `every_record`: the report (`outcome.report`) lists every failing record, not only the samples; the
+    default is what `fmt` prints (json and csv: every record; table, md, html: the samples). Worklists
+    (`report.write_worklists`) need every record. `outcome.run` keeps its read connections, to read its
+    records through, until `outcome.run.close()` (or until it is garbage)."""
+    if every_record is None:
+        every_record = fmt in ("json", "csv")
     from implkit.audit.analytics import default_period, sales_analytics
     from implkit.audit.engine import StageResolver, run_checks
     from implkit.errors import Location
@@ -80,7 +87,7 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
         users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
         web_url = snapshot.get_meta("web_url")
         crm = snapshot.get_meta("crm") or options.crm
-        records = lookup_records(snapshot, run)
+        records = lookup_records(snapshot, run, every_record=every_record)
     trend = diff = None
     if history_path is not None:
         from implkit.audit.diff import audit_diff
@@ -93,7 +100,7 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
         finally:
             history.close()
     report = build_report(run, tenant=tenant, web_url=web_url, analytics=analytics, trend=trend, lang=lang,
-                          users=users, crm=crm, records=records)
+                          users=users, crm=crm, records=records, every_record=every_record)
     report["diff"] = diff  # new / fixed / still open since the previous audit (implkit.audit.diff)
     return AuditOutcome(render(report, fmt), run, report)
 

@@ -165,10 +165,22 @@ SELECT id, max(position) AS pos FROM positions GROUP BY id
 """
 
 
+# Each cohort deal's first touch at or after its creation: one pass over the touches (CROSS JOIN keeps
+# them outside), each deal found by its primary key. The touches view inside a correlated subquery per
+# deal (as this was) is planned as a pass over every touch per deal once the statistics tip the planner.
+_FIRST_TOUCH_SQL = """
+SELECT t.lead_id, min(t.at) FROM touches t CROSS JOIN leads l ON l.id = t.lead_id
+ WHERE t.lead_id IN (SELECT id FROM leads WHERE pipeline_id = :p AND created_at >= :start AND created_at < :end)
+   AND t.at >= l.created_at
+ GROUP BY t.lead_id
+"""
+
+
 def _response_minutes(snapshot: Snapshot, params: dict[str, Any]) -> dict[str, Any]:
-    rows = [r[0] for r in snapshot.db.execute(
-        "SELECT (SELECT min(t.at) FROM touches t WHERE t.lead_id = l.id AND t.at >= l.created_at) - l.created_at"
-        " FROM leads l WHERE l.pipeline_id = :p AND l.created_at >= :start AND l.created_at < :end", params)]
+    first = dict(snapshot.db.execute(_FIRST_TOUCH_SQL, params).fetchall())
+    rows = [first[lead_id] - created if lead_id in first else None for lead_id, created in snapshot.db.execute(
+        "SELECT id, created_at FROM leads WHERE pipeline_id = :p AND created_at >= :start AND created_at < :end",
+        params)]
     answered = [r / 60 for r in rows if r is not None]
     return {"answered": len(answered), "unanswered": len(rows) - len(answered),
             "median": round(statistics.median(answered), 1) if answered else None}

@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import re
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import jsonschema
 
@@ -125,7 +127,28 @@ def _order(check: Check) -> tuple:
     return head, check.id
 
 
+_LOADED: dict[tuple[str, int, int], Check] = {}
+_LOADED_LOCK = threading.Lock()
+
+
 def load_check(path: str | Path) -> Check:
+    """One check file, parsed and validated once while it is unchanged (cached by path, modification time
+    and size: an audit, `--list` and the history each load every file of `audits/`)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return _load_check(path)
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    with _LOADED_LOCK:
+        cached = _LOADED.get(key)
+    if cached is None or cached.source != str(path):
+        cached = _load_check(path)
+        with _LOADED_LOCK:
+            _LOADED[key] = cached
+    return cached
+
+
+def _load_check(path: str | Path) -> Check:
     name = str(path)
     tree = load_yaml(path)
     if tree is None:
@@ -191,8 +214,13 @@ _SCHEMA_LOCK = threading.Lock()
 @cache
 def _schema_db(schema: str) -> tuple[sqlite3.Connection, "ReadGuard"]:
     """An empty snapshot in memory; the guard goes on after the schema is made, so checks only read it."""
+    from implkit.audit.snapshot import AUDIT_TABLES
+
     db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
     db.executescript(schema)
+    for statements in AUDIT_TABLES.values():  # the engine's shared tables, empty, so checks may name them
+        for statement in statements:
+            db.execute(statement, {"now": 0} if ":now" in statement else {})
     return db, ReadGuard().install(db)
 
 
@@ -215,18 +243,45 @@ _ACTION_NAMES = {getattr(sqlite3, name): name.removeprefix("SQLITE_").replace("_
     "SQLITE_SAVEPOINT", "SQLITE_FUNCTION")}
 
 
+# What the engine's own per-audit tables (snapshot.AUDIT_TABLES) need, in the temp database only, and
+# only inside `ReadGuard.engine_tables()`: a check's SQL never runs there.
+_TEMP_ACTIONS = {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX, sqlite3.SQLITE_INSERT,
+                 sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_DROP_TEMP_TABLE,
+                 sqlite3.SQLITE_DROP_TEMP_INDEX, sqlite3.SQLITE_REINDEX}  # REINDEX: a new index fills itself
+
+
 class ReadGuard:
     """An sqlite3 authorizer that allows reading only; `denied` says what it refused last."""
 
     def __init__(self) -> None:
         self.denied: str | None = None
+        self._engine = False
 
     def install(self, db: sqlite3.Connection) -> "ReadGuard":
         db.set_authorizer(self)
         return self
 
+    @contextmanager
+    def engine_tables(self, db: sqlite3.Connection) -> Iterator[None]:
+        """While the engine (never a check file) builds its shared temp tables: writes to the temp database
+        allowed, `query_only` lifted (it refuses temp writes too; `mode=ro` still keeps the snapshot read-only)."""
+        self._engine = True
+        try:
+            was = db.execute("PRAGMA query_only").fetchone()[0]
+            db.execute("PRAGMA query_only=OFF")
+            try:
+                yield
+            finally:
+                db.execute(f"PRAGMA query_only={'ON' if was else 'OFF'}")
+        finally:
+            self._engine = False
+
     def __call__(self, action: int, arg1: str | None, arg2: str | None, database: str | None,
                  trigger: str | None) -> int:
+        if self._engine and (database == "temp" and action in _TEMP_ACTIONS
+                             or action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "query_only"
+                             or action == sqlite3.SQLITE_TRANSACTION):
+            return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_FUNCTION:
             if (arg2 or "").lower() not in _REFUSED_FUNCTIONS:
                 return sqlite3.SQLITE_OK
@@ -267,11 +322,12 @@ def check_location(check: Check, key: str | tuple[str, ...]) -> Location:
 
 
 def run_check_sql(db: sqlite3.Connection, guard: ReadGuard, check: Check, key: str,
-                  params: dict[str, Any]) -> sqlite3.Cursor:
-    """Execute the check's `sql` or `population` on a guarded connection; a refused write is bad input."""
+                  params: dict[str, Any], *, sql: str | None = None) -> sqlite3.Cursor:
+    """Execute the check's `sql` or `population` (or `sql`, the engine's query around it) on a guarded
+    connection; a refused write is bad input at `key`."""
     guard.denied = None
     try:
-        return db.execute(getattr(check, key), params)
+        return db.execute(sql if sql is not None else getattr(check, key), params)
     except (sqlite3.Error, sqlite3.Warning) as exc:
         if guard.denied or isinstance(exc, sqlite3.Warning) or "one statement" in str(exc):
             raise InputError(say(MESSAGES, "refused", id=check.id), [Problem(check_location(check, key),
@@ -288,3 +344,61 @@ def sql_parameters(check: Check, *, now: int, exempt_stage_ids: list[int],
     params["now"] = now
     params["exempt_stage_ids"] = json.dumps(exempt_stage_ids)
     return params
+
+
+def sql_columns(check: Check) -> tuple[str, ...]:
+    """The columns the check's `sql` returns (compiled against the empty schema, as when it was loaded)."""
+    from implkit.audit.snapshot import SCHEMA
+
+    db, guard = _schema_db(SCHEMA)
+    params = sql_parameters(check, now=0, exempt_stage_ids=[])
+    with _SCHEMA_LOCK:
+        guard.denied = None
+        return tuple(d[0] for d in db.execute(check.sql, params).description or ())
+
+
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+@cache
+def unordered(sql: str) -> str:
+    """`sql` without its final top-level ORDER BY, for counting and for every-id streams, where the order
+    is not needed and sorting 300,000 rows is the cost (SQLite keeps a subquery's ORDER BY even under an
+    aggregate). Kept when a LIMIT follows it: then the order decides which rows there are."""
+    depth, i, order_at = 0, 0, None
+    words: list[tuple[int, str]] = []
+    while i < len(sql):
+        ch = sql[i]
+        if ch in "'\"`[":
+            close = "]" if ch == "[" else ch
+            end = sql.find(close, i + 1)
+            while end != -1 and close != "]" and sql[end + 1:end + 2] == close:  # doubled quote inside
+                end = sql.find(close, end + 2)
+            i = len(sql) if end == -1 else end + 1
+            continue
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = len(sql) if end == -1 else end + 1
+            continue
+        if sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = len(sql) if end == -1 else end + 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif depth == 0 and (ch.isalpha() or ch == "_") and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            word = _WORD.match(sql, i).group(0)
+            words.append((i, word.upper()))
+            i += len(word)
+            continue
+        i += 1
+    for n, (at, word) in enumerate(words):
+        if word == "ORDER" and n + 1 < len(words) and words[n + 1][1] == "BY":
+            order_at = at
+        elif word in ("UNION", "INTERSECT", "EXCEPT", "SELECT", "FROM", "WHERE", "GROUP", "HAVING", "WINDOW"):
+            order_at = None  # an ORDER BY before these is not the statement's last clause
+    if order_at is None or depth != 0 or any(w in ("LIMIT", "OFFSET") for at, w in words if at > order_at):
+        return sql
+    return sql[:order_at].rstrip()

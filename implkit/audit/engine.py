@@ -1,9 +1,18 @@
 """Running checks over a snapshot.
 
-Every check yields the failing records (entity + id, with the deal budget
-where there is one); the count, the share of its population and the budget
-at risk are derived from that set. "Now" is the snapshot time, passed to
-every check as `:now`; no check reads the clock.
+Every check selects the failing records (entity + id, with the deal budget
+where there is one); the count, the share of its population, the budget at
+risk and the per-manager counts are derived from that set where it is, in
+SQL (one `GROUP BY responsible_user_id` per check, without the check's
+ORDER BY); the records themselves are read only when asked — the samples a
+report shows, or every one, streamed, for exports and the history. "Now" is
+the snapshot time, passed to every check as `:now`; no check reads the clock.
+
+What several checks need per deal (its touches, last activity, stage
+entries) is built once per read connection as temp tables
+(`snapshot.AUDIT_TABLES`), by the engine only; the checks that read them run
+on one thread, so each is built once, while the duplicates pass and the
+other checks use the other core (sqlite3 releases the GIL while it works).
 
 Stages in parameters (`exempt_stages`, D04's `stage_days`, D09's `from_stages`, D15's
 `mandatory_stages`; by convention any parameter named `*_stages` or `stage_days`) are references
@@ -25,18 +34,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 # RecordRef and sql_parameters live below this module (config_drift and checks need them without
 # importing the engine, which imports both); imported here, they keep their old import path.
 from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_only, run_check_sql,
-                                  sql_parameters)
+                                  sql_columns, sql_parameters, unordered)
 from implkit.audit.records import RecordRef
-from implkit.audit.snapshot import Snapshot
+from implkit.audit.snapshot import AUDIT_TABLE_NEEDS, AUDIT_TABLES, Snapshot
 from implkit.errors import InputError, Location, Problem
 from implkit.lang import say
 from implkit.model import Blueprint
@@ -63,19 +74,81 @@ _MESSAGES = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
+class Tally:
+    """What a check's failing records add up to, counted where they are (SQL `count`/`sum ... GROUP BY`):
+    how many, their budget, and how many per responsible user (`None`: no responsible)."""
+
+    count: int = 0
+    budget: int = 0
+    managers: dict[Any, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, refs: list[RecordRef]) -> "Tally":
+        managers: dict[Any, int] = {}
+        for ref in refs:
+            managers[ref.responsible_user_id] = managers.get(ref.responsible_user_id, 0) + 1
+        return cls(len(refs), sum(r.budget for r in refs), managers)
+
+
 class CheckResult:
-    check: Check
-    status: str  # fail | pass | unsupported | skipped
-    failing: list[RecordRef] = field(default_factory=list)
-    population: int | None = None
-    threshold: dict[str, float] = field(default_factory=dict)
-    reason: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
+    """One check's verdict. The figures (count, share, budget at risk, per manager) come from a `Tally`;
+    the failing records themselves are read only when asked: `samples(n)` for what a report shows,
+    `refs()`/`ids()` streamed for exports and the history, `failing` (every record, as a list) for callers
+    that want them all at once."""
+
+    def __init__(self, check: Check, status: str, failing: list[RecordRef] | None = None,
+                 population: int | None = None, threshold: dict[str, float] | None = None, reason: str = "",
+                 details: dict[str, Any] | None = None, *, tally: Tally | None = None,
+                 records: "_SqlRecords | None" = None):
+        self.check = check
+        self.status = status  # fail | pass | unsupported | skipped
+        self.population = population
+        self.threshold = threshold if threshold is not None else {}
+        self.reason = reason
+        self.details = details if details is not None else {}
+        self._failing = list(failing) if failing is not None else (None if records is not None else [])
+        self._records = records
+        self.tally = tally if tally is not None else (records.tally() if records is not None
+                                                       else Tally.of(self._failing or []))
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.check.id}, {self.status}, count={self.count}, population={self.population})"
+
+    @property
+    def failing(self) -> list[RecordRef]:
+        if self._failing is None:
+            self._failing = list(self._records.refs()) if self._records is not None else []
+        return self._failing
+
+    def refs(self) -> Iterator[RecordRef]:
+        """Every failing record, in the check's order, one at a time."""
+        if self._failing is not None or self._records is None:
+            return iter(self.failing)
+        return self._records.refs()
+
+    def samples(self, n: int) -> list[RecordRef]:
+        """The first `n` failing records in the check's order (its SQL's ORDER BY)."""
+        if self._failing is not None or self._records is None:
+            return self.failing[:n]
+        return list(self._records.refs(limit=n))
+
+    def ids(self) -> Iterator[tuple[str, Any]]:
+        """(entity, id) of every failing record, streamed (the history keeps them packed)."""
+        if self._failing is not None or self._records is None:
+            return ((r.entity, r.id) for r in self.failing)
+        return self._records.ids()
+
+    def manager_order(self) -> list[Any]:
+        """Responsible users in the order their first failing record comes (breaks ties in per-manager
+        counts exactly as a count over the records in the check's order did)."""
+        if self._failing is not None or self._records is None:
+            return list(dict.fromkeys(r.responsible_user_id for r in self.failing))
+        return self._records.manager_order()
 
     @property
     def count(self) -> int:
-        return len(self.failing)
+        return self.tally.count
 
     @property
     def share(self) -> float | None:
@@ -85,7 +158,7 @@ class CheckResult:
 
     @property
     def budget_at_risk(self) -> int:
-        return sum(r.budget for r in self.failing)
+        return self.tally.budget
 
     @property
     def ran(self) -> bool:
@@ -113,6 +186,21 @@ class AuditRun:
     snapshot_at: int
     results: list[CheckResult]
     options: AuditOptions
+
+    _readers: list[Any] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        """Close the read connections the results' records are read through (the run keeps them, and their
+        shared tables, until then; a closed run's results still have their figures)."""
+        for reader in self._readers:
+            reader.close()
+        self._readers.clear()
+
+    def __enter__(self) -> "AuditRun":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def result(self, check_id: str) -> CheckResult | None:
         return next((r for r in self.results if r.check.id == check_id), None)
@@ -149,56 +237,125 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
     selected = [c if c.unsupported_reason(options.crm) else stages.resolve_check(c) for c in selected]
     workers = min(workers or os.cpu_count() or 1, 4, len(selected) or 1)
     local = threading.local()
-    opened: list[Any] = []
+    opened: list[_Readers] = []
     lock = threading.Lock()
+    keep = snapshot.path.is_file()  # records of a file snapshot are read later, through the run's readers
 
     def readers() -> _Readers:
         if not hasattr(local, "readers"):
-            local.readers = _Readers(snapshot, threaded=workers > 1)
+            local.readers = _Readers(snapshot, threaded=workers > 1, now=now)
             with lock:
                 opened.append(local.readers)
         return local.readers
 
+    def run_unit(unit: list[Check]) -> list[CheckResult]:
+        return [_run_one(readers(), c, options, now, exempt, eager=not keep) for c in unit]
+
     try:
-        if workers <= 1 or not snapshot.path.is_file():
-            return AuditRun(now, [_run_one(readers(), c, options, now, exempt) for c in selected], options)
-        # slowest first, so that no long check starts last
-        order = sorted(selected, key=lambda c: (c.builtin != "duplicates", c.population is None))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            done = dict(zip((c.id for c in order), pool.map(lambda c: _run_one(readers(), c, options, now, exempt),
-                                                             order)))
-        return AuditRun(now, [done[c.id] for c in selected], options)
-    finally:
+        if workers <= 1 or not keep:
+            results = run_unit(selected)
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                done = {r.check.id: r for unit in pool.map(run_unit, _units(selected)) for r in unit}
+            results = [done[c.id] for c in selected]
+    except BaseException:
         for reader in opened:
             reader.close()
+        raise
+    if not keep:
+        for reader in opened:
+            reader.close()
+        opened = []
+    return AuditRun(now, results, options, opened)
+
+
+def _units(checks: list[Check]) -> list[list[Check]]:
+    """Checks grouped into units of work for the threads, slowest first so that no long unit starts last:
+    the duplicates pass alone; every check that reads the engine's shared tables in one unit (a thread
+    builds them once on its connection); the rest one by one."""
+    duplicates = [c for c in checks if c.builtin == "duplicates"]
+    shared = [c for c in checks if c not in duplicates and audit_tables_of(c)]
+    rest = [c for c in checks if c not in duplicates and c not in shared]
+    units = [duplicates] if duplicates else []
+    units += [shared] if shared else []
+    return units + [[c] for c in sorted(rest, key=lambda c: c.population is None)]
+
+
+def audit_tables_of(check: Check) -> list[str]:
+    """The engine's shared tables (snapshot.AUDIT_TABLES) the check's SQL names, with what they need,
+    in the order to build them."""
+    text = f"{check.sql or ''}\n{check.population or ''}"
+    named = [name for name in AUDIT_TABLES if re.search(rf"\b{name}\b", text)]
+    out: list[str] = []
+
+    def add(name: str) -> None:
+        for need in AUDIT_TABLE_NEEDS.get(name, ()):
+            add(need)
+        if name not in out:
+            out.append(name)
+
+    for name in named:
+        add(name)
+    return out
 
 
 class _Readers:
-    """One thread's connections: a Snapshot for the built-ins, a read-only guarded one for check SQL."""
+    """One thread's connections: a Snapshot for the built-ins, a read-only guarded one for check SQL, with
+    the engine's shared tables built on it as its checks need them."""
 
-    def __init__(self, snapshot: Snapshot, *, threaded: bool):
-        self._own = threaded and snapshot.path.is_file()
-        self.snapshot = Snapshot(snapshot.path, reader=True) if self._own else snapshot
+    def __init__(self, snapshot: Snapshot, *, threaded: bool, now: int):
+        self._threaded = threaded and snapshot.path.is_file()
+        self._caller = snapshot
+        self._own: Snapshot | None = None  # opened when a built-in runs on this thread (each holds a page cache)
+        self.now = now
         self._sql: tuple[Any, ReadGuard] | None = None
+        self.built: list[str] = []
+        self.closed = False
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The Snapshot the built-ins read: the caller's, or this thread's own reader."""
+        if not self._threaded:
+            return self._caller
+        if self._own is None:
+            self._own = Snapshot(self._caller.path, reader=True)
+        return self._own
 
     @property
     def sql(self) -> tuple[Any, ReadGuard]:
         if self._sql is None:
-            if self.snapshot.path.is_file():
-                self._sql = open_read_only(self.snapshot.path)
+            if self._caller.path.is_file():
+                self._sql = open_read_only(self._caller.path)
             else:  # a snapshot that is not a file (in memory): the guard alone keeps it read-only
-                self._sql = (self.snapshot.db, ReadGuard().install(self.snapshot.db))
+                self._sql = (self._caller.db, ReadGuard().install(self._caller.db))
         return self._sql
 
+    def tables(self, names: list[str]) -> None:
+        """Build the shared tables `names` on this connection (once each), as the engine, not as a check."""
+        db, guard = self.sql
+        for name in names:
+            if name in self.built:
+                continue
+            with guard.engine_tables(db):
+                for statement in AUDIT_TABLES[name]:
+                    db.execute(statement, {"now": self.now} if ":now" in statement else {})
+            self.built.append(name)
+
     def close(self) -> None:
+        self.closed = True
         if self._sql is not None:
-            db, _ = self._sql
-            if db is self.snapshot.db:
+            db, guard = self._sql
+            if db is self._caller.db:  # the caller's connection: leave it as it was
+                with guard.engine_tables(db):
+                    for name in reversed(self.built):
+                        db.execute(f"DROP TABLE IF EXISTS temp.{name}")
                 db.set_authorizer(None)
             else:
                 db.close()
-        if self._own:
-            self.snapshot.close()
+            self._sql = None
+        if self._own is not None:
+            self._own.close()
+            self._own = None
 
 
 class StageResolver:
@@ -305,7 +462,8 @@ def resolve_stages(snapshot: Snapshot, stages: tuple[Any, ...] | list[Any],
     return resolver.ids(stages, resolver.setting_location("exempt_stages"))
 
 
-def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, exempt: list[int]) -> CheckResult:
+def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, exempt: list[int], *,
+             eager: bool = False) -> CheckResult:
     threshold = effective_threshold(check, options.thresholds.get(check.id))
     reason = check.unsupported_reason(options.crm)
     if reason:
@@ -313,29 +471,135 @@ def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, e
     if "blueprint" in check.requires and options.blueprint is None:
         return CheckResult(check, "skipped", threshold=threshold,
                            reason="the tenant has no blueprint to compare against")
-    if check.builtin:
+    source, details = check, {}
+    if check.builtin == "required_fields":  # D10 becomes SQL: counted and read as a check's SQL is
+        source, details = _required_fields_check(readers.sql[0], check)
+        if source is None:
+            return CheckResult(check, "pass", [], 0, threshold, details=details)
+    if source.builtin:
         from implkit.audit.config_drift import NoComparison
 
         try:
             failing, population, details = BUILTINS[check.builtin](readers.snapshot, check, options, now)
         except NoComparison as missing:  # F02/U01 on a snapshot synced without a configuration comparison
             return CheckResult(check, "skipped", threshold=threshold, reason=str(missing))
+        result = CheckResult(check, "pass", failing, population, threshold, details=details)
     else:
-        params = sql_parameters(check, now=now, exempt_stage_ids=exempt)
-        db, guard = readers.sql
-        failing = _refs(check.entity, run_check_sql(db, guard, check, "sql", params))
-        population = (run_check_sql(db, guard, check, "population", params).fetchone()[0]
-                      if check.population else None)
-        details = {}
-    result = CheckResult(check, "pass", failing, population, threshold, details=details)
+        params = sql_parameters(source, now=now, exempt_stage_ids=exempt)
+        readers.tables(audit_tables_of(source))
+        records = _SqlRecords(readers, source, params, now)
+        population = (records.run("population").fetchone()[0] if source.population else None)
+        result = CheckResult(check, "pass", population=population, threshold=threshold, details=details,
+                             records=records)
+        if eager:  # a snapshot in memory: nothing to read the records through later
+            result.failing
     if check.severity != "info" and _over(result, threshold):
         result.status = "fail"
     return result
 
 
-def _refs(entity: str, cursor: Any) -> list[RecordRef]:
-    """Failing records from a check's SELECT: `id`, and `entity`, `budget`, `responsible_user_id`, `value`
-    if present."""
+class _SqlRecords:
+    """A SQL check's failing records, read when asked, on the connection (and shared tables) that ran it.
+
+    Figures come from one `GROUP BY responsible_user_id` over the check's SQL without its ORDER BY;
+    records in the check's order only for samples and full streams. A snapshot synced again since the
+    audit is refused, never read as if it were the audited one."""
+
+    def __init__(self, readers: _Readers, check: Check, params: dict[str, Any], snapshot_at: int):
+        self.readers, self.check, self.params, self.snapshot_at = readers, check, params, snapshot_at
+        try:
+            columns = sql_columns(check)
+        except (sqlite3.Error, sqlite3.Warning):  # say it as running it says it (a refused write: bad input)
+            self.run("sql").fetchone()
+            raise
+        if "id" not in columns:
+            from implkit.errors import RuntimeFailure
+            raise RuntimeFailure("a check's SQL must select an `id` column")
+        self.columns = columns
+        self._head: tuple[int, list[RecordRef], list[Any]] | None = None
+        self._ids: list[tuple[str, str]] = []
+        self._managers: dict[Any, int] = {}
+
+    def run(self, key: str, sql: str | None = None) -> Any:
+        """The check's `key` SQL (or `sql` built around it) on the connection that ran the check."""
+        if self.readers.closed:
+            from implkit.errors import RuntimeFailure
+            raise RuntimeFailure("the audit run is closed: its records can no longer be read")
+        db, guard = self.readers.sql
+        return run_check_sql(db, guard, self.check, key, self.params, sql=sql)
+
+    def _fresh(self) -> None:
+        row = self.run("sql", "SELECT value FROM meta WHERE key = 'snapshot_at'").fetchone()
+        if row is None or int(row[0]) != self.snapshot_at:
+            from implkit.errors import RuntimeFailure
+            raise RuntimeFailure("the snapshot was synced again after this audit; run the audit again to read "
+                                 "its records")
+
+    def _column(self, name: str, default: str = "NULL") -> str:
+        return f'"{name}"' if name in self.columns else default
+
+    def tally(self) -> Tally:
+        """Count, budget and per-manager counts, and every failing id (kept as the JSON arrays SQLite builds,
+        decoded only when the history asks): one run of the check's SQL, without its ORDER BY."""
+        budget = self._column("budget", "0")
+        sql = (f"SELECT {self._column('responsible_user_id')}, {self._entity()}, count(*),"
+               f" sum(CAST(coalesce({budget}, 0) AS INTEGER)), json_group_array(id)"
+               f" FROM ({unordered(self.check.sql)}) GROUP BY 1, 2")
+        count = budget_sum = 0
+        managers: dict[Any, int] = {}
+        self._ids = []
+        for uid, entity, n, total, ids in self.run("sql", sql):
+            managers[uid] = managers.get(uid, 0) + n
+            count += n
+            budget_sum += total or 0
+            self._ids.append((entity, ids))
+        self._managers = managers
+        return Tally(count, budget_sum, managers)
+
+    def _entity(self) -> str:
+        """A row's entity as the records say it: its `entity` column, else the check's."""
+        quoted = "'" + self.check.entity.replace("'", "''") + "'"
+        return f"coalesce(nullif({self._column('entity')}, ''), {quoted})"
+
+    def refs(self, limit: int | None = None) -> Iterator[RecordRef]:
+        if limit is not None:
+            return iter(self.head(limit)[0])
+        self._fresh()
+        cursor = self.run("sql")
+        return _refs(self.check.entity, cursor, cursor)
+
+    def head(self, n: int) -> tuple[list[RecordRef], list[Any]]:
+        """The first `n` records in the check's order, and the responsible users in the order their first
+        records come: one ordered run, read only until both are known (30 managers show up within the
+        first rows), kept for the report's samples, names and per-manager ties."""
+        if self._head is None or self._head[0] < n:
+            self._fresh()
+            cursor = self.run("sql")
+            columns = [d[0] for d in cursor.description]
+            at = columns.index("responsible_user_id") if "responsible_user_id" in columns else None
+            rows: list[Any] = []
+            order: dict[Any, None] = {}
+            everyone = len(self._managers)
+            for row in cursor:
+                if len(rows) < n:
+                    rows.append(row)
+                order.setdefault(row[at] if at is not None else None)
+                if len(rows) >= n and len(order) >= everyone:
+                    break
+            self._head = (n, list(_refs(self.check.entity, cursor, rows)), list(order))
+        return self._head[1][:n], self._head[2]
+
+    def ids(self) -> Iterator[tuple[str, Any]]:
+        """(entity, id) of every failing record, as counted (no second run of the check's SQL)."""
+        return ((entity, record_id) for entity, ids in self._ids for record_id in json.loads(ids))
+
+    def manager_order(self) -> list[Any]:
+        return self.head(self.check.samples)[1]
+
+
+def _refs(entity: str, cursor: Any, rows: Any = None) -> Iterator[RecordRef]:
+    """Failing records from a check's SELECT, one at a time: `id`, and `entity`, `budget`,
+    `responsible_user_id`, `value` if present."""
     columns = [d[0] for d in cursor.description]
     at = {name: columns.index(name) if name in columns else None
           for name in ("id", "entity", "budget", "responsible_user_id", "value")}
@@ -343,10 +607,10 @@ def _refs(entity: str, cursor: Any) -> list[RecordRef]:
         from implkit.errors import RuntimeFailure
         raise RuntimeFailure("a check's SQL must select an `id` column")
     i, e, b, r, v = at["id"], at["entity"], at["budget"], at["responsible_user_id"], at["value"]
-    return [RecordRef(row[e] if e is not None and row[e] else entity, row[i],
+    return (RecordRef(row[e] if e is not None and row[e] else entity, row[i],
                       int(row[b] or 0) if b is not None else 0, row[r] if r is not None else None,
                       row[v] if v is not None else None)
-            for row in cursor]
+            for row in (cursor if rows is None else rows))
 
 
 def check_thresholds(options: AuditOptions, known: set[str], where: Callable[..., Location]) -> None:
@@ -406,12 +670,34 @@ def _duplicates(snapshot: Snapshot, check: Check, options: AuditOptions, now: in
     return [RecordRef(check.entity, i, 0, owner) for i, owner in failing], population, details
 
 
-def _required_fields(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
-    """D10: fields required at the deal's stage *or any earlier one* in its pipeline (cumulative), left empty."""
+_REQUIRED_FIELDS_SQL = """
+WITH required (pipeline_id, status_id, field_id) AS MATERIALIZED (
+    SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(:required))
+SELECT l.id, l.price AS budget, l.responsible_user_id FROM leads l
+ WHERE (l.is_open = 1 OR NOT :only_open)
+   AND l.status_id IN (SELECT status_id FROM required)
+   AND EXISTS (SELECT 1 FROM required r
+                WHERE r.pipeline_id = l.pipeline_id AND r.status_id = l.status_id
+                  AND NOT EXISTS (SELECT 1 FROM field_values v
+                                   WHERE v.entity_type = 'leads' AND v.entity_id = l.id AND v.field_id = r.field_id))
+ ORDER BY CASE WHEN :only_open THEN l.pipeline_id END, CASE WHEN :only_open THEN l.status_id END, l.id
+"""
+_REQUIRED_POPULATION_SQL = """
+WITH required (pipeline_id, status_id) AS MATERIALIZED (
+    SELECT DISTINCT value ->> 0, value ->> 1 FROM json_each(:required))
+SELECT count(*) FROM leads l
+ WHERE (l.is_open = 1 OR NOT :only_open)
+   AND EXISTS (SELECT 1 FROM required r WHERE r.pipeline_id = l.pipeline_id AND r.status_id = l.status_id)
+"""
+
+
+def required_by_stage(db: Any) -> dict[tuple[int, int], set[int]]:
+    """(pipeline id, stage id) → the deal fields required there: at the stage or any earlier one (`db`: a
+    connection to the snapshot)."""
     required: dict[tuple[int, int], set[int]] = {}
-    positions = {(p, s): pos for p, s, pos in snapshot.db.execute("SELECT pipeline_id, id, position FROM stages")}
+    positions = {(p, s): pos for p, s, pos in db.execute("SELECT pipeline_id, id, position FROM stages")}
     stage_fields: dict[tuple[int, int], set[int]] = {}
-    for field_id, statuses in snapshot.db.execute(
+    for field_id, statuses in db.execute(
             "SELECT id, required_statuses FROM custom_fields WHERE entity_type = 'leads'"):
         for item in json.loads(statuses or "[]"):
             stage_fields.setdefault((item.get("pipeline_id"), item.get("status_id")), set()).add(field_id)
@@ -422,27 +708,23 @@ def _required_fields(snapshot: Snapshot, check: Check, options: AuditOptions, no
                 fields |= ids
         if fields:
             required[(pipeline_id, status_id)] = fields
-    failing: list[RecordRef] = []
-    population = 0
+    return required
+
+
+def _required_fields_check(db: Any, check: Check) -> tuple[Check | None, dict[str, Any]]:
+    """D10: fields required at the deal's stage *or any earlier one* in its pipeline (cumulative), left empty.
+
+    In the order D10 always listed them: open deals by pipeline, stage and id (the open-deal index's
+    order), every deal by id. The stages' requirements (a few rows) are worked out here; the deals are
+    counted and read in SQL, as a check's SQL is (`None`: no stage requires anything, nothing to read)."""
+    required = required_by_stage(db)
     if not required:
-        return failing, 0, {"required_stages": 0}
-    filled: dict[int, set[int]] = {}
-    field_ids = sorted(set().union(*required.values()))
-    for lead_id, field_id in snapshot.db.execute(
-            f"SELECT entity_id, field_id FROM field_values WHERE entity_type = 'leads'"
-            f" AND field_id IN ({','.join('?' * len(field_ids))})", field_ids):
-        filled.setdefault(lead_id, set()).add(field_id)
-    only_open = bool(check.parameters.get("only_open", True))
-    for lead_id, pipeline_id, status_id, price, responsible in snapshot.db.execute(
-            "SELECT id, pipeline_id, status_id, price, responsible_user_id FROM leads"
-            + (" WHERE is_open = 1" if only_open else "")):
-        need = required.get((pipeline_id, status_id))
-        if not need:
-            continue
-        population += 1
-        if need - filled.get(lead_id, set()):
-            failing.append(RecordRef("leads", lead_id, price or 0, responsible))
-    return failing, population, {"required_stages": len(required)}
+        return None, {"required_stages": 0}
+    rows = [[p, s, f] for (p, s), fields in sorted(required.items()) for f in sorted(fields)]
+    parameters = {**check.parameters, "required": rows,
+                  "only_open": int(bool(check.parameters.get("only_open", True)))}
+    return dataclasses.replace(check, builtin=None, sql=_REQUIRED_FIELDS_SQL, population=_REQUIRED_POPULATION_SQL,
+                               parameters=parameters), {"required_stages": len(required)}
 
 
 def _rights_drift(snapshot: Snapshot, check: Check, options: AuditOptions, now: int):
@@ -470,7 +752,6 @@ def _directum_duplicates(snapshot: Snapshot, check: Check, options: AuditOptions
 BUILTINS: dict[str, Builtin] = {
     "duplicates": _duplicates,
     "directum_duplicates": _directum_duplicates,
-    "required_fields": _required_fields,
     "rights_drift": _rights_drift,
     "blueprint_drift": _blueprint_drift,
 }

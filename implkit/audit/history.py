@@ -17,7 +17,7 @@ import json
 import sqlite3
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from implkit.audit.engine import AuditRun
 from implkit.files import private_file
@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS failing (
 """
 
 
-def pack_ids(refs: list[tuple[str, object]]) -> bytes:
+def pack_ids(refs: Iterable[tuple[str, object]]) -> bytes:
     """(entity, id) pairs → zlib(JSON {entity: {"d": deltas of sorted int ids, "o": other ids}})."""
     by_entity: dict[str, dict[str, list]] = {}
     for entity, record_id in refs:
@@ -98,7 +98,7 @@ class History:
                   r.count if r.ran else None, r.population, r.budget_at_risk if r.ran else None)
                  for r in run.results])
             self.db.executemany("INSERT INTO failing VALUES (?, ?, ?)",
-                                [(run_id, r.check.id, pack_ids([(f.entity, f.id) for f in r.failing]))
+                                [(run_id, r.check.id, pack_ids(r.ids()))
                                  for r in run.results if r.ran])
             self.db.execute("COMMIT")
         except BaseException:

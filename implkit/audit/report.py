@@ -128,11 +128,15 @@ def counted(n: int, key: str, lang: str) -> str:
     return f"{n} {plural_ru(n, one, few, many)}"
 
 
-def lookup_records(snapshot: Any, run: AuditRun) -> dict[tuple[str, Any], dict[str, Any]]:
-    """Names of the failing records (and a task's parent record), read once from the snapshot."""
+def lookup_records(snapshot: Any, run: AuditRun, *, every_record: bool = True) -> dict[tuple[str, Any], dict[str, Any]]:
+    """Names of the failing records (and a task's parent record), read once from the snapshot: of every
+    record (the records then stay with the run, for the report to list), or (`every_record=False`) of
+    the samples a table, Markdown or HTML report shows."""
     wanted: dict[str, set] = defaultdict(set)
     for result in run.results:
-        for ref in result.failing:
+        if not result.ran:
+            continue
+        for ref in result.failing if every_record else result.samples(result.check.samples):
             wanted[ref.entity].add(ref.id)
     queries = {"leads": "SELECT id, name, NULL, NULL FROM leads", "contacts": "SELECT id, name, NULL, NULL FROM contacts",
                "companies": "SELECT id, name, NULL, NULL FROM companies",
@@ -156,10 +160,13 @@ def lookup_records(snapshot: Any, run: AuditRun) -> dict[tuple[str, Any], dict[s
 def build_report(run: AuditRun, *, tenant: str, web_url: str | None, analytics: dict[str, Any] | None,
                  trend: dict[str, list[dict[str, Any]]] | None, lang: str = "ru",
                  users: dict[int, str] | None = None, crm: str = "amocrm",
-                 records: dict[tuple[str, Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+                 records: dict[tuple[str, Any], dict[str, Any]] | None = None,
+                 every_record: bool = True) -> dict[str, Any]:
+    """The report as plain data. `every_record=False` (a table, Markdown or HTML report, which show the
+    samples only): each finding's `records` are its samples, and no other record is read."""
     users = users or {}
     links = _Links(web_url, crm)
-    findings = [_finding(r, links, lang, users, records or {}) for r in run.results]
+    findings = [_finding(r, links, lang, users, records or {}, every_record) for r in run.results]
     ran = [r for r in run.results if r.ran]
     return {
         "tenant": tenant, "lang": lang, "crm": crm,
@@ -203,7 +210,7 @@ def _record(ref: Any, links: _Links, users: dict[int, str], records: dict) -> di
 
 
 def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str],
-             records: dict) -> dict[str, Any]:
+             records: dict, every_record: bool = True) -> dict[str, Any]:
     check = result.check
     out: dict[str, Any] = {
         "id": check.id, "name": check.name, "title": check.title.get(lang) or check.title["en"],
@@ -212,16 +219,16 @@ def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str
     if not result.ran:
         out["reason"] = result.reason
         return out
-    by_manager = Counter(users.get(r.responsible_user_id, f"#{r.responsible_user_id}")
-                         for r in result.failing if r.responsible_user_id is not None)
+    by_manager = manager_counts(result, users)
     out.update({
         "count": result.count, "population": result.population,
         "share": round(result.share, 4) if result.share is not None else None,
         "budget_at_risk": result.budget_at_risk, "threshold": result.threshold,
         "why": check.why.get(lang) or check.why["en"], "fix": check.fix.get(lang) or check.fix["en"],
-        "records": [_record(r, links, users, records) for r in result.failing],
+        "records": [_record(r, links, users, records)
+                    for r in (result.failing if every_record else result.samples(check.samples))],
         "samples": check.samples,
-        "by_manager": dict(by_manager.most_common()),
+        "by_manager": by_manager,
     })
     out["examples"] = out["records"][:check.samples]
     out["left_out"] = max(0, result.count - check.samples)
@@ -229,6 +236,24 @@ def _finding(result: CheckResult, links: _Links, lang: str, users: dict[int, str
         details = dict(result.details)
         out["details"] = details
     return out
+
+
+def manager_counts(result: CheckResult, users: dict[int, str]) -> dict[str, int]:
+    """Failing records per responsible manager's name, most first; equal counts in the order of each
+    manager's first record in the check's order (read only when two counts are equal)."""
+    tally = result.tally.managers
+
+    def by_name(uids: Any) -> Counter:
+        counts: Counter = Counter()
+        for uid in uids:
+            if uid is not None and uid in tally:
+                counts[users.get(uid, f"#{uid}")] += tally[uid]
+        return counts
+
+    counts = by_name(tally)
+    if len(set(counts.values())) < len(counts):  # a tie: most_common keeps the order counted in
+        counts = by_name(result.manager_order())
+    return dict(counts.most_common())
 
 
 def record_link(web_url: str | None, entity: str, record_id: Any, crm: str = "amocrm") -> str | None:

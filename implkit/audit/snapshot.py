@@ -179,6 +179,38 @@ from implkit.audit.directum_schema import DIRECTUM_SCHEMA  # noqa: E402
 
 SCHEMA += DIRECTUM_SCHEMA
 
+# What several checks would otherwise recompute per lead with correlated subqueries (over the `touches`
+# view, three unions deep), built once per audit and per read connection as TEMP tables by the engine
+# (engine._Readers.tables), in dependency order; `:now` is the snapshot time. A check's SQL names them
+# like any table; the check compiler builds them empty (checks._schema_db).
+AUDIT_TABLES: dict[str, tuple[str, ...]] = {
+    # every touch of a deal (its own, its contacts', its company's), indexed for per-deal range reads
+    "lead_touches": (
+        "CREATE TEMP TABLE lead_touches AS SELECT lead_id, at, direction FROM touches WHERE lead_id IS NOT NULL",
+        "CREATE INDEX temp.lead_touches_at ON lead_touches (lead_id, at, direction)",
+    ),
+    # the latest thing that happened to an open or closed deal: an event, a note, a touch up to now, a
+    # completed task (D03's «last activity»; the deal's creation is taken in the check)
+    "lead_last_activity": (
+        "CREATE TEMP TABLE lead_last_activity (lead_id INTEGER PRIMARY KEY, at INTEGER NOT NULL)",
+        """INSERT INTO lead_last_activity SELECT lead_id, max(at) FROM (
+               SELECT entity_id AS lead_id, created_at AS at FROM events WHERE entity_type = 'lead'
+               UNION ALL SELECT entity_id, created_at FROM notes WHERE entity_type = 'leads'
+               UNION ALL SELECT lead_id, at FROM lead_touches WHERE at <= :now
+               UNION ALL SELECT entity_id, updated_at FROM tasks WHERE entity_type = 'leads' AND is_completed = 1)
+            WHERE lead_id IS NOT NULL GROUP BY lead_id""",
+    ),
+    # when a deal last entered each stage it was moved into (D04: how long it has stood in its stage)
+    "lead_stage_entered": (
+        "CREATE TEMP TABLE lead_stage_entered (lead_id INTEGER NOT NULL, status_id INTEGER, at INTEGER NOT NULL,"
+        " PRIMARY KEY (lead_id, status_id)) WITHOUT ROWID",
+        """INSERT INTO lead_stage_entered SELECT entity_id, status_after, max(created_at) FROM events
+            WHERE entity_type = 'lead' AND type = 'lead_status_changed' AND status_after IS NOT NULL
+            GROUP BY entity_id, status_after""",
+    ),
+}
+AUDIT_TABLE_NEEDS = {"lead_last_activity": ("lead_touches",)}
+
 # Snapshot tables per synced entity (what `delete` removes and `counts` reports).
 RECORD_TABLES = ("users", "roles", "pipelines", "stages", "loss_reasons", "custom_fields",
                  "leads", "contacts", "companies", "tasks", "notes", "events", "calls")

@@ -321,7 +321,8 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     options = _audit_options(ws, entry, tenant, check_ids)
     kept_in = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
     outcome = run_audit(folder / SNAPSHOT_FILE, kept_in, tenant=tenant, options=options, fmt=fmt,
-                        checks_dir=checks_dir, period_days=period_days, lang=lang)
+                        checks_dir=checks_dir, period_days=period_days, lang=lang,
+                        every_record=True if by_manager else None)  # worklists list every record
     if output:
         atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
         _stderr(f"wrote {output}")
@@ -332,6 +333,7 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
 
         written = write_worklists(outcome.report, by_manager)
         _stderr(f"wrote {len(written)} worklists to {by_manager}")
+    outcome.run.close()
     return outcome.run.exit_code(fail_on)
 
 
