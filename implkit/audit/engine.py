@@ -27,6 +27,12 @@ Verdicts: a check whose failures exceed its threshold (`max_count`,
 `max_share`) *fails*; an `error` failure makes the audit exit 2, a
 `warning` failure only with `--fail-on warning`; `info` checks report.
 Tenants override thresholds and exempt stages in the workspace.
+
+Why this file is long: the engine owns the snapshot's read connections and everything that must hold
+on them together — the read-only guard that lets only the engine build its temp tables, the work
+units spread over two threads, the grouped tally per check and the lazy records read on the same
+connection afterwards; split apart, the guarantee that a check's SQL cannot write would span
+modules.
 """
 
 from __future__ import annotations

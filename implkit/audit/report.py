@@ -16,6 +16,11 @@ with its own id in the row. Texts are data (`MESSAGES`), Russian by default.
 A check can render its details its own way: `DETAIL_RENDERERS[builtin]`
 (the duplicates built-in registers one) returns extra lines for the table,
 Markdown and HTML.
+
+Why this file is long: one report document is rendered in five formats (table, JSON, CSV, Markdown,
+HTML) that must say the same things in the same order and language; kept together, a section added
+to one format is seen to be missing from the others, which the golden and no-English tests then
+check.
 """
 
 from __future__ import annotations

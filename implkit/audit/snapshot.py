@@ -8,6 +8,11 @@ and never parse a phone again. The schema is documented in docs/snapshot.md.
 
 Each sync page is written in one transaction together with its entity's
 cursor, so an interrupted sync resumes where the last committed page ended.
+
+Why this file is long: the SQL schema of the snapshot, its version upgrades, the per-audit tables
+built over it and the atomic page writes of sync are one contract with docs/snapshot.md; every
+reader and writer of the file goes through this module, so the schema and the code that depends on
+it change in one place.
 """
 
 from __future__ import annotations

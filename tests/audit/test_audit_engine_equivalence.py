@@ -22,12 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    pytest.importorskip("implkit.sandbox.seed")
     from audit_support import SyncRig
     from implkit.audit.accuracy import truth_parameters
     from implkit.audit.sync import sync_snapshot
     from implkit.providers.amocrm.records import AmoRecords
-    from implkit.sandbox.seed import seed_account
+    from implkit.sandbox.amocrm.seed import seed_account
 
     folder = tmp_path_factory.mktemp("equivalence-seeded")
     rig = SyncRig(folder, start=NOW)

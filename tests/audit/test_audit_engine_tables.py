@@ -111,11 +111,10 @@ def _correlated_scans(db, sql, params) -> list[str]:
 def test_no_check_scans_a_big_table_once_per_row(sync_rig, tmp_path):
     """On a synced sandbox account (no ANALYZE statistics, as a fresh tenant has): every lookup per row of
     another table uses an index."""
-    pytest.importorskip("implkit.sandbox.seed")
     from implkit.audit.snapshot import Snapshot
     from implkit.audit.sync import sync_snapshot
     from implkit.providers.amocrm.records import AmoRecords
-    from implkit.sandbox.seed import seed_account
+    from implkit.sandbox.amocrm.seed import seed_account
 
     seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=60, seed=3, now=SEED_NOW)
     with Snapshot(tmp_path / "plans.sqlite") as snap:

@@ -112,9 +112,9 @@ def test_goals_from_the_blueprint_are_the_plan_of_seeds_003(run_cli, workspace):
     (("feed", "--manager", "Никто"), "--manager 'Никто'"),
     (("feed", "--type", "won,kisses"), "--type 'kisses'"),
     (("feed", "--entity", "deal"), "deal"),
-    (("sales", "--month", "2026-13"), "calendar month"),
-    (("load", "--from", "2026-12-02", "--to", "2026-12-01"), "before --from"),
-    (("goals", "--period", "soon"), "number of days"),
+    (("sales", "--month", "2026-13"), "календарный месяц"),       # refusals speak the user's language (ru here)
+    (("load", "--from", "2026-12-02", "--to", "2026-12-01"), "раньше, чем --from"),
+    (("goals", "--period", "soon"), "число дней"),
 ])
 def test_bad_input_exits_3_and_writes_nothing(run_cli, workspace, args, message):
     tmp_path, _ = workspace
