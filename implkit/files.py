@@ -30,11 +30,18 @@ def private_file(path: str | os.PathLike) -> Path:
     it may be the user's)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
-        os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
+        fd = os.open(target, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        # Never open and close a file that exists: it may be a SQLite database this process has open, and
+        # closing any descriptor of it drops every POSIX lock the process holds on it (SQLite's own too),
+        # so another thread's transaction would lose its lock. chmod takes no descriptor.
+        os.chmod(target, FILE_MODE)
+    else:
+        try:
+            os.fchmod(fd, FILE_MODE)
+        finally:
+            os.close(fd)
     for suffix in SQLITE_COMPANIONS:
         companion = target.with_name(target.name + suffix)
         if companion.exists():
