@@ -3,6 +3,7 @@ the tasks of fixed findings closed — on the amoCRM and Bitrix24 sandboxes, wit
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -110,7 +111,10 @@ def test_amocrm_tasks_once_per_finding_and_closed_when_fixed(sync_rig, tmp_path)
     store.close()
 
 
-def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
+@contextlib.contextmanager
+def _seeded_portal(tmp_path):
+    """A seeded Bitrix24 sandbox portal synced into a snapshot: (portal, ground truth, reader, snapshot path,
+    sync() to sync it again), closed afterwards."""
     import sys
     from pathlib import Path
 
@@ -132,6 +136,13 @@ def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
                 snap.set_meta(snapshot_at=truth["now"])
 
         sync()
+        yield portal, truth, reader, path, sync
+    finally:
+        portal.close()
+
+
+def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
+    with _seeded_portal(tmp_path) as (portal, truth, reader, path, sync):
         store = AssignmentStore(tmp_path / "assignments.sqlite")
         only = ("D03", "T01", "D02")
         run, plan = _plan(path, store, crm="bitrix24", only=only)
@@ -182,8 +193,6 @@ def test_bitrix24_todos_once_per_finding_and_closed_when_fixed(tmp_path):
         activity = reader.api.result("crm.activity.get", {"id": int(d02["task_id"])})
         assert activity["COMPLETED"] == "Y"
         store.close()
-    finally:
-        portal.close()
 
 
 def test_assign_command_plan_then_yes_then_nothing(run_cli, tmp_path):
@@ -298,23 +307,7 @@ def test_amocrm_tasks_closed_by_the_seller_are_read_back(sync_rig, tmp_path):
 
 
 def test_bitrix24_todos_closed_by_the_seller_are_read_back(tmp_path):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "providers_b24"))
-    from b24p_rig import Portal
-
-    from implkit.providers.bitrix24 import open_records
-    from implkit.sandbox.bitrix24.seed import seed_portal
-
-    portal = Portal(tmp_path)
-    try:
-        truth = seed_portal(portal.sandbox.store, portal.account_id, deals=300, seed=5).ground_truth
-        reader = open_records(portal.base, portal.webhook, transport=portal.transport)
-        path = tmp_path / "snapshot.sqlite"
-        with Snapshot(path) as snap:
-            sync_snapshot(reader, snap)
-            snap.set_meta(snapshot_at=truth["now"])
+    with _seeded_portal(tmp_path) as (portal, truth, reader, path, sync):
         store = AssignmentStore(tmp_path / "assignments.sqlite")
         writer = B24TodoWriter(reader.api)
         _, plan = _plan(path, store, crm="bitrix24", only=("D03",))
@@ -335,8 +328,6 @@ def test_bitrix24_todos_closed_by_the_seller_are_read_back(tmp_path):
         assert [(a.check_id, str(a.record_id)) for a in replan.create] == [("D03", rows[0]["record_id"])]
         assert "closed in the CRM, still failing: a new task" in render_plan(replan, "en")
         store.close()
-    finally:
-        portal.close()
 
 
 def test_assign_refused_by_the_blueprint(run_cli, tmp_path):
