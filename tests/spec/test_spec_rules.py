@@ -53,16 +53,19 @@ def test_response_time_comes_from_the_kpi(run_cli, tmp_path):
     assert "не реже чем раз в 7\u00a0дней" in stale  # D03's own parameter
 
 
-def test_curator_from_the_answers(run_cli, tmp_path):
-    answers = (FIXTURES / "answers-no-phone.yaml").read_text(encoding="utf-8") + \
-        "  curator: integrator\n  crm_discipline_bonus: true\n"
+def rendered_with_answers(run_cli, tmp_path, extra_answers: str) -> str:
+    """The fixture blueprint's Markdown ТЗ for the fixture answers plus `extra_answers` (lines under `answers:`)."""
     path = tmp_path / "answers.yaml"
-    path.write_text(answers, encoding="utf-8")
+    path.write_text((FIXTURES / "answers-no-phone.yaml").read_text(encoding="utf-8") + extra_answers, encoding="utf-8")
     output = tmp_path / "spec.md"
     result = run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--answers", path, "--date", "2026-01-15",
                      "-o", output)
     assert result.exit_code == 0, result.output
-    text = output.read_text(encoding="utf-8")
+    return output.read_text(encoding="utf-8")
+
+
+def test_curator_from_the_answers(run_cli, tmp_path):
+    text = rendered_with_answers(run_cli, tmp_path, "  curator: integrator\n  crm_discipline_bonus: true\n")
     curator = text[text.index("### Куратор CRM"):text.index("### Регламент работы в CRM")]
     assert curator.startswith("### Куратор CRM\n\nКуратор CRM — интегратор (исполнитель) по договору сопровождения. ")
     assert "допущение" not in curator
@@ -149,14 +152,7 @@ def test_effect_indicators_before_and_target(run_cli, tmp_path):
 
 def test_points_motivation_when_the_client_wants_it(run_cli, tmp_path):
     """Per-seller monthly norms (the worked example: 60, 36, 18, 13, 5) × example points 1, 2, 5, 3, 10 = 311."""
-    answers = (FIXTURES / "answers-no-phone.yaml").read_text(encoding="utf-8") + "  crm_discipline_bonus: true\n"
-    path = tmp_path / "answers.yaml"
-    path.write_text(answers, encoding="utf-8")
-    output = tmp_path / "spec.md"
-    result = run_cli("spec", "render", "-b", FIXTURES / "b2b.yaml", "--answers", path, "--date", "2026-01-15",
-                     "-o", output)
-    assert result.exit_code == 0, result.output
-    text = output.read_text(encoding="utf-8")
+    text = rendered_with_answers(run_cli, tmp_path, "  crm_discipline_bonus: true\n")
     section = text[text.index("### Мотивация: баллы за опережающие показатели"):text.index("### KPI")]
     rows = re.findall(r"^\| ([^|]+) \| (\d*) \| (\d*) \| (\d+) \|$", section, re.M)
     assert rows == [("Лид", "60", "1", "60"), ("Квалифицирован", "36", "2", "72"), ("Встреча", "18", "5", "90"),
