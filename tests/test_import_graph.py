@@ -206,7 +206,7 @@ def test_a_chain_without_circle_passes(tmp_path):
 # The foundation every layer stands on; it imports nothing but itself. `implkit` is the package's own
 # __init__ (the version).
 FOUNDATION = ("implkit", "implkit.model", "implkit.errors", "implkit.lang", "implkit.yamlio", "implkit.files",
-              "implkit.data", "implkit.schemas", "implkit.decomposition")
+              "implkit.data", "implkit.schemas", "implkit.decomposition", "implkit.net")
 # The entry points: click commands and the demo may import anything.
 ENTRY = ("implkit.__main__", "implkit.cli", "implkit.commands", "implkit.demo")
 # Each layer and the layers it may import besides the foundation and itself.

@@ -89,13 +89,11 @@ def tour_commands(readme: str) -> list[Command]:
         if re.search(r"&\s*(#.*)?$", command.text.strip()):
             port = re.search(r"--port[ =](\d+)", command.text)
             command.background_port = int(port.group(1)) if port else None
-        if "# exit" not in command.text:
-            command.expected_exit = 0
     return commands
 
 
 def _code(line: str) -> str:
-    return line.split("#", 1)[0].rstrip() if "#" in line else line.rstrip()
+    return line.split("#", 1)[0].rstrip()
 
 
 def _continues(line: str) -> bool:
@@ -195,6 +193,12 @@ def _pattern(shown: str) -> re.Pattern[str]:
     return re.compile(".*".join(parts) + r"\s*")
 
 
+def _next_match(run: Run, shown: str, position: int) -> int | None:
+    """The first output line at or after `position` that the README's line `shown` stands for."""
+    pattern = _pattern(shown)
+    return next((i for i in range(position, len(run.output)) if pattern.fullmatch(normalise(run.output[i]))), None)
+
+
 def check(run: Run) -> list[str]:
     """What is wrong with the README's lines for this command: each shown line must be a real output
     line, in order; the exit code must be the stated one."""
@@ -205,9 +209,7 @@ def check(run: Run) -> list[str]:
     for line in run.command.shown:
         if line.strip() == ELIDED:
             continue
-        pattern = _pattern(line)
-        found = next((i for i in range(position, len(run.output)) if pattern.fullmatch(normalise(run.output[i]))),
-                     None)
+        found = _next_match(run, line, position)
         if found is None:
             problems.append(f"not in the output (in this order): {line!r}")
         else:
@@ -227,9 +229,7 @@ def update(runs: list[Run], readme_lines: list[str]) -> list[str]:
         for line, number in zip(run.command.shown, run.command.shown_at):
             if line.strip() == ELIDED:
                 continue
-            pattern = _pattern(line)
-            exact = next((i for i in range(position, len(run.output)) if pattern.fullmatch(normalise(run.output[i]))),
-                         None)
+            exact = _next_match(run, line, position)
             if exact is not None:
                 if ELIDED not in line:
                     readme_lines[number] = run.output[exact]

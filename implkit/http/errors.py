@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
 from implkit.errors import ApiError, RuntimeFailure
 from implkit.http.redact import redact
 from implkit.lang import count_noun, say
+from implkit.net import is_loopback
 
 # The words of the HTTP errors a user reads (exit 1), in the user's language; what the server said stays its own.
 MESSAGES = {
@@ -136,7 +136,7 @@ class ServerDown(TransportError):
         parsed = urlsplit(str(url))
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         self.origin = f"{parsed.scheme}://{parsed.hostname}:{port}"
-        hint = say(_SERVER_DOWN, "server_down_loopback_hint") if _is_loopback(parsed.hostname or "") else ""
+        hint = say(_SERVER_DOWN, "server_down_loopback_hint") if is_loopback(parsed.hostname or "") else ""
         RuntimeFailure.__init__(self, say(_SERVER_DOWN, "server_down", where=_where(method, url), origin=self.origin,
                                           hint=hint))
 
@@ -150,15 +150,6 @@ def connection_refused(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class WriteOutcomeUnknown(RuntimeFailure):

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from implkit.errors import InputError, Location, Problem, RuntimeFailure
 from implkit.lang import say  # a leaf like implkit.errors: the words a person reads at `sandbox serve`
+from implkit.net import is_loopback
 from implkit.sandbox import Sandbox
 from implkit.sandbox.amocrm import operations
 from implkit.sandbox.faults import FaultSpecError, parse_faults
 from implkit.sandbox.server import (
     SERVE_LATENCY,
     bound_port,
-    is_loopback,
     make_server,
     parse_latency,
     port_to_serve,

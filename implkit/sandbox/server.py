@@ -8,7 +8,6 @@ would. Only loopback hosts are served unless the caller allows otherwise.
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from contextlib import contextmanager
@@ -17,7 +16,8 @@ from typing import Iterator
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-LOOPBACK_NAMES = {"localhost"}
+from implkit.net import is_loopback
+
 
 #: the port `implkit sandbox serve` listens on when neither --port nor the database names one
 DEFAULT_PORT = 8765
@@ -30,15 +30,6 @@ class DroppableH11Protocol(H11Protocol):
     def connection_made(self, transport) -> None:  # noqa: ANN001
         super().connection_made(transport)
         self.app_state = {**self.app_state, "sandbox.transport": transport}
-
-
-def is_loopback(host: str) -> bool:
-    if host in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def make_server(app, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning") -> uvicorn.Server:

@@ -7,12 +7,12 @@ message naming where the credential goes instead.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
 from implkit.errors import InputError
 from implkit.lang import say
+from implkit.net import is_loopback
 
 _MESSAGES = {
     "url_not_http": {"ru": "адрес клиента должен быть http(s)-адресом с хостом, а здесь {url!r}",
@@ -32,16 +32,6 @@ _MESSAGES = {
                     "en": "this looks like a Bitrix24 webhook URL, which carries its secret: register the portal URL "
                           "(https://PORTAL) and give the webhook through --token-env, --token-file or --keyring"},
 }
-
-
-def is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str, provider: str = "") -> str:
