@@ -44,6 +44,16 @@ MESSAGES = {
     "loop": {"ru": "{where}: постраничное чтение вернулось к уже прочитанной странице",
              "en": "{where}: pagination loops back to a page already read"},
     "not_hal": {"ru": "{where}: ожидалась коллекция HAL, а пришло {kind}", "en": "{where}: expected a HAL collection, got {kind}"},
+    "server_down": {
+        "ru": "{where}: сервер {origin} не отвечает (в соединении отказано) — он не запущен или указан не тот "
+              "адрес.{hint}",
+        "en": "{where}: nothing answers at {origin} (connection refused): the server is not running or the "
+              "address is wrong.{hint}",
+    },
+    "server_down_loopback_hint": {
+        "ru": " Если это песочница, запустите её снова: implkit sandbox serve --db ФАЙЛ (она займёт тот же порт).",
+        "en": " If it is the sandbox, start it again: implkit sandbox serve --db FILE (it takes the same port).",
+    },
 }
 _REFUSALS = (("отказа", "отказов", "отказов"), ("refusal", "refusals"))
 _ATTEMPTS = (("попытку", "попытки", "попыток"), ("attempt", "attempts"))
@@ -111,21 +121,6 @@ class TransportError(RuntimeFailure):
                              reason=self.reason))
 
 
-# a refused first connection: its own words, beside the class that says them
-_SERVER_DOWN = {
-    "server_down": {
-        "ru": "{where}: сервер {origin} не отвечает (в соединении отказано) — он не запущен или указан не тот "
-              "адрес.{hint}",
-        "en": "{where}: nothing answers at {origin} (connection refused): the server is not running or the "
-              "address is wrong.{hint}",
-    },
-    "server_down_loopback_hint": {
-        "ru": " Если это песочница, запустите её снова: implkit sandbox serve --db ФАЙЛ (она займёт тот же порт).",
-        "en": " If it is the sandbox, start it again: implkit sandbox serve --db FILE (it takes the same port).",
-    },
-}
-
-
 class ServerDown(TransportError):
     """The first connection to a server was refused: nothing listens at that address, so retrying for
     seconds only delays the one line the user needs (a sandbox that stopped, a wrong port)."""
@@ -136,8 +131,8 @@ class ServerDown(TransportError):
         parsed = urlsplit(str(url))
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         self.origin = f"{parsed.scheme}://{parsed.hostname}:{port}"
-        hint = say(_SERVER_DOWN, "server_down_loopback_hint") if is_loopback(parsed.hostname or "") else ""
-        RuntimeFailure.__init__(self, say(_SERVER_DOWN, "server_down", where=_where(method, url), origin=self.origin,
+        hint = say(MESSAGES, "server_down_loopback_hint") if is_loopback(parsed.hostname or "") else ""
+        RuntimeFailure.__init__(self, say(MESSAGES, "server_down", where=_where(method, url), origin=self.origin,
                                           hint=hint))
 
 
