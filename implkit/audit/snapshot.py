@@ -86,6 +86,11 @@ CREATE TABLE IF NOT EXISTS leads (
 );
 CREATE INDEX IF NOT EXISTS leads_open ON leads (is_open, pipeline_id, status_id);
 CREATE INDEX IF NOT EXISTS leads_main_contact ON leads (main_contact_id);
+-- D13 counts the open deals per (client, pipeline) in one pass over this index, without reading the table.
+-- is_open last, not first: an index led by is_open would compete with leads_open for every
+-- `is_open = 1` check, and SQLite without statistics (a synced snapshot has none) may pick it, reading
+-- the deals in client order, one random lookup each
+CREATE INDEX IF NOT EXISTS leads_client ON leads (main_contact_id, pipeline_id, is_open);
 CREATE INDEX IF NOT EXISTS leads_company ON leads (company_id);
 CREATE TABLE IF NOT EXISTS lead_contacts (
     lead_id INTEGER NOT NULL, contact_id INTEGER NOT NULL, is_main INTEGER NOT NULL DEFAULT 0,

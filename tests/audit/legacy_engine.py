@@ -19,7 +19,9 @@ from implkit.audit.engine import (BUILTINS, AuditOptions, AuditRun, CheckResult,
 from implkit.audit.records import RecordRef
 from implkit.audit.snapshot import Snapshot
 
-# The SQL these checks ran before they read the engine's shared tables (snapshot.AUDIT_TABLES).
+# The SQL these checks ran before they read the engine's shared tables (snapshot.AUDIT_TABLES) or were
+# rewritten for speed at a million records (issue #19: aggregates for window functions, per-deal facts
+# computed once).
 FROZEN_SQL = {
     "C13": """
 WITH missed AS (
@@ -108,6 +110,14 @@ SELECT l.id, l.price AS budget, l.responsible_user_id
          WHERE t.lead_id = l.id AND t.at >= l.created_at AND t.at < l.created_at + :window_hours * 3600)
        < :min_touches
  ORDER BY l.created_at, l.id
+""",
+    "D13": """
+SELECT id, budget, responsible_user_id FROM (
+  SELECT l.id, l.price AS budget, l.responsible_user_id,
+         count(*) OVER (PARTITION BY l.main_contact_id, l.pipeline_id) AS n
+    FROM leads l WHERE l.is_open = 1 AND l.main_contact_id IS NOT NULL)
+ WHERE n > 1
+ ORDER BY id
 """,
 }
 
