@@ -111,6 +111,29 @@ SELECT l.id, l.price AS budget, l.responsible_user_id
        < :min_touches
  ORDER BY l.created_at, l.id
 """,
+    "D01": """
+SELECT l.id, l.price AS budget, l.responsible_user_id
+  FROM leads l JOIN stages s ON s.pipeline_id = l.pipeline_id AND s.id = l.status_id
+ WHERE l.is_open = 1
+   AND l.status_id NOT IN (SELECT value FROM json_each(:exempt_stage_ids))
+   AND (:include_unsorted OR s.kind != 'unsorted')
+   AND NOT EXISTS (SELECT 1 FROM tasks t
+                    WHERE t.entity_type = 'leads' AND t.entity_id = l.id AND t.is_completed = 0)
+ ORDER BY l.price DESC, l.id
+""",
+    "D02": """
+SELECT l.id, l.price AS budget, l.responsible_user_id,
+       (SELECT strftime('%Y-%m-%d %H:%M', min(t.complete_till), 'unixepoch') FROM tasks t
+         WHERE t.entity_type = 'leads' AND t.entity_id = l.id AND t.is_completed = 0
+           AND t.complete_till < :now) AS value
+  FROM leads l
+ WHERE l.is_open = 1
+   AND l.status_id NOT IN (SELECT value FROM json_each(:exempt_stage_ids))
+   AND EXISTS (SELECT 1 FROM tasks t
+                WHERE t.entity_type = 'leads' AND t.entity_id = l.id AND t.is_completed = 0
+                  AND t.complete_till < :now)
+ ORDER BY l.price DESC, l.id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,
@@ -212,7 +235,10 @@ def _required_fields(snapshot: Snapshot, check: Check):
     only_open = bool(check.parameters.get("only_open", True))
     for lead_id, pipeline_id, status_id, price, responsible in snapshot.db.execute(
             "SELECT id, pipeline_id, status_id, price, responsible_user_id FROM leads"
-            + (" WHERE is_open = 1" if only_open else "")):
+            # the order the old loop met them in, as SQLite read them then: open deals through leads_open
+            # (pipeline, stage, id), every deal by id; said here, as a later index on open deals (D01-D04's
+            # leads_open_by_price) covers this query and would hand them over in budget order
+            + (" WHERE is_open = 1 ORDER BY pipeline_id, status_id, id" if only_open else " ORDER BY id")):
         need = required.get((pipeline_id, status_id))
         if not need:
             continue
