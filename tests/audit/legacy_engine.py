@@ -134,6 +134,17 @@ SELECT l.id, l.price AS budget, l.responsible_user_id,
                   AND t.complete_till < :now)
  ORDER BY l.price DESC, l.id
 """,
+    "C11": """
+SELECT ch.entity_type AS entity, ch.entity_id AS id,
+       coalesce(c.responsible_user_id, co.responsible_user_id) AS responsible_user_id,
+       group_concat(ch.raw || ' → ' || ch.key, '; ') AS value
+  FROM channels ch
+  LEFT JOIN contacts c ON ch.entity_type = 'contacts' AND c.id = ch.entity_id
+  LEFT JOIN companies co ON ch.entity_type = 'companies' AND co.id = ch.entity_id
+ WHERE ch.kind = 'phone' AND ch.valid = 1 AND ch.key IS NOT NULL AND ch.raw != ch.key
+ GROUP BY ch.entity_type, ch.entity_id
+ ORDER BY ch.entity_type DESC, ch.entity_id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,
