@@ -145,6 +145,17 @@ SELECT ch.entity_type AS entity, ch.entity_id AS id,
  GROUP BY ch.entity_type, ch.entity_id
  ORDER BY ch.entity_type DESC, ch.entity_id
 """,
+    "C07": """
+SELECT c.id, c.responsible_user_id FROM contacts c
+ WHERE c.created_at < :now - :months * 30 * 86400
+   AND NOT EXISTS (SELECT 1 FROM lead_contacts lc JOIN leads l ON l.id = lc.lead_id
+                    WHERE lc.contact_id = c.id AND (l.is_open = 1 OR l.updated_at >= :now - :months * 30 * 86400))
+   AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.entity_type = 'contacts' AND t.entity_id = c.id
+                      AND t.updated_at >= :now - :months * 30 * 86400)
+   AND NOT EXISTS (SELECT 1 FROM notes n WHERE n.entity_type = 'contacts' AND n.entity_id = c.id
+                      AND n.created_at >= :now - :months * 30 * 86400)
+ ORDER BY c.id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,
