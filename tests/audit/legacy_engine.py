@@ -156,6 +156,13 @@ SELECT c.id, c.responsible_user_id FROM contacts c
                       AND n.created_at >= :now - :months * 30 * 86400)
  ORDER BY c.id
 """,
+    "C10": """
+SELECT DISTINCT c.id, c.responsible_user_id FROM contacts c
+  JOIN lead_contacts lc ON lc.contact_id = c.id
+  JOIN leads l ON l.id = lc.lead_id
+ WHERE c.company_id IS NULL AND l.company_id IS NOT NULL
+ ORDER BY c.id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,
@@ -163,6 +170,13 @@ SELECT id, budget, responsible_user_id FROM (
     FROM leads l WHERE l.is_open = 1 AND l.main_contact_id IS NOT NULL)
  WHERE n > 1
  ORDER BY id
+""",
+}
+# The population queries rewritten since, as they were.
+FROZEN_POPULATION = {
+    "C10": """
+SELECT count(DISTINCT lc.contact_id) FROM lead_contacts lc JOIN leads l ON l.id = lc.lead_id
+ WHERE l.company_id IS NOT NULL
 """,
 }
 
@@ -204,7 +218,8 @@ def _legacy_one(snapshot, db, guard, check: Check, options: AuditOptions, now: i
             return CheckResult(check, "skipped", threshold=threshold, reason=str(missing))
     else:
         params = sql_parameters(check, now=now, exempt_stage_ids=exempt)
-        old = dataclasses.replace(check, sql=FROZEN_SQL.get(check.id, check.sql))
+        old = dataclasses.replace(check, sql=FROZEN_SQL.get(check.id, check.sql),
+                                  population=FROZEN_POPULATION.get(check.id, check.population))
         failing = _refs(check.entity, run_check_sql(db, guard, old, "sql", params))
         population = run_check_sql(db, guard, old, "population", params).fetchone()[0] if check.population else None
         details = {}
