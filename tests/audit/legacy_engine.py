@@ -163,6 +163,17 @@ SELECT DISTINCT c.id, c.responsible_user_id FROM contacts c
  WHERE c.company_id IS NULL AND l.company_id IS NOT NULL
  ORDER BY c.id
 """,
+    "C12": """
+SELECT c.id, c.responsible_user_id, c.name AS value FROM contacts c
+ WHERE trim(c.name) = ''
+    OR length(trim(c.name)) = 1
+    OR NOT (c.name GLOB '*[A-Za-zА-Яа-яЁё]*')
+    OR replace(replace(replace(replace(replace(replace(c.name, ' ', ''), '-', ''), '(', ''), ')', ''), '+', ''),
+               '.', '') GLOB '*[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*'
+    OR instr(c.name, '@') > 0
+    OR c.name_key IN (SELECT value FROM json_each(:placeholder_names))
+ ORDER BY c.id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,

@@ -15,6 +15,7 @@ from implkit.audit.engine import AuditOptions, run_checks
 from implkit.audit.report import build_report, render_json
 from implkit.audit.snapshot import Snapshot
 from legacy_engine import FROZEN_SQL, legacy_by_manager, legacy_run
+from test_audit_check_cases import _cases
 
 NOW = 1_800_000_000
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +82,34 @@ def _compare(path: Path, options: AuditOptions, workers: int) -> int:
     return compared
 
 
+# Cases where the rewritten SQL differs from the old on purpose, with the reason. C11: the old SQL listed a
+# record's phones in an order its query plan chose (by canonical key on a snapshot without statistics, as
+# stored with them); the new one lists them as stored, always.
+# Rewritten checks whose defect neither compared account plants: C12's junk names (the seeder names
+# its contacts properly).
+ONLY_IN_CASES = {"C12"}
+DIFFERS_ON_PURPOSE = {("C11", "the phones are listed as the CRM stores them, not in the order of their canonical form")}
+
+
+@pytest.mark.parametrize(("check_id", "case"), [p for p in _cases() if p.values[0] in FROZEN_SQL
+                                                and "raises" not in p.values[1]])
+def test_every_rewritten_check_finds_what_its_old_sql_found_in_each_hand_built_case(make_snapshot, check_id, case):
+    """The hand-built cases of tests/audit/cases hold the edge cases a check was written for (empty names,
+    several phones, tasks naming no record): old and new SQL agree on each, record for record, in order."""
+    import dataclasses
+
+    check = next(c for c in load_checks() if c.id == check_id)
+    if case.get("parameters"):
+        check = dataclasses.replace(check, parameters={**check.parameters, **case["parameters"]})
+    snapshot = make_snapshot(case.get("records"), **({"users": case["users"]} if "users" in case else {}))
+    options = AuditOptions(exempt_stages=tuple(case.get("exempt_stages") or ()))
+    old = legacy_run(snapshot, [check], options).results[0]
+    with run_checks(snapshot, [check], options, workers=1) as new:
+        after = new.results[0]
+        same = (after.failing, after.population) == (old.failing, old.population)
+        assert same != ((check_id, case["name"]) in DIFFERS_ON_PURPOSE), (after.failing, old.failing)
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_new_engine_finds_what_the_old_one_found_on_a_seeded_account(seeded, workers):
     path, options = seeded
@@ -93,11 +122,15 @@ def test_the_new_engine_finds_what_the_old_one_found_on_the_bench_account(genera
 
 
 def test_the_equivalence_covers_failing_records_of_the_rewritten_checks(seeded, generated):
-    """The comparison means something only if the checks whose SQL changed fail somewhere."""
+    """The comparison means something only if the checks whose SQL changed fail somewhere: in the two
+    accounts, or (ONLY_IN_CASES: neither account plants the defect) in their hand-built cases, compared
+    record for record above."""
     counts = {}
     for path, options in (seeded, generated):
         with Snapshot(path) as snapshot:
             run = legacy_run(snapshot, [c for c in load_checks() if c.id in FROZEN_SQL or c.id == "D10"], options)
         for result in run.results:
             counts[result.check.id] = counts.get(result.check.id, 0) + result.count
-    assert all(n > 0 for n in counts.values()), counts
+    assert all(n > 0 for check_id, n in counts.items() if check_id not in ONLY_IN_CASES), counts
+    failing_cases = {p.values[0] for p in _cases() if p.values[1].get("fail")}
+    assert ONLY_IN_CASES <= failing_cases
