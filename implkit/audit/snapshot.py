@@ -158,6 +158,10 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_entity ON events (entity_type, entity_id, created_at);
 CREATE INDEX IF NOT EXISTS events_type ON events (type, created_at);
+-- the stage moves deal by deal, with where each went from and to (D15 reads them all from here, in deal
+-- order, never the table: through events_type, by time, a lookup each)
+CREATE INDEX IF NOT EXISTS events_stage_moves ON events
+    (type, entity_id, pipeline_before, status_before, pipeline_after, status_after);
 
 -- calls as the CRM records them: amoCRM call notes (`call_in`/`call_out` and their params), Bitrix24's
 -- telephony statistics (voximplant.statistic.get). user_id: the manager on the call; direction: in | out;

@@ -174,6 +174,23 @@ SELECT c.id, c.responsible_user_id, c.name AS value FROM contacts c
     OR c.name_key IN (SELECT value FROM json_each(:placeholder_names))
  ORDER BY c.id
 """,
+    "D15": """
+SELECT DISTINCT e.entity_id AS id, coalesce(l.price, 0) AS budget, l.responsible_user_id
+  FROM events e
+  JOIN stages sb ON sb.pipeline_id = e.pipeline_before AND sb.id = e.status_before
+  JOIN stages sa ON sa.pipeline_id = e.pipeline_after AND sa.id = e.status_after
+  LEFT JOIN leads l ON l.id = e.entity_id
+ WHERE e.type = 'lead_status_changed' AND e.pipeline_before = e.pipeline_after
+   AND ((sb.kind = 'open' AND sa.kind = 'open' AND sa.position < sb.position)
+        OR (sb.kind IN ('won', 'lost') AND sa.kind IN ('open', 'unsorted'))
+        OR (sb.kind IN ('open', 'unsorted') AND sa.kind IN ('open', 'won')
+            AND EXISTS (SELECT 1 FROM stages m
+                         WHERE m.pipeline_id = e.pipeline_after AND m.kind = 'open'
+                           AND m.position > sb.position AND m.position < sa.position
+                           AND (json_array_length(:mandatory_stages) = 0
+                                OR m.id IN (SELECT value FROM json_each(:mandatory_stages))))))
+ ORDER BY e.entity_id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,

@@ -45,8 +45,13 @@ PLANNED: dict[str, tuple[tuple[str, ...], ...]] = {
     "D07": (("l", "COVERING INDEX leads_by_created"), ("SCAN t", "lead_touches_at"),
             ("SEARCH e", "AUTOMATIC COVERING INDEX (lead_id=?)")),
     "D13": (("SCAN l",), ("SEARCH leads", "COVERING INDEX leads_client")),
+    "D15": (("SEARCH e", "COVERING INDEX events_stage_moves"),),
+    "C11": (("SEARCH ch", "INDEX channels_entity (entity_type=?)"),),
+    # the contacts alive in the period (C07) or linked to a company's deal (C10) gathered once, not per contact
+    "C07": (("LIST SUBQUERY",), ("SCAN c",)),
+    "C10": (("LIST SUBQUERY",), ("SCAN lc",)),
 }
-READ_IN_ORDER = {"D01", "D02", "D03", "D04", "D06", "D07", "D13"}
+READ_IN_ORDER = {"D01", "D02", "D03", "D04", "D06", "D07", "D13", "D15", "C07", "C10", "C11"}
 
 
 def _checks(ids):
@@ -157,10 +162,10 @@ def test_no_check_scans_a_big_table_once_per_row(sync_rig, tmp_path):
                     plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
                     for wanted in fragments:
                         assert any(all(part in line for part in wanted) for line in plan), (check_id, wanted, plan)
-                # the report's order comes from the index: the ordered run sorts nothing
+                # the report's order (and any grouping) comes from an index: the ordered run sorts nothing
                 if check_id in READ_IN_ORDER:
                     plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + check.sql, params)]
-                    assert not any("TEMP B-TREE FOR" in line and "ORDER BY" in line for line in plan), (check_id, plan)
+                    assert not any("USE TEMP B-TREE" in line for line in plan), (check_id, plan)
         finally:
             readers.close()
 
