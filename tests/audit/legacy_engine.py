@@ -191,6 +191,15 @@ SELECT DISTINCT e.entity_id AS id, coalesce(l.price, 0) AS budget, l.responsible
                                 OR m.id IN (SELECT value FROM json_each(:mandatory_stages))))))
  ORDER BY e.entity_id
 """,
+    "C06": """
+SELECT c.id, c.responsible_user_id,
+       (SELECT group_concat(ch.raw, '; ') FROM channels ch
+         WHERE ch.entity_type = 'contacts' AND ch.entity_id = c.id AND ch.valid = 0) AS value
+  FROM contacts c
+ WHERE EXISTS (SELECT 1 FROM channels ch WHERE ch.entity_type = 'contacts' AND ch.entity_id = c.id
+                  AND ch.valid = 0)
+ ORDER BY c.id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,
