@@ -94,13 +94,13 @@ CREATE INDEX IF NOT EXISTS leads_client ON leads (main_contact_id, pipeline_id, 
 CREATE INDEX IF NOT EXISTS leads_company ON leads (company_id);
 -- The orders the deal checks report in, as covering indexes, so that a check reads its deals already
 -- in order and never sorts (nor looks up) 700,000 rows: open deals by budget, the largest first (D01-D04,
--- ORDER BY price DESC, id), every deal by creation (D06, D07, ORDER BY created_at, id). `id` is a column
+-- ORDER BY price DESC, id), every deal by creation (D06, D07, D17, ORDER BY created_at, id). `id` is a column
 -- of each, right after the sort key, so that ties come in id order from the index too. The checks name
 -- them (INDEXED BY): SQLite without statistics would read the deals through leads_open and sort them.
 CREATE INDEX IF NOT EXISTS leads_open_by_price ON leads
     (price DESC, id, is_open, pipeline_id, status_id, responsible_user_id, created_at) WHERE is_open = 1;
 CREATE INDEX IF NOT EXISTS leads_by_created ON leads
-    (created_at, id, pipeline_id, status_id, price, responsible_user_id);
+    (created_at, id, pipeline_id, status_id, price, responsible_user_id, is_open);
 CREATE TABLE IF NOT EXISTS lead_contacts (
     lead_id INTEGER NOT NULL, contact_id INTEGER NOT NULL, is_main INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (lead_id, contact_id)

@@ -200,6 +200,13 @@ SELECT c.id, c.responsible_user_id,
                   AND ch.valid = 0)
  ORDER BY c.id
 """,
+    "D17": """
+SELECT l.id, 0 AS budget, l.responsible_user_id, s.name AS value
+  FROM leads l JOIN stages s ON s.pipeline_id = l.pipeline_id AND s.id = l.status_id
+ WHERE l.is_open = 1 AND s.kind = 'open' AND coalesce(l.price, 0) = 0
+   AND l.status_id NOT IN (SELECT value FROM json_each(:exempt_stage_ids))
+ ORDER BY l.created_at, l.id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,

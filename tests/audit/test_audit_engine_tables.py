@@ -51,8 +51,9 @@ PLANNED: dict[str, tuple[tuple[str, ...], ...]] = {
     "C07": (("LIST SUBQUERY",), ("SCAN c",)),
     "C10": (("LIST SUBQUERY",), ("SCAN lc",)),
     "C06": (("SEARCH c", "INTEGER PRIMARY KEY"), ("SEARCH ch", "INDEX channels_invalid (entity_type=?)")),
+    "D17": (("SCAN l", "COVERING INDEX leads_by_created"),),
 }
-READ_IN_ORDER = {"D01", "D02", "D03", "D04", "D06", "D07", "D13", "D15", "C06", "C07", "C10", "C11"}
+READ_IN_ORDER = {"D01", "D02", "D03", "D04", "D06", "D07", "D13", "D15", "D17", "C06", "C07", "C10", "C11"}
 
 
 def _checks(ids):
