@@ -99,8 +99,11 @@ CREATE INDEX IF NOT EXISTS leads_company ON leads (company_id);
 -- them (INDEXED BY): SQLite without statistics would read the deals through leads_open and sort them.
 CREATE INDEX IF NOT EXISTS leads_open_by_price ON leads
     (price DESC, id, is_open, pipeline_id, status_id, responsible_user_id, created_at) WHERE is_open = 1;
+-- leads_by_created holds every deal (created_at is NOT NULL), but as a partial index only a query that
+-- says `created_at IS NOT NULL` may read it: the checks that want its order say so; every other query
+-- on a period of deals (analytics, effect, the feed) keeps reading the table in id order, as it did.
 CREATE INDEX IF NOT EXISTS leads_by_created ON leads
-    (created_at, id, pipeline_id, status_id, price, responsible_user_id, is_open);
+    (created_at, id, pipeline_id, status_id, price, responsible_user_id, is_open) WHERE created_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS lead_contacts (
     lead_id INTEGER NOT NULL, contact_id INTEGER NOT NULL, is_main INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (lead_id, contact_id)
