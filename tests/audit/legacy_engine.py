@@ -207,6 +207,22 @@ SELECT l.id, 0 AS budget, l.responsible_user_id, s.name AS value
    AND l.status_id NOT IN (SELECT value FROM json_each(:exempt_stage_ids))
  ORDER BY l.created_at, l.id
 """,
+    "D12": """
+-- (leads_open named: the only index on open deals the old schema had, so the order the SQL had then)
+SELECT 'leads' AS entity, l.id, l.price AS budget, l.responsible_user_id FROM leads l INDEXED BY leads_open
+ WHERE l.is_open = 1
+   AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = l.responsible_user_id AND u.is_active = 1)
+UNION ALL
+SELECT 'contacts', c.id, 0, c.responsible_user_id FROM contacts c
+ WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.responsible_user_id AND u.is_active = 1)
+UNION ALL
+SELECT 'companies', c.id, 0, c.responsible_user_id FROM companies c
+ WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = c.responsible_user_id AND u.is_active = 1)
+UNION ALL
+SELECT 'tasks', t.id, 0, t.responsible_user_id FROM tasks t
+ WHERE t.is_completed = 0
+   AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.responsible_user_id AND u.is_active = 1)
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,
