@@ -223,6 +223,12 @@ SELECT 'tasks', t.id, 0, t.responsible_user_id FROM tasks t
  WHERE t.is_completed = 0
    AND NOT EXISTS (SELECT 1 FROM users u WHERE u.id = t.responsible_user_id AND u.is_active = 1)
 """,
+    "C08": """
+SELECT c.id, c.responsible_user_id FROM companies c
+ WHERE (c.inn IS NULL OR c.inn_valid = 0)
+   AND EXISTS (SELECT 1 FROM leads l WHERE l.company_id = c.id AND l.status_id = 142)
+ ORDER BY c.id
+""",
     "D13": """
 SELECT id, budget, responsible_user_id FROM (
   SELECT l.id, l.price AS budget, l.responsible_user_id,
@@ -234,6 +240,9 @@ SELECT id, budget, responsible_user_id FROM (
 }
 # The population queries rewritten since, as they were.
 FROZEN_POPULATION = {
+    "C08": """
+SELECT count(*) FROM companies c WHERE EXISTS (SELECT 1 FROM leads l WHERE l.company_id = c.id AND l.status_id = 142)
+""",
     "C10": """
 SELECT count(DISTINCT lc.contact_id) FROM lead_contacts lc JOIN leads l ON l.id = lc.lead_id
  WHERE l.company_id IS NOT NULL
