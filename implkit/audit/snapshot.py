@@ -85,11 +85,11 @@ CREATE TABLE IF NOT EXISTS leads (
     main_contact_id INTEGER, company_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS leads_open ON leads (is_open, pipeline_id, status_id);
-CREATE INDEX IF NOT EXISTS leads_main_contact ON leads (main_contact_id);
 -- D13 counts the open deals per (client, pipeline) in one pass over this index, without reading the table.
 -- is_open last, not first: an index led by is_open would compete with leads_open for every
 -- `is_open = 1` check, and SQLite without statistics (a synced snapshot has none) may pick it, reading
 -- the deals in client order, one random lookup each
+-- (It replaces leads_main_contact (main_contact_id), its first column; a snapshot made before keeps both.)
 CREATE INDEX IF NOT EXISTS leads_client ON leads (main_contact_id, pipeline_id, is_open);
 CREATE INDEX IF NOT EXISTS leads_company ON leads (company_id);
 -- The orders the deal checks report in, as covering indexes, so that a check reads its deals already
@@ -147,8 +147,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     is_completed INTEGER NOT NULL, task_type_id INTEGER, text TEXT NOT NULL DEFAULT '',
     complete_till INTEGER, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, result_text TEXT
 );
-CREATE INDEX IF NOT EXISTS tasks_entity ON tasks (entity_type, entity_id, is_completed);
--- a deal's open tasks with their due time, read without the table (D02: the earliest overdue one)
+-- a record's tasks, open or done, with their due time, read without the table (D01, D14: is there an open
+-- one; D02: the earliest overdue one). It replaces tasks_entity (entity_type, entity_id, is_completed),
+-- its first three columns; a snapshot made before keeps both.
 CREATE INDEX IF NOT EXISTS tasks_due ON tasks (entity_type, entity_id, is_completed, complete_till);
 CREATE TABLE IF NOT EXISTS notes (
     id INTEGER PRIMARY KEY, entity_type TEXT NOT NULL, entity_id INTEGER NOT NULL, note_type TEXT NOT NULL,
