@@ -256,6 +256,7 @@ class ReadGuard:
     def __init__(self) -> None:
         self.denied: str | None = None
         self._engine = False
+        self._filling: str | None = None
 
     def install(self, db: sqlite3.Connection) -> "ReadGuard":
         db.set_authorizer(self)
@@ -276,8 +277,23 @@ class ReadGuard:
         finally:
             self._engine = False
 
+    @contextmanager
+    def filling(self, db: sqlite3.Connection, table: str) -> Iterator[None]:
+        """While a check's SQL fills the engine's temp table `table` with its failing records
+        (`INSERT INTO temp.<table> <check SQL>`): creating and inserting into that one table allowed,
+        `query_only` lifted; the check's SQL itself still only reads."""
+        with self.engine_tables(db):
+            self._engine, self._filling = False, table  # that one table, not every temp table
+            try:
+                yield
+            finally:
+                self._engine, self._filling = True, None
+
     def __call__(self, action: int, arg1: str | None, arg2: str | None, database: str | None,
                  trigger: str | None) -> int:
+        if self._filling and database == "temp" and arg1 in (self._filling, "sqlite_temp_master") and action in (
+                sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_INSERT):
+            return sqlite3.SQLITE_OK
         if self._engine and (database == "temp" and action in _TEMP_ACTIONS
                              or action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "query_only"
                              or action == sqlite3.SQLITE_TRANSACTION):
