@@ -322,7 +322,11 @@ def open_read_only(path: str | Path) -> tuple[sqlite3.Connection, ReadGuard]:
     db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA query_only=ON")
     db.execute("PRAGMA cache_size=-100000")  # 100 MB page cache: checks scan big tables
-    db.execute("PRAGMA temp_store=MEMORY")  # sorts and materialised CTEs stay off the disk
+    # the temp database (each check's failing records, the engine's shared tables, big sorts) on a file,
+    # with a 20 MB cache of its own: at 1M + 1M, 6 million failing records held in memory took the audit
+    # from 583 to 871 MB, and were no faster (the OS caches the file; it is deleted as it is opened)
+    db.execute("PRAGMA temp_store=FILE")
+    db.execute("PRAGMA temp.cache_size=-20000")
     return db, ReadGuard().install(db)
 
 
