@@ -1,12 +1,13 @@
 """Running checks over a snapshot.
 
 Every check selects the failing records (entity + id, with the deal budget
-where there is one); the count, the share of its population, the budget at
-risk and the per-manager counts are derived from that set where it is, in
-SQL (one `GROUP BY responsible_user_id` per check, without the check's
-ORDER BY); the records themselves are read only when asked — the samples a
-report shows, or every one, streamed, for exports and the history. "Now" is
-the snapshot time, passed to every check as `:now`; no check reads the clock.
+where there is one). Its SQL runs once, in its own order, into a temp table
+of its own on the read connection (`_Readers.fill`; the temp database lives
+on a file); the count, the share of its population, the budget at risk, the
+per-manager counts, the samples a report shows, every id the history keeps
+and every record an export streams are all read from that table — as
+audited, whatever a later sync changes. "Now" is the snapshot time, passed
+to every check as `:now`; no check reads the clock.
 
 What several checks need per deal (its touches, last activity, stage
 entries) is built once per read connection as temp tables
@@ -30,8 +31,8 @@ Tenants override thresholds and exempt stages in the workspace.
 
 Why this file is long: the engine owns the snapshot's read connections and everything that must hold
 on them together — the read-only guard that lets only the engine build its temp tables, the work
-units spread over two threads, the grouped tally per check and the lazy records read on the same
-connection afterwards; split apart, the guarantee that a check's SQL cannot write would span
+units spread over two threads, the table each check's records are run into and everything read from
+it afterwards on the same connection; split apart, the guarantee that a check's SQL cannot write would span
 modules.
 """
 
