@@ -17,6 +17,7 @@ Files per tenant (inside the workspace's tenant folder): `snapshot.sqlite`
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -76,14 +77,22 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
         raise InputError(say(MESSAGES, "unknown_checks", ids=", ".join(unknown)))
     if not Path(snapshot_path).is_file():
         raise RuntimeFailure(say(MESSAGES, "no_snapshot", tenant=tenant))
-    with Snapshot(snapshot_path) as snapshot:
-        run = run_checks(snapshot, checks, options)
+    with Snapshot(snapshot_path) as snapshot, ThreadPoolExecutor(1) as beside:
         stages = StageResolver(snapshot, options)
+
+        def analyse() -> dict[str, Any]:
+            """The sales analytics, on their own connection, while the checks run: a thread the checks
+            leave idle (their last, longest unit) takes it."""
+            with Snapshot(snapshot_path, reader=True) as own:
+                return sales_analytics(
+                    own, default_period(own.snapshot_at, period_days), blueprint=options.blueprint,
+                    working_days=working_days, stage_ids=lambda refs, key: stages.ids(
+                        refs, Location(options.blueprint_file or "blueprint", key=key)))
+
         # Directum RX has no deals module (reference directum-rx.md): no funnel, no sales analytics
-        analytics = None if options.crm == "directum" else sales_analytics(
-            snapshot, default_period(run.snapshot_at, period_days), blueprint=options.blueprint,
-            working_days=working_days,
-            stage_ids=lambda refs, key: stages.ids(refs, Location(options.blueprint_file or "blueprint", key=key)))
+        analysed = None if options.crm == "directum" or snapshot.snapshot_at is None else beside.submit(analyse)
+        run = run_checks(snapshot, checks, options)
+        analytics = analysed.result() if analysed is not None else None
         users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
         web_url = snapshot.get_meta("web_url")
         crm = snapshot.get_meta("crm") or options.crm

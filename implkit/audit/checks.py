@@ -256,6 +256,7 @@ class ReadGuard:
     def __init__(self) -> None:
         self.denied: str | None = None
         self._engine = False
+        self._filling: str | None = None
 
     def install(self, db: sqlite3.Connection) -> "ReadGuard":
         db.set_authorizer(self)
@@ -276,8 +277,23 @@ class ReadGuard:
         finally:
             self._engine = False
 
+    @contextmanager
+    def filling(self, db: sqlite3.Connection, table: str) -> Iterator[None]:
+        """While a check's SQL fills the engine's temp table `table` with its failing records
+        (`INSERT INTO temp.<table> <check SQL>`): creating and inserting into that one table allowed,
+        `query_only` lifted; the check's SQL itself still only reads."""
+        with self.engine_tables(db):
+            self._engine, self._filling = False, table  # that one table, not every temp table
+            try:
+                yield
+            finally:
+                self._engine, self._filling = True, None
+
     def __call__(self, action: int, arg1: str | None, arg2: str | None, database: str | None,
                  trigger: str | None) -> int:
+        if self._filling and database == "temp" and arg1 in (self._filling, "sqlite_temp_master") and action in (
+                sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_INSERT):
+            return sqlite3.SQLITE_OK
         if self._engine and (database == "temp" and action in _TEMP_ACTIONS
                              or action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "query_only"
                              or action == sqlite3.SQLITE_TRANSACTION):
@@ -306,7 +322,11 @@ def open_read_only(path: str | Path) -> tuple[sqlite3.Connection, ReadGuard]:
     db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA query_only=ON")
     db.execute("PRAGMA cache_size=-100000")  # 100 MB page cache: checks scan big tables
-    db.execute("PRAGMA temp_store=MEMORY")  # sorts and materialised CTEs stay off the disk
+    # the temp database (each check's failing records, the engine's shared tables, big sorts) on a file,
+    # with a 20 MB cache of its own: at 1M + 1M, 6 million failing records held in memory took the audit
+    # from 583 to 871 MB, and were no faster (the OS caches the file; it is deleted as it is opened)
+    db.execute("PRAGMA temp_store=FILE")
+    db.execute("PRAGMA temp.cache_size=-20000")
     return db, ReadGuard().install(db)
 
 

@@ -7,13 +7,14 @@ re-sync replaces the snapshot but never the history.
 Each result keeps its failing records too (`failing_ids`), so that two runs
 can be compared record by record (what is new, what was fixed): per entity,
 the sorted integer ids as deltas, other ids as they are, JSON compressed
-with zlib: about a byte a record (100,000 ids scattered over 5 million: 111 KB;
-over 300,000: 47 KB).
+with zlib at its default level: about a byte a record (100,000 ids scattered over 5 million:
+112 KB; over 300,000: 49 KB).
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import zlib
 from pathlib import Path
@@ -42,18 +43,31 @@ CREATE TABLE IF NOT EXISTS failing (
 
 def pack_ids(refs: Iterable[tuple[str, object]]) -> bytes:
     """(entity, id) pairs → zlib(JSON {entity: {"d": deltas of sorted int ids, "o": other ids}})."""
-    by_entity: dict[str, dict[str, list]] = {}
+    grouped: dict[str, list] = {}
     for entity, record_id in refs:
-        slot = by_entity.setdefault(entity, {"d": [], "o": []})
-        if isinstance(record_id, int) and not isinstance(record_id, bool):
-            slot["d"].append(record_id)
+        grouped.setdefault(entity, []).append(record_id)
+    return pack_grouped(grouped.items())
+
+
+def pack_grouped(groups: Iterable[tuple[str, list]]) -> bytes:
+    """The packed ids of each entity's ids (`pack_ids` groups pairs; the audit engine hands them grouped,
+    `CheckResult.ids_by_entity`). Millions of ids: the deltas are made and written by C loops (`map`), and
+    zlib's default level packs them within a fifth of level 9's size at a fifteenth of its time."""
+    body = []
+    for entity, ids in groups:
+        unique = set(ids)
+        if set(map(type, unique)) == {int}:  # the usual case, without a Python loop over the ids
+            ints, others = sorted(unique), []
         else:
-            slot["o"].append(record_id)
-    for slot in by_entity.values():
-        ints = sorted(set(slot["d"]))
-        slot["d"] = [b - a for a, b in zip([0, *ints], ints)]
-        slot["o"] = sorted(set(map(str, slot["o"])))
-    return zlib.compress(json.dumps(by_entity, separators=(",", ":"), ensure_ascii=False).encode(), 9)
+            ints = sorted(i for i in unique if type(i) is int)  # noqa: E721 (a bool is not an id)
+            others = sorted({str(i) for i in unique if type(i) is not int})  # noqa: E721
+        deltas = ",".join(map(str, map(operator.sub, ints, [0, *ints[:-1]])))
+        body.append(f'{_json(entity)}:{{"d":[{deltas}],"o":{_json(others)}}}')
+    return zlib.compress(("{" + ",".join(body) + "}").encode())
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def unpack_ids(blob: bytes) -> set[tuple[str, object]]:
@@ -98,8 +112,7 @@ class History:
                   r.count if r.ran else None, r.population, r.budget_at_risk if r.ran else None)
                  for r in run.results])
             self.db.executemany("INSERT INTO failing VALUES (?, ?, ?)",
-                                [(run_id, r.check.id, pack_ids(r.ids()))
-                                 for r in run.results if r.ran])
+                                [(run_id, r.check.id, pack_grouped(r.ids_by_entity())) for r in run.results if r.ran])
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

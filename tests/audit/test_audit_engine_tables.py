@@ -67,6 +67,7 @@ def _checks(ids):
     "CREATE TEMP TABLE mine AS SELECT id FROM leads",
     "DROP TABLE temp.lead_touches",
     "PRAGMA query_only = OFF",
+    "INSERT INTO temp.failing_0 (c0) VALUES (9) RETURNING c0 AS id",  # D03's records, filled before it runs
 ])
 def test_a_check_cannot_write_the_engines_tables_even_after_they_are_built(make_snapshot, sql):
     snap = make_snapshot(RECORDS)
@@ -75,6 +76,53 @@ def test_a_check_cannot_write_the_engines_tables_even_after_they_are_built(make_
     with pytest.raises(InputError) as caught:  # D03 builds the tables on the connection the writer then runs on
         run_checks(snap, [d03, writer], AuditOptions(), workers=1)
     assert "may only read" in str(caught.value) and "D08.yaml" in str(caught.value)
+
+
+def test_while_a_check_fills_its_table_nothing_else_may_be_written(make_snapshot):
+    """`ReadGuard.filling` lets the statement that runs a check's SQL into its table create and fill that
+    one table; every other table, the snapshot's or the engine's, stays out of reach meanwhile."""
+    import sqlite3
+
+    snap = make_snapshot(RECORDS)
+    readers = _Readers(snap, threaded=False, now=NOW)
+    try:
+        readers.tables(["lead_touches"])
+        db, guard = readers.sql
+        with guard.filling(db, "failing_0"):
+            db.execute("CREATE TEMP TABLE failing_0 (c0)")
+            db.execute("INSERT INTO temp.failing_0 SELECT id FROM leads")
+            for other in ("CREATE TEMP TABLE failing_1 (c0)", "INSERT INTO temp.lead_touches VALUES (1, 0, 'out')",
+                          "DELETE FROM temp.failing_0", "INSERT INTO leads (id) VALUES (99)"):
+                with pytest.raises(sqlite3.DatabaseError):
+                    db.execute(other)
+        assert [r[0] for r in db.execute("SELECT c0 FROM temp.failing_0 ORDER BY rowid")] == [1, 2, 3]
+        with pytest.raises(sqlite3.DatabaseError):  # and after it, not even that table
+            db.execute("INSERT INTO temp.failing_0 VALUES (4)")
+    finally:
+        readers.close()
+
+
+def test_the_history_packs_what_the_run_reports(make_snapshot, tmp_path):
+    """A check's ids, handed to the history per entity in bulk, pack to exactly its failing records:
+    integer and text ids, two entities, a record listed twice."""
+    from implkit.audit.history import History, pack_grouped, unpack_ids
+
+    snap = make_snapshot(RECORDS)
+    d08 = _checks({"D08"})[0]
+    mixed = dataclasses.replace(d08, sql="SELECT id, 'leads' AS entity FROM leads UNION ALL SELECT 'e1', 'events'"
+                                         " UNION ALL SELECT 'e1', 'events' UNION ALL SELECT 5, 'contacts'"
+                                         " ORDER BY 2 DESC, 1")
+    run = run_checks(snap, [mixed], AuditOptions(), workers=1)
+    result = run.results[0]
+    expected = {("leads", 1), ("leads", 2), ("leads", 3), ("events", "e1"), ("contacts", 5)}
+    assert result.count == 6 and set(result.ids()) == expected  # a row is a finding: the twice-listed one counts twice
+    assert [(r.entity, r.id) for r in result.samples(2)] == [("leads", 1), ("leads", 2)]
+    assert unpack_ids(pack_grouped(result.ids_by_entity())) == expected
+    history = History(tmp_path / "history.sqlite")
+    run_id = history.record(run, at=NOW)
+    assert history.failing_ids(run_id, "D08") == expected
+    history.close()
+    run.close()
 
 
 def test_the_shared_tables_hold_what_the_views_say(make_snapshot):
@@ -95,24 +143,25 @@ def test_the_shared_tables_hold_what_the_views_say(make_snapshot):
         readers.close()
 
 
-def test_records_are_read_from_the_audited_snapshot_or_not_at_all(make_snapshot):
-    """Figures and ids stay after the run is closed; records are read only while it is open and only from
-    the snapshot as audited, never from one synced again since."""
+def test_records_are_read_as_audited_while_the_run_is_open(make_snapshot):
+    """Each check's failing records are run once into the run's own table: a later sync (here: the
+    failing deal deleted, the time moved on) changes nothing the run reads; figures stay after the run
+    is closed, records and ids are read only while it is open."""
     from implkit.errors import RuntimeFailure
 
     snap = make_snapshot(RECORDS)
     run = run_checks(snap, _checks({"D03", "D07"}), AuditOptions(), workers=1)
     d03 = run.result("D03")
     assert d03.count == 1 and [r.id for r in d03.samples(5)] == [2]
-    snap.set_meta(snapshot_at=NOW + 60)  # a later sync
-    with pytest.raises(RuntimeFailure, match="synced again"):
-        list(d03.refs())
-    assert [r.id for r in d03.samples(5)] == [2]  # read while it was the audited snapshot, and kept
+    snap.db.execute("DELETE FROM leads WHERE id = 2")  # a later sync
+    snap.set_meta(snapshot_at=NOW + 60)
+    assert [(r.id, r.budget) for r in d03.refs()] == [(2, 1000)]
+    assert list(d03.ids()) == [("leads", 2)]
     run.close()
     assert d03.count == 1 and d03.budget_at_risk == 1000
-    assert list(d03.ids()) == [("leads", 2)]  # the ids were gathered with the figures, as audited
-    with pytest.raises(RuntimeFailure, match="closed"):
-        list(d03.refs())
+    for read in (d03.refs, d03.ids, lambda: d03.samples(5)):
+        with pytest.raises(RuntimeFailure, match="closed"):
+            list(read())
 
 
 def _correlated_scans(db, sql, params) -> list[str]:
