@@ -1,4 +1,4 @@
-"""CPU seconds of each SQL check's runs on a snapshot: population, tally, head and the whole ordered run.
+"""CPU seconds of each SQL check's runs on a snapshot: population, the ordered run, the figures.
 
     .venv/bin/python bench/audit_checks.py SNAPSHOT [CHECK_ID ...] [--checks DIR]
 
@@ -7,13 +7,14 @@ connection (no threads, so the figures are the SQL's own), in CPU seconds of thi
 (`time.process_time`: the machine may be shared, wall time would measure the neighbours):
 
 - pop: the population query;
-- tally: the engine's `GROUP BY responsible_user_id` over the check's SQL without its ORDER BY;
-- head: the engine's ordered run read as far as the samples and every manager's first record;
-- ordered: the check's whole ordered SQL written into a temp table (what a run that keeps every record
-  of a check costs: its sort included), and a digest of those records in order (equal digests before
-  and after a rewrite: the same records in the same order).
+- ordered: the check's SQL run once, in its order, into its temp table (engine `_Readers.fill`): what a
+  check costs, its sort included;
+- tally: count, budget and managers read back from that table;
 
-The engine's shared tables (snapshot.AUDIT_TABLES) are built first and timed on their own lines.
+and a digest of the records in the table, in order (equal digests before and after a rewrite: the same
+records in the same order). The engine's shared tables (snapshot.AUDIT_TABLES) the chosen checks read
+are built first and timed on their own lines.
+
 `--checks DIR` reads the check files of another folder (another checkout's `audits/`), for a
 before/after on the same snapshot. Opening the snapshot applies this checkout's schema (its indexes),
 so measure on a copy of a shared file.
@@ -30,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from implkit.audit.checks import load_checks, sql_parameters  # noqa: E402
+from implkit.audit.checks import Check, load_checks, run_check_sql, sql_parameters  # noqa: E402
 from implkit.audit.engine import _Readers, _SqlRecords, audit_tables_of  # noqa: E402
 from implkit.audit.snapshot import AUDIT_TABLES, Snapshot  # noqa: E402
 
@@ -45,7 +46,7 @@ def main() -> None:
     with Snapshot(Path(args.snapshot)) as snap:
         now = snap.snapshot_at
         readers = _Readers(snap, threaded=False, now=now)
-        db, guard = readers.sql
+        db, _ = readers.sql
         chosen = [c for c in checks if not c.builtin and c.sql and (not args.ids or c.id in args.ids)
                   and not c.unsupported_reason("amocrm")]
         needed = {name for c in chosen for name in audit_tables_of(c)}
@@ -54,40 +55,36 @@ def main() -> None:
                 start = time.process_time()
                 readers.tables([name])
                 print(f"table {name}: {time.process_time() - start:.2f}", flush=True)
-        totals = [0.0] * 4
+        totals = [0.0] * 3
         for check in chosen:
             params = sql_parameters(check, now=now, exempt_stage_ids=[])
-            records = _SqlRecords(readers, check, params, now)
             figures = []
             start = time.process_time()
-            population = records.run("population").fetchone()[0] if check.population else None
+            population = readers_population(readers, check, params)
+            figures.append(time.process_time() - start)
+            start = time.process_time()
+            records = _SqlRecords(readers, check, params, now)
             figures.append(time.process_time() - start)
             start = time.process_time()
             tally = records.tally()
             figures.append(time.process_time() - start)
-            start = time.process_time()
-            records.head(check.samples)
-            figures.append(time.process_time() - start)
-            start = time.process_time()
-            with guard.engine_tables(db):
-                db.execute("DROP TABLE IF EXISTS temp.bench_ordered")
-                db.execute(f"CREATE TEMP TABLE bench_ordered AS {check.sql}", params)
-            figures.append(time.process_time() - start)
-            # every record, in order, as a digest: the same figure before and after a rewrite means the
-            # same records in the same order (read outside the timing)
-            digest, kept = hashlib.sha256(), 0
-            for row in db.execute("SELECT * FROM temp.bench_ordered ORDER BY rowid"):
+            # every record, in order, as a digest (read outside the timing)
+            digest = hashlib.sha256()
+            for row in db.execute(f"SELECT * FROM temp.{records.table} ORDER BY rowid"):
                 digest.update(repr(tuple(row)).encode())
-                kept += 1
-            with guard.engine_tables(db):
-                db.execute("DROP TABLE temp.bench_ordered")
-            assert kept == tally.count, (check.id, kept, tally.count)
             totals = [a + b for a, b in zip(totals, figures)]
-            print(f"{check.id}: pop {figures[0]:.2f} tally {figures[1]:.2f} head {figures[2]:.2f}"
-                  f" ordered {figures[3]:.2f}  n={tally.count} population={population}"
-                  f" digest={digest.hexdigest()[:12]}", flush=True)
-        print("totals pop %.2f tally %.2f head %.2f ordered %.2f" % tuple(totals))
+            print(f"{check.id}: pop {figures[0]:.2f} ordered {figures[1]:.2f} tally {figures[2]:.2f}"
+                  f"  n={tally.count} population={population} digest={digest.hexdigest()[:12]}", flush=True)
+        print("totals pop %.2f ordered %.2f tally %.2f" % tuple(totals))
         readers.close()
+
+
+def readers_population(readers: _Readers, check: Check, params: dict) -> int | None:
+    """The check's population, run as the engine runs it (on the check connection, through its guard)."""
+    if not check.population:
+        return None
+    db, guard = readers.sql
+    return run_check_sql(db, guard, check, "population", params).fetchone()[0]
 
 
 if __name__ == "__main__":
