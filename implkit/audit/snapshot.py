@@ -85,11 +85,13 @@ CREATE TABLE IF NOT EXISTS leads (
     main_contact_id INTEGER, company_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS leads_open ON leads (is_open, pipeline_id, status_id);
+CREATE INDEX IF NOT EXISTS leads_main_contact ON leads (main_contact_id);
 -- D13 counts the open deals per (client, pipeline) in one pass over this index, without reading the table.
 -- is_open last, not first: an index led by is_open would compete with leads_open for every
 -- `is_open = 1` check, and SQLite without statistics (a synced snapshot has none) may pick it, reading
 -- the deals in client order, one random lookup each
--- (It replaces leads_main_contact (main_contact_id), its first column; a snapshot made before keeps both.)
+-- (leads_main_contact stays beside it: D11 finds the deals without a client through it, where SQLite
+-- without statistics would take leads_company's deals without a company instead, most of them.)
 CREATE INDEX IF NOT EXISTS leads_client ON leads (main_contact_id, pipeline_id, is_open);
 CREATE INDEX IF NOT EXISTS leads_company ON leads (company_id);
 -- The orders the deal checks report in, as covering indexes, so that a check reads its deals already
