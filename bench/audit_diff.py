@@ -141,14 +141,13 @@ def child(path: Path, what: str) -> None:
 
 
 def _every_id(fmt: str) -> dict:
-    """As `implkit audit diff` asks: every id only for the formats that carry them all."""
+    """As `implkit audit diff` asks: the labels made as the format reads them (the diff before this
+    option made them all)."""
     import inspect
 
     from implkit.audit.diff import audit_diff
 
-    if "every_id" not in inspect.signature(audit_diff).parameters:  # the diff before it was lazy
-        return {}
-    return {"every_id": fmt in ("json", "csv")}
+    return {"every_id": False} if "every_id" in inspect.signature(audit_diff).parameters else {}
 
 
 def measure(path: Path, what: str, scale: float = 1.0) -> dict:
