@@ -129,6 +129,12 @@ def test_the_diff_is_the_set_computation_record_for_record(generated):
     assert {(r[2], r[3]) for r in rows if r[0] == "B" and r[1] == "new"} >= {("companies", str(2**63))}
     parsed = json.loads(render_diff(lazy, "json", "en", "acme"))
     assert parsed["checks"] == expected["checks"]
+    # the audit report's json (the diff beside the findings) is json.dumps's text of the plain lists
+    from implkit.audit.report import render_json
+
+    report = {"tenant": "acme", "findings": [{"id": "A", "records": [{"id": 1, "at": object}]}], "diff": lazy}
+    assert render_json(report) == json.dumps({**report, "diff": plain}, ensure_ascii=False, indent=2,
+                                             default=str) + "\n"
 
 
 def test_a_lazy_cell_reads_like_the_list(generated):
