@@ -11,6 +11,12 @@ may be new or fixed only because the rule moved.
 `audit_diff(history)` compares the last two audits; `diff_lines` renders the
 section every audit report carries and `render_diff` the `audit diff`
 command's output (table, md, json, csv, html).
+
+A 1M + 1M account fails about 6 million records an audit, so nothing here
+makes an object per record unless a format asks for that record: the runs
+are compared per entity as sorted integer arrays (`History.failing`), and a
+cell's labels (`Labels`) are made when read — ten for a table, a chunk at a
+time for csv and for json (`dumps`). `bench/audit_diff.py` measures it.
 """
 
 from __future__ import annotations
