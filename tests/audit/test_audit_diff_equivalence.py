@@ -169,3 +169,25 @@ def test_failing_ids_read_back_what_was_packed(generated):
             assert {(e, i) for e, (ints, others) in decoded.items() for i in [*ints.tolist(), *others]} == refs
     assert history.failing_ids(BEFORE, "C") is None and history.failing(BEFORE, "F") is None
     assert diff_module.SHOWN_IDS == 10
+
+
+def test_the_shared_postgres_history_gives_the_same_diff(pg_cluster, tmp_path):
+    """The workspace's PostgreSQL history (PgHistoryDb) runs the same statements: its bytea blobs decode to
+    the same records and the same diff as the local file's."""
+    import uuid
+
+    from implkit.workspace.postgres import PgHistoryDb, schema_for
+
+    checks = _generated(random.Random(7))
+    local = _history(tmp_path / "history.sqlite", checks)
+    shared = _history(PgHistoryDb(pg_cluster.url, schema_for(str(uuid.uuid4()), "acme")), checks)
+    try:
+        want = audit_diff(local, check_entities=ENTITIES)
+        got = audit_diff(shared, check_entities=ENTITIES, every_id=False)
+        assert got["totals"] == want["totals"] and sum(want["totals"].values()) > 2_000
+        assert got["checks"] == want["checks"]
+        assert all(shared.failing_ids(run, check) == refs for check, runs in checks.items()
+                   for run, refs in runs.items())
+    finally:
+        local.close()
+        shared.close()
