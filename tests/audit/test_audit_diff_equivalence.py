@@ -191,3 +191,29 @@ def test_the_shared_postgres_history_gives_the_same_diff(pg_cluster, tmp_path):
     finally:
         local.close()
         shared.close()
+
+
+def test_blobs_written_by_hand_in_the_documented_format_read(tmp_path):
+    """A history file from before: zlib(JSON {entity: {"d": deltas of sorted int ids, "o": other ids}}),
+    written here without pack_ids (either key may be absent)."""
+    import zlib
+
+    def blob(value: dict) -> bytes:
+        return zlib.compress(json.dumps(value).encode())
+
+    history = History(tmp_path / "history.sqlite")
+    try:
+        for run, (leads, config) in enumerate([({"d": [3, 2, 5]}, {"o": ["a.b", "c"]}),
+                                               ({"d": [5, 5], "o": ["x"]}, {"d": [], "o": ["c"]})], start=1):
+            history.db.execute("INSERT INTO runs VALUES (?, 0, 0, 1, 1, 0)", (run,))
+            history.db.execute("INSERT INTO results VALUES (?, 'D08', 'v', 'error', 'fail', 3, NULL, NULL)", (run,))
+            history.db.execute("INSERT INTO failing VALUES (?, 'D08', ?)",
+                               (run, blob({"leads": leads, "config": config})))
+        assert history.failing_ids(1, "D08") == {("leads", 3), ("leads", 5), ("leads", 10), ("config", "a.b"),
+                                                 ("config", "c")}
+        got = audit_diff(history, check_entities={"D08": "leads"}, every_id=False)
+        d08 = got["checks"][0]
+        assert (d08["new"]["ids"], d08["fixed"]["ids"], d08["still_open"]["ids"]) == (
+            ["x"], ["config:a.b", "3"], ["config:c", "5", "10"])
+    finally:
+        history.close()
