@@ -12,7 +12,7 @@ changed its rule between the runs and one did not run before. The ids are packed
 
 Then, each in a fresh child process (so its peak memory is its own):
 
-- the bound: every failing blob of the two runs decompressed and parsed once (`zlib` + `json`): no
+- the bound: every failing blob of the two runs decompressed and decoded once (`history.decode_ids`): no
   comparison can read the history faster;
 - for each --format: `audit_diff` and `render_diff` as the `audit diff` command runs them, in CPU seconds
   (user + system, which a machine shared with other work does not inflate), the ratio to the bound, the
@@ -109,10 +109,9 @@ def cpu() -> float:
 def child(path: Path, what: str) -> None:
     """One measurement in this (fresh) process; prints one JSON line."""
     import sqlite3
-    import zlib
 
     from implkit.audit.diff import audit_diff, render_diff
-    from implkit.audit.history import History
+    from implkit.audit.history import History, decode_ids
 
     start, wall = cpu(), time.perf_counter()
     out: dict = {}
@@ -121,9 +120,9 @@ def child(path: Path, what: str) -> None:
     elif what == "bound":
         db = sqlite3.connect(str(path))
         ids = 0
-        for (blob,) in db.execute("SELECT ids FROM failing"):
-            for slot in json.loads(zlib.decompress(blob)).values():
-                ids += len(slot.get("d", ())) + len(slot.get("o", ()))
+        for (blob,) in db.execute("SELECT ids FROM failing"):  # either layout, decoded once (history.decode_ids)
+            for ints, others in decode_ids(blob).values():
+                ids += len(ints) + len(others)
         db.close()
         out["ids"] = ids
     else:
@@ -179,7 +178,7 @@ def main() -> None:
                   f" later run, {len(CHECKS)} checks, {path.stat().st_size / 1e6:.1f} MB", flush=True)
         print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         bound = measure(path, "bound")
-        print(f"bound (decompress + parse both runs' blobs once): {bound['cpu']:.2f} s CPU, {bound['ids']:,} ids,"
+        print(f"bound (decompress + decode both runs' blobs once): {bound['cpu']:.2f} s CPU, {bound['ids']:,} ids,"
               f" peak {bound['peak_mb']:.0f} MB", flush=True)
         for fmt in args.format.split(","):
             got = measure(path, fmt)
