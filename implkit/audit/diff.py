@@ -11,6 +11,12 @@ may be new or fixed only because the rule moved.
 `audit_diff(history)` compares the last two audits; `diff_lines` renders the
 section every audit report carries and `render_diff` the `audit diff`
 command's output (table, md, json, csv, html).
+
+A 1M + 1M account fails about 6 million records an audit, so nothing here
+makes an object per record unless a format asks for that record: the runs
+are compared per entity as sorted integer arrays (`History.failing`), and a
+cell's labels (`Labels`) are made when read — ten for a table, a chunk at a
+time for csv and for json (`dumps`). `bench/audit_diff.py` measures it.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ import csv
 import html
 import io
 import json
+import os
 import re
+from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import Any
 
 from implkit.lang import say_in
@@ -53,8 +62,13 @@ def msg(key: str, lang: str, **values: Any) -> str:
     return say_in(MESSAGES, key, lang, **values)
 
 
-def audit_diff(history: History, *, check_entities: dict[str, str] | None = None) -> dict[str, Any]:
-    """The last audit against the one before it (plain data; `before` is None after the first audit)."""
+def audit_diff(history: History, *, check_entities: dict[str, str] | None = None,
+               every_id: bool = True) -> dict[str, Any]:
+    """The last audit against the one before it (plain data; `before` is None after the first audit).
+
+    Each cell is {"count": n, "ids": the records' labels, sorted}. `every_id=False` leaves the labels
+    unmade until read (a `Labels` sequence): a table shows 10 of a cell's million, csv streams them; json
+    needs the list (the default, so the result is plain data to any reader)."""
     runs = history.runs(2)
     if not runs:
         return {"before": None, "after": None, "checks": []}
@@ -68,8 +82,8 @@ def audit_diff(history: History, *, check_entities: dict[str, str] | None = None
     for check_id in sorted(trend):
         points = {p["run"]: p for p in trend[check_id]}
         was, now = points.get(before["id"]), points.get(after["id"])
-        old = history.failing_ids(before["id"], check_id) if was else None
-        new = history.failing_ids(after["id"], check_id) if now else None
+        old = history.failing(before["id"], check_id) if was else None
+        new = history.failing(after["id"], check_id) if now else None
         if old is None and new is None:
             continue
         entity = (check_entities or {}).get(check_id)
@@ -80,13 +94,155 @@ def audit_diff(history: History, *, check_entities: dict[str, str] | None = None
             row["note"] = "not_run_now"
         elif was["identity"] != now["identity"]:
             row["note"] = "redefined"
-        old, new = old or set(), new or set()
-        for change, refs in (("new", new - old), ("fixed", old - new), ("still_open", new & old)):
-            ids = [_label(ref, entity) for ref in sorted(refs, key=_order)]
-            row[change] = {"count": len(ids), "ids": ids}
-            out["totals"][change] += len(ids)
+        for change, parts in _compare(old or {}, new or {}).items():
+            labels = Labels(parts, entity)
+            row[change] = {"count": len(labels), "ids": labels.as_list() if every_id else labels}
+            out["totals"][change] += len(labels)
         out["checks"].append(row)
     return out
+
+
+def _compare(old: dict[str, tuple], new: dict[str, tuple]) -> dict[str, list[tuple]]:
+    """Two runs' records (`History.failing`) → change → [(entity, sorted int ids, sorted other ids)], the
+    entities in order: the report's order (by entity; its integer ids, then the others)."""
+    import numpy as np
+
+    none = (np.empty(0, dtype=np.int64), [])
+    out: dict[str, list[tuple]] = {c: [] for c in CHANGES}
+    for entity in sorted(old.keys() | new.keys()):
+        (was_ints, was_others), (now_ints, now_others) = old.get(entity, none), new.get(entity, none)
+        # both sorted and distinct (decode_ids): a mask keeps the order, so nothing is sorted again
+        known = np.isin(now_ints, was_ints, assume_unique=True)
+        kept = np.isin(was_ints, now_ints, assume_unique=True)
+        was_set, now_set = set(was_others), set(now_others)
+        out["new"].append((entity, now_ints[~known], [i for i in now_others if i not in was_set]))
+        out["fixed"].append((entity, was_ints[~kept], [i for i in was_others if i not in now_set]))
+        out["still_open"].append((entity, now_ints[known], [i for i in now_others if i in was_set]))
+    return out
+
+
+class Labels(Sequence):
+    """A cell's record ids as the report writes them — bare for the check's own entity, `entity:id`
+    otherwise — made only when read: a slice makes its labels, iteration makes them a chunk at a time.
+    Equal to a list of the same labels."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, parts: list[tuple[str, Any, list]], entity: str | None):
+        # (the labels' prefix, sorted int ids, sorted other ids) per entity with records
+        self._parts = [("" if kind == entity else f"{kind}:", ints, others)
+                       for kind, ints, others in parts if len(ints) or others]
+        self._len = sum(len(ints) + len(others) for _, ints, others in self._parts)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            if step != 1:
+                return self.as_list()[index]
+            return [label for chunk in self._chunks(start, stop) for label in chunk]
+        position = index + self._len if index < 0 else index
+        if not 0 <= position < self._len:
+            raise IndexError("label index out of range")
+        return next(self._chunks(position, position + 1))[0]
+
+    def __iter__(self) -> Iterator[str]:
+        for chunk in self._chunks(0, self._len):
+            yield from chunk
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (Labels, list, tuple)):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  (a list's kind of equality)
+
+    def __repr__(self) -> str:
+        return f"Labels({self[:3]!r}, {self._len} in all)"
+
+    def as_list(self) -> list[str]:
+        return [label for chunk in self._chunks(0, self._len) for label in chunk]
+
+    def json_array(self, indent: str) -> str:
+        """The labels as json.dumps(indent=2) writes a list whose line is indented by `indent`."""
+        from json.encoder import encode_basestring
+
+        if not self._len:
+            return "[]"
+        between = ",\n" + indent + "  "
+        return "[" + between[1:] + between.join(between.join(map(encode_basestring, chunk))
+                                               for chunk in self._chunks(0, self._len)) + "\n" + indent + "]"
+
+    def _chunks(self, start: int, stop: int) -> Iterator[list[str]]:
+        """The labels at [start, stop), at most CHUNK at a time."""
+        for prefix, values in self._runs():
+            if start < len(values) and stop > 0:
+                for lo in range(max(start, 0), min(stop, len(values)), self.CHUNK):
+                    yield _labelled(prefix, values[lo:min(stop, len(values), lo + self.CHUNK)])
+            start, stop = start - len(values), stop - len(values)
+
+    def _runs(self) -> Iterator[tuple[str, Any]]:
+        for prefix, ints, others in self._parts:
+            yield prefix, ints
+            yield prefix, others
+
+    def split(self, entity: str | None) -> Iterator[tuple[str, list[str]]]:
+        """(entity, ids) runs of `_split` over the labels, integer ids a chunk at a time: an integer has no
+        colon, so `prefix` + any integer splits as `prefix` + "0" does, with the integer for the 0."""
+        for prefix, values in self._runs():
+            if isinstance(values, list):  # other ids: each its own split
+                yield from ((kind, [record_id]) for kind, record_id in
+                            (_split(label, entity) for label in _labelled(prefix, values)))
+                continue
+            kind, probe = _split(prefix + "0", entity)
+            for lo in range(0, len(values), self.CHUNK):
+                yield kind, _labelled(probe[:-1], values[lo:lo + self.CHUNK])
+
+
+def _labelled(prefix: str, values: Any) -> list[str]:
+    texts = map(str, values if isinstance(values, list) else values.tolist())  # numpy ints → Python's str
+    return list(map(prefix.__add__, texts)) if prefix else list(texts)
+
+
+def dumps(value: Any, default: Any = None) -> str:
+    """`json.dumps(value, ensure_ascii=False, indent=2, default=default)`, the same text, for data holding
+    lazy cells (`audit_diff(every_id=False)`): each cell's labels are encoded a chunk at a time into one
+    string, where json's indented encoder makes a string per item and joins them at the end (6.4 million ids:
+    about 500 MB of small strings on top of the labels themselves)."""
+    from json.encoder import encode_basestring
+
+    cells: list[Labels] = []
+    mark = f"\0labels-{os.urandom(8).hex()}-"  # a string no record id or name holds
+
+    def hold(item: Any) -> Any:
+        if isinstance(item, Labels):
+            cells.append(item)
+            return f"{mark}{len(cells) - 1}"
+        if default is None:
+            raise TypeError(f"Object of type {type(item).__name__} is not JSON serializable")
+        return default(item)
+
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=hold)
+    if not cells:
+        return text
+    pieces, done = [], 0
+    for found in re.finditer(re.escape(encode_basestring(mark)[:-1]) + r'(\d+)"', text):
+        line = text.rfind("\n", 0, found.start()) + 1
+        indent = re.compile(" *").match(text, line).group()  # the line's: the array closes there
+        pieces += [text[done:found.start()], cells[int(found.group(1))].json_array(indent)]
+        done = found.end()
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _split(label: str, entity: str | None) -> tuple[str, str]:
+    """A label back into (entity, id): `entity:id`, or a bare id of the check's own entity."""
+    kind, sep, record_id = label.partition(":")
+    if not sep or not re.fullmatch(r"[a-z_]+", kind):
+        return entity or "", label
+    return kind, record_id
 
 
 def _run(run: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -98,16 +254,6 @@ def _run(run: dict[str, Any] | None) -> dict[str, Any] | None:
             "at_iso": datetime.fromtimestamp(run["at"], timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def _order(ref: tuple[str, Any]) -> tuple:
-    entity, record_id = ref
-    return (entity, 0, record_id, "") if isinstance(record_id, int) else (entity, 1, 0, str(record_id))
-
-
-def _label(ref: tuple[str, Any], entity: str | None) -> str:
-    """An id as the report writes it: bare for the check's own entity, `entity:id` otherwise."""
-    return str(ref[1]) if ref[0] == entity else f"{ref[0]}:{ref[1]}"
-
-
 def changed(diff: dict[str, Any]) -> list[dict[str, Any]]:
     """The checks with something new or fixed (or a note), for the report's section."""
     return [c for c in diff.get("checks", ()) if c["new"]["count"] or c["fixed"]["count"] or c["note"]]
@@ -117,8 +263,8 @@ def _localised(label: str, lang: str) -> str:
     """`tasks:5` → `задача:5` in a Russian report (a bare id stays as it is)."""
     from implkit.audit.words import word
 
-    entity, sep, record_id = label.partition(":")
-    return f"{word(entity, lang)}:{record_id}" if sep and re.fullmatch(r"[a-z_]+", entity) else label
+    entity, record_id = _split(label, None)
+    return f"{word(entity, lang)}:{record_id}" if entity else label
 
 
 def _ids(cell: dict[str, Any], lang: str, limit: int | None = SHOWN_IDS) -> str:
@@ -174,7 +320,7 @@ def diff_html(diff: dict[str, Any] | None, lang: str) -> str:
 def render_diff(diff: dict[str, Any], fmt: str, lang: str, tenant: str) -> str:
     """`implkit audit diff`: every id in json and csv, the first few per cell elsewhere."""
     if fmt == "json":
-        return json.dumps({"tenant": tenant, "lang": lang, **diff}, ensure_ascii=False, indent=2) + "\n"
+        return dumps({"tenant": tenant, "lang": lang, **diff}) + "\n"
     if fmt == "csv":
         from implkit.audit.words import word
 
@@ -183,11 +329,12 @@ def render_diff(diff: dict[str, Any], fmt: str, lang: str, tenant: str) -> str:
         writer.writerow(msg("csv_columns", lang).split("|"))
         for c in diff.get("checks", ()):
             for change in CHANGES:
-                for label in c[change]["ids"]:
-                    entity, sep, record_id = label.partition(":")
-                    if not sep or not re.fullmatch(r"[a-z_]+", entity):  # a bare id of the check's own entity
-                        entity, record_id = c.get("entity") or "", label
-                    writer.writerow([c["id"], msg(change, lang), word(entity, lang), record_id])
+                ids, entity = c[change]["ids"], c.get("entity")
+                runs = ids.split(entity) if isinstance(ids, Labels) else (
+                    (kind, [record_id]) for kind, record_id in (_split(label, entity) for label in ids))
+                for kind, record_ids in runs:  # a run of rows written by the csv module's C loop
+                    writer.writerows(zip(repeat(c["id"]), repeat(msg(change, lang)), repeat(word(kind, lang)),
+                                         record_ids))
         return out.getvalue()
     if fmt == "html":
         return (f"<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{html.escape(tenant)}"

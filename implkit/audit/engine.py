@@ -148,8 +148,9 @@ class CheckResult:
             return ((r.entity, r.id) for r in self.failing)
         return self._records.ids()
 
-    def ids_by_entity(self) -> list[tuple[str, list[Any]]]:
-        """The failing ids, per entity (the history packs them so: `history.pack_grouped`)."""
+    def ids_by_entity(self) -> list[tuple[str, Any]]:
+        """The failing ids, per entity: a list, or a numpy int64 array (the history packs them so:
+        `history.pack_grouped`)."""
         if self._failing is not None or self._records is None:
             grouped: dict[str, list[Any]] = {}
             for entity, record_id in self.ids():
@@ -590,27 +591,26 @@ class _SqlRecords:
         return ((entity, record_id) for entity, record_id in self.run(
             "sql", f"SELECT {self._entity()}, {self._column('id')} FROM temp.{self.table}"))
 
-    def ids_by_entity(self) -> list[tuple[str, list[Any]]]:
+    def ids_by_entity(self) -> list[tuple[str, Any]]:
         """Per entity, the ids of its failing records, fetched in bulk (millions of ids, and no RecordRef or
-        pair built for each): integer ids as one `group_concat` string read back by `int` in a C loop,
-        three times faster than a row each; other ids a row each."""
+        pair built for each): integer ids as one `group_concat` string parsed by numpy into an int64 array
+        (ten times faster than a row each); other ids a row each."""
+        import numpy
+
         table, entity, record_id = f"temp.{self.table}", self._entity(), self._column("id")
         out = []
         by_entity = " GROUP BY 1 ORDER BY 1" if "entity" in self.columns else ""  # else one: no sort needed
-        for name, integers, rows in self.run(
-                "sql", f"SELECT {entity}, sum(typeof({record_id}) = 'integer'), count(*) FROM {table}{by_entity}"
-                ).fetchall():
+        for name, integers, rows, joined in self.run(
+                "sql", f"SELECT {entity}, sum(typeof({record_id}) = 'integer'), count(*), group_concat({record_id})"
+                       f" FROM {table}{by_entity}").fetchall():
             if not rows:
                 continue
+            if integers == rows:  # (one pass: the text is dropped in the rare case of other ids)
+                out.append((name, numpy.fromstring(joined, dtype=numpy.int64, sep=",")))
+                continue
             db, guard = self.readers.sql
-            params = {**self.params, "entity_": name}
-            if integers == rows:
-                joined = run_check_sql(db, guard, self.check, "sql", params, sql=(
-                    f"SELECT group_concat({record_id}) FROM {table} WHERE {entity} = :entity_")).fetchone()[0]
-                out.append((name, list(map(int, joined.split(",")))))
-            else:
-                out.append((name, [i for (i,) in run_check_sql(db, guard, self.check, "sql", params, sql=(
-                    f"SELECT {record_id} FROM {table} WHERE {entity} = :entity_"))]))
+            out.append((name, [i for (i,) in run_check_sql(db, guard, self.check, "sql", {**self.params, "entity_": name},
+                                                          sql=f"SELECT {record_id} FROM {table} WHERE {entity} = :entity_")]))
         return out
 
     def manager_order(self) -> list[Any]:

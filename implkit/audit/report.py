@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -276,7 +275,9 @@ def render(report: dict[str, Any], fmt: str) -> str:
 
 def render_json(report: dict[str, Any]) -> str:
     """Every failing record of every check (`records`); `examples` are the first `samples` of them."""
-    return json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n"
+    from implkit.audit.diff import dumps  # json.dumps's text; the diff's ids encoded without a string each
+
+    return dumps(report, default=str) + "\n"
 
 
 def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -488,7 +488,8 @@ def diff(tenant: str, workspace_dir: str | None, fmt: str, output: str | None, l
     if not isinstance(path, (str, Path)) or path.is_file():
         history = History(path)
         try:
-            result = audit_diff(history, check_entities={c.id: c.entity for c in load_checks(checks_dir)})
+            result = audit_diff(history, check_entities={c.id: c.entity for c in load_checks(checks_dir)},
+                                every_id=False)  # render_diff reads each cell's labels as far as it needs
         finally:
             history.close()
     else:

@@ -314,7 +314,7 @@ class PgTenantLock(TenantLock):
         self.schema = schema
         self._db = connect(url)
         _ensure_schema(self._db, schema)
-        self._db.execute(_table_ddl("lock"))
+        _ensure_table(self._db, "lock")
         self._guard = threading.Lock()
 
     def _row(self, row: tuple | None) -> LockInfo | None:
@@ -409,6 +409,15 @@ def _table_ddl(table: str) -> str:
     return _PG_SCHEMA[start:_PG_SCHEMA.index(");", start) + 2]
 
 
+def _ensure_table(db: Any, table: str) -> None:
+    """Create one of _PG_SCHEMA's tables if missing. CREATE TABLE IF NOT EXISTS races with itself as
+    CREATE SCHEMA does (two runners' first token refresh: "duplicate key value violates unique constraint
+    pg_type_typname_nsp_index"), so under the same advisory lock, one creator at a time."""
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(hashtext('implkit-ddl'))")
+        db.execute(_table_ddl(table))
+
+
 # ---- OAuth tokens: encrypted, rotated by compare-and-swap ------------------------------------------
 
 class TokenRaceLost(ConflictError):
@@ -433,7 +442,7 @@ class PgTokenStore:
         self._key = hashlib.sha256(b"implkit-oauth-at-rest\0" + key.encode()).digest()
         self._db = connect(url)
         _ensure_schema(self._db, schema)
-        self._db.execute(_table_ddl("oauth"))
+        _ensure_table(self._db, "oauth")
         self._version: int | None = None
         self._guard = threading.RLock()
         self.swaps = 0  # successful saves (for tests and stats)

@@ -114,6 +114,38 @@ def test_failing_ids_are_packed_compactly_and_round_trip():
     assert len(blob) < 2_000  # regular gaps compress to almost nothing (scattered ids: about a byte each)
 
 
+@pytest.mark.parametrize("refs, binary", [
+    ([("leads", 3), ("leads", 1), ("leads", 3), ("events", "e1"), ("contacts", 5)], True),  # twice listed
+    ([("leads", -5), ("leads", 2 ** 62), ("leads", 7)], True),  # negative, and a gap wider than 32 bits
+    ([("leads", 1), ("leads", 2 ** 8), ("leads", 2 ** 8 + 2 ** 16)], True),  # gaps of one, two, four bytes
+    ([("tasks", "a"), ("tasks", 1.5), ("tasks", None), ("tasks", 2)], True),  # other ids, as strings
+    ([("leads", 2 ** 70), ("leads", 3)], False),  # beyond 64 bits: the JSON layout
+    ([("leads", -2 ** 63), ("leads", 2 ** 63 - 1)], False),  # each fits 64 bits, the gap between them not
+    ([], True),
+])
+def test_every_kind_of_id_round_trips_through_either_layout(refs, binary):
+    import numpy as np
+
+    from implkit.audit.history import PACKED, pack_grouped
+
+    expected = {(e, i) if type(i) is int else (e, str(i)) for e, i in refs}  # noqa: E721
+    blob = pack_ids(refs)
+    assert unpack_ids(blob) == expected
+    assert blob.startswith(PACKED) == binary
+    ints = [i for e, i in refs if e == "leads" and type(i) is int]  # noqa: E721
+    if ints and binary:  # the engine's numpy arrays pack to the same records as lists
+        assert unpack_ids(pack_grouped([("leads", np.array(ints, dtype=np.int64))])) == {("leads", i) for i in ints}
+
+
+def test_histories_written_before_the_binary_layout_still_read(tmp_path):
+    """A blob of the original JSON layout (gaps from 0, other ids) reads back as it was written."""
+    import json
+    import zlib
+
+    old = zlib.compress(json.dumps({"leads": {"d": [5, 2, 10], "o": []}, "config": {"d": [], "o": ["x"]}}).encode(), 9)
+    assert unpack_ids(old) == {("leads", 5), ("leads", 7), ("leads", 17), ("config", "x")}
+
+
 def test_a_worklist_folder_that_cannot_be_made_is_bad_input_and_nothing_is_written(run_cli, workspace, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x", encoding="utf-8")

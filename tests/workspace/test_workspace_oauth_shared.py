@@ -152,3 +152,32 @@ def test_two_processes_refreshing_at_once_stay_authorised(workspace, pg_env, tmp
     finally:
         os.environ.pop("ACME_SECRET", None)
         sandbox.close()
+
+
+def test_runners_creating_a_new_tenants_stores_at_once_all_succeed(pg_cluster):
+    """A tenant's first runs, started together, each create its token and lock tables: CREATE TABLE IF NOT
+    EXISTS alone races with itself in PostgreSQL (a duplicate pg_type row), so each creation waits its turn."""
+    import threading
+
+    from implkit.workspace.postgres import PgTenantLock, PgTokenStore, schema_for
+
+    for attempt in range(20):  # a fresh schema each time: the race is in creating, not in finding, the tables
+        schema = schema_for(f"race-{uuid.uuid4().hex[:8]}", "acme")
+        start, failures, opened = threading.Barrier(8), [], []
+
+        def open_stores(index: int) -> None:
+            start.wait()
+            try:
+                opened.append(PgTokenStore(pg_cluster.url, schema, "key-one") if index % 2
+                              else PgTenantLock(pg_cluster.url, schema, "acme", lease=30))
+            except Exception as exc:  # noqa: BLE001 (what a runner would have died of)
+                failures.append(repr(exc))
+
+        threads = [threading.Thread(target=open_stores, args=(i,)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for store in opened:
+            store.close()
+        assert failures == [] and len(opened) == 8, failures
