@@ -307,7 +307,7 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     if not tenant:
         raise click.UsageError("name a TENANT (or pass --list)")
     from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, run_audit
-    from implkit.yamlio import atomic_write
+    from implkit.yamlio import atomic_writer
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = lang or language.current()  # --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else ru
@@ -321,19 +321,22 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     options = _audit_options(ws, entry, tenant, check_ids)
     kept_in = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
     outcome = run_audit(folder / SNAPSHOT_FILE, kept_in, tenant=tenant, options=options, fmt=fmt,
-                        checks_dir=checks_dir, period_days=period_days, lang=lang,
-                        every_record=True if by_manager else None)  # worklists list every record
-    if output:
-        atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(coloured_table(outcome.text, lang) if fmt == "table" else outcome.text, nl=False)
-    if by_manager:
-        from implkit.audit.report import write_worklists
-
-        written = write_worklists(outcome.report, by_manager)
-        _stderr(f"wrote {len(written)} worklists to {by_manager}")
-    outcome.run.close()
+                        checks_dir=checks_dir, period_days=period_days, lang=lang)
+    try:
+        # json and csv list every record: written a chunk at a time as they are read, never held whole
+        if output:
+            with atomic_writer(output, mode=0o600) as fh:  # customer names, budgets: private like the snapshot
+                outcome.write(fh.write)
+            _stderr(f"wrote {output}")
+        elif fmt == "table":
+            click.echo(coloured_table(outcome.text, lang), nl=False)
+        else:
+            outcome.write(lambda text: click.echo(text, nl=False))
+        if by_manager:
+            written = outcome.write_worklists(by_manager)
+            _stderr(f"wrote {len(written)} worklists to {by_manager}")
+    finally:
+        outcome.run.close()
     return outcome.run.exit_code(fail_on)
 
 
