@@ -311,6 +311,8 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = lang or language.current()  # --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else ru
+    if output:
+        _writable_folder(Path(output).parent, "-o", shown=output)
     if by_manager:
         _writable_folder(by_manager)
     if _audit_settings(entry).get("thresholds"):  # a threshold for a check that does not exist would be ignored
@@ -378,17 +380,26 @@ def _audit_options(ws: Any, entry: Any, tenant: str, check_ids: str | None) -> A
                         settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
 
 
-def _writable_folder(folder: str) -> None:
-    """--by-manager DIR must be a folder we can write into, known before the audit writes anything."""
+_WRITE_MESSAGES = {
+    "cannot_make": {"ru": "{option} {path}: не удаётся создать папку ({reason})",
+                    "en": "{option} {path}: cannot make the folder ({reason})"},
+    "not_writable": {"ru": "{option} {path}: в эту папку нельзя записывать", "en": "{option} {path}: not a folder this user can write into"},
+}
+
+
+def _writable_folder(folder: str | Path, option: str = "--by-manager", shown: str | None = None) -> None:
+    """--by-manager DIR (or -o FILE's folder) must be a folder we can write into, known before the audit
+    writes anything (its history included)."""
     from implkit.errors import InputError
 
-    path = Path(folder)
+    path, shown = Path(folder), shown or str(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"--by-manager {folder}: cannot make the folder ({exc.strerror or exc})") from None
+        raise InputError(say(_WRITE_MESSAGES, "cannot_make", option=option, path=shown,
+                             reason=exc.strerror or exc)) from None
     if not path.is_dir() or not os.access(path, os.W_OK):
-        raise InputError(f"--by-manager {folder}: not a folder this user can write into")
+        raise InputError(say(_WRITE_MESSAGES, "not_writable", option=option, path=shown))
 
 
 def _list(fmt: str, lang: str, checks_dir: str | None) -> int:
