@@ -350,6 +350,7 @@ class RecordExport:
 
         refs = result.refs()
         with Snapshot(self.path, reader=True) as snapshot:
+            snapshot.db.row_factory = None  # plain tuples: a million names read
             while True:
                 chunk = list(islice(refs, self.CHUNK))
                 if not chunk:
