@@ -295,12 +295,7 @@ def render_json(report: dict[str, Any]) -> str:
 def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per failing record of every check that ran (under its threshold too: it is still a record
     to fix)."""
-    rows = []
-    for f in report["findings"]:
-        for r in f.get("records") or ():
-            rows.append({"check": f["id"], "title": f["title"], "severity": f["severity"], "status": f["status"],
-                         **{k: r.get(k) for k in CSV_COLUMNS if k in r}})
-    return rows
+    return [row for f in report["findings"] for row in _rows_of(f, f.get("records") or ())]
 
 
 def render_csv(report: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
@@ -316,7 +311,21 @@ def _csv_text(lines: Any) -> str:
 
 
 def _csv_lines(rows: Any, lang: str) -> str:
-    return _csv_text([_csv_value(k, row.get(k), lang) for k in CSV_COLUMNS] for row in rows)
+    """The rows as CSV lines, each cell as `_csv_value` writes it; a code's word (severity, status, record
+    type) looked up once per chunk (millions of rows, a handful of codes)."""
+    words: dict[tuple[str, Any], Any] = {}
+
+    def cell(column: str, value: Any) -> Any:
+        if value is None:
+            return ""
+        if column not in ("severity", "status", "entity"):
+            return _csv_value(column, value, lang) if column == "parent" else value
+        said = words.get((column, value))
+        if said is None:
+            said = words[(column, value)] = _csv_value(column, value, lang)
+        return said
+
+    return _csv_text([cell(k, row.get(k)) for k in CSV_COLUMNS] for row in rows)
 
 
 def _csv_value(column: str, value: Any, lang: str) -> Any:
@@ -373,7 +382,7 @@ class RecordExport:
 def _rows_of(finding: dict[str, Any], records: Any) -> list[dict[str, Any]]:
     head = {"check": finding["id"], "title": finding["title"], "severity": finding["severity"],
             "status": finding["status"]}
-    return [{**head, **{k: r.get(k) for k in CSV_COLUMNS if k in r}} for r in records]
+    return [{**head, **r} for r in records]  # a record's keys (`_record`) are all CSV columns
 
 
 def _every_record(report: dict[str, Any], export: RecordExport | None) -> Iterator[list[dict[str, Any]]]:
