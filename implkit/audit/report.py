@@ -403,39 +403,66 @@ def write_csv(report: dict[str, Any], export: RecordExport, write: Callable[[str
         write(_csv_lines(rows, lang))
 
 
-class _AllRecords:
-    """Stands for a finding's `records` in a report of the samples while JSON is written: the records are
-    streamed in its place."""
+class _Streamed:
+    """Stands for a list in the report while JSON is written, the list itself written in its place a chunk
+    at a time (`write_json`): a finding's every record, a diff cell's every id."""
 
-    def __init__(self, result: CheckResult):
-        self.result = result
+    def __init__(self, write: Callable[[str, Callable[[str], Any]], None]):
+        self.write = write  # (the indent of the list's line, write)
 
 
 def write_json(report: dict[str, Any], export: RecordExport, write: Callable[[str], Any]) -> None:
     """`render_json` of the report with every record, written through `write`: the report without its
-    records encoded by `diff.dumps` (the same encoder), each finding's records streamed where they go."""
+    records and diff ids encoded by `diff.dumps` (the same encoder), each list streamed where it goes."""
     from implkit.audit.diff import dumps
 
-    held: list[_AllRecords] = []
-    mark = f"\0records-{os.urandom(8).hex()}-"  # a string no record id or name holds
+    held: list[_Streamed] = []
+    mark = f"\0streamed-{os.urandom(8).hex()}-"  # a string no record id or name holds
 
     def hold(item: Any) -> Any:
-        if isinstance(item, _AllRecords):
+        if isinstance(item, _Streamed):
             held.append(item)
             return f"{mark}{len(held) - 1}"
         return str(item)
 
-    findings = [{**f, "records": _AllRecords(r)} if "records" in f else f
+    def records(result: CheckResult) -> _Streamed:
+        return _Streamed(lambda indent, out: _json_records(export.chunks(result), indent, out))
+
+    findings = [{**f, "records": records(r)} if "records" in f else f
                 for f, r in zip(report["findings"], export.run.results)]
-    text = dumps({**report, "findings": findings}, default=hold) + "\n"
+    text = dumps({**report, "findings": findings, "diff": _streamed_ids(report.get("diff"))}, default=hold) + "\n"
     done = 0
     for found in re.finditer(re.escape(_encode_string(mark)[:-1]) + r'(\d+)"', text):
         line = text.rfind("\n", 0, found.start()) + 1
-        indent = re.compile(" *").match(text, line).group()
         write(text[done:found.start()])
-        _json_records(export.chunks(held[int(found.group(1))].result), indent, write)
+        held[int(found.group(1))].write(re.compile(" *").match(text, line).group(), write)
         done = found.end()
     write(text[done:])
+
+
+def _streamed_ids(value: Any) -> Any:
+    """A copy of the diff with each cell's lazy ids (`diff.Labels`) to be streamed (`_json_labels`)."""
+    from implkit.audit.diff import Labels
+
+    if isinstance(value, Labels):
+        return _Streamed(lambda indent, out: _json_labels(value, indent, out))
+    if isinstance(value, dict):
+        return {k: _streamed_ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_streamed_ids(v) for v in value]
+    return value
+
+
+def _json_labels(labels: Any, indent: str, write: Callable[[str], Any]) -> None:
+    """A diff cell's ids as `Labels.json_array` writes them (json.dumps's list of strings), a chunk at a time."""
+    if not len(labels):
+        write("[]")
+        return
+    between = ",\n" + indent + "  "
+    write("[" + between[1:])
+    for lo in range(0, len(labels), labels.CHUNK):
+        write(("" if lo == 0 else between) + between.join(map(_encode_string, labels[lo:lo + labels.CHUNK])))
+    write("\n" + indent + "]")
 
 
 def _json_records(chunks: Iterator[list[dict[str, Any]]], indent: str, write: Callable[[str], Any]) -> None:

@@ -383,7 +383,8 @@ def _audit_options(ws: Any, entry: Any, tenant: str, check_ids: str | None) -> A
 _WRITE_MESSAGES = {
     "cannot_make": {"ru": "{option} {path}: не удаётся создать папку ({reason})",
                     "en": "{option} {path}: cannot make the folder ({reason})"},
-    "not_writable": {"ru": "{option} {path}: в эту папку нельзя записывать", "en": "{option} {path}: not a folder this user can write into"},
+    "not_writable": {"ru": "{option} {path}: в эту папку нельзя записывать",
+                     "en": "{option} {path}: not a folder this user can write into"},
 }
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from audit_support import build_snapshot
 from implkit.audit import AuditOptions, run_audit
+from implkit.audit.diff import Labels
 from implkit.audit.report import (CSV_COLUMNS, RecordExport, build_report, csv_rows, encode_json, lookup_records,
                                   render, render_csv, write_worklists, _slug)
 from implkit.audit.snapshot import Snapshot
@@ -58,6 +59,7 @@ def _whole(outcome, path, lang):
 def test_streamed_json_and_csv_are_the_bytes_of_the_whole_report(synced, tmp_path, monkeypatch, fmt, lang):
     path, rig = synced
     monkeypatch.setattr(RecordExport, "CHUNK", 7)  # many chunks, and a check's records split across them
+    monkeypatch.setattr(Labels, "CHUNK", 5)  # the diff's ids too
     for _ in range(2):  # the second audit carries the diff against the first (its ids are lazy cells)
         outcome = run_audit(path, tmp_path / "h.sqlite", tenant="acme", options=AuditOptions(), fmt=fmt, lang=lang,
                             clock=rig.clock.now)
@@ -76,7 +78,8 @@ def test_streamed_json_and_csv_are_the_bytes_of_the_whole_report(synced, tmp_pat
     if fmt == "json":
         report = json.loads(streamed)
         assert sum(len(f.get("records") or ()) for f in report["findings"]) == failing
-        assert full["diff"]["before"] is not None and report["diff"]["checks"]
+        assert full["diff"]["before"] is not None
+        assert sum(len(c["still_open"]["ids"]) for c in report["diff"]["checks"]) == report["diff"]["totals"]["still_open"] > 5
         names = {r["name"] for f in report["findings"] for r in f.get("records") or ()}
     else:
         rows = list(csv.reader(io.StringIO(streamed)))
