@@ -2,7 +2,7 @@
 `--format csv -o FILE` and the worklists (`--by-manager DIR`), on the snapshot `bench/audit_scale.py` builds.
 
     .venv/bin/python bench/audit_export.py [--size 250000] [--snapshot FILE] [--formats json,csv]
-                                           [--worklists] [--implkit DIR] [--keep DIR]
+                                           [--worklists] [--history] [--implkit DIR] [--keep DIR]
 
 Each export runs in a fresh child process (so the peak resident memory is its own) as `implkit audit
 TENANT --format F -o FILE` does: `run_audit` (every supported check, the analytics, no history), then the
@@ -33,12 +33,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def child(snapshot: str, fmt: str, out: str, worklists: str | None) -> dict:
-    """One export, measured in this process (the parent started it fresh)."""
+def child(snapshot: str, fmt: str, out: str, worklists: str | None, history: str | None) -> dict:
+    """One export, measured in this process (the parent started it fresh). With a history, an audit first
+    (not timed; its memory is in the peak), so that the measured one carries the diff against it."""
     from implkit.audit import AuditOptions, run_audit
 
+    if history:
+        run_audit(snapshot, history, tenant="bench", options=AuditOptions(), fmt="table").run.close()
     started, cpu = time.perf_counter(), _cpu()
-    outcome = run_audit(snapshot, None, tenant="bench", options=AuditOptions(), fmt=fmt)
+    outcome = run_audit(snapshot, history, tenant="bench", options=AuditOptions(), fmt=fmt)
     audited, audit_cpu = time.perf_counter() - started, _cpu() - cpu
     if hasattr(outcome, "write"):  # streamed (this implkit)
         from implkit.yamlio import atomic_writer
@@ -90,12 +93,15 @@ def main() -> None:
     parser.add_argument("--worklists", action="store_true", help="Also write the per-manager worklists.")
     parser.add_argument("--implkit", help="Import implkit from this folder (an older checkout, for 'before').")
     parser.add_argument("--keep", help="Folder to keep (and reuse) the built snapshots in.")
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--history", action="store_true",
+                        help="Keep a history: the measured audit carries the diff against one run before it "
+                             "(as every weekly `implkit audit` does; json lists every id of it).")
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(Path(args.implkit).resolve() if args.implkit else ROOT))
     if args.child:
-        snapshot, fmt, out, worklists = args.child
-        print(json.dumps(child(snapshot, fmt, out, worklists or None)))
+        snapshot, fmt, out, worklists, history = args.child
+        print(json.dumps(child(snapshot, fmt, out, worklists or None, history or None)))
         return
     if args.snapshot:
         snapshot = Path(args.snapshot)
@@ -114,11 +120,14 @@ def main() -> None:
         for fmt in args.formats.split(","):
             out = Path(scratch) / f"report.{fmt}"
             worklists = Path(scratch) / f"worklists-{fmt}" if args.worklists else None
-            command = [sys.executable, __file__, "--child", str(snapshot), fmt, str(out), str(worklists or "")]
+            history = Path(scratch) / f"history-{fmt}.sqlite" if args.history else ""
+            command = [sys.executable, __file__, "--child", str(snapshot), fmt, str(out), str(worklists or ""),
+                       str(history)]
             if args.implkit:
                 command += ["--implkit", args.implkit]
             figures = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-            line = (f"--format {fmt} -o FILE{' --by-manager DIR' if worklists else ''}: {figures['seconds']} s, "
+            line = (f"--format {fmt} -o FILE{' --by-manager DIR' if worklists else ''}"
+                    f"{' (with the diff against a previous audit)' if history else ''}: {figures['seconds']} s, "
                     f"{figures['cpu_seconds']} CPU s (the audit before writing: {figures['audit_seconds']} s, "
                     f"{figures['audit_cpu_seconds']} CPU s), peak {figures['peak_mb']} MB (goal ≤ 1024 MB at 1M + 1M); "
                     f"wrote {out.stat().st_size:,} bytes, sha256 {_digest(out)}")
