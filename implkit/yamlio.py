@@ -21,12 +21,13 @@ far above what a hand-written file needs and far below what hurts.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Iterator
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -237,14 +238,23 @@ def location_of(node: Any, path: tuple, file: str) -> Location:
 
 def atomic_write(path: str | os.PathLike, data: str | bytes, *, mode: int | None = None) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never a part."""
+    with atomic_writer(path, mode=mode, binary=True) as fh:
+        fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str | os.PathLike, *, mode: int | None = None, binary: bool = False) -> Iterator[IO[Any]]:
+    """A file to write `path` through a piece at a time (a report too big to hold as one string): a temp
+    file in the same folder, renamed over `path` when the block ends, removed if it raises. Text is UTF-8
+    with no newline translation (the bytes `atomic_write` of the same text writes)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         if mode is not None:
             os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+        with (os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -5,7 +5,8 @@ Public API:
 - `sync_snapshot(reader, snapshot, full=False, progress=...)` (`implkit.audit.sync`) — pull records
   through a provider's records reader (`implkit.providers.amocrm.records.AmoRecords`).
 - `run_audit(snapshot_path, history_path, tenant=..., options=AuditOptions(...), fmt="table")`
-  → `AuditOutcome(text, run, report)`; `outcome.run.exit_code(fail_on)` is the verdict (0 or 2).
+  → `AuditOutcome` (`text`, or `write(...)` a piece at a time; `run`; `report`);
+  `outcome.run.exit_code(fail_on)` is the verdict (0 or 2).
 - `list_checks(crm)` — every check with supported / unsupported and why.
 - `history_table(history_path)` — each check's trend over the kept audits.
 - `Snapshot` (`implkit.audit.snapshot`), `load_checks` (`implkit.audit.checks`).
@@ -37,9 +38,38 @@ __all__ = ["AuditOptions", "AuditOutcome", "AuditRun", "Check", "HISTORY_FILE", 
 
 @dataclass
 class AuditOutcome:
-    text: str
+    """An audit's result. `report` lists each check's samples (every record only when run_audit was asked
+    for `every_record`); JSON and CSV list every record, streamed from the run by `write` (`text` is the
+    same written into one string), so `run` must still be open to write them."""
+
     run: AuditRun
     report: dict[str, Any]
+    fmt: str = "table"
+    export: Any = None  # report.RecordExport: every record, read from the run a chunk at a time
+    rendered: str | None = None
+
+    @property
+    def text(self) -> str:
+        if self.rendered is None:
+            parts: list[str] = []
+            self.write(parts.append)
+            self.rendered = "".join(parts)
+        return self.rendered
+
+    def write(self, write: Callable[[str], Any]) -> None:
+        """The report, through `write` a piece at a time: JSON and CSV a chunk of records at a time."""
+        if self.rendered is None and self.export is not None and self.fmt in ("json", "csv"):
+            from implkit.audit.report import write_csv, write_json
+
+            (write_json if self.fmt == "json" else write_csv)(self.report, self.export, write)
+        else:
+            write(self.text)
+
+    def write_worklists(self, folder: str | Path) -> list[Path]:
+        """One CSV of every record per responsible manager into `folder` (`report.write_worklists`)."""
+        from implkit.audit.report import write_worklists
+
+        return write_worklists(self.report, folder, self.export)
 
 
 # The audit's refusals in the user's language (the spec's --measured-from says "no snapshot" with these words).
@@ -54,20 +84,18 @@ MESSAGES = {
 def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, tenant: str,
               options: AuditOptions, fmt: str = "table", checks_dir: str | Path | None = None,
               period_days: int = 30, working_days: int | None = None, lang: str = "ru",
-              clock: Callable[[], float] = time.time, every_record: bool | None = None) -> AuditOutcome:
+              clock: Callable[[], float] = time.time, every_record: bool = False) -> AuditOutcome:
     """Run the checks (and analytics) on the tenant's snapshot, keep the result in its history, render it.
 
-    `every_record`: the report (`outcome.report`) lists every failing record, not only the samples; the
-    default is what `fmt` prints (json and csv: every record; table, md, html: the samples). Worklists
-    (`report.write_worklists`) need every record. `outcome.run` keeps its read connections, to read its
-    records through, until `outcome.run.close()` (or until it is garbage)."""
-    if every_record is None:
-        every_record = fmt in ("json", "csv")
+    `every_record`: the report (`outcome.report`) lists every failing record, not only the samples, all
+    in memory (gigabytes at a million records; the JSON and CSV reports and the worklists stream them
+    instead). `outcome.run` keeps its read connections, to read its records through, until
+    `outcome.run.close()` (or until it is garbage)."""
     from implkit.audit.analytics import default_period, sales_analytics
     from implkit.audit.engine import StageResolver, run_checks
     from implkit.errors import Location
     from implkit.audit.history import History
-    from implkit.audit.report import build_report, lookup_records, render
+    from implkit.audit.report import RecordExport, build_report, lookup_records, render
 
     checks = load_checks(checks_dir)
     unknown = sorted(set(options.only) - {c.id for c in checks})
@@ -112,7 +140,11 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
     report = build_report(run, tenant=tenant, web_url=web_url, analytics=analytics, trend=trend, lang=lang,
                           users=users, crm=crm, records=records, every_record=every_record)
     report["diff"] = diff  # new / fixed / still open since the previous audit (implkit.audit.diff)
-    return AuditOutcome(render(report, fmt), run, report)
+    if every_record:
+        return AuditOutcome(run, report, fmt, rendered=render(report, fmt))
+    export = RecordExport(run, snapshot_path, users=users, web_url=web_url, crm=crm)
+    streamed = fmt in ("json", "csv")  # every record: written from the run when asked (`outcome.write`)
+    return AuditOutcome(run, report, fmt, export, rendered=None if streamed else render(report, fmt))
 
 
 def list_checks(crm: str = "amocrm", checks_dir: str | Path | None = None, lang: str = "en") -> list[dict[str, Any]]:

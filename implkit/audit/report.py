@@ -28,11 +28,15 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
+import os
 import re
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
+from itertools import islice
+from json.encoder import encode_basestring as _encode_string
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from tabulate import tabulate
 
@@ -132,6 +136,14 @@ def counted(n: int, key: str, lang: str) -> str:
     return f"{n} {plural_ru(n, one, few, many)}"
 
 
+# A record's name (a task's text and the record it belongs to) by entity, read by id.
+NAME_QUERIES = {"leads": "SELECT id, name, NULL, NULL FROM leads", "contacts": "SELECT id, name, NULL, NULL FROM contacts",
+                "companies": "SELECT id, name, NULL, NULL FROM companies",
+                "tasks": "SELECT id, text, entity_type, entity_id FROM tasks",
+                "users": "SELECT id, name, NULL, NULL FROM users",
+                "custom_fields": "SELECT id, name, NULL, NULL FROM custom_fields"}
+
+
 def lookup_records(snapshot: Any, run: AuditRun, *, every_record: bool = True) -> dict[tuple[str, Any], dict[str, Any]]:
     """Names of the failing records (and a task's parent record), read once from the snapshot: of every
     record (the records then stay with the run, for the report to list), or (`every_record=False`) of
@@ -142,20 +154,20 @@ def lookup_records(snapshot: Any, run: AuditRun, *, every_record: bool = True) -
             continue
         for ref in result.failing if every_record else result.samples(result.check.samples):
             wanted[ref.entity].add(ref.id)
-    queries = {"leads": "SELECT id, name, NULL, NULL FROM leads", "contacts": "SELECT id, name, NULL, NULL FROM contacts",
-               "companies": "SELECT id, name, NULL, NULL FROM companies",
-               "tasks": "SELECT id, text, entity_type, entity_id FROM tasks",
-               "users": "SELECT id, name, NULL, NULL FROM users",
-               "custom_fields": "SELECT id, name, NULL, NULL FROM custom_fields"}
+    return record_names(snapshot.db, wanted)
+
+
+def record_names(db: Any, wanted: dict[str, Any]) -> dict[tuple[str, Any], dict[str, Any]]:
+    """(entity, id) → name (and a task's parent) of the integer ids in `wanted` (entity → ids)."""
     out: dict[tuple[str, Any], dict[str, Any]] = {}
     for entity, ids in wanted.items():
-        if entity not in queries:
+        if entity not in NAME_QUERIES:
             continue
         numeric = sorted(i for i in ids if isinstance(i, int))
         for start in range(0, len(numeric), 500):
             chunk = numeric[start:start + 500]
-            for record_id, name, parent_entity, parent_id in snapshot.db.execute(
-                    f"{queries[entity]} WHERE id IN ({','.join('?' * len(chunk))})", chunk):
+            for record_id, name, parent_entity, parent_id in db.execute(
+                    f"{NAME_QUERIES[entity]} WHERE id IN ({','.join('?' * len(chunk))})", chunk):
                 out[(entity, record_id)] = {"name": name or "", "parent_entity": parent_entity,
                                             "parent_id": parent_id}
     return out
@@ -283,22 +295,37 @@ def render_json(report: dict[str, Any]) -> str:
 def csv_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per failing record of every check that ran (under its threshold too: it is still a record
     to fix)."""
-    rows = []
-    for f in report["findings"]:
-        for r in f.get("records") or ():
-            rows.append({"check": f["id"], "title": f["title"], "severity": f["severity"], "status": f["status"],
-                         **{k: r.get(k) for k in CSV_COLUMNS if k in r}})
-    return rows
+    return [row for f in report["findings"] for row in _rows_of(f, f.get("records") or ())]
 
 
 def render_csv(report: dict[str, Any], rows: list[dict[str, Any]] | None = None) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
     lang = report.get("lang", "ru")
-    writer.writerow(CSV_HEADERS.get(lang, CSV_COLUMNS))
-    for row in csv_rows(report) if rows is None else rows:
-        writer.writerow([_csv_value(k, row.get(k), lang) for k in CSV_COLUMNS])
+    return _csv_text([CSV_HEADERS.get(lang, CSV_COLUMNS)]) + _csv_lines(csv_rows(report) if rows is None else rows,
+                                                                         lang)
+
+
+def _csv_text(lines: Any) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(lines)
     return out.getvalue()
+
+
+def _csv_lines(rows: Any, lang: str) -> str:
+    """The rows as CSV lines, each cell as `_csv_value` writes it; a code's word (severity, status, record
+    type) looked up once per chunk (millions of rows, a handful of codes)."""
+    words: dict[tuple[str, Any], Any] = {}
+
+    def cell(column: str, value: Any) -> Any:
+        if value is None:
+            return ""
+        if column not in ("severity", "status", "entity"):
+            return _csv_value(column, value, lang) if column == "parent" else value
+        said = words.get((column, value))
+        if said is None:
+            said = words[(column, value)] = _csv_value(column, value, lang)
+        return said
+
+    return _csv_text([cell(k, row.get(k)) for k in CSV_COLUMNS] for row in rows)
 
 
 def _csv_value(column: str, value: Any, lang: str) -> Any:
@@ -313,24 +340,206 @@ def _csv_value(column: str, value: Any, lang: str) -> Any:
     return value
 
 
-def write_worklists(report: dict[str, Any], folder: str | Path) -> list[Path]:
-    """One CSV per responsible manager (records with no responsible in their own file), each written
-    atomically; the paths written."""
-    from implkit.yamlio import atomic_write
+# --- every record, streamed (json, csv, worklists) -------------------------------------------------
 
-    groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
-    for row in csv_rows(report):
-        groups[row.get("responsible_user_id")].append(row)
+class RecordExport:
+    """Every failing record of a run, for the exports that list them all (JSON, CSV, worklists), read from
+    each check's records a chunk at a time and named per chunk from the snapshot: at a million failing
+    records a report built whole took gigabytes; this holds one chunk. `outcome.run` must still be open."""
+
+    CHUNK = 5000
+
+    def __init__(self, run: AuditRun, snapshot_path: str | Path, *, users: dict[int, str],
+                 web_url: str | None, crm: str):
+        self.run, self.path, self.users, self.links = run, Path(snapshot_path), users, _Links(web_url, crm)
+
+    def chunks(self, result: CheckResult) -> Iterator[list[dict[str, Any]]]:
+        """The result's failing records as the report lists them (`_record`), `CHUNK` at a time, in order."""
+        from implkit.audit.snapshot import Snapshot
+
+        refs = result.refs()
+        with Snapshot(self.path, reader=True) as snapshot:
+            snapshot.db.row_factory = None  # plain tuples: a million names read
+            # names are read by id, a chunk's scattered over the table: a small page cache does as well as
+            # the 100 MB the checks' scans are given, which would sit on top of theirs
+            snapshot.db.execute("PRAGMA cache_size=-8000")
+            while True:
+                chunk = list(islice(refs, self.CHUNK))
+                if not chunk:
+                    return
+                wanted: dict[str, set] = defaultdict(set)
+                for ref in chunk:
+                    wanted[ref.entity].add(ref.id)
+                names = record_names(snapshot.db, wanted)
+                yield [_record(ref, self.links, self.users, names) for ref in chunk]
+
+    def rows(self, report: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """`csv_rows` of the report, a chunk at a time."""
+        for finding, result in zip(report["findings"], self.run.results):
+            if "records" not in finding:
+                continue
+            for chunk in self.chunks(result):
+                yield _rows_of(finding, chunk)
+
+
+def _rows_of(finding: dict[str, Any], records: Any) -> list[dict[str, Any]]:
+    head = {"check": finding["id"], "title": finding["title"], "severity": finding["severity"],
+            "status": finding["status"]}
+    return [{**head, **r} for r in records]  # a record's keys (`_record`) are all CSV columns
+
+
+def _every_record(report: dict[str, Any], export: RecordExport | None) -> Iterator[list[dict[str, Any]]]:
+    """The report's CSV rows in chunks: streamed by `export`, or those of a report that lists them all."""
+    if export is not None:
+        yield from export.rows(report)
+    else:
+        for finding in report["findings"]:
+            if finding.get("records"):
+                yield _rows_of(finding, finding["records"])
+
+
+def write_csv(report: dict[str, Any], export: RecordExport, write: Callable[[str], Any]) -> None:
+    """`render_csv` of the report with every record, written a chunk at a time through `write`."""
+    lang = report.get("lang", "ru")
+    write(_csv_text([CSV_HEADERS.get(lang, CSV_COLUMNS)]))
+    for rows in export.rows(report):
+        write(_csv_lines(rows, lang))
+
+
+class _Streamed:
+    """Stands for a list in the report while JSON is written, the list itself written in its place a chunk
+    at a time (`write_json`): a finding's every record, a diff cell's every id."""
+
+    def __init__(self, write: Callable[[str, Callable[[str], Any]], None]):
+        self.write = write  # (the indent of the list's line, write)
+
+
+def write_json(report: dict[str, Any], export: RecordExport, write: Callable[[str], Any]) -> None:
+    """`render_json` of the report with every record, written through `write`: the report without its
+    records and diff ids encoded by `diff.dumps` (the same encoder), each list streamed where it goes."""
+    from implkit.audit.diff import dumps
+
+    held: list[_Streamed] = []
+    mark = f"\0streamed-{os.urandom(8).hex()}-"  # a string no record id or name holds
+
+    def hold(item: Any) -> Any:
+        if isinstance(item, _Streamed):
+            held.append(item)
+            return f"{mark}{len(held) - 1}"
+        return str(item)
+
+    def records(result: CheckResult) -> _Streamed:
+        return _Streamed(lambda indent, out: _json_records(export.chunks(result), indent, out))
+
+    findings = [{**f, "records": records(r)} if "records" in f else f
+                for f, r in zip(report["findings"], export.run.results)]
+    text = dumps({**report, "findings": findings, "diff": _streamed_ids(report.get("diff"))}, default=hold) + "\n"
+    done = 0
+    for found in re.finditer(re.escape(_encode_string(mark)[:-1]) + r'(\d+)"', text):
+        line = text.rfind("\n", 0, found.start()) + 1
+        write(text[done:found.start()])
+        held[int(found.group(1))].write(re.compile(" *").match(text, line).group(), write)
+        done = found.end()
+    write(text[done:])
+
+
+def _streamed_ids(value: Any) -> Any:
+    """A copy of the diff with each cell's lazy ids (`diff.Labels`) to be streamed (`_json_labels`)."""
+    from implkit.audit.diff import Labels
+
+    if isinstance(value, Labels):
+        return _Streamed(lambda indent, out: _json_labels(value, indent, out))
+    if isinstance(value, dict):
+        return {k: _streamed_ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_streamed_ids(v) for v in value]
+    return value
+
+
+def _json_labels(labels: Any, indent: str, write: Callable[[str], Any]) -> None:
+    """A diff cell's ids as `Labels.json_array` writes them (json.dumps's list of strings), a chunk at a time."""
+    if not len(labels):
+        write("[]")
+        return
+    between = ",\n" + indent + "  "
+    write("[" + between[1:])
+    for lo in range(0, len(labels), labels.CHUNK):
+        write(("" if lo == 0 else between) + between.join(map(_encode_string, labels[lo:lo + labels.CHUNK])))
+    write("\n" + indent + "]")
+
+
+def _json_records(chunks: Iterator[list[dict[str, Any]]], indent: str, write: Callable[[str], Any]) -> None:
+    """A list of records as json.dumps(ensure_ascii=False, indent=2, default=str) writes it on a line indented
+    by `indent`: `[]`, or an object per record a level deeper."""
+    item, key = indent + "  ", indent + "    "
+    first = True
+    for chunk in chunks:
+        parts = []
+        for record in chunk:
+            fields = ",\n".join(f"{key}{_JSON_KEYS[k] if k in _JSON_KEYS else encode_json(k, key)}: "
+                                f"{encode_json(v, key)}" for k, v in record.items())
+            parts.append(f"{'[' if first else ','}\n{item}{{\n{fields}\n{item}}}")
+            first = False
+        write("".join(parts))
+    write("[]" if first else f"\n{indent}]")
+
+
+_JSON_KEYS = {k: json.dumps(k) for k in ("entity", "id", "name", "budget", "value", "responsible",
+                                         "responsible_user_id", "link", "parent", "parent_link")}
+
+
+def encode_json(value: Any, indent: str) -> str:
+    """One value as json.dumps(ensure_ascii=False, indent=2, default=str) writes it on a line indented by
+    `indent`: strings, integers and null directly (the C encoder), anything else through json.dumps."""
+    kind = type(value)
+    if kind is str:
+        return _encode_string(value)
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str).replace("\n", "\n" + indent)
+
+
+def write_worklists(report: dict[str, Any], folder: str | Path, export: RecordExport | None = None) -> list[Path]:
+    """One CSV per responsible manager (records with no responsible in their own file); the paths written.
+    Rows are appended to each manager's temp file as they come (`export`: streamed from the run; else the
+    report's own `records`), and every file is renamed into place at the end; on a failure none is left."""
+    import tempfile
+
+    lang = report.get("lang", "ru")
     folder = Path(folder)
-    written = []
-    for user_id, rows in sorted(groups.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
-        name = rows[0].get("responsible") or ""
-        stem = (f"{user_id}-{_slug(name)}" if name else str(user_id)) if user_id is not None else \
-            ("без-ответственного" if report.get("lang", "ru") == "ru" else "no-owner")
-        path = folder / f"{stem}.csv"
-        atomic_write(path, render_csv(report, rows))
-        written.append(path)
-    return written
+    folder.mkdir(parents=True, exist_ok=True)
+    temps: dict[Any, tuple[Path, str]] = {}  # responsible user id -> (temp file, the worklist's stem)
+    try:
+        for rows in _every_record(report, export):
+            groups: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+            for row in rows:
+                groups[row.get("responsible_user_id")].append(row)
+            for user_id, group in groups.items():
+                if user_id not in temps:
+                    name = group[0].get("responsible") or ""
+                    stem = (f"{user_id}-{_slug(name)}" if name else str(user_id)) if user_id is not None else \
+                        ("без-ответственного" if lang == "ru" else "no-owner")
+                    fd, tmp = tempfile.mkstemp(prefix=f".{stem}.csv.", suffix=".tmp", dir=folder)  # 0600
+                    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                        fh.write(_csv_text([CSV_HEADERS.get(lang, CSV_COLUMNS)]))
+                    temps[user_id] = (Path(tmp), stem)
+                with open(temps[user_id][0], "a", encoding="utf-8", newline="") as fh:
+                    fh.write(_csv_lines(group, lang))
+        written = []
+        for tmp, _ in temps.values():  # on disk before any is renamed into place, as atomic_write's
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        for user_id, (tmp, stem) in sorted(temps.items(), key=lambda kv: (kv[0] is None, str(kv[0]))):
+            path = folder / f"{stem}.csv"
+            os.replace(tmp, path)
+            written.append(path)
+        return written
+    except BaseException:
+        for tmp, _ in temps.values():
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def _slug(text: str) -> str:

@@ -307,10 +307,12 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     if not tenant:
         raise click.UsageError("name a TENANT (or pass --list)")
     from implkit.audit import HISTORY_FILE, SNAPSHOT_FILE, run_audit
-    from implkit.yamlio import atomic_write
+    from implkit.yamlio import atomic_writer
 
     ws, entry = _tenant(workspace_dir, tenant)
     lang = lang or language.current()  # --lang, else implkit --lang / $IMPLKIT_LANG / implkit.yaml's lang, else ru
+    if output:
+        _writable_folder(Path(output).parent, "-o", shown=output)
     if by_manager:
         _writable_folder(by_manager)
     if _audit_settings(entry).get("thresholds"):  # a threshold for a check that does not exist would be ignored
@@ -321,19 +323,22 @@ def run(tenant: str | None, workspace_dir: str | None, fmt: str, output: str | N
     options = _audit_options(ws, entry, tenant, check_ids)
     kept_in = ws.backend.history(tenant, folder) or folder / HISTORY_FILE  # shared, or beside the snapshot
     outcome = run_audit(folder / SNAPSHOT_FILE, kept_in, tenant=tenant, options=options, fmt=fmt,
-                        checks_dir=checks_dir, period_days=period_days, lang=lang,
-                        every_record=True if by_manager else None)  # worklists list every record
-    if output:
-        atomic_write(output, outcome.text, mode=0o600)  # customer names, budgets: private like the snapshot
-        _stderr(f"wrote {output}")
-    else:
-        click.echo(coloured_table(outcome.text, lang) if fmt == "table" else outcome.text, nl=False)
-    if by_manager:
-        from implkit.audit.report import write_worklists
-
-        written = write_worklists(outcome.report, by_manager)
-        _stderr(f"wrote {len(written)} worklists to {by_manager}")
-    outcome.run.close()
+                        checks_dir=checks_dir, period_days=period_days, lang=lang)
+    try:
+        # json and csv list every record: written a chunk at a time as they are read, never held whole
+        if output:
+            with atomic_writer(output, mode=0o600) as fh:  # customer names, budgets: private like the snapshot
+                outcome.write(fh.write)
+            _stderr(f"wrote {output}")
+        elif fmt == "table":
+            click.echo(coloured_table(outcome.text, lang), nl=False)
+        else:
+            outcome.write(lambda text: click.echo(text, nl=False))
+        if by_manager:
+            written = outcome.write_worklists(by_manager)
+            _stderr(f"wrote {len(written)} worklists to {by_manager}")
+    finally:
+        outcome.run.close()
     return outcome.run.exit_code(fail_on)
 
 
@@ -375,17 +380,27 @@ def _audit_options(ws: Any, entry: Any, tenant: str, check_ids: str | None) -> A
                         settings_path=("tenants", tenant, "audit"), blueprint_file=entry.blueprint or None)
 
 
-def _writable_folder(folder: str) -> None:
-    """--by-manager DIR must be a folder we can write into, known before the audit writes anything."""
+_WRITE_MESSAGES = {
+    "cannot_make": {"ru": "{option} {path}: не удаётся создать папку ({reason})",
+                    "en": "{option} {path}: cannot make the folder ({reason})"},
+    "not_writable": {"ru": "{option} {path}: в эту папку нельзя записывать",
+                     "en": "{option} {path}: not a folder this user can write into"},
+}
+
+
+def _writable_folder(folder: str | Path, option: str = "--by-manager", shown: str | None = None) -> None:
+    """--by-manager DIR (or -o FILE's folder) must be a folder we can write into, known before the audit
+    writes anything (its history included)."""
     from implkit.errors import InputError
 
-    path = Path(folder)
+    path, shown = Path(folder), shown or str(folder)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"--by-manager {folder}: cannot make the folder ({exc.strerror or exc})") from None
+        raise InputError(say(_WRITE_MESSAGES, "cannot_make", option=option, path=shown,
+                             reason=exc.strerror or exc)) from None
     if not path.is_dir() or not os.access(path, os.W_OK):
-        raise InputError(f"--by-manager {folder}: not a folder this user can write into")
+        raise InputError(say(_WRITE_MESSAGES, "not_writable", option=option, path=shown))
 
 
 def _list(fmt: str, lang: str, checks_dir: str | None) -> int:
