@@ -129,14 +129,20 @@ def test_two_processes_refreshing_at_once_stay_authorised(workspace, pg_env, tmp
             runners = [subprocess.Popen([sys.executable, "-c", _RUNNER, str(workspace), f"{url}/api/v4/account",
                                          str(go)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                        for _ in range(2)]
-            for runner in runners:
-                assert runner.stdout.readline().strip() == "ready", runner.stderr.read()
-            go.touch()
-            results = []
-            for runner in runners:
-                out, err = runner.communicate(timeout=120)
-                assert runner.returncode == 0, err
-                results.append(json.loads(out.strip().splitlines()[-1]))
+            try:
+                for runner in runners:
+                    assert runner.stdout.readline().strip() == "ready", runner.stderr.read()
+                go.touch()
+                results = []
+                for runner in runners:
+                    out, err = runner.communicate(timeout=120)
+                    assert runner.returncode == 0, err
+                    results.append(json.loads(out.strip().splitlines()[-1]))
+            finally:  # a runner that failed leaves the other waiting for `go` forever: never leave it behind
+                for runner in runners:
+                    if runner.poll() is None:
+                        runner.kill()
+                        runner.wait()
             assert [r["status"] for r in results] == [200, 200]  # neither lost its authorisation
             # one refresh grant was spent: the runner that waited adopted the new pair instead of burning it
             grants = [r for r in sandbox.request_log("acme") if r["path"].endswith("/oauth2/access_token")]
