@@ -1,7 +1,7 @@
 """Time and peak memory of every check on a large snapshot, against one full scan of its tables.
 
     .venv/bin/python bench/audit_scale.py [--contacts 1000000] [--leads 1000000] [--sizes 250000,500000,1000000]
-                                          [--workers N] [--keep DIR]
+                                          [--workers N] [--keep DIR] [--profile N]
 
 Builds a snapshot of N contacts (phones and e-mails in mixed formats,
 normalised on entry as sync does), N leads, about one task per lead, notes
@@ -202,6 +202,27 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def profile(path: Path, top: int) -> None:
+    """In a child process: the weekly audit again, on one thread so that cProfile sees every check's work
+    (the analytics run beside it and are not in it), by CPU time; the `top` functions by their own time."""
+    import cProfile
+    import pstats
+
+    import implkit.audit as audit_package
+    from implkit.audit import engine
+    from implkit.audit.engine import AuditOptions
+
+    one_thread = engine.run_checks
+    engine.run_checks = lambda *a, **k: one_thread(*a, **{**k, "workers": 1})
+    kept = Path(tempfile.mkdtemp(prefix="implkit-audit-scale-history-")) / "history.sqlite"
+    audit_package.run_audit(path, kept, tenant="bench", options=AuditOptions(), fmt="table").run.close()
+    profiler = cProfile.Profile(time.process_time)
+    profiler.enable()
+    audit_package.run_audit(path, kept, tenant="bench", options=AuditOptions(), fmt="table").run.close()
+    profiler.disable()
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(top)
+
+
 def measure(folder: Path, contacts: int, leads: int, workers: int | None) -> dict:
     path = folder / f"snapshot-{contacts}-{leads}.sqlite"
     if not path.exists():
@@ -222,10 +243,17 @@ def main() -> None:
                                         "scales, e.g. 250000,500000,1000000; overrides --contacts/--leads.")
     parser.add_argument("--workers", type=int, help="Read connections (threads); default: the cores, at most 4.")
     parser.add_argument("--keep", help="Folder to keep (and reuse) the built snapshots in.")
+    parser.add_argument("--profile", type=int, metavar="N",
+                        help="Also profile the weekly audit of the last size on one thread (CPU time) and print "
+                             "the N functions with the most time of their own.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(run_checks(Path(args.child), args.workers)))
+        return
+    if args.profile_child:
+        profile(Path(args.profile_child), args.profile)
         return
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="implkit-audit-scale-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -253,6 +281,12 @@ def main() -> None:
             if pairs is not None:  # C01–C04 and C14 read one pass: the pairs are the pass's, counted once
                 print(f"  {check_id}: {count} records, {pairs:,} pairs compared by the pass, "
                       f"{truncated} big blocks compared by sorted neighbourhood (none skipped)")
+    if args.profile:
+        contacts, leads = sizes[-1]
+        path = folder / f"snapshot-{contacts}-{leads}.sqlite"
+        print(f"profile of the weekly audit on one thread ({contacts:,} + {leads:,}), by CPU time:", flush=True)
+        subprocess.run([sys.executable, __file__, "--profile-child", str(path), "--profile", str(args.profile)],
+                       check=True)
     if len(measured) > 1:  # linear scaling: the same seconds per million records at every size
         print("scaling: " + "; ".join(f"{n:,} records: {f['audit_seconds'] / n * 1e6:.2f} s and "
                                        f"{f['cpu_seconds'] / n * 1e6:.2f} CPU s per million, {f['peak_mb']} MB"
