@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -375,50 +374,3 @@ def sql_columns(check: Check) -> tuple[str, ...]:
     with _SCHEMA_LOCK:
         guard.denied = None
         return tuple(d[0] for d in db.execute(check.sql, params).description or ())
-
-
-_WORD = re.compile(r"[A-Za-z_]+")
-
-
-@cache
-def unordered(sql: str) -> str:
-    """`sql` without its final top-level ORDER BY, for counting and for every-id streams, where the order
-    is not needed and sorting 300,000 rows is the cost (SQLite keeps a subquery's ORDER BY even under an
-    aggregate). Kept when a LIMIT follows it: then the order decides which rows there are."""
-    depth, i, order_at = 0, 0, None
-    words: list[tuple[int, str]] = []
-    while i < len(sql):
-        ch = sql[i]
-        if ch in "'\"`[":
-            close = "]" if ch == "[" else ch
-            end = sql.find(close, i + 1)
-            while end != -1 and close != "]" and sql[end + 1:end + 2] == close:  # doubled quote inside
-                end = sql.find(close, end + 2)
-            i = len(sql) if end == -1 else end + 1
-            continue
-        if sql.startswith("--", i):
-            end = sql.find("\n", i)
-            i = len(sql) if end == -1 else end + 1
-            continue
-        if sql.startswith("/*", i):
-            end = sql.find("*/", i + 2)
-            i = len(sql) if end == -1 else end + 2
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and (ch.isalpha() or ch == "_") and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-            word = _WORD.match(sql, i).group(0)
-            words.append((i, word.upper()))
-            i += len(word)
-            continue
-        i += 1
-    for n, (at, word) in enumerate(words):
-        if word == "ORDER" and n + 1 < len(words) and words[n + 1][1] == "BY":
-            order_at = at
-        elif word in ("UNION", "INTERSECT", "EXCEPT", "SELECT", "FROM", "WHERE", "GROUP", "HAVING", "WINDOW"):
-            order_at = None  # an ORDER BY before these is not the statement's last clause
-    if order_at is None or depth != 0 or any(w in ("LIMIT", "OFFSET") for at, w in words if at > order_at):
-        return sql
-    return sql[:order_at].rstrip()

@@ -211,30 +211,39 @@ def dumps(value: Any, default: Any = None) -> str:
     lazy cells (`audit_diff(every_id=False)`): each cell's labels are encoded a chunk at a time into one
     string, where json's indented encoder makes a string per item and joins them at the end (6.4 million ids:
     about 500 MB of small strings on top of the labels themselves)."""
+    pieces: list[str] = []
+    write_json(value, pieces.append, held=Labels, emit=lambda cell, indent, write: write(cell.json_array(indent)),
+               default=default)
+    return "".join(pieces)
+
+
+def write_json(value: Any, write: Any, *, held: type, emit: Any, default: Any = None) -> None:
+    """`json.dumps(value, ensure_ascii=False, indent=2, default=default)` written through `write`, with each
+    object of type `held` written in its place by `emit(obj, indent, write)` (`indent`: that of the line
+    it sits on, where its array closes). The rest is json.dumps's own text, with a marker per held object
+    that no record id or name holds; the diff's cells (`dumps`) and the report's every record
+    (`report.write_json`) are written so."""
     from json.encoder import encode_basestring
 
-    cells: list[Labels] = []
-    mark = f"\0labels-{os.urandom(8).hex()}-"  # a string no record id or name holds
+    objects: list[Any] = []
+    mark = f"\0held-{os.urandom(8).hex()}-"
 
     def hold(item: Any) -> Any:
-        if isinstance(item, Labels):
-            cells.append(item)
-            return f"{mark}{len(cells) - 1}"
+        if isinstance(item, held):
+            objects.append(item)
+            return f"{mark}{len(objects) - 1}"
         if default is None:
             raise TypeError(f"Object of type {type(item).__name__} is not JSON serializable")
         return default(item)
 
     text = json.dumps(value, ensure_ascii=False, indent=2, default=hold)
-    if not cells:
-        return text
-    pieces, done = [], 0
+    done = 0
     for found in re.finditer(re.escape(encode_basestring(mark)[:-1]) + r'(\d+)"', text):
         line = text.rfind("\n", 0, found.start()) + 1
-        indent = re.compile(" *").match(text, line).group()  # the line's: the array closes there
-        pieces += [text[done:found.start()], cells[int(found.group(1))].json_array(indent)]
+        write(text[done:found.start()])
+        emit(objects[int(found.group(1))], re.compile(" *").match(text, line).group(), write)
         done = found.end()
-    pieces.append(text[done:])
-    return "".join(pieces)
+    write(text[done:])
 
 
 def _split(label: str, entity: str | None) -> tuple[str, str]:

@@ -54,7 +54,7 @@ from typing import Any, Callable, Iterator
 # RecordRef and sql_parameters live below this module (config_drift and checks need them without
 # importing the engine, which imports both); imported here, they keep their old import path.
 from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_only, run_check_sql,
-                                  sql_columns, sql_parameters, unordered)
+                                  sql_columns, sql_parameters)
 from implkit.audit.records import RecordRef
 from implkit.audit.snapshot import AUDIT_TABLE_NEEDS, AUDIT_TABLES, Snapshot
 from implkit.errors import InputError, Location, Problem

@@ -416,31 +416,18 @@ class _Streamed:
 
 def write_json(report: dict[str, Any], export: RecordExport, write: Callable[[str], Any]) -> None:
     """`render_json` of the report with every record, written through `write`: the report without its
-    records and diff ids encoded by `diff.dumps` (the same encoder), each list streamed where it goes."""
-    from implkit.audit.diff import dumps
-
-    held: list[_Streamed] = []
-    mark = f"\0streamed-{os.urandom(8).hex()}-"  # a string no record id or name holds
-
-    def hold(item: Any) -> Any:
-        if isinstance(item, _Streamed):
-            held.append(item)
-            return f"{mark}{len(held) - 1}"
-        return str(item)
+    records and diff ids encoded by `diff.write_json` (as `diff.dumps` encodes it), each list streamed where
+    it goes."""
+    from implkit.audit.diff import write_json as write_held
 
     def records(result: CheckResult) -> _Streamed:
         return _Streamed(lambda indent, out: _json_records(export.chunks(result), indent, out))
 
     findings = [{**f, "records": records(r)} if "records" in f else f
                 for f, r in zip(report["findings"], export.run.results)]
-    text = dumps({**report, "findings": findings, "diff": _streamed_ids(report.get("diff"))}, default=hold) + "\n"
-    done = 0
-    for found in re.finditer(re.escape(_encode_string(mark)[:-1]) + r'(\d+)"', text):
-        line = text.rfind("\n", 0, found.start()) + 1
-        write(text[done:found.start()])
-        held[int(found.group(1))].write(re.compile(" *").match(text, line).group(), write)
-        done = found.end()
-    write(text[done:])
+    write_held({**report, "findings": findings, "diff": _streamed_ids(report.get("diff"))}, write, held=_Streamed,
+               emit=lambda streamed, indent, out: streamed.write(indent, out), default=str)
+    write("\n")
 
 
 def _streamed_ids(value: Any) -> Any:

@@ -13,7 +13,7 @@ import dataclasses
 
 import pytest
 
-from implkit.audit.checks import load_checks, sql_parameters, unordered
+from implkit.audit.checks import load_checks, sql_parameters
 from implkit.audit.engine import AuditOptions, _Readers, audit_tables_of, run_checks
 from implkit.errors import InputError
 
@@ -199,7 +199,7 @@ def test_no_check_scans_a_big_table_once_per_row(sync_rig, tmp_path):
                     continue
                 readers.tables(audit_tables_of(check))
                 params = sql_parameters(check, now=SEED_NOW, exempt_stage_ids=[])
-                for sql in (unordered(check.sql), check.population):
+                for sql in (check.sql, check.population):  # as the engine runs them
                     for detail in _correlated_scans(db, sql, params) if sql else ():
                         if (check.id, detail) not in ALLOWED:
                             bad.setdefault(check.id, []).append(detail)
@@ -209,10 +209,9 @@ def test_no_check_scans_a_big_table_once_per_row(sync_rig, tmp_path):
             for check_id, fragments in PLANNED.items():
                 check = _checks({check_id})[0]
                 params = sql_parameters(check, now=SEED_NOW, exempt_stage_ids=[])
-                for sql in (unordered(check.sql), check.sql):
-                    plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params)]
-                    for wanted in fragments:
-                        assert any(all(part in line for part in wanted) for line in plan), (check_id, wanted, plan)
+                plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + check.sql, params)]
+                for wanted in fragments:
+                    assert any(all(part in line for part in wanted) for line in plan), (check_id, wanted, plan)
                 # the report's order (and any grouping) comes from an index: the ordered run sorts nothing
                 if check_id in READ_IN_ORDER:
                     plan = [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + check.sql, params)]
@@ -272,20 +271,3 @@ def test_a_table_report_reads_only_its_samples_and_says_the_same(make_snapshot, 
         if fmt == "json":
             assert len(json.loads(outcome.text)["findings"][0]["records"]) == 26
         outcome.run.close()
-
-
-@pytest.mark.parametrize("sql, expected", [
-    ("SELECT id FROM leads ORDER BY price DESC, id", "SELECT id FROM leads"),
-    ("SELECT id FROM leads ORDER BY id LIMIT 5", None),  # the order decides which rows: kept
-    ("SELECT id FROM leads ORDER BY id\n LIMIT :n OFFSET 2", None),
-    ("SELECT id FROM (SELECT id FROM leads ORDER BY id) WHERE id > 1", None),  # only the statement's own
-    ("SELECT 'ORDER BY x' AS value, id FROM leads", None),  # in a string
-    ("SELECT id FROM leads -- ORDER BY id\n", None),  # in a comment
-    ("SELECT id FROM leads /* ORDER BY id */", None),
-    ('SELECT "order" AS id FROM leads', None),
-    ("SELECT id FROM a UNION ALL SELECT id FROM b ORDER BY 1", "SELECT id FROM a UNION ALL SELECT id FROM b"),
-    ("SELECT id, count(*) OVER (ORDER BY id) FROM leads", None),  # a window's ORDER BY is inside parentheses
-    ("SELECT id FROM leads ORDER BY id) x", None),  # not balanced: left as it is, SQLite will say
-])
-def test_the_counting_form_drops_only_the_statements_last_order_by(sql, expected):
-    assert unordered(sql) == (sql if expected is None else expected)
