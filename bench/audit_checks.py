@@ -63,7 +63,7 @@ def main() -> None:
             population = readers_population(readers, check, params)
             figures.append(time.process_time() - start)
             start = time.process_time()
-            records = _SqlRecords(readers, check, params, now)
+            records = _SqlRecords(readers, check, params)
             figures.append(time.process_time() - start)
             start = time.process_time()
             tally = records.tally()

@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterator
 # importing the engine, which imports both); imported here, they keep their old import path.
 from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_only, run_check_sql,
                                   sql_columns, sql_parameters)
-from implkit.audit.records import RecordRef
+from implkit.audit.records import RecordRef, grouped_by_entity
 from implkit.audit.snapshot import AUDIT_TABLE_NEEDS, AUDIT_TABLES, Snapshot
 from implkit.errors import InputError, Location, Problem
 from implkit.lang import say
@@ -152,10 +152,7 @@ class CheckResult:
         """The failing ids, per entity: a list, or a numpy int64 array (the history packs them so:
         `history.pack_grouped`)."""
         if self._failing is not None or self._records is None:
-            grouped: dict[str, list[Any]] = {}
-            for entity, record_id in self.ids():
-                grouped.setdefault(entity, []).append(record_id)
-            return list(grouped.items())
+            return grouped_by_entity(self.ids())
         return self._records.ids_by_entity()
 
     def manager_order(self) -> list[Any]:
@@ -519,7 +516,7 @@ def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, e
     else:
         params = sql_parameters(source, now=now, exempt_stage_ids=exempt)
         readers.tables(audit_tables_of(source))
-        records = _SqlRecords(readers, source, params, now)
+        records = _SqlRecords(readers, source, params)
         population = (records.run("population").fetchone()[0] if source.population else None)
         result = CheckResult(check, "pass", population=population, threshold=threshold, details=details,
                              records=records)
@@ -533,11 +530,11 @@ def _run_one(readers: _Readers, check: Check, options: AuditOptions, now: int, e
 class _SqlRecords:
     """A SQL check's failing records. Its SQL runs once, in its own order, into a temp table on the
     connection that ran it (`_Readers.fill`: row n is the check's n-th record, its columns as the check
-    names them); the figures (one `GROUP BY` over that table), the samples, the ids and every record
-    are read from there — as audited, however the snapshot changes afterwards."""
+    names them); the figures, the samples, the ids and every record are read from there — as audited,
+    however the snapshot changes afterwards."""
 
-    def __init__(self, readers: _Readers, check: Check, params: dict[str, Any], snapshot_at: int):
-        self.readers, self.check, self.params, self.snapshot_at = readers, check, params, snapshot_at
+    def __init__(self, readers: _Readers, check: Check, params: dict[str, Any]):
+        self.readers, self.check, self.params = readers, check, params
         try:
             columns = sql_columns(check)
         except (sqlite3.Error, sqlite3.Warning):  # say it as running it says it (a refused write: bad input)
@@ -550,13 +547,14 @@ class _SqlRecords:
         self.table = readers.fill(check, params, len(columns))
         self._order: list[Any] = []
 
-    def run(self, key: str, sql: str | None = None) -> Any:
-        """The check's `key` SQL (or `sql`, the engine's query) on the connection that ran the check."""
+    def run(self, key: str, sql: str | None = None, **extra: Any) -> Any:
+        """The check's `key` SQL (or `sql`, the engine's query, with `extra` parameters beside the check's)
+        on the connection that ran the check."""
         if self.readers.closed:
             from implkit.errors import RuntimeFailure
             raise RuntimeFailure("the audit run is closed: its records can no longer be read")
         db, guard = self.readers.sql
-        return run_check_sql(db, guard, self.check, key, self.params, sql=sql)
+        return run_check_sql(db, guard, self.check, key, {**self.params, **extra}, sql=sql)
 
     def _column(self, name: str, default: str = "NULL") -> str:
         """The filled table's column for the check's column `name` (its first, as `_refs` reads it)."""
@@ -608,9 +606,8 @@ class _SqlRecords:
             if integers == rows:  # (one pass: the text is dropped in the rare case of other ids)
                 out.append((name, numpy.fromstring(joined, dtype=numpy.int64, sep=",")))
                 continue
-            db, guard = self.readers.sql
-            out.append((name, [i for (i,) in run_check_sql(db, guard, self.check, "sql", {**self.params, "entity_": name},
-                                                          sql=f"SELECT {record_id} FROM {table} WHERE {entity} = :entity_")]))
+            out.append((name, [i for (i,) in self.run(
+                "sql", f"SELECT {record_id} FROM {table} WHERE {entity} = :entity_", entity_=name)]))
         return out
 
     def manager_order(self) -> list[Any]:

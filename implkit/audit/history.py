@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from implkit.audit.engine import AuditRun
+from implkit.audit.records import grouped_by_entity
 from implkit.files import private_file
 
 SCHEMA = """
@@ -46,10 +47,7 @@ INT64 = (-(1 << 63), (1 << 63) - 1)  # numpy's int64 range: ids within it are de
 
 def pack_ids(refs: Iterable[tuple[str, object]]) -> bytes:
     """(entity, id) pairs → the packed ids of each entity (`pack_grouped`)."""
-    grouped: dict[str, list] = {}
-    for entity, record_id in refs:
-        grouped.setdefault(entity, []).append(record_id)
-    return pack_grouped(grouped.items())
+    return pack_grouped(grouped_by_entity(refs))
 
 
 def pack_grouped(groups: Iterable[tuple[str, Any]]) -> bytes:
@@ -67,45 +65,44 @@ def pack_grouped(groups: Iterable[tuple[str, Any]]) -> bytes:
     """
     import numpy as np
 
-    header, arrays, text = [], [], []
+    header, arrays, split = [], [], []
     for entity, ids in groups:
-        ints, others = _split_ids(ids)
-        text.append((entity, ids, others))
-        if ints is None:
+        ints, others, fits = _split_ids(ids)
+        split.append((entity, ints, others))
+        if not fits:
             continue
-        ordered = np.sort(ints)  # (np.unique hashes first: sixty times slower on six million ids)
+        ordered = np.sort(np.asarray(ints, dtype=np.int64))  # (np.unique hashes first: sixty times slower)
         unique = ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
         gaps = np.diff(unique)
         width = next(w for w in (1, 2, 4, 8) if not len(gaps) or int(gaps.max()) < 1 << (8 * w))
         header.append([entity, len(unique), int(unique[0]) if len(unique) else 0, width, others])
         arrays.append(gaps.astype(f"<u{width}").tobytes())
-    if len(header) == len(text):
+    if len(header) == len(split):
         head = _json(header).encode()
         return PACKED + zlib.compress(len(head).to_bytes(4, "little") + head + b"".join(arrays))
     body = []
-    for entity, ids, others in text:
-        values = sorted({int(i) for i in ids if isinstance(i, (int, np.integer)) and not isinstance(i, bool)})
+    for entity, ints, others in split:
+        values = sorted(set(ints))
         deltas = ",".join(map(str, map(operator.sub, values, [0, *values[:-1]])))
         body.append(f'{_json(entity)}:{{"d":[{deltas}],"o":{_json(others)}}}')
     return zlib.compress(("{" + ",".join(body) + "}").encode())
 
 
-def _split_ids(ids: Any) -> tuple[Any, list[str]]:
-    """(the integer ids as a numpy int64 array — None when one does not fit 64 bits —, the other ids as
-    sorted distinct strings); a bool is not an id."""
+def _split_ids(ids: Any) -> tuple[Any, list[str], bool]:
+    """(the integer ids — a numpy int64 array as it came, else a list —, the other ids as sorted distinct
+    strings, whether the integers and the gaps between them fit 64 bits); a bool is not an id."""
     import numpy as np
 
     if isinstance(ids, np.ndarray) and ids.dtype.kind == "i":
-        return ids.astype(np.int64, copy=False), []
+        return ids.astype(np.int64, copy=False), [], True
     ids = list(ids)
     if set(map(type, ids)) <= {int}:  # the usual case, without a Python loop over the ids
         ints, others = ids, []
     else:
         ints = [i for i in ids if type(i) is int]  # noqa: E721
         others = sorted({str(i) for i in ids if type(i) is not int})  # noqa: E721
-    if ints and not (INT64[0] <= min(ints) and max(ints) <= INT64[1] and max(ints) - min(ints) <= INT64[1]):
-        return None, others  # (the gaps between them are int64 too)
-    return np.array(ints, dtype=np.int64), others
+    fits = not ints or (INT64[0] <= min(ints) and max(ints) <= INT64[1] and max(ints) - min(ints) <= INT64[1])
+    return ints, others, fits
 
 
 PACKED = b"\x00IK2"  # never the start of a zlib stream (its first byte names the deflate method: 0x?8)
