@@ -248,6 +248,8 @@ _TEMP_ACTIONS = {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_IN
                  sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_DROP_TEMP_TABLE,
                  sqlite3.SQLITE_DROP_TEMP_INDEX, sqlite3.SQLITE_REINDEX}  # REINDEX: a new index fills itself
 
+_FILL_ACTIONS = {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_INSERT}
+
 
 class ReadGuard:
     """An sqlite3 authorizer that allows reading only; `denied` says what it refused last."""
@@ -255,7 +257,7 @@ class ReadGuard:
     def __init__(self) -> None:
         self.denied: str | None = None
         self._engine = False
-        self._filling: str | None = None
+        self._filling: tuple[str, str] | None = None  # (schema, table) being filled
 
     def install(self, db: sqlite3.Connection) -> "ReadGuard":
         db.set_authorizer(self)
@@ -277,12 +279,13 @@ class ReadGuard:
             self._engine = False
 
     @contextmanager
-    def filling(self, db: sqlite3.Connection, table: str) -> Iterator[None]:
-        """While a check's SQL fills the engine's temp table `table` with its failing records
-        (`INSERT INTO temp.<table> <check SQL>`): creating and inserting into that one table allowed,
-        `query_only` lifted; the check's SQL itself still only reads."""
+    def filling(self, db: sqlite3.Connection, table: str, schema: str = "temp") -> Iterator[None]:
+        """While a check's SQL fills the engine's table `table` with its failing records
+        (`INSERT INTO <schema>.<table> <check SQL>`; the schema is `temp`, or the scratch file a second
+        process fills, `engine.SCRATCH`): creating and inserting into that one table allowed, `query_only`
+        lifted; the check's SQL itself still only reads."""
         with self.engine_tables(db):
-            self._engine, self._filling = False, table  # that one table, not every temp table
+            self._engine, self._filling = False, (schema, table)  # that one table, not every temp table
             try:
                 yield
             finally:
@@ -290,8 +293,8 @@ class ReadGuard:
 
     def __call__(self, action: int, arg1: str | None, arg2: str | None, database: str | None,
                  trigger: str | None) -> int:
-        if self._filling and database == "temp" and arg1 in (self._filling, "sqlite_temp_master") and action in (
-                sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_INSERT):
+        if self._filling and database == self._filling[0] and action in _FILL_ACTIONS and arg1 in (
+                self._filling[1], "sqlite_temp_master", "sqlite_master"):
             return sqlite3.SQLITE_OK
         if self._engine and (database == "temp" and action in _TEMP_ACTIONS
                              or action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() == "query_only"
@@ -315,12 +318,22 @@ class ReadGuard:
         return str(exc)
 
 
-def open_read_only(path: str | Path) -> tuple[sqlite3.Connection, ReadGuard]:
-    """A connection on which check SQL runs: the file opened `mode=ro`, reading allowed and nothing else."""
+def open_read_only(path: str | Path, *, attach: tuple[str, Path, bool] | None = None
+                   ) -> tuple[sqlite3.Connection, ReadGuard]:
+    """A connection on which check SQL runs: the file opened `mode=ro`, reading allowed and nothing else.
+    `attach` = (schema, file, writable): an engine file of failing records attached beside the snapshot
+    (written only while the engine fills a table of it: `ReadGuard.filling`)."""
     uri = Path(path).resolve().as_uri() + "?mode=ro"
     db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    if attach is not None:
+        schema, file, writable = attach
+        db.execute("ATTACH ? AS " + schema, (Path(file).resolve().as_uri() + ("?mode=rwc" if writable else "?mode=ro"),))
+        if writable:  # scratch: rebuilt by every audit, deleted after it; a crash loses nothing to keep
+            db.execute(f"PRAGMA {schema}.journal_mode=OFF")
+            db.execute(f"PRAGMA {schema}.synchronous=OFF")
+        db.execute(f"PRAGMA {schema}.cache_size=-20000")
     db.execute("PRAGMA query_only=ON")
-    db.execute("PRAGMA cache_size=-100000")  # 100 MB page cache: checks scan big tables
+    db.execute("PRAGMA cache_size=-20000")  # 100 MB page cache: checks scan big tables
     # the temp database (each check's failing records, the engine's shared tables, big sorts) on a file,
     # with a 20 MB cache of its own: at 1M + 1M, 6 million failing records held in memory took the audit
     # from 583 to 871 MB, and were no faster (the OS caches the file; it is deleted as it is opened)

@@ -62,6 +62,7 @@ from implkit.lang import say
 from implkit.model import Blueprint
 
 STATUSES = ("fail", "pass", "unsupported", "skipped")
+SCRATCH = "scratch"  # the schema of a second process's file of failing records (`lanes`)
 
 # The audit's refusals of a tenant's settings (implkit.yaml `audit:`) and of a snapshot, in the user's language.
 _MESSAGES = {
@@ -231,10 +232,14 @@ def is_stage_parameter(name: str) -> bool:
 
 
 def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *,
-               workers: int | None = None) -> AuditRun:
-    """Run `checks` (those in `options.only`, if set). SQLite releases the GIL while it works, so checks
-    run on `workers` threads, each with its own read connection (default: the CPUs, at most 4).
-    Check SQL runs on read-only connections (`checks.open_read_only`); built-ins read `Snapshot.db`."""
+               workers: int | None = None, processes: bool | None = None) -> AuditRun:
+    """Run `checks` (those in `options.only`, if set) in `workers` lanes (default: the CPUs, at most 4),
+    each with its own read connection. SQLite releases the GIL while it works, but two threads of one
+    process gain only 1.5× over one (the duplicates pass is Python; SQLite's allocator takes a
+    process-wide lock), so with `processes` the lanes after the first are processes of their own
+    (`lanes`); by default, for a snapshot of `lanes.PROCESSES_FROM` bytes or more, where starting one
+    (a third of a second) pays. Check SQL runs on read-only connections (`checks.open_read_only`);
+    built-ins read `Snapshot.db`."""
     now = snapshot.snapshot_at
     if now is None:
         from implkit.errors import RuntimeFailure
@@ -270,6 +275,10 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
     try:
         if workers <= 1 or not keep:
             results = run_unit(selected)
+        elif processes or processes is None and _lanes().worth_processes(snapshot.path):
+            done = _lanes().run_in_lanes(_units(selected), run_unit, lanes=workers, opened=opened, snapshot=snapshot.path,
+                                      now=now, exempt=exempt, options=options)
+            results = [done[c.id] for c in selected]
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 done = {r.check.id: r for unit in pool.map(run_unit, _units(selected)) for r in unit}
@@ -283,6 +292,12 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
             reader.close()
         opened = []
     return AuditRun(now, results, options, opened)
+
+
+def _lanes() -> Any:
+    from implkit.audit import lanes  # it runs this module's units in other processes: imported when used
+
+    return lanes
 
 
 def _units(checks: list[Check]) -> list[list[Check]]:
@@ -319,8 +334,13 @@ class _Readers:
     """One thread's connections: a Snapshot for the built-ins, a read-only guarded one for check SQL, with
     the engine's shared tables built on it as its checks need them."""
 
-    def __init__(self, snapshot: Snapshot, *, threaded: bool, now: int):
+    schema = "temp"  # where the failing records' tables are: the connection's temp database
+
+    def __init__(self, snapshot: Snapshot, *, threaded: bool, now: int, scratch: Path | None = None):
         self._threaded = threaded and snapshot.path.is_file()
+        self._scratch = scratch
+        if scratch is not None:  # a second process: its tables go to a file the main process reads
+            self.schema = SCRATCH
         self._caller = snapshot
         self._own: Snapshot | None = None  # opened when a built-in runs on this thread (each holds a page cache)
         self.now = now
@@ -342,21 +362,22 @@ class _Readers:
     def sql(self) -> tuple[Any, ReadGuard]:
         if self._sql is None:
             if self._caller.path.is_file():
-                self._sql = open_read_only(self._caller.path)
+                self._sql = open_read_only(self._caller.path, attach=(SCRATCH, self._scratch, True)
+                                           if self.schema == SCRATCH else None)
             else:  # a snapshot that is not a file (in memory): the guard alone keeps it read-only
                 self._sql = (self._caller.db, ReadGuard().install(self._caller.db))
         return self._sql
 
     def fill(self, check: Check, params: dict[str, Any], width: int) -> str:
-        """Run the check's SQL once, in its order, into a new temp table of `width` columns (`c0`, `c1`, …,
-        untyped so that no value is converted); its rowids are the records' positions. Only that table
-        may be written while the check's SQL runs (`ReadGuard.filling`)."""
+        """Run the check's SQL once, in its order, into a new table of `width` columns (`c0`, `c1`, …,
+        untyped so that no value is converted) in `self.schema`; its rowids are the records' positions.
+        Only that table may be written while the check's SQL runs (`ReadGuard.filling`)."""
         db, guard = self.sql
         name = f"failing_{len(self.filled)}"
-        with guard.filling(db, name):
-            db.execute(f"CREATE TEMP TABLE {name} ({', '.join(f'c{i}' for i in range(width))})")
+        with guard.filling(db, name, self.schema):
+            db.execute(f"CREATE TABLE {self.schema}.{name} ({', '.join(f'c{i}' for i in range(width))})")
             self.filled.append(name)
-            run_check_sql(db, guard, check, "sql", params, sql=f"INSERT INTO temp.{name} {check.sql}")
+            run_check_sql(db, guard, check, "sql", params, sql=f"INSERT INTO {self.schema}.{name} {check.sql}")
         return name
 
     def tables(self, names: list[str]) -> None:
@@ -544,8 +565,22 @@ class _SqlRecords:
             from implkit.errors import RuntimeFailure
             raise RuntimeFailure("a check's SQL must select an `id` column")
         self.columns = columns
-        self.table = readers.fill(check, params, len(columns))
+        self.table = f"{readers.schema}.{readers.fill(check, params, len(columns))}"
         self._order: list[Any] = []
+
+    @classmethod
+    def received(cls, readers: Any, check: Check, params: dict[str, Any], table: str, columns: tuple[str, ...],
+                 order: list[Any]) -> "_SqlRecords":
+        """The records a second process ran into `table` (`lanes`), read through `readers`, which attach
+        its file."""
+        records = cls.__new__(cls)
+        records.readers, records.check, records.params = readers, check, params
+        records.columns, records.table, records._order = columns, table, order
+        return records
+
+    def shipped(self) -> tuple[Check, dict[str, Any], str, tuple[str, ...], list[Any]]:
+        """What `received` needs in another process (the connection stays here)."""
+        return self.check, self.params, self.table, tuple(self.columns), self._order
 
     def run(self, key: str, sql: str | None = None, **extra: Any) -> Any:
         """The check's `key` SQL (or `sql`, the engine's query, with `extra` parameters beside the check's)
@@ -572,22 +607,22 @@ class _SqlRecords:
         a few dozen managers."""
         budget = self._column("budget", "0")
         count, budget_sum = self.run("sql", f"SELECT count(*), sum(CAST(coalesce({budget}, 0) AS INTEGER))"
-                                            f" FROM temp.{self.table}").fetchone()
+                                            f" FROM {self.table}").fetchone()
         uids = list(map(itemgetter(0), self.run(
-            "sql", f"SELECT {self._column('responsible_user_id')} FROM temp.{self.table} ORDER BY rowid")))
+            "sql", f"SELECT {self._column('responsible_user_id')} FROM {self.table} ORDER BY rowid")))
         self._order = list(dict.fromkeys(uids))
         return Tally(count, budget_sum or 0, dict(Counter(uids)))
 
     def refs(self, limit: int | None = None) -> Iterator[RecordRef]:
         """The failing records in the check's order (the first `limit`), one at a time."""
-        cursor = self.run("sql", f"SELECT * FROM temp.{self.table} ORDER BY rowid"
+        cursor = self.run("sql", f"SELECT * FROM {self.table} ORDER BY rowid"
                                  + (f" LIMIT {int(limit)}" if limit is not None else ""))
         return _refs(self.check.entity, self.columns, cursor)
 
     def ids(self) -> Iterator[tuple[str, Any]]:
         """(entity, id) of every failing record."""
         return ((entity, record_id) for entity, record_id in self.run(
-            "sql", f"SELECT {self._entity()}, {self._column('id')} FROM temp.{self.table}"))
+            "sql", f"SELECT {self._entity()}, {self._column('id')} FROM {self.table}"))
 
     def ids_by_entity(self) -> list[tuple[str, Any]]:
         """Per entity, the ids of its failing records, fetched in bulk (millions of ids, and no RecordRef or
@@ -595,7 +630,7 @@ class _SqlRecords:
         (ten times faster than a row each); other ids a row each."""
         import numpy
 
-        table, entity, record_id = f"temp.{self.table}", self._entity(), self._column("id")
+        table, entity, record_id = self.table, self._entity(), self._column("id")
         out = []
         by_entity = " GROUP BY 1 ORDER BY 1" if "entity" in self.columns else ""  # else one: no sort needed
         for name, integers, rows, joined in self.run(

@@ -50,12 +50,12 @@ def generated(tmp_path_factory):
     return path, AuditOptions()
 
 
-def _compare(path: Path, options: AuditOptions, workers: int) -> int:
+def _compare(path: Path, options: AuditOptions, workers: int, processes: bool = False) -> int:
     checks = load_checks()
     with Snapshot(path) as snapshot:
         users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
         old = legacy_run(snapshot, checks, options)
-        new = run_checks(snapshot, checks, options, workers=workers)
+        new = run_checks(snapshot, checks, options, workers=workers, processes=processes)
     compared = 0
     with new:
         for before, after in zip(old.results, new.results, strict=True):
@@ -110,15 +110,18 @@ def test_every_rewritten_check_finds_what_its_old_sql_found_in_each_hand_built_c
         assert same != ((check_id, case["name"]) in DIFFERS_ON_PURPOSE), (after.failing, old.failing)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_the_new_engine_finds_what_the_old_one_found_on_a_seeded_account(seeded, workers):
+# lanes: one thread; two threads; this process's thread and a second process (`lanes`), whose records
+# are read back from its file
+@pytest.mark.parametrize(("workers", "processes"), [(1, False), (2, False), (2, True)])
+def test_the_new_engine_finds_what_the_old_one_found_on_a_seeded_account(seeded, workers, processes):
     path, options = seeded
-    assert _compare(path, options, workers) >= 30
+    assert _compare(path, options, workers, processes) >= 30
 
 
-def test_the_new_engine_finds_what_the_old_one_found_on_the_bench_account(generated):
+@pytest.mark.parametrize("processes", [False, True])
+def test_the_new_engine_finds_what_the_old_one_found_on_the_bench_account(generated, processes):
     path, options = generated
-    assert _compare(path, options, 2) >= 30
+    assert _compare(path, options, 2, processes) >= 30
 
 
 def test_the_equivalence_covers_failing_records_of_the_rewritten_checks(seeded, generated):
