@@ -164,8 +164,8 @@ def run_checks(path: Path, workers: int | None = None, threads: bool = False) ->
     lane_peaks_kb: list[int] = []
     stop_lane = lanes.ProcessLane.stop
 
-    def stop_and_note(lane: lanes.ProcessLane) -> None:
-        stop_lane(lane)
+    def stop_and_note(lane: lanes.ProcessLane, **kwargs) -> None:
+        stop_lane(lane, **kwargs)
         lane_peaks_kb.append(lane.peak_kb)
     lanes.ProcessLane.stop = stop_and_note
     timed(report, "lookup_records", "samples")

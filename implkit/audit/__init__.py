@@ -119,7 +119,7 @@ def run_audit(snapshot_path: str | Path, history_path: str | Path | None, *, ten
 
         # Directum RX has no deals module (reference directum-rx.md): no funnel, no sales analytics
         analysed = None if options.crm == "directum" or snapshot.snapshot_at is None else beside.submit(analyse)
-        run = run_checks(snapshot, checks, options)
+        run = run_checks(snapshot, checks, options, ids=history_path is not None)  # the history records them
         analytics = analysed.result() if analysed is not None else None
         users = {uid: name for uid, name in snapshot.db.execute("SELECT id, name FROM users")}
         web_url = snapshot.get_meta("web_url")

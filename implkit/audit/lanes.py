@@ -11,7 +11,8 @@ into a table of a scratch file of its own (`engine.SCRATCH`), not its temp
 database, so that the main process can read them afterwards: the samples,
 the history's ids and the exports read that file, attached read-only to a
 connection of their own. The figures (count, budget, per manager) come back
-with the unit's results.
+with the unit's results, and, when the history will want them, every failing
+id (numpy arrays: 6 million ids are 50 MB through the pipe).
 
 A process lane runs only checks that are SQL (D10's required fields
 included); the built-ins (the duplicates pass, the configuration
@@ -62,7 +63,7 @@ def can_run(unit: list[Check]) -> bool:
 
 def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], list[CheckResult]], *,
                  lanes: int, opened: list[Any], snapshot: Path, now: int, exempt: list[int],
-                 options: AuditOptions) -> dict[str, CheckResult]:
+                 options: AuditOptions, ids: bool = False) -> dict[str, CheckResult]:
     """Run `units` on this process's thread (`run_here`) and `lanes - 1` process lanes, each taking the next
     unit it can run, slowest first as `units` come; the process lanes' readers join `opened` (the run
     closes them, which deletes their files). The first error stops every lane and is raised."""
@@ -89,7 +90,7 @@ def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], lis
             failed.set()
             raise
 
-    processes = [ProcessLane(snapshot, now=now, exempt=exempt, options=options) for _ in range(lanes - 1)]
+    processes = [ProcessLane(snapshot, now=now, exempt=exempt, options=options, ids=ids) for _ in range(lanes - 1)]
     opened.extend(lane.readers for lane in processes)
     try:
         with ThreadPoolExecutor(max_workers=lanes) as pool:
@@ -138,7 +139,7 @@ class ProcessLane:
     `multiprocessing` (whose spawn re-runs the caller's main script, which a script without a
     `__main__` guard cannot survive; and fork is unsafe in a process with threads and connections)."""
 
-    def __init__(self, snapshot: Path, *, now: int, exempt: list[int], options: AuditOptions):
+    def __init__(self, snapshot: Path, *, now: int, exempt: list[int], options: AuditOptions, ids: bool = False):
         self.readers = LaneReaders(snapshot, Path(tempfile.mkdtemp(prefix="implkit-audit-")))  # 0700
         package_root = str(Path(implkit.__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
@@ -148,7 +149,7 @@ class ProcessLane:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors, env=env)
         # only what a SQL check reads of the options: the blueprint stays here (can_run)
         light = AuditOptions(crm=options.crm, thresholds=dict(options.thresholds))
-        self._send((str(snapshot), str(self.readers.folder / RECORDS_FILE), now, exempt, light))
+        self._send((str(snapshot), str(self.readers.folder / RECORDS_FILE), now, exempt, light, ids))
         self.peak_kb = 0  # the process's peak resident memory, as of its last answer (`own_peak_kb`)
 
     def _send(self, message: Any) -> None:
@@ -193,13 +194,13 @@ def serve() -> None:
     records' tables."""
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed by accident may corrupt the pipe
-    snapshot, scratch, now, exempt, options = pickle.load(source)
+    snapshot, scratch, now, exempt, options, ids = pickle.load(source)
     with Snapshot(Path(snapshot), reader=True) as opened:
         readers = _Readers(opened, threaded=False, now=now, scratch=Path(scratch))
         try:
             while (unit := pickle.load(source)) is not None:
                 try:
-                    results = [_shipped(_run_one(readers, check, options, now, exempt)) for check in unit]
+                    results = [_shipped(_run_one(readers, check, options, now, exempt, ids=ids)) for check in unit]
                     reply: tuple[str, Any] = ("done", (results, own_peak_kb()))
                 except Exception as exc:  # noqa: BLE001 - every error goes back, to be raised there
                     reply = ("error", exc if isinstance(exc, (InputError, RuntimeFailure))

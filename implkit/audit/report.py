@@ -361,7 +361,7 @@ class RecordExport:
         with Snapshot(self.path, reader=True) as snapshot:
             snapshot.db.row_factory = None  # plain tuples: a million names read
             # names are read by id, a chunk's scattered over the table: a small page cache does as well as
-            # the 100 MB the checks' scans are given, which would sit on top of theirs
+            # a big one, which would sit on top of the checks' connections' caches
             snapshot.db.execute("PRAGMA cache_size=-8000")
             while True:
                 chunk = list(islice(refs, self.CHUNK))

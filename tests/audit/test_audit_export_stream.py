@@ -56,8 +56,20 @@ def _whole(outcome, path, lang):
 
 @pytest.mark.parametrize("lang", ["ru", "en"])
 @pytest.mark.parametrize("fmt", ["json", "csv"])
-def test_streamed_json_and_csv_are_the_bytes_of_the_whole_report(synced, tmp_path, monkeypatch, fmt, lang):
+@pytest.mark.parametrize("lanes", ["threads", "processes"])
+def test_streamed_json_and_csv_are_the_bytes_of_the_whole_report(synced, tmp_path, monkeypatch, fmt, lang, lanes):
+    """`processes`: as for a big snapshot, the checks after the first lane's run in a second process, and
+    every record is read back from its scratch file."""
     path, rig = synced
+    if lanes == "processes":
+        from implkit.audit import lanes as lane_module
+
+        monkeypatch.setattr(lane_module, "PROCESSES_FROM", 0)
+        monkeypatch.setattr("os.cpu_count", lambda: 2)  # two lanes even on a one-core runner
+        ran = lane_module.ProcessLane.run
+        taken: list[str] = []
+        monkeypatch.setattr(lane_module.ProcessLane, "run", lambda lane, unit: taken.extend(c.id for c in unit)
+                            or ran(lane, unit))
     monkeypatch.setattr(RecordExport, "CHUNK", 7)  # many chunks, and a check's records split across them
     monkeypatch.setattr(Labels, "CHUNK", 5)  # the diff's ids too
     for _ in range(2):  # the second audit carries the diff against the first (its ids are lazy cells)
@@ -75,6 +87,7 @@ def test_streamed_json_and_csv_are_the_bytes_of_the_whole_report(synced, tmp_pat
         assert outcome.text == streamed
     finally:
         outcome.run.close()
+    assert lanes == "threads" or taken  # the second process ran checks whose records were written above
     if fmt == "json":
         report = json.loads(streamed)
         assert sum(len(f.get("records") or ()) for f in report["findings"]) == failing

@@ -139,3 +139,19 @@ def test_a_lane_is_not_handed_the_blueprint_or_the_bindings(make_snapshot):
     finally:
         lane.stop()
         lane.readers.close()
+
+
+def test_ids_read_in_the_lanes_are_the_ids_read_afterwards(make_snapshot, monkeypatch):
+    """`run_checks(ids=True)` reads each check's failing ids where it ran (a lane process sends them
+    back); the history gets the same ids as when it reads them from the run afterwards."""
+    from implkit.audit.history import unpack_ids, pack_grouped
+
+    snap = make_snapshot(RECORDS)
+    with run_checks(snap, load_checks(), AuditOptions(), workers=1) as later:
+        expected = {r.check.id: unpack_ids(pack_grouped(r.ids_by_entity())) for r in later.results if r.ran}
+    with run_checks(snap, load_checks(), AuditOptions(), workers=2, processes=True, ids=True) as prefetched:
+        def refused(*args, **kwargs):
+            raise AssertionError("the ids were read again after the run")
+        monkeypatch.setattr("implkit.audit.engine._SqlRecords.ids_by_entity", refused)
+        got = {r.check.id: unpack_ids(pack_grouped(r.ids_by_entity())) for r in prefetched.results if r.ran}
+    assert got == expected and any(expected.values())
