@@ -134,7 +134,7 @@ def build(path: Path, contacts: int, leads: int) -> None:
             if rows:
                 snap.insert(table, rows)
     snap.set_meta(snapshot_at=NOW)
-    snap.db.execute("ANALYZE")
+    snap.analyze()  # as sync does at its end
     snap.close()
 
 

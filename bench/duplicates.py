@@ -123,7 +123,7 @@ def build(path: Path, contacts: int, seed: int) -> None:
                          "contacts": [{"id": rng.randint(1, len(person)), "is_main": True}],
                          "company_id": rng.randint(1, len(entity)) if rng.random() < 0.3 else None})
         snap.insert("leads", rows)
-    snap.set_meta(snapshot_at=NOW)  # no ANALYZE: sync runs none, so the pass must not need one
+    snap.set_meta(snapshot_at=NOW)  # no ANALYZE (sync leaves statistics; an older snapshot has none): the pass must not need them
     snap.close()
     Path(str(path) + ".truth.json").write_text(json.dumps({"person": person, "entity": entity}))
 

@@ -499,7 +499,7 @@ def _add_keep_facts(snapshot: Snapshot, ids: list[int], info: dict[int, list]) -
     """Open deals, deals and channels of the grouped records only (what KEEP_RULE weighs).
 
     One grouped query per fact over the ids as a JSON array, the ids table first (CROSS JOIN fixes the
-    order): a correlated subquery per contact let SQLite's planner, on a snapshot sync never ANALYZEs,
+    order): a correlated subquery per contact let SQLite's planner, on a snapshot without statistics,
     walk every open deal for each contact (164 s at 100k contacts)."""
     for i in ids:
         info[i][4:] = [0, 0, 0]

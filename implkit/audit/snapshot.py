@@ -134,7 +134,11 @@ CREATE TABLE IF NOT EXISTS channels (
     valid INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS channels_entity ON channels (entity_type, entity_id);
-CREATE INDEX IF NOT EXISTS channels_key ON channels (kind, key);
+-- channels by key, covering what the duplicates pass reads of them (which entity, valid): its blocks are one
+-- pass over this index in key order, no row of the table read (at 1M contacts: 2.0 s -> 1.4 s; the
+-- phoneless companies 1.2 s -> 0.9 s). It replaced channels_key (kind, key), dropped here on old snapshots.
+DROP INDEX IF EXISTS channels_key;
+CREATE INDEX IF NOT EXISTS channels_by_key ON channels (kind, key, entity_type, valid, entity_id);
 -- the few invalid phones and e-mails (C06), found without reading the valid millions
 CREATE INDEX IF NOT EXISTS channels_invalid ON channels (entity_type, entity_id) WHERE valid = 0;
 -- custom field values (text form), for fill rates (F01) and required fields (D10)
@@ -402,6 +406,13 @@ class Snapshot:
         with self.transaction() as db:
             db.execute("UPDATE leads SET closest_task_at = (SELECT min(t.complete_till) FROM tasks t"
                        " WHERE t.entity_type = 'leads' AND t.entity_id = leads.id AND t.is_completed = 0)")
+
+    def analyze(self) -> None:
+        """Statistics for SQLite's planner (ANALYZE), after each sync: with them the audit's checks take
+        15% less CPU at 1M + 1M (39.3 -> 33.8 s, bench/audit_scale.py on one snapshot with and without),
+        for about a second of sync at that size. The checks are written not to need them (a snapshot of
+        an older implkit has none until its next sync)."""
+        self.db.execute("ANALYZE")
 
     def delete(self, entity: str, ids: Iterable[int]) -> int:
         """Remove records the CRM reports deleted (with everything hanging off them)."""
