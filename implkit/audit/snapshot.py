@@ -409,7 +409,7 @@ class Snapshot:
 
     def analyze(self) -> None:
         """Statistics for SQLite's planner (ANALYZE), after each sync: with them the audit's checks take
-        15% less CPU at 1M + 1M (39.3 -> 33.8 s, bench/audit_scale.py on one snapshot with and without),
+        14% less CPU at 1M + 1M (39.3 -> 33.8 s, bench/audit_scale.py on one snapshot with and without),
         for about a second of sync at that size. The checks are written not to need them (a snapshot of
         an older implkit has none until its next sync)."""
         self.db.execute("ANALYZE")
