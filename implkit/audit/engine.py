@@ -53,8 +53,10 @@ from typing import Any, Callable, Iterator
 
 # RecordRef and sql_parameters live below this module (config_drift and checks need them without
 # importing the engine, which imports both); imported here, they keep their old import path.
+from implkit.audit import lanes
 from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_only, run_check_sql,
                                   sql_columns, sql_parameters)
+from implkit.audit.lanes import SCRATCH
 from implkit.audit.records import RecordRef, grouped_by_entity
 from implkit.audit.snapshot import AUDIT_TABLE_NEEDS, AUDIT_TABLES, Snapshot
 from implkit.errors import InputError, Location, Problem
@@ -62,7 +64,6 @@ from implkit.lang import say
 from implkit.model import Blueprint
 
 STATUSES = ("fail", "pass", "unsupported", "skipped")
-SCRATCH = "scratch"  # the schema of a second process's file of failing records (`lanes`)
 
 # The audit's refusals of a tenant's settings (implkit.yaml `audit:`) and of a snapshot, in the user's language.
 _MESSAGES = {
@@ -279,9 +280,9 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
     try:
         if workers <= 1 or not keep:
             results = run_unit(selected)
-        elif processes or processes is None and _lanes().worth_processes(snapshot.path):
-            done = _lanes().run_in_lanes(_units(selected), run_unit, lanes=workers, opened=opened, snapshot=snapshot.path,
-                                      now=now, exempt=exempt, options=options, ids=ids)
+        elif processes or processes is None and lanes.worth_processes(snapshot.path):
+            done = lanes.run_in_lanes(_units(selected), run_unit, lanes=workers, opened=opened,
+                                      start=lambda: process_lane(snapshot.path, now, exempt, options, ids=ids))
             results = [done[c.id] for c in selected]
         else:
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -298,10 +299,41 @@ def run_checks(snapshot: Snapshot, checks: list[Check], options: AuditOptions, *
     return AuditRun(now, results, options, opened)
 
 
-def _lanes() -> Any:
-    from implkit.audit import lanes  # it runs this module's units in other processes: imported when used
+def process_lane(snapshot: Path, now: int, exempt: list[int], options: AuditOptions, *,
+                 ids: bool = False) -> lanes.ProcessLane:
+    """A process lane (`lanes`) that runs check units as `run_checks` does, into its scratch file. It is
+    given only what a SQL check reads of the options (`lanes.can_run` keeps the blueprint's here)."""
+    light = AuditOptions(crm=options.crm, thresholds=dict(options.thresholds))
+    return lanes.ProcessLane(snapshot, entry="from implkit.audit.engine import serve_lane; serve_lane()",
+                             setup=(now, exempt, light, ids),
+                             bind=lambda readers, shipped: _SqlRecords.received(readers, *shipped))
 
-    return lanes
+
+def serve_lane() -> None:
+    """The main of a process lane's Python (`process_lane`): runs the units it is sent on its own
+    read-only connection, each check's records into the scratch file, and sends back each result,
+    its records as what `_SqlRecords.received` needs."""
+    def start(snapshot: str, scratch: str, now: int, exempt: list[int], options: AuditOptions,
+              ids: bool) -> tuple[Callable[[list[Check]], list[Any]], Callable[[], None]]:
+        opened = Snapshot(Path(snapshot), reader=True)
+        readers = _Readers(opened, threaded=False, now=now, scratch=Path(scratch))
+
+        def run(unit: list[Check]) -> list[tuple[CheckResult, Any]]:
+            return [_shipped(_run_one(readers, check, options, now, exempt, ids=ids)) for check in unit]
+
+        def close() -> None:
+            readers.close()
+            opened.close()
+        return run, close
+
+    lanes.serve(start)
+
+
+def _shipped(result: CheckResult) -> tuple[CheckResult, tuple[Any, ...] | None]:
+    """A result to send to the main process: its records replaced by what `_SqlRecords.received` needs
+    (the connection stays here)."""
+    records, result._records = result._records, None
+    return result, records.shipped() if records is not None else None
 
 
 def _units(checks: list[Check]) -> list[list[Check]]:

@@ -35,10 +35,10 @@ from typing import Any, Callable
 
 import implkit
 from implkit.audit.checks import Check, open_read_only
-from implkit.audit.engine import SCRATCH, AuditOptions, CheckResult, _Readers, _run_one, _SqlRecords
-from implkit.audit.snapshot import Snapshot
 from implkit.errors import InputError, RuntimeFailure
 from implkit.lang import say
+
+SCRATCH = "scratch"  # the schema a process lane's file of failing records is attached as, there and here
 
 # A snapshot this big or bigger runs its lanes as processes. Starting one costs about 0.3 s (a Python
 # and the engine's imports); a snapshot of 64 MB (about 80k contacts and 80k deals) audits in about 2 s
@@ -61,14 +61,14 @@ def can_run(unit: list[Check]) -> bool:
     return all(c.builtin in (None, "required_fields") and "blueprint" not in c.requires for c in unit)
 
 
-def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], list[CheckResult]], *,
-                 lanes: int, opened: list[Any], snapshot: Path, now: int, exempt: list[int],
-                 options: AuditOptions, ids: bool = False) -> dict[str, CheckResult]:
-    """Run `units` on this process's thread (`run_here`) and `lanes - 1` process lanes, each taking the next
-    unit it can run, slowest first as `units` come; the process lanes' readers join `opened` (the run
-    closes them, which deletes their files). The first error stops every lane and is raised."""
+def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], list[Any]], *, lanes: int,
+                 opened: list[Any], start: Callable[[], "ProcessLane"]) -> dict[str, Any]:
+    """Run `units` on this process's thread (`run_here`) and `lanes - 1` process lanes (`start()` each),
+    each taking the next unit it can run, slowest first as `units` come: check id → its result. The
+    process lanes' readers join `opened` (the run closes them, which deletes their files). The first
+    error stops every lane and is raised."""
     pending = list(units)
-    done: dict[str, CheckResult] = {}
+    done: dict[str, Any] = {}
     lock = threading.Lock()
     failed = threading.Event()
 
@@ -81,7 +81,7 @@ def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], lis
                     return pending.pop(index)
         return None
 
-    def drain(run: Callable[[list[Check]], list[CheckResult]], runnable: Callable[[list[Check]], bool]) -> None:
+    def drain(run: Callable[[list[Check]], list[Any]], runnable: Callable[[list[Check]], bool]) -> None:
         try:
             while (unit := take(runnable)) is not None:
                 for result in run(unit):
@@ -90,7 +90,7 @@ def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], lis
             failed.set()
             raise
 
-    processes = [ProcessLane(snapshot, now=now, exempt=exempt, options=options, ids=ids) for _ in range(lanes - 1)]
+    processes = [start() for _ in range(lanes - 1)]
     opened.extend(lane.readers for lane in processes)
     try:
         with ThreadPoolExecutor(max_workers=lanes) as pool:
@@ -135,28 +135,30 @@ class LaneReaders:
 
 class ProcessLane:
     """A Python process that runs the units it is sent, one at a time, into its scratch file; they talk
-    by pickles over its stdin and stdout. Started as `python -c` on this package, not by
-    `multiprocessing` (whose spawn re-runs the caller's main script, which a script without a
-    `__main__` guard cannot survive; and fork is unsafe in a process with threads and connections)."""
+    by pickles over its stdin and stdout. `entry` is the code the process runs (`engine.serve_lane`),
+    `setup` what it is told first, after the snapshot's and the scratch file's paths; `bind(readers,
+    shipped)` turns what a result sends back about its records into records read through `readers`.
+    Started as `python -c`, not by `multiprocessing`, whose spawn re-runs the caller's main script
+    (which a script without a `__main__` guard cannot survive); fork is unsafe in a process with
+    threads and open connections."""
 
-    def __init__(self, snapshot: Path, *, now: int, exempt: list[int], options: AuditOptions, ids: bool = False):
+    def __init__(self, snapshot: Path, *, entry: str, setup: tuple[Any, ...],
+                 bind: Callable[["LaneReaders", Any], Any]):
         self.readers = LaneReaders(snapshot, Path(tempfile.mkdtemp(prefix="implkit-audit-")))  # 0700
+        self._bind = bind
         package_root = str(Path(implkit.__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
         self._errors = (self.readers.folder / "stderr.txt").open("wb")
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", "from implkit.audit.lanes import serve; serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._errors, env=env)
-        # only what a SQL check reads of the options: the blueprint stays here (can_run)
-        light = AuditOptions(crm=options.crm, thresholds=dict(options.thresholds))
-        self._send((str(snapshot), str(self.readers.folder / RECORDS_FILE), now, exempt, light, ids))
+        self._process = subprocess.Popen([sys.executable, "-c", entry], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self._errors, env=env)
+        self._send((str(snapshot), str(self.readers.folder / RECORDS_FILE), *setup))
         self.peak_kb = 0  # the process's peak resident memory, as of its last answer (`own_peak_kb`)
 
     def _send(self, message: Any) -> None:
         pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
         self._process.stdin.flush()
 
-    def run(self, unit: list[Check]) -> list[CheckResult]:
+    def run(self, unit: list[Check]) -> list[Any]:
         try:
             self._send(unit)
             kind, payload = pickle.load(self._process.stdout)
@@ -168,7 +170,7 @@ class ProcessLane:
         results = []
         for result, shipped in payload:
             if shipped is not None:
-                result._records = _SqlRecords.received(self.readers, *shipped)
+                result._records = self._bind(self.readers, shipped)
             results.append(result)
         return results
 
@@ -189,30 +191,28 @@ class ProcessLane:
         self._errors.close()
 
 
-def serve() -> None:
-    """A process lane's loop (its `main`): run each unit received, send back its results with their
-    records' tables."""
+def serve(start: Callable[..., tuple[Callable[[list[Check]], list[Any]], Callable[[], None]]]) -> None:
+    """A process lane's loop: `start(snapshot, scratch, *setup)` as first told gives what runs a unit and
+    what closes; each unit received is run and its results sent back (with this process's peak memory),
+    or its error, after which the lane stops."""
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing printed by accident may corrupt the pipe
-    snapshot, scratch, now, exempt, options, ids = pickle.load(source)
-    with Snapshot(Path(snapshot), reader=True) as opened:
-        readers = _Readers(opened, threaded=False, now=now, scratch=Path(scratch))
-        try:
-            while (unit := pickle.load(source)) is not None:
-                try:
-                    results = [_shipped(_run_one(readers, check, options, now, exempt, ids=ids)) for check in unit]
-                    reply: tuple[str, Any] = ("done", (results, own_peak_kb()))
-                except Exception as exc:  # noqa: BLE001 - every error goes back, to be raised there
-                    reply = ("error", exc if isinstance(exc, (InputError, RuntimeFailure))
-                             else RuntimeFailure(f"{type(exc).__name__}: {exc}"))
-                pickle.dump(reply, sink, protocol=pickle.HIGHEST_PROTOCOL)
-                sink.flush()
-                if reply[0] == "error":
-                    return
-        except EOFError:  # the main process went away
-            return
-        finally:
-            readers.close()
+    run, close = start(*pickle.load(source))
+    try:
+        while (unit := pickle.load(source)) is not None:
+            try:
+                reply: tuple[str, Any] = ("done", (run(unit), own_peak_kb()))
+            except Exception as exc:  # noqa: BLE001 - every error goes back, to be raised there
+                reply = ("error", exc if isinstance(exc, (InputError, RuntimeFailure))
+                         else RuntimeFailure(f"{type(exc).__name__}: {exc}"))
+            pickle.dump(reply, sink, protocol=pickle.HIGHEST_PROTOCOL)
+            sink.flush()
+            if reply[0] == "error":
+                return
+    except EOFError:  # the main process went away
+        return
+    finally:
+        close()
 
 
 def own_peak_kb() -> int:
@@ -226,11 +226,3 @@ def own_peak_kb() -> int:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def _shipped(result: CheckResult) -> tuple[CheckResult, tuple[Any, ...] | None]:
-    records, result._records = result._records, None
-    return result, records.shipped() if records is not None else None
-
-
-

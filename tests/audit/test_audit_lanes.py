@@ -15,7 +15,7 @@ import pytest
 
 from implkit.audit import lanes
 from implkit.audit.checks import load_checks
-from implkit.audit.engine import AuditOptions, run_checks
+from implkit.audit.engine import AuditOptions, process_lane, run_checks
 from implkit.errors import InputError, RuntimeFailure
 
 NOW = 1_700_000_000  # audit_support's now
@@ -42,6 +42,16 @@ def started(monkeypatch):
         made.append(self)
     monkeypatch.setattr(lanes.ProcessLane, "__init__", spy)
     return made
+
+
+@pytest.fixture(autouse=True)
+def temp_root(tmp_path, monkeypatch):
+    """A temp folder of this test's own: the scratch folders it finds there are its lanes' (tests in
+    parallel make theirs in the system's)."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
 
 
 def _own_folders() -> set[str]:
@@ -87,7 +97,7 @@ def test_a_lane_runs_sql_checks_and_leaves_the_built_ins_here():
 def test_a_check_in_a_lane_cannot_write_its_scratch_file(make_snapshot, sql, english):
     snap = make_snapshot(RECORDS)
     d03, d08 = _checks("D03", "D08")
-    lane = lanes.ProcessLane(snap.path, now=NOW, exempt=[], options=AuditOptions())
+    lane = process_lane(snap.path, NOW, [], AuditOptions())
     try:
         assert lane.run([d03])[0].count == 2
         with pytest.raises(InputError) as caught:
@@ -132,7 +142,7 @@ def test_a_lane_is_not_handed_the_blueprint_or_the_bindings(make_snapshot):
     """Only the options a SQL check reads cross to the other process (the blueprint stays here)."""
     snap = make_snapshot(RECORDS)
     options = AuditOptions(thresholds={"D03": 5}, bindings={"pipeline.sales": 1}, crm="amocrm")
-    lane = lanes.ProcessLane(snap.path, now=NOW, exempt=[], options=options)
+    lane = process_lane(snap.path, NOW, [], options)
     try:
         [d03] = lane.run(_checks("D03"))
         assert d03.threshold == {"max_count": 5} and d03.status == "pass"  # its threshold crossed
