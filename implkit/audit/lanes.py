@@ -96,8 +96,12 @@ def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], lis
         with ThreadPoolExecutor(max_workers=lanes) as pool:
             futures = [pool.submit(drain, run_here, lambda unit: True)]
             futures += [pool.submit(drain, lane.run, can_run) for lane in processes]
-            for future in futures:
-                future.result()
+            try:
+                for future in futures:
+                    future.result()
+            except BaseException:  # an error, or Ctrl-C here: the lanes finish the unit they run, no other
+                failed.set()
+                raise
     finally:
         for lane in processes:
             lane.stop(kill=failed.is_set())  # after an error, its unit's results are not wanted
