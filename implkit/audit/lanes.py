@@ -7,7 +7,7 @@ statistics (Python's `sqlite3` cannot turn them off). Two processes gain
 1.9×. So the engine's lanes after the first are processes: each pulls the
 next unit it can run from the same list as the main process's thread, runs
 it on its own read-only connection, and writes each check's failing records
-into a table of a scratch file of its own (`engine.SCRATCH`), not its temp
+into a table of a scratch file of its own (attached as `SCRATCH`), not its temp
 database, so that the main process can read them afterwards: the samples,
 the history's ids and the exports read that file, attached read-only to a
 connection of their own. The figures (count, budget, per manager) come back
@@ -22,7 +22,6 @@ folder is private to the user (0700) and deleted when the run is closed.
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import subprocess
@@ -90,9 +89,11 @@ def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], lis
             failed.set()
             raise
 
-    processes = [start() for _ in range(lanes - 1)]
-    opened.extend(lane.readers for lane in processes)
+    processes: list[ProcessLane] = []
     try:
+        for _ in range(lanes - 1):
+            processes.append(start())
+            opened.append(processes[-1].readers)
         with ThreadPoolExecutor(max_workers=lanes) as pool:
             futures = [pool.submit(drain, run_here, lambda unit: True)]
             futures += [pool.submit(drain, lane.run, can_run) for lane in processes]
@@ -110,7 +111,7 @@ def run_in_lanes(units: list[list[Check]], run_here: Callable[[list[Check]], lis
 
 class LaneReaders:
     """The main process's read connection to a process lane's records: the snapshot read-only, the lane's
-    scratch file attached read-only as `engine.SCRATCH` (duck-typed as the `_Readers` that `_SqlRecords`
+    scratch file attached read-only as `SCRATCH` (duck-typed as the `_Readers` that `_SqlRecords`
     reads through). Closing it deletes the lane's folder."""
 
     schema = SCRATCH
@@ -150,13 +151,19 @@ class ProcessLane:
                  bind: Callable[["LaneReaders", Any], Any]):
         self.readers = LaneReaders(snapshot, Path(tempfile.mkdtemp(prefix="implkit-audit-")))  # 0700
         self._bind = bind
-        package_root = str(Path(implkit.__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))}
-        self._errors = (self.readers.folder / "stderr.txt").open("wb")
-        self._process = subprocess.Popen([sys.executable, "-c", entry], stdin=subprocess.PIPE,
-                                         stdout=subprocess.PIPE, stderr=self._errors, env=env)
-        self._send((str(snapshot), str(self.readers.folder / RECORDS_FILE), *setup))
         self.peak_kb = 0  # the process's peak resident memory, as of its last answer (`own_peak_kb`)
+        # this implkit, wherever it was imported from: appended, so that it never shadows a module the
+        # interpreter finds first (a site-packages folder put before the standard library would)
+        package_root = str(Path(implkit.__file__).resolve().parent.parent)
+        code = f"import sys; sys.path.append({package_root!r}); {entry}"
+        try:
+            self._errors = (self.readers.folder / "stderr.txt").open("wb")
+            self._process = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                             stdout=subprocess.PIPE, stderr=self._errors)
+            self._send((str(snapshot), str(self.readers.folder / RECORDS_FILE), *setup))
+        except BaseException:
+            self.readers.close()
+            raise
 
     def _send(self, message: Any) -> None:
         pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
