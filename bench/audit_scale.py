@@ -1,12 +1,13 @@
 """Time and peak memory of every check on a large snapshot, against one full scan of its tables.
 
     .venv/bin/python bench/audit_scale.py [--contacts 1000000] [--leads 1000000] [--sizes 250000,500000,1000000]
-                                          [--workers N] [--keep DIR] [--profile N]
+                                          [--workers N] [--threads] [--keep DIR] [--profile N]
 
 Builds a snapshot of N contacts (phones and e-mails in mixed formats,
 normalised on entry as sync does), N leads, about one task per lead, notes
 and stage-change events, with a few planted duplicates and a shared office
-number. The build is not timed (it is what sync does, bounded by the API).
+number; then the planner's statistics, as sync leaves them (`Snapshot.analyze`). The build is not
+timed (it is what sync does, bounded by the API).
 Then, in a fresh child process so the memory figure is the audit's own:
 
 - two audits as `implkit audit TENANT` runs them (`implkit.audit.run_audit`: all supported checks of
@@ -15,8 +16,10 @@ Then, in a fresh child process so the memory figure is the audit's own:
   diff against the previous audit, the table report); the second is timed: it is the weekly audit, the
   one with a diff. Where its time went is printed by phase;
 - seconds for one full scan: every row of every snapshot table read once;
-- the ratio of the two, and the child's peak resident memory;
-- CPU utilisation: user + system seconds of the audit / its wall time / the cores.
+- the ratio of the two, and the peak resident memory of the audit's process plus that of its lane
+  process (the checks' second lane is a process of its own from 64 MB of snapshot: `implkit.audit.lanes`;
+  `--threads` keeps it a thread, to compare);
+- CPU utilisation: user + system seconds of the audit and its lane process / its wall time / the cores.
 
 `--sizes 250000,500000,1000000` measures each size in turn and prints seconds per million records, to
 show that the time grows linearly. Targets (issue #19): the whole audit on 1,000,000 +
