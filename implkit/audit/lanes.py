@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -121,6 +122,9 @@ class LaneReaders:
         self.closed = False
         self._sql: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
+        # a run never closed (a caller's slip) still leaves no tenant data behind: the folder goes when
+        # this object is collected, or when the interpreter exits
+        weakref.finalize(self, shutil.rmtree, folder, True)
 
     @property
     def sql(self) -> tuple[Any, Any]:

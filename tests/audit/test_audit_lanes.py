@@ -165,3 +165,16 @@ def test_ids_read_in_the_lanes_are_the_ids_read_afterwards(make_snapshot, monkey
         monkeypatch.setattr("implkit.audit.engine._SqlRecords.ids_by_entity", refused)
         got = {r.check.id: unpack_ids(pack_grouped(r.ids_by_entity())) for r in prefetched.results if r.ran}
     assert got == expected and any(expected.values())
+
+
+def test_a_run_never_closed_leaves_no_scratch_folder_once_collected(make_snapshot, started):
+    import gc
+
+    snap = make_snapshot(RECORDS)
+    run = run_checks(snap, load_checks(), AuditOptions(), workers=2, processes=True)
+    [lane] = started
+    folder = lane.readers.folder
+    assert folder.is_dir()
+    del run, lane, started[:]
+    gc.collect()
+    assert not folder.exists()
