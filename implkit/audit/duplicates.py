@@ -50,12 +50,14 @@ live apart, in `person_names.py`.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
 import threading
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import combinations, groupby
 from typing import Any, Iterable
@@ -178,18 +180,46 @@ def resolve(snapshot: Snapshot, entity: str, *, window: int = 10, full_block: in
         with _cache_lock:
             if key in _cache:
                 return _cache[key]
-        if entity == "contacts":
-            result = _resolve_contacts(snapshot, window, full_block)
-        elif entity == "companies":
-            result = _resolve_companies(snapshot, window, full_block, min_company_score)
-        else:
+        if entity not in ("contacts", "companies"):
             raise ValueError(f"no duplicate resolution for {entity!r}")
+        with _collector_paused():
+            result = (_resolve_contacts(snapshot, window, full_block) if entity == "contacts" else
+                      _resolve_companies(snapshot, window, full_block, min_company_score))
         with _cache_lock:
             if len(_cache) >= 8:  # a process audits a few snapshots at most; don't hold old ones
                 _cache.pop(next(iter(_cache)))
             _cache[key] = result
             _key_locks.pop(key, None)
         return result
+
+
+_collector_lock = threading.Lock()
+_collector = {"passes": 0, "was_enabled": False}
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector paused while a pass runs (resumed, if it was on, when the last
+    running pass ends).
+
+    A pass builds hundreds of thousands of small containers (rows, pairs, links, shared lines) and frees
+    them by reference counting; they form no cycles, yet each time enough of them were allocated the
+    collector walks every container of the process, the snapshot's rows and the pass's own included: at
+    1M contacts + 1M deals the contacts pass went from 2.15 to 1.9 CPU s with it paused, the companies' from
+    0.72 to 0.58 (the one collection after the pass: 0.05 s). Nothing is lost by the pause: a cycle made
+    meanwhile (anywhere in the process) is collected once it is over."""
+    with _collector_lock:
+        if _collector["passes"] == 0:
+            _collector["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _collector["passes"] += 1
+    try:
+        yield
+    finally:
+        with _collector_lock:
+            _collector["passes"] -= 1
+            if _collector["passes"] == 0 and _collector["was_enabled"]:
+                gc.enable()
 
 
 def _state(snapshot: Snapshot) -> tuple:

@@ -1,4 +1,5 @@
-"""The duplicate pass's two big reads, rewritten for CPU (issue #19), return what the SQL they replaced returned.
+"""The duplicate pass's two big reads, rewritten for CPU (issue #19), return what the SQL they replaced returned;
+the cyclic collector it pauses is back as it was when the pass ends.
 
 `_channel_blocks` (keys counted, then the shared keys' holders looked up) and `_company_rows` (the phoneless
 companies found in numpy) against the single queries they replaced, kept here as the reference: on
@@ -9,8 +10,11 @@ and on generated accounts whose channels are drawn from a small pool, so that ke
 
 from __future__ import annotations
 
+import gc
 import json
 import random
+
+import pytest
 
 from implkit.audit import duplicates
 
@@ -100,3 +104,62 @@ def test_generated_accounts_sharing_channels_by_chance(make_snapshot):
                     for i in rng.sample(range(1, 10_000), 300)]
         blocks, rows = _agree(make_snapshot({"companies": companies, "contacts": contacts}))
         assert blocks and rows  # the pool is small enough that both reads find something to compare
+
+
+# --- the cyclic collector, paused while a pass runs ------------------------------------------------
+
+def _contacts(make_snapshot):
+    return make_snapshot({"contacts": [{"id": 1, "name": "Иванов Иван", "phones": ["+7 912 000-00-01"]},
+                                       {"id": 2, "name": "Иван Иванов", "phones": ["+7 912 000-00-01"]}]})
+
+
+def test_the_collector_is_off_during_a_pass_and_as_it_was_after(make_snapshot, monkeypatch):
+    snap = _contacts(make_snapshot)
+    seen = []
+    real = duplicates._resolve_contacts
+    monkeypatch.setattr(duplicates, "_resolve_contacts", lambda *a: (seen.append(gc.isenabled()), real(*a))[1])
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            duplicates._cache.clear()
+            res = duplicates.resolve(snap, "contacts")
+            assert [g.records for g in res.groups] == [[1, 2]]
+            assert gc.isenabled() is enabled
+        assert seen == [False, False]
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_a_failing_pass_resumes_the_collector(make_snapshot, monkeypatch):
+    snap = _contacts(make_snapshot)
+
+    def broken(*_args):
+        raise RuntimeError("snapshot went away")
+
+    monkeypatch.setattr(duplicates, "_resolve_contacts", broken)
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        duplicates._cache.clear()
+        with pytest.raises(RuntimeError):
+            duplicates.resolve(snap, "contacts")
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_overlapping_passes_resume_the_collector_when_the_last_ends():
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        outer = duplicates._collector_paused()
+        inner = duplicates._collector_paused()
+        outer.__enter__()
+        inner.__enter__()
+        outer.__exit__(None, None, None)  # the first to start ends first: the other still runs
+        assert not gc.isenabled()
+        inner.__exit__(None, None, None)
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
