@@ -134,9 +134,10 @@ CREATE TABLE IF NOT EXISTS channels (
     valid INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS channels_entity ON channels (entity_type, entity_id);
--- channels by key, covering what the duplicates pass reads of them (which entity, valid): its blocks are one
--- pass over this index in key order, no row of the table read (at 1M contacts: 2.0 s -> 1.4 s; the
--- phoneless companies 1.2 s -> 0.9 s). It replaced channels_key (kind, key), dropped here on old snapshots.
+-- channels by key, covering what the duplicates pass reads of them (which entity, valid): the shared keys
+-- of each kind are counted in one pass over this index in key order and their holders looked up by key,
+-- and the contacts holding a phone read off it, no row of the table read (when it replaced channels_key
+-- (kind, key), which older snapshots lose here, the pass's reads at 1M contacts went 3.2 -> 2.3 CPU s)
 DROP INDEX IF EXISTS channels_key;
 CREATE INDEX IF NOT EXISTS channels_by_key ON channels (kind, key, entity_type, valid, entity_id);
 -- the few invalid phones and e-mails (C06), found without reading the valid millions
