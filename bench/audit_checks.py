@@ -72,7 +72,7 @@ def main() -> None:
             figures.append(time.process_time() - start)
             # every record, in order, as a digest (read outside the timing)
             digest = hashlib.sha256()
-            for row in db.execute(f"SELECT * FROM temp.{records.table} ORDER BY rowid"):
+            for row in db.execute(f"SELECT * FROM {records.table} ORDER BY rowid"):
                 digest.update(repr(tuple(row)).encode())
             totals = [a + b for a, b in zip(totals, figures)]
             print(f"{check.id}: pop {figures[0]:.2f} ordered {figures[1]:.2f} tally {figures[2]:.2f}"
