@@ -13,7 +13,7 @@ connection (no threads, so the figures are the SQL's own), in CPU seconds of thi
 
 and a digest of the records in the table, in order (equal digests before and after a rewrite: the same
 records in the same order). The engine's shared tables (snapshot.AUDIT_TABLES) the chosen checks read
-are built first and timed on their own lines.
+are built first and timed on their own lines, unless sync stored them in the snapshot for its time.
 
 `--checks DIR` reads the check files of another folder (another checkout's `audits/`), for a
 before/after on the same snapshot. Opening the snapshot applies this checkout's schema (its indexes),
@@ -50,8 +50,10 @@ def main() -> None:
         chosen = [c for c in checks if not c.builtin and c.sql and (not args.ids or c.id in args.ids)
                   and not c.unsupported_reason("amocrm")]
         needed = {name for c in chosen for name in audit_tables_of(c)}
+        if readers.stored:  # sync stored them for the snapshot's time: read as they are, nothing to build
+            print("tables: stored in the snapshot (Snapshot.build_audit_tables)", flush=True)
         for name in AUDIT_TABLES:  # in dependency order; only those the chosen checks read
-            if name in needed:
+            if name in needed and not readers.stored:
                 start = time.process_time()
                 readers.tables([name])
                 print(f"table {name}: {time.process_time() - start:.2f}", flush=True)
@@ -70,7 +72,7 @@ def main() -> None:
             figures.append(time.process_time() - start)
             # every record, in order, as a digest (read outside the timing)
             digest = hashlib.sha256()
-            for row in db.execute(f"SELECT * FROM temp.{records.table} ORDER BY rowid"):
+            for row in db.execute(f"SELECT * FROM {records.table} ORDER BY rowid"):
                 digest.update(repr(tuple(row)).encode())
             totals = [a + b for a, b in zip(totals, figures)]
             print(f"{check.id}: pop {figures[0]:.2f} ordered {figures[1]:.2f} tally {figures[2]:.2f}"

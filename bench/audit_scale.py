@@ -137,7 +137,8 @@ def build(path: Path, contacts: int, leads: int) -> None:
             if rows:
                 snap.insert(table, rows)
     snap.set_meta(snapshot_at=NOW)
-    snap.analyze()  # as sync does at its end
+    snap.build_audit_tables(NOW)  # as sync does at its end
+    snap.analyze()
     snap.close()
 
 

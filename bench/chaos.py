@@ -58,7 +58,8 @@ PROFILES = {
 CRMS = ("amocrm", "bitrix24")
 NAME = "acme"
 # bookkeeping, not records; and the planner statistics sync leaves (`Snapshot.analyze`), which count the
-# bookkeeping tables' rows too
+# bookkeeping tables' rows too. The audit's tables sync stores (snapshot.AUDIT_TABLES) are compared: they
+# follow from the records, so they must converge with them.
 SKIP_TABLES = {"meta", "sync_cursors", "sqlite_sequence", "sqlite_stat1", "sqlite_stat4"}
 
 
@@ -234,6 +235,7 @@ class Outcome:
     sync_runs: int = 0
     stray: list[str] = field(default_factory=list)
     snapshot_diff: dict[str, int] = field(default_factory=dict)
+    compared: dict[str, int] = field(default_factory=dict)  # the rows of each table the snapshots were compared on
     failures: Counter = field(default_factory=Counter)
     faults_served: int = 0  # requests the sandbox answered with a fault (5xx, or dropped)
     rerun_requests: int | None = None  # kill mode: requests the reruns after the kill needed
@@ -334,6 +336,7 @@ def check(out: Outcome, tenant: Tenant, state, desired, twin: tuple[Counter, Cou
         with Snapshot(reference) as fresh:
             sync_snapshot(tenant.reader(), fresh)
         out.snapshot_diff = snapshot_difference(snapshot, reference)
+        out.compared = {t: sum(rows.values()) for t, rows in snapshot_rows(reference).items()}
 
 
 # ---- the kill mode ----------------------------------------------------------------------------

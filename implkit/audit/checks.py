@@ -213,13 +213,11 @@ _SCHEMA_LOCK = threading.Lock()
 @cache
 def _schema_db(schema: str) -> tuple[sqlite3.Connection, "ReadGuard"]:
     """An empty snapshot in memory; the guard goes on after the schema is made, so checks only read it."""
-    from implkit.audit.snapshot import AUDIT_TABLES
+    from implkit.audit.snapshot import AUDIT_TABLES, build_audit_tables
 
     db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
     db.executescript(schema)
-    for statements in AUDIT_TABLES.values():  # the engine's shared tables, empty, so checks may name them
-        for statement in statements:
-            db.execute(statement, {"now": 0} if ":now" in statement else {})
+    build_audit_tables(db, AUDIT_TABLES, schema="temp", now=0)  # the shared tables, empty: checks may name them
     return db, ReadGuard().install(db)
 
 
@@ -244,9 +242,11 @@ _ACTION_NAMES = {getattr(sqlite3, name): name.removeprefix("SQLITE_").replace("_
 
 # What the engine's own per-audit tables (snapshot.AUDIT_TABLES) need, in the temp database only, and
 # only inside `ReadGuard.engine_tables()`: a check's SQL never runs there.
-_TEMP_ACTIONS = {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX, sqlite3.SQLITE_INSERT,
-                 sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE, sqlite3.SQLITE_DROP_TEMP_TABLE,
-                 sqlite3.SQLITE_DROP_TEMP_INDEX, sqlite3.SQLITE_REINDEX}  # REINDEX: a new index fills itself
+# (`CREATE TABLE temp.x`, as snapshot.build_audit_tables writes it, is SQLITE_CREATE_TABLE in database temp.)
+_TEMP_ACTIONS = {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TEMP_INDEX, sqlite3.SQLITE_CREATE_TABLE,
+                 sqlite3.SQLITE_CREATE_INDEX, sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE,
+                 sqlite3.SQLITE_DROP_TEMP_TABLE, sqlite3.SQLITE_DROP_TEMP_INDEX,
+                 sqlite3.SQLITE_REINDEX}  # REINDEX: a new index fills itself
 
 _FILL_ACTIONS = {sqlite3.SQLITE_CREATE_TEMP_TABLE, sqlite3.SQLITE_CREATE_TABLE, sqlite3.SQLITE_INSERT}
 

@@ -10,10 +10,13 @@ audited, whatever a later sync changes. "Now" is the snapshot time, passed
 to every check as `:now`; no check reads the clock.
 
 What several checks need per deal (its touches, last activity, stage
-entries) is built once per read connection as temp tables
-(`snapshot.AUDIT_TABLES`), by the engine only; the checks that read them run
-on one thread, so each is built once, while the duplicates pass and the
-other checks use the other core (sqlite3 releases the GIL while it works).
+entries: `snapshot.AUDIT_TABLES`) sync stores in the snapshot for its time,
+and every audit reads them there. On a snapshot without them for its time
+(an older implkit's, one written since) the engine builds them once per read
+connection as temp tables, by the engine only (a temp table of the name
+shadows the snapshot's); the checks that read them run on one thread, so
+each is built once, while the duplicates pass and the other checks use the
+other core (sqlite3 releases the GIL while it works).
 
 Stages in parameters (`exempt_stages`, D04's `stage_days`, D09's `from_stages`, D15's
 `mandatory_stages`; by convention any parameter named `*_stages` or `stage_days`) are references
@@ -58,7 +61,8 @@ from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_on
                                   sql_columns, sql_parameters)
 from implkit.audit.lanes import SCRATCH
 from implkit.audit.records import RecordRef, grouped_by_entity
-from implkit.audit.snapshot import AUDIT_TABLE_NEEDS, AUDIT_TABLES, Snapshot
+from implkit.audit.snapshot import (AUDIT_TABLE_NEEDS, AUDIT_TABLES, Snapshot, build_audit_tables,
+                                   stored_audit_tables)
 from implkit.errors import InputError, Location, Problem
 from implkit.lang import say
 from implkit.model import Blueprint
@@ -381,7 +385,8 @@ class _Readers:
         self._own: Snapshot | None = None  # opened when a built-in runs on this thread (each holds a page cache)
         self.now = now
         self._sql: tuple[Any, ReadGuard] | None = None
-        self.built: list[str] = []
+        self.built: list[str] = []  # the shared tables built here (TEMP), when the snapshot has none for its time
+        self._stored: bool | None = None
         self.filled: list[str] = []  # the temp tables the checks' failing records were run into
         self.closed = False
 
@@ -416,15 +421,25 @@ class _Readers:
             run_check_sql(db, guard, check, "sql", params, sql=f"INSERT INTO {self.schema}.{name} {check.sql}")
         return name
 
+    @property
+    def stored(self) -> bool:
+        """Whether the snapshot holds the shared tables for its time (sync built them): then they are read
+        as they are, and none is built here."""
+        if self._stored is None:
+            self._stored = stored_audit_tables(self.sql[0], self.now)
+        return self._stored
+
     def tables(self, names: list[str]) -> None:
-        """Build the shared tables `names` on this connection (once each), as the engine, not as a check."""
+        """The shared tables `names` for this connection: the snapshot's own when sync stored them for its
+        time, else built here as TEMP tables (once each), as the engine, not as a check."""
+        if not names or self.stored:
+            return
         db, guard = self.sql
         for name in names:
             if name in self.built:
                 continue
             with guard.engine_tables(db):
-                for statement in AUDIT_TABLES[name]:
-                    db.execute(statement, {"now": self.now} if ":now" in statement else {})
+                build_audit_tables(db, [name], schema="temp", now=self.now)
             self.built.append(name)
 
     def close(self) -> None:

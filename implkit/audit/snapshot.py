@@ -17,6 +17,7 @@ it change in one place.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -218,42 +219,65 @@ from implkit.audit.directum_schema import DIRECTUM_SCHEMA  # noqa: E402
 SCHEMA += DIRECTUM_SCHEMA
 
 # What several checks would otherwise recompute per lead with correlated subqueries (over the `touches`
-# view, three unions deep), built once per audit and per read connection as TEMP tables by the engine
-# (engine._Readers.tables), in dependency order; `:now` is the snapshot time. A check's SQL names them
-# like any table; the check compiler builds them empty (checks._schema_db).
+# view, three unions deep), in dependency order; `:now` is the snapshot time and `{schema}` where they go.
+# A pure function of the snapshot and its time, which only sync changes: sync builds them as tables of the
+# snapshot at its end (`Snapshot.build_audit_tables`) and every audit until the next sync reads them; on a
+# snapshot without them for its time (an older implkit's, a half-written one) the engine builds them as
+# TEMP tables of its read connection, per audit (engine._Readers.tables). A check's SQL names them like any
+# table; the check compiler builds them empty (checks._schema_db).
 AUDIT_TABLES: dict[str, tuple[str, ...]] = {
     # every touch of a deal (its own, its contacts', its company's), indexed for per-deal range reads
     "lead_touches": (
-        "CREATE TEMP TABLE lead_touches AS SELECT lead_id, at, direction FROM touches WHERE lead_id IS NOT NULL",
-        "CREATE INDEX temp.lead_touches_at ON lead_touches (lead_id, at, direction)",
+        "CREATE TABLE {schema}.lead_touches AS SELECT lead_id, at, direction FROM touches WHERE lead_id IS NOT NULL",
+        "CREATE INDEX {schema}.lead_touches_at ON lead_touches (lead_id, at, direction)",
     ),
     # the latest thing that happened to an open or closed deal: an event, a note, a touch up to now, a
     # completed task (D03's «last activity»; the deal's creation is taken in the check)
     "lead_last_activity": (
-        "CREATE TEMP TABLE lead_last_activity (lead_id INTEGER PRIMARY KEY, at INTEGER NOT NULL)",
-        """INSERT INTO lead_last_activity SELECT lead_id, max(at) FROM (
+        "CREATE TABLE {schema}.lead_last_activity (lead_id INTEGER PRIMARY KEY, at INTEGER NOT NULL)",
+        """INSERT INTO {schema}.lead_last_activity SELECT lead_id, max(at) FROM (
                SELECT entity_id AS lead_id, created_at AS at FROM events WHERE entity_type = 'lead'
                UNION ALL SELECT entity_id, created_at FROM notes WHERE entity_type = 'leads'
-               UNION ALL SELECT lead_id, at FROM lead_touches WHERE at <= :now
+               UNION ALL SELECT lead_id, at FROM {schema}.lead_touches WHERE at <= :now
                UNION ALL SELECT entity_id, updated_at FROM tasks WHERE entity_type = 'leads' AND is_completed = 1)
             WHERE lead_id IS NOT NULL GROUP BY lead_id""",
     ),
     # each deal's first outgoing touch at or after its creation (D06: how long the first response took)
     "lead_first_out": (
-        "CREATE TEMP TABLE lead_first_out (lead_id INTEGER PRIMARY KEY, at INTEGER NOT NULL)",
-        """INSERT INTO lead_first_out SELECT t.lead_id, min(t.at) FROM lead_touches t JOIN leads l ON l.id = t.lead_id
-            WHERE t.direction = 'out' AND t.at >= l.created_at GROUP BY t.lead_id""",
+        "CREATE TABLE {schema}.lead_first_out (lead_id INTEGER PRIMARY KEY, at INTEGER NOT NULL)",
+        """INSERT INTO {schema}.lead_first_out SELECT t.lead_id, min(t.at) FROM {schema}.lead_touches t
+            JOIN leads l ON l.id = t.lead_id WHERE t.direction = 'out' AND t.at >= l.created_at GROUP BY t.lead_id""",
     ),
     # when a deal last entered each stage it was moved into (D04: how long it has stood in its stage)
     "lead_stage_entered": (
-        "CREATE TEMP TABLE lead_stage_entered (lead_id INTEGER NOT NULL, status_id INTEGER, at INTEGER NOT NULL,"
+        "CREATE TABLE {schema}.lead_stage_entered (lead_id INTEGER NOT NULL, status_id INTEGER, at INTEGER NOT NULL,"
         " PRIMARY KEY (lead_id, status_id)) WITHOUT ROWID",
-        """INSERT INTO lead_stage_entered SELECT entity_id, status_after, max(created_at) FROM events
+        """INSERT INTO {schema}.lead_stage_entered SELECT entity_id, status_after, max(created_at) FROM events
             WHERE entity_type = 'lead' AND type = 'lead_status_changed' AND status_after IS NOT NULL
             GROUP BY entity_id, status_after""",
     ),
 }
 AUDIT_TABLE_NEEDS = {"lead_last_activity": ("lead_touches",), "lead_first_out": ("lead_touches",)}
+# What `meta` says of the stored ones: the snapshot time they were built for, and which definitions built
+# them (a later implkit that changes one must not read tables an older one stored).
+AUDIT_TABLES_AT, AUDIT_TABLES_DEFINITION = "audit_tables_at", "audit_tables_definition"
+_DEFINITION = hashlib.sha256(json.dumps(AUDIT_TABLES, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def build_audit_tables(db: sqlite3.Connection, names: Iterable[str], *, schema: str, now: int) -> None:
+    """Build the shared tables `names` (in dependency order) into `schema` ("main": stored; "temp": one
+    connection's own)."""
+    for name in names:
+        for statement in AUDIT_TABLES[name]:
+            db.execute(statement.format(schema=schema), {"now": now} if ":now" in statement else {})
+
+
+def stored_audit_tables(db: sqlite3.Connection, now: int) -> bool:
+    """Whether the snapshot on `db` holds the shared tables, built by these definitions for time `now`."""
+    keys = (AUDIT_TABLES_AT, AUDIT_TABLES_DEFINITION)
+    meta = dict(db.execute("SELECT key, value FROM main.meta WHERE key IN (?, ?)", keys).fetchall())
+    return meta.get(AUDIT_TABLES_AT) == str(now) and meta.get(AUDIT_TABLES_DEFINITION) == _DEFINITION
+
 
 # Snapshot tables per synced entity (what `delete` removes and `counts` reports).
 RECORD_TABLES = ("users", "roles", "pipelines", "stages", "loss_reasons", "custom_fields",
@@ -366,6 +390,7 @@ class Snapshot:
                    high_water: int | None, since: Any = ..., replace_all: bool = False) -> None:
         """Store one page of records into `table` and advance the stream's `cursor`, atomically."""
         with self.transaction() as db:
+            _stale(db)
             if replace_all:  # small dictionaries (users, pipelines...) are re-read whole every run
                 _clear(db, table)
             WRITERS[table](db, rows)
@@ -393,6 +418,7 @@ class Snapshot:
         """Store records read again by id and take them (found or not: deleted) off the queue, atomically."""
         ids = list(ids)
         with self.transaction() as db:
+            _stale(db)
             if rows:
                 WRITERS[table](db, rows)
             for chunk in _chunks(ids, 500):
@@ -405,8 +431,21 @@ class Snapshot:
         snapshot's own tables after each sync, so an incremental snapshot equals a full one and both
         CRMs have them."""
         with self.transaction() as db:
+            _stale(db)
             db.execute("UPDATE leads SET closest_task_at = (SELECT min(t.complete_till) FROM tasks t"
                        " WHERE t.entity_type = 'leads' AND t.entity_id = leads.id AND t.is_completed = 0)")
+
+    def build_audit_tables(self, now: int) -> None:
+        """The audit's shared tables (AUDIT_TABLES) as tables of the snapshot, for snapshot time `now`, replacing
+        any earlier ones, and `meta` saying for which time and definitions: sync's end, after `derive`, so
+        every audit until the next sync reads them instead of building them (at 1M + 1M: 2.5 CPU s here,
+        once; the checks of each audit 21.7 -> 19.9 CPU s). Any later write to the snapshot takes the mark away (`_stale`) until this runs again."""
+        with self.transaction() as db:
+            for name in reversed(AUDIT_TABLES):  # (dropping a table drops its index)
+                db.execute(f"DROP TABLE IF EXISTS main.{name}")
+            build_audit_tables(db, AUDIT_TABLES, schema="main", now=now)
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [(AUDIT_TABLES_AT, str(now)), (AUDIT_TABLES_DEFINITION, _DEFINITION)])
 
     def analyze(self) -> None:
         """Statistics for SQLite's planner (ANALYZE), after each sync: with them the audit's checks take
@@ -421,6 +460,7 @@ class Snapshot:
         if not ids:
             return 0
         with self.transaction() as db:
+            _stale(db)
             for chunk in _chunks(ids, 500):
                 marks = ",".join("?" * len(chunk))
                 db.execute(f"DELETE FROM {entity} WHERE id IN ({marks})", chunk)
@@ -452,7 +492,14 @@ class Snapshot:
     def insert(self, entity: str, rows: list[dict[str, Any]]) -> None:
         """Write neutral rows directly (tests, benchmarks, imports): the same path sync uses."""
         with self.transaction() as db:
+            _stale(db)
             WRITERS[entity](db, rows)
+
+
+def _stale(db: sqlite3.Connection) -> None:
+    """A write to the snapshot's records: the stored audit tables no longer follow from them (a sync killed
+    half-way, an import) until sync's end builds them again; until then the engine builds its own."""
+    db.execute("DELETE FROM meta WHERE key = ?", (AUDIT_TABLES_AT,))
 
 
 # --- writers: neutral rows → tables, normalising on the way in -----------------------

@@ -179,6 +179,8 @@ def sync_snapshot(reader: RecordsReader, snapshot: Snapshot, *, full: bool = Fal
     summary.refreshed = _refresh_linked(reader, snapshot, summary.streams, cap, progress)
     summary.deleted = _reconcile_deletions(snapshot, now=cap) + _sweep_deletions(reader, snapshot, progress)
     snapshot.derive()
+    # what the audit reads per deal, for the time recorded below (a killed sync leaves them marked for no time)
+    snapshot.build_audit_tables(summary.snapshot_at)
     snapshot.analyze()
     # a CRM that would not give its call statistics (Bitrix24 without the telephony scope): the calls report says so
     unavailable = getattr(reader, "calls_unavailable", None)

@@ -15,10 +15,12 @@ import pytest
 
 from implkit.audit.checks import load_checks, sql_parameters
 from implkit.audit.engine import AuditOptions, _Readers, audit_tables_of, run_checks
+from implkit.audit.snapshot import AUDIT_TABLES, stored_audit_tables
 from implkit.errors import InputError
 
 NOW = 1_700_000_000  # audit_support's now
 DAY = 86400
+HOUR = 3600
 RECORDS = {
     "leads": [{"id": 1, "created_at": "now-40d", "contacts": [{"id": 5, "is_main": True}]},
               {"id": 2, "created_at": "now-40d"}, {"id": 3, "created_at": "now-2d"}],
@@ -76,6 +78,68 @@ def test_a_check_cannot_write_the_engines_tables_even_after_they_are_built(make_
     with pytest.raises(InputError) as caught:  # D03 builds the tables on the connection the writer then runs on
         run_checks(snap, [d03, writer], AuditOptions(), workers=1)
     assert "may only read" in str(caught.value) and "D08.yaml" in str(caught.value)
+
+
+@pytest.mark.parametrize("sql", [
+    "INSERT INTO lead_touches (lead_id, at, direction) VALUES (2, 0, 'out') RETURNING lead_id AS id",
+    "INSERT INTO main.lead_first_out VALUES (3, 0) RETURNING lead_id AS id",
+    "DELETE FROM lead_last_activity RETURNING lead_id AS id",
+    "UPDATE lead_stage_entered SET at = 0 RETURNING lead_id AS id",
+    "DROP TABLE lead_touches",
+    "DROP INDEX lead_touches_at",
+    "CREATE INDEX mine ON lead_last_activity (at)",
+    "CREATE TEMP TABLE lead_touches AS SELECT 1 AS lead_id, 0 AS at, 'out' AS direction",  # to shadow them
+    "DELETE FROM meta RETURNING key AS id",  # to take away the mark that they are for this time
+])
+def test_a_check_cannot_write_the_tables_sync_stored(make_snapshot, sql):
+    """With the tables stored for the snapshot's time the engine reads them as they are (builds none of its
+    own), and a check's SQL cannot change them, hide them or the mark that they are current."""
+    snap = make_snapshot(RECORDS)
+    snap.build_audit_tables(NOW)
+    stored = {name: sorted(map(tuple, snap.db.execute(f"SELECT * FROM {name}"))) for name in AUDIT_TABLES}
+    d03, d08 = _checks({"D03", "D08"})
+    writer = dataclasses.replace(d08, sql=sql)
+    with run_checks(snap, [d03], AuditOptions(), workers=1) as run:
+        assert run._readers[0].stored and run._readers[0].built == []  # read, not built
+        assert run.result("D03").count == 1
+    with pytest.raises(InputError) as caught:
+        run_checks(snap, [d03, writer], AuditOptions(), workers=1)
+    assert "may only read" in str(caught.value) and "D08.yaml" in str(caught.value)
+    assert {name: sorted(map(tuple, snap.db.execute(f"SELECT * FROM {name}"))) for name in AUDIT_TABLES} == stored
+    assert stored_audit_tables(snap.db, NOW)
+
+
+def test_the_stored_tables_hold_what_the_engine_builds(make_snapshot):
+    """`Snapshot.build_audit_tables` stores row for row what the engine builds as TEMP tables for the same
+    time; a later write to the records takes the mark away (the engine builds its own again), and the
+    tables are current again only when built for the snapshot's time."""
+    snap = make_snapshot(RECORDS)
+    readers = _Readers(snap, threaded=False, now=NOW)
+    try:
+        assert not readers.stored  # never built: the engine builds them
+        readers.tables(list(AUDIT_TABLES))
+        db, _ = readers.sql
+        built = {name: sorted(map(tuple, db.execute(f"SELECT * FROM temp.{name}"))) for name in AUDIT_TABLES}
+    finally:
+        readers.close()
+    assert built["lead_touches"] and built["lead_last_activity"] and built["lead_stage_entered"]
+    snap.build_audit_tables(NOW)
+    assert {name: sorted(map(tuple, snap.db.execute(f"SELECT * FROM main.{name}"))) for name in AUDIT_TABLES} == built
+    assert stored_audit_tables(snap.db, NOW) and not stored_audit_tables(snap.db, NOW + 1)
+    snap.build_audit_tables(NOW - DAY)  # built for another time: not these
+    assert not stored_audit_tables(snap.db, NOW)
+    snap.build_audit_tables(NOW)
+    snap.insert("notes", [{"id": 7, "entity_type": "leads", "entity_id": 2, "note_type": "common",
+                           "created_at": NOW - DAY, "updated_at": NOW - DAY}])
+    assert not stored_audit_tables(snap.db, NOW)  # written since: the stored ones miss the note
+    readers = _Readers(snap, threaded=False, now=NOW)
+    try:
+        readers.tables(["lead_touches", "lead_last_activity"])
+        assert not readers.stored and readers.built == ["lead_touches", "lead_last_activity"]
+        db, _ = readers.sql
+        assert dict(db.execute("SELECT lead_id, at FROM lead_last_activity").fetchall())[2] == NOW - DAY
+    finally:
+        readers.close()
 
 
 def test_while_a_check_fills_its_table_nothing_else_may_be_written(make_snapshot):
@@ -280,3 +344,42 @@ def test_a_table_report_reads_only_its_samples_and_says_the_same(make_snapshot, 
         if fmt == "json":
             assert len(json.loads(outcome.text)["findings"][0]["records"]) == 26
         outcome.run.close()
+
+
+def test_each_sync_stores_the_tables_for_its_own_time(sync_rig, tmp_path):
+    """Sync ends by storing the audit's tables for the time it records: a second sync after a call on a
+    deal stores that call (no stale table), marked for the second sync's time, and the audit reads them;
+    a snapshot whose stored tables are for another time has them built as TEMP tables by the engine."""
+    from implkit.audit.snapshot import Snapshot
+    from implkit.audit.sync import sync_snapshot
+    from implkit.providers.amocrm.records import AmoRecords
+    from implkit.sandbox.amocrm.seed import seed_account
+
+    seed_account(sync_rig.sandbox.store, sync_rig.account_id, contacts=40, seed=4, now=SEED_NOW)
+    http = sync_rig.http(rate=6.0)
+    d03, d07 = _checks({"D03", "D07"})
+    with Snapshot(tmp_path / "snap.sqlite") as snap:
+        first = sync_snapshot(AmoRecords(http), snap, clock=sync_rig.clock.now)
+        assert snap.get_meta("audit_tables_at") == str(first.snapshot_at) == str(snap.snapshot_at)
+        deal = snap.query("SELECT id FROM leads WHERE status_id NOT IN (142, 143) ORDER BY id LIMIT 1")[0][0]
+        touches = snap.query("SELECT count(*) FROM main.lead_touches WHERE lead_id = ?", (deal,))[0][0]
+        sync_rig.clock.advance(2 * DAY)
+        http.post("/api/v4/leads/notes", json=[{"entity_id": deal, "note_type": "call_out", "params": {
+            "uniq": "t1", "duration": 30, "source": "t", "phone": "1"}}])
+        called = int(sync_rig.clock.now())
+        sync_rig.clock.advance(HOUR)
+        second = sync_snapshot(AmoRecords(http), snap, clock=sync_rig.clock.now)
+        assert second.snapshot_at > first.snapshot_at
+        assert snap.get_meta("audit_tables_at") == str(second.snapshot_at) == str(snap.snapshot_at)
+        assert snap.query("SELECT count(*) FROM main.lead_touches WHERE lead_id = ?", (deal,))[0][0] == touches + 1
+        assert snap.query("SELECT at FROM main.lead_last_activity WHERE lead_id = ?", (deal,))[0][0] == called
+        assert snap.query("SELECT at FROM main.lead_first_out WHERE lead_id = ?", (deal,))[0][0] <= called
+        with run_checks(snap, [d03, d07], AuditOptions(), workers=1) as stored:
+            assert stored._readers[0].stored and stored._readers[0].built == []
+            figures = {r.check.id: (r.count, sorted(map(str, r.ids()))) for r in stored.results}
+        # the tables of another time (here: marked for the first sync's): built by the engine, the same figures
+        snap.set_meta(audit_tables_at=first.snapshot_at)
+        with run_checks(snap, [d03, d07], AuditOptions(), workers=1) as built:
+            assert not built._readers[0].stored
+            assert built._readers[0].built == ["lead_touches", "lead_last_activity"]
+            assert {r.check.id: (r.count, sorted(map(str, r.ids()))) for r in built.results} == figures

@@ -60,6 +60,10 @@ def test_amocrm_converges_under_faults_with_nothing_stray(chaos, preset, tmp_pat
     out = chaos.faults_case(tmp_path / "case", "amocrm", profile, 1, 20, 25, desired, twin)
     assert out.faults_served > 0  # the faults were there
     assert out.converged and out.stray == [] and out.snapshot_diff == {}, (out.stray, out.snapshot_diff)
+    # the audit's tables sync stores were among those compared, and hold rows (they follow from the records)
+    from implkit.audit.snapshot import AUDIT_TABLES
+
+    assert all(out.compared.get(name, 0) > 0 for name in AUDIT_TABLES), out.compared
 
 
 def test_bitrix24_converges_under_faults_and_its_snapshot_is_exact(chaos, preset, tmp_path):
