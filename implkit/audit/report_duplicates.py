@@ -18,13 +18,19 @@ MESSAGES = {
            "group": "keep {keep}, merge {merge} ({level}, {confidence:.2f})",
            "shared": "{kind} {key}{generic}: {people} people — {members}",
            "generic": " (generic mailbox)", "branch": "INN {inn}: branches with KPP {kpps} (possible, not merged)",
-           "owners": "owners", "keep_rule": "Record to keep: {rule}."},
+           "owners": "owners", "keep_rule": "Record to keep: {rule}.",
+           "more_groups": "shown {shown} of {total} groups; every group: --format json",
+           "more_shared": "shown {shown} of {total} shared numbers and addresses; every one: --format json",
+           "head": ("keep", "merge", "level", "evidence")},
     "ru": {"stats": "групп: {groups}; сравнено пар: {pairs} в {blocks} блоках (крупнейший {largest}); "
                     "больших блоков, сравненных по соседям в сортировке: {truncated}",
            "group": "оставить {keep}, объединить {merge} ({level}, {confidence:.2f})",
            "shared": "{kind} {key}{generic}: людей — {people}: {members}",
            "generic": " (общий ящик)", "branch": "ИНН {inn}: филиалы с КПП {kpps} (возможно, не объединять)",
-           "owners": "ответственные", "keep_rule": "Какую запись оставить: {rule}."},
+           "owners": "ответственные", "keep_rule": "Какую запись оставить: {rule}.",
+           "more_groups": "показано групп: {shown} из {total}; все группы: --format json",
+           "more_shared": "показано общих номеров и адресов: {shown} из {total}; все: --format json",
+           "head": ("оставить", "объединить", "уверенность", "основания")},
 }
 LEVELS_RU = {"certain": "точно", "probable": "вероятно", "possible": "возможно"}
 # Evidence as the pass writes it (implkit.audit.duplicates, person_names), word by word in Russian.
@@ -40,6 +46,19 @@ EVIDENCE_RU = [("phone:", "телефон "), ("email:", "e-mail "), ("inn:missi
                ("first name on one side only", "имя только в одной"), ("initial", "инициал"),
                ("a name is empty", "имя пустое"), ("initials only", "только инициалы"),
                ("the words of one name inside the other", "одно имя внутри другого"), ("words alike", "слова похожи")]
+
+
+def _shown(finding: dict[str, Any], key: str) -> tuple[list[dict[str, Any]], int]:
+    """The first of the finding's groups (or shared channels) a report for reading shows — as many as its
+    samples of records (a million-record account has tens of thousands: a report of megabytes) — and
+    how many there are; JSON keeps every one."""
+    items = (finding.get("details") or {}).get(key) or []
+    limit = finding.get("samples")
+    return (items if limit is None else items[:limit]), len(items)
+
+
+def _more(t: dict[str, str], key: str, shown: list[Any], total: int) -> list[str]:
+    return [t[key].format(shown=len(shown), total=total)] if len(shown) < total else []
 
 
 def has_groups(finding: dict[str, Any]) -> bool:
@@ -76,12 +95,15 @@ def text_lines(finding: dict[str, Any], lang: str = "en", indent: str = "  ") ->
     lines = [indent + f"{finding['id']} " + t["stats"].format(
         groups=d.get("groups", 0), pairs=f"{d.get('compared_pairs', 0):,}", blocks=d.get("blocks", 0),
         largest=d.get("largest_block", 0), truncated=len(d.get("truncated_blocks") or []))]
-    for g in d.get("duplicate_groups") or []:
+    groups, total = _shown(finding, "duplicate_groups")
+    for g in groups:
         lines.append(indent * 2 + t["group"].format(keep=g["keep"], merge=", ".join(map(str, g["merge"])),
                                                     level=_level(g, lang), confidence=g["confidence"]))
         lines.extend(indent * 3 + _evidence(link, lang) for link in g["evidence"])
-    for s in d.get("shared_channels") or []:
-        lines.append(indent * 2 + _shared(s, t))
+    lines.extend(indent * 2 + line for line in _more(t, "more_groups", groups, total))
+    shared, total = _shown(finding, "shared_channels")
+    lines.extend(indent * 2 + _shared(s, t) for s in shared)
+    lines.extend(indent * 2 + line for line in _more(t, "more_shared", shared, total))
     for b in d.get("branches") or []:
         lines.append(indent * 2 + t["branch"].format(inn=b["inn"], kpps=", ".join(b["kpp"])))
     return lines
@@ -100,12 +122,15 @@ def markdown_lines(finding: dict[str, Any], lang: str = "en", link=None) -> list
     ref = link or (lambda i: str(i))
     out = [t["keep_rule"].format(rule=d["keep_rule"]), ""] if d.get("keep_rule") and d.get("duplicate_groups") \
         else []
-    for g in d.get("duplicate_groups") or []:
+    groups, total = _shown(finding, "duplicate_groups")
+    for g in groups:
         out.append("- " + t["group"].format(keep=ref(g["keep"]), merge=", ".join(ref(i) for i in g["merge"]),
                                             level=_level(g, lang), confidence=g["confidence"]))
         out.extend(f"  - {_evidence(link_, lang)}" for link_ in g["evidence"])
-    for s in d.get("shared_channels") or []:
-        out.append("- " + _shared(s, t))
+    out.extend("- " + line for line in _more(t, "more_groups", groups, total))
+    shared, total = _shown(finding, "shared_channels")
+    out.extend("- " + _shared(s, t) for s in shared)
+    out.extend("- " + line for line in _more(t, "more_shared", shared, total))
     for b in d.get("branches") or []:
         out.append("- " + t["branch"].format(inn=b["inn"], kpps=", ".join(b["kpp"])))
     return out + ([""] if out else [])
@@ -117,18 +142,20 @@ def html_block(finding: dict[str, Any], lang: str = "en") -> str:
     d = finding.get("details") or {}
     t = _t(lang)
     parts = []
-    groups = d.get("duplicate_groups") or []
+    groups, total = _shown(finding, "duplicate_groups")
     if groups:
-        parts.append("<table><tr><th>keep</th><th>merge</th><th>level</th><th>evidence</th></tr>")
+        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in t["head"]) + "</tr>")
         for g in groups:
             evidence = "<br>".join(e(_evidence(link, lang)) for link in g["evidence"])
             parts.append(f"<tr><td>{g['keep']}</td><td>{e(', '.join(map(str, g['merge'])))}</td>"
                          f"<td>{e(_level(g, lang))} ({g['confidence']:.2f})</td><td>{evidence}</td></tr>")
         parts.append("</table>")
-    shared = d.get("shared_channels") or []
+        parts.extend(f"<p>{e(line)}</p>" for line in _more(t, "more_groups", groups, total))
+    shared, total = _shown(finding, "shared_channels")
     branches = d.get("branches") or []
     if shared or branches:
         parts.append("<ul>" + "".join(f"<li>{e(_shared(s, t))}</li>" for s in shared)
                      + "".join(f"<li>{e(t['branch'].format(inn=b['inn'], kpps=', '.join(b['kpp'])))}</li>"
                                for b in branches) + "</ul>")
+        parts.extend(f"<p>{e(line)}</p>" for line in _more(t, "more_shared", shared, total))
     return "".join(parts)
