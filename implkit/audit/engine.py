@@ -14,9 +14,10 @@ entries: `snapshot.AUDIT_TABLES`) sync stores in the snapshot for its time,
 and every audit reads them there. On a snapshot without them for its time
 (an older implkit's, one written since) the engine builds them once per read
 connection as temp tables, by the engine only (a temp table of the name
-shadows the snapshot's); the checks that read them run on one thread, so
-each is built once, while the duplicates pass and the other checks use the
-other core (sqlite3 releases the GIL while it works).
+shadows the snapshot's); the checks that read them run in one lane, so
+each is built once. The checks run in lanes, one per core: this process's
+thread and, for a big snapshot, processes of their own (`lanes`), each
+taking the next unit of work.
 
 Stages in parameters (`exempt_stages`, D04's `stage_days`, D09's `from_stages`, D15's
 `mandatory_stages`; by convention any parameter named `*_stages` or `stage_days`) are references
@@ -34,7 +35,7 @@ Tenants override thresholds and exempt stages in the workspace.
 
 Why this file is long: the engine owns the snapshot's read connections and everything that must hold
 on them together — the read-only guard that lets only the engine build its temp tables, the work
-units spread over two threads, the table each check's records are run into and everything read from
+units spread over the lanes, the table each check's records are run into and everything read from
 it afterwards on the same connection; split apart, the guarantee that a check's SQL cannot write would span
 modules.
 """
@@ -341,7 +342,7 @@ def _shipped(result: CheckResult) -> tuple[CheckResult, tuple[Any, ...] | None]:
 
 
 def _units(checks: list[Check]) -> list[list[Check]]:
-    """Checks grouped into units of work for the threads, slowest first so that no long unit starts last:
+    """Checks grouped into units of work for the lanes, slowest first so that no long unit starts last:
     the duplicates pass alone; every check that reads the engine's shared tables in one unit (a thread
     builds them once on its connection); the rest one by one."""
     duplicates = [c for c in checks if c.builtin == "duplicates"]
