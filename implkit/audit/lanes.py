@@ -122,9 +122,9 @@ class LaneReaders:
         self.closed = False
         self._sql: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
-        # a run never closed (a caller's slip) still leaves no tenant data behind: the folder goes when
-        # this object is collected, or when the interpreter exits
-        weakref.finalize(self, shutil.rmtree, folder, True)
+        # the folder goes on close; and a run never closed (a caller's slip) still leaves no tenant data
+        # behind: it goes when this object is collected, or when the interpreter exits
+        self._remove = weakref.finalize(self, shutil.rmtree, folder, True)
 
     @property
     def sql(self) -> tuple[Any, Any]:
@@ -139,7 +139,7 @@ class LaneReaders:
             if self._sql is not None:
                 self._sql[0].close()
                 self._sql = None
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._remove()  # (once: a finalizer runs at most once)
 
 
 class ProcessLane:
